@@ -1,0 +1,103 @@
+"""Speed benchmarks for funnelcli, measured side by side with their baselines in one run.
+
+    python benchmarks/run.py [--rows 1000000] [--repeat 3] [--keep-going]
+
+Makes (once, cached under benchmarks/data/) an export of --rows leads in the layout of the bundled
+sample, with samples/make_sample.py. Then, alternating runs so that both sides see the same
+machine load, it times whole commands as a user runs them (a fresh interpreter each time):
+
+  baseline    python -c "import pandas; pandas.read_csv(PATH, engine='pyarrow')"
+  conversion  funnelcli conversion PATH        (and purgatory --by owner, trends, report)
+  --help      funnelcli --help  against  python -c "import pandas"
+
+and prints the median wall time of each, peak memory (max RSS), and the ratio to the baseline.
+Targets (issue 2-4): each report command within 1.5x of the baseline; --help under half of
+`import pandas`. Exit 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+
+
+def make_export(rows: int) -> Path:
+    path = DATA / f"leads-{rows}.csv"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        print(f"making {path} ({rows:,} leads)...", file=sys.stderr)
+        subprocess.run([sys.executable, str(ROOT / "samples" / "make_sample.py"), "--rows", str(rows),
+                        "--out", str(path), "--no-manifest"], check=True)
+    return path
+
+
+def timed(argv: list[str]) -> tuple[float, float]:
+    """Return (wall seconds, peak RSS in MB) of a command run to completion."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr.decode()}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def funnelcli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "funnelcli", *args]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", help="run only this command (conversion, purgatory, trends, report)")
+    args = parser.parse_args()
+    path = str(make_export(args.rows))
+    commands = {
+        "baseline read_csv": [sys.executable, "-c", f"import pandas; pandas.read_csv({path!r}, engine='pyarrow')"],
+        "conversion": funnelcli("conversion", path, "-q", "-f", "text"),
+    }
+    if args.only:
+        commands = {k: v for k, v in commands.items() if k.startswith(("baseline", args.only))}
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.repeat):
+        for name, argv in commands.items():
+            walls[name].append(timed(argv)[0])
+    help_walls = {"import pandas": [], "funnelcli --help": []}
+    for _ in range(max(5, args.repeat)):
+        help_walls["import pandas"].append(timed([sys.executable, "-c", "import pandas"])[0])
+        help_walls["funnelcli --help"].append(timed(funnelcli("--help"))[0])
+
+    base = statistics.median(walls["baseline read_csv"])
+    print(f"{args.rows:,} leads, {os.path.getsize(path) / 1e6:.0f} MB, median of {args.repeat} runs\n")
+    print(f"{'command':<22} {'median s':>9} {'ratio':>7}  target")
+    missed = False
+    for name, values in walls.items():
+        median = statistics.median(values)
+        if name.startswith("baseline"):
+            print(f"{name:<22} {median:>9.2f} {1:>7.2f}")
+            continue
+        ok = median <= 1.5 * base
+        missed |= not ok
+        print(f"{name:<22} {median:>9.2f} {median / base:>7.2f}  {'ok' if ok else 'MISSED'} (<= 1.50)")
+    pandas_import = statistics.median(help_walls["import pandas"])
+    help_time = statistics.median(help_walls["funnelcli --help"])
+    ok = help_time < 0.5 * pandas_import
+    missed |= not ok
+    print(f"\n{'import pandas':<22} {pandas_import:>9.3f}")
+    print(f"{'funnelcli --help':<22} {help_time:>9.3f} {help_time / pandas_import:>7.2f}  {'ok' if ok else 'MISSED'} (< 0.50)")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""The command line: Click commands over the library. Only this module knows streams and exit codes.
+
+Exit codes: 0 ran clean; 1 ran and found problems (validation errors, missed targets with
+--fail-on-miss); 2 could not run (usage, unreadable input, invalid definitions, internal error).
+pandas is imported inside the commands that read exports, never at module level: `--help` and
+`validate` stay fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import click
+
+from funnelcli import __version__
+from funnelcli.errors import FunnelError
+
+FORMATS = ("table", "text", "markdown", "csv", "json", "html")
+EXTENSIONS = {".txt": "text", ".md": "markdown", ".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
+DEFAULT_DEFINITIONS = "definitions"
+
+
+class FunnelGroup(click.Group):
+    """A Click group that turns funnelcli's errors into messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FunnelError as exc:
+            click.echo(f"funnelcli: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            # The reader (head, less) went away: that's not an error of ours.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
+        except Exception as exc:
+            if os.environ.get("FUNNELCLI_DEBUG"):
+                raise
+            click.echo(
+                f"funnelcli: internal error: {type(exc).__name__}: {exc}\n"
+                "This is a bug in funnelcli. Rerun with FUNNELCLI_DEBUG=1 for a traceback, and report it.",
+                err=True,
+            )
+            ctx.exit(2)
+
+
+@click.group(cls=FunnelGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="funnelcli")
+def cli() -> None:
+    """Funnel metrics from CRM lead exports, by definitions kept in YAML.
+
+    Loads a CSV export (HubSpot, Salesforce, Pipedrive...), applies the lead, stage and market
+    definitions that sales and marketing agreed, and reports conversion stage by stage.
+
+    \b
+    Examples:
+      funnelcli conversion samples/hubspot-contacts.csv
+      funnelcli conversion leads.csv -d definitions/ --by owner -f markdown
+      funnelcli validate definitions/ --data leads.csv -f github
+
+    Exit codes: 0 ran clean, 1 found problems, 2 could not run.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Options shared by the report commands
+
+
+@dataclass
+class RunOptions:
+    export: str
+    definitions: tuple[str, ...]
+    as_of: dt.date | None
+    since: dt.date | None
+    until: dt.date | None
+    by: str | None
+    markets: tuple[str, ...]
+    fmt: str | None
+    output: str | None
+    encoding: str | None
+    delimiter: str | None
+    strict: bool
+    quiet: bool
+
+
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-03-31") from None
+
+
+def _delimiter(ctx, param, value):
+    if value is None:
+        return None
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    value = named.get(value.lower(), value)
+    if len(value) != 1:
+        raise click.BadParameter("give one character, or tab, comma, semicolon, pipe")
+    return value
+
+
+def _definitions_paths(value) -> tuple[str, ...]:
+    if value:
+        return tuple(value)
+    env = os.environ.get("FUNNELCLI_DEFINITIONS")
+    return tuple(env.split(os.pathsep)) if env else (DEFAULT_DEFINITIONS,)
+
+
+def definitions_option(f):
+    return click.option(
+        "-d", "--definitions", "definitions", multiple=True, metavar="PATH",
+        help="Definitions file or folder (repeatable). Default: $FUNNELCLI_DEFINITIONS, then ./definitions.",
+    )(f)
+
+
+def report_options(f):
+    """Add the options every report command takes, and pass them on as one RunOptions."""
+    options = [
+        click.argument("export", metavar="EXPORT"),
+        definitions_option,
+        click.option("--as-of", callback=_date, metavar="DATE", help="Report as of this date (default: the latest date in the export)."),
+        click.option("--since", callback=_date, metavar="DATE", help="Only cohorts entering the first stage on or after DATE."),
+        click.option("--until", callback=_date, metavar="DATE", help="Only cohorts entering the first stage on or before DATE."),
+        click.option("--by", metavar="FIELD", help="Break down by a field: owner, source, market, any mapped column."),
+        click.option("--market", "markets", multiple=True, metavar="NAME", help="Only leads in this market (repeatable; 'out of market' too)."),
+        click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension)."),
+        click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched)."),
+        click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM)."),
+        click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab)."),
+        click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or any date is out of order."),
+        click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only."),
+    ]
+
+    @functools.wraps(f)
+    def wrapper(export, definitions, as_of, since, until, by, markets, fmt, output, encoding, delimiter, strict, quiet, **rest):
+        if since and until and since > until:
+            raise click.UsageError(f"--since {since} is after --until {until}")
+        opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
+                          fmt, output, encoding, delimiter, strict, quiet)
+        return f(opts, **rest)
+
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline: definitions -> loading -> engine -> report -> output
+
+
+def note(opts_quiet: bool, message: str) -> None:
+    if not opts_quiet:
+        click.echo(f"funnelcli: {message}", err=True)
+
+
+def load_funnel(opts: RunOptions):
+    """Return the funnel at the as-of date, after reporting data quality on stderr."""
+    from funnelcli import definitions, funnel, loading
+
+    defs = definitions.load(list(opts.definitions))
+    loaded = loading.load_export(opts.export, defs, opts.encoding, opts.delimiter)
+    f = funnel.at_as_of(loaded, defs, opts.as_of, opts.since, opts.until, opts.markets)
+    problems = loaded.excluded + loaded.notices
+    for issue in loaded.excluded:
+        note(opts.quiet, f"{loaded.export}: excluded {issue.describe()}")
+    for issue in loaded.notices:
+        note(opts.quiet, f"{loaded.export}: {issue.describe()}")
+    if f.after_as_of:
+        note(opts.quiet, f"{loaded.export}: {f.after_as_of:,} leads have dates after the as-of date {f.as_of:%Y-%m-%d}; those events are ignored")
+    if not opts.as_of and loaded.latest_date is not None and loaded.latest_date.date() > dt.date.today():
+        note(opts.quiet, f"{loaded.export}: the latest date in the export, {loaded.latest_date:%Y-%m-%d}, is in the future; "
+                         "a mistyped date sets the as-of date: check it, or pass --as-of")
+    if opts.strict and problems:
+        total = sum(p.count for p in problems)
+        raise FunnelError(f"--strict: {loaded.export} has {total:,} row{'s' if total != 1 else ''} with data-quality problems (listed above)")
+    if f.accounting.in_report == 0:
+        note(opts.quiet, f"{loaded.export}: no leads in the report (check --since, --until, --market and --as-of)")
+    return f
+
+
+def output_format(opts: RunOptions) -> str:
+    if opts.fmt:
+        return opts.fmt
+    if opts.output:
+        return EXTENSIONS.get(os.path.splitext(opts.output)[1].lower(), "text")
+    return "table" if sys.stdout.isatty() else "text"
+
+
+def write_output(text: str, path: str | None) -> None:
+    """Write to stdout, or to `path` atomically: a temporary file in its folder, then a rename."""
+    if path is None or path == "-":
+        click.echo(text, nl=False)
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".funnelcli-", suffix=".tmp", delete=False, newline="")
+    except OSError as exc:
+        raise FunnelError(f"{path}: cannot write here: {exc.strerror or exc}") from None
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644 & ~_umask())
+        os.replace(handle.name, path)
+    except OSError as exc:
+        os.unlink(handle.name)
+        raise FunnelError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def emit(report, opts: RunOptions) -> None:
+    from funnelcli import render
+
+    fmt = output_format(opts)
+    color = fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    width = None
+    if fmt == "table" and opts.output is None and sys.stdout.isatty():
+        width = click.get_terminal_size()[0] if hasattr(click, "get_terminal_size") else os.get_terminal_size().columns
+    write_output(render.render(report, fmt, color=color, width=width), opts.output)
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+@cli.command()
+@report_options
+def conversion(opts: RunOptions) -> None:
+    """Stage-by-stage conversion: reached, converted, rates, exits, stuck, velocity.
+
+    For each stage: leads that reached it, converted to the next stage, step and cumulative
+    rates, exited (by exit), stuck past the SLA, in progress, and median / p75 / p90 days to the
+    next stage. Counting is by cohort (leads grouped by when they reached the first stage).
+
+    \b
+    Examples:
+      funnelcli conversion samples/hubspot-contacts.csv
+      funnelcli conversion leads.csv --by source --since 2026-01-01
+      funnelcli conversion leads.csv --as-of 2026-06-30 -f csv -o june.csv
+    """
+    from funnelcli import reports
+
+    f = load_funnel(opts)
+    emit(reports.conversion(f, opts.by), opts)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[PATHS]...")
+@click.option("--data", metavar="EXPORT", help="Also check that every column the definitions use is in this export's header.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
+              help="text: path:line:col lines; github: GitHub Actions annotations; json: a list.")
+@click.option("--encoding", metavar="ENC", help="The export's text encoding (with --data).")
+@click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="The export's delimiter (with --data).")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
+    """Check definition files, without reading an export (and with --data, its header).
+
+    PATHS are files or folders (default: $FUNNELCLI_DEFINITIONS, then ./definitions). Every
+    problem is reported as path:line:col: level: message (rule). Exit 0 when clean, 1 when there
+    are errors (warnings alone don't fail), 2 when it could not run.
+
+    \b
+    Examples:
+      funnelcli validate
+      funnelcli validate definitions/ --data leads.csv
+      funnelcli validate -f github          # in a GitHub Actions step
+    """
+    from funnelcli import definitions
+
+    paths = _definitions_paths(paths)
+    defs, problems = definitions.validate(list(paths))
+    if data is not None and defs is not None:
+        from funnelcli import sniff
+
+        raw, name = sniff.open_export(data)
+        header, _ = sniff.read_header(sniff.read_head(raw, data), name, encoding, delimiter)
+        problems = sorted(problems + definitions.check_headers(defs, header, name))
+    click.echo(format_problems(problems, fmt), nl=False)
+    errors = sum(p.level == "error" for p in problems)
+    warnings = len(problems) - errors
+    if not quiet:
+        where = ", ".join(paths)
+        if problems:
+            click.echo(f"funnelcli: {where}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}", err=True)
+        else:
+            click.echo(f"funnelcli: {where}: definitions are valid", err=True)
+    if errors:
+        sys.exit(1)
+
+
+def format_problems(problems, fmt: str) -> str:
+    """Return problems as text lines, GitHub annotations or JSON."""
+    if fmt == "json":
+        import json
+
+        return json.dumps([p.__dict__ for p in problems], indent=2) + "\n"
+    if fmt == "github":
+        def prop(value: str) -> str:
+            return str(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(":", "%3A").replace(",", "%2C")
+
+        def msg(value: str) -> str:
+            return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+        return "".join(
+            f"::{p.level} file={prop(p.path)},line={p.line},col={p.col},title=funnelcli::{msg(p.message)} ({p.rule})\n"
+            for p in problems
+        )
+    return "".join(p.format() + "\n" for p in problems)
+
+
+def main() -> None:
+    cli(prog_name="funnelcli")

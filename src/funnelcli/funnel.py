@@ -1,0 +1,403 @@
+"""The engine: the funnel at an as-of date, its four buckets, rates and velocity, per segment.
+
+Everything is computed on (leads x stages) numpy matrices; no Python loop runs over leads.
+For stage S with next stage T, at the as-of date, each lead that reached S is in exactly one of
+converted (reached T), exited (left through an exit without reaching T), stuck (neither, older in
+S than S's SLA) or in progress (neither, within the SLA or S has none). See domain.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from funnelcli.definitions import OUT_OF_MARKET, Definitions, did_you_mean
+from funnelcli.errors import FunnelError
+from funnelcli.loading import LoadedExport, RowIssue
+
+DAY = np.timedelta64(1, "D")
+BLANK = "(blank)"  # the group label of leads with no value for a --by field
+QUANTILES = (0.5, 0.75, 0.9)
+
+
+@dataclass
+class Accounting:
+    """Where every row of the export went: rows_read == sum of the rest."""
+
+    rows_read: int
+    excluded: list[RowIssue]
+    not_reached: int  # never reached the first stage by the as-of date
+    first_stage: str
+    outside_range: int = 0  # first-stage date outside --since/--until (or none, with a range)
+    other_markets: int = 0  # not in the --market markets
+    in_report: int = 0
+
+    @property
+    def rows_excluded(self) -> int:
+        return sum(issue.count for issue in self.excluded)
+
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_excluded + self.not_reached + self.outside_range + self.other_markets + self.in_report
+
+    def as_dict(self) -> dict:
+        return {
+            "rows_read": self.rows_read,
+            "rows_excluded": self.rows_excluded,
+            "excluded": [
+                {"reason": i.reason, "count": i.count, "first_rows": i.rows} for i in self.excluded
+            ],
+            "never_reached_first_stage": self.not_reached,
+            "outside_cohort_range": self.outside_range,
+            "other_markets": self.other_markets,
+            "leads_in_report": self.in_report,
+        }
+
+    def sentence(self) -> str:
+        parts = [f"{self.in_report:,} leads in the report"]
+        if self.not_reached:
+            parts.append(f"{self.not_reached:,} never reached {self.first_stage}")
+        if self.outside_range:
+            parts.append(f"{self.outside_range:,} outside the cohort range")
+        if self.other_markets:
+            parts.append(f"{self.other_markets:,} in other markets")
+        if self.excluded:
+            reasons = "; ".join(f"{i.count:,} {i.reason}" for i in self.excluded)
+            parts.append(f"{self.rows_excluded:,} excluded ({reasons})")
+        else:
+            parts.append("0 excluded")
+        return f"{self.rows_read:,} rows read = " + " + ".join(parts)
+
+
+@dataclass
+class Funnel:
+    """The selected leads at the as-of date, as matrices over (lead, stage)."""
+
+    defs: Definitions
+    as_of: pd.Timestamp
+    as_of_given: bool
+    frame: pd.DataFrame  # the export's lead table, every row
+    rows: np.ndarray  # the positions in `frame` of the selected leads
+    reached: np.ndarray  # bool [n, k]
+    date: np.ndarray  # datetime64[D] [n, k]; NaT when not reached, or reached with no date
+    implied: np.ndarray  # bool [n, k]
+    exit_codes: np.ndarray  # int [n]: the lead's exit (index into defs.exits), -1 for none
+    exited: np.ndarray  # bool [n]: an exit holds at the as-of date
+    accounting: Accounting
+    since: dt.date | None = None
+    until: dt.date | None = None
+    markets: tuple[str, ...] = ()
+    export: str = ""
+    after_as_of: int = 0  # leads of the export with a stage or exit date after the as-of date
+
+    @functools.cached_property
+    def leads(self) -> pd.DataFrame:
+        """Return the selected leads' fields (made on first use: many reports never need them)."""
+        return self.frame.take(self.rows).reset_index(drop=True)
+
+    def column(self, key: str) -> pd.Series:
+        """Return one field of the selected leads."""
+        return self.frame[key].take(self.rows).reset_index(drop=True)
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return self.defs.stage_names
+
+    def age(self, i: int) -> np.ndarray:
+        """Return days in stage i at the as-of date (NaN when its entry date is unknown)."""
+        return (np.datetime64(self.as_of.date(), "D") - self.date[:, i]) / DAY
+
+    @functools.cached_property
+    def buckets(self) -> "Buckets":
+        return _buckets(self)
+
+    def take(self, mask: np.ndarray) -> "Funnel":
+        """Return the funnel of a subset of its leads (same as-of, same accounting)."""
+        idx = np.flatnonzero(mask)
+        return dataclasses.replace(
+            self, rows=self.rows[idx], reached=_take(self.reached, idx), date=_take(self.date, idx),
+            implied=_take(self.implied, idx), exit_codes=self.exit_codes[idx], exited=self.exited[idx],
+        )
+
+
+@dataclass
+class Buckets:
+    """Per (lead, stage): the bucket the lead is in for that stage."""
+
+    converted: np.ndarray
+    exited: np.ndarray
+    stuck: np.ndarray
+    in_progress: np.ndarray
+    days_to_next: np.ndarray  # float [n, k]: days from S to T for converted leads with both dates
+
+
+def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = None,
+             since: dt.date | None = None, until: dt.date | None = None,
+             markets: tuple[str, ...] = ()) -> Funnel:
+    """Return the funnel as it stood at `as_of` (default: the export's latest date), selected."""
+    leads = loaded.leads
+    k = len(defs.stages)
+    given = as_of is not None
+    if as_of is None:
+        if loaded.latest_date is None:
+            raise FunnelError(f"{loaded.export}: the export has no dates; pass --as-of")
+        as_of_ts = loaded.latest_date.normalize()
+    else:
+        as_of_ts = pd.Timestamp(as_of)
+    limit = np.datetime64(as_of_ts.date(), "D")
+
+    reached, date = loaded.reached, loaded.date
+    exit_date = leads["_exit_date"].to_numpy(dtype="datetime64[s]").astype("datetime64[D]")
+    # Who is in the funnel at the as-of date: a lead that reached some stage by then (dated at or
+    # before it, or undated). Effective dates never decrease along the stages, so the first
+    # stage's date tells, but for leads whose stages reached have no date at all.
+    first = date[:, 0]
+    in_funnel = reached[:, 0] & (first <= limit)  # a NaT date compares False
+    after = exit_date > limit
+    later = []  # which stages have a date after the as-of date
+    for i in range(k):
+        in_funnel |= reached[:, i] & np.isnat(date[:, i])
+        beyond = date[:, i] > limit
+        after |= beyond
+        later.append(bool(beyond.any()))
+    after &= loaded.usable
+
+    accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[0].name)
+    keep = loaded.usable & in_funnel
+    accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
+    if since is not None or until is not None:
+        inside = first <= limit
+        if since is not None:
+            inside &= first >= np.datetime64(since, "D")
+        if until is not None:
+            inside &= first <= np.datetime64(until, "D")
+        accounting.outside_range = int((keep & ~inside).sum())
+        keep &= inside
+    if markets:
+        if "market" not in leads:
+            raise FunnelError("--market needs markets in the definitions")
+        known_markets = [m.name for m in defs.markets] + [OUT_OF_MARKET]
+        folded = {m.casefold(): m for m in known_markets}
+        chosen = []
+        for name in markets:
+            if name.casefold() not in folded:
+                raise FunnelError(f"--market {name!r}: no such market{did_you_mean(name, known_markets)}; "
+                                  f"markets are {', '.join(known_markets)}")
+            chosen.append(folded[name.casefold()])
+        in_market = leads["market"].isin(chosen).to_numpy()
+        accounting.other_markets = int((keep & ~in_market).sum())
+        keep &= in_market
+        markets = tuple(chosen)
+    accounting.in_report = int(keep.sum())
+
+    # Select first, then replay the as-of date on the selected leads only. Events after it have
+    # not happened yet; stages reached with no date are judged on the export as it is (their
+    # time is unknown), and the waterfall is made monotone again.
+    idx = np.flatnonzero(keep)
+    m = len(idx)
+    at_reached = np.empty((m, k), dtype=bool, order="F")
+    at_date = np.empty((m, k), dtype="datetime64[D]", order="F")
+    for i in range(k):
+        day = date[idx, i]
+        if later[i]:
+            happened = day <= limit
+            at_reached[:, i] = reached[idx, i] & (happened | np.isnat(day))
+            at_date[:, i] = np.where(happened, day, np.datetime64("NaT"))
+        else:
+            at_reached[:, i] = reached[idx, i]
+            at_date[:, i] = day
+    for i in range(k - 2, -1, -1):
+        at_reached[:, i] |= at_reached[:, i + 1]
+    exit_codes = leads["exit"].cat.codes.to_numpy()[idx]
+    exit_at = exit_date[idx]
+    exited = (exit_codes >= 0) & (np.isnat(exit_at) | (exit_at <= limit))
+    return Funnel(
+        defs, as_of_ts, given, leads, idx, at_reached, at_date, _take(loaded.implied, idx),
+        exit_codes, exited, accounting, since, until, tuple(markets), loaded.export, int(after.sum()),
+    )
+
+
+def _take(matrix: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Return the rows `idx` of a (leads x stages) matrix, column-major like the original."""
+    out = np.empty((len(idx), matrix.shape[1]), dtype=matrix.dtype, order="F")
+    for i in range(matrix.shape[1]):
+        out[:, i] = matrix[idx, i]
+    return out
+
+
+def _buckets(f: Funnel) -> Buckets:
+    n, k = f.reached.shape
+    matrices = {name: np.zeros((n, k), dtype=bool, order="F") for name in ("converted", "exited", "stuck", "in_progress")}
+    converted, exited, stuck, in_progress = matrices.values()
+    days = np.full((n, k), np.nan, order="F")
+    for i, stage in enumerate(f.defs.stages):  # a column at a time: the matrices are column-major
+        reached = f.reached[:, i]
+        if i + 1 < k:
+            converted[:, i] = f.reached[:, i + 1]
+            days[:, i] = np.where(converted[:, i], (f.date[:, i + 1] - f.date[:, i]) / DAY, np.nan)
+        unresolved = reached & ~converted[:, i]
+        exited[:, i] = unresolved & f.exited
+        unresolved &= ~f.exited
+        if stage.sla_days is not None:
+            with np.errstate(invalid="ignore"):
+                stuck[:, i] = unresolved & (f.age(i) > stage.sla_days)
+        in_progress[:, i] = unresolved & ~stuck[:, i]
+    return Buckets(converted, exited, stuck, in_progress, days)
+
+
+# --------------------------------------------------------------------------------------------
+# Groups
+
+
+@dataclass
+class Groups:
+    """A grouping of leads: a code per lead and the label of each code."""
+
+    field: str | None
+    codes: np.ndarray
+    labels: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+
+def group_by(f: Funnel, by: str | None) -> Groups:
+    """Return the groups of `--by FIELD` (one group 'all' without it); blank values are a group."""
+    if by is None:
+        return Groups(None, np.zeros(f.n, dtype=np.int64), ["all"])
+    key = by if by in ("market", "exit") else f.defs.field_key(by)
+    if key not in f.frame.columns or key.startswith("_") or key == "id":
+        raise FunnelError(f"--by {by!r}: not a field of the definitions{did_you_mean(by, f.defs.fields())}; "
+                          f"fields are {', '.join(f.defs.fields())}")
+    column = f.column(key)
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        column = pd.Series(column.dt.strftime("%Y-%m"), dtype="str")
+    elif not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("str").where(column.notna())
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    labels = [str(u) for u in uniques]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(labels), codes)
+        labels.append(BLANK)
+    return Groups(by, codes.astype(np.int64), labels)
+
+
+def count(mask: np.ndarray, groups: Groups) -> np.ndarray:
+    """Return how many leads per group have `mask` set."""
+    return np.bincount(groups.codes[mask], minlength=groups.size)
+
+
+def quantiles(values: np.ndarray, groups: Groups) -> np.ndarray:
+    """Return [groups, 3]: median, p75 and p90 of the non-NaN values per group (NaN if none)."""
+    ok = ~np.isnan(values)
+    out = np.full((groups.size, len(QUANTILES)), np.nan)
+    if not ok.any():
+        return out
+    if groups.size == 1:
+        out[0] = np.quantile(values[ok], QUANTILES)
+        return out
+    frame = pd.DataFrame({"g": groups.codes[ok], "v": values[ok]})
+    table = frame.groupby("g")["v"].quantile(list(QUANTILES)).unstack()
+    out[table.index.to_numpy()] = table.to_numpy()
+    return out
+
+
+def rate(numerator, denominator):
+    """Return numerator / denominator, or None when the denominator is 0."""
+    return None if not denominator else numerator / denominator
+
+
+def number(value) -> float | None:
+    """Return a float, or None for NaN."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Stage-by-stage conversion
+
+
+def per_stage(mask: np.ndarray, groups: Groups, also: np.ndarray | None = None) -> np.ndarray:
+    """Return [groups, stages]: how many leads per group have `mask` (and `also`) set for each stage."""
+    columns = [mask[:, i] if also is None else mask[:, i] & also for i in range(mask.shape[1])]
+    return np.stack([count(c, groups) for c in columns], axis=1)
+
+
+def conversion(f: Funnel, by: str | None = None) -> list[dict]:
+    """Return the stage-by-stage table: one row per (group, stage), plain values."""
+    b = f.buckets
+    groups = group_by(f, by)
+    k = len(f.stages)
+    exit_codes = f.exit_codes
+    reached = per_stage(f.reached, groups)
+    converted = per_stage(b.converted, groups)
+    exited = per_stage(b.exited, groups)
+    by_exit = [per_stage(b.exited, groups, exit_codes == j) for j in range(len(f.defs.exits))]
+    stuck = per_stage(b.stuck, groups)
+    in_progress = per_stage(b.in_progress, groups)
+    skipped = per_stage(f.implied & f.reached, groups)
+    velocity = [quantiles(b.days_to_next[:, i], groups) for i in range(k)]
+    rows = []
+    for g in group_order(groups, reached[:, 0]):
+        for i, stage in enumerate(f.defs.stages):
+            last = i == k - 1
+            # The last stage has no next stage: nothing converts, and without an SLA nothing is
+            # stuck or in progress there either (domain.md).
+            has_flow = not last or stage.sla_days is not None
+            row = {"group": groups.labels[g]} if by else {}
+            row.update({
+                "stage": stage.name,
+                "reached": int(reached[g, i]),
+                "converted": None if last else int(converted[g, i]),
+                "step_rate": None if last else rate(int(converted[g, i]), int(reached[g, i])),
+                "cumulative_rate": rate(int(reached[g, i]), int(reached[g, 0])),
+                "exited": int(exited[g, i]),
+            })
+            for j, ex in enumerate(f.defs.exits):
+                row[f"exited:{ex.name}"] = int(by_exit[j][g, i])
+            row.update({
+                "stuck": int(stuck[g, i]) if has_flow else None,
+                "in_progress": int(in_progress[g, i]) if has_flow else None,
+                "skipped": int(skipped[g, i]),
+                "median_days": number(velocity[i][g, 0]),
+                "p75_days": number(velocity[i][g, 1]),
+                "p90_days": number(velocity[i][g, 2]),
+            })
+            rows.append(row)
+    return rows
+
+
+def group_order(groups: Groups, size: np.ndarray) -> list[int]:
+    """Return group indexes, largest first, ties by label; the blank group last."""
+    labels = np.array(groups.labels, dtype=object)
+    return list(np.lexsort((labels, -size, labels == BLANK)))
+
+
+def cycle_time(f: Funnel) -> dict:
+    """Return days from the first to the last stage, per lead that reached the last stage."""
+    days = (f.date[:, -1] - f.date[:, 0]) / DAY
+    days = days[f.reached[:, -1] & ~np.isnan(days)]
+    if len(days) == 0:
+        return {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
+    q = np.quantile(days, QUANTILES)
+    return {"leads": int(len(days)), "median_days": float(q[0]), "p75_days": float(q[1]), "p90_days": float(q[2])}
+
+
+def skipped_summary(f: Funnel) -> list[tuple[str, int]]:
+    """Return (stage, leads that reached it only through a later stage), for stages with any."""
+    counts = (f.implied & f.reached).sum(axis=0)
+    return [(s, int(c)) for s, c in zip(f.stages, counts) if c]
+
+
+def undated_summary(f: Funnel) -> list[tuple[str, int]]:
+    """Return (stage, leads that reached it with no date), for stages with any."""
+    counts = (f.reached & np.isnat(f.date)).sum(axis=0)
+    return [(s, int(c)) for s, c in zip(f.stages, counts) if c]

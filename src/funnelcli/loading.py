@@ -1,0 +1,549 @@
+"""Exports -> the canonical lead table, with every row accounted for.
+
+The lead table has one row per row of the export (rows excluded for a reason are flagged in
+`usable`, not dropped: copying every column to drop a few rows costs more than the engine's one
+selection, which leaves them out) and these columns:
+  id                   the lead's id (text)
+  _row                 the row number a spreadsheet shows for it (the header is row 1)
+  <field>              every mapped field by canonical name, and every unmapped column a condition
+                       names, by header: dates (datetime64, a day in the definitions' timezone),
+                       numbers (touches, amount: float) or text (categorical)
+  exit, _exit_date     the first exit whose rule holds, and its date (if it has a date column)
+  market               the first market whose rule holds, else "out of market" (if markets exist)
+and three (leads x stages) matrices aligned with its rows: `reached` (by the stage's own rule, or
+implied by a later stage), `date` (the effective entry date; NaT when none is known) and `implied`.
+The engine reads nothing else. A new export shape is one more reader that produces this table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from funnelcli import conditions
+from funnelcli.definitions import NUMBER_FIELDS, OUT_OF_MARKET, Definitions, nearest_header
+from funnelcli.errors import InputError
+from funnelcli.sniff import encoding_hint, open_export, python_codec, read_head, read_header
+
+SHOW_ROWS = 5  # how many row numbers a notice lists
+
+
+@dataclass
+class RowIssue:
+    """Rows that share one data-quality issue: how many, and the first few row numbers."""
+
+    reason: str  # short, for the accounting line: "with a blank id"
+    count: int
+    rows: list[int]
+    examples: list[str] = field(default_factory=list)
+    detail: str = ""  # what funnelcli did about it, for the notice on stderr
+
+    def describe(self) -> str:
+        rows = ", ".join(str(r) for r in self.rows)
+        more = ", ..." if self.count > len(self.rows) else ""
+        examples = f" such as {', '.join(str(e) for e in self.examples)}" if self.examples else ""
+        detail = f"; {self.detail}" if self.detail else ""
+        plural = "s" if self.count != 1 else ""
+        return f"{self.count:,} row{plural} {self.reason}{examples} (row{plural} {rows}{more}){detail}"
+
+
+@dataclass
+class LoadedExport:
+    """The canonical lead table (a frame, and stage matrices aligned with its rows) and accounting."""
+
+    leads: pd.DataFrame  # a row per row of the export
+    usable: np.ndarray  # bool: the row is a lead (False: excluded, for a reason in `excluded`)
+    reached: np.ndarray  # bool [rows, stages]: reached by its own rule or implied by a later stage
+    date: np.ndarray  # datetime64[D] [rows, stages]: effective entry date (NaT: none known)
+    implied: np.ndarray  # bool [rows, stages]: reached only because a later stage was ("skipped")
+    export: str  # the export's name as given
+    rows_read: int
+    excluded: list[RowIssue]  # rows that are not leads, each for one reason
+    notices: list[RowIssue]  # facts about leads: out-of-order dates, non-numbers
+    latest_date: pd.Timestamp | None  # the latest date in the export's date columns
+
+    @property
+    def rows_excluded(self) -> int:
+        return sum(issue.count for issue in self.excluded)
+
+
+def _issue(reason: str, mask: np.ndarray, rows: np.ndarray, values: np.ndarray | None = None, detail: str = "") -> RowIssue | None:
+    where = np.flatnonzero(mask)
+    if len(where) == 0:
+        return None
+    examples = []
+    if values is not None:
+        for v in values[where]:
+            if repr(v) not in examples:
+                examples.append(repr(v))
+            if len(examples) == 3:
+                break
+    return RowIssue(reason, int(len(where)), [int(r) for r in rows[where[:SHOW_ROWS]]], examples, detail)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the CSV
+
+
+def _check_columns(defs: Definitions, header: list[str], name: str) -> list[str]:
+    """Return the headers to read; raise naming every missing column and what exists."""
+    needed = defs.headers()
+    missing = [h for h in needed if h not in header]
+    if missing:
+        lines = []
+        for h in missing:
+            roles = sorted({r.role for r in defs.refs if r.header == h})
+            lines.append(f"  {h!r} (used by {', '.join(roles)}){nearest_header(h, header)}")
+        shown = ", ".join(repr(h) for h in header[:40]) + (", ..." if len(header) > 40 else "")
+        raise InputError(
+            f"{name}: {len(missing)} column{'s' if len(missing) != 1 else ''} the definitions use "
+            f"{'are' if len(missing) != 1 else 'is'} not in the export's header:\n" + "\n".join(lines)
+            + f"\nThe export's columns are: {shown}\nFix the names under 'columns:' (or the stage dates) in the definitions."
+        )
+    duplicated = sorted({h for h in needed if header.count(h) > 1})
+    if duplicated:
+        raise InputError(f"{name}: the header has column {duplicated[0]!r} more than once; rename one in the export")
+    return needed
+
+
+def _locate_ragged(data: bytes | None, path: str, codec: str, delimiter: str, width: int) -> str:
+    """Return 'line N: ...' for the first row whose field count differs from the header's."""
+    raw = data if data is not None else open(path, "rb").read()
+    text = io.StringIO(raw.decode(codec, errors="replace"), newline="")
+    reader = csv.reader(text, delimiter=delimiter)
+    for record in reader:
+        if len(record) != width and any(field.strip() for field in record):
+            return f"line {reader.line_num}: {len(record)} fields where the header has {width}"
+    return ""
+
+
+def _read_table(data: bytes | None, path: str, name: str, needed: list[str], header: list[str],
+                delimiter: str, encoding: str | None) -> pa.Table:
+    codec = python_codec(encoding)
+    read_options = pacsv.ReadOptions(encoding="utf8" if codec == "utf-8-sig" else codec, block_size=1 << 22)
+    convert_options = pacsv.ConvertOptions(
+        include_columns=needed,
+        column_types={h: pa.string() for h in needed},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        null_values=[""],
+    )
+
+    def read(newlines_in_values: bool) -> pa.Table:
+        source = io.BytesIO(data) if data is not None else path
+        parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
+        return pacsv.read_csv(source, read_options, parse_options, convert_options)
+
+    try:
+        try:
+            # Fast: blocks are cut at newlines. A quoted value with a newline at a block's edge
+            # makes the parser fail (never misread), and the slower reader that allows them is
+            # tried next.
+            return read(False)
+        except pa.ArrowInvalid:
+            return read(True)
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        if "UTF8" in message or "UTF-8" in message or "decode" in message.lower():
+            raise encoding_hint(name, encoding) from None
+        if "Expected" in message and "columns" in message:
+            where = _locate_ragged(data, path, codec, delimiter, len(header))
+            raise InputError(
+                f"{name}: {where or message}; every row needs as many fields as the header "
+                "(is a quote left open, or is the delimiter wrong? try --delimiter)"
+            ) from None
+        raise InputError(f"{name}: cannot read the CSV: {message}") from None
+    except UnicodeDecodeError:
+        raise encoding_hint(name, encoding) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Dates and numbers
+
+
+def _trimmed(column: pa.ChunkedArray) -> pa.Array:
+    """Return the column as one array with surrounding blanks removed and blank cells null."""
+    arr = pc.utf8_trim_whitespace(column.combine_chunks())
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+_ZONED = r"(Z|[+-]\d{2}:?\d{2})$"
+_NULL_TEXT = pa.scalar(None, pa.string())
+_NULL_TIME = pa.scalar(None, pa.timestamp("s"))
+_FAILED_VALUE = re.compile(r"Failed to parse string: '(.*)' as a scalar")
+
+
+def _strict(arr: pa.Array) -> pa.Array | None:
+    """Return naive ISO values as timestamps in one strict pass, or None if any value fails."""
+    try:
+        return pc.cast(arr, pa.timestamp("s"))
+    except pa.ArrowInvalid:
+        return None
+
+
+def _only(arr: pa.StringArray, keep: np.ndarray) -> pa.StringArray:
+    """Return `arr` with the cells not in `keep` made null, sharing its text (no copy)."""
+    if arr.offset:
+        arr = pa.concat_arrays([arr])
+    bits = pa.py_buffer(np.packbits(keep & arr.is_valid().to_numpy(zero_copy_only=False), bitorder="little"))
+    _, offsets, data = arr.buffers()
+    return pa.StringArray.from_buffers(len(arr), offsets, data, bits)
+
+
+def _common_shape(arr: pa.StringArray) -> np.ndarray:
+    """Return which cells are shaped like YYYY-MM-DD, or that with HH:MM or HH:MM:SS after it.
+
+    Read straight from the string buffers: only the length and the two dashes are checked, a
+    shape that is not a date after all fails the strict parse that follows.
+    """
+    if arr.offset:
+        arr = pa.concat_arrays([arr])
+    _, offsets, data = arr.buffers()
+    if data is None or len(arr) == 0:
+        return np.zeros(len(arr), dtype=bool)
+    ends = np.frombuffer(offsets, dtype=np.int32, count=len(arr) + 1)
+    text = np.frombuffer(data, dtype=np.uint8)
+    length = ends[1:] - ends[:-1]
+    ok = (length == 10) | (length == 16) | (length == 19)
+    if len(text) < 8:
+        return np.zeros(len(arr), dtype=bool)
+    start = np.where(ok, ends[:-1], 0)
+    return ok & (text[start + 4] == 45) & (text[start + 7] == 45)
+
+
+def _same_day(text: pa.Array, parsed: pa.Array) -> pa.Array:
+    """Return which parsed values kept the day of month written (strptime rolls 02-30 into March)."""
+    # Only parsed cells are looked at; their text matched a format, so these are digits.
+    day_text = pc.if_else(parsed.is_valid(), pc.utf8_slice_codeunits(text, 8, 10), _NULL_TEXT)
+    written = pc.cast(day_text, pa.int64())
+    return pc.fill_null(pc.equal(written, pc.day(parsed)), False)
+
+
+def _parse_common(arr: pa.StringArray) -> pa.Array:
+    """Return values of the common naive shapes as timestamps; null for anything else."""
+    ok = _common_shape(arr)
+    candidates = _only(arr, ok)
+    # A well-shaped value that is not a date (2026-13-01) fails the strict pass, which names it:
+    # drop that value and try again, a few times, before parsing the slow way.
+    for _ in range(4):
+        try:
+            return pc.cast(candidates, pa.timestamp("s"))
+        except pa.ArrowInvalid as exc:
+            failed = _FAILED_VALUE.search(str(exc))
+            if not failed:
+                break
+            ok &= ~pc.fill_null(pc.equal(candidates, failed.group(1)), False).to_numpy(zero_copy_only=False)
+            candidates = _only(arr, ok)
+    normal = pc.replace_substring(candidates, "T", " ")
+    length = pc.utf8_length(normal)
+    parsed = pa.nulls(len(arr), pa.timestamp("s"))
+    for size, fmt in ((19, "%Y-%m-%d %H:%M:%S"), (16, "%Y-%m-%d %H:%M"), (10, "%Y-%m-%d")):
+        cells = pc.if_else(pc.equal(length, size), normal, _NULL_TEXT)
+        parsed = pc.coalesce(parsed, pc.strptime(cells, format=fmt, unit="s", error_is_null=True))
+    return pc.if_else(_same_day(normal, parsed), parsed, _NULL_TIME)
+
+
+def _parse_unusual(arr: pa.Array, tz: str) -> pa.Array:
+    """Return the rarer ISO forms (offsets, Z, fractions, blanks around) as naive times in `tz`."""
+    norm = pc.replace_substring_regex(arr, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
+    norm = pc.replace_substring_regex(norm, r"(\d{2}:\d{2}:\d{2})[.,]\d+", r"\1")
+    norm = pc.replace_substring_regex(norm, r"\s*Z$", "+00:00")
+    norm = pc.replace_substring_regex(norm, r"\s+([+-]\d{2}:?\d{2})$", r"\1")
+    zoned = pc.fill_null(pc.match_substring_regex(norm, _ZONED), False)
+    naive_part = pc.if_else(zoned, _NULL_TEXT, norm)
+    zoned_part = pc.if_else(zoned, norm, _NULL_TEXT)
+    parsed = pa.nulls(len(arr), pa.timestamp("s"))
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%d %H"):
+        parsed = pc.coalesce(parsed, pc.strptime(naive_part, format=fmt, unit="s", error_is_null=True))
+    parsed = pc.if_else(_same_day(norm, parsed), parsed, _NULL_TIME)
+    if pc.any(zoned).as_py():
+        instants = pa.nulls(len(arr), pa.timestamp("s", "UTC"))
+        for fmt in ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z"):
+            instants = pc.coalesce(instants, pc.strptime(zoned_part, format=fmt, unit="s", error_is_null=True))
+        # The day written must exist; the instant then moves to the definitions' timezone.
+        written = pc.strptime(pc.utf8_slice_codeunits(zoned_part, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
+        instants = pc.if_else(_same_day(zoned_part, written), instants, pa.scalar(None, pa.timestamp("s", "UTC")))
+        parsed = pc.coalesce(parsed, pc.local_timestamp(instants.cast(pa.timestamp("s", tz))))
+    return parsed
+
+
+def _parse_format(arr: pa.Array, fmt: str) -> pa.Array:
+    """Return values in a strptime format as timestamps; null where the format doesn't fit."""
+    arr = pc.utf8_trim_whitespace(arr)
+    parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+    if parsed.type.tz is not None:
+        parsed = pc.local_timestamp(parsed)
+    # strptime rolls 02/30 over into March: keep a value only if it prints back the same
+    # (compared without leading zeros and case, which formats like %m and %p don't fix).
+    def canon(a):
+        return pc.replace_substring_regex(pc.utf8_lower(a), r"(^|[^0-9])0+([0-9])", r"\1\2")
+
+    same = pc.fill_null(pc.equal(canon(pc.strftime(parsed, format=fmt)), canon(arr)), False)
+    return pc.if_else(same, parsed, _NULL_TIME)
+
+
+def _days(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Return timestamps as their calendar days (datetime64[D]; NaT for nulls)."""
+    days = pc.cast(arr, pa.date32(), safe=False)
+    return days.to_numpy() if isinstance(days, pa.ChunkedArray) else days.to_numpy(zero_copy_only=False)
+
+
+def parse_dates(column: pa.ChunkedArray, date_format: str | None, tz: str) -> tuple[np.ndarray, np.ndarray, pa.ChunkedArray]:
+    """Return (the day of each cell as datetime64[D] in `tz`, which cells failed to parse, the text).
+
+    ISO dates and datetimes always parse; naive ones are wall-clock times in `tz`, ones with an
+    offset or Z are moved to `tz`. `date_format` (strptime) is tried first when given. Each
+    pass handles only what the previous one left, chunk by chunk, so a few odd cells don't slow
+    a whole column.
+    """
+    parts = []
+    for chunk in column.chunks:
+        known = None
+        if date_format:
+            known = _parse_format(chunk, date_format)
+            chunk = _only(chunk, known.is_null().to_numpy(zero_copy_only=False))
+        parsed = _strict(chunk)
+        if parsed is None:
+            parsed = _parse_common(chunk)
+        parts.append(parsed if known is None else pc.coalesce(known, parsed))
+    days = _days(pa.chunked_array(parts, type=pa.timestamp("s")))
+    valid = column.is_valid().to_numpy()
+    rest = np.flatnonzero(valid & np.isnat(days))
+    if len(rest):  # the few cells no fast pass could read
+        odd = pc.utf8_trim_whitespace(column.take(pa.array(rest)).combine_chunks())
+        days[rest] = _days(_parse_unusual(odd, tz))
+        valid[rest[pc.equal(odd, "").to_numpy(zero_copy_only=False)]] = False  # blank after all
+    return days, valid & np.isnat(days), column
+
+
+def _numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (floats, which non-blank cells are not numbers); '1,200' and '$ 35' are numbers."""
+    try:
+        return pc.cast(column, pa.float64()).to_numpy(), np.zeros(len(column), dtype=bool)
+    except pa.ArrowInvalid:
+        pass
+    cleaned = pc.replace_substring_regex(column, r"[\s,$€£]", "")
+    ok = pc.fill_null(pc.match_substring_regex(cleaned, r"^[-+]?(\d+\.?\d*|\.\d+)$"), False)
+    values = pc.cast(pc.if_else(ok, cleaned, _NULL_TEXT), pa.float64())
+    bad = pc.fill_null(pc.and_(pc.not_equal(cleaned, ""), pc.invert(ok)), False)
+    return values.to_numpy(), bad.to_numpy()
+
+
+def _categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    """Return text as (a code per cell, the distinct values); trimmed, blank ones code -1.
+
+    Trimming works on the distinct values, not on every cell.
+    """
+    encoded = pc.dictionary_encode(column).unify_dictionaries()
+    if encoded.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32), pd.Index([], dtype="str")
+    codes = np.concatenate([pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    values = encoded.chunk(0).dictionary
+    trimmed = pc.utf8_trim_whitespace(values)
+    if not pc.all(pc.equal(trimmed, values)).as_py() or pc.any(pc.equal(values, "")).as_py():
+        blank = pc.equal(trimmed, "")
+        renamed = pc.dictionary_encode(pc.if_else(blank, _NULL_TEXT, trimmed))
+        remap = np.append(pc.fill_null(renamed.indices, -1).to_numpy(zero_copy_only=False), -1)
+        codes = remap[codes]  # code -1 picks the appended -1
+        values = renamed.dictionary
+    return codes, pd.Index(values.to_pandas(), dtype="str")
+
+
+def _repeats(keys: np.ndarray) -> np.ndarray:
+    """Return which positions hold a key seen at an earlier position."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    repeat = np.zeros(len(keys), dtype=bool)
+    repeat[order[1:][ordered[1:] == ordered[:-1]]] = True
+    return repeat
+
+
+def _numeric_ids(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Return ids as int64 (-1 for blank) when each is plain digits without a leading zero, else None."""
+    try:
+        numbers = pc.cast(column, pa.int64())
+    except pa.ArrowInvalid:
+        return None
+    for chunk in column.chunks:  # '007', '+7' and ' 7' would all read as 7
+        _, offsets, data = (chunk if not chunk.offset else pa.concat_arrays([chunk])).buffers()
+        if data is None:
+            continue
+        ends = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1)
+        text = np.frombuffer(data, dtype=np.uint8)
+        length = ends[1:] - ends[:-1]
+        first = text[np.where(length > 0, ends[:-1], 0)] if len(text) else np.zeros(len(chunk), np.uint8)
+        if (((first < 49) | (first > 57)) & (length > 1) | ((length == 1) & ((first < 48) | (first > 57)))).any():
+            return None
+    return pc.fill_null(numbers, -1).to_numpy()
+
+
+def _ids(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray]:
+    """Return (the ids, which are blank, which repeat an id of an earlier row)."""
+    numbers = _numeric_ids(column)
+    if numbers is not None:
+        blank = numbers < 0
+        return column, blank, _repeats(numbers) & ~blank
+    ids = _trimmed(column)
+    blank = ids.is_null().to_numpy(zero_copy_only=False)
+    codes = pc.fill_null(pc.dictionary_encode(ids).indices, -1).to_numpy(zero_copy_only=False)
+    return ids, blank, _repeats(codes) & ~blank
+
+
+# --------------------------------------------------------------------------------------------
+# The lead table
+
+
+def load_export(path: str, defs: Definitions, encoding: str | None = None, delimiter: str | None = None) -> LoadedExport:
+    """Read an export (a path, or '-' for stdin) into the canonical lead table."""
+    data, name = open_export(path)
+    header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
+    needed = _check_columns(defs, header, name)
+    table = _read_table(data, path, name, needed, header, delimiter, encoding)
+    n = table.num_rows
+    if n == 0:
+        raise InputError(f"{name}: the export has a header but no data rows")
+    rows = np.arange(2, n + 2, dtype=np.int64)
+
+    # The fields: every mapped column by canonical name, and every other column a condition tests.
+    keys: dict[str, str] = {c: h for c, h in defs.columns.items() if c != "id"}
+    for fld in sorted(defs.condition_fields()):
+        keys.setdefault(defs.field_key(fld), defs.header(fld))
+    date_headers = [h for h in needed if h in defs.date_headers()]
+
+    # Column by column work runs in threads: pyarrow's kernels release the GIL.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        id_job = pool.submit(_ids, table.column(defs.columns["id"]))
+        date_jobs = {h: pool.submit(parse_dates, table.column(h), defs.date_format, defs.timezone) for h in date_headers}
+        text_jobs = {
+            key: pool.submit(_numbers if key in NUMBER_FIELDS else _categorical, table.column(h))
+            for key, h in keys.items() if h not in date_jobs
+        }
+        ids, blank, duplicate = id_job.result()
+        parsed = {h: job.result() for h, job in date_jobs.items()}
+        text = {key: job.result() for key, job in text_jobs.items()}
+
+    excluded: list[RowIssue | None] = [
+        _issue("with a blank id", blank, rows),
+        _issue("with a duplicate id", duplicate, rows, detail="the first row of each id is kept"),
+    ]
+    unusable = blank | duplicate
+    bad_date = np.zeros(n, dtype=bool)
+    bad_examples: list[str] = []
+    for h, (days, bad, raw) in parsed.items():
+        if bad.any() and np.isnat(days).all():
+            example = raw[int(np.flatnonzero(bad)[0])].as_py()
+            hint = ("set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p')" if not defs.date_format
+                    else f"they don't fit date_format {defs.date_format!r}")
+            raise InputError(f"{name}: column {h!r}: no value parses as a date (such as {example!r}); {hint}")
+        new_bad = bad & ~unusable & ~bad_date
+        for i in np.flatnonzero(new_bad)[:2]:
+            if len(bad_examples) < 3:
+                bad_examples.append(f"{raw[int(i)].as_py()!r} in {h!r}")
+        bad_date |= new_bad
+    issue = _issue("with an unparseable date", bad_date, rows,
+                   detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format")
+    if issue:
+        issue.examples = bad_examples
+        excluded.append(issue)
+    usable = ~(unusable | bad_date)
+
+    # Excluded rows stay in the table, flagged: copying every column to drop a few rows costs
+    # more than the engine's one selection, which leaves them out with everything else.
+    columns: dict[str, object] = {"id": ids.to_pandas(), "_row": rows}
+    notices: list[RowIssue | None] = []
+    dates = {h: days for h, (days, _, _) in parsed.items()}
+    for key, h in keys.items():
+        if h in dates:
+            columns[key] = dates[h].astype("datetime64[s]")
+        elif key in NUMBER_FIELDS:
+            values, bad = text[key]
+            notices.append(_issue(f"with a {key} that is not a number", bad & usable, rows, None, "read as blank"))
+            columns[key] = values
+        else:
+            codes, categories = text[key]
+            columns[key] = pd.Categorical.from_codes(codes, categories=categories)
+    frame = pd.DataFrame(columns, copy=False)
+
+    key_of = defs.field_key
+    reached, date, implied, out_of_order = _stages(frame, defs, dates, key_of)
+    notices.append(_issue("with stage dates out of order", out_of_order & usable, rows,
+                          detail="an earlier stage dated after a later one takes the later stage's date"))
+    _add_exit(frame, defs, dates, key_of)
+    if defs.markets:
+        _add_market(frame, defs, key_of)
+
+    # NaT would win a plain max: look at the known dates only.
+    known = [d[usable & ~np.isnat(d)] for d in dates.values()]
+    latest = max((d.max() for d in known if len(d)), default=None)
+    return LoadedExport(
+        leads=frame,
+        usable=usable,
+        reached=reached,
+        date=date,
+        implied=implied,
+        export=name,
+        rows_read=n,
+        excluded=[i for i in excluded if i is not None],
+        notices=[i for i in notices if i is not None],
+        latest_date=None if latest is None else pd.Timestamp(latest),
+    )
+
+
+def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the stage matrices (reached, effective date, implied) and which leads had dates out of order.
+
+    The matrices are column-major: the engine works a stage (a column) at a time.
+    """
+    n = len(frame)
+    k = len(defs.stages)
+    own = np.empty((n, k), dtype=bool, order="F")
+    date = np.empty((n, k), dtype="datetime64[D]", order="F")
+    for i, stage in enumerate(defs.stages):
+        date[:, i] = dates[stage.date] if stage.date else np.datetime64("NaT")
+        own[:, i] = conditions.evaluate(stage.when, frame, key_of) if stage.when is not None else ~np.isnat(date[:, i])
+    # A lead that reached a later stage passed the earlier ones ("implied" stages). An earlier
+    # stage's effective date is never after a later one's: it is the earliest known date of the
+    # stage and of every later stage the lead reached.
+    reached = np.asfortranarray(np.logical_or.accumulate(own[:, ::-1], axis=1)[:, ::-1])
+    out_of_order = np.zeros(n, dtype=bool)
+    for i in range(k - 2, -1, -1):
+        later, mine = date[:, i + 1], date[:, i]
+        later_first = later < mine  # False where either is NaT
+        out_of_order |= later_first
+        date[:, i] = np.where(np.isnat(mine) | later_first, later, mine)
+    return reached, date, reached & ~own, out_of_order
+
+
+def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> None:
+    n = len(frame)
+    codes = np.full(n, -1, dtype=np.int32)
+    exit_date = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    for j, ex in enumerate(defs.exits):
+        met = np.ones(n, dtype=bool) if ex.when is None else conditions.evaluate(ex.when, frame, key_of)
+        ex_dates = dates[ex.date] if ex.date else None
+        if ex.when is None and ex_dates is not None:
+            met &= ~np.isnat(ex_dates)
+        first = met & (codes == -1)
+        codes[first] = j
+        if ex_dates is not None:
+            exit_date[first] = ex_dates[first]
+    frame["exit"] = pd.Categorical.from_codes(codes, categories=pd.Index([e.name for e in defs.exits], dtype="str"))
+    frame["_exit_date"] = exit_date
+
+
+def _add_market(frame: pd.DataFrame, defs: Definitions, key_of) -> None:
+    n = len(frame)
+    codes = np.full(n, len(defs.markets), dtype=np.int32)
+    for j in range(len(defs.markets) - 1, -1, -1):  # the first market that matches wins
+        codes[conditions.evaluate(defs.markets[j].when, frame, key_of)] = j
+    frame["market"] = pd.Categorical.from_codes(codes, categories=pd.Index([m.name for m in defs.markets] + [OUT_OF_MARKET], dtype="str"))

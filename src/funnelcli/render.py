@@ -1,0 +1,349 @@
+"""Reports as plain rows, and one renderer per output format.
+
+A `Report` holds a title, header lines, tables of plain rows (ints, floats, strings, None) and
+notes; each renderer turns one into text. Nothing here knows pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMATS = ("table", "text", "markdown", "csv", "json", "html")
+EMPTY = "-"  # a value that does not exist (a rate with no denominator, say)
+NUMERIC = ("count", "rate", "days", "delta", "pp", "money")
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    kind: str = "text"  # text, group, count, rate, days, pp (rate change), delta (count change), money, spark
+    mark: str | None = None  # a row key whose true value marks this cell (e.g. an immature rate)
+
+
+@dataclass
+class Table:
+    name: str  # the table's key in JSON
+    title: str | None
+    columns: list[Column]
+    rows: list[dict]
+    notes: list[str] = field(default_factory=list)  # footnotes shown under the table
+
+
+@dataclass
+class Report:
+    kind: str
+    title: str
+    meta: list[tuple[str, str]]  # header lines: (label, text)
+    tables: list[Table]
+    notes: list[str] = field(default_factory=list)  # closing lines: accounting, data quality
+    data: dict = field(default_factory=dict)  # the JSON document's fields besides "tables"
+
+
+MARK = "*"
+
+
+def cell(value: Any, kind: str) -> str:
+    """Return a value as people read it in a table."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    if kind == "count":
+        return f"{value:,}"
+    if kind == "rate":
+        return f"{value * 100:.1f}%"
+    if kind == "days":
+        return f"{value:.1f}"
+    if kind == "money":
+        return f"{value:,.0f}"
+    if kind == "pp":
+        return f"{value * 100:+.1f} pp"
+    if kind == "delta":
+        return f"{value:+,}"
+    return str(value)
+
+
+def _cells(table: Table) -> list[list[str]]:
+    out = []
+    previous_group = None
+    for row in table.rows:
+        line = []
+        for col in table.columns:
+            if col.kind == "group":
+                text = str(row.get(col.key, ""))
+                line.append(text if text != previous_group else "")
+                previous_group = text
+                continue
+            text = cell(row.get(col.key), col.kind)
+            if col.mark and row.get(col.mark) and text != EMPTY:
+                text += MARK
+            line.append(text)
+        out.append(line)
+    return out
+
+
+def _group_starts(table: Table) -> set[int]:
+    """Return the row indexes where a new group begins (after the first)."""
+    keys = [c.key for c in table.columns if c.kind == "group"]
+    if not keys:
+        return set()
+    starts = set()
+    for i in range(1, len(table.rows)):
+        if table.rows[i].get(keys[0]) != table.rows[i - 1].get(keys[0]):
+            starts.add(i)
+    return starts
+
+
+# --------------------------------------------------------------------------------------------
+# text: plain, fixed width, no escape codes; reads well in a mail client with a monospace font
+
+
+def render_text(report: Report) -> str:
+    out = [report.title, "=" * len(report.title)]
+    width = max((len(label) for label, _ in report.meta), default=0)
+    out += [f"{label.ljust(width)}  {text}" for label, text in report.meta]
+    for table in report.tables:
+        out.append("")
+        if table.title:
+            out += [table.title, "-" * len(table.title)]
+        out += _text_table(table)
+        out += table.notes
+    if report.notes:
+        out.append("")
+        out += report.notes
+    return "\n".join(out) + "\n"
+
+
+def _text_table(table: Table) -> list[str]:
+    if not table.rows:
+        return ["(no rows)"]
+    body = _cells(table)
+    widths = [max([len(c.label)] + [len(r[i]) for r in body]) for i, c in enumerate(table.columns)]
+
+    def fmt(values: list[str]) -> str:
+        parts = []
+        for i, (col, value) in enumerate(zip(table.columns, values)):
+            if col.kind in NUMERIC:
+                # a trailing mark hangs outside the column so numbers stay aligned
+                parts.append(value.rjust(widths[i]) if not value.endswith(MARK) else (value[:-1].rjust(widths[i] - 1) + MARK))
+            else:
+                parts.append(value.ljust(widths[i]))
+        return "  ".join(parts).rstrip()
+
+    lines = [fmt([c.label for c in table.columns]), fmt(["-" * w for w in widths])]
+    starts = _group_starts(table)
+    for i, row in enumerate(body):
+        if i in starts:
+            lines.append("")
+        lines.append(fmt(row))
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# table: rich, for a terminal
+
+
+def render_table(report: Report, color: bool = False, width: int | None = None) -> str:
+    from rich import box
+    from rich.console import Console, Group
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    parts: list = [Text(report.title, style="bold")]
+    for label, text in report.meta:
+        parts.append(Text.assemble((f"{label}: ", "dim"), text))
+    for table in report.tables:
+        grid = RichTable(title=table.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in table.columns:
+            numeric = col.kind in NUMERIC
+            grid.add_column(col.label, justify="right" if numeric else "left", no_wrap=True,
+                            style="bold" if col.kind == "group" else None)
+        body = _cells(table)
+        starts = _group_starts(table)
+        for i, row in enumerate(body):
+            grid.add_row(*row, end_section=(i + 1) in starts)
+        if not table.rows:
+            grid.add_row(*(["(no rows)"] + [""] * (len(table.columns) - 1)))
+        parts.append(Text(""))
+        parts.append(grid)
+        for note in table.notes:
+            parts.append(Text(note, style="dim"))
+    if report.notes:
+        parts.append(Text(""))
+        for note in report.notes:
+            parts.append(Text(note))
+    group = Group(*parts)
+    buffer = io.StringIO()
+    # Off a terminal, rich would assume 80 columns and squeeze the table: measure its natural
+    # width and render at that instead.
+    probe = Console(file=io.StringIO(), width=10_000, color_system=None)
+    natural = max(probe.measure(p).maximum for p in parts)
+    console = Console(
+        file=buffer, width=width or natural, color_system="standard" if color else None,
+        force_terminal=color, no_color=not color, highlight=False, emoji=False, soft_wrap=False,
+    )
+    console.print(group)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# markdown: GitHub-flavoured, for chat and $GITHUB_STEP_SUMMARY
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report) -> str:
+    out = [f"## {_md_escape(report.title)}", ""]
+    out += [f"- **{_md_escape(label)}:** {_md_escape(text)}" for label, text in report.meta]
+    for table in report.tables:
+        out.append("")
+        if table.title:
+            out += [f"### {_md_escape(table.title)}", ""]
+        if not table.rows:
+            out.append("_No rows._")
+        else:
+            out.append("| " + " | ".join(_md_escape(c.label) for c in table.columns) + " |")
+            out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in table.columns) + "|")
+            for row in _cells(table):
+                out.append("| " + " | ".join(_md_escape(v) for v in row) + " |")
+        if table.notes:
+            out.append("")
+            out += [f"{_md_escape(n)}  " for n in table.notes]
+    if report.notes:
+        out.append("")
+        out += [f"{_md_escape(n)}  " for n in report.notes]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# csv: the tables with their JSON field names; rates as fractions
+
+
+def _raw(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def render_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    many = len(report.tables) > 1
+    for n, table in enumerate(report.tables):
+        if many:
+            if n:
+                buffer.write("\n")
+            buffer.write(f"# {table.name}\n")
+        keys = _csv_keys(table)
+        writer.writerow(keys)
+        for row in table.rows:
+            writer.writerow(["" if _raw(row.get(k)) is None else _raw(row.get(k)) for k in keys])
+    return buffer.getvalue()
+
+
+def _csv_keys(table: Table) -> list[str]:
+    keys = []
+    for col in table.columns:
+        if col.kind == "spark":
+            continue
+        keys.append(col.key)
+        if col.mark and col.mark not in keys:
+            keys.append(col.mark)
+    return keys
+
+
+# --------------------------------------------------------------------------------------------
+# json: one object; tables as lists of objects with named fields
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def render_json(report: Report) -> str:
+    document = {"kind": report.kind, **report.data}
+    tables = {}
+    for table in report.tables:
+        keys = _csv_keys(table)
+        extra = [k for row in table.rows[:1] for k in row if k not in keys]
+        tables[table.name] = [{k: _plain(row.get(k)) for k in keys + extra} for row in table.rows]
+    document["tables"] = tables
+    document["notes"] = list(report.notes)
+    return json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# html: one self-contained document, inline styles only, no scripts; every value escaped
+
+_FONT = "font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;"
+_CELL = "padding:4px 10px;border-bottom:1px solid #e5e5e5;"
+
+
+def render_html(report: Report) -> str:
+    e = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        '<head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(report.title)}</title></head>",
+        f'<body style="{_FONT}color:#1a1a1a;margin:16px;">',
+        f'<h1 style="font-size:20px;margin:0 0 8px 0;">{e(report.title)}</h1>',
+        '<table role="presentation" style="border-collapse:collapse;margin-bottom:12px;font-size:13px;color:#555;">',
+    ]
+    for label, text in report.meta:
+        out.append(f'<tr><td style="padding:1px 12px 1px 0;font-weight:bold;">{e(label)}</td><td style="padding:1px 0;">{e(text)}</td></tr>')
+    out.append("</table>")
+    for table in report.tables:
+        if table.title:
+            out.append(f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{e(table.title)}</h2>')
+        if not table.rows:
+            out.append('<p style="font-size:13px;color:#555;">No rows.</p>')
+        else:
+            out.append('<table style="border-collapse:collapse;font-size:13px;">')
+            out.append("<thead><tr>")
+            for col in table.columns:
+                align = "right" if col.kind in NUMERIC else "left"
+                out.append(f'<th style="{_CELL}text-align:{align};background:#f4f4f4;">{e(col.label)}</th>')
+            out.append("</tr></thead><tbody>")
+            for row in _cells(table):
+                out.append("<tr>")
+                for col, value in zip(table.columns, row):
+                    align = "right" if col.kind in NUMERIC else "left"
+                    out.append(f'<td style="{_CELL}text-align:{align};white-space:nowrap;">{e(value)}</td>')
+                out.append("</tr>")
+            out.append("</tbody></table>")
+        for note in table.notes:
+            out.append(f'<p style="font-size:12px;color:#555;margin:4px 0;">{e(note)}</p>')
+    if report.notes:
+        out.append('<div style="margin-top:14px;font-size:12px;color:#555;">')
+        out += [f'<p style="margin:2px 0;">{e(n)}</p>' for n in report.notes]
+        out.append("</div>")
+    out += ["</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+def render(report: Report, fmt: str, color: bool = False, width: int | None = None) -> str:
+    """Return the report in a format of FORMATS."""
+    if fmt == "table":
+        return render_table(report, color=color, width=width)
+    return {
+        "text": render_text,
+        "markdown": render_markdown,
+        "csv": render_csv,
+        "json": render_json,
+        "html": render_html,
+    }[fmt](report)

@@ -1,0 +1,185 @@
+"""The engine on tests/fixtures/small.csv, every number derived by hand.
+
+small.csv, 11 data rows (spreadsheet rows 2-12), read with small.yml
+(stages MQL sla 3 -> SAL sla 14 -> SQL -> Won; exits Disqualified, Recycled):
+
+  row lead  MQL    SAL    SQL    Won    status       what happens
+   2   1    01-02  01-03  01-10  -      Open         reaches SQL, in progress there (SQL has no SLA)
+   3   2    01-05  -      -      -      Unqualified  exits at MQL (Disqualified)
+   4   3    01-05  -      -      -      Open         stuck at MQL (65 days > 3)
+   5   4    -      -      02-01  03-01  Open         won; MQL and SAL skipped, dated 02-01
+   6   5    03-10  -      -      -      Open         in progress at MQL (0 days)
+   7   -    blank id                                 excluded
+   8   1    duplicate id                             excluded
+   9   7    31/02/2024                               excluded (unparseable date)
+  10   8    -      -      -      -      Open         never reached MQL
+  11   9    02-01  02-02  -      -      Open         stuck at SAL (37 days > 14)
+  12  10    02-01  02-20  -      -      Nurture      exits at SAL (Recycled)
+
+All dates are 2024; the default as-of date is the latest, 2024-03-10.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from funnelcli import definitions, funnel, loading
+from funnelcli.errors import FunnelError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def defs():
+    return definitions.load([str(FIXTURES / "small.yml")])
+
+
+@pytest.fixture(scope="module")
+def loaded(defs):
+    return loading.load_export(str(FIXTURES / "small.csv"), defs)
+
+
+def by_stage(rows):
+    return {r["stage"]: r for r in rows}
+
+
+def test_as_of_defaults_to_latest_date(loaded, defs):
+    f = funnel.at_as_of(loaded, defs)
+    assert f.as_of.date() == dt.date(2024, 3, 10)
+    assert not f.as_of_given
+
+
+def test_stage_table(loaded, defs):
+    rows = by_stage(funnel.conversion(funnel.at_as_of(loaded, defs)))
+    mql, sal, sql, won = rows["MQL"], rows["SAL"], rows["SQL"], rows["Won"]
+    # MQL: leads 1,2,3,4,5,9,10; to SAL: 1,4,9,10; exit 2; stuck 3; in progress 5
+    assert (mql["reached"], mql["converted"], mql["exited"], mql["stuck"], mql["in_progress"]) == (7, 4, 1, 1, 1)
+    assert mql["exited:Disqualified"] == 1 and mql["exited:Recycled"] == 0
+    assert mql["step_rate"] == pytest.approx(4 / 7)
+    assert mql["cumulative_rate"] == 1.0
+    assert mql["skipped"] == 1  # lead 4
+    # SAL: 1,4,9,10; to SQL: 1,4; Recycled 10; stuck 9
+    assert (sal["reached"], sal["converted"], sal["exited"], sal["stuck"], sal["in_progress"]) == (4, 2, 1, 1, 0)
+    assert sal["exited:Recycled"] == 1
+    assert sal["cumulative_rate"] == pytest.approx(4 / 7)
+    # SQL: 1,4; won: 4; lead 1 in progress (no SLA: never stuck)
+    assert (sql["reached"], sql["converted"], sql["exited"], sql["stuck"], sql["in_progress"]) == (2, 1, 0, 0, 1)
+    # Won: the last stage, no SLA: nothing converts, nothing is stuck or in progress
+    assert won["reached"] == 1
+    assert won["converted"] is None and won["step_rate"] is None
+    assert won["stuck"] is None and won["in_progress"] is None
+    assert won["cumulative_rate"] == pytest.approx(1 / 7)
+
+
+def test_velocity(loaded, defs):
+    rows = by_stage(funnel.conversion(funnel.at_as_of(loaded, defs)))
+    # MQL->SAL days: lead 1: 1, lead 4: 0 (both implied at 02-01), lead 9: 1, lead 10: 19.
+    # Sorted [0, 1, 1, 19]; linear quantiles: median 1, p75 at 2.25 -> 1 + .25*18 = 5.5,
+    # p90 at 2.7 -> 1 + .7*18 = 13.6
+    assert rows["MQL"]["median_days"] == 1.0
+    assert rows["MQL"]["p75_days"] == pytest.approx(5.5)
+    assert rows["MQL"]["p90_days"] == pytest.approx(13.6)
+    # SAL->SQL: lead 1: 7, lead 4: 0 -> median 3.5
+    assert rows["SAL"]["median_days"] == 3.5
+    # SQL->Won: lead 4, 2024-02-01 to 2024-03-01 across a leap February: 29 days
+    assert rows["SQL"]["median_days"] == 29.0
+    assert rows["Won"]["median_days"] is None
+
+
+def test_accounting_adds_up(loaded, defs):
+    f = funnel.at_as_of(loaded, defs)
+    acc = f.accounting
+    assert acc.rows_read == 11
+    assert {i.reason: i.rows for i in acc.excluded} == {
+        "with a blank id": [7],
+        "with a duplicate id": [8],
+        "with an unparseable date": [9],
+    }
+    assert (acc.in_report, acc.not_reached, acc.rows_excluded) == (7, 1, 3)
+    assert acc.balanced()
+
+
+def test_replay_as_of_a_past_date(loaded, defs):
+    f = funnel.at_as_of(loaded, defs, as_of=dt.date(2024, 2, 1))
+    rows = by_stage(funnel.conversion(f))
+    # On 02-01: MQL reached by 1,2,3,4,9,10 (5's MQL is 03-10); SAL by 1 and 4 (4's SAL implied
+    # by its SQL on 02-01); 9 and 10 are still MQLs, 10 exits there (its exit has no date, so it
+    # is judged on the export's values), 3 is stuck (27 days), 9 in progress (0 days).
+    mql = rows["MQL"]
+    assert (mql["reached"], mql["converted"], mql["exited"], mql["stuck"], mql["in_progress"]) == (6, 2, 2, 1, 1)
+    assert (rows["SQL"]["reached"], rows["SQL"]["converted"], rows["SQL"]["in_progress"]) == (2, 0, 2)
+    assert rows["Won"]["reached"] == 0
+    # 4 (Won 03-01), 5 (MQL 03-10), 9 (SAL 02-02), 10 (SAL 02-20) have events after 02-01
+    assert f.after_as_of == 4
+    assert (f.accounting.in_report, f.accounting.not_reached) == (6, 2)
+    assert f.accounting.balanced()
+
+
+def test_since_selects_cohorts_by_first_stage_date(loaded, defs):
+    f = funnel.at_as_of(loaded, defs, since=dt.date(2024, 2, 1))
+    # MQL on or after 02-01: 4 (implied 02-01), 5, 9, 10; leads 1, 2, 3 are outside
+    assert sorted(f.leads["id"]) == ["10", "4", "5", "9"]
+    assert f.accounting.outside_range == 3
+    assert f.accounting.balanced()
+
+
+def test_until_is_inclusive(loaded, defs):
+    f = funnel.at_as_of(loaded, defs, since=dt.date(2024, 1, 5), until=dt.date(2024, 2, 1))
+    assert sorted(f.leads["id"]) == ["10", "2", "3", "4", "9"]
+
+
+def test_market_filter_and_accounting(loaded, defs):
+    f = funnel.at_as_of(loaded, defs, markets=("enterprise",))
+    # Enterprise: >= 1000 employees in US/CA (case-insensitive): leads 2, 9 and 10
+    assert sorted(f.leads["id"]) == ["10", "2", "9"]
+    assert f.markets == ("Enterprise",)
+    assert f.accounting.other_markets == 4
+    assert f.accounting.balanced()
+
+
+def test_unknown_market_is_an_error(loaded, defs):
+    with pytest.raises(FunnelError, match="no such market"):
+        funnel.at_as_of(loaded, defs, markets=("Nowhere",))
+
+
+def test_breakdown_by_owner(loaded, defs):
+    rows = funnel.conversion(funnel.at_as_of(loaded, defs), by="owner")
+    mql = {r["group"]: r for r in rows if r["stage"] == "MQL"}
+    # Ann: 1, 4, 5; Bob: 2, 9, 10; blank: 3. Equal sizes order by name; blank comes last.
+    assert [r["group"] for r in rows if r["stage"] == "MQL"] == ["Ann", "Bob", "(blank)"]
+    assert (mql["Ann"]["reached"], mql["Ann"]["converted"], mql["Ann"]["in_progress"]) == (3, 2, 1)
+    assert (mql["Bob"]["reached"], mql["Bob"]["converted"], mql["Bob"]["exited"]) == (3, 2, 1)
+    assert (mql["(blank)"]["reached"], mql["(blank)"]["stuck"]) == (1, 1)
+
+
+def test_breakdown_by_market(loaded, defs):
+    rows = funnel.conversion(funnel.at_as_of(loaded, defs), by="market")
+    reached = {r["group"]: r["reached"] for r in rows if r["stage"] == "MQL"}
+    # Enterprise 2, 9, 10; Mid-market 4 (150 employees); out of market 1 (50), 3 (blank), 5 ('x')
+    assert reached == {"Enterprise": 3, "out of market": 3, "Mid-market": 1}
+
+
+def test_unknown_by_field_lists_the_fields(loaded, defs):
+    f = funnel.at_as_of(loaded, defs)
+    with pytest.raises(FunnelError, match=r"\(did you mean 'owner'\?\); fields are created, owner"):
+        funnel.conversion(f, by="ownr")
+
+
+def test_zero_denominator_rate_is_empty(loaded, defs):
+    f = funnel.at_as_of(loaded, defs, markets=("Mid-market",))
+    rows = funnel.conversion(f, by="owner")
+    assert rows  # lead 4 only: Ann
+    f = funnel.at_as_of(loaded, defs, as_of=dt.date(2024, 1, 3))
+    rows = by_stage(funnel.conversion(f))
+    # On 01-03 only lead 1 has reached anything (MQL 01-02, SAL 01-03): SQL has nobody
+    assert rows["SQL"]["reached"] == 0
+    assert rows["SQL"]["step_rate"] is None
+
+
+def test_cycle_time_is_per_lead(loaded, defs):
+    cycle = funnel.cycle_time(funnel.at_as_of(loaded, defs))
+    # only lead 4 won: MQL implied 02-01, Won 03-01
+    assert cycle == {"leads": 1, "median_days": 29.0, "p75_days": 29.0, "p90_days": 29.0}
