@@ -262,6 +262,55 @@ def conversion(opts: RunOptions) -> None:
 
 
 @cli.command()
+@report_options
+@click.option("--stage", metavar="STAGE", help="Only this stage.")
+@click.option("--list", "show_list", is_flag=True, help="List the stuck leads themselves, oldest first.")
+@click.option("--min-days", type=click.FloatRange(min=0), metavar="N", help="With --list: only leads N or more days in the stage.")
+def purgatory(opts: RunOptions, stage, show_list, min_days) -> None:
+    """Leakage and purgatory: who is stuck where, for how long, on whose desk, and who left.
+
+    Per stage: reached, converted, exited (per exit), stuck past the SLA, in progress, the stuck
+    share, days stuck and value at risk; the two purgatories (leads never accepted, and leads
+    touched and dropped, from a stage's activity rule); the age of the backlog in multiples of
+    the SLA; leakage through each exit. --by ranks owners (or any field) by stuck leads; --list
+    prints the stuck leads to chase, in any format (csv goes back into a CRM or spreadsheet).
+
+    \b
+    Examples:
+      funnelcli purgatory samples/hubspot-contacts.csv --by owner
+      funnelcli purgatory leads.csv --stage SAL --list --min-days 30 -f csv -o chase.csv
+    """
+    from funnelcli import reports
+
+    if min_days is not None and not show_list:
+        raise click.UsageError("--min-days goes with --list")
+    f = load_funnel(opts)
+    emit(reports.purgatory(f, opts.by, stage, show_list, min_days), opts)
+
+
+@cli.command()
+@report_options
+def markets(opts: RunOptions) -> None:
+    """Markets: conversion per target market, and the market fit of each stage.
+
+    Each lead is in the first market whose rule it meets, else "out of market". Per market: the
+    leads reaching each stage and the step rates; per stage: the share of its leads in any target
+    market. Every other command takes --by market and --market NAME too.
+
+    \b
+    Examples:
+      funnelcli markets samples/hubspot-contacts.csv
+      funnelcli markets leads.csv --since 2026-01-01 -f markdown
+    """
+    from funnelcli import reports
+
+    if opts.by:
+        raise click.UsageError("markets takes no --by; for conversion per market, run `funnelcli conversion EXPORT --by market`")
+    f = load_funnel(opts)
+    emit(reports.markets(f), opts)
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATHS]...")
 @click.option("--data", metavar="EXPORT", help="Also check that every column the definitions use is in this export's header.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
@@ -291,7 +340,10 @@ def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
 
         raw, name = sniff.open_export(data)
         header, _ = sniff.read_header(sniff.read_head(raw, data), name, encoding, delimiter)
-        problems = sorted(problems + definitions.check_headers(defs, header, name))
+        missing = definitions.check_headers(defs, header, name)
+        problems = sorted(problems + missing)
+        if defs.markets and not missing:
+            problems = sorted(problems + market_problems(defs, data, encoding, delimiter))
     click.echo(format_problems(problems, fmt), nl=False)
     errors = sum(p.level == "error" for p in problems)
     warnings = len(problems) - errors
@@ -303,6 +355,26 @@ def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
             click.echo(f"funnelcli: {where}: definitions are valid", err=True)
     if errors:
         sys.exit(1)
+
+
+def market_problems(defs, data: str, encoding: str | None, delimiter: str | None) -> list:
+    """Return warnings about markets no lead meets and markets that overlap (reads the export)."""
+    from funnelcli import loading, markets
+    from funnelcli.errors import Problem
+
+    loaded = loading.load_export(data, defs, encoding, delimiter)
+    unmet, overlaps = markets.coverage(loaded, defs)
+    where = {m.name: m.where for m in defs.markets}
+    found = []
+    for name in unmet:
+        w = where[name]
+        found.append(Problem(w.path, w.line, w.col, "warning", "market-unmet", f"market {name!r}: no lead of {loaded.export} meets its rule"))
+    for first, second, leads in overlaps:
+        w = where[second]
+        found.append(Problem(w.path, w.line, w.col, "warning", "market-overlap",
+                             f"market {second!r}: {leads:,} lead{'s' if leads != 1 else ''} also meet{'' if leads != 1 else 's'} "
+                             f"market {first!r}, which comes first and wins"))
+    return found
 
 
 def format_problems(problems, fmt: str) -> str:

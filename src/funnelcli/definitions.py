@@ -500,6 +500,32 @@ def _operand(doc: _Doc, op: str, arg: Any, kp: tuple, what: str) -> Any:
     return arg
 
 
+_OP_WORDS = {
+    "eq": "is", "ne": "is not", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in", "not_in": "not in",
+    "matches": "matches", "not_matches": "does not match", "contains": "contains", "not_contains": "does not contain",
+}
+
+
+def describe(cond: Condition | None) -> str:
+    """Return a condition in words, e.g. "employees >= 1000 and country in [US, CA]"."""
+    if cond is None:
+        return ""
+    if isinstance(cond, Leaf):
+        value = cond.value
+        if cond.op in ("present", "missing"):
+            return f"{cond.field} is {'present' if (cond.op == 'present') == value else 'missing'}"
+        if cond.op == "between":
+            return f"{cond.field} between {value[0]} and {value[1]}"
+        if isinstance(value, tuple):
+            value = "[" + ", ".join(str(v) for v in value) + "]"
+        return f"{cond.field} {_OP_WORDS[cond.op]} {value}"
+    if isinstance(cond, NotOf):
+        return f"not ({describe(cond.item)})"
+    joiner = " and " if isinstance(cond, AllOf) else " or "
+    parts = [describe(c) if isinstance(c, Leaf) else f"({describe(c)})" for c in cond.items]
+    return joiner.join(parts)
+
+
 def _walk_leaves(cond: Condition | None):
     if cond is None:
         return

@@ -16,14 +16,14 @@ from typing import Any
 
 FORMATS = ("table", "text", "markdown", "csv", "json", "html")
 EMPTY = "-"  # a value that does not exist (a rate with no denominator, say)
-NUMERIC = ("count", "rate", "days", "delta", "pp", "money")
+NUMERIC = ("count", "number", "rate", "days", "delta", "pp", "money")
 
 
 @dataclass
 class Column:
     key: str
     label: str
-    kind: str = "text"  # text, group, count, rate, days, pp (rate change), delta (count change), money, spark
+    kind: str = "text"  # text, group, count, number, rate, days, pp (rate change), delta (count change), money, spark
     mark: str | None = None  # a row key whose true value marks this cell (e.g. an immature rate)
 
 
@@ -58,7 +58,9 @@ def cell(value: Any, kind: str) -> str:
     if kind == "rate":
         return f"{value * 100:.1f}%"
     if kind == "days":
-        return f"{value:.1f}"
+        return f"{round(value, 1):,g}"
+    if kind == "number":
+        return f"{value:,g}"
     if kind == "money":
         return f"{value:,.0f}"
     if kind == "pp":
@@ -226,9 +228,16 @@ def render_markdown(report: Report) -> str:
 # csv: the tables with their JSON field names; rates as fractions
 
 
-def _raw(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
+WHOLE = ("count", "number", "days", "money")  # kinds whose whole values print without ".0"
+
+
+def _raw(value: Any, kind: str = "text") -> Any:
+    """Return a value for csv and json: NaN as None, 81.0 as 81 where the column is a count or days."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if kind in WHOLE and value.is_integer():
+            return int(value)
     return value
 
 
@@ -242,10 +251,16 @@ def render_csv(report: Report) -> str:
                 buffer.write("\n")
             buffer.write(f"# {table.name}\n")
         keys = _csv_keys(table)
+        kinds = _kinds(table)
         writer.writerow(keys)
         for row in table.rows:
-            writer.writerow(["" if _raw(row.get(k)) is None else _raw(row.get(k)) for k in keys])
+            values = (_raw(row.get(k), kinds.get(k, "text")) for k in keys)
+            writer.writerow(["" if v is None else v for v in values])
     return buffer.getvalue()
+
+
+def _kinds(table: Table) -> dict[str, str]:
+    return {c.key: c.kind for c in table.columns}
 
 
 def _csv_keys(table: Table) -> list[str]:
@@ -278,8 +293,9 @@ def render_json(report: Report) -> str:
     tables = {}
     for table in report.tables:
         keys = _csv_keys(table)
+        kinds = _kinds(table)
         extra = [k for row in table.rows[:1] for k in row if k not in keys]
-        tables[table.name] = [{k: _plain(row.get(k)) for k in keys + extra} for row in table.rows]
+        tables[table.name] = [{k: _plain(_raw(row.get(k), kinds.get(k, "text"))) for k in keys + extra} for row in table.rows]
     document["tables"] = tables
     document["notes"] = list(report.notes)
     return json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n"

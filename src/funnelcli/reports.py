@@ -121,3 +121,115 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count"))
     table = Table("stages", None, columns, rows, notes)
     return Report("conversion", title, meta, [table], closing_notes(f), data)
+
+
+# --------------------------------------------------------------------------------------------
+# purgatory
+
+
+def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_list: bool = False,
+              min_days: float | None = None) -> Report:
+    """Return the leakage and purgatory report, or with show_list the stuck leads themselves."""
+    from funnelcli import purgatory as measures
+
+    stages = measures.stage_indexes(f, stage)
+    meta, data = header(f, "purgatory", by=by)
+    if stage:
+        meta.append(("Stage", f.stages[stages[0]]))
+    data["stage"] = f.stages[stages[0]] if stage else None
+    has_amount = "amount" in f.defs.columns
+    exits = [e.name for e in f.defs.exits]
+    if show_list:
+        rows, fields = measures.stuck_list(f, stages, min_days)
+        title = "Stuck leads"
+        if min_days is not None:
+            meta.append(("Filter", f"{min_days:g}+ days in the stage"))
+        data.update(title=title, min_days=min_days)
+        columns = [
+            Column("id", "Id"), Column("stage", "Stage"), Column("entered", "Entered"),
+            Column("days_in_stage", "Days in stage", "number"), Column("days_over_sla", "Over SLA by", "number"),
+            Column("why", "Why"),
+        ] + [Column(k, _title_case(k), "number" if k in ("touches", "amount") else "text") for k in fields]
+        notes = [f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first. Past SLA: older in the stage "
+                 "than its SLA with no next stage or exit. Touched and dropped: the stage's activity rule."]
+        return Report("purgatory", title, meta, [Table("stuck_leads", None, columns, rows, notes)], closing_notes(f), data)
+
+    title = "Leakage and purgatory"
+    data["title"] = title
+    tables = []
+    stage_cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number"), Column("reached", "Reached", "count"),
+                  Column("converted", "Converted", "count"), Column("exited", "Exited", "count")]
+    stage_cols += [Column(f"exited:{e}", e, "count") for e in exits]
+    stage_cols += [Column("stuck", "Stuck", "count"), Column("in_progress", "In progress", "count"),
+                   Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days"),
+                   Column("max_days_stuck", "Max days stuck", "days")]
+    if has_amount:
+        stage_cols.append(Column("value_at_risk", "Value at risk", "money"))
+    tables.append(Table("stages", "Stuck by stage", stage_cols, measures.stage_rows(f, stages), [
+        "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA. "
+        "Days stuck: days in the stage at the as-of date." + (" Value at risk: the amount of the stuck leads." if has_amount else ""),
+    ]))
+    named = measures.named_purgatories(f, stages)
+    if named:
+        cols = [Column("purgatory", "Purgatory"), Column("stage", "Stage"), Column("leads", "Leads", "count"),
+                Column("share_of_reached", "Share of stage", "rate"), Column("median_days_in_stage", "Median days", "days"),
+                Column("max_days_in_stage", "Max days", "days")]
+        if has_amount:
+            cols.append(Column("value_at_risk", "Value at risk", "money"))
+        tables.append(Table("purgatories", "The two purgatories", cols, named, [f"{r['purgatory']}: {r['rule']}." for r in named]))
+    bands = measures.age_bands(f, stages)
+    if bands:
+        cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number")]
+        cols += [Column(key, label, "count") for key, label, _, _ in measures.BANDS]
+        if any(r["age_unknown"] for r in bands):
+            cols.append(Column("age_unknown", "Age unknown", "count"))
+        tables.append(Table("age_bands", "Age of the backlog", cols, bands, [
+            "Leads waiting in each stage (stuck or in progress) by days in the stage, in multiples of its SLA."]))
+    if exits:
+        cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("exited", "Exited", "count"),
+                Column("exited_share", "Exited share", "rate")]
+        for e in exits:
+            cols += [Column(f"exited:{e}", e, "count"), Column(f"share:{e}", f"{e} share", "rate")]
+        tables.append(Table("leakage", "Leakage", cols, measures.leakage(f, stages), [
+            "Exited: left through an exit at this stage, without reaching the next; shares of the stage's leads."]))
+    if by:
+        cols = [Column("group", _title_case(by)), Column("stuck", "Stuck", "count")]
+        if len(stages) > 1:  # a stage without an SLA has nobody stuck: no column for it
+            cols += [Column(f"stuck:{f.stages[i]}", f"Stuck {f.stages[i]}", "count") for i in stages
+                     if f.defs.stages[i].sla_days is not None]
+        if any(f.defs.stages[i].purgatory for i in stages):
+            cols.append(Column("touched_and_dropped", "Touched and dropped", "count"))
+        cols += [Column("reached", "Reached", "count"), Column("stuck_share", "Stuck share", "rate"),
+                 Column("median_days_stuck", "Median days stuck", "days"), Column("max_days_stuck", "Max days stuck", "days")]
+        if has_amount:
+            cols.append(Column("value_at_risk", "Value at risk", "money"))
+        tables.append(Table("groups", f"Stuck by {by}", cols, measures.by_group(f, by, stages), [
+            f"Ranked by stuck leads. A lead stuck at several stages counts once; its days are those of its latest stage."]))
+    return Report("purgatory", title, meta, tables, closing_notes(f), data)
+
+
+# --------------------------------------------------------------------------------------------
+# markets
+
+
+def markets(f: Funnel) -> Report:
+    """Return conversion per market and the market fit of each stage."""
+    from funnelcli import markets as measures
+    from funnelcli.definitions import describe
+
+    meta, data = header(f, "markets")
+    title = "Markets"
+    data["title"] = title
+    stages = f.stages
+    cols = [Column("market", "Market")]
+    cols += [Column(f"reached:{s}", s, "count") for s in stages]
+    cols += [Column(f"rate:{a}->{b}", f"{a}->{b}", "rate") for a, b in zip(stages, stages[1:])]
+    cols.append(Column("cumulative_rate", f"{stages[0]}->{stages[-1]}", "rate"))
+    rules = [f"{m.name}: {describe(m.when)}." for m in f.defs.markets]
+    by_market = Table("markets", "Conversion by market", cols, measures.by_market(f), [
+        "A lead is in the first market whose rule it meets, else out of market. " + " ".join(rules)])
+    fit_cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("in_market", "In a target market", "count"),
+                Column("market_fit", "Market fit", "rate"), Column("out_of_market", "Out of market", "count")]
+    fit = Table("market_fit", "Market fit by stage", fit_cols, measures.market_fit(f), [
+        "Market fit: the share of a stage's leads that are in any target market."])
+    return Report("markets", title, meta, [by_market, fit], closing_notes(f), data)

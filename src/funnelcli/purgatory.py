@@ -1,0 +1,287 @@
+"""Leakage and purgatory: who is stuck where, for how long, on whose desk, and who left.
+
+Two purgatories have names in the field (domain.md): leads handed over and never accepted (stuck
+at the first stage past its SLA), and leads touched a few times and dropped (a stage's activity
+rule: at most N touches and no activity for D days, not yet at the next stage).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from funnelcli.funnel import DAY, BLANK, Funnel, count, group_by, group_order, number, rate
+
+# Age bands of the unresolved leads of a stage, in multiples of its SLA. A lead exactly at the
+# SLA is within it: stuck means older than the SLA.
+BANDS = (
+    ("within_sla", "Within SLA", 0, 1),
+    ("sla_1_2x", "1-2x SLA", 1, 2),
+    ("sla_2_4x", "2-4x SLA", 2, 4),
+    ("sla_over_4x", "Over 4x SLA", 4, None),
+)
+
+
+def stage_indexes(f: Funnel, stage: str | None) -> list[int]:
+    """Return the stages a report covers: all, or the one named by --stage."""
+    if stage is None:
+        return list(range(len(f.stages)))
+    from funnelcli.definitions import did_you_mean
+    from funnelcli.errors import FunnelError
+
+    i = f.defs.stage_index(stage)
+    if i < 0:
+        raise FunnelError(f"--stage {stage!r}: no such stage{did_you_mean(stage, f.stages)}; stages are {', '.join(f.stages)}")
+    return [i]
+
+
+def unresolved(f: Funnel, i: int) -> np.ndarray:
+    """Return which leads reached stage i and neither moved on nor left."""
+    b = f.buckets
+    return b.stuck[:, i] | b.in_progress[:, i]
+
+
+def _amount(f: Funnel) -> np.ndarray | None:
+    if "amount" not in f.frame.columns:
+        return None
+    return f.column("amount").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def touched_and_dropped(f: Funnel, i: int) -> np.ndarray | None:
+    """Return which leads are in stage i's activity purgatory, or None if it has no such rule.
+
+    At most N touches (a blank count is none) and no activity for D days: counted from the last
+    activity, or from entering the stage when that came later or there was none. Activity after
+    the as-of date is unknown to the replay and ignored.
+    """
+    rule = f.defs.stages[i].purgatory
+    if rule is None or "touches" not in f.frame.columns or "last_activity" not in f.frame.columns:
+        return None
+    touches = np.nan_to_num(f.column("touches").to_numpy(dtype="float64", na_value=np.nan), nan=0.0)
+    as_of = np.datetime64(f.as_of.date(), "D")
+    last = f.column("last_activity").to_numpy(dtype="datetime64[s]").astype("datetime64[D]")
+    last = np.where(last <= as_of, last, np.datetime64("NaT"))
+    entry = f.date[:, i]
+    since = np.where(np.isnat(last) | (last < entry), entry, last)
+    with np.errstate(invalid="ignore"):
+        idle = (as_of - since) / DAY
+        return unresolved(f, i) & (touches <= rule.touches_at_most) & (idle >= rule.idle_days)
+
+
+def _stats(days: np.ndarray) -> tuple[float | None, float | None]:
+    days = days[~np.isnan(days)]
+    if len(days) == 0:
+        return None, None
+    return float(np.median(days)), float(days.max())
+
+
+def stage_rows(f: Funnel, stages: list[int]) -> list[dict]:
+    """Return per stage: reached, converted, exited (per exit), stuck, in progress, stuck share,
+    median and longest days stuck, and value at risk (the amount of the stuck leads)."""
+    b = f.buckets
+    amount = _amount(f)
+    rows = []
+    for i in stages:
+        stage = f.defs.stages[i]
+        last = i == len(f.stages) - 1
+        has_sla = stage.sla_days is not None
+        stuck = b.stuck[:, i]
+        median, longest = _stats(f.age(i)[stuck])
+        reached = int(f.reached[:, i].sum())
+        row = {
+            "stage": stage.name,
+            "sla_days": stage.sla_days,
+            "reached": reached,
+            "converted": None if last else int(b.converted[:, i].sum()),
+            "exited": int(b.exited[:, i].sum()),
+        }
+        for j, ex in enumerate(f.defs.exits):
+            row[f"exited:{ex.name}"] = int((b.exited[:, i] & (f.exit_codes == j)).sum())
+        row.update({
+            "stuck": int(stuck.sum()) if has_sla or not last else None,
+            "in_progress": int(b.in_progress[:, i].sum()) if has_sla or not last else None,
+            "stuck_share": rate(int(stuck.sum()), reached) if has_sla else None,
+            "median_days_stuck": median,
+            "max_days_stuck": longest,
+            "value_at_risk": None if amount is None or not (has_sla or not last) else float(np.nansum(amount[stuck])),
+        })
+        rows.append(row)
+    return rows
+
+
+def named_purgatories(f: Funnel, stages: list[int]) -> list[dict]:
+    """Return the field's two purgatories, each under its plain-words name, where they apply."""
+    b = f.buckets
+    amount = _amount(f)
+    rows = []
+    first = f.defs.stages[0]
+    if 0 in stages and first.sla_days is not None and len(f.stages) > 1:
+        rows.append(_purgatory_row(
+            f, 0, b.stuck[:, 0], amount, "Never accepted",
+            f"{first.name} past its {first.sla_days:g}-day SLA, not yet {f.stages[1]}",
+        ))
+    for i in stages:
+        stage = f.defs.stages[i]
+        dropped = touched_and_dropped(f, i)
+        if dropped is None:
+            continue
+        rule = stage.purgatory
+        following = f.stages[i + 1] if i + 1 < len(f.stages) else None
+        rows.append(_purgatory_row(
+            f, i, dropped, amount, "Touched and dropped",
+            f"{stage.name} with at most {rule.touches_at_most} touches and no activity for {rule.idle_days:g}+ days"
+            + (f", not yet {following}" if following else ""),
+        ))
+    return rows
+
+
+def _purgatory_row(f: Funnel, i: int, mask: np.ndarray, amount, name: str, rule: str) -> dict:
+    median, longest = _stats(f.age(i)[mask])
+    leads = int(mask.sum())
+    return {
+        "purgatory": name,
+        "stage": f.stages[i],
+        "rule": rule,
+        "leads": leads,
+        "share_of_reached": rate(leads, int(f.reached[:, i].sum())),
+        "median_days_in_stage": median,
+        "max_days_in_stage": longest,
+        "value_at_risk": None if amount is None else float(np.nansum(amount[mask])),
+    }
+
+
+def age_bands(f: Funnel, stages: list[int]) -> list[dict]:
+    """Return, per stage with an SLA, its unresolved leads by age in multiples of the SLA."""
+    rows = []
+    for i in stages:
+        sla = f.defs.stages[i].sla_days
+        if sla is None:
+            continue
+        waiting = unresolved(f, i)
+        age = f.age(i)
+        with np.errstate(invalid="ignore"):  # an unknown age (NaN) is in no band
+            bands = {
+                "within_sla": waiting & (age <= sla),
+                "sla_1_2x": waiting & (age > sla) & (age <= 2 * sla),
+                "sla_2_4x": waiting & (age > 2 * sla) & (age <= 4 * sla),
+                "sla_over_4x": waiting & (age > 4 * sla),
+            }
+        row = {"stage": f.stages[i], "sla_days": sla}
+        row.update({key: int(mask.sum()) for key, mask in bands.items()})
+        row["age_unknown"] = int((waiting & np.isnan(age)).sum())
+        rows.append(row)
+    return rows
+
+
+def leakage(f: Funnel, stages: list[int]) -> list[dict]:
+    """Return per stage how many left through each exit, and as a share of reached."""
+    b = f.buckets
+    rows = []
+    for i in stages:
+        reached = int(f.reached[:, i].sum())
+        exited = int(b.exited[:, i].sum())
+        row = {"stage": f.stages[i], "reached": reached, "exited": exited, "exited_share": rate(exited, reached)}
+        for j, ex in enumerate(f.defs.exits):
+            n = int((b.exited[:, i] & (f.exit_codes == j)).sum())
+            row[f"exited:{ex.name}"] = n
+            row[f"share:{ex.name}"] = rate(n, reached)
+        rows.append(row)
+    return rows
+
+
+def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
+    """Return one row per group of --by, most stuck leads first: the table a manager acts on."""
+    b = f.buckets
+    groups = group_by(f, by)
+    amount = _amount(f)
+    stuck_any = np.zeros(f.n, dtype=bool)
+    dropped_any = np.zeros(f.n, dtype=bool)
+    per_stage = {}
+    oldest = np.full(f.n, np.nan)
+    for i in stages:
+        stuck = b.stuck[:, i]
+        stuck_any |= stuck
+        per_stage[i] = count(stuck, groups)
+        dropped = touched_and_dropped(f, i)
+        if dropped is not None:
+            dropped_any |= dropped
+        oldest = np.where(stuck, f.age(i), oldest)
+    stuck_total = count(stuck_any, groups)
+    dropped_total = count(dropped_any, groups)
+    reached_total = count(f.reached[:, stages].any(axis=1), groups)
+    frame = pd.DataFrame({"g": groups.codes[stuck_any], "age": oldest[stuck_any]})
+    ages = frame.groupby("g")["age"].agg(["median", "max"]) if len(frame) else None
+    risk = None
+    if amount is not None:
+        risk = np.bincount(groups.codes[stuck_any], weights=np.nan_to_num(amount[stuck_any]), minlength=groups.size)
+    rows = []
+    order = sorted(range(groups.size), key=lambda g: (-stuck_total[g], groups.labels[g] == BLANK, groups.labels[g]))
+    for g in order:
+        row = {"group": groups.labels[g], "stuck": int(stuck_total[g])}
+        for i in stages:
+            if f.defs.stages[i].sla_days is not None:  # without an SLA nobody is stuck there
+                row[f"stuck:{f.stages[i]}"] = int(per_stage[i][g])
+        row["touched_and_dropped"] = int(dropped_total[g]) if any(f.defs.stages[i].purgatory for i in stages) else None
+        row["reached"] = int(reached_total[g])
+        row["stuck_share"] = rate(int(stuck_total[g]), int(reached_total[g]))
+        has = ages is not None and g in ages.index
+        row["median_days_stuck"] = number(ages.loc[g, "median"]) if has else None
+        row["max_days_stuck"] = number(ages.loc[g, "max"]) if has else None
+        row["value_at_risk"] = None if risk is None else float(risk[g])
+        rows.append(row)
+    return rows
+
+
+LIST_FIRST = ("owner", "touches", "last_activity")
+
+
+def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None) -> tuple[list[dict], list[str]]:
+    """Return the stuck leads themselves, oldest first, and the field columns shown.
+
+    A lead is listed for each stage where it is stuck past the SLA or touched and dropped.
+    """
+    b = f.buckets
+    picks = []
+    for i in stages:
+        stuck = b.stuck[:, i]
+        dropped = touched_and_dropped(f, i)
+        listed = stuck | dropped if dropped is not None else stuck
+        age = f.age(i)
+        if min_days is not None:
+            with np.errstate(invalid="ignore"):
+                listed &= age >= min_days
+        idx = np.flatnonzero(listed)
+        if not len(idx):
+            continue
+        sla = f.defs.stages[i].sla_days
+        why = pd.Series(np.where(stuck[idx], "past SLA", ""), dtype=object)
+        if dropped is not None:
+            rule = f.defs.stages[i].purgatory
+            tag = f"touched <= {rule.touches_at_most}, idle {rule.idle_days:g}+ days"
+            why = why.where(~dropped[idx], (why + "; " + tag).str.lstrip("; "))
+        picks.append(pd.DataFrame({
+            "lead": idx,
+            "stage": f.stages[i],
+            "entered": f.date[idx, i],
+            "days_in_stage": age[idx],
+            "days_over_sla": np.where(stuck[idx], age[idx] - (sla or 0), np.nan),
+            "why": why.to_numpy(),
+        }))
+    fields = [k for k in LIST_FIRST if k in f.frame.columns]
+    fields += [k for k in f.defs.columns if k not in fields and k != "id" and k in f.frame.columns]
+    if "market" in f.frame.columns:
+        fields.append("market")
+    if not picks:
+        return [], fields
+    table = pd.concat(picks, ignore_index=True)
+    leads = table.pop("lead").to_numpy()
+    table.insert(0, "id", f.column("id").to_numpy(dtype=object)[leads])
+    table["entered"] = pd.Series(table["entered"].to_numpy(dtype="datetime64[D]")).dt.strftime("%Y-%m-%d")
+    for key in fields:
+        column = f.column(key).take(leads).reset_index(drop=True)
+        if pd.api.types.is_datetime64_any_dtype(column.dtype):
+            column = column.dt.strftime("%Y-%m-%d")
+        table[key] = column.astype(object)
+    table = table.sort_values(["days_in_stage", "id"], ascending=[False, True], kind="stable")
+    table = table.astype(object).where(table.notna(), None)
+    return table.to_dict("records"), fields

@@ -1,0 +1,47 @@
+"""Shared test helpers: paths to the fixtures and sample, and a CLI runner at a fixed width."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SAMPLE = ROOT / "samples" / "hubspot-contacts.csv"
+SAMPLE_MANIFEST = ROOT / "samples" / "hubspot-contacts.manifest.json"
+DEFINITIONS = ROOT / "definitions"
+
+
+def run(*args: str, input: str | bytes | None = None, env: dict | None = None):
+    """Invoke funnelcli in-process at a fixed width, without colour; return Click's Result.
+
+    result.stdout and result.stderr are separate (Click 8.2+).
+    """
+    from funnelcli.cli import cli
+
+    environment = {"COLUMNS": "100", "NO_COLOR": "1", "FUNNELCLI_DEFINITIONS": ""}
+    environment.update(env or {})
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=environment, catch_exceptions=False)
+
+
+@pytest.fixture
+def cli_run():
+    return run
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write a file under tmp_path (text or bytes) and return its path."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return _write

@@ -1,0 +1,268 @@
+"""Purgatory, leakage, age bands, the stuck list and markets on tests/fixtures/purgatory.csv.
+
+As of 2024-06-30 (its latest date). Stages MQL (SLA 3) -> SAL (SLA 10; touched and dropped:
+at most 2 touches, idle 7+ days) -> SQL (SLA 20) -> Won. Days in a stage = as-of minus entry.
+
+  lead owner MQL    SAL    SQL    Won   status  touches last act. amount  where it is on 06-30
+  L1   Ann   06-29                      Open    0                         MQL 1 day: within SLA
+  L2   Ann   06-27                      Open    0                         MQL 3 days: at the SLA, within
+  L3   Bob   06-26                      Open    0                         MQL 4 days: stuck, 1-2x SLA
+  L4   -     06-20                      Open    0                         MQL 10 days: stuck, 2-4x
+  L5   Bob   05-01                      Open    0                 1000    MQL 60 days: stuck, over 4x
+  L6   Ann   05-01                      Unqual. 0                         exited at MQL (Disqualified)
+  L7   Ann   05-01  05-02               Open    1       05-03     500     SAL 59 days: stuck, over 4x;
+                                                                          idle 58 days: touched and dropped
+  L8   Bob   06-01  06-25               Open    0       -                 SAL 5 days, idle 5: in progress
+  L9   Bob   06-01  06-15               Open    2       06-16             SAL 15: stuck 1-2x; idle 14: dropped
+  L10  Ann   06-01  06-20               Open    5       06-21             SAL 10: within; 5 touches: not dropped
+  L11  Ann   06-01  06-22               Open    1       06-22             SAL 8: within; idle 8: dropped
+  L12  Bob   04-01  04-02  04-10        Open    9       04-12     20000   SQL 81 days: stuck, over 4x (80)
+  L13  Bob   04-01  04-02  04-10        Lost    9       04-20     3000    exited at SQL (Lost)
+  L14  Ann   04-01  04-02  04-10  05-01 Cust.   12      05-01     7000    won
+  L15  Ann   -                          New                               never reached MQL
+  L16  Cid   (06-28) 06-28              Open    0                         SAL 2 days (MQL skipped)
+
+Markets: A = employees >= 500 (L1 600, L5 2000, L15 900, L16 600), B = country DE (L2; L5, L15
+and L16 meet B too, but A comes first).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from funnelcli import definitions, funnel, loading, markets, purgatory
+from funnelcli.errors import FunnelError
+from tests.conftest import FIXTURES, run
+
+CSV = str(FIXTURES / "purgatory.csv")
+YML = str(FIXTURES / "purgatory.yml")
+
+
+@pytest.fixture(scope="module")
+def defs():
+    return definitions.load([YML])
+
+
+@pytest.fixture(scope="module")
+def loaded(defs):
+    return loading.load_export(CSV, defs)
+
+
+@pytest.fixture(scope="module")
+def f(loaded, defs):
+    return funnel.at_as_of(loaded, defs)
+
+
+def rows_by(rows, key):
+    return {r[key]: r for r in rows}
+
+
+def test_stuck_by_stage(f):
+    rows = rows_by(purgatory.stage_rows(f, [0, 1, 2, 3]), "stage")
+    mql, sal, sql, won = rows["MQL"], rows["SAL"], rows["SQL"], rows["Won"]
+    # MQL: 15 reached (all but L15, L16's implied); 9 to SAL; L6 exits; L3, L4, L5 stuck; L1, L2 in progress
+    assert (mql["reached"], mql["converted"], mql["exited"], mql["stuck"], mql["in_progress"]) == (15, 9, 1, 3, 2)
+    assert mql["exited:Disqualified"] == 1
+    assert mql["stuck_share"] == pytest.approx(3 / 15)
+    assert (mql["median_days_stuck"], mql["max_days_stuck"]) == (10, 60)  # ages 4, 10, 60
+    assert mql["value_at_risk"] == 1000  # L5
+    # SAL: 9 reached; L12-14 to SQL; L7 (59) and L9 (15) stuck; L8, L10, L11, L16 in progress
+    assert (sal["reached"], sal["converted"], sal["exited"], sal["stuck"], sal["in_progress"]) == (9, 3, 0, 2, 4)
+    assert (sal["median_days_stuck"], sal["max_days_stuck"]) == (37, 59)
+    assert sal["value_at_risk"] == 500
+    # SQL: L12 stuck 81 days, L13 lost, L14 won
+    assert (sql["reached"], sql["converted"], sql["exited"], sql["stuck"]) == (3, 1, 1, 1)
+    assert sql["exited:Lost"] == 1
+    assert sql["value_at_risk"] == 20000
+    # Won: the last stage, no SLA
+    assert won["stuck"] is None and won["value_at_risk"] is None and won["stuck_share"] is None
+
+
+def test_buckets_partition_every_stage(f):
+    for row in purgatory.stage_rows(f, [0, 1, 2]):
+        assert row["converted"] + row["exited"] + row["stuck"] + row["in_progress"] == row["reached"]
+
+
+def test_the_two_purgatories(f):
+    named = rows_by(purgatory.named_purgatories(f, [0, 1, 2, 3]), "purgatory")
+    never = named["Never accepted"]
+    assert (never["stage"], never["leads"], never["max_days_in_stage"], never["value_at_risk"]) == ("MQL", 3, 60, 1000)
+    assert never["share_of_reached"] == pytest.approx(3 / 15)
+    dropped = named["Touched and dropped"]
+    # L7 (1 touch, idle 58), L9 (2, idle 14), L11 (1, idle 8 though within the SLA); not L8 (idle
+    # only 5: counted from entering SAL, as it has no activity), L10 (5 touches), L16 (idle 2)
+    assert (dropped["stage"], dropped["leads"], dropped["median_days_in_stage"], dropped["max_days_in_stage"]) == ("SAL", 3, 15, 59)
+    assert dropped["share_of_reached"] == pytest.approx(3 / 9)
+    assert "at most 2 touches and no activity for 7+ days" in dropped["rule"]
+
+
+def test_touched_and_dropped_needs_a_rule(f):
+    assert purgatory.touched_and_dropped(f, 0) is None  # MQL has no activity rule
+    ids = f.column("id").to_numpy(dtype=object)
+    assert sorted(ids[purgatory.touched_and_dropped(f, 1)]) == ["L11", "L7", "L9"]
+
+
+def test_age_bands(f):
+    bands = rows_by(purgatory.age_bands(f, [0, 1, 2, 3]), "stage")
+    assert "Won" not in bands  # no SLA, no bands
+    # MQL (SLA 3): L1 1, L2 3 within; L3 4 in 1-2x; L4 10 in 2-4x; L5 60 over 4x
+    assert [bands["MQL"][k] for k in ("within_sla", "sla_1_2x", "sla_2_4x", "sla_over_4x")] == [2, 1, 1, 1]
+    # SAL (SLA 10): L16 2, L8 5, L11 8, L10 10 within; L9 15 in 1-2x; L7 59 over 4x
+    assert [bands["SAL"][k] for k in ("within_sla", "sla_1_2x", "sla_2_4x", "sla_over_4x")] == [4, 1, 0, 1]
+    # SQL (SLA 20): L12 81 > 80
+    assert [bands["SQL"][k] for k in ("within_sla", "sla_1_2x", "sla_2_4x", "sla_over_4x")] == [0, 0, 0, 1]
+    for row in bands.values():  # the bands past the SLA are the stuck leads
+        assert row["sla_1_2x"] + row["sla_2_4x"] + row["sla_over_4x"] == rows_by(purgatory.stage_rows(f, [0, 1, 2]), "stage")[row["stage"]]["stuck"]
+
+
+def test_leakage_shares(f):
+    leak = rows_by(purgatory.leakage(f, [0, 1, 2, 3]), "stage")
+    assert (leak["MQL"]["exited:Disqualified"], leak["MQL"]["share:Disqualified"]) == (1, pytest.approx(1 / 15))
+    assert (leak["SQL"]["exited:Lost"], leak["SQL"]["share:Lost"]) == (1, pytest.approx(1 / 3))
+    assert leak["SAL"]["exited_share"] == 0
+
+
+def test_ranked_by_owner(f):
+    rows = purgatory.by_group(f, "owner", [0, 1, 2, 3])
+    # stuck: Bob L3, L5, L9, L12; Ann L7; blank L4; Cid none. Ties: names first, blank last.
+    assert [(r["group"], r["stuck"]) for r in rows] == [("Bob", 4), ("Ann", 1), ("(blank)", 1), ("Cid", 0)]
+    bob = rows[0]
+    assert (bob["stuck:MQL"], bob["stuck:SAL"], bob["stuck:SQL"], bob["touched_and_dropped"]) == (2, 1, 1, 1)
+    assert bob["reached"] == 6 and bob["stuck_share"] == pytest.approx(4 / 6)
+    # Bob's stuck leads' days: 4, 60, 15, 81 -> median 37.5, max 81; their amounts 1000 + 20000
+    assert (bob["median_days_stuck"], bob["max_days_stuck"], bob["value_at_risk"]) == (37.5, 81, 21000)
+    assert rows[1]["touched_and_dropped"] == 2  # Ann: L7, L11
+
+
+def test_stuck_list_oldest_first_and_filtered(f):
+    rows, fields = purgatory.stuck_list(f, [0, 1, 2, 3])
+    assert [(r["id"], r["stage"], r["days_in_stage"]) for r in rows] == [
+        ("L12", "SQL", 81), ("L5", "MQL", 60), ("L7", "SAL", 59), ("L9", "SAL", 15),
+        ("L4", "MQL", 10), ("L11", "SAL", 8), ("L3", "MQL", 4),
+    ]
+    by_id = rows_by(rows, "id")
+    assert by_id["L11"]["why"] == "touched <= 2, idle 7+ days" and by_id["L11"]["days_over_sla"] is None
+    assert by_id["L7"]["why"] == "past SLA; touched <= 2, idle 7+ days"
+    assert by_id["L12"]["days_over_sla"] == 61 and by_id["L12"]["entered"] == "2024-04-10"
+    assert by_id["L7"]["owner"] == "Ann" and by_id["L7"]["touches"] == 1 and by_id["L7"]["last_activity"] == "2024-05-03"
+    assert by_id["L4"]["owner"] is None
+    assert fields[:3] == ["owner", "touches", "last_activity"] and "market" in fields
+    filtered, _ = purgatory.stuck_list(f, [0, 1, 2, 3], min_days=10)
+    assert [r["id"] for r in filtered] == ["L12", "L5", "L7", "L9", "L4"]  # 10 days is 10 or more
+    sal_only, _ = purgatory.stuck_list(f, [1])
+    assert [r["id"] for r in sal_only] == ["L7", "L9", "L11"]
+
+
+def test_unknown_stage_is_an_error(f):
+    with pytest.raises(FunnelError, match="did you mean 'SAL'"):
+        purgatory.stage_indexes(f, "SALL")
+    assert purgatory.stage_indexes(f, "sql") == [2]
+
+
+def test_markets_first_match_wins(f):
+    rows = rows_by(markets.by_market(f), "market")
+    assert list(rows) == ["A", "B", "out of market"]  # the definitions' order
+    # A: L1, L5, L16 reached MQL (L15 never did); B: L2 only; the other 11 are out of market
+    assert [rows["A"][f"reached:{s}"] for s in ("MQL", "SAL", "SQL", "Won")] == [3, 1, 0, 0]
+    assert [rows["B"][f"reached:{s}"] for s in ("MQL", "SAL", "SQL", "Won")] == [1, 0, 0, 0]
+    assert [rows["out of market"][f"reached:{s}"] for s in ("MQL", "SAL", "SQL", "Won")] == [11, 8, 3, 1]
+    assert rows["A"]["rate:MQL->SAL"] == pytest.approx(1 / 3)
+    assert rows["B"]["rate:SAL->SQL"] is None  # nobody reached SAL: no rate, not 0
+    assert rows["out of market"]["cumulative_rate"] == pytest.approx(1 / 11)
+
+
+def test_market_fit(f):
+    fit = rows_by(markets.market_fit(f), "stage")
+    assert (fit["MQL"]["in_market"], fit["MQL"]["out_of_market"]) == (4, 11)
+    assert fit["MQL"]["market_fit"] == pytest.approx(4 / 15)
+    assert (fit["SAL"]["in_market"], fit["SAL"]["market_fit"]) == (1, pytest.approx(1 / 9))
+    assert fit["Won"]["market_fit"] == 0
+
+
+def test_market_coverage_for_validate(loaded, defs):
+    unmet, overlaps = markets.coverage(loaded, defs)
+    assert unmet == []
+    # A and B overlap on L5, L15 and L16 (employees >= 500 in DE), whether or not they reached a stage
+    assert overlaps == [("A", "B", 3)]
+
+
+def test_every_lead_in_exactly_one_market(loaded):
+    codes = loaded.leads["market"].cat.codes.to_numpy()
+    assert (codes >= 0).all()
+    assert list(loaded.leads["market"].cat.categories) == ["A", "B", "out of market"]
+
+
+# --------------------------------------------------------------------------------------------
+# The commands
+
+
+def test_purgatory_command_csv_list():
+    result = run("purgatory", CSV, "-d", YML, "--list", "--min-days", "10", "-f", "csv", "-q")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("id,stage,entered,days_in_stage,days_over_sla,why,owner,touches,last_activity")
+    assert [line.split(",")[0] for line in lines[1:]] == ["L12", "L5", "L7", "L9", "L4"]
+    assert lines[1].startswith("L12,SQL,2024-04-10,81,61,past SLA,Bob,9,2024-04-12")
+    assert result.stderr == ""
+
+
+def test_purgatory_command_by_owner_json():
+    import json
+
+    result = run("purgatory", CSV, "-d", YML, "--by", "owner", "-f", "json", "-q")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "purgatory" and doc["as_of"] == "2024-06-30" and doc["by"] == "owner"
+    assert set(doc["tables"]) == {"stages", "purgatories", "age_bands", "leakage", "groups"}
+    assert doc["tables"]["groups"][0] == {
+        "group": "Bob", "stuck": 4, "stuck:MQL": 2, "stuck:SAL": 1, "stuck:SQL": 1, "touched_and_dropped": 1,
+        "reached": 6, "stuck_share": pytest.approx(4 / 6), "median_days_stuck": 37.5, "max_days_stuck": 81, "value_at_risk": 21000,
+    }
+
+
+def test_purgatory_command_one_stage_text():
+    result = run("purgatory", CSV, "-d", YML, "--stage", "SAL", "-f", "text", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert "Stage        SAL" in result.stdout
+    assert "Never accepted" not in result.stdout  # the first stage is not in the report
+    assert "Touched and dropped  SAL        3" in result.stdout
+
+
+def test_min_days_needs_list():
+    result = run("purgatory", CSV, "-d", YML, "--min-days", "3")
+    assert result.exit_code == 2 and "--min-days goes with --list" in result.stderr
+
+
+def test_market_filter_in_purgatory():
+    result = run("purgatory", CSV, "-d", YML, "--market", "A", "--list", "-f", "csv", "-q")
+    assert [line.split(",")[0] for line in result.stdout.splitlines()[1:]] == ["L5"]  # A's only stuck lead
+
+
+def test_markets_command_markdown():
+    result = run("markets", CSV, "-d", YML, "-f", "markdown", "-q")
+    assert result.exit_code == 0, result.stderr
+    # A: 3 MQL, 1 SAL; MQL->SAL 1/3, SAL->SQL 0/1, SQL->Won has no SQL (no rate), MQL->Won 0/3
+    assert "| A | 3 | 1 | 0 | 0 | 33.3% | 0.0% | - | 0.0% |" in result.stdout
+    assert "A: employees >= 500. B: country in [DE]." in result.stdout
+
+
+def test_markets_command_refuses_by():
+    result = run("markets", CSV, "-d", YML, "--by", "owner")
+    assert result.exit_code == 2 and "conversion EXPORT --by market" in result.stderr
+
+
+def test_validate_warns_about_market_overlap_and_unmet(write):
+    defs = write("defs.yml", open(YML).read() + "  - {name: Nowhere, when: {country: Mars}}\n")
+    result = run("validate", str(defs), "--data", CSV)
+    assert result.exit_code == 0  # warnings don't fail
+    lines = result.stdout.splitlines()
+    assert any("warning: market 'B': 3 leads also meet market 'A', which comes first and wins (market-overlap)" in line for line in lines)
+    assert any(line.endswith("warning: market 'Nowhere': no lead of " + CSV + " meets its rule (market-unmet)") for line in lines)
+    assert lines[-1].startswith(f"{defs}:24:5:")  # the Nowhere market: the line after purgatory.yml's 23
+
+
+def test_purgatory_rule_without_activity_columns_is_a_validate_error(write):
+    text = open(YML).read().replace("  touches: Touches\n", "")
+    result = run("validate", str(write("defs.yml", text)))
+    assert result.exit_code == 1
+    assert "stage 'SAL' has a purgatory rule on activity but columns does not map touches (unmapped-field)" in result.stdout
