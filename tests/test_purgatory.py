@@ -29,10 +29,10 @@ and L16 meet B too, but A comes first).
 from __future__ import annotations
 
 import pytest
+from tests.conftest import FIXTURES, run
 
 from funnelcli import definitions, funnel, loading, markets, purgatory
 from funnelcli.errors import FunnelError
-from tests.conftest import FIXTURES, run
 
 CSV = str(FIXTURES / "purgatory.csv")
 YML = str(FIXTURES / "purgatory.yml")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from funnelcli.funnel import DAY, BLANK, Funnel, count, group_by, group_order, number, rate
+from funnelcli.funnel import BLANK, DAY, Funnel, count, group_by, number, rate
 
 # Age bands of the unresolved leads of a stage, in multiples of its SLA. A lead exactly at the
 # SLA is within it: stuck means older than the SLA.

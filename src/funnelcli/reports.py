@@ -204,7 +204,7 @@ def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_l
         if has_amount:
             cols.append(Column("value_at_risk", "Value at risk", "money"))
         tables.append(Table("groups", f"Stuck by {by}", cols, measures.by_group(f, by, stages), [
-            f"Ranked by stuck leads. A lead stuck at several stages counts once; its days are those of its latest stage."]))
+            "Ranked by stuck leads. A lead stuck at several stages counts once; its days are those of its latest stage."]))
     return Report("purgatory", title, meta, tables, closing_notes(f), data)
 
 
