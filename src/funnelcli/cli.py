@@ -8,6 +8,7 @@ pandas is imported inside the commands that read exports, never at module level:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -233,7 +234,16 @@ def emit(report, opts: RunOptions) -> None:
     width = None
     if fmt == "table" and opts.output is None and sys.stdout.isatty():
         width = click.get_terminal_size()[0] if hasattr(click, "get_terminal_size") else os.get_terminal_size().columns
-    write_output(render.render(report, fmt, color=color, width=width), opts.output)
+    ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█")
+    write_output(render.render(report, fmt, color=color, width=width, ascii_only=ascii_only), opts.output)
+
+
+def _can_encode(stream, text: str) -> bool:
+    try:
+        text.encode(getattr(stream, "encoding", None) or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,6 +318,42 @@ def markets(opts: RunOptions) -> None:
         raise click.UsageError("markets takes no --by; for conversion per market, run `funnelcli conversion EXPORT --by market`")
     f = load_funnel(opts)
     emit(reports.markets(f), opts)
+
+
+@cli.command()
+@report_options
+@click.option("--period", type=click.Choice(["month", "week", "quarter"]), default="month", show_default=True,
+              help="Calendar periods (weeks start on Monday).")
+@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N periods.")
+@click.option("--counting", type=click.Choice(["cohort", "flow"]), default="cohort", show_default=True,
+              help="cohort: leads by the period they entered the first stage, with rates; flow: leads entering each stage per period.")
+@click.option("--from-stage", metavar="STAGE", help="Cohorts by entry into this stage instead of the first.")
+@click.option("--window", "window_days", type=click.FloatRange(min=0, min_open=True), metavar="DAYS",
+              help="Conversion window for every transition, overriding window_days in the definitions.")
+def trends(opts: RunOptions, period, last, counting, from_stage, window_days) -> None:
+    """Monthly trends: cohorts by period with immature months marked, or flow per period.
+
+    Cohort counting (default): a row per period of entering the first stage (or --from-stage):
+    cohort size, how many reached each later stage so far, step and cumulative rates (marked *
+    while the cohort is too young for the rate to be final), and median days per transition.
+    Flow counting: how many leads entered each stage in each period, whoever they are.
+    Both end with each measure's latest change and a sparkline.
+
+    \b
+    Examples:
+      funnelcli trends samples/hubspot-contacts.csv
+      funnelcli trends leads.csv --period week --last 12 --counting flow
+      funnelcli trends leads.csv --from-stage SQL --window 60 --by source -f csv
+    """
+    from funnelcli import reports
+
+    if counting == "flow" and (window_days is not None or from_stage):
+        raise click.UsageError("--window and --from-stage go with --counting cohort")
+    since, until = opts.since, opts.until
+    if counting == "flow":  # --since/--until bound the periods, not the cohorts
+        opts = dataclasses.replace(opts, since=None, until=None)
+    f = load_funnel(opts)
+    emit(reports.trends(f, period, counting, from_stage, window_days, last, opts.by, since, until), opts)
 
 
 @cli.command()

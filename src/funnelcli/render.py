@@ -23,8 +23,14 @@ NUMERIC = ("count", "number", "rate", "days", "delta", "pp", "money")
 class Column:
     key: str
     label: str
-    kind: str = "text"  # text, group, count, number, rate, days, pp (rate change), delta (count change), money, spark
+    kind: str = "text"  # text, group, count, number, rate, days, pp (rate change), delta (count change), money, spark, flag
     mark: str | None = None  # a row key whose true value marks this cell (e.g. an immature rate)
+    hidden: bool = False  # csv and json only (a change per period, say); the tables show a summary
+    flag: str = ""  # kind "flag": the text shown for a true value
+    kind_of: dict | None = None  # the kind by the row's "kind" value, when rows mix rates and counts
+
+    def kind_for(self, row: dict) -> str:
+        return self.kind_of.get(row.get("kind"), self.kind) if self.kind_of else self.kind
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Table:
     columns: list[Column]
     rows: list[dict]
     notes: list[str] = field(default_factory=list)  # footnotes shown under the table
+    machine: bool = True  # False: a view for people only, its data is in another table for csv and json
 
 
 @dataclass
@@ -70,18 +77,30 @@ def cell(value: Any, kind: str) -> str:
     return str(value)
 
 
-def _cells(table: Table) -> list[list[str]]:
+def _shown(table: Table) -> list[Column]:
+    return [c for c in table.columns if not c.hidden]
+
+
+def _cells(table: Table, ascii_only: bool = False) -> list[list[str]]:
+    from funnelcli.trends import sparkline
+
     out = []
     previous_group = None
     for row in table.rows:
         line = []
-        for col in table.columns:
+        for col in _shown(table):
             if col.kind == "group":
                 text = str(row.get(col.key, ""))
                 line.append(text if text != previous_group else "")
                 previous_group = text
                 continue
-            text = cell(row.get(col.key), col.kind)
+            if col.kind == "spark":
+                line.append(sparkline(row.get(col.key) or [], ascii_only))
+                continue
+            if col.kind == "flag":
+                line.append(col.flag if row.get(col.key) else "")
+                continue
+            text = cell(row.get(col.key), col.kind_for(row))
             if col.mark and row.get(col.mark) and text != EMPTY:
                 text += MARK
             line.append(text)
@@ -105,7 +124,7 @@ def _group_starts(table: Table) -> set[int]:
 # text: plain, fixed width, no escape codes; reads well in a mail client with a monospace font
 
 
-def render_text(report: Report) -> str:
+def render_text(report: Report, ascii_only: bool = False) -> str:
     out = [report.title, "=" * len(report.title)]
     width = max((len(label) for label, _ in report.meta), default=0)
     out += [f"{label.ljust(width)}  {text}" for label, text in report.meta]
@@ -113,7 +132,7 @@ def render_text(report: Report) -> str:
         out.append("")
         if table.title:
             out += [table.title, "-" * len(table.title)]
-        out += _text_table(table)
+        out += _text_table(table, ascii_only)
         out += table.notes
     if report.notes:
         out.append("")
@@ -121,23 +140,27 @@ def render_text(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-def _text_table(table: Table) -> list[str]:
+def _text_table(table: Table, ascii_only: bool = False) -> list[str]:
     if not table.rows:
         return ["(no rows)"]
-    body = _cells(table)
-    widths = [max([len(c.label)] + [len(r[i]) for r in body]) for i, c in enumerate(table.columns)]
+    cols = _shown(table)
+    body = _cells(table, ascii_only)
+    widths = [max([len(c.label)] + [len(r[i]) for r in body]) for i, c in enumerate(cols)]
 
     def fmt(values: list[str]) -> str:
         parts = []
-        for i, (col, value) in enumerate(zip(table.columns, values)):
-            if col.kind in NUMERIC:
-                # a trailing mark hangs outside the column so numbers stay aligned
-                parts.append(value.rjust(widths[i]) if not value.endswith(MARK) else (value[:-1].rjust(widths[i] - 1) + MARK))
+        for i, (col, value) in enumerate(zip(cols, values)):
+            if col.kind in NUMERIC and col.mark and any(r[i].endswith(MARK) for r in body):
+                # the mark hangs after the number, so the numbers stay aligned
+                bare = value[:-1] if value.endswith(MARK) else value
+                parts.append(bare.rjust(widths[i] - 1) + (MARK if value.endswith(MARK) else " "))
+            elif col.kind in NUMERIC:
+                parts.append(value.rjust(widths[i]))
             else:
                 parts.append(value.ljust(widths[i]))
         return "  ".join(parts).rstrip()
 
-    lines = [fmt([c.label for c in table.columns]), fmt(["-" * w for w in widths])]
+    lines = [fmt([c.label for c in cols]), fmt(["-" * w for w in widths])]
     starts = _group_starts(table)
     for i, row in enumerate(body):
         if i in starts:
@@ -150,7 +173,7 @@ def _text_table(table: Table) -> list[str]:
 # table: rich, for a terminal
 
 
-def render_table(report: Report, color: bool = False, width: int | None = None) -> str:
+def render_table(report: Report, color: bool = False, width: int | None = None, ascii_only: bool = False) -> str:
     from rich import box
     from rich.console import Console, Group
     from rich.table import Table as RichTable
@@ -161,16 +184,17 @@ def render_table(report: Report, color: bool = False, width: int | None = None) 
         parts.append(Text.assemble((f"{label}: ", "dim"), text))
     for table in report.tables:
         grid = RichTable(title=table.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-        for col in table.columns:
+        cols = _shown(table)
+        for col in cols:
             numeric = col.kind in NUMERIC
             grid.add_column(col.label, justify="right" if numeric else "left", no_wrap=True,
                             style="bold" if col.kind == "group" else None)
-        body = _cells(table)
+        body = _cells(table, ascii_only)
         starts = _group_starts(table)
         for i, row in enumerate(body):
             grid.add_row(*row, end_section=(i + 1) in starts)
         if not table.rows:
-            grid.add_row(*(["(no rows)"] + [""] * (len(table.columns) - 1)))
+            grid.add_row(*(["(no rows)"] + [""] * (len(cols) - 1)))
         parts.append(Text(""))
         parts.append(grid)
         for note in table.notes:
@@ -201,7 +225,7 @@ def _md_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, ascii_only: bool = False) -> str:
     out = [f"## {_md_escape(report.title)}", ""]
     out += [f"- **{_md_escape(label)}:** {_md_escape(text)}" for label, text in report.meta]
     for table in report.tables:
@@ -211,9 +235,10 @@ def render_markdown(report: Report) -> str:
         if not table.rows:
             out.append("_No rows._")
         else:
-            out.append("| " + " | ".join(_md_escape(c.label) for c in table.columns) + " |")
-            out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in table.columns) + "|")
-            for row in _cells(table):
+            cols = _shown(table)
+            out.append("| " + " | ".join(_md_escape(c.label) for c in cols) + " |")
+            out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in cols) + "|")
+            for row in _cells(table, ascii_only):
                 out.append("| " + " | ".join(_md_escape(v) for v in row) + " |")
         if table.notes:
             out.append("")
@@ -244,8 +269,9 @@ def _raw(value: Any, kind: str = "text") -> Any:
 def render_csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    many = len(report.tables) > 1
-    for n, table in enumerate(report.tables):
+    tables = [t for t in report.tables if t.machine]
+    many = len(tables) > 1
+    for n, table in enumerate(tables):
         if many:
             if n:
                 buffer.write("\n")
@@ -291,7 +317,7 @@ def _plain(value: Any) -> Any:
 def render_json(report: Report) -> str:
     document = {"kind": report.kind, **report.data}
     tables = {}
-    for table in report.tables:
+    for table in (t for t in report.tables if t.machine):
         keys = _csv_keys(table)
         kinds = _kinds(table)
         extra = [k for row in table.rows[:1] for k in row if k not in keys]
@@ -308,7 +334,7 @@ _FONT = "font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;"
 _CELL = "padding:4px 10px;border-bottom:1px solid #e5e5e5;"
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, ascii_only: bool = False) -> str:
     e = html.escape
     out = [
         "<!DOCTYPE html>",
@@ -331,13 +357,14 @@ def render_html(report: Report) -> str:
         else:
             out.append('<table style="border-collapse:collapse;font-size:13px;">')
             out.append("<thead><tr>")
-            for col in table.columns:
+            cols = _shown(table)
+            for col in cols:
                 align = "right" if col.kind in NUMERIC else "left"
                 out.append(f'<th style="{_CELL}text-align:{align};background:#f4f4f4;">{e(col.label)}</th>')
             out.append("</tr></thead><tbody>")
-            for row in _cells(table):
+            for row in _cells(table, ascii_only):
                 out.append("<tr>")
-                for col, value in zip(table.columns, row):
+                for col, value in zip(cols, row):
                     align = "right" if col.kind in NUMERIC else "left"
                     out.append(f'<td style="{_CELL}text-align:{align};white-space:nowrap;">{e(value)}</td>')
                 out.append("</tr>")
@@ -352,14 +379,10 @@ def render_html(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-def render(report: Report, fmt: str, color: bool = False, width: int | None = None) -> str:
-    """Return the report in a format of FORMATS."""
+def render(report: Report, fmt: str, color: bool = False, width: int | None = None, ascii_only: bool = False) -> str:
+    """Return the report in a format of FORMATS (ascii_only: sparklines without Unicode blocks)."""
     if fmt == "table":
-        return render_table(report, color=color, width=width)
-    return {
-        "text": render_text,
-        "markdown": render_markdown,
-        "csv": render_csv,
-        "json": render_json,
-        "html": render_html,
-    }[fmt](report)
+        return render_table(report, color=color, width=width, ascii_only=ascii_only)
+    if fmt in ("csv", "json"):
+        return {"csv": render_csv, "json": render_json}[fmt](report)
+    return {"text": render_text, "markdown": render_markdown, "html": render_html}[fmt](report, ascii_only)

@@ -233,3 +233,91 @@ def markets(f: Funnel) -> Report:
     fit = Table("market_fit", "Market fit by stage", fit_cols, measures.market_fit(f), [
         "Market fit: the share of a stage's leads that are in any target market."])
     return Report("markets", title, meta, [by_market, fit], closing_notes(f), data)
+
+
+# --------------------------------------------------------------------------------------------
+# trends
+
+
+def trends(f: Funnel, period: str = "month", counting: str = "cohort", from_stage: str | None = None,
+           window_days: float | None = None, last: int | None = None, by: str | None = None,
+           since=None, until=None) -> Report:
+    """Return the cohort table (with maturity) or the flow table, and the latest change of each measure."""
+    from funnelcli import trends as measures
+    from funnelcli.purgatory import stage_indexes
+
+    start = stage_indexes(f, from_stage)[0] if from_stage else 0
+    stages = f.stages[start:]
+    meta, data = header(f, "trends", counting=counting, by=by)
+    tz = f.defs.timezone
+    meta.append(("Periods", f"{period}s in {tz}" + (" (ISO weeks, from Monday)" if period == "week" else "")
+                 + (f", the last {last}" if last else "")))
+    data.update(period=period, last=last, timezone=tz)
+    group_col = [Column("group", _title_case(by), "group")] if by else []
+    period_cols = [Column("period", "Period"), Column("partial", "Note", "flag", flag="partial")]
+    notes_partial = "partial: the period is only partly covered by the data or cut by the as-of date."
+    tables = []
+    if counting == "flow":
+        title = "Trends: leads entering each stage"
+        rows, rng = measures.flow_rows(f, period, last, by, since, until)
+        if since or until:
+            meta[3] = ("Range", f"stage entries from {since or 'the start'} to {until or data['as_of']}")
+        cols = group_col + period_cols + [Column(f"entered:{s}", s, "count") for s in f.stages]
+        cols += [Column(f"change:{s}", f"{s} change", "delta", hidden=True) for s in f.stages]
+        tables.append(Table("flow", None, cols, rows, [
+            "Flow: leads entering each stage in each period, whoever they are (by the stage's date); "
+            "flow numbers are not rates.", notes_partial]))
+        summary_measures = [(f"entered:{s}", f"Entered {s}", "count") for s in f.stages]
+    else:
+        title = "Trends: conversion by cohort"
+        rows, rng = measures.cohort_rows(f, period, start, window_days, last, by)
+        windows = []
+        for j in range(len(stages) - 1):
+            w = measures.window(f, start + j, window_days)
+            windows.append(f"{stages[j]}->{stages[j + 1]} " + (f"{w:g} days" if w is not None else "none"))
+        meta.append(("Windows", "; ".join(windows) + ("  (--window)" if window_days is not None else "")
+                     + ". A conversion after its window does not count."))
+        maturity = [f"{stages[j]}->{stages[j + 1]} {measures.maturity_days(f, start + j, window_days):g}"
+                    for j in range(len(stages) - 1)]
+        meta.append(("Maturity", "days a cohort needs after its last day: " + "; ".join(maturity)))
+        data["windows"] = {f"{stages[j]}->{stages[j + 1]}": measures.window(f, start + j, window_days) for j in range(len(stages) - 1)}
+        data["from_stage"] = stages[0]
+        pairs = [f"{a}->{b}" for a, b in zip(stages, stages[1:])]
+        cols = group_col + period_cols + [Column("cohort", f"Entered {stages[0]}", "count")]
+        cols += [Column(f"reached:{s}", s, "count") for s in stages[1:]]
+        cols += [Column(f"rate:{p}", p, "rate", mark=f"immature:{p}") for p in pairs]
+        if pairs:
+            cols.append(Column("cumulative_rate", f"{stages[0]}->{stages[-1]}", "rate", mark="immature:cumulative"))
+        cols += [Column(f"change:rate:{p}", f"{p} change", "pp", hidden=True) for p in pairs]
+        if pairs:
+            cols.append(Column("change:cumulative_rate", "Cumulative change", "pp", hidden=True))
+        cols += [Column(f"median_days:{p}", f"{p} days", "days", hidden=True) for p in pairs]
+        tables.append(Table("cohorts", None, cols, rows, [
+            "Cohort: the leads entering " + stages[0] + " in the period; each later column counts those of them that "
+            "reached the stage by the as-of date (within the window, if any).",
+            "* immature: the cohort is younger than the transition's maturity; its rate is still rising and is left out "
+            "of the change.", notes_partial]))
+        velocity_cols = group_col + period_cols + [Column(f"median_days:{p}", p, "days") for p in pairs]
+        tables.append(Table("velocity", "Median days per transition, by cohort", velocity_cols, rows,
+                            ["Among the cohort's leads that converted."], machine=False))
+        summary_measures = [("cohort", f"Entered {stages[0]}", "count")]
+        summary_measures += [(f"rate:{p}", p, "rate") for p in pairs]
+        if pairs:
+            summary_measures.append(("cumulative_rate", f"{stages[0]}->{stages[-1]} (cumulative)", "rate"))
+    data["title"] = title
+    if rng is not None:
+        data["range"] = {"first": rows[0]["period"], "last": rows[-1]["period"]} if rows else None
+    latest = measures.summary(rows, summary_measures, by)
+    cols = group_col + [
+        Column("measure", "Measure"),
+        Column("latest_period", "Latest"),
+        Column("latest", "Value", "count", kind_of={"rate": "rate"}),
+        Column("previous_period", "Previous"),
+        Column("previous", "Value", "count", kind_of={"rate": "rate"}),
+        Column("change", "Change", "delta", kind_of={"rate": "pp"}),
+        Column("series", "Trend", "spark"),
+    ]
+    tables.append(Table("latest", "Latest change", cols, latest, [
+        "Latest: the last " + ("mature cohort" if counting == "cohort" else "whole period") + " of each measure, "
+        "against the one before it. Trend: every period in the table, gaps where a value isn't usable yet."]))
+    return Report("trends", title, meta, tables, closing_notes(f), data)

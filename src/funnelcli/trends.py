@@ -1,0 +1,312 @@
+"""Monthly (weekly, quarterly) trends: cohort tables with maturity, flow tables, change.
+
+Cohort counting groups leads by the period they entered the first stage (or --from-stage) and
+counts their conversions up to the as-of date; a cohort's rate is immature while the cohort is
+younger than the transition's window: its rate is still rising (domain.md "Maturity"). Flow
+counting counts the leads entering each stage in each period, whoever they are: no rates.
+Periods are calendar periods of the definitions' timezone (dates are already local days);
+weeks start on Monday (ISO weeks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from funnelcli.funnel import DAY, Funnel, group_by, group_order, number, rate
+
+PERIODS = ("month", "week", "quarter")
+DEFAULT_MATURITY_DAYS = 90
+EPOCH = dt.date(1970, 1, 1)  # a Thursday: ISO weeks start 3 days before it
+
+
+# --------------------------------------------------------------------------------------------
+# Periods as integers (months, weeks or quarters since 1970)
+
+
+def period_of(days: np.ndarray, period: str) -> np.ndarray:
+    """Return the period number of each day (datetime64[D]); NaT gives a meaningless number."""
+    if period == "month":
+        return days.astype("datetime64[M]").astype(np.int64)
+    if period == "quarter":
+        return days.astype("datetime64[M]").astype(np.int64) // 3
+    return (days.astype(np.int64) + 3) // 7  # Monday-based weeks
+
+
+def period_bounds(number_: int, period: str) -> tuple[dt.date, dt.date]:
+    """Return the first and last day of a period number."""
+    if period == "week":
+        first = EPOCH + dt.timedelta(days=number_ * 7 - 3)
+        return first, first + dt.timedelta(days=6)
+    months = number_ * 3 if period == "quarter" else number_
+    span = 3 if period == "quarter" else 1
+    first = dt.date(1970 + months // 12, months % 12 + 1, 1)
+    after = months + span
+    last = dt.date(1970 + after // 12, after % 12 + 1, 1) - dt.timedelta(days=1)
+    return first, last
+
+
+def period_label(number_: int, period: str) -> str:
+    first, _ = period_bounds(number_, period)
+    if period == "month":
+        return f"{first:%Y-%m}"
+    if period == "quarter":
+        return f"{first.year}-Q{(first.month - 1) // 3 + 1}"
+    year, week, _ = first.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass
+class Range:
+    """The periods a table covers, and where the data starts and ends within them."""
+
+    period: str
+    first: int
+    last: int
+    covered_from: dt.date
+    covered_to: dt.date
+
+    @property
+    def numbers(self) -> range:
+        return range(self.first, self.last + 1)
+
+    def row_start(self, number_: int) -> dict:
+        first, last = period_bounds(number_, self.period)
+        partial = first < self.covered_from or last > self.covered_to
+        return {"period": period_label(number_, self.period), "period_start": first.isoformat(),
+                "period_end": last.isoformat(), "partial": partial}
+
+
+def make_range(period: str, dates: np.ndarray, as_of: dt.date, since: dt.date | None, until: dt.date | None,
+               last: int | None) -> Range | None:
+    """Return the periods from the first date (or --since) to the as-of date (or --until).
+
+    With `last`, only the last N periods. None when there is nothing to show.
+    """
+    known = dates[~np.isnat(dates)]
+    start = since or (known.min().astype(dt.date) if len(known) else None)
+    end = min(until, as_of) if until else as_of
+    if start is None or start > end:
+        return None
+    first = int(period_of(np.array([start], dtype="datetime64[D]"), period)[0])
+    final = int(period_of(np.array([end], dtype="datetime64[D]"), period)[0])
+    if last:
+        first = max(first, final - last + 1)
+    return Range(period, first, final, start, end)
+
+
+# --------------------------------------------------------------------------------------------
+# Windows and maturity
+
+
+def window(f: Funnel, i: int, override: float | None) -> float | None:
+    """Return the conversion window of stage i to the next (None: any time counts)."""
+    return override if override is not None else f.defs.stages[i].window_days
+
+
+def maturity_days(f: Funnel, i: int, override: float | None) -> float:
+    """Return how old a cohort must be for its stage-i-to-next rate to be mature."""
+    explicit = window(f, i, override)
+    if explicit is not None:
+        return explicit
+    sla = f.defs.stages[i].sla_days
+    return sla if sla is not None else DEFAULT_MATURITY_DAYS
+
+
+def _chain(f: Funnel, start: int, override: float | None) -> list[np.ndarray]:
+    """Return, for each stage from `start`, which leads count as having reached it.
+
+    A conversion counts when the next stage came within the window of the stage before (if
+    there is a window); each stage counts only leads counted at the previous one, so a cohort's
+    counts never increase down the stages.
+    """
+    counted = [f.reached[:, start] & ~np.isnat(f.date[:, start])]
+    for i in range(start, len(f.stages) - 1):
+        nxt = counted[-1] & f.reached[:, i + 1]
+        limit = window(f, i, override)
+        if limit is not None:
+            with np.errstate(invalid="ignore"):
+                nxt &= (f.date[:, i + 1] - f.date[:, i]) / DAY <= limit
+        counted.append(nxt)
+    return counted
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+
+
+def _codes(days: np.ndarray, mask: np.ndarray, rng: Range) -> tuple[np.ndarray, np.ndarray]:
+    """Return (which masked leads fall inside the range, their period index within it)."""
+    codes = period_of(days, rng.period) - rng.first
+    inside = mask & ~np.isnat(days) & (codes >= 0) & (codes <= rng.last - rng.first)
+    return inside, codes
+
+
+def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float | None = None,
+                last: int | None = None, by: str | None = None) -> tuple[list[dict], Range | None]:
+    """Return the cohort table: per period (and group), cohort size, reached, rates, velocity."""
+    stages = f.stages[start:]
+    cohort_days = f.date[:, start]
+    rng = make_range(period, cohort_days[f.reached[:, start]], f.as_of.date(), f.since, f.until, last)
+    if rng is None:
+        return [], None
+    counted = _chain(f, start, window_override)
+    inside, codes = _codes(cohort_days, counted[0], rng)
+    groups = group_by(f, by)
+    size = rng.last - rng.first + 1
+    key = groups.codes * size + codes
+    total = groups.size * size
+
+    def tally(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(key[mask & inside], minlength=total).reshape(groups.size, size)
+
+    reached = [tally(m) for m in counted]
+    medians = []
+    for j in range(len(stages) - 1):
+        i = start + j
+        days = (f.date[:, i + 1] - f.date[:, i]) / DAY
+        ok = counted[j + 1] & inside & ~np.isnan(days)
+        medians.append(_group_medians(key[ok], days[ok], total).reshape(groups.size, size))
+    as_of = f.as_of.date()
+    maturity = [maturity_days(f, start + j, window_override) for j in range(len(stages) - 1)]
+    rows = []
+    for g in group_order(groups, reached[0].sum(axis=1)):
+        for p, number_ in enumerate(rng.numbers):
+            row = {"group": groups.labels[g]} if by else {}
+            row.update(rng.row_start(number_))
+            age = (as_of - period_bounds(number_, period)[1]).days
+            n = int(reached[0][g, p])
+            row["cohort"] = n
+            for j, stage in enumerate(stages[1:], start=1):
+                row[f"reached:{stage}"] = int(reached[j][g, p])
+            for j in range(len(stages) - 1):
+                pair = f"{stages[j]}->{stages[j + 1]}"
+                row[f"rate:{pair}"] = rate(int(reached[j + 1][g, p]), int(reached[j][g, p]))
+                row[f"immature:{pair}"] = age < maturity[j]
+            if len(stages) > 1:
+                row["cumulative_rate"] = rate(int(reached[-1][g, p]), n)
+                row["immature:cumulative"] = age < sum(maturity)
+            for j in range(len(stages) - 1):
+                row[f"median_days:{stages[j]}->{stages[j + 1]}"] = number(medians[j][g, p])
+            rows.append(row)
+    _add_changes(rows, [f"rate:{stages[j]}->{stages[j + 1]}" for j in range(len(stages) - 1)]
+                 + (["cumulative_rate"] if len(stages) > 1 else []), by)
+    return rows, rng
+
+
+def _group_medians(keys: np.ndarray, values: np.ndarray, total: int) -> np.ndarray:
+    out = np.full(total, np.nan)
+    if len(keys):
+        order = np.lexsort((values, keys))
+        keys, values = keys[order], values[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        ends = np.r_[starts[1:], len(keys)]
+        for s, e in zip(starts, ends):  # one median per (group, period), not per lead
+            out[keys[s]] = np.median(values[s:e])
+    return out
+
+
+def _immature_key(key: str) -> str:
+    return "immature:cumulative" if key == "cumulative_rate" else key.replace("rate:", "immature:", 1)
+
+
+def _add_changes(rows: list[dict], keys: list[str], by: str | None) -> None:
+    """Add each mature rate's change from the previous period's mature rate (None otherwise)."""
+    previous: dict = {}
+    for row in rows:
+        group = row.get("group")
+        for key in keys:
+            value = row[key]
+            mature = value is not None and not row[_immature_key(key)]
+            before = previous.get((group, key))
+            row[f"change:{key}"] = value - before if mature and before is not None else None
+            previous[(group, key)] = value if mature else None
+
+
+def flow_rows(f: Funnel, period: str, last: int | None = None, by: str | None = None,
+              since: dt.date | None = None, until: dt.date | None = None) -> tuple[list[dict], Range | None]:
+    """Return the flow table: per period (and group), the leads entering each stage."""
+    everyone = f.date[f.reached & ~np.isnat(f.date)]
+    rng = make_range(period, everyone, f.as_of.date(), since, until, last)
+    if rng is None:
+        return [], None
+    groups = group_by(f, by)
+    size = rng.last - rng.first + 1
+    counts = []
+    for i in range(len(f.stages)):
+        inside, codes = _codes(f.date[:, i], f.reached[:, i], rng)
+        key = groups.codes * size + codes
+        counts.append(np.bincount(key[inside], minlength=groups.size * size).reshape(groups.size, size))
+    rows = []
+    previous: dict = {}
+    for g in group_order(groups, counts[0].sum(axis=1)):
+        for p, number_ in enumerate(rng.numbers):
+            row = {"group": groups.labels[g]} if by else {}
+            row.update(rng.row_start(number_))
+            for i, stage in enumerate(f.stages):
+                n = int(counts[i][g, p])
+                row[f"entered:{stage}"] = n
+                # a partial period's count is not comparable with a whole one's
+                before = previous.get((g, i))
+                row[f"change:{stage}"] = n - before if before is not None and not row["partial"] else None
+                previous[(g, i)] = None if row["partial"] else n
+            rows.append(row)
+    return rows, rng
+
+
+# --------------------------------------------------------------------------------------------
+# The latest change of each measure, with a sparkline
+
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+ASCII_BLOCKS = "_.-~=+*#"
+
+
+def sparkline(values: list, ascii_only: bool = False) -> str:
+    """Return a sparkline of the values (None leaves a gap)."""
+    blocks = ASCII_BLOCKS if ascii_only else BLOCKS
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    span = high - low
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        else:
+            out.append(blocks[int(round((v - low) / span * (len(blocks) - 1))) if span else len(blocks) // 2])
+    return "".join(out).rstrip()
+
+
+def summary(rows: list[dict], measures: list[tuple[str, str, str]], by: str | None) -> list[dict]:
+    """Return per measure (and group): the latest usable value, the previous, the change, and
+    the series for a sparkline. A measure is (key, label, kind: "rate" or "count"); a rate is
+    usable when mature, a count when its period is whole."""
+    out = []
+    groups = list(dict.fromkeys(r.get("group") for r in rows))
+    for group in groups:
+        mine = [r for r in rows if r.get("group") == group]
+        for key, label, kind in measures:
+            series = []
+            for r in mine:
+                usable = not r["partial"] if kind == "count" else not r.get(_immature_key(key), False)
+                series.append(r[key] if usable else None)
+            points = [(r["period"], v) for r, v in zip(mine, series) if v is not None]
+            latest = points[-1] if points else (None, None)
+            before = points[-2] if len(points) > 1 else (None, None)
+            row = {"group": group} if by else {}
+            row.update({
+                "measure": label,
+                "kind": kind,
+                "latest_period": latest[0],
+                "latest": latest[1],
+                "previous_period": before[0],
+                "previous": before[1],
+                "change": latest[1] - before[1] if latest[1] is not None and before[1] is not None else None,
+                "series": series,
+            })
+            out.append(row)
+    return out

@@ -1,0 +1,215 @@
+"""Trends on tests/fixtures/trends.csv (timezone America/New_York), every number by hand.
+
+Stages MQL (SLA 7, window 20 days) -> SQL (SLA 30) -> Won. Maturity: MQL->SQL 20 days (its
+window), SQL->Won 30 (SQL's SLA), cumulative 50. Local (New York) days:
+
+  lead  MQL                                   SQL                         Won
+  T1    2023-12-31T23:30-05:00 -> Dec 31      2024-01-10T10:00Z -> Jan 10  2024-02-29T12:00Z -> Feb 29 (leap day)
+  T2    2024-01-01T03:00Z -> Dec 31 22:00     2024-02-15 (46 days: after the 20-day window)
+  T3    2024-01-31 23:59 (naive: local)       2024-02-01 00:10 (1 day)
+  T4    2024-02-01T04:00Z -> Jan 31 23:00     -
+  T5    2024-02-29                            2024-03-05 (5 days)          2024-04-01
+  T6    2024-04-10                            2024-04-20 (10 days)
+  T7    2024-04-30                            -
+
+As of 2024-04-30 (the latest date). Monthly cohorts: Dec {T1, T2}, Jan {T3, T4}, Feb {T5},
+Mar {} (empty: a row of zeros), Apr {T6, T7}. Dec is partial (the data starts Dec 31).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+
+from funnelcli import definitions, funnel, loading, trends
+from tests.conftest import DEFINITIONS, FIXTURES, SAMPLE, run
+
+CSV = str(FIXTURES / "trends.csv")
+YML = str(FIXTURES / "trends.yml")
+
+
+@pytest.fixture(scope="module")
+def defs():
+    return definitions.load([YML])
+
+
+@pytest.fixture(scope="module")
+def loaded(defs):
+    return loading.load_export(CSV, defs)
+
+
+def at(loaded, defs, **kw):
+    return funnel.at_as_of(loaded, defs, **kw)
+
+
+def table(rows, *keys):
+    return [tuple(r[k] for k in keys) for r in rows]
+
+
+def test_monthly_cohorts(loaded, defs):
+    rows, rng = trends.cohort_rows(at(loaded, defs), "month")
+    assert [r["period"] for r in rows] == ["2023-12", "2024-01", "2024-02", "2024-03", "2024-04"]
+    # T2's SQL came 46 days after its MQL, past the 20-day window: not counted for Dec
+    assert table(rows, "cohort", "reached:SQL", "reached:Won") == [(2, 1, 1), (2, 1, 0), (1, 1, 1), (0, 0, 0), (2, 1, 0)]
+    assert table(rows, "rate:MQL->SQL", "rate:SQL->Won", "cumulative_rate") == [
+        (0.5, 1.0, 0.5), (0.5, 0.0, 0.0), (1.0, 1.0, 1.0), (None, None, None), (0.5, 0.0, 0.0)]
+    assert [r["partial"] for r in rows] == [True, False, False, False, False]  # Apr ends on the as-of date
+    # Days from a cohort's last day to 04-30: Dec 121, Jan 90, Feb 61 (all mature); Mar 30 (MQL->SQL
+    # needs 20 and SQL->Won 30: mature; the cumulative rate needs 50: immature); Apr 0 (immature)
+    assert table(rows, "immature:MQL->SQL", "immature:SQL->Won", "immature:cumulative") == [
+        (False, False, False)] * 3 + [(False, False, True), (True, True, True)]
+    # median days: Dec T1 10 (and 50 to Won: Jan 10 -> Feb 29), Jan T3 1, Feb T5 5 (and 27), Apr T6 10
+    assert table(rows, "median_days:MQL->SQL", "median_days:SQL->Won") == [
+        (10, 50), (1, None), (5, 27), (None, None), (10, None)]
+
+
+def test_change_between_mature_periods(loaded, defs):
+    rows, _ = trends.cohort_rows(at(loaded, defs), "month")
+    # MQL->SQL: Dec 50%, Jan 50% (0), Feb 100% (+50 pp), Mar no rate, Apr immature: no change
+    assert [r["change:rate:MQL->SQL"] for r in rows] == [None, 0.0, 0.5, None, None]
+
+
+def test_maturity_at_an_earlier_as_of(loaded, defs):
+    rows, _ = trends.cohort_rows(at(loaded, defs, as_of=dt.date(2024, 3, 15)), "month")
+    by = {r["period"]: r for r in rows}
+    assert list(by) == ["2023-12", "2024-01", "2024-02", "2024-03"]
+    # Jan ended 44 days before 03-15: MQL->SQL (20) and SQL->Won (30) mature, cumulative (50) not
+    assert (by["2024-01"]["immature:MQL->SQL"], by["2024-01"]["immature:SQL->Won"], by["2024-01"]["immature:cumulative"]) == (False, False, True)
+    # Feb ended 15 days before: all immature; T5's Won (04-01) hasn't happened yet
+    assert (by["2024-02"]["immature:MQL->SQL"], by["2024-02"]["reached:Won"]) == (True, 0)
+    # March is cut by the as-of date, and empty
+    assert (by["2024-03"]["partial"], by["2024-03"]["cohort"]) == (True, 0)
+    assert by["2023-12"]["immature:cumulative"] is False  # 75 days
+
+
+def test_iso_weeks_across_the_year(loaded, defs):
+    rows, _ = trends.cohort_rows(at(loaded, defs), "week")
+    labels = [r["period"] for r in rows]
+    # Dec 31 2023 is a Sunday (2023-W52); Apr 30 2024 a Tuesday (2024-W18): 19 weeks, empty ones too
+    assert labels[0] == "2023-W52" and labels[1] == "2024-W01" and labels[-1] == "2024-W18" and len(labels) == 19
+    cohorts = {r["period"]: r["cohort"] for r in rows if r["cohort"]}
+    assert cohorts == {"2023-W52": 2, "2024-W05": 2, "2024-W09": 1, "2024-W15": 1, "2024-W18": 1}
+    assert rows[0]["period_start"] == "2023-12-25" and rows[1]["period_start"] == "2024-01-01"
+    assert rows[-1]["partial"]  # the week of Apr 29 - May 5 is cut by the as-of date
+
+
+def test_quarters(loaded, defs):
+    rows, _ = trends.cohort_rows(at(loaded, defs), "quarter")
+    assert table(rows, "period", "cohort", "partial") == [("2023-Q4", 2, True), ("2024-Q1", 3, False), ("2024-Q2", 2, True)]
+
+
+def test_window_override(loaded, defs):
+    rows, _ = trends.cohort_rows(at(loaded, defs), "month", window_override=60)
+    assert rows[0]["reached:SQL"] == 2  # T2's 46 days now fit
+    rows, _ = trends.cohort_rows(at(loaded, defs), "month", window_override=5)
+    assert [r["reached:SQL"] for r in rows] == [0, 1, 1, 0, 0]  # only T3 (1 day) and T5 (5 days)
+
+
+def test_cohorts_from_a_later_stage(loaded, defs):
+    rows, _ = trends.cohort_rows(at(loaded, defs), "month", start=1)
+    # by SQL date: Jan T1; Feb T2, T3; Mar T5; Apr T6. Won: T1, T5.
+    assert table(rows, "period", "cohort", "reached:Won") == [("2024-01", 1, 1), ("2024-02", 2, 0), ("2024-03", 1, 1), ("2024-04", 1, 0)]
+    # SQL->Won needs 30 days: Mar ended exactly 30 days before (mature), Apr 0 (immature)
+    assert [r["immature:SQL->Won"] for r in rows] == [False, False, False, True]
+
+
+def test_flow(loaded, defs):
+    f = at(loaded, defs)
+    rows, _ = trends.flow_rows(f, "month")
+    assert table(rows, "period", "entered:MQL", "entered:SQL", "entered:Won") == [
+        ("2023-12", 2, 0, 0), ("2024-01", 2, 1, 0), ("2024-02", 1, 2, 1), ("2024-03", 0, 1, 0), ("2024-04", 2, 1, 1)]
+    # the flow of a stage over all periods is the stage's reached count
+    for i, stage in enumerate(f.stages):
+        assert sum(r[f"entered:{stage}"] for r in rows) == int(f.reached[:, i].sum())
+    # count changes compare whole periods only: Dec is partial
+    assert [r["change:MQL"] for r in rows] == [None, None, -1, -1, 2]
+
+
+def test_breakdown_orders_groups_by_size(loaded, defs):
+    rows, _ = trends.cohort_rows(at(loaded, defs), "month", by="owner")
+    assert [r["group"] for r in rows[::5]] == ["Ann", "Bob"]  # Ann 4 leads (T1, T3, T5, T7), Bob 3
+    ann = [r["cohort"] for r in rows if r["group"] == "Ann"]
+    assert ann == [1, 1, 1, 0, 1]
+
+
+def test_summary_and_sparkline(loaded, defs):
+    rows, _ = trends.cohort_rows(at(loaded, defs), "month")
+    latest = {r["measure"]: r for r in trends.summary(rows, [("rate:MQL->SQL", "MQL->SQL", "rate"), ("cohort", "Entered", "count")], None)}
+    assert (latest["MQL->SQL"]["latest_period"], latest["MQL->SQL"]["previous_period"], latest["MQL->SQL"]["change"]) == ("2024-02", "2024-01", 0.5)
+    assert latest["MQL->SQL"]["series"] == [0.5, 0.5, 1.0, None, None]
+    assert latest["Entered"]["series"] == [None, 2, 1, 0, 2]  # Dec is partial
+    assert trends.sparkline([0, 1, None, 2]) == "▁▅ █"
+    assert trends.sparkline([0, 1, None, 2], ascii_only=True) == "_= #"  # the middle rounds to the 5th of 8 marks
+    assert trends.sparkline([None, None]) == ""
+    assert trends.sparkline([3, 3]) == "▅▅"
+
+
+def test_period_helpers():
+    days = np.array(["2024-02-29", "2024-12-31", "2025-01-01"], dtype="datetime64[D]")
+    assert [trends.period_label(int(n), "month") for n in trends.period_of(days, "month")] == ["2024-02", "2024-12", "2025-01"]
+    # 2024-12-31 is in ISO week 2025-W01 (it is a Tuesday of the week that holds Jan 1-2)
+    assert [trends.period_label(int(n), "week") for n in trends.period_of(days, "week")] == ["2024-W09", "2025-W01", "2025-W01"]
+    assert trends.period_bounds(int(trends.period_of(days[:1], "quarter")[0]), "quarter") == (dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def test_trends_text_marks_immature_and_partial():
+    result = run("trends", CSV, "-d", YML, "-f", "text", "-q")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "2023-12  partial            2    1    1    50.0%    100.0%     50.0%" in out
+    assert "2024-03                     0    0    0        -         -         -" in out
+    assert "2024-04                     2    1    0    50.0%*     0.0%*     0.0%*" in out
+    assert "* immature:" in out and "Windows      MQL->SQL 20 days; SQL->Won none." in out
+
+
+def test_trends_json_fields():
+    result = run("trends", CSV, "-d", YML, "-f", "json", "-q")
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "trends" and doc["period"] == "month" and doc["timezone"] == "America/New_York"
+    assert doc["windows"] == {"MQL->SQL": 20, "SQL->Won": None}
+    april = doc["tables"]["cohorts"][-1]
+    assert april["period"] == "2024-04" and april["immature:MQL->SQL"] is True and april["rate:MQL->SQL"] == 0.5
+    assert "velocity" not in doc["tables"]  # a view of the cohort table's own fields
+    assert doc["tables"]["latest"][1]["series"] == [0.5, 0.5, 1.0, None, None]
+
+
+def test_trends_flow_csv_and_usage_errors():
+    result = run("trends", CSV, "-d", YML, "--counting", "flow", "-f", "csv", "-q", "--since", "2024-01-01")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1] == "period,partial,entered:MQL,entered:SQL,entered:Won,change:MQL,change:SQL,change:Won"
+    assert lines[2] == "2024-01,False,2,1,0,,,"
+    bad = run("trends", CSV, "-d", YML, "--counting", "flow", "--window", "30")
+    assert bad.exit_code == 2 and "--window and --from-stage go with --counting cohort" in bad.stderr
+
+
+def test_trends_last_n():
+    result = run("trends", CSV, "-d", YML, "--last", "2", "-f", "csv", "-q")
+    periods = [line.split(",")[0] for line in result.stdout.splitlines()[2:] if line and not line.startswith("#")]
+    assert periods[:2] == ["2024-03", "2024-04"]
+
+
+@pytest.mark.parametrize("period", ["month", "week", "quarter"])
+@pytest.mark.parametrize("as_of", [None, dt.date(2025, 6, 30), dt.date(2026, 2, 14)])
+def test_sample_flow_sums_and_monotone_cohorts(period, as_of):
+    """On the real sample at several as-of dates: flow over all periods is each stage's reached
+    count, and a cohort's counts never increase down the stages."""
+    defs = definitions.load([str(DEFINITIONS)])
+    f = funnel.at_as_of(loading.load_export(str(SAMPLE), defs), defs, as_of=as_of)
+    rows, _ = trends.flow_rows(f, period)
+    for i, stage in enumerate(f.stages):
+        assert sum(r[f"entered:{stage}"] for r in rows) == int((f.reached[:, i] & ~np.isnat(f.date[:, i])).sum())
+    cohorts, _ = trends.cohort_rows(f, period)
+    for row in cohorts:
+        counts = [row["cohort"]] + [row[f"reached:{s}"] for s in f.stages[1:]]
+        assert counts == sorted(counts, reverse=True)
+        for key, value in row.items():
+            if key.startswith(("rate:", "cumulative_rate")) and value is not None:
+                assert 0 <= value <= 1
