@@ -23,9 +23,9 @@ import json
 
 import numpy as np
 import pytest
+from tests.conftest import DEFINITIONS, FIXTURES, SAMPLE, run
 
 from funnelcli import definitions, funnel, loading, trends
-from tests.conftest import DEFINITIONS, FIXTURES, SAMPLE, run
 
 CSV = str(FIXTURES / "trends.csv")
 YML = str(FIXTURES / "trends.yml")

@@ -139,7 +139,7 @@ def report_options(f):
         click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched)."),
         click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM)."),
         click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab)."),
-        click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or any date is out of order."),
+        click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice (dates out of order, a non-number)."),
         click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only."),
     ]
 
@@ -183,8 +183,10 @@ def load_funnel(opts: RunOptions):
         note(opts.quiet, f"{loaded.export}: the latest date in the export, {loaded.latest_date:%Y-%m-%d}, is in the future; "
                          "a mistyped date sets the as-of date: check it, or pass --as-of")
     if opts.strict and problems:
-        total = sum(p.count for p in problems)
-        raise FunnelError(f"--strict: {loaded.export} has {total:,} row{'s' if total != 1 else ''} with data-quality problems (listed above)")
+        excluded = sum(p.count for p in loaded.excluded)
+        facts = [f"{excluded:,} row{'s' if excluded != 1 else ''} excluded"] if excluded else []
+        facts += [f"{p.count:,} row{'s' if p.count != 1 else ''} {p.reason}" for p in loaded.notices]
+        raise FunnelError(f"--strict: {loaded.export} has data-quality problems: {'; '.join(facts)} (listed above)")
     if f.accounting.in_report == 0:
         note(opts.quiet, f"{loaded.export}: no leads in the report (check --since, --until, --market and --as-of)")
     return f

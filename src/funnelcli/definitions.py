@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import hashlib
@@ -84,6 +85,7 @@ class Stage:
     window_days: float | None = None
     purgatory: PurgatoryRule | None = None
     where: Where = field(default=Where(""), compare=False, repr=False)
+    marks: dict = field(default_factory=dict, compare=False, repr=False)  # where its 'date', 'purgatory' were written
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Exit:
     when: Condition | None = None
     date: str | None = None  # the export header of its date column
     where: Where = field(default=Where(""), compare=False, repr=False)
+    marks: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -205,15 +208,37 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader where only true/false are booleans: `in: [Yes, No]` must stay text."""
 
 
+# YAML 1.2 scalars rather than PyYAML's 1.1 ones: only true/false are booleans (`in: [Yes, No]`
+# stays text), and numbers are plain decimals: no octal (01234 stays the text '01234', a zip
+# code), no sexagesimal (1:30 stays text), no .nan or .inf.
+_REPLACED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _Loader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    key: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789"))
 _Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:(?:0|[1-9][0-9_]*)\.[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?(?:0|[1-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
 )
+MAX_VALUES = 1_000_000  # a file whose aliases expand past this is refused ("billion laughs")
+
+
+def _expanded_size(node, sizes: dict) -> int:
+    """Return how many values the node holds with every alias expanded (computed without expanding)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a node that contains itself counts once
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, sizes) for v in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = size
+    return size
 
 
 class _Doc:
@@ -226,9 +251,12 @@ class _Doc:
         self.problems = problems
         self.data: Any = None
         loader = _Loader(text)
+        self._done: dict[int, Any] = {}  # an aliased node is walked once, then shared
         try:
             node = loader.get_single_node()
             if node is not None:
+                if _expanded_size(node, {}) > MAX_VALUES:
+                    raise yaml.YAMLError(f"the file's aliases expand to more than {MAX_VALUES:,} values")
                 self.data = self._walk(loader, node, ())
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
@@ -238,8 +266,9 @@ class _Doc:
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             self.add(Where(path, line, col), "yaml-syntax", f"YAML syntax error: {message}")
             self.data = None
-        except yaml.YAMLError as exc:
-            self.add(Where(path), "yaml-syntax", f"YAML syntax error: {exc}")
+        except (yaml.YAMLError, RecursionError) as exc:
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            self.add(Where(path), "yaml-syntax", f"YAML syntax error: {detail}")
             self.data = None
         finally:
             loader.dispose()
@@ -247,24 +276,36 @@ class _Doc:
     def _walk(self, loader, node, keypath: tuple, depth: int = 0) -> Any:
         if depth > 50:
             raise yaml.YAMLError("nested too deeply (a recursive alias?)")
-        self.marks[keypath] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.marks.setdefault(keypath, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if id(node) in self._done:
+            return self._done[id(node)]
         if isinstance(node, yaml.MappingNode):
+            explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
             loader.flatten_mapping(node)
+            merged = len(node.value) - explicit  # `<<: *anchor` pairs come first; written keys win
             out: dict = {}
-            for key_node, value_node in node.value:
+            from_merge: set = set()
+            for n, (key_node, value_node) in enumerate(node.value):
                 key = loader.construct_object(key_node, deep=True)
                 where = Where(self.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
                     key = str(key)
-                if key in out:
+                if key in out and key not in from_merge:
                     self.add(where, "duplicate-key", f"duplicate key {key!r}: the earlier one would be ignored")
                     continue
+                if n < merged:
+                    from_merge.add(key)
+                else:
+                    from_merge.discard(key)
                 self.key_marks[keypath + (key,)] = (where.line, where.col)
                 out[key] = self._walk(loader, value_node, keypath + (key,), depth + 1)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self._walk(loader, v, keypath + (i,), depth + 1) for i, v in enumerate(node.value)]
-        return loader.construct_object(node, deep=True)
+            result: Any = out
+        elif isinstance(node, yaml.SequenceNode):
+            result = [self._walk(loader, v, keypath + (i,), depth + 1) for i, v in enumerate(node.value)]
+        else:
+            result = loader.construct_object(node, deep=True)
+        self._done[id(node)] = result
+        return result
 
     def at(self, keypath: tuple, key: bool = False) -> Where:
         """Return where the value (or with key=True, the key) at keypath was written."""
@@ -303,7 +344,14 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return repr(value)
+
+
+def _day(value: Any) -> Any:
+    """Return a datetime as its date: conditions compare dates by the day."""
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def _check_keys(doc: _Doc, mapping: dict, kp: tuple, allowed, what: str) -> None:
@@ -387,8 +435,8 @@ def _condition(doc: _Doc, value: Any, kp: tuple, what: str) -> Condition | None:
                 ok = False
             else:
                 items.append(NotOf(part))
-        elif key in ("and", "or", "AND", "OR", "All", "Any", "Not", "NOT"):
-            suggestion = {"and": "all", "or": "any"}.get(key.lower(), key.lower())
+        elif isinstance(key, str) and key.casefold() in ("and", "or", "all", "any", "not"):
+            suggestion = {"and": "all", "or": "any"}.get(key.casefold(), key.casefold())
             doc.add(doc.at(skp, key=True), "unknown-operator", f"{what}: {key!r} is not a condition keyword (did you mean {suggestion!r}?)")
             ok = False
         elif not isinstance(key, str) or not key.strip():
@@ -464,17 +512,17 @@ def _operand(doc: _Doc, op: str, arg: Any, kp: tuple, what: str) -> Any:
         if not values or not all(_is_scalar(v) for v in values):
             doc.add(where, "wrong-type", f"{what} takes a list of values, got {_describe(arg)}")
             return _BAD
-        return tuple(values)
+        return tuple(_day(v) for v in values)
     if op == "between":
         if not (isinstance(arg, list) and len(arg) == 2 and all(_is_number(v) or isinstance(v, dt.date) for v in arg)):
             doc.add(where, "wrong-type", f"{what} takes [low, high], two numbers or two dates, got {_describe(arg)}")
             return _BAD
-        low, high = arg
+        low, high = _day(arg[0]), _day(arg[1])
         if _is_number(low) != _is_number(high):
             doc.add(where, "wrong-type", f"{what}: low and high must both be numbers or both dates")
             return _BAD
         if low > high:
-            doc.add(where, "invalid-value", f"{what}: low {low!r} is above high {high!r}")
+            doc.add(where, "invalid-value", f"{what}: low {_describe(low)} is above high {_describe(high)}")
             return _BAD
         return (low, high)
     if op in ("matches", "not_matches"):
@@ -497,7 +545,7 @@ def _operand(doc: _Doc, op: str, arg: Any, kp: tuple, what: str) -> Any:
         kind = "a value" if op in ("eq", "ne") else "a number, a date or text"
         doc.add(where, "wrong-type", f"{what} takes {kind}, got {_describe(arg)}")
         return _BAD
-    return arg
+    return _day(arg)
 
 
 _OP_WORDS = {
@@ -610,6 +658,8 @@ def _parse_file(path: str, problems: list[Problem]) -> _Fragment | None:
                 continue
             frag.columns[canonical] = (header.strip(), doc.at(kp))
     if "stages" in data and _expect_list(doc, data["stages"], ("stages",), "stages"):
+        if not data["stages"]:
+            doc.add(doc.at(("stages",)), "missing-key", "stages is empty: list the funnel's stages in order")
         frag.stages = []
         for i, item in enumerate(data["stages"]):
             stage = _parse_stage(doc, item, ("stages", i))
@@ -632,7 +682,7 @@ def _check_timezone(doc: _Doc, name: str) -> None:
 
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # 'America' is a folder of zones
         doc.add(doc.at(("timezone",)), "invalid-timezone", f"unknown timezone {name!r}; use an IANA name such as UTC or America/New_York")
 
 
@@ -690,7 +740,8 @@ def _parse_stage(doc: _Doc, item: Any, kp: tuple) -> Stage | None:
                 purgatory = PurgatoryRule(touches, idle)
     if name is None:
         return None
-    return Stage(name, date, when, sla, window, purgatory, doc.at(kp))
+    marks = {k: doc.at(kp + (k,), key=(k == "purgatory")) for k in ("date", "purgatory") if k in item}
+    return Stage(name, date, when, sla, window, purgatory, doc.at(kp), marks)
 
 
 def _parse_exit(doc: _Doc, item: Any, kp: tuple) -> Exit | None:
@@ -705,7 +756,7 @@ def _parse_exit(doc: _Doc, item: Any, kp: tuple) -> Exit | None:
         doc.add(doc.at(kp), "missing-key", f"{label} needs a 'when' condition or a 'date' column")
     if name is None:
         return None
-    return Exit(name, when, date, doc.at(kp))
+    return Exit(name, when, date, doc.at(kp), {"date": doc.at(kp + ("date",))} if "date" in item else {})
 
 
 def _parse_market(doc: _Doc, item: Any, kp: tuple) -> Market | None:
@@ -858,7 +909,9 @@ def _parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
             frag.doc.add(frag.doc.at(("stages",), key=True), "conflict", f"stages are also listed in {other}; keep the ordered list of stages in one file")
     if stage_frags:
         stages = stage_frags[0].stages
-    if not stage_frags:
+    # A file that could not be read may hold the stages or the id: don't also report them missing.
+    unreadable = any(p.rule in ("yaml-syntax", "encoding") for p in problems)
+    if not stage_frags and not unreadable:
         where = frags[0].doc.at(()) if frags else Where(files[0] if files else "definitions")
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "no 'stages': list the funnel's stages in order, each with a date column or a condition"))
 
@@ -867,7 +920,7 @@ def _parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     timezone = _merge_scalar(frags, "timezone", "timezone", problems) or "UTC"
     date_format = _merge_scalar(frags, "date_format", "date_format", problems)
 
-    if "id" not in columns:
+    if "id" not in columns and not unreadable:
         where = frags[0].doc.at(("columns",)) if frags else Where(files[0] if files else "definitions")
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "columns needs an 'id': the export's column that identifies a lead (e.g. id: Record ID)"))
 
@@ -885,14 +938,15 @@ def _parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     def resolve(header: str | None) -> str | None:
         return columns.get(header, header) if header else header
 
-    stages = [Stage(s.name, resolve(s.date), s.when, s.sla_days, s.window_days, s.purgatory, s.where) for s in stages]
-    exits = [Exit(e.name, e.when, resolve(e.date), e.where) for e in exits]
+    stages = [dataclasses.replace(s, date=resolve(s.date)) for s in stages]
+    exits = [dataclasses.replace(e, date=resolve(e.date)) for e in exits]
 
     for stage in stages:
         if stage.purgatory:
             missing = [c for c in ("touches", "last_activity") if c not in columns]
             if missing:
-                problems.append(Problem(stage.where.path, stage.where.line, stage.where.col, "error", "unmapped-field",
+                w = stage.marks.get("purgatory", stage.where)
+                problems.append(Problem(w.path, w.line, w.col, "error", "unmapped-field",
                                         f"stage {stage.name!r} has a purgatory rule on activity but columns does not map {' and '.join(missing)}"))
 
     stage_names = [s.name for s in stages]
@@ -916,10 +970,10 @@ def _parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
         refs.append(ColumnRef(header, f"columns.{canonical}", column_where[canonical]))
     for stage in stages:
         if stage.date:
-            refs.append(ColumnRef(stage.date, f"stage {stage.name} date", stage.where))
+            refs.append(ColumnRef(stage.date, f"stage {stage.name} date", stage.marks.get("date", stage.where)))
     for ex in exits:
         if ex.date:
-            refs.append(ColumnRef(ex.date, f"exit {ex.name} date", ex.where))
+            refs.append(ColumnRef(ex.date, f"exit {ex.name} date", ex.marks.get("date", ex.where)))
     conditions = [(f"stage {s.name}", s.when) for s in stages] + [(f"exit {e.name}", e.when) for e in exits]
     conditions += [(f"market {m.name}", m.when) for m in markets]
     for label, cond in conditions:

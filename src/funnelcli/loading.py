@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 from funnelcli import conditions
 from funnelcli.definitions import NUMBER_FIELDS, OUT_OF_MARKET, Definitions, nearest_header
 from funnelcli.errors import InputError
-from funnelcli.sniff import encoding_hint, open_export, python_codec, read_head, read_header
+from funnelcli.sniff import decode_error_line, encoding_hint, open_export, python_codec, read_head, read_header
 
 SHOW_ROWS = 5  # how many row numbers a notice lists
 
@@ -141,7 +141,10 @@ def _read_table(data: bytes | None, path: str, name: str, needed: list[str], hea
 
     def read(newlines_in_values: bool) -> pa.Table:
         source = io.BytesIO(data) if data is not None else path
-        parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
+        # Empty lines are rows too: a spreadsheet numbers them, so skipping them would shift
+        # every row number after them.
+        parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
+                                           ignore_empty_lines=False)
         return pacsv.read_csv(source, read_options, parse_options, convert_options)
 
     try:
@@ -155,7 +158,8 @@ def _read_table(data: bytes | None, path: str, name: str, needed: list[str], hea
     except pa.ArrowInvalid as exc:
         message = str(exc)
         if "UTF8" in message or "UTF-8" in message or "decode" in message.lower():
-            raise encoding_hint(name, encoding) from None
+            line = decode_error_line(data, path, codec)
+            raise encoding_hint(name, encoding, f" (line {line} has bytes it cannot decode)" if line else "") from None
         if "Expected" in message and "columns" in message:
             where = _locate_ragged(data, path, codec, delimiter, len(header))
             raise InputError(
@@ -164,7 +168,8 @@ def _read_table(data: bytes | None, path: str, name: str, needed: list[str], hea
             ) from None
         raise InputError(f"{name}: cannot read the CSV: {message}") from None
     except UnicodeDecodeError:
-        raise encoding_hint(name, encoding) from None
+        line = decode_error_line(data, path, codec)
+        raise encoding_hint(name, encoding, f" (line {line} has bytes it cannot decode)" if line else "") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,7 +260,11 @@ def _parse_common(arr: pa.StringArray) -> pa.Array:
 
 def _parse_unusual(arr: pa.Array, tz: str) -> pa.Array:
     """Return the rarer ISO forms (offsets, Z, fractions, blanks around) as naive times in `tz`."""
-    norm = pc.replace_substring_regex(arr, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
+    # 2024-3-5 is read as 2024-03-05: pad a one-digit month and day first.
+    norm = pc.replace_substring_regex(arr, r"^(\d{4})[-/](\d)[-/]", r"\1-0\2-")
+    norm = pc.replace_substring_regex(norm, r"^(\d{4})/(\d{2})/", r"\1-\2-")
+    norm = pc.replace_substring_regex(norm, r"^(\d{4}-\d{2})-(\d)(\D|$)", r"\1-0\2\3")
+    norm = pc.replace_substring_regex(norm, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
     norm = pc.replace_substring_regex(norm, r"(\d{2}:\d{2}:\d{2})[.,]\d+", r"\1")
     norm = pc.replace_substring_regex(norm, r"\s*Z$", "+00:00")
     norm = pc.replace_substring_regex(norm, r"\s+([+-]\d{2}:?\d{2})$", r"\1")
@@ -326,17 +335,28 @@ def parse_dates(column: pa.ChunkedArray, date_format: str | None, tz: str) -> tu
     return days, valid & np.isnat(days), column
 
 
+_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+# A comma is the decimal mark in '1.200,50' and in '12,5' (not followed by exactly three digits);
+# in '1,200' and '1,200.50' commas group thousands.
+_DECIMAL_COMMA = r"^[-+]?(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,}))$"
+
+
 def _numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (floats, which non-blank cells are not numbers); '1,200' and '$ 35' are numbers."""
+    """Return (floats, which non-blank cells are not numbers): '1,200', '$ 35', '1.200,50' are
+    numbers; 'nan', 'inf' and words are not (they read as blank)."""
+    filled = column.is_valid().to_numpy()  # blank cells are null already; only spaces remain
     try:
-        return pc.cast(column, pa.float64()).to_numpy(), np.zeros(len(column), dtype=bool)
+        values = pc.cast(column, pa.float64()).to_numpy()
     except pa.ArrowInvalid:
-        pass
-    cleaned = pc.replace_substring_regex(column, r"[\s,$€£]", "")
-    ok = pc.fill_null(pc.match_substring_regex(cleaned, r"^[-+]?(\d+\.?\d*|\.\d+)$"), False)
-    values = pc.cast(pc.if_else(ok, cleaned, _NULL_TEXT), pa.float64())
-    bad = pc.fill_null(pc.and_(pc.not_equal(cleaned, ""), pc.invert(ok)), False)
-    return values.to_numpy(), bad.to_numpy()
+        filled &= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy()
+        text = pc.replace_substring_regex(column, r"[\s$€£]", "")
+        comma = pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False)
+        european = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
+        normal = pc.if_else(comma, european, pc.replace_substring(text, ",", ""))
+        ok = pc.fill_null(pc.match_substring_regex(normal, _NUMBER), False)
+        values = pc.cast(pc.if_else(ok, normal, _NULL_TEXT), pa.float64()).to_numpy()
+    bad = filled & ~np.isfinite(values)
+    return np.where(np.isfinite(values), values, np.nan), bad
 
 
 def _categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
@@ -432,15 +452,21 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
         parsed = {h: job.result() for h, job in date_jobs.items()}
         text = {key: job.result() for key, job in text_jobs.items()}
 
+    empty = np.ones(n, dtype=bool)  # an empty line, or a row blank in every column read
+    for h in needed:
+        empty &= table.column(h).is_null().to_numpy()
+    if empty.all():
+        raise InputError(f"{name}: the export has a header but no data rows")
     excluded: list[RowIssue | None] = [
-        _issue("with a blank id", blank, rows),
+        _issue("with no values", empty, rows),
+        _issue("with a blank id", blank & ~empty, rows),
         _issue("with a duplicate id", duplicate, rows, detail="the first row of each id is kept"),
     ]
     unusable = blank | duplicate
     bad_date = np.zeros(n, dtype=bool)
     bad_examples: list[str] = []
     for h, (days, bad, raw) in parsed.items():
-        if bad.any() and np.isnat(days).all():
+        if bad.sum() >= 5 and np.isnat(days).all():  # a column of another format, not a few typos
             example = raw[int(np.flatnonzero(bad)[0])].as_py()
             hint = ("set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p')" if not defs.date_format
                     else f"they don't fit date_format {defs.date_format!r}")
@@ -467,7 +493,7 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
             columns[key] = dates[h].astype("datetime64[s]")
         elif key in NUMBER_FIELDS:
             values, bad = text[key]
-            notices.append(_issue(f"with a {key} that is not a number", bad & usable, rows, None, "read as blank"))
+            notices.append(_issue(f"whose {key} is not a number", bad & usable, rows, None, "read as blank"))
             columns[key] = values
         else:
             codes, categories = text[key]

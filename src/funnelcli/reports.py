@@ -29,7 +29,7 @@ def header(f: Funnel, kind: str, counting: str = "cohort", by: str | None = None
         if len(dates):
             cohorts += f" (entered {np.datetime_as_string(dates.min(), 'D')} to {np.datetime_as_string(dates.max(), 'D')})"
     meta = [
-        ("Export", f"{f.export} ({acc.rows_read:,} rows)"),
+        ("Export", f"{f.export} ({acc.rows_read:,} row{'s' if acc.rows_read != 1 else ''})"),
         ("Definitions", f"{sources} (digest {defs.digest})"),
         ("As of", f"{as_of} ({as_of_source})"),
         ("Cohorts", cohorts),

@@ -42,13 +42,28 @@ def encoding_hint(name: str, encoding: str | None, detail: str = "") -> InputErr
     )
 
 
+def decode_error_line(data: bytes | None, path: str, codec: str) -> int | None:
+    """Return the line of the first byte `codec` cannot decode (reading in chunks), or None."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    line = 1
+    handle = io.BytesIO(data) if data is not None else open(path, "rb")
+    with handle:
+        while chunk := handle.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return line + chunk[: max(exc.start, 0)].count(b"\n")
+            line += chunk.count(b"\n")
+    return None
+
+
 def python_codec(encoding: str | None) -> str:
     if not encoding:
         return "utf-8-sig"
     try:
         codec = codecs.lookup(encoding).name
     except LookupError:
-        raise InputError(f"unknown encoding {encoding!r} (try utf-8, cp1252, latin-1, utf-16)") from None
+        raise InputError(f"--encoding {encoding!r}: unknown encoding (try utf-8, cp1252, latin-1, utf-16)") from None
     return "utf-8-sig" if codec in ("utf-8", "utf-8-sig") else codec
 
 
@@ -60,15 +75,22 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
     if codec == "utf-8-sig":
         if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
             raise InputError(f"{name}: this is an Excel workbook, not CSV; save it as CSV (UTF-8) first")
-        if b"\x00" in head[:4096] and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise InputError(f"{name}: this looks like a binary file, not a CSV export")
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise InputError(f"{name}: the file is UTF-16 text; pass --encoding utf-16")
+        if b"\x00" in head[:4096]:
+            sample = head[:4096]
+            # Text in UTF-16 without a byte-order mark has a zero in every other byte.
+            if sample[1::2].count(0) > 0.9 * len(sample[1::2]):
+                raise InputError(f"{name}: the file looks like UTF-16 text; pass --encoding utf-16-le")
+            if sample[0::2].count(0) > 0.9 * len(sample[0::2]):
+                raise InputError(f"{name}: the file looks like UTF-16 text; pass --encoding utf-16-be")
+            raise InputError(f"{name}: this looks like a binary file, not a CSV export")
     decoder = codecs.getincrementaldecoder(codec)()
     try:
         text = decoder.decode(head, final=False)
     except UnicodeDecodeError as exc:
-        raise encoding_hint(name, encoding, f" (undecodable byte at offset {exc.start})") from None
+        line = head[: exc.start].count(b"\n") + 1
+        raise encoding_hint(name, encoding, f" (line {line} has bytes it cannot decode)") from None
     first = text.split("\n", 1)[0]
     if delimiter is None:
         counts = {d: first.count(d) for d in (",", ";", "\t")}
