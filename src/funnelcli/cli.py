@@ -228,9 +228,12 @@ def _umask() -> int:
     return mask
 
 
-def emit(report, opts: RunOptions) -> None:
+def emit(report, opts: RunOptions, stdout: bool = True) -> None:
+    """Write the report to -o FILE (atomically) and, unless stdout is False, to stdout without -o."""
     from funnelcli import render
 
+    if opts.output is None and not stdout:
+        return
     fmt = output_format(opts)
     color = fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     width = None
@@ -252,9 +255,24 @@ def _can_encode(stream, text: str) -> bool:
 # Commands
 
 
+def fail_on_miss_option(f):
+    return click.option("--fail-on-miss", is_flag=True,
+                        help="Exit 1 when a target in the definitions is missed (after the report is written).")(f)
+
+
+def finish(report, opts: RunOptions, fail_on_miss: bool) -> None:
+    """Exit 1 if a target was missed and the user asked to fail on it."""
+    missed = report.data.get("missed_targets") or []
+    if missed:
+        note(opts.quiet, f"missed target{'s' if len(missed) != 1 else ''}: {', '.join(missed)}")
+        if fail_on_miss:
+            sys.exit(1)
+
+
 @cli.command()
 @report_options
-def conversion(opts: RunOptions) -> None:
+@fail_on_miss_option
+def conversion(opts: RunOptions, fail_on_miss: bool) -> None:
     """Stage-by-stage conversion: reached, converted, rates, exits, stuck, velocity.
 
     For each stage: leads that reached it, converted to the next stage, step and cumulative
@@ -266,11 +284,14 @@ def conversion(opts: RunOptions) -> None:
       funnelcli conversion samples/hubspot-contacts.csv
       funnelcli conversion leads.csv --by source --since 2026-01-01
       funnelcli conversion leads.csv --as-of 2026-06-30 -f csv -o june.csv
+      funnelcli conversion leads.csv --fail-on-miss -q    # exit 1 when a target is missed
     """
     from funnelcli import reports
 
     f = load_funnel(opts)
-    emit(reports.conversion(f, opts.by), opts)
+    report = reports.conversion(f, opts.by)
+    emit(report, opts)
+    finish(report, opts, fail_on_miss)
 
 
 @cli.command()
@@ -356,6 +377,75 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
         opts = dataclasses.replace(opts, since=None, until=None)
     f = load_funnel(opts)
     emit(reports.trends(f, period, counting, from_stage, window_days, last, opts.by, since, until), opts)
+
+
+@cli.command()
+@report_options
+@click.option("--period", type=click.Choice(["week", "month"]), default="week", show_default=True,
+              help="The period of the headline numbers and of the cohort trend.")
+@click.option("--compare", type=click.Choice(["previous", "none"]), default="previous", show_default=True,
+              help="Compare with the previous period.")
+@fail_on_miss_option
+@click.option("--email-to", metavar="ADDR[,ADDR]", help="Mail the report (text and HTML) to these addresses instead of printing it.")
+@click.option("--email-from", metavar="ADDR", envvar="FUNNELCLI_EMAIL_FROM", help="Sender (default: $FUNNELCLI_EMAIL_FROM, else the SMTP user).")
+@click.option("--subject", metavar="TEXT", help="Mail subject (default: the report's title, period and as-of date).")
+@click.option("--smtp-host", metavar="HOST", envvar="FUNNELCLI_SMTP_HOST", default="localhost", show_default=True,
+              help="SMTP server ($FUNNELCLI_SMTP_HOST).")
+@click.option("--smtp-port", metavar="PORT", type=click.IntRange(1, 65535), envvar="FUNNELCLI_SMTP_PORT",
+              help="SMTP port ($FUNNELCLI_SMTP_PORT; default 587 starttls, 465 tls, 25 none).")
+@click.option("--smtp-user", metavar="USER", envvar="FUNNELCLI_SMTP_USER", help="SMTP login ($FUNNELCLI_SMTP_USER).")
+@click.option("--smtp-password", metavar="PASSWORD", envvar="FUNNELCLI_SMTP_PASSWORD",
+              help="SMTP password; prefer $FUNNELCLI_SMTP_PASSWORD, which no process list shows.")
+@click.option("--smtp-tls", type=click.Choice(["starttls", "tls", "none"]), envvar="FUNNELCLI_SMTP_TLS", default="starttls",
+              show_default=True, help="STARTTLS, implicit TLS, or none ($FUNNELCLI_SMTP_TLS).")
+def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from, subject,
+           smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls) -> None:
+    """The weekly summary: one digest for the heads of sales and marketing, for cron.
+
+    Headline numbers for the last whole period (new leads per stage) and the rates of the latest
+    mature cohorts, each against the previous period; the stage-by-stage conversion; the
+    purgatory summary with the top owners by stuck leads; the last six periods of the cohort
+    trend; targets met and missed; and where every row of the export went.
+
+    With --email-to the report is mailed (a text and an HTML part) and nothing is printed, so a
+    cron job stays quiet on success. Exit 0 sent/printed, 1 a target missed (with
+    --fail-on-miss), 2 could not run or could not send (the -o file is still written).
+
+    \b
+    Examples:
+      funnelcli report samples/hubspot-contacts.csv
+      funnelcli report leads.csv -f markdown >> "$GITHUB_STEP_SUMMARY"
+      funnelcli report leads.csv -q --email-to sales@example.com,marketing@example.com
+    """
+    from funnelcli import mail, render, reports
+
+    if opts.by:
+        raise click.UsageError("report takes no --by; it has its own breakdowns (top owners)")
+    recipients = []
+    if email_to:
+        try:
+            recipients = mail.parse_recipients(email_to)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--email-to") from None
+    f = load_funnel(opts)
+    digest = reports.digest(f, period, compare)
+    emit(digest, opts, stdout=not recipients)
+    if recipients:
+        sender = email_from or (smtp_user if smtp_user and "@" in smtp_user else f"funnelcli@{_hostname()}")
+        missed = digest.data.get("missed_targets") or []
+        title = subject or (f"{digest.title}: {digest.data.get('headline_period') or ''} (as of {digest.data['as_of']})"
+                            + (f", {len(missed)} target{'s' if len(missed) != 1 else ''} missed" if missed else ""))
+        message = mail.build_message(title, sender, recipients, render.render(digest, "text"), render.render(digest, "html"))
+        settings = mail.SmtpSettings(smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls)
+        mail.send(message, settings)
+        note(opts.quiet, f"mailed the report to {', '.join(recipients)} through {settings.address}")
+    finish(digest, opts, fail_on_miss)
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.getfqdn() or "localhost"
 
 
 @cli.command()

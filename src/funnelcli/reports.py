@@ -120,7 +120,12 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
     columns = stage_columns(f, by)
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count"))
     table = Table("stages", None, columns, rows, notes)
-    return Report("conversion", title, meta, [table], closing_notes(f), data)
+    report = Report("conversion", title, meta, [table], closing_notes(f), data)
+    if by is None:
+        from funnelcli import targets
+
+        add_targets(report, targets.evaluate(f))
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,9 +282,10 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", from_stag
             windows.append(f"{stages[j]}->{stages[j + 1]} " + (f"{w:g} days" if w is not None else "none"))
         meta.append(("Windows", "; ".join(windows) + ("  (--window)" if window_days is not None else "")
                      + ". A conversion after its window does not count."))
-        maturity = [f"{stages[j]}->{stages[j + 1]} {measures.maturity_days(f, start + j, window_days):g}"
+        maturity = [f"{stages[j]}->{stages[j + 1]} {measures.path_maturity(f, start, start + j + 1, window_days):g}"
                     for j in range(len(stages) - 1)]
-        meta.append(("Maturity", "days a cohort needs after its last day: " + "; ".join(maturity)))
+        meta.append(("Maturity", "days a cohort needs after its last day, for each rate to be final: " + "; ".join(maturity)
+                     + " (each step's window, else its SLA, else 90 days, added up from the cohort's stage)"))
         data["windows"] = {f"{stages[j]}->{stages[j + 1]}": measures.window(f, start + j, window_days) for j in range(len(stages) - 1)}
         data["from_stage"] = stages[0]
         pairs = [f"{a}->{b}" for a, b in zip(stages, stages[1:])]
@@ -321,3 +327,104 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", from_stag
         "Latest: the last " + ("mature cohort" if counting == "cohort" else "whole period") + " of each measure, "
         "against the one before it. Trend: every period in the table, gaps where a value isn't usable yet."]))
     return Report("trends", title, meta, tables, closing_notes(f), data)
+
+
+# --------------------------------------------------------------------------------------------
+# targets, and the weekly digest
+
+
+def targets_table(rows: list[dict]) -> Table:
+    cols = [Column("target", "Target"), Column("goal", "Goal"), Column("actual", "Actual", "rate"),
+            Column("numerator", "Leads", "count"), Column("denominator", "Of", "count"),
+            Column("basis", "Basis"), Column("status", "Status")]
+    missed = sum(r["status"] == "missed" for r in rows)
+    note = f"{missed} of {len(rows)} target{'s' if len(rows) != 1 else ''} missed." if missed else f"All {len(rows)} targets met or without data."
+    return Table("targets", "Targets", cols, rows, [note])
+
+
+def add_targets(report: Report, rows: list[dict]) -> Report:
+    """Add the targets table and the list of missed ones (JSON: `missed_targets`)."""
+    if rows:
+        report.tables.append(targets_table(rows))
+    report.data["missed_targets"] = [r["target"] for r in rows if r["status"] == "missed"]
+    return report
+
+
+def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report:
+    """Return the digest a head of sales and a head of marketing read together."""
+    from funnelcli import purgatory as pm
+    from funnelcli import targets as tm
+    from funnelcli import trends as tr
+
+    meta, data = header(f, "report")
+    title = f"Funnel report, {period}ly"
+    data.update(title=title, period=period, compare=compare)
+    tables = []
+    first = f.stages[0]
+
+    # Headline: new leads per stage in the last whole period (flow), against the one before.
+    flow, _ = tr.flow_rows(f, period)
+    whole = [r for r in flow if not r["partial"]]
+    latest = whole[-1] if whole else None
+    before = whole[-2] if len(whole) > 1 and compare == "previous" else None
+    if latest:
+        meta.append(("Period", f"{latest['period']} ({latest['period_start']} to {latest['period_end']}), the last whole {period}"))
+        headline = []
+        for s in f.stages:
+            now = latest[f"entered:{s}"]
+            row = {"stage": s, "entered": now}
+            if compare == "previous":
+                row["previous"] = before[f"entered:{s}"] if before else None
+                row["change"] = now - before[f"entered:{s}"] if before else None
+            headline.append(row)
+        cols = [Column("stage", "Stage"), Column("entered", latest["period"], "count")]
+        if compare == "previous":
+            cols += [Column("previous", before["period"] if before else "Previous", "count"), Column("change", "Change", "delta")]
+        tables.append(Table("headline", f"New leads per stage, {latest['period']}", cols, headline,
+                            ["Flow: leads entering each stage in the period, whoever they are."]))
+    data["headline_period"] = latest["period"] if latest else None
+
+    # The rates of the latest mature cohorts.
+    cohorts, _ = tr.cohort_rows(f, period)
+    pairs = [f"{a}->{b}" for a, b in zip(f.stages, f.stages[1:])]
+    measures = [(f"rate:{p}", p, "rate") for p in pairs] + [("cumulative_rate", f"{first}->{f.stages[-1]}", "rate")]
+    rates = tr.summary(cohorts, measures, None)
+    cols = [Column("measure", "Rate"), Column("latest_period", "Cohort"), Column("latest", "Rate", "rate")]
+    if compare == "previous":
+        cols += [Column("previous_period", "Previous cohort"), Column("previous", "Rate", "rate"), Column("change", "Change", "pp")]
+    tables.append(Table("rates", "Conversion of the latest mature cohorts", cols, rates, [
+        f"Cohorts by the {period} they entered {first}; a cohort counts once it is old enough for the rate to be final."]))
+
+    # Stage by stage, all cohorts in the report.
+    conv_cols = [c for c in stage_columns(f, None) if c.key in (
+        "stage", "reached", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]
+    tables.append(Table("stages", "Stage-by-stage conversion", conv_cols, funnel.conversion(f),
+                        ["All cohorts in the report, by cohort counting. Days: median from a stage to the next."]))
+
+    # Purgatory, and whose desk it is on.
+    stages = list(range(len(f.stages)))
+    has_amount = "amount" in f.defs.columns
+    stuck_cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("stuck", "Stuck", "count"),
+                  Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days")]
+    if has_amount:
+        stuck_cols.append(Column("value_at_risk", "Value at risk", "money"))
+    stuck_rows = [r for r in pm.stage_rows(f, stages) if r["stuck"] is not None]
+    named = pm.named_purgatories(f, stages)
+    notes = [f"{r['purgatory']}: {r['leads']:,} leads ({r['rule']})." for r in named]
+    tables.append(Table("purgatory", "Purgatory", stuck_cols, stuck_rows, notes))
+    if "owner" in f.defs.columns:
+        owners = pm.by_group(f, "owner", stages)[:5]
+        cols = [Column("group", "Owner"), Column("stuck", "Stuck", "count"), Column("reached", "Reached", "count"),
+                Column("stuck_share", "Stuck share", "rate"), Column("max_days_stuck", "Max days stuck", "days")]
+        tables.append(Table("top_owners", "Top owners by stuck leads", cols, owners, []))
+
+    # The last six periods of the cohort trend.
+    recent = cohorts[-6:]
+    cols = [Column("period", "Cohort"), Column("partial", "Note", "flag", flag="partial"), Column("cohort", f"Entered {first}", "count")]
+    cols += [Column(f"rate:{p}", p, "rate", mark=f"immature:{p}") for p in pairs]
+    cols.append(Column("cumulative_rate", f"{first}->{f.stages[-1]}", "rate", mark="immature:cumulative"))
+    tables.append(Table("trend", f"Cohort trend, the last {len(recent)} {period}s", cols, recent,
+                        ["* immature: the cohort is too young for the rate to be final."]))
+
+    report = Report("report", title, meta, tables, closing_notes(f), data)
+    return add_targets(report, tm.evaluate_latest_mature(f, cohorts))

@@ -107,12 +107,20 @@ def window(f: Funnel, i: int, override: float | None) -> float | None:
 
 
 def maturity_days(f: Funnel, i: int, override: float | None) -> float:
-    """Return how old a cohort must be for its stage-i-to-next rate to be mature."""
+    """Return the maturity of the step from stage i to the next: its window, else stage i's SLA,
+    else 90 days (domain.md "Maturity")."""
     explicit = window(f, i, override)
     if explicit is not None:
         return explicit
     sla = f.defs.stages[i].sla_days
     return sla if sla is not None else DEFAULT_MATURITY_DAYS
+
+
+def path_maturity(f: Funnel, start: int, to: int, override: float | None) -> float:
+    """Return how old a cohort formed at stage `start` must be for its rate into stage `to` to
+    be final: the steps' maturities added up. A cohort formed at stage S only reaches S+1 over
+    the first step's window, and each later step starts from there."""
+    return sum(maturity_days(f, i, override) for i in range(start, to))
 
 
 def _chain(f: Funnel, start: int, override: float | None) -> list[np.ndarray]:
@@ -170,7 +178,8 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
         ok = counted[j + 1] & inside & ~np.isnan(days)
         medians.append(_group_medians(key[ok], days[ok], total).reshape(groups.size, size))
     as_of = f.as_of.date()
-    maturity = [maturity_days(f, start + j, window_override) for j in range(len(stages) - 1)]
+    # the maturity of each step's rate, for cohorts formed at `start`
+    maturity = [path_maturity(f, start, start + j + 1, window_override) for j in range(len(stages) - 1)]
     rows = []
     for g in group_order(groups, reached[0].sum(axis=1)):
         for p, number_ in enumerate(rng.numbers):
@@ -187,7 +196,7 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
                 row[f"immature:{pair}"] = age < maturity[j]
             if len(stages) > 1:
                 row["cumulative_rate"] = rate(int(reached[-1][g, p]), n)
-                row["immature:cumulative"] = age < sum(maturity)
+                row["immature:cumulative"] = age < maturity[-1]
             for j in range(len(stages) - 1):
                 row[f"median_days:{stages[j]}->{stages[j + 1]}"] = number(medians[j][g, p])
             rows.append(row)

@@ -1,0 +1,113 @@
+"""Mail: one multipart message (a text and an HTML part, the same report) sent through SMTP.
+
+Settings come from options or FUNNELCLI_SMTP_* variables, never from the definitions. The
+password is used for the login only: it is never printed, logged or put in a message.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, getaddresses, make_msgid
+
+from funnelcli.errors import DeliveryError
+
+TLS_MODES = ("starttls", "tls", "none")
+DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+@dataclass
+class SmtpSettings:
+    host: str = "localhost"
+    port: int | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: str = "starttls"
+    timeout: float = 30.0
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port or DEFAULT_PORTS[self.tls]}"
+
+
+def parse_recipients(text: str) -> list[str]:
+    """Return the addresses of 'a@x.com, B <b@y.org>'; raise ValueError naming a bad one."""
+    found = [addr for _, addr in getaddresses([text]) if addr]
+    bad = [a for a in found if "@" not in a or a.startswith("@") or a.endswith("@")]
+    if not found or bad:
+        raise ValueError(f"not an email address: {(bad or [text])[0]!r}")
+    return found
+
+
+def build_message(subject: str, sender: str, recipients: list[str], text: str, html: str) -> EmailMessage:
+    """Return a multipart/alternative message: the text part first, then the HTML part."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message["X-Mailer"] = "funnelcli"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def send(message: EmailMessage, settings: SmtpSettings) -> None:
+    """Send the message; raise DeliveryError saying what went wrong and what to check."""
+    port = settings.port or DEFAULT_PORTS[settings.tls]
+    where = f"SMTP server {settings.host}:{port}"
+    context = ssl.create_default_context()
+    try:
+        if settings.tls == "tls":
+            client = smtplib.SMTP_SSL(settings.host, port, timeout=settings.timeout, context=context)
+        else:
+            client = smtplib.SMTP(settings.host, port, timeout=settings.timeout)
+        with client:
+            client.ehlo()
+            if settings.tls == "starttls":
+                if not client.has_extn("starttls"):
+                    raise DeliveryError(f"{where} does not offer STARTTLS; set --smtp-tls none (or FUNNELCLI_SMTP_TLS=none) "
+                                        "for a server without TLS, or tls for implicit TLS")
+                client.starttls(context=context)
+                client.ehlo()
+            if settings.user:
+                client.login(settings.user, settings.password or "")
+            client.send_message(message)
+    except DeliveryError:
+        raise
+    except smtplib.SMTPAuthenticationError:
+        raise DeliveryError(f"{where} refused the login for user {settings.user!r}; check FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise DeliveryError(f"{where} does not support {'login' if settings.user else 'that'}: {_reply(exc)}") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = ", ".join(f"{addr} ({_reply(reply)})" for addr, reply in exc.recipients.items())
+        raise DeliveryError(f"{where} refused the recipients: {refused}") from None
+    except smtplib.SMTPSenderRefused as exc:
+        if exc.smtp_code == 530:  # "authentication required", answered to MAIL FROM
+            raise DeliveryError(f"{where} requires a login ({_reply(exc)}); set FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD") from None
+        raise DeliveryError(f"{where} refused the sender {exc.sender!r}: {_reply(exc)}; set --email-from") from None
+    except smtplib.SMTPException as exc:
+        raise DeliveryError(f"{where} failed: {_reply(exc)}") from None
+    except ssl.SSLError as exc:
+        raise DeliveryError(f"TLS with {where} failed: {exc.reason or exc}; check --smtp-tls and the server's certificate") from None
+    except socket.gaierror:
+        raise DeliveryError(f"cannot find the SMTP server {settings.host!r}; check --smtp-host (FUNNELCLI_SMTP_HOST)") from None
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        raise DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}; check --smtp-host and --smtp-port") from None
+
+
+def _reply(exc) -> str:
+    """Return an SMTP error's code and text, without anything that came from our side."""
+    if isinstance(exc, tuple):
+        code, text = exc
+    else:
+        code, text = getattr(exc, "smtp_code", None), getattr(exc, "smtp_error", None)
+        if code is None:
+            return str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {text}".strip()

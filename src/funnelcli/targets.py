@@ -1,0 +1,100 @@
+"""Targets: the agreed goals, met or missed.
+
+A rate target `A->B: 0.8` asks that at least 80% of the leads that reached A reach B (for next
+stages the step rate, otherwise the rate across the stages between). A stuck target
+`A stuck: {max: 0.1}` asks that at most 10% of the leads that reached A be stuck there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from funnelcli.definitions import Target
+from funnelcli.funnel import Funnel, rate
+
+MET, MISSED, NO_DATA = "met", "missed", "no data"
+
+
+def _status(target: Target, actual: float | None) -> str:
+    if actual is None:
+        return NO_DATA
+    if target.minimum is not None and actual < target.minimum:
+        return MISSED
+    if target.maximum is not None and actual > target.maximum:
+        return MISSED
+    return MET
+
+
+def _goal(target: Target) -> str:
+    return f">= {target.minimum:.0%}" if target.minimum is not None else f"<= {target.maximum:.0%}"
+
+
+def _row(target: Target, actual: float | None, basis: str, numerator: int | None, denominator: int | None) -> dict:
+    return {
+        "target": target.key,
+        "kind": target.kind,
+        "goal": _goal(target),
+        "minimum": target.minimum,
+        "maximum": target.maximum,
+        "actual": actual,
+        "numerator": numerator,
+        "denominator": denominator,
+        "basis": basis,
+        "status": _status(target, actual),
+    }
+
+
+def stuck_row(f: Funnel, target: Target) -> dict:
+    """Return a stuck target checked on the leads in the report at the as-of date."""
+    i = f.defs.stage_index(target.stage)
+    stuck = int(f.buckets.stuck[:, i].sum())
+    reached = int(f.reached[:, i].sum())
+    return _row(target, rate(stuck, reached), f"stuck at {f.as_of:%Y-%m-%d}", stuck, reached)
+
+
+def evaluate(f: Funnel) -> list[dict]:
+    """Return every target checked on the whole report: rates over all its cohorts."""
+    rows = []
+    for target in f.defs.targets:
+        if target.kind == "stuck":
+            rows.append(stuck_row(f, target))
+            continue
+        a, b = f.defs.stage_index(target.stage), f.defs.stage_index(target.to_stage)
+        reached_a, reached_b = int(f.reached[:, a].sum()), int(f.reached[:, b].sum())
+        rows.append(_row(target, rate(reached_b, reached_a), "all cohorts in the report", reached_b, reached_a))
+    return rows
+
+
+def evaluate_latest_mature(f: Funnel, cohort_rows: list[dict]) -> list[dict]:
+    """Return every target checked on the latest cohort mature for its rate (stuck targets: now).
+
+    `cohort_rows` is trends.cohort_rows(f, period) (no grouping).
+    """
+    from funnelcli.trends import path_maturity
+
+    rows = []
+    as_of = f.as_of.date()
+    for target in f.defs.targets:
+        if target.kind == "stuck":
+            rows.append(stuck_row(f, target))
+            continue
+        a, b = f.defs.stage_index(target.stage), f.defs.stage_index(target.to_stage)
+        needed = path_maturity(f, 0, b, None)  # the cohorts are formed at the first stage
+        first, last = f.stages[a], f.stages[b]
+        key_a = "cohort" if a == 0 else f"reached:{first}"
+        chosen = None
+        for row in reversed(cohort_rows):
+            mature = (as_of - dt.date.fromisoformat(row["period_end"])).days >= needed
+            if mature and row[key_a]:
+                chosen = row
+                break
+        if chosen is None:
+            rows.append(_row(target, None, "no mature cohort yet", None, None))
+            continue
+        n_a, n_b = chosen[key_a], chosen[f"reached:{last}"]
+        rows.append(_row(target, rate(n_b, n_a), f"cohort {chosen['period']} (latest mature)", n_b, n_a))
+    return rows
+
+
+def missed(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["status"] == MISSED]
