@@ -12,6 +12,7 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 FORMATS = ("table", "text", "markdown", "csv", "json", "html")
@@ -56,6 +57,11 @@ class Report:
 MARK = "*"
 
 
+def _half_up(value: float, places: int = 1) -> Decimal:
+    """Return value rounded half up at `places` decimals, as people round (5.25 -> 5.3)."""
+    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
 def cell(value: Any, kind: str) -> str:
     """Return a value as people read it in a table."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -63,15 +69,15 @@ def cell(value: Any, kind: str) -> str:
     if kind == "count":
         return f"{value:,}"
     if kind == "rate":
-        return f"{value * 100:.1f}%"
+        return f"{_half_up(value * 100)}%"
     if kind == "days":
-        return f"{round(value, 1):,g}"
+        return f"{_half_up(value).normalize():,f}"
     if kind == "number":
         return f"{value:,g}"
     if kind == "money":
-        return f"{value:,.0f}"
+        return f"{_half_up(value, 0):,f}"
     if kind == "pp":
-        return f"{value * 100:+.1f} pp"
+        return f"{_half_up(value * 100):+} pp"
     if kind == "delta":
         return f"{value:+,}"
     return str(value)
