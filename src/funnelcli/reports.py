@@ -6,7 +6,7 @@ import numpy as np
 
 from funnelcli import __version__, funnel
 from funnelcli.funnel import Funnel
-from funnelcli.render import Column, Report, Table
+from funnelcli.render import Column, Report, Table, cell
 
 
 def _date(value) -> str | None:
@@ -112,9 +112,10 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
     cycle = funnel.cycle_time(f)
     if cycle["leads"]:
         first, last = f.defs.stages[0].name, f.defs.stages[-1].name
+        days = {k: cell(cycle[k], "days") for k in ("median_days", "p75_days", "p90_days")}
         notes.append(
-            f"Cycle time {first} to {last}, per lead ({cycle['leads']:,} lead{'s' if cycle['leads'] != 1 else ''}): median {cycle['median_days']:.1f} days, "
-            f"p75 {cycle['p75_days']:.1f}, p90 {cycle['p90_days']:.1f}."
+            f"Cycle time {first} to {last}, per lead ({cycle['leads']:,} lead{'s' if cycle['leads'] != 1 else ''}): "
+            f"median {days['median_days']} days, p75 {days['p75_days']}, p90 {days['p90_days']}."
         )
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
