@@ -93,15 +93,22 @@ class Funnel:
     markets: tuple[str, ...] = ()
     export: str = ""
     after_as_of: int = 0  # leads of the export with a stage or exit date after the as-of date
+    memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
 
     @functools.cached_property
     def leads(self) -> pd.DataFrame:
         """Return the selected leads' fields (made on first use: many reports never need them)."""
         return self.frame.take(self.rows).reset_index(drop=True)
 
+    def remember(self, key, make):
+        """Return make(), computed once per funnel (several tables use the same columns)."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
     def column(self, key: str) -> pd.Series:
         """Return one field of the selected leads."""
-        return self.frame[key].take(self.rows).reset_index(drop=True)
+        return self.remember(("column", key), lambda: self.frame[key].take(self.rows).reset_index(drop=True))
 
     @property
     def n(self) -> int:
@@ -113,7 +120,7 @@ class Funnel:
 
     def age(self, i: int) -> np.ndarray:
         """Return days in stage i at the as-of date (NaN when its entry date is unknown)."""
-        return (np.datetime64(self.as_of.date(), "D") - self.date[:, i]) / DAY
+        return self.remember(("age", i), lambda: (np.datetime64(self.as_of.date(), "D") - self.date[:, i]) / DAY)
 
     @functools.cached_property
     def buckets(self) -> "Buckets":
@@ -124,7 +131,7 @@ class Funnel:
         idx = np.flatnonzero(mask)
         return dataclasses.replace(
             self, rows=self.rows[idx], reached=_take(self.reached, idx), date=_take(self.date, idx),
-            implied=_take(self.implied, idx), exit_codes=self.exit_codes[idx], exited=self.exited[idx],
+            implied=_take(self.implied, idx), exit_codes=self.exit_codes[idx], exited=self.exited[idx], memo={},
         )
 
 

@@ -48,6 +48,11 @@ def _amount(f: Funnel) -> np.ndarray | None:
 
 
 def touched_and_dropped(f: Funnel, i: int) -> np.ndarray | None:
+    """Return which leads are in stage i's activity purgatory (see _touched_and_dropped)."""
+    return f.remember(("touched_and_dropped", i), lambda: _touched_and_dropped(f, i))
+
+
+def _touched_and_dropped(f: Funnel, i: int) -> np.ndarray | None:
     """Return which leads are in stage i's activity purgatory, or None if it has no such rule.
 
     At most N touches (a blank count is none) and no activity for D days: counted from the last

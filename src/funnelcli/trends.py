@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from funnelcli.funnel import DAY, Funnel, group_by, group_order, number, rate
 
@@ -206,14 +207,11 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
 
 
 def _group_medians(keys: np.ndarray, values: np.ndarray, total: int) -> np.ndarray:
+    """Return the median of the values of each key 0..total-1 (NaN for keys without values)."""
     out = np.full(total, np.nan)
     if len(keys):
-        order = np.lexsort((values, keys))
-        keys, values = keys[order], values[order]
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        ends = np.r_[starts[1:], len(keys)]
-        for s, e in zip(starts, ends):  # one median per (group, period), not per lead
-            out[keys[s]] = np.median(values[s:e])
+        medians = pd.Series(values).groupby(keys).median()
+        out[medians.index.to_numpy()] = medians.to_numpy()
     return out
 
 
