@@ -173,20 +173,17 @@ def load_funnel(opts: RunOptions):
     loaded = loading.load_export(opts.export, defs, opts.encoding, opts.delimiter)
     f = funnel.at_as_of(loaded, defs, opts.as_of, opts.since, opts.until, opts.markets)
     problems = loaded.excluded + loaded.notices
-    for issue in loaded.excluded:
-        note(opts.quiet, f"{loaded.export}: excluded {issue.describe()}")
-    for issue in loaded.notices:
-        note(opts.quiet, f"{loaded.export}: {issue.describe()}")
+    lines = [f"excluded {issue.describe()}" for issue in loaded.excluded] + [issue.describe() for issue in loaded.notices]
+    if opts.strict and problems:
+        # The error itself lists the problems: -q must not hide what --strict refused.
+        raise FunnelError(f"--strict: {loaded.export} has data-quality problems:\n" + "\n".join(f"  {line}" for line in lines))
+    for line in lines:
+        note(opts.quiet, f"{loaded.export}: {line}")
     if f.after_as_of:
         note(opts.quiet, f"{loaded.export}: {f.after_as_of:,} leads have dates after the as-of date {f.as_of:%Y-%m-%d}; those events are ignored")
     if not opts.as_of and loaded.latest_date is not None and loaded.latest_date.date() > dt.date.today():
         note(opts.quiet, f"{loaded.export}: the latest date in the export, {loaded.latest_date:%Y-%m-%d}, is in the future; "
                          "a mistyped date sets the as-of date: check it, or pass --as-of")
-    if opts.strict and problems:
-        excluded = sum(p.count for p in loaded.excluded)
-        facts = [f"{excluded:,} row{'s' if excluded != 1 else ''} excluded"] if excluded else []
-        facts += [f"{p.count:,} row{'s' if p.count != 1 else ''} {p.reason}" for p in loaded.notices]
-        raise FunnelError(f"--strict: {loaded.export} has data-quality problems: {'; '.join(facts)} (listed above)")
     if f.accounting.in_report == 0:
         note(opts.quiet, f"{loaded.export}: no leads in the report (check --since, --until, --market and --as-of)")
     return f
@@ -200,10 +197,24 @@ def output_format(opts: RunOptions) -> str:
     return "table" if sys.stdout.isatty() else "text"
 
 
+def echo_out(text: str) -> None:
+    """Print the payload. If the reader has gone (`| head`), drop the rest of the output and go
+    on, so the command still exits with what it found; if stdout can't encode a character,
+    print a replacement rather than fail."""
+    try:
+        click.echo(text, nl=False)
+    except UnicodeEncodeError:
+        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+        click.echo(text.encode(encoding, "replace").decode(encoding), nl=False)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def write_output(text: str, path: str | None) -> None:
     """Write to stdout, or to `path` atomically: a temporary file in its folder, then a rename."""
     if path is None or path == "-":
-        click.echo(text, nl=False)
+        echo_out(text)
         return
     folder = os.path.dirname(os.path.abspath(path))
     try:
@@ -239,7 +250,7 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     width = None
     if fmt == "table" and opts.output is None and sys.stdout.isatty():
         width = click.get_terminal_size()[0] if hasattr(click, "get_terminal_size") else os.get_terminal_size().columns
-    ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█")
+    ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█─━")
     write_output(render.render(report, fmt, color=color, width=width, ascii_only=ascii_only), opts.output)
 
 
@@ -482,7 +493,7 @@ def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
         problems = sorted(problems + missing)
         if defs.markets and not missing:
             problems = sorted(problems + market_problems(defs, data, encoding, delimiter))
-    click.echo(format_problems(problems, fmt), nl=False)
+    echo_out(format_problems(problems, fmt))
     errors = sum(p.level == "error" for p in problems)
     warnings = len(problems) - errors
     if not quiet:

@@ -22,8 +22,8 @@ BANDS = (
 )
 
 
-def stage_indexes(f: Funnel, stage: str | None) -> list[int]:
-    """Return the stages a report covers: all, or the one named by --stage."""
+def stage_indexes(f: Funnel, stage: str | None, option: str = "--stage") -> list[int]:
+    """Return the stages a report covers: all, or the one named by `option`."""
     if stage is None:
         return list(range(len(f.stages)))
     from funnelcli.definitions import did_you_mean
@@ -31,7 +31,7 @@ def stage_indexes(f: Funnel, stage: str | None) -> list[int]:
 
     i = f.defs.stage_index(stage)
     if i < 0:
-        raise FunnelError(f"--stage {stage!r}: no such stage{did_you_mean(stage, f.stages)}; stages are {', '.join(f.stages)}")
+        raise FunnelError(f"{option} {stage!r}: no such stage{did_you_mean(stage, f.stages)}; stages are {', '.join(f.stages)}")
     return [i]
 
 

@@ -153,10 +153,12 @@ def _text_table(table: Table, ascii_only: bool = False) -> list[str]:
     body = _cells(table, ascii_only)
     widths = [max([len(c.label)] + [len(r[i]) for r in body]) for i, c in enumerate(cols)]
 
-    def fmt(values: list[str]) -> str:
+    marked = [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in body) for i, c in enumerate(cols)]
+
+    def fmt(values: list[str], heading: bool = False) -> str:
         parts = []
         for i, (col, value) in enumerate(zip(cols, values)):
-            if col.kind in NUMERIC and col.mark and any(r[i].endswith(MARK) for r in body):
+            if marked[i] and not heading:
                 # the mark hangs after the number, so the numbers stay aligned
                 bare = value[:-1] if value.endswith(MARK) else value
                 parts.append(bare.rjust(widths[i] - 1) + (MARK if value.endswith(MARK) else " "))
@@ -166,7 +168,7 @@ def _text_table(table: Table, ascii_only: bool = False) -> list[str]:
                 parts.append(value.ljust(widths[i]))
         return "  ".join(parts).rstrip()
 
-    lines = [fmt([c.label for c in cols]), fmt(["-" * w for w in widths])]
+    lines = [fmt([c.label for c in cols], heading=True), fmt(["-" * w for w in widths], heading=True)]
     starts = _group_starts(table)
     for i, row in enumerate(body):
         if i in starts:
@@ -189,7 +191,8 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
     for label, text in report.meta:
         parts.append(Text.assemble((f"{label}: ", "dim"), text))
     for table in report.tables:
-        grid = RichTable(title=table.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+        grid = RichTable(title=table.title, title_justify="left", title_style="bold", pad_edge=False,
+                         box=box.ASCII2 if ascii_only else box.SIMPLE_HEAD)
         cols = _shown(table)
         for col in cols:
             numeric = col.kind in NUMERIC

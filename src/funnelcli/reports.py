@@ -252,7 +252,7 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", from_stag
     from funnelcli import trends as measures
     from funnelcli.purgatory import stage_indexes
 
-    start = stage_indexes(f, from_stage)[0] if from_stage else 0
+    start = stage_indexes(f, from_stage, "--from-stage")[0] if from_stage else 0
     stages = f.stages[start:]
     meta, data = header(f, "trends", counting=counting, by=by)
     tz = f.defs.timezone
