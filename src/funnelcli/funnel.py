@@ -107,7 +107,10 @@ class Funnel:
         return self.memo[key]
 
     def column(self, key: str) -> pd.Series:
-        """Return one field of the selected leads."""
+        """Return one field of the selected leads (the exit as it stood at the as-of date)."""
+        if key == "exit":
+            names = pd.Index([e.name for e in self.defs.exits], dtype="str")
+            return self.remember(("column", key), lambda: pd.Series(pd.Categorical.from_codes(self.exit_codes, categories=names)))
         return self.remember(("column", key), lambda: self.frame[key].take(self.rows).reset_index(drop=True))
 
     @property
@@ -162,13 +165,12 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     limit = np.datetime64(as_of_ts.date(), "D")
 
     reached, date = loaded.reached, loaded.date
-    exit_date = leads["_exit_date"].to_numpy(dtype="datetime64[s]").astype("datetime64[D]")
     # Who is in the funnel at the as-of date: a lead that reached some stage by then (dated at or
     # before it, or undated). Effective dates never decrease along the stages, so the first
     # stage's date tells, but for leads whose stages reached have no date at all.
     first = date[:, 0]
     in_funnel = reached[:, 0] & (first <= limit)  # a NaT date compares False
-    after = exit_date > limit
+    after = (loaded.exit_met & (loaded.exit_dates > limit)).any(axis=1)
     later = []  # which stages have a date after the as-of date
     for i in range(k):
         in_funnel |= reached[:, i] & np.isnat(date[:, i])
@@ -223,12 +225,25 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
             at_date[:, i] = day
     for i in range(k - 2, -1, -1):
         at_reached[:, i] |= at_reached[:, i + 1]
-    exit_codes = leads["exit"].cat.codes.to_numpy()[idx]
-    exit_at = exit_date[idx]
-    exited = (exit_codes >= 0) & (np.isnat(exit_at) | (exit_at <= limit))
+    # The lead's exit at the as-of date: the first whose rule holds and whose date (if it has
+    # one) has come; an exit dated later doesn't hide one that had already happened.
+    exit_codes = np.full(m, -1, dtype=np.int32)
+    for j in range(len(defs.exits)):
+        day = loaded.exit_dates[idx, j]
+        happened = loaded.exit_met[idx, j] & (np.isnat(day) | (day <= limit))
+        exit_codes[(exit_codes == -1) & happened] = j
+    # A stage is skipped at the as-of date when it is reached but its own date hasn't come,
+    # though a later stage's earlier date has.
+    at_implied = _take(loaded.implied, idx)
+    for i, (rows, own) in loaded.late.items():
+        pos = np.searchsorted(idx, rows)
+        inside = pos < m
+        inside[inside] &= idx[pos[inside]] == rows[inside]
+        pending = own[inside] > limit
+        at_implied[pos[inside][pending], i] |= at_reached[pos[inside][pending], i]
     return Funnel(
-        defs, as_of_ts, given, leads, idx, at_reached, at_date, _take(loaded.implied, idx),
-        exit_codes, exited, accounting, since, until, tuple(markets), loaded.export, int(after.sum()),
+        defs, as_of_ts, given, leads, idx, at_reached, at_date, at_implied,
+        exit_codes, exit_codes >= 0, accounting, since, until, tuple(markets), loaded.export, int(after.sum()),
     )
 
 

@@ -66,6 +66,9 @@ class LoadedExport:
     reached: np.ndarray  # bool [rows, stages]: reached by its own rule or implied by a later stage
     date: np.ndarray  # datetime64[D] [rows, stages]: effective entry date (NaT: none known)
     implied: np.ndarray  # bool [rows, stages]: reached only because a later stage was ("skipped")
+    late: dict  # stage -> (rows, own dates): stages dated by a later stage's earlier date
+    exit_met: np.ndarray  # bool [rows, exits]: the exit's rule holds
+    exit_dates: np.ndarray  # datetime64[D] [rows, exits]: the exit's date (NaT: none)
     export: str  # the export's name as given
     rows_read: int
     excluded: list[RowIssue]  # rows that are not leads, each for one reason
@@ -501,10 +504,10 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
     frame = pd.DataFrame(columns, copy=False)
 
     key_of = defs.field_key
-    reached, date, implied, out_of_order = _stages(frame, defs, dates, key_of)
+    reached, date, implied, out_of_order, late = _stages(frame, defs, dates, key_of)
     notices.append(_issue("with stage dates out of order", out_of_order & usable, rows,
                           detail="an earlier stage dated after a later one takes the later stage's date"))
-    _add_exit(frame, defs, dates, key_of)
+    exit_met, exit_dates = _add_exit(frame, defs, dates, key_of)
     if defs.markets:
         _add_market(frame, defs, key_of)
 
@@ -517,6 +520,9 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
         reached=reached,
         date=date,
         implied=implied,
+        late=late,
+        exit_met=exit_met,
+        exit_dates=exit_dates,
         export=name,
         rows_read=n,
         excluded=[i for i in excluded if i is not None],
@@ -525,8 +531,9 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
     )
 
 
-def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return the stage matrices (reached, effective date, implied) and which leads had dates out of order.
+def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of):
+    """Return the stage matrices (reached, effective date, implied), which leads had dates out of
+    order, and for each stage the rows (and own dates) that took a later stage's earlier date.
 
     The matrices are column-major: the engine works a stage (a column) at a time.
     """
@@ -542,29 +549,39 @@ def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> tupl
     # stage and of every later stage the lead reached.
     reached = np.asfortranarray(np.logical_or.accumulate(own[:, ::-1], axis=1)[:, ::-1])
     out_of_order = np.zeros(n, dtype=bool)
+    late: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i in range(k - 2, -1, -1):
         later, mine = date[:, i + 1], date[:, i]
         later_first = later < mine  # False where either is NaT
+        if later_first.any():  # kept so that a replay before the own date counts the stage as skipped
+            rows = np.flatnonzero(later_first)
+            late[i] = (rows, mine[rows].copy())
         out_of_order |= later_first
         date[:, i] = np.where(np.isnat(mine) | later_first, later, mine)
-    return reached, date, reached & ~own, out_of_order
+    return reached, date, reached & ~own, out_of_order, late
 
 
-def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> None:
-    n = len(frame)
+def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> tuple[np.ndarray, np.ndarray]:
+    """Add the lead's exit (the first whose rule holds) and its date to the frame; return every
+    exit's rule and date as (leads x exits) matrices, for replaying an earlier as-of date."""
+    n, e = len(frame), len(defs.exits)
+    met = np.zeros((n, e), dtype=bool, order="F")
+    when = np.full((n, e), np.datetime64("NaT"), dtype="datetime64[D]", order="F")
     codes = np.full(n, -1, dtype=np.int32)
     exit_date = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
     for j, ex in enumerate(defs.exits):
-        met = np.ones(n, dtype=bool) if ex.when is None else conditions.evaluate(ex.when, frame, key_of)
-        ex_dates = dates[ex.date] if ex.date else None
-        if ex.when is None and ex_dates is not None:
-            met &= ~np.isnat(ex_dates)
-        first = met & (codes == -1)
+        holds = np.ones(n, dtype=bool) if ex.when is None else conditions.evaluate(ex.when, frame, key_of)
+        if ex.date:
+            when[:, j] = dates[ex.date]
+            if ex.when is None:
+                holds &= ~np.isnat(when[:, j])
+        met[:, j] = holds
+        first = holds & (codes == -1)
         codes[first] = j
-        if ex_dates is not None:
-            exit_date[first] = ex_dates[first]
+        exit_date[first] = when[first, j]
     frame["exit"] = pd.Categorical.from_codes(codes, categories=pd.Index([e.name for e in defs.exits], dtype="str"))
     frame["_exit_date"] = exit_date
+    return met, when
 
 
 def _add_market(frame: pd.DataFrame, defs: Definitions, key_of) -> None:
