@@ -1,0 +1,257 @@
+"""The cells of a column, read vectorised: dates, numbers, text and ids (pyarrow in, numpy out).
+
+Each reader takes a column as pyarrow read it (strings, blanks already null) and returns numpy
+arrays with a mask of the cells it could not read, so loading can account for every row.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def _trimmed(column: pa.ChunkedArray) -> pa.Array:
+    """Return the column as one array with surrounding blanks removed and blank cells null."""
+    arr = pc.utf8_trim_whitespace(column.combine_chunks())
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+_ZONED = r"(Z|[+-]\d{2}:?\d{2})$"
+_NULL_TEXT = pa.scalar(None, pa.string())
+_NULL_TIME = pa.scalar(None, pa.timestamp("s"))
+_FAILED_VALUE = re.compile(r"Failed to parse string: '(.*)' as a scalar")
+
+
+def _strict(arr: pa.Array) -> pa.Array | None:
+    """Return naive ISO values as timestamps in one strict pass, or None if any value fails."""
+    try:
+        return pc.cast(arr, pa.timestamp("s"))
+    except pa.ArrowInvalid:
+        return None
+
+
+def _only(arr: pa.StringArray, keep: np.ndarray) -> pa.StringArray:
+    """Return `arr` with the cells not in `keep` made null, sharing its text (no copy)."""
+    if arr.offset:
+        arr = pa.concat_arrays([arr])
+    bits = pa.py_buffer(np.packbits(keep & arr.is_valid().to_numpy(zero_copy_only=False), bitorder="little"))
+    _, offsets, data = arr.buffers()
+    return pa.StringArray.from_buffers(len(arr), offsets, data, bits)
+
+
+def _common_shape(arr: pa.StringArray) -> np.ndarray:
+    """Return which cells are shaped like YYYY-MM-DD, or that with HH:MM or HH:MM:SS after it.
+
+    Read straight from the string buffers: only the length and the two dashes are checked, a
+    shape that is not a date after all fails the strict parse that follows.
+    """
+    if arr.offset:
+        arr = pa.concat_arrays([arr])
+    _, offsets, data = arr.buffers()
+    if data is None or len(arr) == 0:
+        return np.zeros(len(arr), dtype=bool)
+    ends = np.frombuffer(offsets, dtype=np.int32, count=len(arr) + 1)
+    text = np.frombuffer(data, dtype=np.uint8)
+    length = ends[1:] - ends[:-1]
+    ok = (length == 10) | (length == 16) | (length == 19)
+    if len(text) < 8:
+        return np.zeros(len(arr), dtype=bool)
+    start = np.where(ok, ends[:-1], 0)
+    return ok & (text[start + 4] == 45) & (text[start + 7] == 45)
+
+
+def _same_day(text: pa.Array, parsed: pa.Array) -> pa.Array:
+    """Return which parsed values kept the day of month written (strptime rolls 02-30 into March)."""
+    # Only parsed cells are looked at; their text matched a format, so these are digits.
+    day_text = pc.if_else(parsed.is_valid(), pc.utf8_slice_codeunits(text, 8, 10), _NULL_TEXT)
+    written = pc.cast(day_text, pa.int64())
+    return pc.fill_null(pc.equal(written, pc.day(parsed)), False)
+
+
+def _parse_common(arr: pa.StringArray) -> pa.Array:
+    """Return values of the common naive shapes as timestamps; null for anything else."""
+    ok = _common_shape(arr)
+    candidates = _only(arr, ok)
+    # A well-shaped value that is not a date (2026-13-01) fails the strict pass, which names it:
+    # drop that value and try again, a few times, before parsing the slow way.
+    for _ in range(4):
+        try:
+            return pc.cast(candidates, pa.timestamp("s"))
+        except pa.ArrowInvalid as exc:
+            failed = _FAILED_VALUE.search(str(exc))
+            if not failed:
+                break
+            ok &= ~pc.fill_null(pc.equal(candidates, failed.group(1)), False).to_numpy(zero_copy_only=False)
+            candidates = _only(arr, ok)
+    normal = pc.replace_substring(candidates, "T", " ")
+    length = pc.utf8_length(normal)
+    parsed = pa.nulls(len(arr), pa.timestamp("s"))
+    for size, fmt in ((19, "%Y-%m-%d %H:%M:%S"), (16, "%Y-%m-%d %H:%M"), (10, "%Y-%m-%d")):
+        cells = pc.if_else(pc.equal(length, size), normal, _NULL_TEXT)
+        parsed = pc.coalesce(parsed, pc.strptime(cells, format=fmt, unit="s", error_is_null=True))
+    return pc.if_else(_same_day(normal, parsed), parsed, _NULL_TIME)
+
+
+def _parse_unusual(arr: pa.Array, tz: str) -> pa.Array:
+    """Return the rarer ISO forms (offsets, Z, fractions, blanks around) as naive times in `tz`."""
+    # 2024-3-5 is read as 2024-03-05: pad a one-digit month and day first.
+    norm = pc.replace_substring_regex(arr, r"^(\d{4})[-/](\d)[-/]", r"\1-0\2-")
+    norm = pc.replace_substring_regex(norm, r"^(\d{4})/(\d{2})/", r"\1-\2-")
+    norm = pc.replace_substring_regex(norm, r"^(\d{4}-\d{2})-(\d)(\D|$)", r"\1-0\2\3")
+    norm = pc.replace_substring_regex(norm, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
+    norm = pc.replace_substring_regex(norm, r"(\d{2}:\d{2}:\d{2})[.,]\d+", r"\1")
+    norm = pc.replace_substring_regex(norm, r"\s*Z$", "+00:00")
+    norm = pc.replace_substring_regex(norm, r"\s+([+-]\d{2}:?\d{2})$", r"\1")
+    zoned = pc.fill_null(pc.match_substring_regex(norm, _ZONED), False)
+    naive_part = pc.if_else(zoned, _NULL_TEXT, norm)
+    zoned_part = pc.if_else(zoned, norm, _NULL_TEXT)
+    parsed = pa.nulls(len(arr), pa.timestamp("s"))
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%d %H"):
+        parsed = pc.coalesce(parsed, pc.strptime(naive_part, format=fmt, unit="s", error_is_null=True))
+    parsed = pc.if_else(_same_day(norm, parsed), parsed, _NULL_TIME)
+    if pc.any(zoned).as_py():
+        instants = pa.nulls(len(arr), pa.timestamp("s", "UTC"))
+        for fmt in ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z"):
+            instants = pc.coalesce(instants, pc.strptime(zoned_part, format=fmt, unit="s", error_is_null=True))
+        # The day written must exist; the instant then moves to the definitions' timezone.
+        written = pc.strptime(pc.utf8_slice_codeunits(zoned_part, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
+        instants = pc.if_else(_same_day(zoned_part, written), instants, pa.scalar(None, pa.timestamp("s", "UTC")))
+        parsed = pc.coalesce(parsed, pc.local_timestamp(instants.cast(pa.timestamp("s", tz))))
+    return parsed
+
+
+def _parse_format(arr: pa.Array, fmt: str) -> pa.Array:
+    """Return values in a strptime format as timestamps; null where the format doesn't fit."""
+    arr = pc.utf8_trim_whitespace(arr)
+    parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+    if parsed.type.tz is not None:
+        parsed = pc.local_timestamp(parsed)
+    # strptime rolls 02/30 over into March: keep a value only if it prints back the same
+    # (compared without leading zeros and case, which formats like %m and %p don't fix).
+    def canon(a):
+        return pc.replace_substring_regex(pc.utf8_lower(a), r"(^|[^0-9])0+([0-9])", r"\1\2")
+
+    same = pc.fill_null(pc.equal(canon(pc.strftime(parsed, format=fmt)), canon(arr)), False)
+    return pc.if_else(same, parsed, _NULL_TIME)
+
+
+def _days(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Return timestamps as their calendar days (datetime64[D]; NaT for nulls)."""
+    days = pc.cast(arr, pa.date32(), safe=False)
+    return days.to_numpy() if isinstance(days, pa.ChunkedArray) else days.to_numpy(zero_copy_only=False)
+
+
+def parse_dates(column: pa.ChunkedArray, date_format: str | None, tz: str) -> tuple[np.ndarray, np.ndarray, pa.ChunkedArray]:
+    """Return (the day of each cell as datetime64[D] in `tz`, which cells failed to parse, the text).
+
+    ISO dates and datetimes always parse; naive ones are wall-clock times in `tz`, ones with an
+    offset or Z are moved to `tz`. `date_format` (strptime) is tried first when given. Each
+    pass handles only what the previous one left, chunk by chunk, so a few odd cells don't slow
+    a whole column.
+    """
+    parts = []
+    for chunk in column.chunks:
+        known = None
+        if date_format:
+            known = _parse_format(chunk, date_format)
+            chunk = _only(chunk, known.is_null().to_numpy(zero_copy_only=False))
+        parsed = _strict(chunk)
+        if parsed is None:
+            parsed = _parse_common(chunk)
+        parts.append(parsed if known is None else pc.coalesce(known, parsed))
+    days = _days(pa.chunked_array(parts, type=pa.timestamp("s")))
+    valid = column.is_valid().to_numpy()
+    rest = np.flatnonzero(valid & np.isnat(days))
+    if len(rest):  # the few cells no fast pass could read
+        odd = pc.utf8_trim_whitespace(column.take(pa.array(rest)).combine_chunks())
+        days[rest] = _days(_parse_unusual(odd, tz))
+        valid[rest[pc.equal(odd, "").to_numpy(zero_copy_only=False)]] = False  # blank after all
+    return days, valid & np.isnat(days), column
+
+
+_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+# A comma is the decimal mark in '1.200,50' and in '12,5' (not followed by exactly three digits);
+# in '1,200' and '1,200.50' commas group thousands.
+_DECIMAL_COMMA = r"^[-+]?(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,}))$"
+
+
+def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (floats, which non-blank cells are not numbers): '1,200', '$ 35', '1.200,50' are
+    numbers; 'nan', 'inf' and words are not (they read as blank)."""
+    filled = column.is_valid().to_numpy()  # blank cells are null already; only spaces remain
+    try:
+        values = pc.cast(column, pa.float64()).to_numpy()
+    except pa.ArrowInvalid:
+        filled &= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy()
+        text = pc.replace_substring_regex(column, r"[\s$€£]", "")
+        comma = pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False)
+        european = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
+        normal = pc.if_else(comma, european, pc.replace_substring(text, ",", ""))
+        ok = pc.fill_null(pc.match_substring_regex(normal, _NUMBER), False)
+        values = pc.cast(pc.if_else(ok, normal, _NULL_TEXT), pa.float64()).to_numpy()
+    bad = filled & ~np.isfinite(values)
+    return np.where(np.isfinite(values), values, np.nan), bad
+
+
+def categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    """Return text as (a code per cell, the distinct values); trimmed, blank ones code -1.
+
+    Trimming works on the distinct values, not on every cell.
+    """
+    encoded = pc.dictionary_encode(column).unify_dictionaries()
+    if encoded.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32), pd.Index([], dtype="str")
+    codes = np.concatenate([pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    values = encoded.chunk(0).dictionary
+    trimmed = pc.utf8_trim_whitespace(values)
+    if not pc.all(pc.equal(trimmed, values)).as_py() or pc.any(pc.equal(values, "")).as_py():
+        blank = pc.equal(trimmed, "")
+        renamed = pc.dictionary_encode(pc.if_else(blank, _NULL_TEXT, trimmed))
+        remap = np.append(pc.fill_null(renamed.indices, -1).to_numpy(zero_copy_only=False), -1)
+        codes = remap[codes]  # code -1 picks the appended -1
+        values = renamed.dictionary
+    return codes, pd.Index(values.to_pandas(), dtype="str")
+
+
+def _repeats(keys: np.ndarray) -> np.ndarray:
+    """Return which positions hold a key seen at an earlier position."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    repeat = np.zeros(len(keys), dtype=bool)
+    repeat[order[1:][ordered[1:] == ordered[:-1]]] = True
+    return repeat
+
+
+def _numeric_ids(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Return ids as int64 (-1 for blank) when each is plain digits without a leading zero, else None."""
+    try:
+        numbers = pc.cast(column, pa.int64())
+    except pa.ArrowInvalid:
+        return None
+    for chunk in column.chunks:  # '007', '+7' and ' 7' would all read as 7
+        _, offsets, data = (chunk if not chunk.offset else pa.concat_arrays([chunk])).buffers()
+        if data is None:
+            continue
+        ends = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1)
+        text = np.frombuffer(data, dtype=np.uint8)
+        length = ends[1:] - ends[:-1]
+        first = text[np.where(length > 0, ends[:-1], 0)] if len(text) else np.zeros(len(chunk), np.uint8)
+        if (((first < 49) | (first > 57)) & (length > 1) | ((length == 1) & ((first < 48) | (first > 57)))).any():
+            return None
+    return pc.fill_null(numbers, -1).to_numpy()
+
+
+def ids(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray]:
+    """Return (the ids, which are blank, which repeat an id of an earlier row)."""
+    numeric = _numeric_ids(column)
+    if numeric is not None:
+        blank = numeric < 0
+        return column, blank, _repeats(numeric) & ~blank
+    trimmed = _trimmed(column)
+    blank = trimmed.is_null().to_numpy(zero_copy_only=False)
+    codes = pc.fill_null(pc.dictionary_encode(trimmed).indices, -1).to_numpy(zero_copy_only=False)
+    return trimmed, blank, _repeats(codes) & ~blank

@@ -1,0 +1,439 @@
+"""The checks of one definitions file: keys, types, conditions, stages, exits and markets.
+
+Every problem is reported with its position and the file's checks go on after it, so one run
+lists them all. merge.py puts the files' fragments together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from funnelcli.definitions import (
+    OPERATORS,
+    OUT_OF_MARKET,
+    RESERVED_FIELDS,
+    AllOf,
+    AnyOf,
+    Condition,
+    Exit,
+    Leaf,
+    Market,
+    NotOf,
+    PurgatoryRule,
+    Stage,
+    did_you_mean,
+)
+from funnelcli.errors import InputError, Problem
+from funnelcli.yamldoc import Doc, Where
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool, dt.date))
+
+
+def describe_value(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return repr(value)
+
+
+def _day(value: Any) -> Any:
+    """Return a datetime as its date: conditions compare dates by the day."""
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _check_keys(doc: Doc, mapping: dict, kp: tuple, allowed, what: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            doc.add(
+                doc.at(kp + (key,), key=True),
+                "unknown-key",
+                f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}",
+            )
+
+
+def _expect_mapping(doc: Doc, value: Any, kp: tuple, what: str) -> bool:
+    if isinstance(value, dict):
+        return True
+    doc.add(doc.at(kp), "wrong-type", f"{what} must be a mapping, got {describe_value(value)}")
+    return False
+
+
+def _expect_list(doc: Doc, value: Any, kp: tuple, what: str) -> bool:
+    if isinstance(value, list):
+        return True
+    doc.add(doc.at(kp), "wrong-type", f"{what} must be a list, got {describe_value(value)}")
+    return False
+
+
+def _text(doc: Doc, mapping: dict, key: str, kp: tuple, what: str, required: bool = False) -> str | None:
+    if key not in mapping:
+        if required:
+            doc.add(doc.at(kp), "missing-key", f"{what} needs a {key!r}")
+        return None
+    value = mapping[key]
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    doc.add(doc.at(kp + (key,)), "wrong-type", f"{what}: {key!r} must be non-empty text, got {describe_value(value)}")
+    return None
+
+
+def _positive(doc: Doc, mapping: dict, key: str, kp: tuple, what: str, rule: str = "invalid-value") -> float | None:
+    if key not in mapping:
+        return None
+    value = mapping[key]
+    if is_number(value) and value > 0:
+        return value
+    doc.add(
+        doc.at(kp + (key,)),
+        rule,
+        f"{what}: {key} must be a positive number of days, got {describe_value(value)}",
+    )
+    return None
+
+
+_CONDITION_HINT = "such as {status: {in: [Unqualified]}}"
+
+
+def _condition(doc: Doc, value: Any, kp: tuple, what: str) -> Condition | None:
+    """Parse a declarative condition; report every problem in it. None if unusable."""
+    if not isinstance(value, dict) or not value:
+        doc.add(doc.at(kp), "wrong-type", f"{what}: a condition is a mapping {_CONDITION_HINT}, got {describe_value(value)}")
+        return None
+    items = []
+    ok = True
+    for key, sub in value.items():
+        skp = kp + (key,)
+        if key in ("all", "any"):
+            if not _expect_list(doc, sub, skp, f"{what}: {key!r}"):
+                ok = False
+                continue
+            if not sub:
+                doc.add(doc.at(skp), "invalid-value", f"{what}: {key!r} needs at least one condition")
+                ok = False
+                continue
+            parts = [_condition(doc, c, skp + (i,), what) for i, c in enumerate(sub)]
+            if any(p is None for p in parts):
+                ok = False
+                continue
+            items.append(AllOf(tuple(parts)) if key == "all" else AnyOf(tuple(parts)))
+        elif key == "not":
+            part = _condition(doc, sub, skp, what)
+            if part is None:
+                ok = False
+            else:
+                items.append(NotOf(part))
+        elif isinstance(key, str) and key.casefold() in ("and", "or", "all", "any", "not"):
+            suggestion = {"and": "all", "or": "any"}.get(key.casefold(), key.casefold())
+            doc.add(doc.at(skp, key=True), "unknown-operator", f"{what}: {key!r} is not a condition keyword (did you mean {suggestion!r}?)")
+            ok = False
+        elif not isinstance(key, str) or not key.strip():
+            doc.add(doc.at(skp, key=True), "wrong-type", f"{what}: field names are text, got {key!r}")
+            ok = False
+        else:
+            leaf = _field_test(doc, key, sub, skp, what)
+            if leaf is None:
+                ok = False
+            else:
+                items.append(leaf)
+    if not ok:
+        return None
+    return items[0] if len(items) == 1 else AllOf(tuple(items))
+
+
+def _field_test(doc: Doc, fld: str, value: Any, kp: tuple, what: str) -> Condition | None:
+    where = doc.at(kp, key=True)
+    if isinstance(value, list):  # shorthand: field: [a, b]  means  field: {in: [a, b]}
+        value = {"in": value}
+    elif _is_scalar(value):  # shorthand: field: a  means  field: {eq: a}
+        value = {"eq": value}
+    elif not isinstance(value, dict) or not value:
+        doc.add(
+            doc.at(kp),
+            "wrong-type",
+            f"{what}: the test of {fld!r} must be a mapping of operators such as {{in: [...]}} or {{gte: 100}}, got {describe_value(value)}",
+        )
+        return None
+    case_sensitive = value.get("case_sensitive", False)
+    if not isinstance(case_sensitive, bool):
+        doc.add(doc.at(kp + ("case_sensitive",)), "wrong-type", f"{what}: case_sensitive must be true or false")
+        return None
+    leaves = []
+    ok = True
+    for op, arg in value.items():
+        if op == "case_sensitive":
+            continue
+        okp = kp + (op,)
+        if op not in OPERATORS:
+            doc.add(
+                doc.at(okp, key=True),
+                "unknown-operator",
+                f"{what}: unknown operator {op!r} on {fld!r}{did_you_mean(op, OPERATORS)}; operators are {', '.join(OPERATORS)}",
+            )
+            ok = False
+            continue
+        checked = _operand(doc, op, arg, okp, f"{what}: {fld} {op}")
+        if checked is _BAD:
+            ok = False
+            continue
+        leaves.append(Leaf(fld, op, checked, case_sensitive, where))
+    if not ok or not leaves:
+        if ok:
+            doc.add(doc.at(kp), "invalid-value", f"{what}: no operator given for {fld!r}")
+        return None
+    return leaves[0] if len(leaves) == 1 else AllOf(tuple(leaves))
+
+
+_BAD = object()
+
+
+def _operand(doc: Doc, op: str, arg: Any, kp: tuple, what: str) -> Any:
+    """Check an operator's value; return it normalised, or _BAD after reporting."""
+    where = doc.at(kp)
+    if op in ("present", "missing"):
+        if isinstance(arg, bool):
+            return arg
+        doc.add(where, "wrong-type", f"{what} takes true or false, got {describe_value(arg)}")
+        return _BAD
+    if op in ("in", "not_in"):
+        values = arg if isinstance(arg, list) else [arg]
+        if not values or not all(_is_scalar(v) for v in values):
+            doc.add(where, "wrong-type", f"{what} takes a list of values, got {describe_value(arg)}")
+            return _BAD
+        return tuple(_day(v) for v in values)
+    if op == "between":
+        if not (isinstance(arg, list) and len(arg) == 2 and all(is_number(v) or isinstance(v, dt.date) for v in arg)):
+            doc.add(where, "wrong-type", f"{what} takes [low, high], two numbers or two dates, got {describe_value(arg)}")
+            return _BAD
+        low, high = _day(arg[0]), _day(arg[1])
+        if is_number(low) != is_number(high):
+            doc.add(where, "wrong-type", f"{what}: low and high must both be numbers or both dates")
+            return _BAD
+        if low > high:
+            doc.add(where, "invalid-value", f"{what}: low {describe_value(low)} is above high {describe_value(high)}")
+            return _BAD
+        return (low, high)
+    if op in ("matches", "not_matches"):
+        if not isinstance(arg, str):
+            doc.add(where, "wrong-type", f"{what} takes a regular expression, got {describe_value(arg)}")
+            return _BAD
+        try:
+            re.compile(arg)
+        except re.error as exc:
+            doc.add(where, "invalid-regex", f"{what}: invalid regular expression {arg!r}: {exc}")
+            return _BAD
+        return arg
+    if op in ("contains", "not_contains"):
+        if not isinstance(arg, str) or not arg:
+            doc.add(where, "wrong-type", f"{what} takes non-empty text, got {describe_value(arg)}")
+            return _BAD
+        return arg
+    # eq ne gt gte lt lte
+    if not _is_scalar(arg) or (op not in ("eq", "ne") and isinstance(arg, bool)):
+        kind = "a value" if op in ("eq", "ne") else "a number, a date or text"
+        doc.add(where, "wrong-type", f"{what} takes {kind}, got {describe_value(arg)}")
+        return _BAD
+    return _day(arg)
+
+
+
+# --------------------------------------------------------------------------------------------
+# One file -> a fragment
+
+TOP_KEYS = ("version", "description", "columns", "timezone", "date_format", "stages", "exits", "markets", "targets")
+STAGE_KEYS = ("name", "description", "date", "when", "sla_days", "window_days", "purgatory")
+PURGATORY_KEYS = ("touches_at_most", "idle_days")
+EXIT_KEYS = ("name", "description", "when", "date")
+MARKET_KEYS = ("name", "description", "when")
+
+
+@dataclass
+class Fragment:
+    doc: Doc
+    version: Any = None
+    timezone: str | None = None
+    date_format: str | None = None
+    columns: dict = field(default_factory=dict)
+    stages: list | None = None
+    exits: list = field(default_factory=list)
+    markets: list = field(default_factory=list)
+    targets: list = field(default_factory=list)  # (key, raw value, where) checked after merge
+
+
+def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read definitions: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(path, 1, 1, "error", "encoding", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"))
+        return None
+    doc = Doc(path, text, problems)
+    data = doc.data
+    if data is None:
+        if not any(p.path == path and p.rule == "yaml-syntax" for p in problems):
+            doc.add(Where(path), "empty-file", "the file holds no definitions", level="warning")
+        return None
+    if not _expect_mapping(doc, data, (), "a definitions file"):
+        return None
+    _check_keys(doc, data, (), TOP_KEYS, "the definitions")
+    frag = Fragment(doc)
+    if "version" in data:
+        frag.version = data["version"]
+        if frag.version != 1:
+            doc.add(doc.at(("version",)), "unsupported-version", f"version must be 1, got {describe_value(frag.version)}")
+    frag.timezone = _text(doc, data, "timezone", (), "the definitions")
+    if frag.timezone:
+        _check_timezone(doc, frag.timezone)
+    frag.date_format = _text(doc, data, "date_format", (), "the definitions")
+    if frag.date_format:
+        _check_date_format(doc, frag.date_format)
+    if "columns" in data and _expect_mapping(doc, data["columns"], ("columns",), "columns"):
+        for canonical, header in data["columns"].items():
+            kp = ("columns", canonical)
+            if not isinstance(canonical, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", canonical):
+                doc.add(doc.at(kp, key=True), "invalid-value", f"columns: canonical name {canonical!r} must be a word such as owner or lead_score")
+                continue
+            if canonical in RESERVED_FIELDS:
+                doc.add(doc.at(kp, key=True), "reserved-name", f"columns: {canonical!r} is computed by funnelcli; map the export's column under another name")
+                continue
+            if isinstance(header, (int, float)) and not isinstance(header, bool):
+                header = str(header)
+            if not isinstance(header, str) or not header.strip():
+                doc.add(doc.at(kp), "wrong-type", f"columns: {canonical} must name a column of the export, got {describe_value(header)}")
+                continue
+            frag.columns[canonical] = (header.strip(), doc.at(kp))
+    if "stages" in data and _expect_list(doc, data["stages"], ("stages",), "stages"):
+        if not data["stages"]:
+            doc.add(doc.at(("stages",)), "missing-key", "stages is empty: list the funnel's stages in order")
+        frag.stages = []
+        for i, item in enumerate(data["stages"]):
+            stage = _parse_stage(doc, item, ("stages", i))
+            if stage is not None:
+                frag.stages.append(stage)
+    for section, parse in (("exits", _parse_exit), ("markets", _parse_market)):
+        if section in data and data[section] is not None and _expect_list(doc, data[section], (section,), section):
+            for i, item in enumerate(data[section]):
+                parsed = parse(doc, item, (section, i))
+                if parsed is not None:
+                    getattr(frag, section).append(parsed)
+    if "targets" in data and data["targets"] is not None and _expect_mapping(doc, data["targets"], ("targets",), "targets"):
+        for key, value in data["targets"].items():
+            frag.targets.append((key, value, doc.at(("targets", key), key=True), doc.at(("targets", key))))
+    return frag
+
+
+def _check_timezone(doc: Doc, name: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # 'America' is a folder of zones
+        doc.add(doc.at(("timezone",)), "invalid-timezone", f"unknown timezone {name!r}; use an IANA name such as UTC or America/New_York")
+
+
+def _check_date_format(doc: Doc, fmt: str) -> None:
+    sample = dt.datetime(2024, 3, 15, 14, 5, 6)
+    try:
+        if "%" not in fmt:
+            raise ValueError("no % directive")
+        dt.datetime.strptime(sample.strftime(fmt), fmt)
+    except ValueError:
+        doc.add(
+            doc.at(("date_format",)),
+            "invalid-date-format",
+            f"date_format {fmt!r} is not a strptime format such as '%m/%d/%Y %I:%M %p'",
+        )
+
+
+def _name(doc: Doc, item: dict, kp: tuple, what: str) -> str | None:
+    return _text(doc, item, "name", kp, what, required=True)
+
+
+def _parse_stage(doc: Doc, item: Any, kp: tuple) -> Stage | None:
+    if not _expect_mapping(doc, item, kp, "a stage"):
+        return None
+    label = f"stage {item.get('name')!r}" if isinstance(item.get("name"), str) else f"stage #{kp[-1] + 1}"
+    _check_keys(doc, item, kp, STAGE_KEYS, label)
+    name = _name(doc, item, kp, label)
+    if name and ("->" in name or re.search(r"\s+stuck$", name, re.IGNORECASE)):
+        doc.add(doc.at(kp + ("name",)), "invalid-value", f"{label}: a stage name cannot contain '->' or end in 'stuck' (targets use them)")
+        name = None
+    date = _text(doc, item, "date", kp, label)
+    when = _condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
+    if "date" not in item and "when" not in item:
+        doc.add(doc.at(kp), "missing-key", f"{label} needs a 'date' column or a 'when' condition to tell when a lead reached it")
+    sla = _positive(doc, item, "sla_days", kp, label, rule="invalid-sla")
+    window = _positive(doc, item, "window_days", kp, label)
+    purgatory = None
+    if "purgatory" in item:
+        pkp = kp + ("purgatory",)
+        rule = item["purgatory"]
+        if _expect_mapping(doc, rule, pkp, f"{label} purgatory"):
+            _check_keys(doc, rule, pkp, PURGATORY_KEYS, f"{label} purgatory")
+            touches = rule.get("touches_at_most")
+            idle = _positive(doc, rule, "idle_days", pkp, f"{label} purgatory")
+            bad = False
+            if not (isinstance(touches, int) and not isinstance(touches, bool) and touches >= 0):
+                where = doc.at(pkp + ("touches_at_most",)) if "touches_at_most" in rule else doc.at(pkp)
+                doc.add(where, "invalid-value" if "touches_at_most" in rule else "missing-key",
+                        f"{label} purgatory: touches_at_most must be a whole number, 0 or more, got {describe_value(touches)}")
+                bad = True
+            if "idle_days" not in rule:
+                doc.add(doc.at(pkp), "missing-key", f"{label} purgatory needs idle_days")
+                bad = True
+            if not bad and idle is not None:
+                purgatory = PurgatoryRule(touches, idle)
+    if name is None:
+        return None
+    marks = {k: doc.at(kp + (k,), key=(k == "purgatory")) for k in ("date", "purgatory") if k in item}
+    return Stage(name, date, when, sla, window, purgatory, doc.at(kp), marks)
+
+
+def _parse_exit(doc: Doc, item: Any, kp: tuple) -> Exit | None:
+    if not _expect_mapping(doc, item, kp, "an exit"):
+        return None
+    label = f"exit {item.get('name')!r}" if isinstance(item.get("name"), str) else f"exit #{kp[-1] + 1}"
+    _check_keys(doc, item, kp, EXIT_KEYS, label)
+    name = _name(doc, item, kp, label)
+    date = _text(doc, item, "date", kp, label)
+    when = _condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
+    if "date" not in item and "when" not in item:
+        doc.add(doc.at(kp), "missing-key", f"{label} needs a 'when' condition or a 'date' column")
+    if name is None:
+        return None
+    return Exit(name, when, date, doc.at(kp), {"date": doc.at(kp + ("date",))} if "date" in item else {})
+
+
+def _parse_market(doc: Doc, item: Any, kp: tuple) -> Market | None:
+    if not _expect_mapping(doc, item, kp, "a market"):
+        return None
+    label = f"market {item.get('name')!r}" if isinstance(item.get("name"), str) else f"market #{kp[-1] + 1}"
+    _check_keys(doc, item, kp, MARKET_KEYS, label)
+    name = _name(doc, item, kp, label)
+    if name and name.casefold() == OUT_OF_MARKET:
+        doc.add(doc.at(kp + ("name",)), "reserved-name", f"{label}: {OUT_OF_MARKET!r} is where leads in no market go; name the market otherwise")
+        name = None
+    if "when" not in item:
+        doc.add(doc.at(kp), "missing-key", f"{label} needs a 'when' condition")
+        return None
+    when = _condition(doc, item["when"], kp + ("when",), f"{label} when")
+    if name is None or when is None:
+        return None
+    return Market(name, when, doc.at(kp))

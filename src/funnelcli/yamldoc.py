@@ -1,0 +1,140 @@
+"""YAML with positions: the plain data of a file and the line and column of every key and value.
+
+YAML 1.2 scalars (only true/false are booleans, no octal or sexagesimal numbers); aliases are
+walked once and their expansion is capped; duplicate keys are reported, not silently dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from funnelcli.errors import Problem
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a thing was written: file, line and column (1-based)."""
+
+    path: str
+    line: int = 1
+    col: int = 1
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader where only true/false are booleans: `in: [Yes, No]` must stay text."""
+
+
+# YAML 1.2 scalars rather than PyYAML's 1.1 ones: only true/false are booleans (`in: [Yes, No]`
+# stays text), and numbers are plain decimals: no octal (01234 stays the text '01234', a zip
+# code), no sexagesimal (1:30 stays text), no .nan or .inf.
+_REPLACED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:(?:0|[1-9][0-9_]*)\.[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?(?:0|[1-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+MAX_VALUES = 1_000_000  # a file whose aliases expand past this is refused ("billion laughs")
+
+
+def _expanded_size(node, sizes: dict) -> int:
+    """Return how many values the node holds with every alias expanded (computed without expanding)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a node that contains itself counts once
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, sizes) for v in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = size
+    return size
+
+
+class Doc:
+    """One parsed YAML file: its plain data and the marks of every value and key."""
+
+    def __init__(self, path: str, text: str, problems: list[Problem]):
+        self.path = path
+        self.marks: dict[tuple, tuple[int, int]] = {}
+        self.key_marks: dict[tuple, tuple[int, int]] = {}
+        self.problems = problems
+        self.data: Any = None
+        loader = _Loader(text)
+        self._done: dict[int, Any] = {}  # an aliased node is walked once, then shared
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                if _expanded_size(node, {}) > MAX_VALUES:
+                    raise yaml.YAMLError(f"the file's aliases expand to more than {MAX_VALUES:,} values")
+                self.data = self._walk(loader, node, ())
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            message = exc.problem or "not valid YAML"
+            if exc.context:
+                message = f"{message} ({exc.context})"
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            self.add(Where(path, line, col), "yaml-syntax", f"YAML syntax error: {message}")
+            self.data = None
+        except (yaml.YAMLError, RecursionError) as exc:
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            self.add(Where(path), "yaml-syntax", f"YAML syntax error: {detail}")
+            self.data = None
+        finally:
+            loader.dispose()
+
+    def _walk(self, loader, node, keypath: tuple, depth: int = 0) -> Any:
+        if depth > 50:
+            raise yaml.YAMLError("nested too deeply (a recursive alias?)")
+        self.marks.setdefault(keypath, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if id(node) in self._done:
+            return self._done[id(node)]
+        if isinstance(node, yaml.MappingNode):
+            explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+            loader.flatten_mapping(node)
+            merged = len(node.value) - explicit  # `<<: *anchor` pairs come first; written keys win
+            out: dict = {}
+            from_merge: set = set()
+            for n, (key_node, value_node) in enumerate(node.value):
+                key = loader.construct_object(key_node, deep=True)
+                where = Where(self.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
+                    key = str(key)
+                if key in out and key not in from_merge:
+                    self.add(where, "duplicate-key", f"duplicate key {key!r}: the earlier one would be ignored")
+                    continue
+                if n < merged:
+                    from_merge.add(key)
+                else:
+                    from_merge.discard(key)
+                self.key_marks[keypath + (key,)] = (where.line, where.col)
+                out[key] = self._walk(loader, value_node, keypath + (key,), depth + 1)
+            result: Any = out
+        elif isinstance(node, yaml.SequenceNode):
+            result = [self._walk(loader, v, keypath + (i,), depth + 1) for i, v in enumerate(node.value)]
+        else:
+            result = loader.construct_object(node, deep=True)
+        self._done[id(node)] = result
+        return result
+
+    def at(self, keypath: tuple, key: bool = False) -> Where:
+        """Return where the value (or with key=True, the key) at keypath was written."""
+        marks = self.key_marks if key else self.marks
+        probe = tuple(keypath)
+        while probe and probe not in marks:
+            probe = probe[:-1]
+        line, col = marks.get(probe, self.marks.get(probe, (1, 1)))
+        return Where(self.path, line, col)
+
+    def add(self, where: Where, rule: str, message: str, level: str = "error") -> None:
+        self.problems.append(Problem(where.path, where.line, where.col, level, rule, message))
