@@ -362,16 +362,24 @@ def _check_date_format(doc: Doc, fmt: str) -> None:
         )
 
 
-def _name(doc: Doc, item: dict, kp: tuple, what: str) -> str | None:
-    return _text(doc, item, "name", kp, what, required=True)
+def _item(doc: Doc, item: Any, kp: tuple, kind: str, keys: tuple) -> tuple[str, str | None] | None:
+    """Check a list item (a stage, an exit, a market) is a mapping of known keys with a name.
+
+    Return its label for messages ("stage 'MQL'", or "stage #2" without a name) and its name
+    (None after reporting why), or None when the item is not a mapping at all.
+    """
+    if not _expect_mapping(doc, item, kp, f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"):
+        return None
+    label = f"{kind} {item.get('name')!r}" if isinstance(item.get("name"), str) else f"{kind} #{kp[-1] + 1}"
+    _check_keys(doc, item, kp, keys, label)
+    return label, _text(doc, item, "name", kp, label, required=True)
 
 
 def _parse_stage(doc: Doc, item: Any, kp: tuple) -> Stage | None:
-    if not _expect_mapping(doc, item, kp, "a stage"):
+    checked = _item(doc, item, kp, "stage", STAGE_KEYS)
+    if checked is None:
         return None
-    label = f"stage {item.get('name')!r}" if isinstance(item.get("name"), str) else f"stage #{kp[-1] + 1}"
-    _check_keys(doc, item, kp, STAGE_KEYS, label)
-    name = _name(doc, item, kp, label)
+    label, name = checked
     if name and ("->" in name or re.search(r"\s+stuck$", name, re.IGNORECASE)):
         doc.add(doc.at(kp + ("name",)), "invalid-value", f"{label}: a stage name cannot contain '->' or end in 'stuck' (targets use them)")
         name = None
@@ -407,11 +415,10 @@ def _parse_stage(doc: Doc, item: Any, kp: tuple) -> Stage | None:
 
 
 def _parse_exit(doc: Doc, item: Any, kp: tuple) -> Exit | None:
-    if not _expect_mapping(doc, item, kp, "an exit"):
+    checked = _item(doc, item, kp, "exit", EXIT_KEYS)
+    if checked is None:
         return None
-    label = f"exit {item.get('name')!r}" if isinstance(item.get("name"), str) else f"exit #{kp[-1] + 1}"
-    _check_keys(doc, item, kp, EXIT_KEYS, label)
-    name = _name(doc, item, kp, label)
+    label, name = checked
     date = _text(doc, item, "date", kp, label)
     when = _condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
     if "date" not in item and "when" not in item:
@@ -422,11 +429,10 @@ def _parse_exit(doc: Doc, item: Any, kp: tuple) -> Exit | None:
 
 
 def _parse_market(doc: Doc, item: Any, kp: tuple) -> Market | None:
-    if not _expect_mapping(doc, item, kp, "a market"):
+    checked = _item(doc, item, kp, "market", MARKET_KEYS)
+    if checked is None:
         return None
-    label = f"market {item.get('name')!r}" if isinstance(item.get("name"), str) else f"market #{kp[-1] + 1}"
-    _check_keys(doc, item, kp, MARKET_KEYS, label)
-    name = _name(doc, item, kp, label)
+    label, name = checked
     if name and name.casefold() == OUT_OF_MARKET:
         doc.add(doc.at(kp + ("name",)), "reserved-name", f"{label}: {OUT_OF_MARKET!r} is where leads in no market go; name the market otherwise")
         name = None
