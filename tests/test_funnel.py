@@ -76,14 +76,15 @@ def test_stage_table(loaded, defs):
 
 def test_velocity(loaded, defs):
     rows = by_stage(funnel.conversion(funnel.at_as_of(loaded, defs)))
-    # MQL->SAL days: lead 1: 1, lead 4: 0 (both implied at 02-01), lead 9: 1, lead 10: 19.
-    # Sorted [0, 1, 1, 19]; linear quantiles: median 1, p75 at 2.25 -> 1 + .25*18 = 5.5,
-    # p90 at 2.7 -> 1 + .7*18 = 13.6
+    # Days between a lead's own dates only: lead 4 skipped MQL and SAL (both dated by its SQL),
+    # so it has no MQL->SAL or SAL->SQL days. MQL->SAL: lead 1: 1, lead 9: 1, lead 10: 19.
+    # Sorted [1, 1, 19]; linear quantiles: median 1, p75 at 1.5 -> 1 + .5*18 = 10,
+    # p90 at 1.8 -> 1 + .8*18 = 15.4
     assert rows["MQL"]["median_days"] == 1.0
-    assert rows["MQL"]["p75_days"] == pytest.approx(5.5)
-    assert rows["MQL"]["p90_days"] == pytest.approx(13.6)
-    # SAL->SQL: lead 1: 7, lead 4: 0 -> median 3.5
-    assert rows["SAL"]["median_days"] == 3.5
+    assert rows["MQL"]["p75_days"] == pytest.approx(10)
+    assert rows["MQL"]["p90_days"] == pytest.approx(15.4)
+    # SAL->SQL: lead 1 only: 7 days
+    assert rows["SAL"]["median_days"] == 7
     # SQL->Won: lead 4, 2024-02-01 to 2024-03-01 across a leap February: 29 days
     assert rows["SQL"]["median_days"] == 29.0
     assert rows["Won"]["median_days"] is None
@@ -180,6 +181,8 @@ def test_zero_denominator_rate_is_empty(loaded, defs):
 
 
 def test_cycle_time_is_per_lead(loaded, defs):
+    # only lead 4 won, and it skipped MQL: its cycle time is not known
     cycle = funnel.cycle_time(funnel.at_as_of(loaded, defs))
-    # only lead 4 won: MQL implied 02-01, Won 03-01
-    assert cycle == {"leads": 1, "median_days": 29.0, "p75_days": 29.0, "p90_days": 29.0}
+    assert cycle == {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
+    # as of 03-01 with --since 02-01 nothing changes; replay past lead 10's SAL: lead 10 in, not won
+    assert funnel.cycle_time(funnel.at_as_of(loaded, defs, as_of=dt.date(2024, 2, 25)))["leads"] == 0

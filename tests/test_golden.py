@@ -4,10 +4,12 @@ Regenerate on purpose only: FUNNELCLI_REGENERATE_GOLDEN=1 pytest tests/test_gold
 the diff. Every number in them is derived by hand from its fixture:
 
 - conversion-small.txt: tests/fixtures/small.csv; the table is derived in tests/test_funnel.py
-  (reached 7/4/2/1, converted 4/2/1, exits, stuck, velocity 1 / 5.5 / 13.6 days for MQL->SAL,
-  3.5 / 5.2 / 6.3 for SAL->SQL, 29 for SQL->Won); targets from small.yml: MQL->SAL 4 of 7 =
-  57.1% < 80% missed; MQL->SQL 2 of 7 = 28.6% < 30% missed; MQL stuck 1 of 7 = 14.3% > 10%
-  missed; the cycle time is lead 4's 29 days; 11 rows = 7 + 1 never reached MQL + 3 excluded.
+  (reached 7/4/2/1, converted 4/2/1, exits, stuck, velocity between own dates 1 / 10 / 15.4
+  days for MQL->SAL, 7 for SAL->SQL, 29 for SQL->Won; no cycle time: the one winner skipped
+  MQL); targets from small.yml on the leads mature for each rate: MQL->SAL needs 3 days, so
+  lead 5 (MQL 03-10) is too young: 4 of 6 = 66.7% < 80% missed; MQL->SQL needs 3 + 14 = 17
+  days (MQL by 02-22): 2 of the same 6 = 33.3% >= 30% met; MQL stuck 1 of 7 = 14.3% > 10%
+  missed; 11 rows = 7 + 1 never reached MQL + 3 excluded.
 - purgatory-by-owner.md: tests/fixtures/purgatory.csv; every table is derived in
   tests/test_purgatory.py (stuck by stage, the two purgatories, age bands, leakage, owners).
 - trends.html: tests/fixtures/trends.csv; the cohort, velocity and change numbers are derived in
@@ -24,7 +26,8 @@ the diff. Every number in them is derived by hand from its fixture:
       SQL->Won and MQL->Won 3+10+20 = 33. Days since the cohort's end: April 61, May 30,
       June 0. Latest mature: MQL->SAL May 1/3 = 33.3% vs April 3/3 (-66.7 pp); SAL->SQL May
       0/1 vs April 3/3 (-100 pp); SQL->Won and MQL->Won April 1/3 = 33.3%, nothing before;
-    stage-by-stage and purgatory as in test_purgatory.py; top owners as `by_group`;
+    stage-by-stage and purgatory as in test_purgatory.py, days between own dates: MQL->SAL
+      median 7.5 (see test_mail.py), SAL->SQL 8, SQL->Won 21; top owners as `by_group`;
     targets: MQL stuck 3/15 = 20% > 10%; MQL->SQL in the May cohort 0/3 < 10%: both missed.
 """
 

@@ -595,7 +595,9 @@ def reference_table(scn: Scenario, ref: Reference, by: str | None) -> dict:
             }
             for e in scn.exits:
                 row[f"exited:{e.name}"] = sum(1 for lead in leads if lead.bucket[i] == "exited" and lead.exit == e.name)
-            days = [float((lead.eff[i + 1] - lead.eff[i]).days) for lead in leads if lead.bucket[i] == "converted"]
+            # velocity: converted leads whose two dates are their own at the as-of date
+            days = [float((lead.eff[i + 1] - lead.eff[i]).days) for lead in leads
+                    if lead.bucket[i] == "converted" and lead.own[i] is not None and lead.own[i + 1] is not None]
             for key, q in (("median_days", 0.5), ("p75_days", 0.75), ("p90_days", 0.9)):
                 row[key] = quantile(days, q) if days else None
             table[(g, stage.name)] = row
@@ -718,9 +720,10 @@ def test_invariants(scn: Scenario):
                     assert row["cumulative_rate"] is None
                 else:
                     assert 0 <= row["cumulative_rate"] <= 1 and approx_equal(row["cumulative_rate"], row["reached"] / first)
-                # Velocity: empty when nobody converted, else ordered and not negative.
+                # Velocity: empty when nobody converted (or every conversion borrowed a skipped
+                # stage's date), else ordered and not negative.
                 v = (row["median_days"], row["p75_days"], row["p90_days"])
-                if last or row["converted"] == 0:
+                if last or row["converted"] == 0 or v[0] is None:
                     assert v == (None, None, None), row
                 else:
                     assert None not in v and 0 <= v[0] <= v[1] <= v[2], row

@@ -13,6 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from funnelcli.definitions import CURRENCY_AND_SPACES, DECIMAL_COMMA_PATTERN, NUMBER_PATTERN
+
 
 def _trimmed(column: pa.ChunkedArray) -> pa.Array:
     """Return the column as one array with surrounding blanks removed and blank cells null."""
@@ -173,10 +175,7 @@ def parse_dates(column: pa.ChunkedArray, date_format: str | None, tz: str) -> tu
     return days, valid & np.isnat(days), column
 
 
-_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
-# A comma is the decimal mark in '1.200,50' and in '12,5' (not followed by exactly three digits);
-# in '1,200' and '1,200.50' commas group thousands.
-_DECIMAL_COMMA = r"^[-+]?(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,}))$"
+
 
 
 def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,11 +186,11 @@ def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         values = pc.cast(column, pa.float64()).to_numpy()
     except pa.ArrowInvalid:
         filled &= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy()
-        text = pc.replace_substring_regex(column, r"[\s$€£]", "")
-        comma = pc.fill_null(pc.match_substring_regex(text, _DECIMAL_COMMA), False)
+        text = pc.replace_substring_regex(column, CURRENCY_AND_SPACES, "")
+        comma = pc.fill_null(pc.match_substring_regex(text, DECIMAL_COMMA_PATTERN), False)
         european = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
         normal = pc.if_else(comma, european, pc.replace_substring(text, ",", ""))
-        ok = pc.fill_null(pc.match_substring_regex(normal, _NUMBER), False)
+        ok = pc.fill_null(pc.match_substring_regex(normal, NUMBER_PATTERN), False)
         values = pc.cast(pc.if_else(ok, normal, _NULL_TEXT), pa.float64()).to_numpy()
     bad = filled & ~np.isfinite(values)
     return np.where(np.isfinite(values), values, np.nan), bad

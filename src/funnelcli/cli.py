@@ -165,13 +165,15 @@ def note(opts_quiet: bool, message: str) -> None:
         click.echo(f"funnelcli: {message}", err=True)
 
 
-def load_funnel(opts: RunOptions):
-    """Return the funnel at the as-of date, after reporting data quality on stderr."""
+def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
+    """Return the funnel at the as-of date, after reporting data quality on stderr.
+
+    `cohort_stage` (trends --from-stage) is the stage whose entry dates --since/--until select.
+    """
     from funnelcli import definitions, funnel, loading
 
     defs = definitions.load(list(opts.definitions))
     loaded = loading.load_export(opts.export, defs, opts.encoding, opts.delimiter)
-    f = funnel.at_as_of(loaded, defs, opts.as_of, opts.since, opts.until, opts.markets)
     problems = loaded.excluded + loaded.notices
     lines = [f"excluded {issue.describe()}" for issue in loaded.excluded] + [issue.describe() for issue in loaded.notices]
     if opts.strict and problems:
@@ -179,6 +181,15 @@ def load_funnel(opts: RunOptions):
         raise FunnelError(f"--strict: {loaded.export} has data-quality problems:\n" + "\n".join(f"  {line}" for line in lines))
     for line in lines:
         note(opts.quiet, f"{loaded.export}: {line}")
+    if not loaded.usable.any():
+        raise FunnelError(f"{loaded.export}: all {loaded.rows_read:,} rows were excluded (the reasons are above; -q hides them)")
+    stage = 0
+    if cohort_stage:
+        stage = defs.stage_index(cohort_stage)
+        if stage < 0:
+            raise FunnelError(f"--from-stage {cohort_stage!r}: no such stage{definitions.did_you_mean(cohort_stage, defs.stage_names)}; "
+                              f"stages are {', '.join(defs.stage_names)}")
+    f = funnel.at_as_of(loaded, defs, opts.as_of, opts.since, opts.until, opts.markets, cohort_stage=stage)
     if f.after_as_of:
         note(opts.quiet, f"{loaded.export}: {f.after_as_of:,} leads have dates after the as-of date {f.as_of:%Y-%m-%d}; those events are ignored")
     if not opts.as_of and loaded.latest_date is not None and loaded.latest_date.date() > dt.date.today():
@@ -309,7 +320,7 @@ def conversion(opts: RunOptions, fail_on_miss: bool) -> None:
 @report_options
 @click.option("--stage", metavar="STAGE", help="Only this stage.")
 @click.option("--list", "show_list", is_flag=True, help="List the stuck leads themselves, oldest first.")
-@click.option("--min-days", type=click.FloatRange(min=0), metavar="N", help="With --list: only leads N or more days in the stage.")
+@click.option("--min-days", type=click.FloatRange(min=0, max=36_500), metavar="N", help="With --list: only leads N or more days in the stage.")
 def purgatory(opts: RunOptions, stage, show_list, min_days) -> None:
     """Leakage and purgatory: who is stuck where, for how long, on whose desk, and who left.
 
@@ -362,7 +373,7 @@ def markets(opts: RunOptions) -> None:
 @click.option("--counting", type=click.Choice(["cohort", "flow"]), default="cohort", show_default=True,
               help="cohort: leads by the period they entered the first stage, with rates; flow: leads entering each stage per period.")
 @click.option("--from-stage", metavar="STAGE", help="Cohorts by entry into this stage instead of the first.")
-@click.option("--window", "window_days", type=click.FloatRange(min=0, min_open=True), metavar="DAYS",
+@click.option("--window", "window_days", type=click.FloatRange(min=0, min_open=True, max=36_500), metavar="DAYS",
               help="Conversion window for every transition, overriding window_days in the definitions.")
 def trends(opts: RunOptions, period, last, counting, from_stage, window_days) -> None:
     """Monthly trends: cohorts by period with immature months marked, or flow per period.
@@ -386,7 +397,7 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
     since, until = opts.since, opts.until
     if counting == "flow":  # --since/--until bound the periods, not the cohorts
         opts = dataclasses.replace(opts, since=None, until=None)
-    f = load_funnel(opts)
+    f = load_funnel(opts, from_stage)
     emit(reports.trends(f, period, counting, from_stage, window_days, last, opts.by, since, until), opts)
 
 
@@ -489,10 +500,10 @@ def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
 
         raw, name = sniff.open_export(data)
         header, _ = sniff.read_header(sniff.read_head(raw, data), name, encoding, delimiter)
-        missing = definitions.check_headers(defs, header, name)
+        missing = definitions.check_headers(defs, [h.strip() for h in header], name)
         problems = sorted(problems + missing)
         if defs.markets and not missing:
-            problems = sorted(problems + market_problems(defs, data, encoding, delimiter))
+            problems = sorted(problems + market_problems(defs, data, raw, encoding, delimiter))
     echo_out(format_problems(problems, fmt))
     errors = sum(p.level == "error" for p in problems)
     warnings = len(problems) - errors
@@ -506,12 +517,12 @@ def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
         sys.exit(1)
 
 
-def market_problems(defs, data: str, encoding: str | None, delimiter: str | None) -> list:
+def market_problems(defs, data: str, content: bytes | None, encoding: str | None, delimiter: str | None) -> list:
     """Return warnings about markets no lead meets and markets that overlap (reads the export)."""
     from funnelcli import loading, markets
     from funnelcli.errors import Problem
 
-    loaded = loading.load_export(data, defs, encoding, delimiter)
+    loaded = loading.load_export(data, defs, encoding, delimiter, content=content)
     unmet, overlaps = markets.coverage(loaded, defs)
     where = {m.name: m.where for m in defs.markets}
     found = []

@@ -112,6 +112,29 @@ class ColumnRef:
     where: Where
 
 
+# How numbers are written in exports, read the same way in cells and in conditions: '1,200',
+# '$ 35', '1.200,50' and '12,5' are numbers. A comma is the decimal mark when it is followed by
+# other than exactly three digits, or after dots that group thousands.
+NUMBER_PATTERN = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+DECIMAL_COMMA_PATTERN = r"^[-+]?(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,}))$"
+CURRENCY_AND_SPACES = r"[\s$€£]"
+
+
+def read_number(text: str) -> float | None:
+    """Return the number written in `text` by the rules above, or None."""
+    import re
+
+    text = re.sub(CURRENCY_AND_SPACES, "", text)
+    if re.match(DECIMAL_COMMA_PATTERN, text):
+        text = text.replace(".", "").replace(",", ".")
+    else:
+        text = text.replace(",", "")
+    if not re.match(NUMBER_PATTERN, text):
+        return None
+    value = float(text)
+    return value if value == value and abs(value) != float("inf") else None
+
+
 OUT_OF_MARKET = "out of market"
 RESERVED_FIELDS = ("market", "exit")
 # Canonical names whose values are dates (besides stage and exit date columns).

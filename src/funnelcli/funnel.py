@@ -93,6 +93,7 @@ class Funnel:
     markets: tuple[str, ...] = ()
     export: str = ""
     after_as_of: int = 0  # leads of the export with a stage or exit date after the as-of date
+    cohort_stage: int = 0  # the stage whose entry date --since/--until select on
     memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
 
     @functools.cached_property
@@ -146,13 +147,17 @@ class Buckets:
     exited: np.ndarray
     stuck: np.ndarray
     in_progress: np.ndarray
-    days_to_next: np.ndarray  # float [n, k]: days from S to T for converted leads with both dates
+    days_to_next: np.ndarray  # float [n, k]: days from S to T for converted leads with both dates their own
 
 
 def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = None,
              since: dt.date | None = None, until: dt.date | None = None,
-             markets: tuple[str, ...] = ()) -> Funnel:
-    """Return the funnel as it stood at `as_of` (default: the export's latest date), selected."""
+             markets: tuple[str, ...] = (), cohort_stage: int = 0) -> Funnel:
+    """Return the funnel as it stood at `as_of` (default: the export's latest date), selected.
+
+    `since` and `until` select cohorts by the date they entered `cohort_stage` (the first stage
+    unless trends asks for another); leads that never reached that stage are outside the range.
+    """
     leads = loaded.leads
     k = len(defs.stages)
     given = as_of is not None
@@ -183,11 +188,12 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
     if since is not None or until is not None:
-        inside = first <= limit
+        entry = date[:, cohort_stage]
+        inside = reached[:, cohort_stage] & (entry <= limit)
         if since is not None:
-            inside &= first >= np.datetime64(since, "D")
+            inside &= entry >= np.datetime64(since, "D")
         if until is not None:
-            inside &= first <= np.datetime64(until, "D")
+            inside &= entry <= np.datetime64(until, "D")
         accounting.outside_range = int((keep & ~inside).sum())
         keep &= inside
     if markets:
@@ -244,6 +250,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     return Funnel(
         defs, as_of_ts, given, leads, idx, at_reached, at_date, at_implied,
         exit_codes, exit_codes >= 0, accounting, since, until, tuple(markets), loaded.export, int(after.sum()),
+        cohort_stage=cohort_stage,
     )
 
 
@@ -264,7 +271,10 @@ def _buckets(f: Funnel) -> Buckets:
         reached = f.reached[:, i]
         if i + 1 < k:
             converted[:, i] = f.reached[:, i + 1]
-            days[:, i] = np.where(converted[:, i], (f.date[:, i + 1] - f.date[:, i]) / DAY, np.nan)
+            # Velocity counts steps whose two dates are the lead's own: a skipped stage borrows
+            # the next stage's date, which would make one step 0 days and stretch the other.
+            own = converted[:, i] & ~f.implied[:, i] & ~f.implied[:, i + 1]
+            days[:, i] = np.where(own, (f.date[:, i + 1] - f.date[:, i]) / DAY, np.nan)
         unresolved = reached & ~converted[:, i]
         exited[:, i] = unresolved & f.exited
         unresolved &= ~f.exited
@@ -404,9 +414,10 @@ def group_order(groups: Groups, size: np.ndarray) -> list[int]:
 
 
 def cycle_time(f: Funnel) -> dict:
-    """Return days from the first to the last stage, per lead that reached the last stage."""
+    """Return days from the first to the last stage, per lead that reached the last stage with
+    both of those dates its own."""
     days = (f.date[:, -1] - f.date[:, 0]) / DAY
-    days = days[f.reached[:, -1] & ~np.isnan(days)]
+    days = days[f.reached[:, -1] & ~f.implied[:, 0] & ~f.implied[:, -1] & ~np.isnan(days)]
     if len(days) == 0:
         return {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
     q = np.quantile(days, QUANTILES)

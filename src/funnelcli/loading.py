@@ -179,12 +179,19 @@ def _read_table(data: bytes | None, path: str, name: str, needed: list[str], hea
 # The lead table
 
 
-def load_export(path: str, defs: Definitions, encoding: str | None = None, delimiter: str | None = None) -> LoadedExport:
-    """Read an export (a path, or '-' for stdin) into the canonical lead table."""
-    data, name = open_export(path)
+def load_export(path: str, defs: Definitions, encoding: str | None = None, delimiter: str | None = None,
+                content: bytes | None = None) -> LoadedExport:
+    """Read an export (a path, or '-' for stdin) into the canonical lead table.
+
+    `content` is the export's bytes when the caller has read them already (stdin can't be read
+    twice).
+    """
+    data, name = (content, "<stdin>" if path == "-" else path) if content is not None else open_export(path)
     header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
-    needed = _check_columns(defs, header, name)
-    table = _read_table(data, path, name, needed, header, delimiter, encoding)
+    needed = _check_columns(defs, [h.strip() for h in header], name)
+    raw = {h.strip(): h for h in header}  # the export's names, spaces and all, for the reader
+    table = _read_table(data, path, name, [raw[h] for h in needed], header, delimiter, encoding)
+    table = table.rename_columns([c.strip() for c in table.column_names])
     n = table.num_rows
     if n == 0:
         raise InputError(f"{name}: the export has a header but no data rows")
@@ -284,6 +291,10 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
     )
 
 
+def _reading(defs: Definitions) -> conditions.Reading:
+    return conditions.Reading(defs.timezone, defs.date_format)
+
+
 def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of):
     """Return the stage matrices (reached, effective date, implied), which leads had dates out of
     order, and for each stage the rows (and own dates) that took a later stage's earlier date.
@@ -296,7 +307,12 @@ def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of):
     date = np.empty((n, k), dtype="datetime64[D]", order="F")
     for i, stage in enumerate(defs.stages):
         date[:, i] = dates[stage.date] if stage.date else np.datetime64("NaT")
-        own[:, i] = conditions.evaluate(stage.when, frame, key_of) if stage.when is not None else ~np.isnat(date[:, i])
+        if stage.when is not None:
+            own[:, i] = conditions.evaluate(stage.when, frame, key_of, _reading(defs))
+            # the date says when, only for leads the condition says reached the stage
+            date[:, i] = np.where(own[:, i], date[:, i], np.datetime64("NaT"))
+        else:
+            own[:, i] = ~np.isnat(date[:, i])
     # A lead that reached a later stage passed the earlier ones ("implied" stages). An earlier
     # stage's effective date is never after a later one's: it is the earliest known date of the
     # stage and of every later stage the lead reached.
@@ -323,7 +339,7 @@ def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> tu
     codes = np.full(n, -1, dtype=np.int32)
     exit_date = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
     for j, ex in enumerate(defs.exits):
-        holds = np.ones(n, dtype=bool) if ex.when is None else conditions.evaluate(ex.when, frame, key_of)
+        holds = np.ones(n, dtype=bool) if ex.when is None else conditions.evaluate(ex.when, frame, key_of, _reading(defs))
         if ex.date:
             when[:, j] = dates[ex.date]
             if ex.when is None:
@@ -341,5 +357,5 @@ def _add_market(frame: pd.DataFrame, defs: Definitions, key_of) -> None:
     n = len(frame)
     codes = np.full(n, len(defs.markets), dtype=np.int32)
     for j in range(len(defs.markets) - 1, -1, -1):  # the first market that matches wins
-        codes[conditions.evaluate(defs.markets[j].when, frame, key_of)] = j
+        codes[conditions.evaluate(defs.markets[j].when, frame, key_of, _reading(defs))] = j
     frame["market"] = pd.Categorical.from_codes(codes, categories=pd.Index([m.name for m in defs.markets] + [OUT_OF_MARKET], dtype="str"))

@@ -58,7 +58,8 @@ def coverage(loaded: LoadedExport, defs: Definitions) -> tuple[list[str], list[t
 
     Counts the export's leads (excluded rows aside), whether or not they reached a stage.
     """
-    met = [conditions.evaluate(m.when, loaded.leads, defs.field_key) & loaded.usable for m in defs.markets]
+    reading = conditions.Reading(defs.timezone, defs.date_format)
+    met = [conditions.evaluate(m.when, loaded.leads, defs.field_key, reading) & loaded.usable for m in defs.markets]
     unmet = [m.name for m, mask in zip(defs.markets, met) if not mask.any()]
     overlaps = []
     for a in range(len(met)):

@@ -17,7 +17,7 @@ def header(f: Funnel, kind: str, counting: str = "cohort", by: str | None = None
     """Return the header lines every report starts with, and the same facts for JSON."""
     defs = f.defs
     acc = f.accounting
-    first = defs.stages[0].name
+    first = defs.stages[f.cohort_stage].name
     sources = ", ".join(defs.sources)
     as_of = _date(f.as_of)
     as_of_source = "given with --as-of" if f.as_of_given else "the latest date in the export"
@@ -122,11 +122,9 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count"))
     table = Table("stages", None, columns, rows, notes)
     report = Report("conversion", title, meta, [table], closing_notes(f), data)
-    if by is None:
-        from funnelcli import targets
+    from funnelcli import targets
 
-        add_targets(report, targets.evaluate(f))
-    return report
+    return add_targets(report, targets.evaluate(f))  # on every lead of the report, whatever --by
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,7 +228,8 @@ def markets(f: Funnel) -> Report:
     cols = [Column("market", "Market")]
     cols += [Column(f"reached:{s}", s, "count") for s in stages]
     cols += [Column(f"rate:{a}->{b}", f"{a}->{b}", "rate") for a, b in zip(stages, stages[1:])]
-    cols.append(Column("cumulative_rate", f"{stages[0]}->{stages[-1]}", "rate"))
+    if len(stages) > 2:  # with two stages the cumulative rate is the step rate
+        cols.append(Column("cumulative_rate", f"{stages[0]}->{stages[-1]}", "rate"))
     rules = [f"{m.name}: {describe(m.when)}." for m in f.defs.markets]
     by_market = Table("markets", "Conversion by market", cols, measures.by_market(f), [
         "A lead is in the first market whose rule it meets, else out of market. " + " ".join(rules)])
@@ -388,7 +387,9 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     # The rates of the latest mature cohorts.
     cohorts, _ = tr.cohort_rows(f, period)
     pairs = [f"{a}->{b}" for a, b in zip(f.stages, f.stages[1:])]
-    measures = [(f"rate:{p}", p, "rate") for p in pairs] + [("cumulative_rate", f"{first}->{f.stages[-1]}", "rate")]
+    measures = [(f"rate:{p}", p, "rate") for p in pairs]
+    if pairs:
+        measures.append(("cumulative_rate", f"{first}->{f.stages[-1]}", "rate"))
     rates = tr.summary(cohorts, measures, None)
     cols = [Column("measure", "Rate"), Column("latest_period", "Cohort"), Column("latest", "Rate", "rate")]
     if compare == "previous":
@@ -423,7 +424,8 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     recent = cohorts[-6:]
     cols = [Column("period", "Cohort"), Column("partial", "Note", "flag", flag="partial"), Column("cohort", f"Entered {first}", "count")]
     cols += [Column(f"rate:{p}", p, "rate", mark=f"immature:{p}") for p in pairs]
-    cols.append(Column("cumulative_rate", f"{first}->{f.stages[-1]}", "rate", mark="immature:cumulative"))
+    if len(pairs) > 1:  # with two stages the cumulative rate is the step rate
+        cols.append(Column("cumulative_rate", f"{first}->{f.stages[-1]}", "rate", mark="immature:cumulative"))
     tables.append(Table("trend", f"Cohort trend, the last {len(recent)} {period}s", cols, recent,
                         ["* immature: the cohort is too young for the rate to be final."]))
 

@@ -25,6 +25,7 @@ from funnelcli.definitions import (
     PurgatoryRule,
     Stage,
     did_you_mean,
+    read_number,
 )
 from funnelcli.errors import InputError, Problem
 from funnelcli.yamldoc import Doc, Where
@@ -95,7 +96,7 @@ def _positive(doc: Doc, mapping: dict, key: str, kp: tuple, what: str, rule: str
     if key not in mapping:
         return None
     value = mapping[key]
-    if is_number(value) and value > 0:
+    if is_number(value) and 0 < value <= 36_500:  # up to a hundred years: inf and nan are not days
         return value
     doc.add(
         doc.at(kp + (key,)),
@@ -243,8 +244,22 @@ def _operand(doc: Doc, op: str, arg: Any, kp: tuple, what: str) -> Any:
         return arg
     # eq ne gt gte lt lte
     if not _is_scalar(arg) or (op not in ("eq", "ne") and isinstance(arg, bool)):
-        kind = "a value" if op in ("eq", "ne") else "a number, a date or text"
+        kind = "a value" if op in ("eq", "ne") else "a number or a date"
         doc.add(where, "wrong-type", f"{what} takes {kind}, got {describe_value(arg)}")
+        return _BAD
+    if op in ("gt", "gte", "lt", "lte") and isinstance(arg, str):
+        # An order compares numbers or dates; text that is neither would compare as text and
+        # silently sort '2023-05-01' after '01/02/2024'.
+        number = read_number(arg)
+        if number is not None:
+            return number
+        if re.match(r"^\d{4}-\d{2}-\d{2}$", arg.strip()):
+            try:
+                return dt.date.fromisoformat(arg.strip())
+            except ValueError:
+                doc.add(where, "invalid-value", f"{what}: {arg!r} is not a real date")
+                return _BAD
+        doc.add(where, "wrong-type", f"{what} takes a number or a date written 2024-03-31, got {describe_value(arg)}")
         return _BAD
     return _day(arg)
 

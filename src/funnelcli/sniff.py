@@ -101,4 +101,4 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
         header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     except (StopIteration, csv.Error) as exc:
         raise InputError(f"{name}: cannot read the header row: {exc}") from None
-    return [h.strip() for h in header], delimiter
+    return header, delimiter  # as written; callers strip the names to compare them

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+
 from funnelcli.definitions import Target
 from funnelcli.funnel import Funnel, rate
 
@@ -53,15 +55,26 @@ def stuck_row(f: Funnel, target: Target) -> dict:
 
 
 def evaluate(f: Funnel) -> list[dict]:
-    """Return every target checked on the whole report: rates over all its cohorts."""
+    """Return every target checked on the report's leads old enough for each rate to be final.
+
+    A rate into stage B is final for leads that entered the first stage at least the maturity
+    of the steps up to B before the as-of date (trends.path_maturity): younger leads are still
+    converting, and counting them would miss a target that is being met.
+    """
+    from funnelcli.trends import path_maturity
+
     rows = []
+    first = f.date[:, 0]
     for target in f.defs.targets:
         if target.kind == "stuck":
             rows.append(stuck_row(f, target))
             continue
         a, b = f.defs.stage_index(target.stage), f.defs.stage_index(target.to_stage)
-        reached_a, reached_b = int(f.reached[:, a].sum()), int(f.reached[:, b].sum())
-        rows.append(_row(target, rate(reached_b, reached_a), "all cohorts in the report", reached_b, reached_a))
+        cutoff = (f.as_of - dt.timedelta(days=path_maturity(f, 0, b, None))).date()
+        old_enough = first <= np.datetime64(cutoff, "D")
+        reached_a, reached_b = int((f.reached[:, a] & old_enough).sum()), int((f.reached[:, b] & old_enough).sum())
+        basis = f"leads entering {f.stages[0]} by {cutoff:%Y-%m-%d} (mature)"
+        rows.append(_row(target, rate(reached_b, reached_a), basis, reached_b, reached_a))
     return rows
 
 

@@ -176,7 +176,8 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
     for j in range(len(stages) - 1):
         i = start + j
         days = (f.date[:, i + 1] - f.date[:, i]) / DAY
-        ok = counted[j + 1] & inside & ~np.isnan(days)
+        # velocity: steps whose two dates are the lead's own (see funnel._buckets)
+        ok = counted[j + 1] & inside & ~np.isnan(days) & ~f.implied[:, i] & ~f.implied[:, i + 1]
         medians.append(_group_medians(key[ok], days[ok], total).reshape(groups.size, size))
     as_of = f.as_of.date()
     # the maturity of each step's rate, for cohorts formed at `start`

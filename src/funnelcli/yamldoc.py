@@ -123,7 +123,12 @@ class Doc:
         elif isinstance(node, yaml.SequenceNode):
             result = [self._walk(loader, v, keypath + (i,), depth + 1) for i, v in enumerate(node.value)]
         else:
-            result = loader.construct_object(node, deep=True)
+            try:
+                result = loader.construct_object(node, deep=True)
+            except (ValueError, TypeError, yaml.constructor.ConstructorError) as exc:  # date: 2024-13-01
+                where = Where(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
+                self.add(where, "invalid-value", f"{node.value!r} is not a valid {node.tag.rpartition(':')[2]}: {exc}; quote it to mean text")
+                result = None
         self._done[id(node)] = result
         return result
 
