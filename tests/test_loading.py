@@ -566,7 +566,7 @@ def test_unpadded_date_is_read_or_excluded_not_a_crash(load, value):
 
 # rows: 2 lead 7 | 3 lead 007 (not 7) | 4 ' 7' (= 7 after trimming: duplicate) | 5 blank id |
 #       6 spaces-only id (blank) | 7 lead 7 again (duplicate) | 8 lead 8 with an unparseable date |
-#       9 lead 8 again (duplicate of row 8: the first row of an id is the one kept, whatever it holds)
+#       9 lead 8 again: row 8 is excluded for its date, so this is lead 8's first usable row, kept
 #      10 lead 9, never reached MQL | 11 lead 10, MQL after SAL (out of order, not excluded)
 ACCOUNTING_CSV = (
     "Id,Owner,MQL,SAL\n"
@@ -588,29 +588,29 @@ def test_exclusions_each_once_with_first_reason(load):
     assert loaded.rows_read == 10
     assert excluded(loaded) == {
         "with a blank id": (2, [5, 6]),
-        "with a duplicate id": (3, [4, 7, 9]),
+        "with a duplicate id": (2, [4, 7]),
         "with an unparseable date": (1, [8]),
     }
-    assert unusable_rows(loaded) == [4, 5, 6, 7, 8, 9]
-    assert loaded.rows_excluded == 6  # each excluded row counted once
+    assert unusable_rows(loaded) == [4, 5, 6, 7, 8]
+    assert loaded.rows_excluded == 5  # each excluded row counted once
     assert notices(loaded) == {"with stage dates out of order": (1, [11])}
-    assert list(loaded.leads["id"][loaded.usable]) == ["7", "007", "9", "10"]
+    assert list(loaded.leads["id"][loaded.usable]) == ["7", "007", "8", "9", "10"]
 
 
 def test_accounting_balances(load_with_defs):
-    # As of the latest date 2024-01-09: in the report leads 7, 007, 10 (MQL 01-06 after the
-    # out-of-order fix); lead 9 never reached MQL; 6 excluded. 3 + 1 + 6 = 10 rows read.
+    # As of the latest date 2024-01-09: in the report leads 7, 007, 8 (row 9) and 10 (MQL 01-06
+    # after the out-of-order fix); lead 9 never reached MQL; 5 excluded. 4 + 1 + 5 = 10 rows read.
     loaded, defs = load_with_defs(ACCOUNTING_CSV)
     acc = funnel.at_as_of(loaded, defs).accounting
-    assert (acc.rows_read, acc.in_report, acc.not_reached, acc.rows_excluded) == (10, 3, 1, 6)
+    assert (acc.rows_read, acc.in_report, acc.not_reached, acc.rows_excluded) == (10, 4, 1, 5)
     assert acc.balanced()
-    # --since 2024-01-03: lead 7 (01-02) is outside the range: 2 + 1 + 1 + 6 = 10.
+    # --since 2024-01-03: leads 7 and 8 (MQL 01-02) are outside the range: 2 + 2 + 1 + 5 = 10.
     acc = funnel.at_as_of(loaded, defs, since=dt.date(2024, 1, 3)).accounting
-    assert (acc.in_report, acc.outside_range, acc.not_reached, acc.rows_excluded) == (2, 1, 1, 6)
+    assert (acc.in_report, acc.outside_range, acc.not_reached, acc.rows_excluded) == (2, 2, 1, 5)
     assert acc.balanced()
-    # As of 2024-01-02: only lead 7 had reached MQL; 007 (01-03), 9 and 10 had not: 1 + 3 + 6.
+    # As of 2024-01-02: leads 7 and 8 had reached MQL; 007 (01-03), 9 and 10 had not: 2 + 3 + 5.
     acc = funnel.at_as_of(loaded, defs, as_of=dt.date(2024, 1, 2)).accounting
-    assert (acc.in_report, acc.not_reached, acc.rows_excluded) == (1, 3, 6)
+    assert (acc.in_report, acc.not_reached, acc.rows_excluded) == (2, 3, 5)
     assert acc.balanced()
 
 
@@ -651,12 +651,12 @@ def test_cli_reports_exclusions_on_stderr(cli):
     assert result.exit_code == 0
     err = result.stderr
     assert "excluded 2 rows with a blank id (rows 5, 6)" in err
-    assert "excluded 3 rows with a duplicate id (rows 4, 7, 9); the first row of each id is kept" in err
+    assert "excluded 2 rows with a duplicate id (rows 4, 7); the first usable row of each id is kept" in err
     assert "excluded 1 row with an unparseable date such as 'soon' in 'MQL' (row 8)" in err
     assert "1 row with stage dates out of order (row 11)" in err
     # stdout is the payload: the notices are not in it, the accounting line is.
     assert "excluded 2 rows" not in result.stdout
-    assert "10 rows read = 3 leads in the report + 1 never reached MQL + 6 excluded" in result.stdout
+    assert "10 rows read = 4 leads in the report + 1 never reached MQL + 5 excluded" in result.stdout
 
 
 def test_cli_accounting_json_balances(cli):
@@ -665,13 +665,13 @@ def test_cli_accounting_json_balances(cli):
     assert acc["rows_read"] == (acc["leads_in_report"] + acc["never_reached_first_stage"]
                                 + acc["outside_cohort_range"] + acc["other_markets"] + acc["rows_excluded"])
     assert [(e["reason"], e["count"], e["first_rows"]) for e in acc["excluded"]] == [
-        ("with a blank id", 2, [5, 6]), ("with a duplicate id", 3, [4, 7, 9]), ("with an unparseable date", 1, [8])]
+        ("with a blank id", 2, [5, 6]), ("with an unparseable date", 1, [8]), ("with a duplicate id", 2, [4, 7])]
 
 
 def test_quiet_silences_notices(cli):
     result = cli(ACCOUNTING_CSV, "-q")
     assert result.exit_code == 0 and result.stderr == ""
-    assert "6 excluded" in result.stdout  # the accounting still says it
+    assert "5 excluded" in result.stdout  # the accounting still says it
 
 
 @pytest.mark.parametrize("text, problem", [

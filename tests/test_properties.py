@@ -30,8 +30,8 @@ conditions are only `in` over text (trimmed, case-insensitive) and number compar
 `employees`; stages have date columns only (no `when` rules, no activity purgatory); window_days
 is generated but the reference, like the partition domain.md asks for, ignores it (see 4).
 Where domain.md is silent the reference follows the documented choice of funnelcli, said where
-it is: the first row of a duplicated id is the lead even when that row is excluded for a bad
-date; a row blank in every column read is excluded "with no values"; the default as-of date is
+it is: an id's lead is its first usable row (a row excluded for a bad date doesn't claim the
+id); a row blank in every column read is excluded "with no values"; the default as-of date is
 the latest date of the rows kept; a date column with nothing parseable may be refused whole.
 """
 
@@ -489,14 +489,14 @@ def reference(scn: Scenario) -> Reference:
         if not lead_id:
             excluded.setdefault("with a blank id", []).append(number)
             continue
-        if lead_id in seen:  # the first row of an id is the lead
-            excluded.setdefault("with a duplicate id", []).append(number)
-            continue
-        seen.add(lead_id)
         days = {h: parse_day(r[col[h]]) for h in date_headers}
         if any(d is BAD for d in days.values()):  # the whole row goes
             excluded.setdefault("with an unparseable date", []).append(number)
             continue
+        if lead_id in seen:  # an id's lead is its first usable row
+            excluded.setdefault("with a duplicate id", []).append(number)
+            continue
+        seen.add(lead_id)
         # The exits whose rule holds on the export, in the definitions' order, with their dates.
         held = []
         for e in scn.exits:

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from tests.conftest import DEFINITIONS, FIXTURES, SAMPLE, run
 
-from funnelcli import definitions, funnel, loading, trends
+from funnelcli import definitions, funnel, loading, render, trends
 
 CSV = str(FIXTURES / "trends.csv")
 YML = str(FIXTURES / "trends.yml")
@@ -142,10 +142,10 @@ def test_summary_and_sparkline(loaded, defs):
     assert (latest["MQL->SQL"]["latest_period"], latest["MQL->SQL"]["previous_period"], latest["MQL->SQL"]["change"]) == ("2024-02", "2024-01", 0.5)
     assert latest["MQL->SQL"]["series"] == [0.5, 0.5, 1.0, None, None]
     assert latest["Entered"]["series"] == [None, 2, 1, 0, 2]  # Dec is partial
-    assert trends.sparkline([0, 1, None, 2]) == "▁▅ █"
-    assert trends.sparkline([0, 1, None, 2], ascii_only=True) == "_= #"  # the middle rounds to the 5th of 8 marks
-    assert trends.sparkline([None, None]) == ""
-    assert trends.sparkline([3, 3]) == "▅▅"
+    assert render.sparkline([0, 1, None, 2]) == "▁▅ █"
+    assert render.sparkline([0, 1, None, 2], ascii_only=True) == "_= #"  # the middle rounds to the 5th of 8 marks
+    assert render.sparkline([None, None]) == ""
+    assert render.sparkline([3, 3]) == "▅▅"
 
 
 def test_period_helpers():

@@ -126,18 +126,27 @@ def _parse_unusual(arr: pa.Array, tz: str) -> pa.Array:
     return parsed
 
 
-def _parse_format(arr: pa.Array, fmt: str) -> pa.Array:
-    """Return values in a strptime format as timestamps; null where the format doesn't fit."""
+def _parse_format(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
+    """Return values in a strptime format as timestamps (wall time in `tz`); null where the
+    format doesn't fit."""
     arr = pc.utf8_trim_whitespace(arr)
     parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
-    if parsed.type.tz is not None:
-        parsed = pc.local_timestamp(parsed)
+    if parsed.type.tz is not None:  # %z: an instant, moved to the definitions' timezone
+        instants = parsed
+        parsed = pc.local_timestamp(instants.cast(pa.timestamp("s", tz)))
+        check = pc.strftime(instants, format=fmt)  # printed back in UTC, as strptime read it
+    else:
+        check = None
     # strptime rolls 02/30 over into March: keep a value only if it prints back the same
     # (compared without leading zeros and case, which formats like %m and %p don't fix).
     def canon(a):
         return pc.replace_substring_regex(pc.utf8_lower(a), r"(^|[^0-9])0+([0-9])", r"\1\2")
 
-    same = pc.fill_null(pc.equal(canon(pc.strftime(parsed, format=fmt)), canon(arr)), False)
+    if check is None:
+        check = pc.strftime(parsed, format=fmt)
+        same = pc.fill_null(pc.equal(canon(check), canon(arr)), False)
+    else:  # an offset prints back as UTC: compare the day and month fields only through validity
+        same = check.is_valid()
     return pc.if_else(same, parsed, _NULL_TIME)
 
 
@@ -159,7 +168,7 @@ def parse_dates(column: pa.ChunkedArray, date_format: str | None, tz: str) -> tu
     for chunk in column.chunks:
         known = None
         if date_format:
-            known = _parse_format(chunk, date_format)
+            known = _parse_format(chunk, date_format, tz)
             chunk = _only(chunk, known.is_null().to_numpy(zero_copy_only=False))
         parsed = _strict(chunk)
         if parsed is None:
@@ -216,12 +225,13 @@ def categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
     return codes, pd.Index(values.to_pandas(), dtype="str")
 
 
-def _repeats(keys: np.ndarray) -> np.ndarray:
-    """Return which positions hold a key seen at an earlier position."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
+def repeats(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Return which rows of `among` hold a key seen on an earlier row of `among`."""
+    rows = np.flatnonzero(among)
+    order = np.argsort(keys[rows], kind="stable")
+    ordered = keys[rows][order]
     repeat = np.zeros(len(keys), dtype=bool)
-    repeat[order[1:][ordered[1:] == ordered[:-1]]] = True
+    repeat[rows[order[1:][ordered[1:] == ordered[:-1]]]] = True
     return repeat
 
 
@@ -245,12 +255,11 @@ def _numeric_ids(column: pa.ChunkedArray) -> np.ndarray | None:
 
 
 def ids(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray]:
-    """Return (the ids, which are blank, which repeat an id of an earlier row)."""
+    """Return (the ids, which are blank, an integer key per id for finding repeats)."""
     numeric = _numeric_ids(column)
     if numeric is not None:
-        blank = numeric < 0
-        return column, blank, _repeats(numeric) & ~blank
+        return column, numeric < 0, numeric
     trimmed = _trimmed(column)
     blank = trimmed.is_null().to_numpy(zero_copy_only=False)
     codes = pc.fill_null(pc.dictionary_encode(trimmed).indices, -1).to_numpy(zero_copy_only=False)
-    return trimmed, blank, _repeats(codes) & ~blank
+    return trimmed, blank, codes

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import functools
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ import click
 
 from funnelcli import __version__
 from funnelcli.errors import FunnelError
+from funnelcli.render import FORMATS  # render imports nothing heavy at module level
 
-FORMATS = ("table", "text", "markdown", "csv", "json", "html")
 EXTENSIONS = {".txt": "text", ".md": "markdown", ".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
 DEFAULT_DEFINITIONS = "definitions"
 
@@ -96,9 +97,12 @@ def _date(ctx, param, value):
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date like 2026-03-31") from None
+    if not dt.date(1970, 1, 2) <= day <= dt.date(2199, 12, 31):
+        raise click.BadParameter(f"{value!r}: give a date between 1970-01-02 and 2199-12-31")
+    return day
 
 
 def _delimiter(ctx, param, value):
@@ -237,7 +241,8 @@ def write_output(text: str, path: str | None) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644 & ~_umask())
+        # the report keeps the permissions of the file it replaces (or the usual ones)
+        os.chmod(handle.name, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644 & ~_umask())
         os.replace(handle.name, path)
     except OSError as exc:
         os.unlink(handle.name)
@@ -260,7 +265,7 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     color = fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     width = None
     if fmt == "table" and opts.output is None and sys.stdout.isatty():
-        width = click.get_terminal_size()[0] if hasattr(click, "get_terminal_size") else os.get_terminal_size().columns
+        width = shutil.get_terminal_size().columns
     ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█─━")
     write_output(render.render(report, fmt, color=color, width=width, ascii_only=ascii_only), opts.output)
 

@@ -130,14 +130,6 @@ class Funnel:
     def buckets(self) -> "Buckets":
         return _buckets(self)
 
-    def take(self, mask: np.ndarray) -> "Funnel":
-        """Return the funnel of a subset of its leads (same as-of, same accounting)."""
-        idx = np.flatnonzero(mask)
-        return dataclasses.replace(
-            self, rows=self.rows[idx], reached=_take(self.reached, idx), date=_take(self.date, idx),
-            implied=_take(self.implied, idx), exit_codes=self.exit_codes[idx], exited=self.exited[idx], memo={},
-        )
-
 
 @dataclass
 class Buckets:

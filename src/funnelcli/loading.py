@@ -29,13 +29,17 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from funnelcli import conditions
-from funnelcli.cells import categorical, numbers, parse_dates
+from funnelcli.cells import categorical, numbers, parse_dates, repeats
 from funnelcli.cells import ids as read_ids
 from funnelcli.definitions import NUMBER_FIELDS, OUT_OF_MARKET, Definitions, nearest_header
 from funnelcli.errors import InputError
 from funnelcli.sniff import decode_error_line, encoding_hint, open_export, python_codec, read_head, read_header
 
 SHOW_ROWS = 5  # how many row numbers a notice lists
+# CRMs write 9999-12-31, 1900-01-01 or 1970-01-01 (zero dates) for "never" or "unknown": days on
+# or before EARLIEST or after LATEST are placeholders, read as no date.
+EARLIEST = np.datetime64("1970-01-01", "D")
+LATEST = np.datetime64("2199-12-31", "D")
 
 
 @dataclass
@@ -80,18 +84,12 @@ class LoadedExport:
         return sum(issue.count for issue in self.excluded)
 
 
-def _issue(reason: str, mask: np.ndarray, rows: np.ndarray, values: np.ndarray | None = None, detail: str = "") -> RowIssue | None:
+def _issue(reason: str, mask: np.ndarray, rows: np.ndarray, detail: str = "") -> RowIssue | None:
+    """Return the rows where mask is set as one issue (None if there are none)."""
     where = np.flatnonzero(mask)
     if len(where) == 0:
         return None
-    examples = []
-    if values is not None:
-        for v in values[where]:
-            if repr(v) not in examples:
-                examples.append(repr(v))
-            if len(examples) == 3:
-                break
-    return RowIssue(reason, int(len(where)), [int(r) for r in rows[where[:SHOW_ROWS]]], examples, detail)
+    return RowIssue(reason, int(len(where)), [int(r) for r in rows[where[:SHOW_ROWS]]], [], detail)
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +123,7 @@ def _locate_ragged(data: bytes | None, path: str, codec: str, delimiter: str, wi
     text = io.StringIO(raw.decode(codec, errors="replace"), newline="")
     reader = csv.reader(text, delimiter=delimiter)
     for record in reader:
-        if len(record) != width and any(field.strip() for field in record):
+        if record and len(record) != width:  # an empty line is a row of blanks, not ragged
             return f"line {reader.line_num}: {len(record)} fields where the header has {width}"
     return ""
 
@@ -211,7 +209,7 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
             key: pool.submit(numbers if key in NUMBER_FIELDS else categorical, table.column(h))
             for key, h in keys.items() if h not in date_jobs
         }
-        ids, blank, duplicate = id_job.result()
+        ids, blank, id_keys = id_job.result()
         parsed = {h: job.result() for h, job in date_jobs.items()}
         text = {key: job.result() for key, job in text_jobs.items()}
 
@@ -223,12 +221,20 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
     excluded: list[RowIssue | None] = [
         _issue("with no values", empty, rows),
         _issue("with a blank id", blank & ~empty, rows),
-        _issue("with a duplicate id", duplicate, rows, detail="the first row of each id is kept"),
     ]
-    unusable = blank | duplicate
+    unusable = blank | empty
     bad_date = np.zeros(n, dtype=bool)
     bad_examples: list[str] = []
+    placeholder = np.zeros(n, dtype=bool)
+    placeholder_examples: list[str] = []
     for h, (days, bad, raw) in parsed.items():
+        far = ~np.isnat(days) & ((days <= EARLIEST) | (days > LATEST))
+        if far.any():
+            for i in np.flatnonzero(far & ~placeholder)[:1]:
+                if len(placeholder_examples) < 3:
+                    placeholder_examples.append(f"{raw[int(i)].as_py()!r} in {h!r}")
+            days[far] = np.datetime64("NaT")
+            placeholder |= far
         if bad.sum() >= 5 and np.isnat(days).all():  # a column of another format, not a few typos
             example = raw[int(np.flatnonzero(bad)[0])].as_py()
             hint = ("set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p')" if not defs.date_format
@@ -244,19 +250,28 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
     if issue:
         issue.examples = bad_examples
         excluded.append(issue)
-    usable = ~(unusable | bad_date)
+    unusable |= bad_date
+    # An id's lead is its first row that is otherwise usable: a later row repeating it is left out.
+    duplicate = repeats(id_keys, ~unusable)
+    excluded.append(_issue("with a duplicate id", duplicate, rows, detail="the first usable row of each id is kept"))
+    usable = ~(unusable | duplicate)
 
     # Excluded rows stay in the table, flagged: copying every column to drop a few rows costs
     # more than the engine's one selection, which leaves them out with everything else.
     columns: dict[str, object] = {"id": ids.to_pandas(), "_row": rows}
     notices: list[RowIssue | None] = []
+    issue = _issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
+                   detail="read as no date")
+    if issue:
+        issue.examples = placeholder_examples
+        notices.append(issue)
     dates = {h: days for h, (days, _, _) in parsed.items()}
     for key, h in keys.items():
         if h in dates:
             columns[key] = dates[h].astype("datetime64[s]")
         elif key in NUMBER_FIELDS:
             values, bad = text[key]
-            notices.append(_issue(f"whose {key} is not a number", bad & usable, rows, None, "read as blank"))
+            notices.append(_issue(f"whose {key} is not a number", bad & usable, rows, "read as blank"))
             columns[key] = values
         else:
             codes, categories = text[key]

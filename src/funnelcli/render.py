@@ -83,13 +83,32 @@ def cell(value: Any, kind: str) -> str:
     return str(value)
 
 
+BLOCKS = "▁▂▃▄▅▆▇█"
+ASCII_BLOCKS = "_.-~=+*#"
+
+
+def sparkline(values: list, ascii_only: bool = False) -> str:
+    """Return a sparkline of the values (None leaves a gap)."""
+    blocks = ASCII_BLOCKS if ascii_only else BLOCKS
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    span = high - low
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        else:
+            out.append(blocks[int(round((v - low) / span * (len(blocks) - 1))) if span else len(blocks) // 2])
+    return "".join(out).rstrip()
+
+
 def _shown(table: Table) -> list[Column]:
     return [c for c in table.columns if not c.hidden]
 
 
 def _cells(table: Table, ascii_only: bool = False) -> list[list[str]]:
-    from funnelcli.trends import sparkline
-
     out = []
     previous_group = None
     for row in table.rows:

@@ -112,7 +112,8 @@ _CONDITION_HINT = "such as {status: {in: [Unqualified]}}"
 def _condition(doc: Doc, value: Any, kp: tuple, what: str) -> Condition | None:
     """Parse a declarative condition; report every problem in it. None if unusable."""
     if not isinstance(value, dict) or not value:
-        doc.add(doc.at(kp), "wrong-type", f"{what}: a condition is a mapping {_CONDITION_HINT}, got {describe_value(value)}")
+        got = "an empty mapping" if value == {} else describe_value(value)
+        doc.add(doc.at(kp), "wrong-type", f"{what}: a condition is a mapping {_CONDITION_HINT}, got {got}")
         return None
     items = []
     ok = True
@@ -212,7 +213,8 @@ def _operand(doc: Doc, op: str, arg: Any, kp: tuple, what: str) -> Any:
     if op in ("in", "not_in"):
         values = arg if isinstance(arg, list) else [arg]
         if not values or not all(_is_scalar(v) for v in values):
-            doc.add(where, "wrong-type", f"{what} takes a list of values, got {describe_value(arg)}")
+            got = "an empty list" if values == [] else "a list holding more than plain values" if isinstance(arg, list) else describe_value(arg)
+            doc.add(where, "wrong-type", f"{what} takes a list of values, got {got}")
             return _BAD
         return tuple(_day(v) for v in values)
     if op == "between":
@@ -364,7 +366,7 @@ def _check_timezone(doc: Doc, name: str) -> None:
 
 
 def _check_date_format(doc: Doc, fmt: str) -> None:
-    sample = dt.datetime(2024, 3, 15, 14, 5, 6)
+    sample = dt.datetime(2024, 3, 15, 14, 5, 6, tzinfo=dt.timezone.utc)  # %z needs an offset to print
     try:
         if "%" not in fmt:
             raise ValueError("no % directive")

@@ -265,28 +265,7 @@ def flow_rows(f: Funnel, period: str, last: int | None = None, by: str | None = 
 
 
 # --------------------------------------------------------------------------------------------
-# The latest change of each measure, with a sparkline
-
-
-BLOCKS = "▁▂▃▄▅▆▇█"
-ASCII_BLOCKS = "_.-~=+*#"
-
-
-def sparkline(values: list, ascii_only: bool = False) -> str:
-    """Return a sparkline of the values (None leaves a gap)."""
-    blocks = ASCII_BLOCKS if ascii_only else BLOCKS
-    known = [v for v in values if v is not None]
-    if not known:
-        return ""
-    low, high = min(known), max(known)
-    span = high - low
-    out = []
-    for v in values:
-        if v is None:
-            out.append(" ")
-        else:
-            out.append(blocks[int(round((v - low) / span * (len(blocks) - 1))) if span else len(blocks) // 2])
-    return "".join(out).rstrip()
+# The latest change of each measure, and its series (render.py draws it as a sparkline)
 
 
 def summary(rows: list[dict], measures: list[tuple[str, str, str]], by: str | None) -> list[dict]:
