@@ -122,6 +122,18 @@ class Funnel:
     def stages(self) -> tuple[str, ...]:
         return self.defs.stage_names
 
+    def days_to_next(self, i: int) -> np.ndarray:
+        """Return days from stage i to the next, for converted leads with both dates their own.
+
+        A skipped stage borrows the next stage's date, which would make one step 0 days and
+        stretch the other: velocity counts only steps between a lead's own dates (NaN otherwise).
+        """
+        def make():
+            own = self.reached[:, i + 1] & ~self.implied[:, i] & ~self.implied[:, i + 1]
+            return np.where(own, (self.date[:, i + 1] - self.date[:, i]) / DAY, np.nan)
+
+        return self.remember(("days_to_next", i), make)
+
     def age(self, i: int) -> np.ndarray:
         """Return days in stage i at the as-of date (NaN when its entry date is unknown)."""
         return self.remember(("age", i), lambda: (np.datetime64(self.as_of.date(), "D") - self.date[:, i]) / DAY)
@@ -139,7 +151,6 @@ class Buckets:
     exited: np.ndarray
     stuck: np.ndarray
     in_progress: np.ndarray
-    days_to_next: np.ndarray  # float [n, k]: days from S to T for converted leads with both dates their own
 
 
 def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = None,
@@ -258,15 +269,10 @@ def _buckets(f: Funnel) -> Buckets:
     n, k = f.reached.shape
     matrices = {name: np.zeros((n, k), dtype=bool, order="F") for name in ("converted", "exited", "stuck", "in_progress")}
     converted, exited, stuck, in_progress = matrices.values()
-    days = np.full((n, k), np.nan, order="F")
     for i, stage in enumerate(f.defs.stages):  # a column at a time: the matrices are column-major
         reached = f.reached[:, i]
         if i + 1 < k:
             converted[:, i] = f.reached[:, i + 1]
-            # Velocity counts steps whose two dates are the lead's own: a skipped stage borrows
-            # the next stage's date, which would make one step 0 days and stretch the other.
-            own = converted[:, i] & ~f.implied[:, i] & ~f.implied[:, i + 1]
-            days[:, i] = np.where(own, (f.date[:, i + 1] - f.date[:, i]) / DAY, np.nan)
         unresolved = reached & ~converted[:, i]
         exited[:, i] = unresolved & f.exited
         unresolved &= ~f.exited
@@ -274,7 +280,7 @@ def _buckets(f: Funnel) -> Buckets:
             with np.errstate(invalid="ignore"):
                 stuck[:, i] = unresolved & (f.age(i) > stage.sla_days)
         in_progress[:, i] = unresolved & ~stuck[:, i]
-    return Buckets(converted, exited, stuck, in_progress, days)
+    return Buckets(converted, exited, stuck, in_progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,7 +374,7 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
     stuck = per_stage(b.stuck, groups)
     in_progress = per_stage(b.in_progress, groups)
     skipped = per_stage(f.implied & f.reached, groups)
-    velocity = [quantiles(b.days_to_next[:, i], groups) for i in range(k)]
+    velocity = [quantiles(f.days_to_next(i), groups) for i in range(k - 1)] + [np.full((groups.size, 3), np.nan)]
     rows = []
     for g in group_order(groups, reached[:, 0]):
         for i, stage in enumerate(f.defs.stages):

@@ -63,14 +63,17 @@ def _touched_and_dropped(f: Funnel, i: int) -> np.ndarray | None:
     if rule is None or "touches" not in f.frame.columns or "last_activity" not in f.frame.columns:
         return None
     touches = np.nan_to_num(f.column("touches").to_numpy(dtype="float64", na_value=np.nan), nan=0.0)
+    # only the few leads still waiting in the stage, with few touches, need their idle days
+    idx = np.flatnonzero(unresolved(f, i) & (touches <= rule.touches_at_most))
     as_of = np.datetime64(f.as_of.date(), "D")
-    last = f.column("last_activity").to_numpy(dtype="datetime64[s]").astype("datetime64[D]")
+    last = f.frame["last_activity"].to_numpy(dtype="datetime64[s]")[f.rows[idx]].astype("datetime64[D]")
     last = np.where(last <= as_of, last, np.datetime64("NaT"))
-    entry = f.date[:, i]
+    entry = f.date[idx, i]
     since = np.where(np.isnat(last) | (last < entry), entry, last)
+    dropped = np.zeros(f.n, dtype=bool)
     with np.errstate(invalid="ignore"):
-        idle = (as_of - since) / DAY
-        return unresolved(f, i) & (touches <= rule.touches_at_most) & (idle >= rule.idle_days)
+        dropped[idx] = (as_of - since) / DAY >= rule.idle_days
+    return dropped
 
 
 def _stats(days: np.ndarray) -> tuple[float | None, float | None]:

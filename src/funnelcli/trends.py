@@ -236,8 +236,9 @@ def _add_changes(rows: list[dict], keys: list[str], by: str | None) -> None:
 def flow_rows(f: Funnel, period: str, last: int | None = None, by: str | None = None,
               since: dt.date | None = None, until: dt.date | None = None) -> tuple[list[dict], Range | None]:
     """Return the flow table: per period (and group), the leads entering each stage."""
-    everyone = f.date[f.reached & ~np.isnat(f.date)]
-    rng = make_range(period, everyone, f.as_of.date(), since, until, last)
+    earliest = [f.date[:, i][f.reached[:, i]] for i in range(len(f.stages))]
+    earliest = np.array([d[~np.isnat(d)].min() for d in earliest if (~np.isnat(d)).any()], dtype="datetime64[D]")
+    rng = make_range(period, earliest, f.as_of.date(), since, until, last)
     if rng is None:
         return [], None
     groups = group_by(f, by)
