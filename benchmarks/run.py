@@ -79,8 +79,12 @@ def main() -> int:
         commands = {k: v for k, v in commands.items() if k.startswith(("baseline", args.only))}
     walls: dict[str, list[float]] = {name: [] for name in commands}
     peaks: dict[str, float] = {name: 0.0 for name in commands}
-    for _ in range(args.repeat):
-        for name, argv in commands.items():
+    names = list(commands)
+    for rep in range(args.repeat):
+        # Rotate the order each round: a run right after a heavy one can pay for the memory the
+        # kernel is still reclaiming, so no command should always come second.
+        for name in names[rep % len(names):] + names[: rep % len(names)]:
+            argv = commands[name]
             wall, peak = timed(argv)
             walls[name].append(wall)
             peaks[name] = max(peaks[name], peak)

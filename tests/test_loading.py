@@ -891,7 +891,12 @@ def test_markets_first_match_wins(load):
 def test_exits_in_order_with_their_dates(load):
     loaded = load(MARKET_CSV, MARKET_DEFS)
     assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["Disqualified", "Recycled", "Lost", "-", "Disqualified", "-"]
-    assert [str(d)[:10] for d in loaded.leads["_exit_date"]] == ["NaT", "NaT", "2024-02-01", "NaT", "NaT", "NaT"]
+    # every exit's rule is kept, for replays: Disqualified holds for leads 1 and 5, Recycled for
+    # 1, 2 and 5, Lost (a date-only exit) where the date is: leads 3 and 5
+    assert [list(m) for m in loaded.exit_met] == [
+        [True, False, False, False, True, False], [True, True, False, False, True, False], [False, False, True, False, True, False]]
+    assert list(loaded.exit_dates) == [2]  # only Lost has a date column
+    assert [str(d) for d in loaded.exit_dates[2]] == ["NaT", "NaT", "2024-02-01", "NaT", "2024-02-03", "NaT"]
 
 
 def test_market_counts_through_the_engine(load_with_defs):

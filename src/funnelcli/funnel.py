@@ -178,7 +178,9 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     # stage's date tells, but for leads whose stages reached have no date at all.
     first = date[:, 0]
     in_funnel = reached[:, 0] & (first <= limit)  # a NaT date compares False
-    after = (loaded.exit_met & (loaded.exit_dates > limit)).any(axis=1)
+    after = np.zeros(len(leads), dtype=bool)
+    for j, day in loaded.exit_dates.items():
+        after |= loaded.exit_met[j] & (day > limit)
     later = []  # which stages have a date after the as-of date
     for i in range(k):
         in_funnel |= reached[:, i] & np.isnat(date[:, i])
@@ -238,8 +240,10 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     # one) has come; an exit dated later doesn't hide one that had already happened.
     exit_codes = np.full(m, -1, dtype=np.int32)
     for j in range(len(defs.exits)):
-        day = loaded.exit_dates[idx, j]
-        happened = loaded.exit_met[idx, j] & (np.isnat(day) | (day <= limit))
+        happened = loaded.exit_met[j][idx]
+        if j in loaded.exit_dates:
+            day = loaded.exit_dates[j][idx]
+            happened &= np.isnat(day) | (day <= limit)
         exit_codes[(exit_codes == -1) & happened] = j
     # A stage is skipped at the as-of date when it is reached but its own date hasn't come,
     # though a later stage's earlier date has.

@@ -8,7 +8,7 @@ selection, which leaves them out) and these columns:
   <field>              every mapped field by canonical name, and every unmapped column a condition
                        names, by header: dates (datetime64, a day in the definitions' timezone),
                        numbers (touches, amount: float) or text (categorical)
-  exit, _exit_date     the first exit whose rule holds, and its date (if it has a date column)
+  exit                 the first exit whose rule holds (as the export stands; replays use exit_met)
   market               the first market whose rule holds, else "out of market" (if markets exist)
 and three (leads x stages) matrices aligned with its rows: `reached` (by the stage's own rule, or
 implied by a later stage), `date` (the effective entry date; NaT when none is known) and `implied`.
@@ -71,8 +71,8 @@ class LoadedExport:
     date: np.ndarray  # datetime64[D] [rows, stages]: effective entry date (NaT: none known)
     implied: np.ndarray  # bool [rows, stages]: reached only because a later stage was ("skipped")
     late: dict  # stage -> (rows, own dates): stages dated by a later stage's earlier date
-    exit_met: np.ndarray  # bool [rows, exits]: the exit's rule holds
-    exit_dates: np.ndarray  # datetime64[D] [rows, exits]: the exit's date (NaT: none)
+    exit_met: list  # per exit, bool [rows]: the exit's rule holds
+    exit_dates: dict  # exit index -> datetime64[D] [rows]: its date, for exits with a date column
     export: str  # the export's name as given
     rows_read: int
     excluded: list[RowIssue]  # rows that are not leads, each for one reason
@@ -287,8 +287,8 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
         _add_market(frame, defs, key_of)
 
     # NaT would win a plain max: look at the known dates only.
-    known = [d[usable & ~np.isnat(d)] for d in dates.values()]
-    latest = max((d.max() for d in known if len(d)), default=None)
+    known = [d.max(where=usable & ~np.isnat(d), initial=np.datetime64(EARLIEST, "D")) for d in dates.values()]
+    latest = max((d for d in known if d > EARLIEST), default=None)
     return LoadedExport(
         leads=frame,
         usable=usable,
@@ -331,7 +331,10 @@ def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of):
     # A lead that reached a later stage passed the earlier ones ("implied" stages). An earlier
     # stage's effective date is never after a later one's: it is the earliest known date of the
     # stage and of every later stage the lead reached.
-    reached = np.asfortranarray(np.logical_or.accumulate(own[:, ::-1], axis=1)[:, ::-1])
+    reached = np.empty((n, k), dtype=bool, order="F")
+    reached[:, k - 1] = own[:, k - 1]
+    for i in range(k - 2, -1, -1):
+        reached[:, i] = own[:, i] | reached[:, i + 1]
     out_of_order = np.zeros(n, dtype=bool)
     late: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i in range(k - 2, -1, -1):
@@ -345,26 +348,23 @@ def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of):
     return reached, date, reached & ~own, out_of_order, late
 
 
-def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> tuple[np.ndarray, np.ndarray]:
-    """Add the lead's exit (the first whose rule holds) and its date to the frame; return every
-    exit's rule and date as (leads x exits) matrices, for replaying an earlier as-of date."""
-    n, e = len(frame), len(defs.exits)
-    met = np.zeros((n, e), dtype=bool, order="F")
-    when = np.full((n, e), np.datetime64("NaT"), dtype="datetime64[D]", order="F")
+def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
+    """Add the lead's exit (the first whose rule holds) to the frame; return every exit's rule
+    (a mask per exit) and the dates of the exits that have a date column, for replaying an
+    earlier as-of date."""
+    n = len(frame)
+    met: list[np.ndarray] = []
+    when: dict[int, np.ndarray] = {}
     codes = np.full(n, -1, dtype=np.int32)
-    exit_date = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
     for j, ex in enumerate(defs.exits):
         holds = np.ones(n, dtype=bool) if ex.when is None else conditions.evaluate(ex.when, frame, key_of, _reading(defs))
         if ex.date:
-            when[:, j] = dates[ex.date]
+            when[j] = dates[ex.date]
             if ex.when is None:
-                holds &= ~np.isnat(when[:, j])
-        met[:, j] = holds
-        first = holds & (codes == -1)
-        codes[first] = j
-        exit_date[first] = when[first, j]
+                holds &= ~np.isnat(when[j])
+        met.append(holds)
+        codes[holds & (codes == -1)] = j
     frame["exit"] = pd.Categorical.from_codes(codes, categories=pd.Index([e.name for e in defs.exits], dtype="str"))
-    frame["_exit_date"] = exit_date
     return met, when
 
 

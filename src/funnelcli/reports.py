@@ -385,7 +385,7 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     data["headline_period"] = latest["period"] if latest else None
 
     # The rates of the latest mature cohorts.
-    cohorts, _ = tr.cohort_rows(f, period)
+    cohorts, _ = tr.cohort_rows(f, period, velocity=False)  # the digest shows rates, not days
     pairs = [f"{a}->{b}" for a, b in zip(f.stages, f.stages[1:])]
     measures = [(f"rate:{p}", p, "rate") for p in pairs]
     if pairs:

@@ -154,8 +154,9 @@ def _codes(days: np.ndarray, mask: np.ndarray, rng: Range) -> tuple[np.ndarray, 
 
 
 def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float | None = None,
-                last: int | None = None, by: str | None = None) -> tuple[list[dict], Range | None]:
-    """Return the cohort table: per period (and group), cohort size, reached, rates, velocity."""
+                last: int | None = None, by: str | None = None, velocity: bool = True) -> tuple[list[dict], Range | None]:
+    """Return the cohort table: per period (and group), cohort size, reached, rates, and (with
+    `velocity`) the median days of each transition."""
     stages = f.stages[start:]
     cohort_days = f.date[:, start]
     rng = make_range(period, cohort_days[f.reached[:, start]], f.as_of.date(), f.since, f.until, last)
@@ -173,11 +174,9 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
 
     reached = [tally(m) for m in counted]
     medians = []
-    for j in range(len(stages) - 1):
-        i = start + j
-        days = (f.date[:, i + 1] - f.date[:, i]) / DAY
-        # velocity: steps whose two dates are the lead's own (see funnel._buckets)
-        ok = counted[j + 1] & inside & ~np.isnan(days) & ~f.implied[:, i] & ~f.implied[:, i + 1]
+    for j in range(len(stages) - 1 if velocity else 0):
+        days = f.days_to_next(start + j)  # between the lead's own dates only
+        ok = counted[j + 1] & inside & ~np.isnan(days)
         medians.append(_group_medians(key[ok], days[ok], total).reshape(groups.size, size))
     as_of = f.as_of.date()
     # the maturity of each step's rate, for cohorts formed at `start`
@@ -199,8 +198,8 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
             if len(stages) > 1:
                 row["cumulative_rate"] = rate(int(reached[-1][g, p]), n)
                 row["immature:cumulative"] = age < maturity[-1]
-            for j in range(len(stages) - 1):
-                row[f"median_days:{stages[j]}->{stages[j + 1]}"] = number(medians[j][g, p])
+            for j, median in enumerate(medians):
+                row[f"median_days:{stages[j]}->{stages[j + 1]}"] = number(median[g, p])
             rows.append(row)
     _add_changes(rows, [f"rate:{stages[j]}->{stages[j + 1]}" for j in range(len(stages) - 1)]
                  + (["cumulative_rate"] if len(stages) > 1 else []), by)
