@@ -921,3 +921,29 @@ def test_conversion_window(scn: Scenario):
         assert row["cohort"] == int((cohort & here).sum())
         assert row[f"reached:{scn.stages[1].name}"] == int((in_time & here).sum())
     assert int(f.buckets.converted[:, 0].sum()) == int(f.reached[:, 1].sum())
+
+
+@SETTINGS
+@given(scenarios(), st.sampled_from(trends.PERIODS))
+def test_trend_tables(scn: Scenario, period: str):
+    """Flow: a stage's entries summed over the periods are the leads that reached it with a date
+    (the periods span every such date). Cohorts: a cohort's counts never increase down the
+    stages, rates are empty or in [0, 1], and the periods run without a gap."""
+    run = run_funnelcli(scn)
+    assume(run.error is None)
+    f = run.f
+    flow, _ = trends.flow_rows(f, period)
+    for i, stage in enumerate(scn.stages):
+        dated = int((f.reached[:, i] & ~np.isnat(f.date[:, i])).sum())
+        assert sum(row[f"entered:{stage.name}"] for row in flow) == dated
+    cohorts, rng = trends.cohort_rows(f, period)
+    for row in cohorts:
+        counts = [row["cohort"]] + [row[f"reached:{s.name}"] for s in scn.stages[1:]]
+        assert counts == sorted(counts, reverse=True), row
+        for key, value in row.items():
+            if key.startswith("rate:") or key == "cumulative_rate":
+                assert value is None or 0 <= value <= 1
+    if rng is not None:
+        assert [row["period"] for row in cohorts] == [trends.period_label(n, period) for n in rng.numbers]
+        in_cohorts = int((f.reached[:, 0] & ~np.isnat(f.date[:, 0])).sum())
+        assert sum(row["cohort"] for row in cohorts) == in_cohorts
