@@ -177,6 +177,12 @@ def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
     from funnelcli import definitions, funnel, loading
 
     defs = definitions.load(list(opts.definitions))
+    stage = 0
+    if cohort_stage:  # checked before the export is read: a typo shouldn't cost a long load
+        stage = defs.stage_index(cohort_stage)
+        if stage < 0:
+            raise FunnelError(f"--from-stage {cohort_stage!r}: no such stage{definitions.did_you_mean(cohort_stage, defs.stage_names)}; "
+                              f"stages are {', '.join(defs.stage_names)}")
     loaded = loading.load_export(opts.export, defs, opts.encoding, opts.delimiter)
     problems = loaded.excluded + loaded.notices
     lines = [f"excluded {issue.describe()}" for issue in loaded.excluded] + [issue.describe() for issue in loaded.notices]
@@ -187,12 +193,6 @@ def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
         note(opts.quiet, f"{loaded.export}: {line}")
     if not loaded.usable.any():
         raise FunnelError(f"{loaded.export}: all {loaded.rows_read:,} rows were excluded (the reasons are above; -q hides them)")
-    stage = 0
-    if cohort_stage:
-        stage = defs.stage_index(cohort_stage)
-        if stage < 0:
-            raise FunnelError(f"--from-stage {cohort_stage!r}: no such stage{definitions.did_you_mean(cohort_stage, defs.stage_names)}; "
-                              f"stages are {', '.join(defs.stage_names)}")
     f = funnel.at_as_of(loaded, defs, opts.as_of, opts.since, opts.until, opts.markets, cohort_stage=stage)
     if f.after_as_of:
         note(opts.quiet, f"{loaded.export}: {f.after_as_of:,} leads have dates after the as-of date {f.as_of:%Y-%m-%d}; those events are ignored")
