@@ -122,20 +122,20 @@ def test_replay_as_of_a_past_date(loaded, defs):
 def test_since_selects_cohorts_by_first_stage_date(loaded, defs):
     f = funnel.at_as_of(loaded, defs, since=dt.date(2024, 2, 1))
     # MQL on or after 02-01: 4 (implied 02-01), 5, 9, 10; leads 1, 2, 3 are outside
-    assert sorted(f.leads["id"]) == ["10", "4", "5", "9"]
+    assert sorted(f.column("id")) == ["10", "4", "5", "9"]
     assert f.accounting.outside_range == 3
     assert f.accounting.balanced()
 
 
 def test_until_is_inclusive(loaded, defs):
     f = funnel.at_as_of(loaded, defs, since=dt.date(2024, 1, 5), until=dt.date(2024, 2, 1))
-    assert sorted(f.leads["id"]) == ["10", "2", "3", "4", "9"]
+    assert sorted(f.column("id")) == ["10", "2", "3", "4", "9"]
 
 
 def test_market_filter_and_accounting(loaded, defs):
     f = funnel.at_as_of(loaded, defs, markets=("enterprise",))
     # Enterprise: >= 1000 employees in US/CA (case-insensitive): leads 2, 9 and 10
-    assert sorted(f.leads["id"]) == ["10", "2", "9"]
+    assert sorted(f.column("id")) == ["10", "2", "9"]
     assert f.markets == ("Enterprise",)
     assert f.accounting.other_markets == 4
     assert f.accounting.balanced()

@@ -177,12 +177,8 @@ def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
     from funnelcli import definitions, funnel, loading
 
     defs = definitions.load(list(opts.definitions))
-    stage = 0
-    if cohort_stage:  # checked before the export is read: a typo shouldn't cost a long load
-        stage = defs.stage_index(cohort_stage)
-        if stage < 0:
-            raise FunnelError(f"--from-stage {cohort_stage!r}: no such stage{definitions.did_you_mean(cohort_stage, defs.stage_names)}; "
-                              f"stages are {', '.join(defs.stage_names)}")
+    # checked before the export is read: a typo shouldn't cost a long load
+    stage = defs.require_stage(cohort_stage, "--from-stage") if cohort_stage else 0
     loaded = loading.load_export(opts.export, defs, opts.encoding, opts.delimiter)
     problems = loaded.excluded + loaded.notices
     lines = [f"excluded {issue.describe()}" for issue in loaded.excluded] + [issue.describe() for issue in loaded.notices]
@@ -403,7 +399,7 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
     if counting == "flow":  # --since/--until bound the periods, not the cohorts
         opts = dataclasses.replace(opts, since=None, until=None)
     f = load_funnel(opts, from_stage)
-    emit(reports.trends(f, period, counting, from_stage, window_days, last, opts.by, since, until), opts)
+    emit(reports.trends(f, period, counting, window_days, last, opts.by, since, until), opts)
 
 
 @cli.command()

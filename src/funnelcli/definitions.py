@@ -169,6 +169,16 @@ class Definitions:
         """Return the export header of a field given by canonical name or header."""
         return self.columns.get(name, name)
 
+    def require_stage(self, name: str, option: str) -> int:
+        """Return the position of the stage a command-line option names; raise naming the stages."""
+        i = self.stage_index(name)
+        if i < 0:
+            from funnelcli.errors import FunnelError
+
+            raise FunnelError(f"{option} {name!r}: no such stage{did_you_mean(name, self.stage_names)}; "
+                              f"stages are {', '.join(self.stage_names)}")
+        return i
+
     def stage_index(self, name: str) -> int:
         """Return the position of a stage, matching names case-insensitively; -1 if none."""
         for i, stage in enumerate(self.stages):

@@ -96,11 +96,6 @@ class Funnel:
     cohort_stage: int = 0  # the stage whose entry date --since/--until select on
     memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
 
-    @functools.cached_property
-    def leads(self) -> pd.DataFrame:
-        """Return the selected leads' fields (made on first use: many reports never need them)."""
-        return self.frame.take(self.rows).reset_index(drop=True)
-
     def remember(self, key, make):
         """Return make(), computed once per funnel (several tables use the same columns)."""
         if key not in self.memo:

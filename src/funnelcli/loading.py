@@ -199,7 +199,8 @@ def load_export(path: str, defs: Definitions, encoding: str | None = None, delim
     keys: dict[str, str] = {c: h for c, h in defs.columns.items() if c != "id"}
     for fld in sorted(defs.condition_fields()):
         keys.setdefault(defs.field_key(fld), defs.header(fld))
-    date_headers = [h for h in needed if h in defs.date_headers()]
+    date_columns = defs.date_headers()
+    date_headers = [h for h in needed if h in date_columns]
 
     # Column by column work runs in threads: pyarrow's kernels release the GIL.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:

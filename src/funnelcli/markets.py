@@ -10,7 +10,7 @@ import numpy as np
 from funnelcli import conditions
 from funnelcli.definitions import OUT_OF_MARKET, Definitions
 from funnelcli.errors import FunnelError
-from funnelcli.funnel import Funnel, rate
+from funnelcli.funnel import Funnel, Groups, per_stage, rate
 from funnelcli.loading import LoadedExport
 
 
@@ -26,10 +26,9 @@ def by_market(f: Funnel) -> list[dict]:
     stage, the step rates and the cumulative rate to the last stage."""
     codes, labels = _codes(f)
     stages = f.stages
+    counts = per_stage(f.reached, Groups("market", codes.astype(np.int64), labels))
     rows = []
-    for g, label in enumerate(labels):
-        mine = codes == g
-        reached = [int((f.reached[:, i] & mine).sum()) for i in range(len(stages))]
+    for label, reached in zip(labels, counts.tolist()):
         row = {"market": label}
         for name, n in zip(stages, reached):
             row[f"reached:{name}"] = n

@@ -26,13 +26,7 @@ def stage_indexes(f: Funnel, stage: str | None, option: str = "--stage") -> list
     """Return the stages a report covers: all, or the one named by `option`."""
     if stage is None:
         return list(range(len(f.stages)))
-    from funnelcli.definitions import did_you_mean
-    from funnelcli.errors import FunnelError
-
-    i = f.defs.stage_index(stage)
-    if i < 0:
-        raise FunnelError(f"{option} {stage!r}: no such stage{did_you_mean(stage, f.stages)}; stages are {', '.join(f.stages)}")
-    return [i]
+    return [f.defs.require_stage(stage, option)]
 
 
 def unresolved(f: Funnel, i: int) -> np.ndarray:

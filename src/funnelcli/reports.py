@@ -244,14 +244,14 @@ def markets(f: Funnel) -> Report:
 # trends
 
 
-def trends(f: Funnel, period: str = "month", counting: str = "cohort", from_stage: str | None = None,
-           window_days: float | None = None, last: int | None = None, by: str | None = None,
-           since=None, until=None) -> Report:
-    """Return the cohort table (with maturity) or the flow table, and the latest change of each measure."""
-    from funnelcli import trends as measures
-    from funnelcli.purgatory import stage_indexes
+def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_days: float | None = None,
+           last: int | None = None, by: str | None = None, since=None, until=None) -> Report:
+    """Return the cohort table (with maturity) or the flow table, and the latest change of each measure.
 
-    start = stage_indexes(f, from_stage, "--from-stage")[0] if from_stage else 0
+    Cohorts form at the funnel's cohort stage (the first, or trends --from-stage).
+    """
+    from funnelcli import trends as measures
+    start = f.cohort_stage
     stages = f.stages[start:]
     meta, data = header(f, "trends", counting=counting, by=by)
     tz = f.defs.timezone
