@@ -45,3 +45,17 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+def pos(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
+    """Return the 1-based (line, col) where the n-th `needle` starts in `text`.
+
+    A '^' in the needle marks the spot instead: pos(text, "sla_days: ^0") is where the 0 is.
+    """
+    before, caret, _ = needle.partition("^")
+    index = -1
+    for _ in range(occurrence):
+        index = text.index(needle.replace("^", ""), index + 1)
+    if caret:
+        index += len(before)
+    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)

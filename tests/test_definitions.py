@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from tests.conftest import pos
 
 from funnelcli import definitions
 from funnelcli.definitions import AllOf, AnyOf, Leaf, NotOf, PurgatoryRule, Target
@@ -68,14 +69,6 @@ stages:
   - name: SAL
     date: SAL Date
 """
-
-
-def pos(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
-    """Return the 1-based (line, col) where the n-th `needle` starts in `text`."""
-    index = -1
-    for _ in range(occurrence):
-        index = text.index(needle, index + 1)
-    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
 
 
 def load_text(write, text: str, name: str = "defs.yml"):

@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 import pytest
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, pos, run
 
 from funnelcli import definitions
 from funnelcli.cli import format_problems
@@ -32,20 +32,6 @@ stages:
   - name: SAL
     date: SAL Date
 """
-
-
-def pos(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:
-    """Return the 1-based (line, col) where the n-th `needle` starts in `text`.
-
-    A '^' in the needle marks the spot instead: pos(text, "sla_days: ^0") is where the 0 is.
-    """
-    before, caret, _ = needle.partition("^")
-    index = -1
-    for _ in range(occurrence):
-        index = text.index(needle.replace("^", ""), index + 1)
-    if caret:
-        index += len(before)
-    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
 
 
 def problems_in(write, text: str | bytes, name: str = "defs.yml"):
