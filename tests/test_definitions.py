@@ -433,9 +433,13 @@ def test_between_bounds_are_checked(write, bounds, rule, says):
 
 
 def test_between_date_and_timestamp_is_reported_not_a_crash(write):
-    """`between: [2024-01-01, 2024-06-01 10:00:00]` (a date and a timestamp) is a reported problem or accepted."""
+    """`between: [2024-01-01, 2024-06-01 10:00:00]` (a date and a timestamp): conditions compare
+    days, so the timestamp counts as its day and the range is accepted."""
     text = MINIMAL + "markets:\n  - name: M\n    when: {created: {between: [2024-01-01, 2024-06-01 10:00:00]}}\n"
-    problems_of(write("defs.yml", text))  # must not raise
+    path = write("defs.yml", text)
+    assert problems_of(path) == []
+    [market] = definitions.load([str(path)]).markets
+    assert market.when.value == (dt.date(2024, 1, 1), dt.date(2024, 6, 1))
 
 
 def test_between_message_shows_dates_as_written(write):
