@@ -756,7 +756,7 @@ def compare_with_reference(scn: Scenario, keys: tuple[str, ...]) -> None:
     }
     assert (acc.rows_read, acc.not_reached, acc.outside_range, acc.other_markets, acc.in_report) == (
         ref.rows_read, ref.not_reached, ref.outside_range, ref.other_markets, len(ref.leads))
-    assert sorted(f.leads["id"].astype(str)) == sorted(lead.id for lead in ref.leads)
+    assert sorted(f.column("id").astype(str)) == sorted(lead.id for lead in ref.leads)
     for by in breakdowns(scn):
         got = table_of(funnel.conversion(f, by=by), by)
         want = reference_table(scn, ref, by)
