@@ -485,9 +485,9 @@ def test_failed_run_leaves_the_output_file_alone(tmp_path, monkeypatch, case):
         "internal error": PURGATORY,
     }[case]
     if case == "internal error":
-        import funnelcli.reports
+        import funnelcli.measures.reports
 
-        monkeypatch.setattr(funnelcli.reports, "conversion", _boom)
+        monkeypatch.setattr(funnelcli.measures.reports, "conversion", _boom)
     fails(run("conversion", *args, "-o", target), 2, "funnelcli:")
     assert target.read_bytes() == before
     assert files_like(tmp_path) == []
@@ -857,16 +857,16 @@ def _boom(*args, **kwargs):
 
 
 def test_internal_error_exits_2_without_a_traceback(monkeypatch):
-    import funnelcli.reports
+    import funnelcli.measures.reports
 
-    monkeypatch.setattr(funnelcli.reports, "conversion", _boom)
+    monkeypatch.setattr(funnelcli.measures.reports, "conversion", _boom)
     fails(run("conversion", *PURGATORY, "-q"), 2, "funnelcli: internal error: RuntimeError: boom", "FUNNELCLI_DEBUG=1")
 
 
 def test_internal_error_propagates_with_debug(monkeypatch):
-    import funnelcli.reports
+    import funnelcli.measures.reports
 
-    monkeypatch.setattr(funnelcli.reports, "conversion", _boom)
+    monkeypatch.setattr(funnelcli.measures.reports, "conversion", _boom)
     with pytest.raises(RuntimeError, match="boom"):
         run("conversion", *PURGATORY, "-q", env={"FUNNELCLI_DEBUG": "1"})
 

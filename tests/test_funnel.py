@@ -26,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from funnelcli import definitions, funnel, loading
+from funnelcli import definitions
+from funnelcli.engine import funnel
+from funnelcli.sources import loading
 from funnelcli.errors import FunnelError
 
 FIXTURES = Path(__file__).parent / "fixtures"

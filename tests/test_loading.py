@@ -21,7 +21,9 @@ import numpy as np
 import pytest
 from tests.conftest import DEFINITIONS, SAMPLE, SAMPLE_MANIFEST, run
 
-from funnelcli import definitions, funnel, loading
+from funnelcli import definitions
+from funnelcli.engine import funnel
+from funnelcli.sources import loading
 
 # --------------------------------------------------------------------------------------------
 # Helpers

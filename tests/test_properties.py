@@ -54,7 +54,10 @@ from hypothesis import HealthCheck, Phase, assume, example, given, note, setting
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from funnelcli import definitions, funnel, loading, trends
+from funnelcli import definitions
+from funnelcli.engine import funnel
+from funnelcli.sources import loading
+from funnelcli.measures import trends
 from funnelcli.errors import FunnelError, InputError
 
 # FUNNELCLI_PROPERTY_EXAMPLES=1000 for a longer hunt. A failure is shrunk to a small CSV and

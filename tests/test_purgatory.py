@@ -31,7 +31,11 @@ from __future__ import annotations
 import pytest
 from tests.conftest import FIXTURES, run
 
-from funnelcli import definitions, funnel, loading, markets, purgatory
+from funnelcli import definitions
+from funnelcli.engine import funnel
+from funnelcli.sources import loading
+from funnelcli.measures import markets
+from funnelcli.measures import purgatory
 from funnelcli.errors import FunnelError
 
 CSV = str(FIXTURES / "purgatory.csv")

@@ -26,7 +26,11 @@ import numpy as np
 import pytest
 from tests.conftest import DEFINITIONS, FIXTURES, SAMPLE, run
 
-from funnelcli import definitions, funnel, loading, render, trends
+from funnelcli import definitions
+from funnelcli.engine import funnel
+from funnelcli.sources import loading
+from funnelcli.output import render
+from funnelcli.measures import trends
 
 CSV = str(FIXTURES / "trends.csv")
 YML = str(FIXTURES / "trends.yml")

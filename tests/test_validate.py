@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import ROOT, pos, run
 
 from funnelcli import definitions
-from funnelcli.cli import format_problems
+from funnelcli.output.problems import format_problems
 from funnelcli.errors import Problem
 
 # A valid file; cases append stages (the list is last), or new top-level sections.

@@ -14,17 +14,19 @@ import functools
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 
 import click
 
 from funnelcli import __version__
-from funnelcli.errors import FunnelError
-from funnelcli.render import FORMATS  # render imports nothing heavy at module level
+from funnelcli.errors import ExitCode, FunnelError
+from funnelcli.output.files import format_for_path
+from funnelcli.output.problems import PROBLEM_FORMATS
+from funnelcli.output.render import FORMATS  # the output package imports nothing heavy at module level
 
-EXTENSIONS = {".txt": "text", ".md": "markdown", ".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
 DEFAULT_DEFINITIONS = "definitions"
+# where an option's name differs from the API's keyword that errors name
+FLAGS = {"markets": "--market", "cohort_stage": "--from-stage", "stage": "--stage"}
 
 
 class FunnelGroup(click.Group):
@@ -34,7 +36,7 @@ class FunnelGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FunnelError as exc:
-            click.echo(f"funnelcli: error: {exc}", err=True)
+            click.echo(f"funnelcli: error: {exc.message(cli=True, flags=FLAGS)}", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -42,7 +44,7 @@ class FunnelGroup(click.Group):
             # The reader (head, less) went away: that's not an error of ours.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(0)
+            ctx.exit(ExitCode.OK)
         except Exception as exc:
             if os.environ.get("FUNNELCLI_DEBUG"):
                 raise
@@ -51,7 +53,7 @@ class FunnelGroup(click.Group):
                 "This is a bug in funnelcli. Rerun with FUNNELCLI_DEBUG=1 for a traceback, and report it.",
                 err=True,
             )
-            ctx.exit(2)
+            ctx.exit(ExitCode.CANNOT_RUN)
 
 
 @click.group(cls=FunnelGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -170,33 +172,17 @@ def note(opts_quiet: bool, message: str) -> None:
 
 
 def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
-    """Return the funnel at the as-of date, after reporting data quality on stderr.
+    """Return the funnel at the as-of date, after printing its data-quality findings on stderr.
 
     `cohort_stage` (trends --from-stage) is the stage whose entry dates --since/--until select.
     """
-    from funnelcli import definitions, funnel, loading
+    from funnelcli import api
 
-    defs = definitions.load(list(opts.definitions))
-    # checked before the export is read: a typo shouldn't cost a long load
-    stage = defs.require_stage(cohort_stage, "--from-stage") if cohort_stage else 0
-    loaded = loading.load_export(opts.export, defs, opts.encoding, opts.delimiter)
-    problems = loaded.excluded + loaded.notices
-    lines = [f"excluded {issue.describe()}" for issue in loaded.excluded] + [issue.describe() for issue in loaded.notices]
-    if opts.strict and problems:
-        # The error itself lists the problems: -q must not hide what --strict refused.
-        raise FunnelError(f"--strict: {loaded.export} has data-quality problems:\n" + "\n".join(f"  {line}" for line in lines))
-    for line in lines:
-        note(opts.quiet, f"{loaded.export}: {line}")
-    if not loaded.usable.any():
-        raise FunnelError(f"{loaded.export}: all {loaded.rows_read:,} rows were excluded (the reasons are above; -q hides them)")
-    f = funnel.at_as_of(loaded, defs, opts.as_of, opts.since, opts.until, opts.markets, cohort_stage=stage)
-    if f.after_as_of:
-        note(opts.quiet, f"{loaded.export}: {f.after_as_of:,} leads have dates after the as-of date {f.as_of:%Y-%m-%d}; those events are ignored")
-    if not opts.as_of and loaded.latest_date is not None and loaded.latest_date.date() > dt.date.today():
-        note(opts.quiet, f"{loaded.export}: the latest date in the export, {loaded.latest_date:%Y-%m-%d}, is in the future; "
-                         "a mistyped date sets the as-of date: check it, or pass --as-of")
-    if f.accounting.in_report == 0:
-        note(opts.quiet, f"{loaded.export}: no leads in the report (check --since, --until, --market and --as-of)")
+    defs = api.load_definitions(opts.definitions)
+    f = api.run(opts.export, defs, as_of=opts.as_of, since=opts.since, until=opts.until, markets=opts.markets,
+                cohort_stage=cohort_stage, encoding=opts.encoding, delimiter=opts.delimiter, strict=opts.strict)
+    for finding in f.findings:
+        note(opts.quiet, f"{f.export}: {finding.text(cli=True, flags=FLAGS)}")
     return f
 
 
@@ -204,7 +190,7 @@ def output_format(opts: RunOptions) -> str:
     if opts.fmt:
         return opts.fmt
     if opts.output:
-        return EXTENSIONS.get(os.path.splitext(opts.output)[1].lower(), "text")
+        return format_for_path(opts.output)
     return "table" if sys.stdout.isatty() else "text"
 
 
@@ -223,37 +209,18 @@ def echo_out(text: str) -> None:
 
 
 def write_output(text: str, path: str | None) -> None:
-    """Write to stdout, or to `path` atomically: a temporary file in its folder, then a rename."""
+    """Write to stdout, or to `path` atomically (a failed run leaves it untouched)."""
+    from funnelcli.output.files import write_atomic
+
     if path is None or path == "-":
         echo_out(text)
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".funnelcli-", suffix=".tmp", delete=False, newline="")
-    except OSError as exc:
-        raise FunnelError(f"{path}: cannot write here: {exc.strerror or exc}") from None
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # the report keeps the permissions of the file it replaces (or the usual ones)
-        os.chmod(handle.name, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644 & ~_umask())
-        os.replace(handle.name, path)
-    except OSError as exc:
-        os.unlink(handle.name)
-        raise FunnelError(f"{path}: cannot write: {exc.strerror or exc}") from None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    else:
+        write_atomic(text, path)
 
 
 def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     """Write the report to -o FILE (atomically) and, unless stdout is False, to stdout without -o."""
-    from funnelcli import render
+    from funnelcli import api
 
     if opts.output is None and not stdout:
         return
@@ -263,7 +230,7 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     if fmt == "table" and opts.output is None and sys.stdout.isatty():
         width = shutil.get_terminal_size().columns
     ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█─━")
-    write_output(render.render(report, fmt, color=color, width=width, ascii_only=ascii_only), opts.output)
+    write_output(api.render(report, fmt, color=color, width=width, ascii_only=ascii_only), opts.output)
 
 
 def _can_encode(stream, text: str) -> bool:
@@ -285,11 +252,13 @@ def fail_on_miss_option(f):
 
 def finish(report, opts: RunOptions, fail_on_miss: bool) -> None:
     """Exit 1 if a target was missed and the user asked to fail on it."""
-    missed = report.data.get("missed_targets") or []
+    from funnelcli import api
+
+    missed = api.missed_targets(report)
     if missed:
         note(opts.quiet, f"missed target{'s' if len(missed) != 1 else ''}: {', '.join(missed)}")
         if fail_on_miss:
-            sys.exit(1)
+            sys.exit(ExitCode.PROBLEMS)
 
 
 @cli.command()
@@ -309,10 +278,10 @@ def conversion(opts: RunOptions, fail_on_miss: bool) -> None:
       funnelcli conversion leads.csv --as-of 2026-06-30 -f csv -o june.csv
       funnelcli conversion leads.csv --fail-on-miss -q    # exit 1 when a target is missed
     """
-    from funnelcli import reports
+    from funnelcli import api
 
     f = load_funnel(opts)
-    report = reports.conversion(f, opts.by)
+    report = api.conversion(f, opts.by)
     emit(report, opts)
     finish(report, opts, fail_on_miss)
 
@@ -336,12 +305,12 @@ def purgatory(opts: RunOptions, stage, show_list, min_days) -> None:
       funnelcli purgatory samples/hubspot-contacts.csv --by owner
       funnelcli purgatory leads.csv --stage SAL --list --min-days 30 -f csv -o chase.csv
     """
-    from funnelcli import reports
+    from funnelcli import api
 
     if min_days is not None and not show_list:
         raise click.UsageError("--min-days goes with --list")
     f = load_funnel(opts)
-    emit(reports.purgatory(f, opts.by, stage, show_list, min_days), opts)
+    emit(api.purgatory(f, opts.by, stage, show_list, min_days), opts)
 
 
 @cli.command()
@@ -358,12 +327,12 @@ def markets(opts: RunOptions) -> None:
       funnelcli markets samples/hubspot-contacts.csv
       funnelcli markets leads.csv --since 2026-01-01 -f markdown
     """
-    from funnelcli import reports
+    from funnelcli import api
 
     if opts.by:
         raise click.UsageError("markets takes no --by; for conversion per market, run `funnelcli conversion EXPORT --by market`")
     f = load_funnel(opts)
-    emit(reports.markets(f), opts)
+    emit(api.markets(f), opts)
 
 
 @cli.command()
@@ -391,7 +360,7 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
       funnelcli trends leads.csv --period week --last 12 --counting flow
       funnelcli trends leads.csv --from-stage SQL --window 60 --by source -f csv
     """
-    from funnelcli import reports
+    from funnelcli import api
 
     if counting == "flow" and (window_days is not None or from_stage):
         raise click.UsageError("--window and --from-stage go with --counting cohort")
@@ -399,7 +368,7 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
     if counting == "flow":  # --since/--until bound the periods, not the cohorts
         opts = dataclasses.replace(opts, since=None, until=None)
     f = load_funnel(opts, from_stage)
-    emit(reports.trends(f, period, counting, window_days, last, opts.by, since, until), opts)
+    emit(api.trends(f, period, counting, window_days, last, opts.by, since, until), opts)
 
 
 @cli.command()
@@ -440,7 +409,8 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
       funnelcli report leads.csv -f markdown >> "$GITHUB_STEP_SUMMARY"
       funnelcli report leads.csv -q --email-to sales@example.com,marketing@example.com
     """
-    from funnelcli import mail, render, reports
+    from funnelcli import api
+    from funnelcli.output import mail
 
     if opts.by:
         raise click.UsageError("report takes no --by; it has its own breakdowns (top owners)")
@@ -451,30 +421,20 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--email-to") from None
     f = load_funnel(opts)
-    digest = reports.digest(f, period, compare)
+    digest = api.digest(f, period, compare)
     emit(digest, opts, stdout=not recipients)
     if recipients:
-        sender = email_from or (smtp_user if smtp_user and "@" in smtp_user else f"funnelcli@{_hostname()}")
-        missed = digest.data.get("missed_targets") or []
-        title = subject or (f"{digest.title}: {digest.data.get('headline_period') or ''} (as of {digest.data['as_of']})"
-                            + (f", {len(missed)} target{'s' if len(missed) != 1 else ''} missed" if missed else ""))
-        message = mail.build_message(title, sender, recipients, render.render(digest, "text"), render.render(digest, "html"))
-        settings = mail.SmtpSettings(smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls)
-        mail.send(message, settings)
-        note(opts.quiet, f"mailed the report to {', '.join(recipients)} through {settings.address}")
+        api.mail_report(digest, recipients, sender=email_from, subject=subject, smtp_host=smtp_host, smtp_port=smtp_port,
+                        smtp_user=smtp_user, smtp_password=smtp_password, smtp_tls=smtp_tls)
+        where = mail.SmtpSettings(smtp_host, smtp_port, tls=smtp_tls).address
+        note(opts.quiet, f"mailed the report to {', '.join(recipients)} through {where}")
     finish(digest, opts, fail_on_miss)
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.getfqdn() or "localhost"
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATHS]...")
 @click.option("--data", metavar="EXPORT", help="Also check that every column the definitions use is in this export's header.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
+@click.option("-f", "--format", "fmt", type=click.Choice(PROBLEM_FORMATS), default="text", show_default=True,
               help="text: path:line:col lines; github: GitHub Actions annotations; json: a list.")
 @click.option("--encoding", metavar="ENC", help="The export's text encoding (with --data).")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="The export's delimiter (with --data).")
@@ -492,70 +452,21 @@ def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
       funnelcli validate definitions/ --data leads.csv
       funnelcli validate -f github          # in a GitHub Actions step
     """
-    from funnelcli import definitions
+    from funnelcli import api
+    from funnelcli.output.problems import format_problems
 
     paths = _definitions_paths(paths)
-    defs, problems = definitions.validate(list(paths))
-    if data is not None and defs is not None:
-        from funnelcli import sniff
-
-        raw, name = sniff.open_export(data)
-        header, _ = sniff.read_header(sniff.read_head(raw, data), name, encoding, delimiter)
-        missing = definitions.check_headers(defs, [h.strip() for h in header], name)
-        problems = sorted(problems + missing)
-        if defs.markets and not missing:
-            problems = sorted(problems + market_problems(defs, data, raw, encoding, delimiter))
-    echo_out(format_problems(problems, fmt))
-    errors = sum(p.level == "error" for p in problems)
-    warnings = len(problems) - errors
+    result = api.validate(list(paths), data, encoding=encoding, delimiter=delimiter)
+    echo_out(format_problems(result.problems, fmt))
+    errors, warnings = len(result.errors), len(result.warnings)
     if not quiet:
         where = ", ".join(paths)
-        if problems:
+        if result.problems:
             click.echo(f"funnelcli: {where}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}", err=True)
         else:
             click.echo(f"funnelcli: {where}: definitions are valid", err=True)
     if errors:
-        sys.exit(1)
-
-
-def market_problems(defs, data: str, content: bytes | None, encoding: str | None, delimiter: str | None) -> list:
-    """Return warnings about markets no lead meets and markets that overlap (reads the export)."""
-    from funnelcli import loading, markets
-    from funnelcli.errors import Problem
-
-    loaded = loading.load_export(data, defs, encoding, delimiter, content=content)
-    unmet, overlaps = markets.coverage(loaded, defs)
-    where = {m.name: m.where for m in defs.markets}
-    found = []
-    for name in unmet:
-        w = where[name]
-        found.append(Problem(w.path, w.line, w.col, "warning", "market-unmet", f"market {name!r}: no lead of {loaded.export} meets its rule"))
-    for first, second, leads in overlaps:
-        w = where[second]
-        found.append(Problem(w.path, w.line, w.col, "warning", "market-overlap",
-                             f"market {second!r}: {leads:,} lead{'s' if leads != 1 else ''} also meet{'' if leads != 1 else 's'} "
-                             f"market {first!r}, which comes first and wins"))
-    return found
-
-
-def format_problems(problems, fmt: str) -> str:
-    """Return problems as text lines, GitHub annotations or JSON."""
-    if fmt == "json":
-        import json
-
-        return json.dumps([p.__dict__ for p in problems], indent=2) + "\n"
-    if fmt == "github":
-        def prop(value: str) -> str:
-            return str(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(":", "%3A").replace(",", "%2C")
-
-        def msg(value: str) -> str:
-            return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-        return "".join(
-            f"::{p.level} file={prop(p.path)},line={p.line},col={p.col},title=funnelcli::{msg(p.message)} ({p.rule})\n"
-            for p in problems
-        )
-    return "".join(p.format() + "\n" for p in problems)
+        sys.exit(ExitCode.PROBLEMS)
 
 
 def main() -> None:

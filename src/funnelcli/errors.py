@@ -1,11 +1,46 @@
-"""funnelcli's own exceptions and the Problem record that validation reports.
+"""funnelcli's own exceptions, the Problem record that validation reports, and the exit codes.
 
-The library raises these; only cli.py turns them into messages and exit codes.
+The library raises these; only cli.py turns them into messages and exit codes. A message that
+names a setting the caller gave writes it with `option("as_of")`: it reads `as_of=` from Python
+and `--as-of` on the command line (`FunnelError.message(cli=True)`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a run's exit status means, for shells, cron and CI."""
+
+    OK = 0  # ran clean
+    PROBLEMS = 1  # ran and found problems: validation errors, missed targets (with --fail-on-miss)
+    CANNOT_RUN = 2  # usage, unreadable input, invalid definitions, a failed delivery, internal error
+    INTERRUPTED = 130  # Ctrl-C, as shells expect (128 + SIGINT)
+
+
+_OPTION = re.compile("\ue000([a-z_]+)\ue001(?=(.?))", re.S)
+
+
+def option(name: str) -> str:
+    """Return a marker for the setting `name` (a keyword of the Python API, e.g. "as_of"), shown as
+    `as_of=` by str(error) and as `--as-of` by error.message(cli=True). Write a value right after
+    it: f"{option('encoding')}'utf-16'" reads `encoding='utf-16'` or `--encoding 'utf-16'`."""
+    return f"\ue000{name}\ue001"
+
+
+def words(text: str, cli: bool = False, flags: dict[str, str] | None = None) -> str:
+    """Return text with its setting markers (see `option`) as Python keywords or, with `cli`, options."""
+    def word(m: re.Match) -> str:
+        alone = m.group(2) in ("", " ", ";", ",", ".", ")", ":", "\n")  # no value follows: the end of a clause
+        if not cli:
+            return m.group(1) if alone else m.group(1) + "="
+        flag = (flags or {}).get(m.group(1)) or "--" + m.group(1).replace("_", "-")
+        return flag if alone else flag + " "
+
+    return _OPTION.sub(word, text)
 
 
 @dataclass(frozen=True, order=True)
@@ -30,7 +65,15 @@ class FunnelError(Exception):
     The CLI prints the message and exits with `exit_code` (2: could not run).
     """
 
-    exit_code = 2
+    exit_code = ExitCode.CANNOT_RUN
+
+    def message(self, cli: bool = False, flags: dict[str, str] | None = None) -> str:
+        """Return the message, naming settings as command-line options when `cli` is true (`flags`
+        maps a setting to its option where the two differ: {"markets": "--market"})."""
+        return words(super().__str__(), cli, flags)
+
+    def __str__(self) -> str:
+        return self.message(cli=False)
 
 
 class DefinitionError(FunnelError):

@@ -10,10 +10,10 @@ import os
 import re
 from typing import Any
 
-from funnelcli.definitions import RESERVED_FIELDS, ColumnRef, Definitions, Stage, Target, did_you_mean, walk_leaves
+from funnelcli.definitions.model import RESERVED_FIELDS, ColumnRef, Definitions, Stage, Target, did_you_mean, walk_leaves
+from funnelcli.definitions.schema import describe_value, is_number, parse_file
+from funnelcli.definitions.yamldoc import Where
 from funnelcli.errors import InputError, Problem
-from funnelcli.schema import describe_value, is_number, parse_file
-from funnelcli.yamldoc import Where
 
 TARGET_RATE = re.compile(r"^\s*(.+?)\s*->\s*(.+?)\s*$")  # MQL->SAL
 TARGET_STUCK = re.compile(r"^\s*(.+?)\s+stuck\s*$", re.IGNORECASE)  # MQL stuck

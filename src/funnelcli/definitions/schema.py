@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from funnelcli.definitions import (
+from funnelcli.definitions.model import (
     OPERATORS,
     OUT_OF_MARKET,
     RESERVED_FIELDS,
@@ -27,8 +27,8 @@ from funnelcli.definitions import (
     did_you_mean,
     read_number,
 )
+from funnelcli.definitions.yamldoc import Doc, Where
 from funnelcli.errors import InputError, Problem
-from funnelcli.yamldoc import Doc, Where
 
 
 def is_number(value: Any) -> bool:

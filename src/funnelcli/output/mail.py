@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 
-from funnelcli.errors import DeliveryError
+from funnelcli.errors import DeliveryError, option
 
 TLS_MODES = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -56,6 +56,31 @@ def build_message(subject: str, sender: str, recipients: list[str], text: str, h
     return message
 
 
+def default_sender(user: str | None) -> str:
+    """Return the sender when none is given: the SMTP user if it is an address, else funnelcli@host."""
+    if user and "@" in user:
+        return user
+    return f"funnelcli@{socket.getfqdn() or 'localhost'}"
+
+
+def subject_of(report) -> str:
+    """Return the default subject of a mailed digest: title, period, as-of date, missed targets."""
+    missed = report.data.get("missed_targets") or []
+    subject = f"{report.title}: {report.data.get('headline_period') or ''} (as of {report.data['as_of']})"
+    if missed:
+        subject += f", {len(missed)} target{'s' if len(missed) != 1 else ''} missed"
+    return subject
+
+
+def compose(report, recipients: list[str], sender: str | None = None, subject: str | None = None,
+            user: str | None = None) -> EmailMessage:
+    """Return the report as a message with a text and an HTML part (defaults for sender and subject)."""
+    from funnelcli.output import render
+
+    return build_message(subject or subject_of(report), sender or default_sender(user), recipients,
+                         render.render(report, "text"), render.render(report, "html"))
+
+
 def send(message: EmailMessage, settings: SmtpSettings) -> None:
     """Send the message; raise DeliveryError saying what went wrong and what to check."""
     port = settings.port or DEFAULT_PORTS[settings.tls]
@@ -70,7 +95,7 @@ def send(message: EmailMessage, settings: SmtpSettings) -> None:
             client.ehlo()
             if settings.tls == "starttls":
                 if not client.has_extn("starttls"):
-                    raise DeliveryError(f"{where} does not offer STARTTLS; set --smtp-tls none (or FUNNELCLI_SMTP_TLS=none) "
+                    raise DeliveryError(f"{where} does not offer STARTTLS; set {option('smtp_tls')} none (or FUNNELCLI_SMTP_TLS=none) "
                                         "for a server without TLS, or tls for implicit TLS")
                 client.starttls(context=context)
                 client.ehlo()
@@ -89,15 +114,15 @@ def send(message: EmailMessage, settings: SmtpSettings) -> None:
     except smtplib.SMTPSenderRefused as exc:
         if exc.smtp_code == 530:  # "authentication required", answered to MAIL FROM
             raise DeliveryError(f"{where} requires a login ({_reply(exc)}); set FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD") from None
-        raise DeliveryError(f"{where} refused the sender {exc.sender!r}: {_reply(exc)}; set --email-from") from None
+        raise DeliveryError(f"{where} refused the sender {exc.sender!r}: {_reply(exc)}; set {option('email_from')}") from None
     except smtplib.SMTPException as exc:
         raise DeliveryError(f"{where} failed: {_reply(exc)}") from None
     except ssl.SSLError as exc:
-        raise DeliveryError(f"TLS with {where} failed: {exc.reason or exc}; check --smtp-tls and the server's certificate") from None
+        raise DeliveryError(f"TLS with {where} failed: {exc.reason or exc}; check {option('smtp_tls')} and the server's certificate") from None
     except socket.gaierror:
-        raise DeliveryError(f"cannot find the SMTP server {settings.host!r}; check --smtp-host (FUNNELCLI_SMTP_HOST)") from None
+        raise DeliveryError(f"cannot find the SMTP server {settings.host!r}; check {option('smtp_host')} (FUNNELCLI_SMTP_HOST)") from None
     except (ConnectionError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}; check --smtp-host and --smtp-port") from None
+        raise DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}; check {option('smtp_host')} and {option('smtp_port')}") from None
 
 
 def _reply(exc) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from funnelcli.funnel import DAY, Funnel, group_by, group_order, number, rate
+from funnelcli.engine.funnel import DAY, Funnel, group_by, group_order, number, rate
 
 PERIODS = ("month", "week", "quarter")
 DEFAULT_MATURITY_DAYS = 90

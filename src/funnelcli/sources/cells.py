@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from funnelcli.definitions import CURRENCY_AND_SPACES, DECIMAL_COMMA_PATTERN, NUMBER_PATTERN
+from funnelcli.definitions.model import CURRENCY_AND_SPACES, DECIMAL_COMMA_PATTERN, NUMBER_PATTERN
 
 
 def _trimmed(column: pa.ChunkedArray) -> pa.Array:

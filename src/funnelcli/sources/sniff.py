@@ -11,7 +11,7 @@ import io
 import os
 import sys
 
-from funnelcli.errors import InputError
+from funnelcli.errors import InputError, option
 
 
 def open_export(path: str) -> tuple[bytes | None, str]:
@@ -37,8 +37,8 @@ def read_head(data: bytes | None, path: str, size: int = 1 << 16) -> bytes:
 def encoding_hint(name: str, encoding: str | None, detail: str = "") -> InputError:
     tried = encoding or "UTF-8"
     return InputError(
-        f"{name}: the file is not {tried} text{detail}; pass its encoding, e.g. --encoding cp1252 "
-        "(Excel on Windows) or --encoding latin-1"
+        f"{name}: the file is not {tried} text{detail}; pass its encoding, e.g. {option('encoding')}cp1252 "
+        f"(Excel on Windows) or {option('encoding')}latin-1"
     )
 
 
@@ -63,7 +63,7 @@ def python_codec(encoding: str | None) -> str:
     try:
         codec = codecs.lookup(encoding).name
     except LookupError:
-        raise InputError(f"--encoding {encoding!r}: unknown encoding (try utf-8, cp1252, latin-1, utf-16)") from None
+        raise InputError(f"{option('encoding')}{encoding!r}: unknown encoding (try utf-8, cp1252, latin-1, utf-16)") from None
     return "utf-8-sig" if codec in ("utf-8", "utf-8-sig") else codec
 
 
@@ -76,14 +76,14 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
         if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
             raise InputError(f"{name}: this is an Excel workbook, not CSV; save it as CSV (UTF-8) first")
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise InputError(f"{name}: the file is UTF-16 text; pass --encoding utf-16")
+            raise InputError(f"{name}: the file is UTF-16 text; pass {option('encoding')}utf-16")
         if b"\x00" in head[:4096]:
             sample = head[:4096]
             # Text in UTF-16 without a byte-order mark has a zero in every other byte.
             if sample[1::2].count(0) > 0.9 * len(sample[1::2]):
-                raise InputError(f"{name}: the file looks like UTF-16 text; pass --encoding utf-16-le")
+                raise InputError(f"{name}: the file looks like UTF-16 text; pass {option('encoding')}utf-16-le")
             if sample[0::2].count(0) > 0.9 * len(sample[0::2]):
-                raise InputError(f"{name}: the file looks like UTF-16 text; pass --encoding utf-16-be")
+                raise InputError(f"{name}: the file looks like UTF-16 text; pass {option('encoding')}utf-16-be")
             raise InputError(f"{name}: this looks like a binary file, not a CSV export")
     decoder = codecs.getincrementaldecoder(codec)()
     try:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from funnelcli import conditions
 from funnelcli.definitions import OUT_OF_MARKET, Definitions
-from funnelcli.errors import FunnelError
-from funnelcli.funnel import Funnel, Groups, per_stage, rate
-from funnelcli.loading import LoadedExport
+from funnelcli.engine import conditions
+from funnelcli.engine.funnel import Funnel, Groups, per_stage, rate
+from funnelcli.errors import FunnelError, Problem
+from funnelcli.sources.loading import LoadedExport
 
 
 def _codes(f: Funnel) -> tuple[np.ndarray, list[str]]:
@@ -67,3 +67,20 @@ def coverage(loaded: LoadedExport, defs: Definitions) -> tuple[list[str], list[t
             if both:
                 overlaps.append((defs.markets[a].name, defs.markets[b].name, both))
     return unmet, overlaps
+
+
+def coverage_problems(loaded: LoadedExport, defs: Definitions) -> list[Problem]:
+    """Return warnings, at each market's place in the definitions, about markets no lead of the
+    export meets and markets that overlap an earlier one (which wins)."""
+    unmet, overlaps = coverage(loaded, defs)
+    where = {m.name: m.where for m in defs.markets}
+    found = []
+    for name in unmet:
+        w = where[name]
+        found.append(Problem(w.path, w.line, w.col, "warning", "market-unmet", f"market {name!r}: no lead of {loaded.export} meets its rule"))
+    for first, second, leads in overlaps:
+        w = where[second]
+        found.append(Problem(w.path, w.line, w.col, "warning", "market-overlap",
+                             f"market {second!r}: {leads:,} lead{'s' if leads != 1 else ''} also meet{'' if leads != 1 else 's'} "
+                             f"market {first!r}, which comes first and wins"))
+    return found

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from funnelcli import cells
 from funnelcli.definitions import AllOf, AnyOf, Condition, Leaf, NotOf
+from funnelcli.sources import cells
 
 _NEGATIVE = {"ne", "not_in", "not_matches", "not_contains", "missing"}
 

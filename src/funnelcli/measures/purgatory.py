@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from funnelcli.funnel import BLANK, DAY, Funnel, count, group_by, number, rate
+from funnelcli.engine.funnel import BLANK, DAY, Funnel, count, group_by, number, rate
 
 # Age bands of the unresolved leads of a stage, in multiples of its SLA. A lead exactly at the
 # SLA is within it: stuck means older than the SLA.
@@ -22,11 +22,11 @@ BANDS = (
 )
 
 
-def stage_indexes(f: Funnel, stage: str | None, option: str = "--stage") -> list[int]:
+def stage_indexes(f: Funnel, stage: str | None, param: str = "stage") -> list[int]:
     """Return the stages a report covers: all, or the one named by `option`."""
     if stage is None:
         return list(range(len(f.stages)))
-    return [f.defs.require_stage(stage, option)]
+    return [f.defs.require_stage(stage, param)]
 
 
 def unresolved(f: Funnel, i: int) -> np.ndarray:

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from funnelcli.definitions import OUT_OF_MARKET, Definitions, did_you_mean
-from funnelcli.errors import FunnelError
-from funnelcli.loading import LoadedExport, RowIssue
+from funnelcli.errors import FunnelError, option
+from funnelcli.sources.loading import LoadedExport, RowIssue
 
 DAY = np.timedelta64(1, "D")
 BLANK = "(blank)"  # the group label of leads with no value for a --by field
@@ -94,6 +94,7 @@ class Funnel:
     export: str = ""
     after_as_of: int = 0  # leads of the export with a stage or exit date after the as-of date
     cohort_stage: int = 0  # the stage whose entry date --since/--until select on
+    findings: list = dataclasses.field(default_factory=list)  # data-quality facts, as funnelcli.Finding
     memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
 
     def remember(self, key, make):
@@ -161,7 +162,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     given = as_of is not None
     if as_of is None:
         if loaded.latest_date is None:
-            raise FunnelError(f"{loaded.export}: the export has no dates; pass --as-of")
+            raise FunnelError(f"{loaded.export}: the export has no dates; pass {option('as_of')}")
         as_of_ts = loaded.latest_date.normalize()
     else:
         as_of_ts = pd.Timestamp(as_of)
@@ -198,13 +199,13 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
         keep &= inside
     if markets:
         if "market" not in leads:
-            raise FunnelError("--market needs markets in the definitions")
+            raise FunnelError(f"{option('markets')}: the definitions have no markets to choose from")
         known_markets = [m.name for m in defs.markets] + [OUT_OF_MARKET]
         folded = {m.casefold(): m for m in known_markets}
         chosen = []
         for name in markets:
             if name.casefold() not in folded:
-                raise FunnelError(f"--market {name!r}: no such market{did_you_mean(name, known_markets)}; "
+                raise FunnelError(f"{option('markets')}{name!r}: no such market{did_you_mean(name, known_markets)}; "
                                   f"markets are {', '.join(known_markets)}")
             chosen.append(folded[name.casefold()])
         in_market = leads["market"].isin(chosen).to_numpy()
@@ -305,7 +306,7 @@ def group_by(f: Funnel, by: str | None) -> Groups:
         return Groups(None, np.zeros(f.n, dtype=np.int64), ["all"])
     key = by if by in ("market", "exit") else f.defs.field_key(by)
     if key not in f.frame.columns or key.startswith("_") or key == "id":
-        raise FunnelError(f"--by {by!r}: not a field of the definitions{did_you_mean(by, f.defs.fields())}; "
+        raise FunnelError(f"{option('by')}{by!r}: not a field of the definitions{did_you_mean(by, f.defs.fields())}; "
                           f"fields are {', '.join(f.defs.fields())}")
     column = f.column(key)
     if pd.api.types.is_datetime64_any_dtype(column.dtype):

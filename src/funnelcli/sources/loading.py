@@ -28,12 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from funnelcli import conditions
-from funnelcli.cells import categorical, numbers, parse_dates, repeats
-from funnelcli.cells import ids as read_ids
 from funnelcli.definitions import NUMBER_FIELDS, OUT_OF_MARKET, Definitions, nearest_header
-from funnelcli.errors import InputError
-from funnelcli.sniff import decode_error_line, encoding_hint, open_export, python_codec, read_head, read_header
+from funnelcli.engine import conditions
+from funnelcli.errors import InputError, option
+from funnelcli.sources.cells import categorical, numbers, parse_dates, repeats
+from funnelcli.sources.cells import ids as read_ids
+from funnelcli.sources.sniff import decode_error_line, encoding_hint, open_export, python_codec, read_head, read_header
 
 SHOW_ROWS = 5  # how many row numbers a notice lists
 # CRMs write 9999-12-31, 1900-01-01 or 1970-01-01 (zero dates) for "never" or "unknown": days on
@@ -165,7 +165,7 @@ def _read_table(data: bytes | None, path: str, name: str, needed: list[str], hea
             where = _locate_ragged(data, path, codec, delimiter, len(header))
             raise InputError(
                 f"{name}: {where or message}; every row needs as many fields as the header "
-                "(is a quote left open, or is the delimiter wrong? try --delimiter)"
+                f"(is a quote left open, or is the delimiter wrong? try {option('delimiter')})"
             ) from None
         raise InputError(f"{name}: cannot read the CSV: {message}") from None
     except UnicodeDecodeError:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from funnelcli import __version__, funnel
-from funnelcli.funnel import Funnel
-from funnelcli.render import Column, Report, Table, cell
+from funnelcli import __version__
+from funnelcli.engine import funnel
+from funnelcli.engine.funnel import Funnel
+from funnelcli.measures.model import Column, Report, Table, cell
 
 
 def _date(value) -> str | None:
@@ -122,7 +123,7 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count"))
     table = Table("stages", None, columns, rows, notes)
     report = Report("conversion", title, meta, [table], closing_notes(f), data)
-    from funnelcli import targets
+    from funnelcli.measures import targets
 
     return add_targets(report, targets.evaluate(f))  # on every lead of the report, whatever --by
 
@@ -134,7 +135,7 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
 def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_list: bool = False,
               min_days: float | None = None) -> Report:
     """Return the leakage and purgatory report, or with show_list the stuck leads themselves."""
-    from funnelcli import purgatory as measures
+    from funnelcli.measures import purgatory as measures
 
     stages = measures.stage_indexes(f, stage)
     meta, data = header(f, "purgatory", by=by)
@@ -218,8 +219,8 @@ def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_l
 
 def markets(f: Funnel) -> Report:
     """Return conversion per market and the market fit of each stage."""
-    from funnelcli import markets as measures
     from funnelcli.definitions import describe
+    from funnelcli.measures import markets as measures
 
     meta, data = header(f, "markets")
     title = "Markets"
@@ -250,7 +251,7 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
 
     Cohorts form at the funnel's cohort stage (the first, or trends --from-stage).
     """
-    from funnelcli import trends as measures
+    from funnelcli.measures import trends as measures
     start = f.cohort_stage
     stages = f.stages[start:]
     meta, data = header(f, "trends", counting=counting, by=by)
@@ -352,9 +353,9 @@ def add_targets(report: Report, rows: list[dict]) -> Report:
 
 def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report:
     """Return the digest a head of sales and a head of marketing read together."""
-    from funnelcli import purgatory as pm
-    from funnelcli import targets as tm
-    from funnelcli import trends as tr
+    from funnelcli.measures import purgatory as pm
+    from funnelcli.measures import targets as tm
+    from funnelcli.measures import trends as tr
 
     meta, data = header(f, "report")
     title = f"Funnel report, {period}ly"

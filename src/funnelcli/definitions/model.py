@@ -1,9 +1,6 @@
-"""Definitions: the agreed funnel as frozen dataclasses, and the way in from YAML files.
+"""The definitions model: the agreed funnel as frozen dataclasses, and helpers over it.
 
-`load(paths)` gives a `Definitions` or raises `DefinitionError` holding every problem found;
-`validate(paths)` gives the problems and never raises for bad definitions. yamldoc.py reads YAML
-with positions, schema.py checks one file, merge.py puts the files together. No pandas in any of
-them: `funnelcli validate` and `--help` must stay fast.
+Nothing here reads files: schema.py builds these from one YAML file, merge.py from several.
 """
 
 from __future__ import annotations
@@ -12,8 +9,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from funnelcli.errors import DefinitionError, Problem
-from funnelcli.yamldoc import Where
+from funnelcli.definitions.yamldoc import Where
+from funnelcli.errors import FunnelError, Problem, option
 
 # --------------------------------------------------------------------------------------------
 # The model
@@ -169,13 +166,12 @@ class Definitions:
         """Return the export header of a field given by canonical name or header."""
         return self.columns.get(name, name)
 
-    def require_stage(self, name: str, option: str) -> int:
-        """Return the position of the stage a command-line option names; raise naming the stages."""
+    def require_stage(self, name: str, param: str = "stage") -> int:
+        """Return the position of a stage given by name; raise naming the stages (and `param`, the
+        argument or option that gave the name)."""
         i = self.stage_index(name)
         if i < 0:
-            from funnelcli.errors import FunnelError
-
-            raise FunnelError(f"{option} {name!r}: no such stage{did_you_mean(name, self.stage_names)}; "
+            raise FunnelError(f"{option(param)} {name!r}: no such stage{did_you_mean(name, self.stage_names)}; "
                               f"stages are {', '.join(self.stage_names)}")
         return i
 
@@ -260,27 +256,6 @@ def walk_leaves(cond: Condition | None):
             yield from walk_leaves(item)
     elif isinstance(cond, NotOf):
         yield from walk_leaves(cond.item)
-
-
-def validate(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
-    """Return the definitions (None when they have errors) and every problem found.
-
-    Raises InputError only when a path does not exist or a folder holds no definitions.
-    """
-    from funnelcli import merge
-
-    defs, problems = merge.parse(paths)
-    return defs, sorted(problems)
-
-
-def load(paths: list[str]) -> Definitions:
-    """Return the definitions in `paths` (files or folders, merged); raise DefinitionError."""
-    from funnelcli import merge
-
-    defs, problems = merge.parse(paths)
-    if defs is None:
-        raise DefinitionError(problems)
-    return defs
 
 
 def check_headers(defs: Definitions, headers: list[str], export: str) -> list[Problem]:

@@ -12,7 +12,7 @@ import datetime as dt
 import numpy as np
 
 from funnelcli.definitions import Target
-from funnelcli.funnel import Funnel, rate
+from funnelcli.engine.funnel import Funnel, rate
 
 MET, MISSED, NO_DATA = "met", "missed", "no data"
 
@@ -61,7 +61,7 @@ def evaluate(f: Funnel) -> list[dict]:
     of the steps up to B before the as-of date (trends.path_maturity): younger leads are still
     converting, and counting them would miss a target that is being met.
     """
-    from funnelcli.trends import path_maturity
+    from funnelcli.measures.trends import path_maturity
 
     rows = []
     first = f.date[:, 0]
@@ -83,7 +83,7 @@ def evaluate_latest_mature(f: Funnel, cohort_rows: list[dict]) -> list[dict]:
 
     `cohort_rows` is trends.cohort_rows(f, period) (no grouping).
     """
-    from funnelcli.trends import path_maturity
+    from funnelcli.measures.trends import path_maturity
 
     rows = []
     as_of = f.as_of.date()

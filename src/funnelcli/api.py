@@ -1,0 +1,227 @@
+"""The Python API: what the command line does, as functions that return plain data.
+
+    definitions -> read_export -> funnel (at an as-of date) -> a report -> render / write / mail
+
+`run()` does the first three in one call, with the data-quality policy of the command line:
+findings (excluded rows, notices) come back as `Funnel.findings`, never printed; `strict=True`
+turns any of them into an error. Every function raises `FunnelError` (or a subclass) for input it
+cannot use, with a message that says what to do. See the README's "Python API" section.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from funnelcli import definitions as _definitions
+from funnelcli.definitions import Definitions
+from funnelcli.errors import FunnelError, Problem, option, words
+
+PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A data-quality fact about a run: rows excluded (with the reason), or a notice about leads."""
+
+    kind: str  # "excluded" (rows that are not leads), "notice" (a fact about leads), "warning"
+    message: str  # one line, as the command line prints it: "3 rows with a blank id (rows 2, 5, 9)"
+    count: int = 0  # the rows or leads concerned (0 when it is not a count)
+
+    def text(self, cli: bool = False, flags: dict[str, str] | None = None) -> str:
+        """Return the finding as one line (naming settings as command-line options when `cli`)."""
+        return words(f"excluded {self.message}" if self.kind == "excluded" else self.message, cli, flags)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What `validate` found: the definitions (None when they have errors) and every problem."""
+
+    definitions: Definitions | None
+    problems: list[Problem]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level != "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]
+
+
+def load_definitions(paths: PathLike | Sequence[PathLike] = "definitions") -> Definitions:
+    """Return the definitions in `paths` (files or folders, merged); raise DefinitionError with
+    every problem found."""
+    return _definitions.load(_paths(paths))
+
+
+def _as_definitions(defs: Definitions | PathLike | Sequence[PathLike]) -> Definitions:
+    return defs if isinstance(defs, Definitions) else load_definitions(defs)
+
+
+def validate(paths: PathLike | Sequence[PathLike] = "definitions", data: PathLike | None = None, *,
+             encoding: str | None = None, delimiter: str | None = None) -> Validation:
+    """Return every problem in the definitions; with `data`, also check them against that export:
+    its header has every column they use, and each market is met by some lead and overlaps none."""
+    defs, problems = _definitions.validate(_paths(paths))
+    if data is not None and defs is not None:
+        from funnelcli.sources import sniff
+
+        raw, name = sniff.open_export(os.fspath(data))
+        header, _ = sniff.read_header(sniff.read_head(raw, os.fspath(data)), name, encoding, delimiter)
+        missing = _definitions.check_headers(defs, [h.strip() for h in header], name)
+        problems = sorted(problems + missing)
+        if defs.markets and not missing:
+            from funnelcli.measures.markets import coverage_problems
+
+            loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw)
+            problems = sorted(problems + coverage_problems(loaded, defs))
+    return Validation(defs, problems)
+
+
+def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike], *, encoding: str | None = None,
+                delimiter: str | None = None, content: bytes | None = None):
+    """Return the export at `path` ('-' for stdin) as the canonical lead table (`LoadedExport`),
+    with every row accounted for. `content` gives the export's bytes when they are read already."""
+    from funnelcli.sources.loading import load_export
+
+    return load_export(os.fspath(path), _as_definitions(defs), encoding, delimiter, content=content)
+
+
+def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: dt.date | None = None,
+           since: dt.date | None = None, until: dt.date | None = None, markets: Sequence[str] = (),
+           cohort_stage: str | None = None):
+    """Return the `Funnel` of a read export as it stood at `as_of` (default: its latest date).
+
+    `since`/`until` select cohorts by the date they entered the first stage (or `cohort_stage`);
+    `markets` keeps only the leads of those markets.
+    """
+    from funnelcli.engine.funnel import at_as_of
+
+    defs = _as_definitions(defs)
+    stage = defs.require_stage(cohort_stage, "cohort_stage") if cohort_stage else 0
+    return at_as_of(export, defs, as_of, since, until, tuple(markets), cohort_stage=stage)
+
+
+def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "definitions", *,
+        as_of: dt.date | None = None, since: dt.date | None = None, until: dt.date | None = None,
+        markets: Sequence[str] = (), cohort_stage: str | None = None, encoding: str | None = None,
+        delimiter: str | None = None, strict: bool = False, content: bytes | None = None):
+    """Return the funnel of the export at `path` at the as-of date, with its data-quality
+    findings in `Funnel.findings`.
+
+    Raises FunnelError when no row is usable, and with `strict` when any row is excluded or has a
+    data-quality notice (the message lists them).
+    """
+    defs = _as_definitions(defs)
+    # checked before the export is read: a typo shouldn't cost a long load
+    if cohort_stage:
+        defs.require_stage(cohort_stage, "cohort_stage")
+    loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, content=content)
+    findings = [Finding("excluded", i.describe(), i.count) for i in loaded.excluded]
+    findings += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
+    if strict and findings:
+        raise FunnelError(f"{option('strict')}: {loaded.export} has data-quality problems:\n"
+                          + "\n".join(f"  {f}" for f in findings))
+    if not loaded.usable.any():
+        raise FunnelError(f"{loaded.export}: all {loaded.rows_read:,} rows were excluded:\n"
+                          + "\n".join(f"  {f}" for f in findings))
+    f = funnel(loaded, defs, as_of=as_of, since=since, until=until, markets=markets, cohort_stage=cohort_stage)
+    if f.after_as_of:
+        findings.append(Finding("notice", f"{f.after_as_of:,} leads have dates after the as-of date {f.as_of:%Y-%m-%d}; "
+                                          "those events are ignored", f.after_as_of))
+    if as_of is None and loaded.latest_date is not None and loaded.latest_date.date() > dt.date.today():
+        findings.append(Finding("warning", f"the latest date in the export, {loaded.latest_date:%Y-%m-%d}, is in the future; "
+                                           f"a mistyped date sets the as-of date: check it, or pass {option('as_of')}"))
+    if f.accounting.in_report == 0:
+        findings.append(Finding("warning", f"no leads in the report (check {option('since')}, {option('until')}, "
+                                           f"{option('markets')} and {option('as_of')})"))
+    f.findings = findings
+    return f
+
+
+# Reports: each returns a `Report` (plain rows; `report.table(name).to_frame()` for a DataFrame).
+
+
+def conversion(f, by: str | None = None):
+    """Return the stage-by-stage conversion report (rows per stage, per group with `by`)."""
+    from funnelcli.measures import reports
+
+    return reports.conversion(f, by)
+
+
+def purgatory(f, by: str | None = None, stage: str | None = None, show_list: bool = False, min_days: float | None = None):
+    """Return the leakage and purgatory report, or with `show_list` the stuck leads themselves."""
+    from funnelcli.measures import reports
+
+    return reports.purgatory(f, by, stage, show_list, min_days)
+
+
+def markets(f):
+    """Return conversion per market and the market fit of each stage."""
+    from funnelcli.measures import reports
+
+    return reports.markets(f)
+
+
+def trends(f, period: str = "month", counting: str = "cohort", window_days: float | None = None,
+           last: int | None = None, by: str | None = None, since: dt.date | None = None, until: dt.date | None = None):
+    """Return cohort (with maturity) or flow tables by period, and each measure's latest change."""
+    from funnelcli.measures import reports
+
+    return reports.trends(f, period, counting, window_days, last, by, since, until)
+
+
+def digest(f, period: str = "week", compare: str = "previous"):
+    """Return the weekly (or monthly) digest for the heads of sales and marketing."""
+    from funnelcli.measures import reports
+
+    return reports.digest(f, period, compare)
+
+
+def missed_targets(report) -> list[str]:
+    """Return the targets a report found missed (empty when none, or the report has no targets)."""
+    return list(report.data.get("missed_targets") or [])
+
+
+# Output
+
+
+def render(report, fmt: str = "text", *, color: bool = False, width: int | None = None, ascii_only: bool = False) -> str:
+    """Return the report as text in one of FORMATS: table, text, markdown, csv, json, html."""
+    from funnelcli.output.render import render as _render
+
+    return _render(report, fmt, color=color, width=width, ascii_only=ascii_only)
+
+
+def write_report(report, path: PathLike, fmt: str | None = None) -> None:
+    """Write the report to `path` atomically, in `fmt` (default: from the file's extension)."""
+    from funnelcli.output.files import format_for_path, write_atomic
+
+    path = os.fspath(path)
+    write_atomic(render(report, fmt or format_for_path(path)), path)
+
+
+def mail_report(report, to: Sequence[str], *, sender: str | None = None, subject: str | None = None,
+                smtp_host: str = "localhost", smtp_port: int | None = None, smtp_user: str | None = None,
+                smtp_password: str | None = None, smtp_tls: str = "starttls") -> None:
+    """Mail the report (a text and an HTML part) through an SMTP server; raise DeliveryError."""
+    from funnelcli.output import mail
+
+    settings = mail.SmtpSettings(smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls)
+    mail.send(mail.compose(report, list(to), sender, subject, smtp_user), settings)

@@ -1,0 +1,94 @@
+"""The report model: a title, header lines, tables of plain rows and notes, renderer-free.
+
+Every measure builds a `Report`; every renderer in `funnelcli.output` reads one. Rows hold plain
+values (ints, floats, strings, None; lists for sparklines), never pandas objects, so a report can
+go to JSON as it is. `Table.to_frame()` gives a DataFrame to a notebook user who wants one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+EMPTY = "-"  # a value that does not exist (a rate with no denominator, say)
+NUMERIC = ("count", "number", "rate", "days", "delta", "pp", "money")
+
+
+@dataclass
+class Column:
+    key: str
+    label: str
+    kind: str = "text"  # text, group, count, number, rate, days, pp (rate change), delta (count change), money, spark, flag
+    mark: str | None = None  # a row key whose true value marks this cell (e.g. an immature rate)
+    hidden: bool = False  # csv and json only (a change per period, say); the tables show a summary
+    flag: str = ""  # kind "flag": the text shown for a true value
+    kind_of: dict | None = None  # the kind by the row's "kind" value, when rows mix rates and counts
+
+    def kind_for(self, row: dict) -> str:
+        return self.kind_of.get(row.get("kind"), self.kind) if self.kind_of else self.kind
+
+
+@dataclass
+class Table:
+    name: str  # the table's key in JSON
+    title: str | None
+    columns: list[Column]
+    rows: list[dict]
+    notes: list[str] = field(default_factory=list)  # footnotes shown under the table
+    machine: bool = True  # False: a view for people only, its data is in another table for csv and json
+
+    def to_frame(self):
+        """Return the rows as a pandas DataFrame, one column per row key (hidden ones too)."""
+        import pandas as pd
+
+        keys = [c.key for c in self.columns]
+        keys += [k for row in self.rows for k in row if k not in keys]
+        return pd.DataFrame(self.rows, columns=list(dict.fromkeys(keys)))
+
+
+@dataclass
+class Report:
+    kind: str
+    title: str
+    meta: list[tuple[str, str]]  # header lines: (label, text)
+    tables: list[Table]
+    notes: list[str] = field(default_factory=list)  # closing lines: accounting, data quality
+    data: dict = field(default_factory=dict)  # the JSON document's fields besides "tables"
+
+    def table(self, name: str) -> Table:
+        """Return the table called `name` (its key in JSON); raise KeyError listing the names."""
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(f"no table {name!r} in the {self.kind} report; its tables are {', '.join(t.name for t in self.tables)}")
+
+
+MARK = "*"
+
+
+def _half_up(value: float, places: int = 1) -> Decimal:
+    """Return value rounded half up at `places` decimals, as people round (5.25 -> 5.3)."""
+    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def cell(value: Any, kind: str) -> str:
+    """Return a value as people read it in a table."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    if kind == "count":
+        return f"{value:,}"
+    if kind == "rate":
+        return f"{_half_up(value * 100)}%"
+    if kind == "days":
+        return f"{_half_up(value).normalize():,f}"
+    if kind == "number":
+        return f"{value:,g}"
+    if kind == "money":
+        return f"{_half_up(value, 0):,f}"
+    if kind == "pp":
+        return f"{_half_up(value * 100):+} pp"
+    if kind == "delta":
+        return f"{value:+,}"
+    return str(value)

@@ -1,0 +1,29 @@
+"""Definition problems as text lines (`path:line:col: level: message (rule)`), GitHub annotations or JSON."""
+
+from __future__ import annotations
+
+import json
+
+from funnelcli.errors import Problem
+
+PROBLEM_FORMATS = ("text", "github", "json")
+
+
+def _property(value: str) -> str:
+    return str(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(":", "%3A").replace(",", "%2C")
+
+
+def _message(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def format_problems(problems: list[Problem], fmt: str) -> str:
+    """Return problems in one of PROBLEM_FORMATS."""
+    if fmt == "json":
+        return json.dumps([p.__dict__ for p in problems], indent=2) + "\n"
+    if fmt == "github":
+        return "".join(
+            f"::{p.level} file={_property(p.path)},line={p.line},col={p.col},title=funnelcli::{_message(p.message)} ({p.rule})\n"
+            for p in problems
+        )
+    return "".join(p.format() + "\n" for p in problems)
