@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from funnelcli import definitions
+from funnelcli import api, definitions
 from funnelcli.engine import funnel
-from funnelcli.sources import loading
 from funnelcli.errors import FunnelError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -41,7 +40,7 @@ def defs():
 
 @pytest.fixture(scope="module")
 def loaded(defs):
-    return loading.load_export(str(FIXTURES / "small.csv"), defs)
+    return api.read_export(str(FIXTURES / "small.csv"), defs)
 
 
 def by_stage(rows):

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from tests.conftest import DEFINITIONS, SAMPLE, SAMPLE_MANIFEST, run
 
-from funnelcli import definitions
+from funnelcli import api, definitions
 from funnelcli.engine import funnel
-from funnelcli.sources import loading
+from funnelcli.engine.leads import LoadedExport
 
 # --------------------------------------------------------------------------------------------
 # Helpers
@@ -45,7 +45,7 @@ def load_with_defs(write):
 
     def _load(content, defs_text: str = yml(), **options):
         defs = definitions.load([str(write("defs.yml", defs_text))])
-        return loading.load_export(str(write("export.csv", content)), defs, **options), defs
+        return api.read_export(str(write("export.csv", content)), defs, **options), defs
 
     return _load
 
@@ -74,21 +74,21 @@ def day(text: str) -> np.datetime64:
     return np.datetime64(text, "D")
 
 
-def days(loaded: loading.LoadedExport, stage: int = 0) -> list[str]:
+def days(loaded: LoadedExport, stage: int = 0) -> list[str]:
     """Return a stage's effective dates per row as ISO text ('NaT' when none)."""
     return [str(d) for d in loaded.date[:, stage]]
 
 
-def excluded(loaded: loading.LoadedExport) -> dict[str, tuple[int, list[int]]]:
+def excluded(loaded: LoadedExport) -> dict[str, tuple[int, list[int]]]:
     """Return {reason: (count, first row numbers)} of the excluded rows."""
     return {i.reason: (i.count, i.rows) for i in loaded.excluded}
 
 
-def notices(loaded: loading.LoadedExport) -> dict[str, tuple[int, list[int]]]:
+def notices(loaded: LoadedExport) -> dict[str, tuple[int, list[int]]]:
     return {i.reason: (i.count, i.rows) for i in loaded.notices}
 
 
-def unusable_rows(loaded: loading.LoadedExport) -> list[int]:
+def unusable_rows(loaded: LoadedExport) -> list[int]:
     return [int(r) for r in loaded.leads["_row"][~loaded.usable]]
 
 
@@ -118,7 +118,7 @@ def as_csv(records, delimiter: str = ",", newline: str = "\n") -> str:
     return "".join(delimiter.join(r) + newline for r in records)
 
 
-def assert_two_leads(loaded: loading.LoadedExport) -> None:
+def assert_two_leads(loaded: LoadedExport) -> None:
     assert list(loaded.leads["id"]) == ["1", "2"]
     assert list(loaded.leads["owner"]) == ["Ann", "Bob"]
     assert list(loaded.leads["_row"]) == [2, 3]
@@ -718,7 +718,7 @@ def sample_defs():
 
 @pytest.fixture(scope="module")
 def sample(sample_defs):
-    return loading.load_export(str(SAMPLE), sample_defs)
+    return api.read_export(str(SAMPLE), sample_defs)
 
 
 @pytest.fixture(scope="module")

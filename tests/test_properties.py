@@ -54,11 +54,12 @@ from hypothesis import HealthCheck, Phase, assume, example, given, note, setting
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from funnelcli import definitions
+from funnelcli import api, definitions
 from funnelcli.engine import funnel
-from funnelcli.sources import loading
-from funnelcli.measures import trends
+from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, InputError
+from funnelcli.measures import trends
+from funnelcli.sources.accounting import SHOW_ROWS
 
 # FUNNELCLI_PROPERTY_EXAMPLES=1000 for a longer hunt. A failure is shrunk to a small CSV and
 # YAML (printed with it), which can take hypothesis a few minutes; FUNNELCLI_PROPERTY_SHRINK=0
@@ -373,7 +374,7 @@ def scenarios(draw) -> Scenario:
 @dataclass
 class Run:
     defs: definitions.Definitions | None = None
-    loaded: loading.LoadedExport | None = None
+    loaded: LoadedExport | None = None
     f: funnel.Funnel | None = None
     error: Exception | None = None
 
@@ -387,7 +388,7 @@ def run_funnelcli(scn: Scenario) -> Run:
         data_path, defs_path = scn.write(folder)
         out.defs = definitions.load([defs_path])
         try:
-            out.loaded = loading.load_export(data_path, out.defs)
+            out.loaded = api.read_export(data_path, out.defs)
             out.f = funnel.at_as_of(out.loaded, out.defs, as_of=scn.as_of, since=scn.since,
                                     until=scn.until, markets=scn.market_filter)
         except FunnelError as exc:
@@ -755,7 +756,7 @@ def compare_with_reference(scn: Scenario, keys: tuple[str, ...]) -> None:
     assert f.as_of.date() == ref.as_of
     acc = f.accounting
     assert {i.reason: (i.count, i.rows) for i in acc.excluded} == {
-        reason: (len(rows), rows[: loading.SHOW_ROWS]) for reason, rows in ref.excluded.items()
+        reason: (len(rows), rows[: SHOW_ROWS]) for reason, rows in ref.excluded.items()
     }
     assert (acc.rows_read, acc.not_reached, acc.outside_range, acc.other_markets, acc.in_report) == (
         ref.rows_read, ref.not_reached, ref.outside_range, ref.other_markets, len(ref.leads))

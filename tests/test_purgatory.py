@@ -31,12 +31,10 @@ from __future__ import annotations
 import pytest
 from tests.conftest import FIXTURES, run
 
-from funnelcli import definitions
+from funnelcli import api, definitions
 from funnelcli.engine import funnel
-from funnelcli.sources import loading
-from funnelcli.measures import markets
-from funnelcli.measures import purgatory
 from funnelcli.errors import FunnelError
+from funnelcli.measures import markets, purgatory
 
 CSV = str(FIXTURES / "purgatory.csv")
 YML = str(FIXTURES / "purgatory.yml")
@@ -49,7 +47,7 @@ def defs():
 
 @pytest.fixture(scope="module")
 def loaded(defs):
-    return loading.load_export(CSV, defs)
+    return api.read_export(CSV, defs)
 
 
 @pytest.fixture(scope="module")

@@ -26,11 +26,10 @@ import numpy as np
 import pytest
 from tests.conftest import DEFINITIONS, FIXTURES, SAMPLE, run
 
-from funnelcli import definitions
+from funnelcli import api, definitions
 from funnelcli.engine import funnel
-from funnelcli.sources import loading
-from funnelcli.output import render
 from funnelcli.measures import trends
+from funnelcli.output import render
 
 CSV = str(FIXTURES / "trends.csv")
 YML = str(FIXTURES / "trends.yml")
@@ -43,7 +42,7 @@ def defs():
 
 @pytest.fixture(scope="module")
 def loaded(defs):
-    return loading.load_export(CSV, defs)
+    return api.read_export(CSV, defs)
 
 
 def at(loaded, defs, **kw):
@@ -207,7 +206,7 @@ def test_sample_flow_sums_and_monotone_cohorts(period, as_of):
     """On the real sample at several as-of dates: flow over all periods is each stage's reached
     count, and a cohort's counts never increase down the stages."""
     defs = definitions.load([str(DEFINITIONS)])
-    f = funnel.at_as_of(loading.load_export(str(SAMPLE), defs), defs, as_of=as_of)
+    f = funnel.at_as_of(api.read_export(str(SAMPLE), defs), defs, as_of=as_of)
     rows, _ = trends.flow_rows(f, period)
     for i, stage in enumerate(f.stages):
         assert sum(r[f"entered:{stage}"] for r in rows) == int((f.reached[:, i] & ~np.isnat(f.date[:, i])).sum())

@@ -17,8 +17,8 @@ import pytest
 from tests.conftest import ROOT, pos, run
 
 from funnelcli import definitions
-from funnelcli.output.problems import format_problems
 from funnelcli.errors import Problem
+from funnelcli.output.problems import format_problems
 
 # A valid file; cases append stages (the list is last), or new top-level sections.
 BASE = """\

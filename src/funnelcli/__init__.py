@@ -31,7 +31,7 @@ _API = {
     "markets": "funnelcli.api", "trends": "funnelcli.api", "digest": "funnelcli.api", "missed_targets": "funnelcli.api",
     "render": "funnelcli.api", "write_report": "funnelcli.api", "mail_report": "funnelcli.api",
     "Finding": "funnelcli.api", "Validation": "funnelcli.api",
-    "Definitions": "funnelcli.definitions", "LoadedExport": "funnelcli.sources.loading", "Funnel": "funnelcli.engine.funnel",
+    "Definitions": "funnelcli.definitions", "LoadedExport": "funnelcli.engine.leads", "Funnel": "funnelcli.engine.funnel",
     "Report": "funnelcli.measures.model", "Table": "funnelcli.measures.model", "Column": "funnelcli.measures.model",
     "FORMATS": "funnelcli.output.render",
     "FunnelError": "funnelcli.errors", "DefinitionError": "funnelcli.errors", "InputError": "funnelcli.errors",
@@ -73,7 +73,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     )
     from funnelcli.definitions import Definitions  # noqa: F401
     from funnelcli.engine.funnel import Funnel  # noqa: F401
+    from funnelcli.engine.leads import LoadedExport  # noqa: F401
     from funnelcli.errors import DefinitionError, DeliveryError, ExitCode, FunnelError, InputError, Problem  # noqa: F401
     from funnelcli.measures.model import Column, Report, Table  # noqa: F401
     from funnelcli.output.render import FORMATS  # noqa: F401
-    from funnelcli.sources.loading import LoadedExport  # noqa: F401

@@ -98,9 +98,11 @@ def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike
                 delimiter: str | None = None, content: bytes | None = None):
     """Return the export at `path` ('-' for stdin) as the canonical lead table (`LoadedExport`),
     with every row accounted for. `content` gives the export's bytes when they are read already."""
-    from funnelcli.sources.loading import load_export
+    from funnelcli import sources
+    from funnelcli.engine.leads import lead_table
 
-    return load_export(os.fspath(path), _as_definitions(defs), encoding, delimiter, content=content)
+    defs = _as_definitions(defs)
+    return lead_table(sources.read(os.fspath(path), defs, encoding, delimiter, content), defs)
 
 
 def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: dt.date | None = None,

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from funnelcli.definitions import OUT_OF_MARKET, Definitions, did_you_mean
+from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, option
-from funnelcli.sources.loading import LoadedExport, RowIssue
+from funnelcli.sources.accounting import RowIssue
 
 DAY = np.timedelta64(1, "D")
 BLANK = "(blank)"  # the group label of leads with no value for a --by field

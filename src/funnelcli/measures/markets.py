@@ -10,8 +10,8 @@ import numpy as np
 from funnelcli.definitions import OUT_OF_MARKET, Definitions
 from funnelcli.engine import conditions
 from funnelcli.engine.funnel import Funnel, Groups, per_stage, rate
+from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, Problem
-from funnelcli.sources.loading import LoadedExport
 
 
 def _codes(f: Funnel) -> tuple[np.ndarray, list[str]]:

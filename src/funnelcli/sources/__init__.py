@@ -1,0 +1,27 @@
+"""Sources: reading exports into typed fields per lead, every row accounted for.
+
+Reading (`sniff`, `csvfile`: the bytes, the encoding, the delimiter, only the columns a run uses)
+is apart from typing (`cells`, `fields`: ids, dates, numbers, categories, rows excluded with a
+reason; `accounting`). A new export shape or a joined file is one more module here that gives the
+same `Fields`; the engine never learns which shape they came from. Imports `definitions` and
+`errors`, pyarrow, numpy and pandas; never the engine, measures or output.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from funnelcli.definitions import Definitions
+
+if TYPE_CHECKING:  # importing this package stays light: `validate --data` reads headers without pandas
+    from funnelcli.sources.fields import Fields
+
+
+def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: str | None = None,
+         content: bytes | None = None) -> Fields:
+    """Return the export at `path` ('-' for stdin) as typed fields under the definitions."""
+    from funnelcli.sources.csvfile import read_csv
+    from funnelcli.sources.fields import typed_fields
+
+    needed = [(h, sorted({r.role for r in defs.refs if r.header == h})) for h in defs.headers()]
+    return typed_fields(read_csv(path, needed, encoding, delimiter, content), defs)

@@ -1,0 +1,155 @@
+"""Text columns -> typed fields: ids, dates, numbers and categories, with rows excluded for a reason.
+
+`typed_fields(raw, defs)` gives a `Fields`: a frame with a row per record of the export (excluded
+rows stay in it, flagged in `usable`: copying every column to drop a few rows costs more than the
+engine's one selection), the parsed date columns by header, and the accounting (excluded rows and
+notices, each with a reason, a count and row numbers; docs/metrics.md#accounting).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from funnelcli.definitions import NUMBER_FIELDS, Definitions
+from funnelcli.errors import InputError
+from funnelcli.sources.accounting import RowIssue, issue
+from funnelcli.sources.cells import categorical, numbers, parse_dates, repeats
+from funnelcli.sources.cells import ids as read_ids
+from funnelcli.sources.csvfile import RawTable
+
+# CRMs write 9999-12-31, 1900-01-01 or 1970-01-01 (zero dates) for "never" or "unknown": days on
+# or before EARLIEST or after LATEST are placeholders, read as no date.
+EARLIEST = np.datetime64("1970-01-01", "D")
+LATEST = np.datetime64("2199-12-31", "D")
+
+
+@dataclass
+class Fields:
+    """The export's records as typed fields, and which of them are leads."""
+
+    frame: pd.DataFrame  # id, _row, and every field by its lead-table name (see field_keys)
+    dates: dict  # header -> datetime64[D] per record (NaT: blank, unparseable or a placeholder)
+    usable: np.ndarray  # bool per record: a lead (False: excluded, for a reason in `excluded`)
+    excluded: list[RowIssue]
+    notices: list[RowIssue]
+    export: str
+    rows_read: int
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.frame["_row"].to_numpy()
+
+    def latest_date(self) -> pd.Timestamp | None:
+        """Return the latest date among the leads' date columns (the export's effective date)."""
+        # NaT would win a plain max: look at the known dates only.
+        known = [d.max(where=self.usable & ~np.isnat(d), initial=EARLIEST) for d in self.dates.values()]
+        latest = max((d for d in known if d > EARLIEST), default=None)
+        return None if latest is None else pd.Timestamp(latest)
+
+
+def field_keys(defs: Definitions) -> dict[str, str]:
+    """Return lead-table name -> export header for every mapped field (but the id) and every other
+    column a condition names (by its header)."""
+    keys: dict[str, str] = {c: h for c, h in defs.columns.items() if c != "id"}
+    for fld in sorted(defs.condition_fields()):
+        keys.setdefault(defs.field_key(fld), defs.header(fld))
+    return keys
+
+
+def typed_fields(raw: RawTable, defs: Definitions) -> Fields:
+    """Return the records of `raw` as typed fields, every row accounted for."""
+    name, n, rows = raw.name, raw.num_rows, raw.rows
+    keys = field_keys(defs)
+    date_headers = [h for h in raw.table.column_names if h in defs.date_headers()]
+    ids, blank, id_keys, parsed, text = _convert(raw, defs, keys, date_headers)
+
+    empty = np.ones(n, dtype=bool)  # an empty line, or a row blank in every column read
+    for h in raw.table.column_names:
+        empty &= raw.column(h).is_null().to_numpy()
+    if empty.all():
+        raise InputError(f"{name}: the export has a header but no data rows")
+    excluded = [issue("with no values", empty, rows), issue("with a blank id", blank & ~empty, rows)]
+    unusable = blank | empty
+    placeholder, placeholder_examples = _placeholders(parsed)
+    bad_date, bad_examples = _bad_dates(parsed, unusable, name, defs)
+    excluded.append(issue("with an unparseable date", bad_date, rows, examples=bad_examples,
+                          detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
+    unusable |= bad_date
+    # An id's lead is its first row that is otherwise usable: a later row repeating it is left out.
+    duplicate = repeats(id_keys, ~unusable)
+    excluded.append(issue("with a duplicate id", duplicate, rows, detail="the first usable row of each id is kept"))
+    usable = ~(unusable | duplicate)
+
+    notices = [issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
+                     detail="read as no date", examples=placeholder_examples)]
+    dates = {h: days for h, (days, _, _) in parsed.items()}
+    columns: dict[str, object] = {"id": ids.to_pandas(), "_row": rows}
+    for key, h in keys.items():
+        if h in dates:
+            columns[key] = dates[h].astype("datetime64[s]")
+        elif key in NUMBER_FIELDS:
+            values, bad = text[key]
+            notices.append(issue(f"whose {key} is not a number", bad & usable, rows, "read as blank"))
+            columns[key] = values
+        else:
+            codes, categories = text[key]
+            columns[key] = pd.Categorical.from_codes(codes, categories=categories)
+    frame = pd.DataFrame(columns, copy=False)
+    return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, n)
+
+
+def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_headers: list[str]):
+    """Return the ids (and which are blank, and their keys), the parsed date columns and the other
+    fields as numbers or category codes. Columns are converted in threads: pyarrow's kernels
+    release the GIL."""
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        id_job = pool.submit(read_ids, raw.column(defs.columns["id"]))
+        date_jobs = {h: pool.submit(parse_dates, raw.column(h), defs.date_format, defs.timezone) for h in date_headers}
+        text_jobs = {
+            key: pool.submit(numbers if key in NUMBER_FIELDS else categorical, raw.column(h))
+            for key, h in keys.items() if h not in date_jobs
+        }
+        ids, blank, id_keys = id_job.result()
+        parsed = {h: job.result() for h, job in date_jobs.items()}
+        text = {key: job.result() for key, job in text_jobs.items()}
+    return ids, blank, id_keys, parsed, text
+
+
+def _placeholders(parsed: dict) -> tuple[np.ndarray, list[str]]:
+    """Blank out placeholder dates in place; return which records had one, and a few examples."""
+    n = len(next(iter(parsed.values()))[0]) if parsed else 0
+    placeholder = np.zeros(n, dtype=bool)
+    examples: list[str] = []
+    for h, (days, _, raw) in parsed.items():
+        far = ~np.isnat(days) & ((days <= EARLIEST) | (days > LATEST))
+        if far.any():
+            for i in np.flatnonzero(far & ~placeholder)[:1]:
+                if len(examples) < 3:
+                    examples.append(f"{raw[int(i)].as_py()!r} in {h!r}")
+            days[far] = np.datetime64("NaT")
+            placeholder |= far
+    return placeholder, examples
+
+
+def _bad_dates(parsed: dict, unusable: np.ndarray, name: str, defs: Definitions) -> tuple[np.ndarray, list[str]]:
+    """Return which usable records have an unparseable date, and a few examples; raise when a
+    whole column is in another format (a few typos are rows; a column of them is a setting)."""
+    bad_date = np.zeros(len(unusable), dtype=bool)
+    examples: list[str] = []
+    for h, (days, bad, raw) in parsed.items():
+        if bad.sum() >= 5 and np.isnat(days).all():
+            example = raw[int(np.flatnonzero(bad)[0])].as_py()
+            hint = ("set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p')" if not defs.date_format
+                    else f"they don't fit date_format {defs.date_format!r}")
+            raise InputError(f"{name}: column {h!r}: no value parses as a date (such as {example!r}); {hint}")
+        new_bad = bad & ~unusable & ~bad_date
+        for i in np.flatnonzero(new_bad)[:2]:
+            if len(examples) < 3:
+                examples.append(f"{raw[int(i)].as_py()!r} in {h!r}")
+        bad_date |= new_bad
+    return bad_date, examples
