@@ -30,7 +30,7 @@ from funnelcli import api, definitions
 from funnelcli.engine import funnel
 from funnelcli.errors import FunnelError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
