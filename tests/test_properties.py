@@ -1,4 +1,4 @@
-"""Property-based tests: generated CRM exports and definitions, checked against domain.md.
+"""Property-based tests: generated CRM exports and definitions, checked against docs/metrics.md.
 
 Each example is a small CSV export written as real CSV text (2-60 rows, columns in any order,
 CRLF or LF, sometimes a BOM, sometimes an unused "Notes" column holding commas, quotes and
@@ -9,18 +9,18 @@ numbers) and `country`, an owner column and optionally a `created` date column. 
 the real code: definitions.load, loading.load_export, funnel.at_as_of and funnel.conversion.
 
 The checks:
-1. invariants of domain.md that hold whatever the data: the four-bucket partition (per lead
+1. invariants of docs/metrics.md that hold whatever the data: the four-bucket partition (per lead
    and per table row), reached(T) == converted(S), the monotone waterfall, accounting, nothing
    counted after the as-of date, rates empty exactly on a zero denominator, velocity, every
    lead in one market, groups (--by owner, market, exit) adding up to the whole;
-2. a reference model: a deliberately simple per-lead pure-Python implementation of domain.md
+2. a reference model: a deliberately simple per-lead pure-Python implementation of docs/metrics.md
    (csv and datetime modules, one loop over the rows), compared with funnelcli number for
    number: accounting, as-of date, reached/converted/exited (per exit)/stuck/in progress/
    skipped, rates, velocity, per group; on the broad strategy, and on a narrow one that sits on
    the edges (age == SLA, since/until on a lead's first day);
 3. replay, metamorphic: the funnel as of D equals the funnel of the export with every event
    after D removed, as of D;
-4. the conversion window (domain.md: "a conversion counts only if T came within W days of
+4. the conversion window (docs/metrics.md: "a conversion counts only if T came within W days of
    S"), a strict xfail: funnelcli does not apply window_days.
 
 The reference model handles only what the generator makes, and keeps it simple on purpose:
@@ -28,8 +28,8 @@ dates are ISO (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS, YYYY-MM-DD HH:MM), naive, read i
 definitions set no timezone or date_format); a date's day is its calendar day; exit and market
 conditions are only `in` over text (trimmed, case-insensitive) and number comparisons over
 `employees`; stages have date columns only (no `when` rules, no activity purgatory); window_days
-is generated but the reference, like the partition domain.md asks for, ignores it (see 4).
-Where domain.md is silent the reference follows the documented choice of funnelcli, said where
+is generated but the reference, like the partition docs/metrics.md asks for, ignores it (see 4).
+Where docs/metrics.md is silent the reference follows the documented choice of funnelcli, said where
 it is: an id's lead is its first usable row (a row excluded for a bad date doesn't claim the
 id); a row blank in every column read is excluded "with no values"; the default as-of date is
 the latest date of the rows kept; a date column with nothing parseable may be refused whole.
@@ -56,6 +56,7 @@ from hypothesis.control import currently_in_test_context
 
 from funnelcli import api, definitions
 from funnelcli.engine import funnel
+from funnelcli.engine.groups import BLANK
 from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, InputError
 from funnelcli.measures import trends
@@ -397,7 +398,7 @@ def run_funnelcli(scn: Scenario) -> Run:
 
 
 # --------------------------------------------------------------------------------------------
-# The reference model: domain.md, one lead at a time, in plain Python
+# The reference model: docs/metrics.md, one lead at a time, in plain Python
 
 FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
 BAD = object()  # an unparseable date
@@ -514,7 +515,7 @@ def reference(scn: Scenario) -> Reference:
                 if MARKET_TEMPLATES[m][1](r[col[EMPLOYEES_HEADER]], r[col[COUNTRY_HEADER]]):
                     market = m
                     break
-        lead = Lead(number, lead_id, r[col[OWNER_HEADER]].strip() or funnel.BLANK,
+        lead = Lead(number, lead_id, r[col[OWNER_HEADER]].strip() or BLANK,
                     [days[s.header] for s in scn.stages], held, market)
         lead.all_days = [d for d in days.values() if d is not None]
         usable.append(lead)
@@ -577,7 +578,7 @@ def reference_table(scn: Scenario, ref: Reference, by: str | None) -> dict:
     if by is None:
         groups["all"] = ref.leads
     for lead in ref.leads if by else ():
-        label = {"owner": lead.owner, "market": lead.market, "exit": lead.exit or funnel.BLANK}[by]
+        label = {"owner": lead.owner, "market": lead.market, "exit": lead.exit or BLANK}[by]
         groups.setdefault(label, []).append(lead)
     table = {}
     for g, leads in groups.items():
@@ -634,7 +635,7 @@ def approx_equal(a, b) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# 1. Invariants of domain.md
+# 1. Invariants of docs/metrics.md
 
 
 @SETTINGS
@@ -895,7 +896,7 @@ def test_replay_ignores_events_after_as_of(scn: Scenario, day: dt.date):
 
 
 # --------------------------------------------------------------------------------------------
-# 4. Where funnelcli and domain.md disagree (strict xfail: an XPASS means it was fixed; then
+# 4. Where funnelcli and docs/metrics.md disagree (strict xfail: an XPASS means it was fixed; then
 # drop the mark and keep the example).
 
 # MQL with window_days 7, then SAL: MQL 2024-01-01, SAL 2024-03-01 (60 days): converted in the

@@ -1,4 +1,4 @@
-"""Definitions: the YAML of domain.md -> frozen dataclasses, merging a folder, the condition grammar.
+"""Definitions: the YAML of docs/metrics.md -> frozen dataclasses, merging a folder, the condition grammar.
 
 How problems are reported (rule ids, positions, the CLI) is tested in test_validate.py; here a
 problem is checked only where merging or the grammar decides it.
@@ -15,7 +15,7 @@ from funnelcli import definitions
 from funnelcli.definitions import AllOf, AnyOf, Leaf, NotOf, PurgatoryRule, Target
 from funnelcli.errors import DefinitionError, InputError, Problem
 
-# domain.md, "Reference definitions", verbatim (comments included).
+# docs/metrics.md, "Reference definitions", verbatim (comments included).
 REFERENCE = """\
 version: 1
 columns:                        # canonical name: the export's header

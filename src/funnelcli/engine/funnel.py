@@ -3,7 +3,7 @@
 Everything is computed on (leads x stages) numpy matrices; no Python loop runs over leads.
 For stage S with next stage T, at the as-of date, each lead that reached S is in exactly one of
 converted (reached T), exited (left through an exit without reaching T), stuck (neither, older in
-S than S's SLA) or in progress (neither, within the SLA or S has none). See domain.md.
+S than S's SLA) or in progress (neither, within the SLA or S has none). See docs/metrics.md#the-four-buckets.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 
 from funnelcli.definitions import OUT_OF_MARKET, Definitions, did_you_mean
+from funnelcli.engine.groups import QUANTILES, group_by, group_order, number, per_stage, quantiles, rate
 from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, option
 from funnelcli.sources.accounting import RowIssue
 
 DAY = np.timedelta64(1, "D")
-BLANK = "(blank)"  # the group label of leads with no value for a --by field
-QUANTILES = (0.5, 0.75, 0.9)
 
 
 @dataclass
@@ -158,92 +157,129 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     `since` and `until` select cohorts by the date they entered `cohort_stage` (the first stage
     unless trends asks for another); leads that never reached that stage are outside the range.
     """
-    leads = loaded.leads
-    k = len(defs.stages)
-    given = as_of is not None
-    if as_of is None:
-        if loaded.latest_date is None:
-            raise FunnelError(f"{loaded.export}: the export has no dates; pass {option('as_of')}")
-        as_of_ts = loaded.latest_date.normalize()
-    else:
-        as_of_ts = pd.Timestamp(as_of)
+    as_of_ts = _as_of_date(loaded, as_of)
     limit = np.datetime64(as_of_ts.date(), "D")
-
-    reached, date = loaded.reached, loaded.date
-    # Who is in the funnel at the as-of date: a lead that reached some stage by then (dated at or
-    # before it, or undated). Effective dates never decrease along the stages, so the first
-    # stage's date tells, but for leads whose stages reached have no date at all.
-    first = date[:, 0]
-    in_funnel = reached[:, 0] & (first <= limit)  # a NaT date compares False
-    after = np.zeros(len(leads), dtype=bool)
-    for j, day in loaded.exit_dates.items():
-        after |= loaded.exit_met[j] & (day > limit)
-    later = []  # which stages have a date after the as-of date
-    for i in range(k):
-        in_funnel |= reached[:, i] & np.isnat(date[:, i])
-        beyond = date[:, i] > limit
-        after |= beyond
-        later.append(bool(beyond.any()))
-    after &= loaded.usable
-
+    in_funnel, after, later = _in_funnel(loaded, limit)
     accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[0].name)
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
     if since is not None or until is not None:
-        entry = date[:, cohort_stage]
-        inside = reached[:, cohort_stage] & (entry <= limit)
-        if since is not None:
-            inside &= entry >= np.datetime64(since, "D")
-        if until is not None:
-            inside &= entry <= np.datetime64(until, "D")
+        inside = _in_range(loaded, cohort_stage, limit, since, until)
         accounting.outside_range = int((keep & ~inside).sum())
         keep &= inside
     if markets:
-        if "market" not in leads:
-            raise FunnelError(f"{option('markets')}: the definitions have no markets to choose from")
-        known_markets = [m.name for m in defs.markets] + [OUT_OF_MARKET]
-        folded = {m.casefold(): m for m in known_markets}
-        chosen = []
-        for name in markets:
-            if name.casefold() not in folded:
-                raise FunnelError(f"{option('markets')}{name!r}: no such market{did_you_mean(name, known_markets)}; "
-                                  f"markets are {', '.join(known_markets)}")
-            chosen.append(folded[name.casefold()])
-        in_market = leads["market"].isin(chosen).to_numpy()
+        markets = _chosen_markets(loaded, defs, markets)
+        in_market = loaded.leads["market"].isin(markets).to_numpy()
         accounting.other_markets = int((keep & ~in_market).sum())
         keep &= in_market
-        markets = tuple(chosen)
     accounting.in_report = int(keep.sum())
-
-    # Select first, then replay the as-of date on the selected leads only. Events after it have
-    # not happened yet; stages reached with no date are judged on the export as it is (their
-    # time is unknown), and the waterfall is made monotone again.
+    # Select first, then replay the as-of date on the selected leads only.
     idx = np.flatnonzero(keep)
-    m = len(idx)
+    at_reached, at_date = _replay_stages(loaded, idx, limit, later)
+    exit_codes = _exits_at(loaded, defs, idx, limit)
+    return Funnel(
+        defs, as_of_ts, as_of is not None, loaded.leads, idx, at_reached, at_date,
+        _implied_at(loaded, idx, limit, at_reached), exit_codes, exit_codes >= 0, accounting, since, until, tuple(markets), loaded.export, int((after & loaded.usable).sum()),
+        cohort_stage=cohort_stage,
+    )
+
+
+def _as_of_date(loaded: LoadedExport, as_of: dt.date | None) -> pd.Timestamp:
+    """Return the as-of date: the one given, else the export's latest date."""
+    if as_of is not None:
+        return pd.Timestamp(as_of)
+    if loaded.latest_date is None:
+        raise FunnelError(f"{loaded.export}: the export has no dates; pass {option('as_of')}")
+    return loaded.latest_date.normalize()
+
+
+def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """Return who is in the funnel at the as-of date, who has an event after it, and which stages
+    have a date after it.
+
+    In the funnel: a lead that reached some stage by then (dated at or before it, or undated).
+    Effective dates never decrease along the stages, so the first stage's date tells, but for
+    leads whose stages reached have no date at all.
+    """
+    reached, date = loaded.reached, loaded.date
+    in_funnel = reached[:, 0] & (date[:, 0] <= limit)  # a NaT date compares False
+    after = np.zeros(len(loaded.leads), dtype=bool)
+    for j, day in loaded.exit_dates.items():
+        after |= loaded.exit_met[j] & (day > limit)
+    later = []
+    for i in range(reached.shape[1]):
+        in_funnel |= reached[:, i] & np.isnat(date[:, i])
+        beyond = date[:, i] > limit
+        after |= beyond
+        later.append(bool(beyond.any()))
+    return in_funnel, after, later
+
+
+def _in_range(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None) -> np.ndarray:
+    """Return the leads that entered `stage` by the as-of date, within since..until."""
+    entry = loaded.date[:, stage]
+    inside = loaded.reached[:, stage] & (entry <= limit)
+    if since is not None:
+        inside &= entry >= np.datetime64(since, "D")
+    if until is not None:
+        inside &= entry <= np.datetime64(until, "D")
+    return inside
+
+
+def _chosen_markets(loaded: LoadedExport, defs: Definitions, markets: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the markets asked for, by their names in the definitions (any case); raise for others."""
+    if "market" not in loaded.leads:
+        raise FunnelError(f"{option('markets')}: the definitions have no markets to choose from")
+    known = [m.name for m in defs.markets] + [OUT_OF_MARKET]
+    folded = {m.casefold(): m for m in known}
+    for name in markets:
+        if name.casefold() not in folded:
+            raise FunnelError(f"{option('markets')}{name!r}: no such market{did_you_mean(name, known)}; "
+                              f"markets are {', '.join(known)}")
+    return tuple(folded[name.casefold()] for name in markets)
+
+
+def _replay_stages(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, later: list[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """Return reached and dates of the selected leads at the as-of date.
+
+    Events after it have not happened yet; stages reached with no date are judged on the export
+    as it is (their time is unknown), and the waterfall is made monotone again.
+    """
+    m, k = len(idx), loaded.reached.shape[1]
     at_reached = np.empty((m, k), dtype=bool, order="F")
     at_date = np.empty((m, k), dtype="datetime64[D]", order="F")
     for i in range(k):
-        day = date[idx, i]
+        day = loaded.date[idx, i]
         if later[i]:
             happened = day <= limit
-            at_reached[:, i] = reached[idx, i] & (happened | np.isnat(day))
+            at_reached[:, i] = loaded.reached[idx, i] & (happened | np.isnat(day))
             at_date[:, i] = np.where(happened, day, np.datetime64("NaT"))
         else:
-            at_reached[:, i] = reached[idx, i]
+            at_reached[:, i] = loaded.reached[idx, i]
             at_date[:, i] = day
     for i in range(k - 2, -1, -1):
         at_reached[:, i] |= at_reached[:, i + 1]
-    # The lead's exit at the as-of date: the first whose rule holds and whose date (if it has
-    # one) has come; an exit dated later doesn't hide one that had already happened.
-    exit_codes = np.full(m, -1, dtype=np.int32)
+    return at_reached, at_date
+
+
+def _exits_at(loaded: LoadedExport, defs: Definitions, idx: np.ndarray, limit: np.datetime64) -> np.ndarray:
+    """Return each selected lead's exit at the as-of date (-1: none): the first whose rule holds
+    and whose date (if it has one) has come; an exit dated later doesn't hide one that had
+    already happened."""
+    exit_codes = np.full(len(idx), -1, dtype=np.int32)
     for j in range(len(defs.exits)):
         happened = loaded.exit_met[j][idx]
         if j in loaded.exit_dates:
             day = loaded.exit_dates[j][idx]
             happened &= np.isnat(day) | (day <= limit)
         exit_codes[(exit_codes == -1) & happened] = j
-    # A stage is skipped at the as-of date when it is reached but its own date hasn't come,
-    # though a later stage's earlier date has.
+    return exit_codes
+
+
+def _implied_at(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, at_reached: np.ndarray) -> np.ndarray:
+    """Return which stages of the selected leads are implied at the as-of date: reached but
+    skipped, or with an own date that hasn't come though a later stage's earlier date has."""
+    m = len(idx)
     at_implied = _take(loaded.implied, idx)
     for i, (rows, own) in loaded.late.items():
         pos = np.searchsorted(idx, rows)
@@ -251,11 +287,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
         inside[inside] &= idx[pos[inside]] == rows[inside]
         pending = own[inside] > limit
         at_implied[pos[inside][pending], i] |= at_reached[pos[inside][pending], i]
-    return Funnel(
-        defs, as_of_ts, given, leads, idx, at_reached, at_date, at_implied,
-        exit_codes, exit_codes >= 0, accounting, since, until, tuple(markets), loaded.export, int(after.sum()),
-        cohort_stage=cohort_stage,
-    )
+    return at_implied
 
 
 def _take(matrix: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -285,81 +317,7 @@ def _buckets(f: Funnel) -> Buckets:
 
 
 # --------------------------------------------------------------------------------------------
-# Groups
-
-
-@dataclass
-class Groups:
-    """A grouping of leads: a code per lead and the label of each code."""
-
-    field: str | None
-    codes: np.ndarray
-    labels: list[str]
-
-    @property
-    def size(self) -> int:
-        return len(self.labels)
-
-
-def group_by(f: Funnel, by: str | None) -> Groups:
-    """Return the groups of `--by FIELD` (one group 'all' without it); blank values are a group."""
-    if by is None:
-        return Groups(None, np.zeros(f.n, dtype=np.int64), ["all"])
-    key = by if by in ("market", "exit") else f.defs.field_key(by)
-    if key not in f.frame.columns or key.startswith("_") or key == "id":
-        raise FunnelError(f"{option('by')}{by!r}: not a field of the definitions{did_you_mean(by, f.defs.fields())}; "
-                          f"fields are {', '.join(f.defs.fields())}")
-    column = f.column(key)
-    if pd.api.types.is_datetime64_any_dtype(column.dtype):
-        column = pd.Series(column.dt.strftime("%Y-%m"), dtype="str")
-    elif not isinstance(column.dtype, pd.CategoricalDtype):
-        column = column.astype("str").where(column.notna())
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    labels = [str(u) for u in uniques]
-    if (codes < 0).any():
-        codes = np.where(codes < 0, len(labels), codes)
-        labels.append(BLANK)
-    return Groups(by, codes.astype(np.int64), labels)
-
-
-def count(mask: np.ndarray, groups: Groups) -> np.ndarray:
-    """Return how many leads per group have `mask` set."""
-    return np.bincount(groups.codes[mask], minlength=groups.size)
-
-
-def quantiles(values: np.ndarray, groups: Groups) -> np.ndarray:
-    """Return [groups, 3]: median, p75 and p90 of the non-NaN values per group (NaN if none)."""
-    ok = ~np.isnan(values)
-    out = np.full((groups.size, len(QUANTILES)), np.nan)
-    if not ok.any():
-        return out
-    if groups.size == 1:
-        out[0] = np.quantile(values[ok], QUANTILES)
-        return out
-    frame = pd.DataFrame({"g": groups.codes[ok], "v": values[ok]})
-    table = frame.groupby("g")["v"].quantile(list(QUANTILES)).unstack()
-    out[table.index.to_numpy()] = table.to_numpy()
-    return out
-
-
-def rate(numerator, denominator):
-    """Return numerator / denominator, or None when the denominator is 0."""
-    return None if not denominator else numerator / denominator
-
-
-def number(value) -> float | None:
-    """Return a float, or None for NaN."""
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
-
-
-# --------------------------------------------------------------------------------------------
 # Stage-by-stage conversion
-
-
-def per_stage(mask: np.ndarray, groups: Groups, also: np.ndarray | None = None) -> np.ndarray:
-    """Return [groups, stages]: how many leads per group have `mask` (and `also`) set for each stage."""
-    columns = [mask[:, i] if also is None else mask[:, i] & also for i in range(mask.shape[1])]
-    return np.stack([count(c, groups) for c in columns], axis=1)
 
 
 def conversion(f: Funnel, by: str | None = None) -> list[dict]:
@@ -381,7 +339,7 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
         for i, stage in enumerate(f.defs.stages):
             last = i == k - 1
             # The last stage has no next stage: nothing converts, and without an SLA nothing is
-            # stuck or in progress there either (domain.md).
+            # stuck or in progress there either (docs/metrics.md).
             has_flow = not last or stage.sla_days is not None
             row = {"group": groups.labels[g]} if by else {}
             row.update({
@@ -404,12 +362,6 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
             })
             rows.append(row)
     return rows
-
-
-def group_order(groups: Groups, size: np.ndarray) -> list[int]:
-    """Return group indexes, largest first, ties by label; the blank group last."""
-    labels = np.array(groups.labels, dtype=object)
-    return list(np.lexsort((labels, -size, labels == BLANK)))
 
 
 def cycle_time(f: Funnel) -> dict:

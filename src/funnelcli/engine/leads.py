@@ -3,7 +3,7 @@
 Whatever shape the export came in, `sources` gives typed fields per lead; here each stage's rule
 (its own date, a condition) says who reached it on their own evidence, the waterfall makes earlier
 stages implied by later ones, and each lead gets its exit and market. The result, `LoadedExport`,
-is all the engine reads (docs/metrics.md#how-a-lead-reaches-a-stage):
+is all the engine reads (docs/metrics.md#reaching-a-stage):
   leads                a frame with a row per record of the export: id, _row (the spreadsheet row),
                        every field by its lead-table name, `exit` (the first exit whose rule holds,
                        as the export stands) and `market` (if markets exist)

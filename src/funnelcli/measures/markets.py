@@ -9,7 +9,8 @@ import numpy as np
 
 from funnelcli.definitions import OUT_OF_MARKET, Definitions
 from funnelcli.engine import conditions
-from funnelcli.engine.funnel import Funnel, Groups, per_stage, rate
+from funnelcli.engine.funnel import Funnel
+from funnelcli.engine.groups import Groups, per_stage, rate
 from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, Problem
 

@@ -1,6 +1,6 @@
 """Leakage and purgatory: who is stuck where, for how long, on whose desk, and who left.
 
-Two purgatories have names in the field (domain.md): leads handed over and never accepted (stuck
+Two purgatories have names in the field (docs/metrics.md): leads handed over and never accepted (stuck
 at the first stage past its SLA), and leads touched a few times and dropped (a stage's activity
 rule: at most N touches and no activity for D days, not yet at the next stage).
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from funnelcli.engine.funnel import BLANK, DAY, Funnel, count, group_by, number, rate
+from funnelcli.engine.funnel import DAY, Funnel
+from funnelcli.engine.groups import BLANK, count, group_by, number, rate
 
 # Age bands of the unresolved leads of a stage, in multiples of its SLA. A lead exactly at the
 # SLA is within it: stuck means older than the SLA.

@@ -12,7 +12,8 @@ import datetime as dt
 import numpy as np
 
 from funnelcli.definitions import Target
-from funnelcli.engine.funnel import Funnel, rate
+from funnelcli.engine.funnel import Funnel
+from funnelcli.engine.groups import rate
 
 MET, MISSED, NO_DATA = "met", "missed", "no data"
 

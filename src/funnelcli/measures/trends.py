@@ -2,7 +2,7 @@
 
 Cohort counting groups leads by the period they entered the first stage (or --from-stage) and
 counts their conversions up to the as-of date; a cohort's rate is immature while the cohort is
-younger than the transition's window: its rate is still rising (domain.md "Maturity"). Flow
+younger than the transition's window: its rate is still rising (docs/metrics.md#maturity). Flow
 counting counts the leads entering each stage in each period, whoever they are: no rates.
 Periods are calendar periods of the definitions' timezone (dates are already local days);
 weeks start on Monday (ISO weeks).
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from funnelcli.engine.funnel import DAY, Funnel, group_by, group_order, number, rate
+from funnelcli.engine.funnel import DAY, Funnel
+from funnelcli.engine.groups import group_by, group_order, number, rate
 
 PERIODS = ("month", "week", "quarter")
 DEFAULT_MATURITY_DAYS = 90
@@ -109,7 +110,7 @@ def window(f: Funnel, i: int, override: float | None) -> float | None:
 
 def maturity_days(f: Funnel, i: int, override: float | None) -> float:
     """Return the maturity of the step from stage i to the next: its window, else stage i's SLA,
-    else 90 days (domain.md "Maturity")."""
+    else 90 days (docs/metrics.md#maturity)."""
     explicit = window(f, i, override)
     if explicit is not None:
         return explicit

@@ -1,0 +1,98 @@
+"""Groups of leads (`--by FIELD`) and counting per group: counts, quantiles, rates.
+
+A grouping is a code per lead and a label per code; counting is np.bincount over the codes, so
+a breakdown costs one pass whatever the number of groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from funnelcli.definitions import did_you_mean
+from funnelcli.errors import FunnelError, option
+
+if TYPE_CHECKING:
+    from funnelcli.engine.funnel import Funnel
+
+BLANK = "(blank)"  # the group label of leads with no value for a --by field
+QUANTILES = (0.5, 0.75, 0.9)
+
+
+@dataclass
+class Groups:
+    """A grouping of leads: a code per lead and the label of each code."""
+
+    field: str | None
+    codes: np.ndarray
+    labels: list[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.labels)
+
+
+def group_by(f: Funnel, by: str | None) -> Groups:
+    """Return the groups of `--by FIELD` (one group 'all' without it); blank values are a group."""
+    if by is None:
+        return Groups(None, np.zeros(f.n, dtype=np.int64), ["all"])
+    key = by if by in ("market", "exit") else f.defs.field_key(by)
+    if key not in f.frame.columns or key.startswith("_") or key == "id":
+        raise FunnelError(f"{option('by')}{by!r}: not a field of the definitions{did_you_mean(by, f.defs.fields())}; "
+                          f"fields are {', '.join(f.defs.fields())}")
+    column = f.column(key)
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        column = pd.Series(column.dt.strftime("%Y-%m"), dtype="str")
+    elif not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("str").where(column.notna())
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    labels = [str(u) for u in uniques]
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(labels), codes)
+        labels.append(BLANK)
+    return Groups(by, codes.astype(np.int64), labels)
+
+
+def count(mask: np.ndarray, groups: Groups) -> np.ndarray:
+    """Return how many leads per group have `mask` set."""
+    return np.bincount(groups.codes[mask], minlength=groups.size)
+
+
+def quantiles(values: np.ndarray, groups: Groups) -> np.ndarray:
+    """Return [groups, 3]: median, p75 and p90 of the non-NaN values per group (NaN if none)."""
+    ok = ~np.isnan(values)
+    out = np.full((groups.size, len(QUANTILES)), np.nan)
+    if not ok.any():
+        return out
+    if groups.size == 1:
+        out[0] = np.quantile(values[ok], QUANTILES)
+        return out
+    frame = pd.DataFrame({"g": groups.codes[ok], "v": values[ok]})
+    table = frame.groupby("g")["v"].quantile(list(QUANTILES)).unstack()
+    out[table.index.to_numpy()] = table.to_numpy()
+    return out
+
+
+def rate(numerator, denominator):
+    """Return numerator / denominator, or None when the denominator is 0."""
+    return None if not denominator else numerator / denominator
+
+
+def number(value) -> float | None:
+    """Return a float, or None for NaN."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+
+def per_stage(mask: np.ndarray, groups: Groups, also: np.ndarray | None = None) -> np.ndarray:
+    """Return [groups, stages]: how many leads per group have `mask` (and `also`) set for each stage."""
+    columns = [mask[:, i] if also is None else mask[:, i] & also for i in range(mask.shape[1])]
+    return np.stack([count(c, groups) for c in columns], axis=1)
+
+
+def group_order(groups: Groups, size: np.ndarray) -> list[int]:
+    """Return group indexes, largest first, ties by label; the blank group last."""
+    labels = np.array(groups.labels, dtype=object)
+    return list(np.lexsort((labels, -size, labels == BLANK)))
