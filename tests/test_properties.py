@@ -49,6 +49,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, assume, example, given, note, settings
 from hypothesis import strategies as st
@@ -61,6 +62,9 @@ from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, InputError
 from funnelcli.measures import trends
 from funnelcli.sources.accounting import SHOW_ROWS
+
+# about two thirds of the suite's time: `pytest -m "not slow"` is the quick loop
+pytestmark = pytest.mark.slow
 
 # FUNNELCLI_PROPERTY_EXAMPLES=1000 for a longer hunt. A failure is shrunk to a small CSV and
 # YAML (printed with it), which can take hypothesis a few minutes; FUNNELCLI_PROPERTY_SHRINK=0

@@ -21,6 +21,8 @@ import click
 from funnelcli import __version__
 from funnelcli.errors import ExitCode, FunnelError
 from funnelcli.output.files import format_for_path
+from funnelcli.measures.periods import PERIODS
+from funnelcli.output.mail import TLS_MODES
 from funnelcli.output.problems import PROBLEM_FORMATS
 from funnelcli.output.render import FORMATS  # the output package imports nothing heavy at module level
 
@@ -337,7 +339,7 @@ def markets(opts: RunOptions) -> None:
 
 @cli.command()
 @report_options
-@click.option("--period", type=click.Choice(["month", "week", "quarter"]), default="month", show_default=True,
+@click.option("--period", type=click.Choice(PERIODS), default="month", show_default=True,
               help="Calendar periods (weeks start on Monday).")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N periods.")
 @click.option("--counting", type=click.Choice(["cohort", "flow"]), default="cohort", show_default=True,
@@ -388,7 +390,7 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
 @click.option("--smtp-user", metavar="USER", envvar="FUNNELCLI_SMTP_USER", help="SMTP login ($FUNNELCLI_SMTP_USER).")
 @click.option("--smtp-password", metavar="PASSWORD", envvar="FUNNELCLI_SMTP_PASSWORD",
               help="SMTP password; prefer $FUNNELCLI_SMTP_PASSWORD, which no process list shows.")
-@click.option("--smtp-tls", type=click.Choice(["starttls", "tls", "none"]), envvar="FUNNELCLI_SMTP_TLS", default="starttls",
+@click.option("--smtp-tls", type=click.Choice(TLS_MODES), envvar="FUNNELCLI_SMTP_TLS", default="starttls",
               show_default=True, help="STARTTLS, implicit TLS, or none ($FUNNELCLI_SMTP_TLS).")
 def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from, subject,
            smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls) -> None:

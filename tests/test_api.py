@@ -1,0 +1,100 @@
+"""The Python API: the README's example runs as written, and the library speaks in its own words.
+
+The example's printed numbers are the sample's, the same the README's `conversion` session shows
+(reached 3,368 MQL, 866 stuck), so the two are checked against each other by the README tests.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from tests.conftest import DEFINITIONS, FIXTURES, ROOT, SAMPLE
+
+import funnelcli
+
+
+def _readme_example() -> tuple[str, str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Python API", 1)[1]  # its first python block, and the text block after it
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    printed = re.search(r"```text\n(.*?)```", section, re.S).group(1)
+    return code, printed
+
+
+def test_readme_example_runs_as_written():
+    code, printed = _readme_example()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == printed
+
+
+def test_readme_example_agrees_with_the_command_line(cli_run):
+    # the API's rows are the CLI's JSON rows: one pipeline, two front doors
+    import json
+
+    cli_rows = json.loads(cli_run("conversion", SAMPLE, "-d", DEFINITIONS, "-f", "json").stdout)["tables"]["stages"]
+    f = funnelcli.run(SAMPLE, DEFINITIONS)
+    api_rows = funnelcli.conversion(f).table("stages").rows
+    assert [r["reached"] for r in api_rows] == [r["reached"] for r in cli_rows]
+    assert [r["stuck"] for r in api_rows] == [r["stuck"] for r in cli_rows]
+
+
+def test_import_funnelcli_is_light():
+    code = "import sys, funnelcli; assert 'pandas' not in sys.modules; funnelcli.Report; assert 'pandas' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def test_findings_are_data_not_printed(capsys):
+    f = funnelcli.run(FIXTURES / "small.csv", FIXTURES / "small.yml")
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+    assert all(isinstance(x, funnelcli.Finding) for x in f.findings)
+    assert {x.kind for x in f.findings} <= {"excluded", "notice", "warning"}
+
+
+def test_strict_turns_findings_into_an_error():
+    f = funnelcli.run(FIXTURES / "small.csv", FIXTURES / "small.yml")
+    if not f.findings:
+        pytest.skip("the fixture has no data-quality findings")
+    with pytest.raises(funnelcli.FunnelError, match="strict: .* has data-quality problems"):
+        funnelcli.run(FIXTURES / "small.csv", FIXTURES / "small.yml", strict=True)
+
+
+def test_errors_name_keywords_in_python_and_options_on_the_command_line(cli_run):
+    f = funnelcli.run(FIXTURES / "purgatory.csv", FIXTURES / "purgatory.yml")
+    with pytest.raises(funnelcli.FunnelError) as caught:
+        funnelcli.conversion(f, by="ownr")
+    assert str(caught.value).startswith("by='ownr': not a field")
+    assert "--by" not in str(caught.value)
+    result = cli_run("conversion", FIXTURES / "purgatory.csv", "-d", FIXTURES / "purgatory.yml", "--by", "ownr")
+    assert result.exit_code == funnelcli.ExitCode.CANNOT_RUN
+    assert "error: --by 'ownr': not a field" in result.stderr
+
+
+def test_validate_returns_problems():
+    result = funnelcli.validate(FIXTURES / "broken-definitions.yml")
+    assert not result.ok and result.definitions is None
+    assert all(p.path.endswith("broken-definitions.yml") and p.line >= 1 for p in result.errors)
+
+
+def test_write_report_picks_the_format_from_the_extension(tmp_path):
+    f = funnelcli.run(FIXTURES / "purgatory.csv", FIXTURES / "purgatory.yml")
+    report = funnelcli.conversion(f)
+    funnelcli.write_report(report, tmp_path / "out.md")
+    funnelcli.write_report(report, tmp_path / "out.csv")
+    assert (tmp_path / "out.md").read_text().startswith("## Stage-by-stage conversion")
+    assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("stage,reached,converted")
+
+
+def test_unknown_table_names_the_tables():
+    f = funnelcli.run(FIXTURES / "purgatory.csv", FIXTURES / "purgatory.yml")
+    with pytest.raises(KeyError, match="its tables are stages"):
+        funnelcli.conversion(f).table("nope")
+
+
+def test_py_typed_is_shipped():
+    assert (ROOT / "src" / "funnelcli" / "py.typed").exists()
+    assert 'funnelcli = ["py.typed"]' in (ROOT / "pyproject.toml").read_text()
