@@ -125,10 +125,66 @@ def _share(value: Any) -> float | None:
 
 
 def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
+    """Return the merged definitions of `paths` (None when any problem is an error) and every problem.
+
+    Raises InputError only when a path does not exist or a folder holds no definition files.
+    """
     problems: list[Problem] = []
     files = _definition_files(paths)
     frags = [f for f in (parse_file(path, problems) for path in files) if f is not None]
+    # A file that could not be read may hold the stages or the id: don't also report them missing.
+    unreadable = any(p.rule in ("yaml-syntax", "encoding") for p in problems)
 
+    columns, column_where = _merge_columns(frags)
+    stages = _merge_stages(frags, files, unreadable, problems)
+    exits = [e for f in frags for e in f.exits]
+    markets = [m for f in frags for m in f.markets]
+    timezone = _merge_scalar(frags, "timezone", "timezone", problems) or "UTC"
+    date_format = _merge_scalar(frags, "date_format", "date_format", problems)
+    if "id" not in columns and not unreadable:
+        where = _top_where(frags, files, ("columns",))
+        problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "columns needs an 'id': the export's column that identifies a lead (e.g. id: Record ID)"))
+    _check_names(stages, exits, markets, problems)
+
+    # Stages and exits name their date column by export header or by canonical name: keep the header.
+    stages = [dataclasses.replace(s, date=_header(columns, s.date)) for s in stages]
+    exits = [dataclasses.replace(e, date=_header(columns, e.date)) for e in exits]
+    _check_purgatory_fields(stages, columns, problems)
+    targets = _merge_targets(frags, [s.name for s in stages], problems)
+    refs = _column_refs(columns, column_where, stages, exits, markets, problems)
+
+    if any(p.level == "error" for p in problems):
+        return None, problems
+    defs = Definitions(
+        columns=columns,
+        stages=tuple(stages),
+        exits=tuple(exits),
+        markets=tuple(markets),
+        targets=tuple(targets),
+        timezone=timezone,
+        date_format=date_format,
+        sources=tuple(files),
+        digest=_digest(files),
+        refs=tuple(refs),
+    )
+    return defs, problems
+
+
+def _top_where(frags: list, files: list[str], kp: tuple) -> Where:
+    """Return where to report a missing top-level key: the first file's `kp`, or its path alone."""
+    return frags[0].doc.at(kp) if frags else Where(files[0] if files else "definitions")
+
+
+def _header(columns: dict[str, str], name: str | None) -> str | None:
+    """Return the export header of a column given by canonical name or header (None stays None)."""
+    return columns.get(name, name) if name else name
+
+
+def _merge_columns(frags: list) -> tuple[dict[str, str], dict[str, Where]]:
+    """Return the union of the files' columns (canonical name -> header) and where each was first mapped.
+
+    A name mapped to another header in a later file is a conflict, reported there; the first wins.
+    """
     columns: dict[str, str] = {}
     column_where: dict[str, Where] = {}
     for frag in frags:
@@ -138,30 +194,33 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
                 continue
             columns.setdefault(canonical, header)
             column_where.setdefault(canonical, where)
+    return columns, column_where
 
+
+def _merge_stages(frags: list, files: list[str], unreadable: bool, problems: list[Problem]) -> list[Stage]:
+    """Return the stages of the first file that lists them; report any other file that does too.
+
+    Stages are an ordered list, so they cannot be merged across files: only one file may hold them.
+    """
     stage_frags = [f for f in frags if f.stages is not None]
-    stages: list[Stage] = []
     if len(stage_frags) > 1:
         other = stage_frags[0].doc.path
         for frag in stage_frags[1:]:
             frag.doc.add(frag.doc.at(("stages",), key=True), "conflict", f"stages are also listed in {other}; keep the ordered list of stages in one file")
     if stage_frags:
-        stages = stage_frags[0].stages
-    # A file that could not be read may hold the stages or the id: don't also report them missing.
-    unreadable = any(p.rule in ("yaml-syntax", "encoding") for p in problems)
-    if not stage_frags and not unreadable:
-        where = frags[0].doc.at(()) if frags else Where(files[0] if files else "definitions")
+        return stage_frags[0].stages
+    if not unreadable:
+        where = _top_where(frags, files, ())
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "no 'stages': list the funnel's stages in order, each with a date column or a condition"))
+    return []
 
-    exits = [e for f in frags for e in f.exits]
-    markets = [m for f in frags for m in f.markets]
-    timezone = _merge_scalar(frags, "timezone", "timezone", problems) or "UTC"
-    date_format = _merge_scalar(frags, "date_format", "date_format", problems)
 
-    if "id" not in columns and not unreadable:
-        where = frags[0].doc.at(("columns",)) if frags else Where(files[0] if files else "definitions")
-        problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "columns needs an 'id': the export's column that identifies a lead (e.g. id: Record ID)"))
+def _check_names(stages: list, exits: list, markets: list, problems: list[Problem]) -> None:
+    """Report every stage, exit or market whose name another one already has, at the later one.
 
+    Stage, exit and market names share one namespace, compared case-insensitively because stages
+    are looked up that way (`--stage mql` finds MQL).
+    """
     seen: dict[str, tuple[str, Where]] = {}
     for kind, items in (("stage", stages), ("exit", exits), ("market", markets)):
         for item in items:
@@ -173,12 +232,9 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
             else:
                 seen[folded] = (kind, item.where)
 
-    def resolve(header: str | None) -> str | None:
-        return columns.get(header, header) if header else header
 
-    stages = [dataclasses.replace(s, date=resolve(s.date)) for s in stages]
-    exits = [dataclasses.replace(e, date=resolve(e.date)) for e in exits]
-
+def _check_purgatory_fields(stages: list[Stage], columns: dict[str, str], problems: list[Problem]) -> None:
+    """Report every stage with an activity purgatory when columns does not map touches and last_activity."""
     for stage in stages:
         if stage.purgatory:
             missing = [c for c in ("touches", "last_activity") if c not in columns]
@@ -187,7 +243,12 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
                 problems.append(Problem(w.path, w.line, w.col, "error", "unmapped-field",
                                         f"stage {stage.name!r} has a purgatory rule on activity but columns does not map {' and '.join(missing)}"))
 
-    stage_names = [s.name for s in stages]
+
+def _merge_targets(frags: list, stage_names: list[str], problems: list[Problem]) -> list[Target]:
+    """Return the good targets of every file, each key once; report bad keys, values and repeats.
+
+    Checked here, not per file, because a target may name stages listed in another file.
+    """
     targets: list[Target] = []
     target_keys: dict[str, Where] = {}
     for frag in frags:
@@ -195,6 +256,7 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
             target = _parse_target(key, value, key_where, value_where, stage_names, problems)
             if target is None:
                 continue
+            # 'MQL->SAL' and 'mql -> sal' are the same target.
             norm = re.sub(r"\s+", "", target.key.casefold())
             if norm in target_keys:
                 problems.append(Problem(key_where.path, key_where.line, key_where.col, "error", "duplicate-name",
@@ -202,7 +264,16 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
                 continue
             target_keys[norm] = key_where
             targets.append(target)
+    return targets
 
+
+def _column_refs(columns: dict[str, str], column_where: dict[str, Where], stages: list[Stage], exits: list,
+                 markets: list, problems: list[Problem]) -> list[ColumnRef]:
+    """Return every export column the definitions name, with where and why; report reserved fields.
+
+    An export's header is checked against these (`validate --data`, and reading an export). A
+    condition cannot test 'market' or 'exit': funnelcli computes them from the conditions.
+    """
     refs: list[ColumnRef] = []
     for canonical, header in columns.items():
         refs.append(ColumnRef(header, f"columns.{canonical}", column_where[canonical]))
@@ -221,19 +292,4 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
                                         f"{label} condition: {leaf.field!r} is computed by funnelcli and cannot be tested in a condition"))
                 continue
             refs.append(ColumnRef(columns.get(leaf.field, leaf.field), f"{label} condition", leaf.where))
-
-    if any(p.level == "error" for p in problems):
-        return None, problems
-    defs = Definitions(
-        columns=columns,
-        stages=tuple(stages),
-        exits=tuple(exits),
-        markets=tuple(markets),
-        targets=tuple(targets),
-        timezone=timezone,
-        date_format=date_format,
-        sources=tuple(files),
-        digest=_digest(files),
-        refs=tuple(refs),
-    )
-    return defs, problems
+    return refs

@@ -6,6 +6,7 @@ Nothing here reads files: schema.py builds these from one YAML file, merge.py fr
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -119,8 +120,6 @@ CURRENCY_AND_SPACES = r"[\s$€£]"
 
 def read_number(text: str) -> float | None:
     """Return the number written in `text` by the rules above, or None."""
-    import re
-
     text = re.sub(CURRENCY_AND_SPACES, "", text)
     if re.match(DECIMAL_COMMA_PATTERN, text):
         text = text.replace(".", "").replace(",", ".")

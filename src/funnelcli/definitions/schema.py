@@ -199,72 +199,110 @@ def _field_test(doc: Doc, fld: str, value: Any, kp: tuple, what: str) -> Conditi
     return leaves[0] if len(leaves) == 1 else AllOf(tuple(leaves))
 
 
+# What an operand check gives back after reporting: a sentinel, since a good operand may be falsy
+# (`present: false`, `eq: 0`).
 _BAD = object()
 
 
 def _operand(doc: Doc, op: str, arg: Any, kp: tuple, what: str) -> Any:
-    """Check an operator's value; return it normalised, or _BAD after reporting."""
+    """Return an operator's value checked and normalised, or _BAD after reporting."""
     where = doc.at(kp)
-    if op in ("present", "missing"):
-        if isinstance(arg, bool):
-            return arg
-        doc.add(where, "wrong-type", f"{what} takes true or false, got {describe_value(arg)}")
+    check = _OPERAND_CHECKS.get(op, _compared_operand)
+    return check(doc, op, arg, where, what)
+
+
+def _flag_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
+    """Return the true/false of `present` or `missing`, or _BAD."""
+    if isinstance(arg, bool):
+        return arg
+    doc.add(where, "wrong-type", f"{what} takes true or false, got {describe_value(arg)}")
+    return _BAD
+
+
+def _list_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
+    """Return the values of `in` or `not_in` as a tuple (one value counts as a list of one), or _BAD."""
+    values = arg if isinstance(arg, list) else [arg]
+    if not values or not all(_is_scalar(v) for v in values):
+        got = "an empty list" if values == [] else "a list holding more than plain values" if isinstance(arg, list) else describe_value(arg)
+        doc.add(where, "wrong-type", f"{what} takes a list of values, got {got}")
         return _BAD
-    if op in ("in", "not_in"):
-        values = arg if isinstance(arg, list) else [arg]
-        if not values or not all(_is_scalar(v) for v in values):
-            got = "an empty list" if values == [] else "a list holding more than plain values" if isinstance(arg, list) else describe_value(arg)
-            doc.add(where, "wrong-type", f"{what} takes a list of values, got {got}")
-            return _BAD
-        return tuple(_day(v) for v in values)
-    if op == "between":
-        if not (isinstance(arg, list) and len(arg) == 2 and all(is_number(v) or isinstance(v, dt.date) for v in arg)):
-            doc.add(where, "wrong-type", f"{what} takes [low, high], two numbers or two dates, got {describe_value(arg)}")
-            return _BAD
-        low, high = _day(arg[0]), _day(arg[1])
-        if is_number(low) != is_number(high):
-            doc.add(where, "wrong-type", f"{what}: low and high must both be numbers or both dates")
-            return _BAD
-        if low > high:
-            doc.add(where, "invalid-value", f"{what}: low {describe_value(low)} is above high {describe_value(high)}")
-            return _BAD
-        return (low, high)
-    if op in ("matches", "not_matches"):
-        if not isinstance(arg, str):
-            doc.add(where, "wrong-type", f"{what} takes a regular expression, got {describe_value(arg)}")
-            return _BAD
-        try:
-            re.compile(arg)
-        except re.error as exc:
-            doc.add(where, "invalid-regex", f"{what}: invalid regular expression {arg!r}: {exc}")
-            return _BAD
-        return arg
-    if op in ("contains", "not_contains"):
-        if not isinstance(arg, str) or not arg:
-            doc.add(where, "wrong-type", f"{what} takes non-empty text, got {describe_value(arg)}")
-            return _BAD
-        return arg
-    # eq ne gt gte lt lte
+    return tuple(_day(v) for v in values)
+
+
+def _between_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
+    """Return `between`'s (low, high), two numbers or two days in order, or _BAD."""
+    if not (isinstance(arg, list) and len(arg) == 2 and all(is_number(v) or isinstance(v, dt.date) for v in arg)):
+        doc.add(where, "wrong-type", f"{what} takes [low, high], two numbers or two dates, got {describe_value(arg)}")
+        return _BAD
+    low, high = _day(arg[0]), _day(arg[1])
+    # A number and a date cannot be ordered against each other: say so rather than raise.
+    if is_number(low) != is_number(high):
+        doc.add(where, "wrong-type", f"{what}: low and high must both be numbers or both dates")
+        return _BAD
+    if low > high:
+        doc.add(where, "invalid-value", f"{what}: low {describe_value(low)} is above high {describe_value(high)}")
+        return _BAD
+    return (low, high)
+
+
+def _regex_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
+    """Return the pattern of `matches` or `not_matches` once it compiles, or _BAD."""
+    if not isinstance(arg, str):
+        doc.add(where, "wrong-type", f"{what} takes a regular expression, got {describe_value(arg)}")
+        return _BAD
+    # Compiled here so that a bad pattern is a problem at its line, not an error mid-run.
+    try:
+        re.compile(arg)
+    except re.error as exc:
+        doc.add(where, "invalid-regex", f"{what}: invalid regular expression {arg!r}: {exc}")
+        return _BAD
+    return arg
+
+
+def _text_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
+    """Return the non-empty text of `contains` or `not_contains`, or _BAD."""
+    if not isinstance(arg, str) or not arg:
+        doc.add(where, "wrong-type", f"{what} takes non-empty text, got {describe_value(arg)}")
+        return _BAD
+    return arg
+
+
+def _compared_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
+    """Return the value of eq, ne, gt, gte, lt or lte (orders get a number or a day), or _BAD."""
     if not _is_scalar(arg) or (op not in ("eq", "ne") and isinstance(arg, bool)):
         kind = "a value" if op in ("eq", "ne") else "a number or a date"
         doc.add(where, "wrong-type", f"{what} takes {kind}, got {describe_value(arg)}")
         return _BAD
     if op in ("gt", "gte", "lt", "lte") and isinstance(arg, str):
-        # An order compares numbers or dates; text that is neither would compare as text and
-        # silently sort '2023-05-01' after '01/02/2024'.
-        number = read_number(arg)
-        if number is not None:
-            return number
-        if re.match(r"^\d{4}-\d{2}-\d{2}$", arg.strip()):
-            try:
-                return dt.date.fromisoformat(arg.strip())
-            except ValueError:
-                doc.add(where, "invalid-value", f"{what}: {arg!r} is not a real date")
-                return _BAD
-        doc.add(where, "wrong-type", f"{what} takes a number or a date written 2024-03-31, got {describe_value(arg)}")
-        return _BAD
+        return _ordered_text(doc, arg, where, what)
     return _day(arg)
 
+
+def _ordered_text(doc: Doc, arg: str, where: Where, what: str) -> Any:
+    """Return the number or the date that an order's text operand writes, or _BAD."""
+    # An order compares numbers or dates; text that is neither would compare as text and
+    # silently sort '2023-05-01' after '01/02/2024'.
+    number = read_number(arg)
+    if number is not None:
+        return number
+    if re.match(r"^\d{4}-\d{2}-\d{2}$", arg.strip()):
+        try:
+            return dt.date.fromisoformat(arg.strip())
+        except ValueError:
+            doc.add(where, "invalid-value", f"{what}: {arg!r} is not a real date")
+            return _BAD
+    doc.add(where, "wrong-type", f"{what} takes a number or a date written 2024-03-31, got {describe_value(arg)}")
+    return _BAD
+
+
+# operator -> its operand check; the comparisons (eq ne gt gte lt lte) fall to _compared_operand.
+_OPERAND_CHECKS = {
+    "present": _flag_operand, "missing": _flag_operand,
+    "in": _list_operand, "not_in": _list_operand,
+    "between": _between_operand,
+    "matches": _regex_operand, "not_matches": _regex_operand,
+    "contains": _text_operand, "not_contains": _text_operand,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,19 +329,18 @@ class Fragment:
 
 
 def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read definitions: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(path, 1, 1, "error", "encoding", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"))
+    """Return the fragment one definitions file holds, adding its problems to `problems`.
+
+    None when the file gives nothing to merge: not UTF-8, not YAML, empty, or not a mapping.
+    Raises InputError only when the file cannot be read at all.
+    """
+    text = _read_text(path, problems)
+    if text is None:
         return None
     doc = Doc(path, text, problems)
     data = doc.data
     if data is None:
+        # A YAML syntax error also leaves no data: it is reported already, the file is not empty.
         if not any(p.path == path and p.rule == "yaml-syntax" for p in problems):
             doc.add(Where(path), "empty-file", "the file holds no definitions", level="warning")
         return None
@@ -311,6 +348,41 @@ def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
         return None
     _check_keys(doc, data, (), TOP_KEYS, "the definitions")
     frag = Fragment(doc)
+    _parse_settings(doc, data, frag)
+    if "columns" in data and _expect_mapping(doc, data["columns"], ("columns",), "columns"):
+        frag.columns = _parse_columns(doc, data["columns"])
+    if "stages" in data and _expect_list(doc, data["stages"], ("stages",), "stages"):
+        frag.stages = _parse_stages(doc, data["stages"])
+    # exits, markets and targets may be left empty (`exits:` alone): only stages must hold something.
+    for section, parse in (("exits", _parse_exit), ("markets", _parse_market)):
+        if section in data and data[section] is not None and _expect_list(doc, data[section], (section,), section):
+            for i, item in enumerate(data[section]):
+                parsed = parse(doc, item, (section, i))
+                if parsed is not None:
+                    getattr(frag, section).append(parsed)
+    if "targets" in data and data["targets"] is not None and _expect_mapping(doc, data["targets"], ("targets",), "targets"):
+        # Targets name stages, which may be listed in another file: merge.py checks them.
+        for key, value in data["targets"].items():
+            frag.targets.append((key, value, doc.at(("targets", key), key=True), doc.at(("targets", key))))
+    return frag
+
+
+def _read_text(path: str, problems: list[Problem]) -> str | None:
+    """Return the text of a definitions file, or None after reporting that it is not UTF-8."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read definitions: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")  # a byte-order mark (Notepad writes one) is not part of the text
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(path, 1, 1, "error", "encoding", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"))
+        return None
+
+
+def _parse_settings(doc: Doc, data: dict, frag: Fragment) -> None:
+    """Set the fragment's version, timezone and date_format from the file (None when not given)."""
     if "version" in data:
         frag.version = data["version"]
         if frag.version != 1:
@@ -321,39 +393,39 @@ def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
     frag.date_format = _text(doc, data, "date_format", (), "the definitions")
     if frag.date_format:
         _check_date_format(doc, frag.date_format)
-    if "columns" in data and _expect_mapping(doc, data["columns"], ("columns",), "columns"):
-        for canonical, header in data["columns"].items():
-            kp = ("columns", canonical)
-            if not isinstance(canonical, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", canonical):
-                doc.add(doc.at(kp, key=True), "invalid-value", f"columns: canonical name {canonical!r} must be a word such as owner or lead_score")
-                continue
-            if canonical in RESERVED_FIELDS:
-                doc.add(doc.at(kp, key=True), "reserved-name", f"columns: {canonical!r} is computed by funnelcli; map the export's column under another name")
-                continue
-            if isinstance(header, (int, float)) and not isinstance(header, bool):
-                header = str(header)
-            if not isinstance(header, str) or not header.strip():
-                doc.add(doc.at(kp), "wrong-type", f"columns: {canonical} must name a column of the export, got {describe_value(header)}")
-                continue
-            frag.columns[canonical] = (header.strip(), doc.at(kp))
-    if "stages" in data and _expect_list(doc, data["stages"], ("stages",), "stages"):
-        if not data["stages"]:
-            doc.add(doc.at(("stages",)), "missing-key", "stages is empty: list the funnel's stages in order")
-        frag.stages = []
-        for i, item in enumerate(data["stages"]):
-            stage = _parse_stage(doc, item, ("stages", i))
-            if stage is not None:
-                frag.stages.append(stage)
-    for section, parse in (("exits", _parse_exit), ("markets", _parse_market)):
-        if section in data and data[section] is not None and _expect_list(doc, data[section], (section,), section):
-            for i, item in enumerate(data[section]):
-                parsed = parse(doc, item, (section, i))
-                if parsed is not None:
-                    getattr(frag, section).append(parsed)
-    if "targets" in data and data["targets"] is not None and _expect_mapping(doc, data["targets"], ("targets",), "targets"):
-        for key, value in data["targets"].items():
-            frag.targets.append((key, value, doc.at(("targets", key), key=True), doc.at(("targets", key))))
-    return frag
+
+
+def _parse_columns(doc: Doc, columns: dict) -> dict:
+    """Return the file's column map, canonical name -> (export header, where), leaving out bad entries."""
+    out = {}
+    for canonical, header in columns.items():
+        kp = ("columns", canonical)
+        if not isinstance(canonical, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", canonical):
+            doc.add(doc.at(kp, key=True), "invalid-value", f"columns: canonical name {canonical!r} must be a word such as owner or lead_score")
+            continue
+        if canonical in RESERVED_FIELDS:
+            doc.add(doc.at(kp, key=True), "reserved-name", f"columns: {canonical!r} is computed by funnelcli; map the export's column under another name")
+            continue
+        # YAML reads a header such as 2024 as a number; the export's header is its text.
+        if isinstance(header, (int, float)) and not isinstance(header, bool):
+            header = str(header)
+        if not isinstance(header, str) or not header.strip():
+            doc.add(doc.at(kp), "wrong-type", f"columns: {canonical} must name a column of the export, got {describe_value(header)}")
+            continue
+        out[canonical] = (header.strip(), doc.at(kp))
+    return out
+
+
+def _parse_stages(doc: Doc, items: list) -> list[Stage]:
+    """Return the file's good stages in order, after reporting the bad ones (and an empty list)."""
+    if not items:
+        doc.add(doc.at(("stages",)), "missing-key", "stages is empty: list the funnel's stages in order")
+    stages = []
+    for i, item in enumerate(items):
+        stage = _parse_stage(doc, item, ("stages", i))
+        if stage is not None:
+            stages.append(stage)
+    return stages
 
 
 def _check_timezone(doc: Doc, name: str) -> None:
