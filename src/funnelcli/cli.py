@@ -20,8 +20,8 @@ import click
 
 from funnelcli import __version__
 from funnelcli.errors import ExitCode, FunnelError
-from funnelcli.output.files import format_for_path
 from funnelcli.measures.periods import PERIODS
+from funnelcli.output.files import format_for_path
 from funnelcli.output.mail import TLS_MODES
 from funnelcli.output.problems import PROBLEM_FORMATS
 from funnelcli.output.render import FORMATS  # the output package imports nothing heavy at module level

@@ -121,7 +121,7 @@ def test_reference_columns(reference):
         ("amount", "Amount"),
     ]
     assert reference.timezone == "UTC"
-    assert reference.date_format is None
+    assert reference.date_format == ()
 
 
 def test_reference_stages(reference):

@@ -12,15 +12,19 @@ from __future__ import annotations
 from funnelcli.definitions.merge import parse
 from funnelcli.definitions.model import (
     DATE_FIELDS,
+    FALSE_WORDS,
     NUMBER_FIELDS,
     OPERATORS,
     OUT_OF_MARKET,
+    TRUE_WORDS,
     AllOf,
     AnyOf,
     ColumnRef,
     Condition,
     Definitions,
     Exit,
+    History,
+    Join,
     Leaf,
     Market,
     NotOf,
@@ -36,7 +40,7 @@ from funnelcli.definitions.model import (
 from funnelcli.errors import DefinitionError, Problem
 
 __all__ = [
-    "DATE_FIELDS", "NUMBER_FIELDS", "OPERATORS", "OUT_OF_MARKET", "AllOf", "AnyOf", "ColumnRef", "Condition",
+    "DATE_FIELDS", "FALSE_WORDS", "TRUE_WORDS", "History", "Join", "NUMBER_FIELDS", "OPERATORS", "OUT_OF_MARKET", "AllOf", "AnyOf", "ColumnRef", "Condition",
     "Definitions", "Exit", "Leaf", "Market", "NotOf", "PurgatoryRule", "Stage", "Target", "check_headers",
     "describe", "did_you_mean", "load", "nearest_header", "validate", "walk_leaves",
 ]

@@ -10,7 +10,7 @@ import os
 import re
 from typing import Any
 
-from funnelcli.definitions.model import RESERVED_FIELDS, ColumnRef, Definitions, Stage, Target, did_you_mean, walk_leaves
+from funnelcli.definitions.model import RESERVED_FIELDS, ColumnRef, Definitions, Join, Stage, Target, did_you_mean, walk_leaves
 from funnelcli.definitions.schema import describe_value, is_number, parse_file
 from funnelcli.definitions.yamldoc import Where
 from funnelcli.errors import InputError, Problem
@@ -140,18 +140,25 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     exits = [e for f in frags for e in f.exits]
     markets = [m for f in frags for m in f.markets]
     timezone = _merge_scalar(frags, "timezone", "timezone", problems) or "UTC"
-    date_format = _merge_scalar(frags, "date_format", "date_format", problems)
+    date_format = _merge_scalar(frags, "date_format", "date_format", problems) or ()
+    blank_values = _merge_scalar(frags, "blank_values", "blank_values", problems) or ()
+    stage_column = _merge_scalar(frags, "stage_column", "stage_column", problems)
+    history = _merge_scalar(frags, "history", "history", problems)
+    joins = [j for f in frags for j in (f.joins or [])]
     if "id" not in columns and not unreadable:
         where = _top_where(frags, files, ("columns",))
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "columns needs an 'id': the export's column that identifies a lead (e.g. id: Record ID)"))
     _check_names(stages, exits, markets, problems)
+    _check_joins(joins, columns, problems)
+    _check_rules(stages, exits, bool(stage_column or history), problems)
 
     # Stages and exits name their date column by export header or by canonical name: keep the header.
-    stages = [dataclasses.replace(s, date=_header(columns, s.date)) for s in stages]
+    stages = [dataclasses.replace(s, date=_header(columns, s.date), flag=_header(columns, s.flag)) for s in stages]
     exits = [dataclasses.replace(e, date=_header(columns, e.date)) for e in exits]
     _check_purgatory_fields(stages, columns, problems)
     targets = _merge_targets(frags, [s.name for s in stages], problems)
-    refs = _column_refs(columns, column_where, stages, exits, markets, problems)
+    refs = _column_refs(columns, column_where, stages, exits, markets, problems, joins)
+    refs += _shape_refs(frags, columns, stage_column, history, joins)
 
     if any(p.level == "error" for p in problems):
         return None, problems
@@ -166,6 +173,10 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
         sources=tuple(files),
         digest=_digest(files),
         refs=tuple(refs),
+        stage_column=stage_column,
+        history=history,
+        joins=tuple(joins),
+        blank_values=tuple(blank_values),
     )
     return defs, problems
 
@@ -267,8 +278,91 @@ def _merge_targets(frags: list, stage_names: list[str], problems: list[Problem])
     return targets
 
 
+def _check_joins(joins: list[Join], columns: dict[str, str], problems: list[Problem]) -> None:
+    """Report joins whose names repeat, that bring in a field another mapping has, or whose key
+    names a field only a later join brings."""
+    names: dict[str, Where] = {}
+    brought: dict[str, str] = {c: "columns" for c in columns}
+    later = {c: j.name for j in joins for c in j.columns}
+    for join in joins:
+        w = join.where
+        if join.name.casefold() in names:
+            problems.append(Problem(w.path, w.line, w.col, "error", "duplicate-name", f"join {join.name!r} is also defined at "
+                                    f"{names[join.name.casefold()].path}:{names[join.name.casefold()].line}"))
+        names.setdefault(join.name.casefold(), w)
+        if join.lead_key not in brought and join.lead_key in later:
+            problems.append(Problem(w.path, w.line, w.col, "error", "join-order",
+                                    f"join {join.name!r} keys on {join.lead_key!r}, which join {later[join.lead_key]!r} brings in later; "
+                                    "list that join first"))
+        for canonical in join.columns:
+            if canonical in brought:
+                problems.append(Problem(w.path, w.line, w.col, "error", "conflict",
+                                        f"join {join.name!r} brings in {canonical!r}, which {brought[canonical]} maps already; "
+                                        "give it another canonical name"))
+            brought.setdefault(canonical, f"join {join.name!r}")
+
+
+def _check_rules(stages: list[Stage], exits: list, has_values: bool, problems: list[Problem]) -> None:
+    """Report stages and exits with no rule saying who reached them, and values with nothing to read.
+
+    Only the first stage may have no rule (every lead reaches it); with a status column or a log,
+    each stage and exit has its values (default: its name).
+    """
+    for i, stage in enumerate(stages):
+        w = stage.where
+        if stage.values and not has_values:
+            m = stage.marks.get("values", w)
+            problems.append(Problem(m.path, m.line, m.col, "error", "missing-key",
+                                    f"stage {stage.name!r} lists values, but the definitions name no stage_column or history to read them in"))
+        # a rule written but invalid is reported where it is written, not again here
+        if i > 0 and not (has_values or any(k in stage.marks for k in ("date", "when", "flag"))):
+            problems.append(Problem(w.path, w.line, w.col, "error", "missing-key",
+                                    f"stage {stage.name!r} needs a 'date' column, a 'when' condition or a 'flag' to tell who reached it "
+                                    "(only the first stage may have none: every lead reaches it)"))
+    for ex in exits:
+        if ex.values and not has_values:
+            m = ex.marks.get("values", ex.where)
+            problems.append(Problem(m.path, m.line, m.col, "error", "missing-key",
+                                    f"exit {ex.name!r} lists values, but the definitions name no stage_column or history to read them in"))
+        if not (has_values or any(k in ex.marks for k in ("date", "when"))):
+            w = ex.where
+            problems.append(Problem(w.path, w.line, w.col, "error", "missing-key", f"exit {ex.name!r} needs a 'when' condition or a 'date' column"))
+
+
+def _shape_refs(frags: list, columns: dict[str, str], stage_column: str | None, history, joins: list[Join]) -> list[ColumnRef]:
+    """Return the columns the export's shape names (its status column, the log's) and every
+    joined file's columns, each with the file it belongs to."""
+    refs: list[ColumnRef] = []
+    joined = {c for j in joins for c in j.columns}
+    top = frags[0].doc if frags else None
+
+    def where(key: str) -> Where:
+        for frag in frags:
+            if getattr(frag, key, None) is not None:
+                return frag.doc.at((key,))
+        return top.at(()) if top else Where("")
+
+    if stage_column and stage_column not in joined:
+        refs.append(ColumnRef(columns.get(stage_column, stage_column), "stage_column", where("stage_column")))
+    if history:
+        refs.append(ColumnRef(history.stage, "history stage", history.where))
+        refs.append(ColumnRef(history.at, "history at", history.where))
+        for leaf in walk_leaves(history.only):
+            refs.append(ColumnRef(columns.get(leaf.field, leaf.field), "history only condition", leaf.where))
+    brought: set[str] = set()
+    for join in joins:
+        if join.lead_key not in brought and join.lead_key not in joined:
+            refs.append(ColumnRef(columns.get(join.lead_key, join.lead_key), f"join {join.name} key", join.where))
+        refs.append(ColumnRef(join.file_key, f"join {join.name} key", join.where, join.name))
+        refs += [ColumnRef(h, f"join {join.name} columns.{c}", join.where, join.name) for c, h in join.columns.items()]
+        if join.order_by:
+            refs.append(ColumnRef(join.order_by, f"join {join.name} order_by", join.where, join.name))
+        brought |= set(join.columns)
+    return refs
+
+
 def _column_refs(columns: dict[str, str], column_where: dict[str, Where], stages: list[Stage], exits: list,
-                 markets: list, problems: list[Problem]) -> list[ColumnRef]:
+                 markets: list, problems: list[Problem], joins: list[Join] = ()) -> list[ColumnRef]:
     """Return every export column the definitions name, with where and why; report reserved fields.
 
     An export's header is checked against these (`validate --data`, and reading an export). A
@@ -277,11 +371,14 @@ def _column_refs(columns: dict[str, str], column_where: dict[str, Where], stages
     refs: list[ColumnRef] = []
     for canonical, header in columns.items():
         refs.append(ColumnRef(header, f"columns.{canonical}", column_where[canonical]))
+    joined = {c for j in joins for c in j.columns}  # fields a join brings: its own refs check them
     for stage in stages:
-        if stage.date:
+        if stage.date and stage.date not in joined:
             refs.append(ColumnRef(stage.date, f"stage {stage.name} date", stage.marks.get("date", stage.where)))
+        if stage.flag and stage.flag not in joined:
+            refs.append(ColumnRef(stage.flag, f"stage {stage.name} flag", stage.marks.get("flag", stage.where)))
     for ex in exits:
-        if ex.date:
+        if ex.date and ex.date not in joined:
             refs.append(ColumnRef(ex.date, f"exit {ex.name} date", ex.marks.get("date", ex.where)))
     conditions = [(f"stage {s.name}", s.when) for s in stages] + [(f"exit {e.name}", e.when) for e in exits]
     conditions += [(f"market {m.name}", m.when) for m in markets]
@@ -291,5 +388,6 @@ def _column_refs(columns: dict[str, str], column_where: dict[str, Where], stages
                 problems.append(Problem(leaf.where.path, leaf.where.line, leaf.where.col, "error", "reserved-name",
                                         f"{label} condition: {leaf.field!r} is computed by funnelcli and cannot be tested in a condition"))
                 continue
-            refs.append(ColumnRef(columns.get(leaf.field, leaf.field), f"{label} condition", leaf.where))
+            if leaf.field not in joined:
+                refs.append(ColumnRef(columns.get(leaf.field, leaf.field), f"{label} condition", leaf.where))
     return refs

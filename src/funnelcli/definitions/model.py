@@ -63,8 +63,10 @@ class PurgatoryRule:
 @dataclass(frozen=True)
 class Stage:
     name: str
-    date: str | None = None  # the export header of its date column
+    date: str | None = None  # the lead-table column of its date (an export header, or a joined field)
     when: Condition | None = None
+    values: tuple[str, ...] = ()  # the status column's or the log's values for it (default: its name)
+    flag: str | None = None  # the lead-table column of a true/false flag that says it was reached
     sla_days: float | None = None
     window_days: float | None = None
     purgatory: PurgatoryRule | None = None
@@ -76,7 +78,8 @@ class Stage:
 class Exit:
     name: str
     when: Condition | None = None
-    date: str | None = None  # the export header of its date column
+    date: str | None = None  # the lead-table column of its date
+    values: tuple[str, ...] = ()  # the status column's or the log's values for it (default: its name)
     where: Where = field(default=Where(""), compare=False, repr=False)
     marks: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -103,11 +106,36 @@ class Target:
 
 @dataclass(frozen=True)
 class ColumnRef:
-    """A column of the export that the definitions name, and where they name it."""
+    """A column of the export (or of a joined file) that the definitions name, and where."""
 
     header: str
     role: str  # "columns.owner", "stage MQL date", "market Enterprise NA condition", ...
     where: Where
+    file: str = ""  # "" for the export given on the command line; else the join's name
+
+
+@dataclass(frozen=True)
+class Join:
+    """A related file joined to the leads by a key, bringing columns in under canonical names."""
+
+    name: str
+    lead_key: str  # the lead-table column of the key: an export header, or a field an earlier join brought
+    file_key: str  # this file's header of the key
+    columns: dict  # canonical name -> this file's header
+    path: str | None = None  # the default file, relative to the definitions file's folder (absolute here)
+    many: str = "error"  # several rows for one lead: first | last (by order_by, else file order) | error
+    order_by: str | None = None  # this file's header that orders rows for many: first | last
+    where: Where = field(default=Where(""), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class History:
+    """The export is a stage-history log: a row per change, the stage entered and when."""
+
+    stage: str  # the log's header of the stage entered
+    at: str  # the log's header of when
+    only: Condition | None = None  # the rows that are stage changes (default: every row)
+    where: Where = field(default=Where(""), compare=False, repr=False)
 
 
 # How numbers are written in exports, read the same way in cells and in conditions: '1,200',
@@ -133,28 +161,36 @@ def read_number(text: str) -> float | None:
 
 OUT_OF_MARKET = "out of market"
 RESERVED_FIELDS = ("market", "exit")
-# Canonical names whose values are dates (besides stage and exit date columns).
-DATE_FIELDS = ("created", "last_activity")
+# Canonical names whose values are dates (besides stage and exit date columns); stage_since is
+# the export's last-stage-change date, which dates a lead's current stage for its age.
+DATE_FIELDS = ("created", "last_activity", "stage_since")
+TRUE_WORDS = ("1", "true", "yes", "y", "x", "checked")  # a flag's true values, case-insensitive
+FALSE_WORDS = ("0", "false", "no", "n")  # and its false values; blank is false too
 # Canonical names whose values are numbers.
 NUMBER_FIELDS = ("touches", "amount")
 
 
 @dataclass(frozen=True)
 class Definitions:
-    columns: dict  # canonical name -> export header
+    columns: dict  # canonical name -> the export's header
     stages: tuple[Stage, ...]
     exits: tuple[Exit, ...] = ()
     markets: tuple[Market, ...] = ()
     targets: tuple[Target, ...] = ()
     timezone: str = "UTC"
-    date_format: str | None = None
+    date_format: tuple[str, ...] = ()  # strptime formats tried in order, per value, before ISO
     sources: tuple[str, ...] = ()
     digest: str = ""
     refs: tuple[ColumnRef, ...] = ()
+    stage_column: str | None = None  # the lead-table column naming each lead's current stage
+    history: History | None = None  # the export is a stage-history log
+    joins: tuple[Join, ...] = ()
+    blank_values: tuple[str, ...] = ()  # values read as blank in every column (trimmed, any case)
 
     def field_key(self, name: str) -> str:
-        """Return the lead-table name of a field: its canonical name if mapped, else the header."""
-        if name in self.columns:
+        """Return the lead-table name of a field: its canonical name if mapped (in the export's
+        columns or a join's), else the header."""
+        if name in self.columns or any(name in j.columns for j in self.joins):
             return name
         for canonical, header in self.columns.items():
             if header == name:
@@ -162,7 +198,8 @@ class Definitions:
         return name
 
     def header(self, name: str) -> str:
-        """Return the export header of a field given by canonical name or header."""
+        """Return the raw column of a field given by canonical name or header: the export's header,
+        or for a joined field its canonical name (the join brings it in under that name)."""
         return self.columns.get(name, name)
 
     def require_stage(self, name: str, param: str = "stage") -> int:
@@ -185,18 +222,27 @@ class Definitions:
     def stage_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.stages)
 
-    def headers(self) -> list[str]:
-        """Return every export header the definitions use, each once, in a stable order."""
+    def headers(self, file: str = "") -> list[str]:
+        """Return every header of the export (or of the join named `file`) the definitions use,
+        each once, in a stable order."""
         seen: dict[str, None] = {}
         for ref in self.refs:
-            seen.setdefault(ref.header, None)
+            if ref.file == file:
+                seen.setdefault(ref.header, None)
         return list(seen)
 
+    def joined_fields(self) -> dict[str, str]:
+        """Return canonical name -> join name for every field a join brings in."""
+        return {c: j.name for j in self.joins for c in j.columns}
+
     def date_headers(self) -> set[str]:
-        """Return the headers whose values are dates."""
+        """Return the lead-table columns whose values are dates."""
         out = {s.date for s in self.stages if s.date} | {e.date for e in self.exits if e.date}
-        out |= {self.columns[f] for f in DATE_FIELDS if f in self.columns}
-        out |= {h for c, h in self.columns.items() if c.endswith("_date")}
+        mapped = dict(self.columns)
+        for j in self.joins:
+            mapped.update({c: c for c in j.columns})  # a joined field is in the lead table by its canonical name
+        out |= {mapped[f] for f in DATE_FIELDS if f in mapped}
+        out |= {h for c, h in mapped.items() if c.endswith(("_date", "_at"))}
         return out
 
     def condition_fields(self) -> set[str]:
@@ -204,14 +250,29 @@ class Definitions:
         conds = [s.when for s in self.stages] + [e.when for e in self.exits] + [m.when for m in self.markets]
         return {leaf.field for cond in conds for leaf in walk_leaves(cond)}
 
+    def flag_fields(self) -> set[str]:
+        """Return the lead-table columns stages read as true/false flags."""
+        return {s.flag for s in self.stages if s.flag}
+
     def fields(self) -> list[str]:
         """Return the fields a user can break a report down by (`--by`)."""
-        names = [c for c in self.columns if c != "id"]
+        names = [c for c in self.columns if c != "id"] + [c for j in self.joins for c in j.columns if c not in self.columns]
         if self.markets:
             names.append("market")
         if self.exits:
             names.append("exit")
         return names
+
+    def stage_values(self) -> dict[str, tuple[str, int]]:
+        """Return each status or log value (casefolded) -> ("stage" or "exit", its index).
+
+        A stage's or exit's values default to its own name."""
+        out: dict[str, tuple[str, int]] = {}
+        for kind, items in (("stage", self.stages), ("exit", self.exits)):
+            for i, item in enumerate(items):
+                for value in item.values or (item.name,):
+                    out.setdefault(str(value).strip().casefold(), (kind, i))
+        return out
 
 
 def did_you_mean(word: str, choices) -> str:

@@ -7,6 +7,7 @@ lists them all. merge.py puts the files' fragments together.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from funnelcli.definitions.model import (
     AnyOf,
     Condition,
     Exit,
+    History,
+    Join,
     Leaf,
     Market,
     NotOf,
@@ -308,10 +311,14 @@ _OPERAND_CHECKS = {
 # --------------------------------------------------------------------------------------------
 # One file -> a fragment
 
-TOP_KEYS = ("version", "description", "columns", "timezone", "date_format", "stages", "exits", "markets", "targets")
-STAGE_KEYS = ("name", "description", "date", "when", "sla_days", "window_days", "purgatory")
+TOP_KEYS = ("version", "description", "columns", "timezone", "date_format", "blank_values", "stage_column", "history",
+            "joins", "stages", "exits", "markets", "targets")
+STAGE_KEYS = ("name", "description", "date", "when", "values", "flag", "sla_days", "window_days", "purgatory")
 PURGATORY_KEYS = ("touches_at_most", "idle_days")
-EXIT_KEYS = ("name", "description", "when", "date")
+EXIT_KEYS = ("name", "description", "when", "date", "values")
+HISTORY_KEYS = ("stage", "at", "only")
+JOIN_KEYS = ("name", "description", "path", "on", "columns", "many", "order_by")
+MANY_RULES = ("first", "last", "error")
 MARKET_KEYS = ("name", "description", "when")
 
 
@@ -320,7 +327,11 @@ class Fragment:
     doc: Doc
     version: Any = None
     timezone: str | None = None
-    date_format: str | None = None
+    date_format: tuple | None = None
+    blank_values: tuple | None = None
+    stage_column: str | None = None
+    history: History | None = None
+    joins: list | None = None
     columns: dict = field(default_factory=dict)
     stages: list | None = None
     exits: list = field(default_factory=list)
@@ -390,16 +401,96 @@ def _parse_settings(doc: Doc, data: dict, frag: Fragment) -> None:
     frag.timezone = _text(doc, data, "timezone", (), "the definitions")
     if frag.timezone:
         _check_timezone(doc, frag.timezone)
-    frag.date_format = _text(doc, data, "date_format", (), "the definitions")
-    if frag.date_format:
-        _check_date_format(doc, frag.date_format)
+    frag.date_format = _text_list(doc, data, "date_format", (), "the definitions")
+    for i, fmt in enumerate(frag.date_format or ()):
+        _check_date_format(doc, fmt, ("date_format", i) if isinstance(data["date_format"], list) else ("date_format",))
+    frag.blank_values = _text_list(doc, data, "blank_values", (), "the definitions")
+    frag.stage_column = _text(doc, data, "stage_column", (), "the definitions")
+    if "history" in data:
+        frag.history = _parse_history(doc, data["history"])
+    if "joins" in data and data["joins"] is not None and _expect_list(doc, data["joins"], ("joins",), "joins"):
+        frag.joins = [j for j in (_parse_join(doc, item, ("joins", i)) for i, item in enumerate(data["joins"])) if j]
 
 
-def _parse_columns(doc: Doc, columns: dict) -> dict:
+def _text_list(doc: Doc, mapping: dict, key: str, kp: tuple, what: str) -> tuple | None:
+    """Return one text or a list of texts as a tuple (None when not given), reporting other values."""
+    if key not in mapping:
+        return None
+    value = mapping[key]
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            item = str(item)  # YAML reads N/A as text but 0 as a number: both are text here
+        if not isinstance(item, str) or not item.strip():
+            where = kp + ((key, i) if isinstance(value, list) else (key,))
+            doc.add(doc.at(where), "wrong-type", f"{what}: {key} must be text or a list of texts, got {describe_value(item)}")
+            continue
+        out.append(item.strip() if key != "date_format" else item)
+    return tuple(out)
+
+
+def _parse_history(doc: Doc, value: Any) -> History | None:
+    """Return the history rule (the export is a stage-history log), reporting its problems."""
+    kp = ("history",)
+    if not _expect_mapping(doc, value, kp, "history"):
+        return None
+    _check_keys(doc, value, kp, HISTORY_KEYS, "history")
+    stage = _text(doc, value, "stage", kp, "history", required=True)
+    at = _text(doc, value, "at", kp, "history", required=True)
+    only = _condition(doc, value["only"], kp + ("only",), "history only") if "only" in value else None
+    if stage is None or at is None or ("only" in value and only is None):
+        return None
+    return History(stage, at, only, doc.at(kp, key=True))
+
+
+def _parse_join(doc: Doc, item: Any, kp: tuple) -> Join | None:
+    """Return one join (a related file, its key and the columns it brings), reporting its problems."""
+    checked = _item(doc, item, kp, "join", JOIN_KEYS)
+    if checked is None:
+        return None
+    label, name = checked
+    path = _text(doc, item, "path", kp, label)
+    keys = _join_key(doc, item, kp, label)
+    columns = {}
+    if "columns" not in item:
+        doc.add(doc.at(kp), "missing-key", f"{label} needs 'columns': the file's columns it brings in, canonical name: header")
+    elif _expect_mapping(doc, item["columns"], kp + ("columns",), f"{label} columns"):
+        columns = {c: h for c, (h, _) in _parse_columns(doc, item["columns"], kp + ("columns",)).items()}
+    many = item.get("many", "error")
+    if many not in MANY_RULES:
+        doc.add(doc.at(kp + ("many",)), "invalid-value", f"{label}: many must be one of {', '.join(MANY_RULES)}, got {describe_value(many)}")
+        many = None
+    order_by = _text(doc, item, "order_by", kp, label)
+    if name is None or keys is None or many is None:
+        return None
+    if path and not os.path.isabs(path):
+        path = os.path.join(os.path.dirname(os.path.abspath(doc.path)), path)
+    return Join(name, keys[0], keys[1], columns, path, many, order_by, doc.at(kp))
+
+
+def _join_key(doc: Doc, item: dict, kp: tuple, label: str) -> tuple[str, str] | None:
+    """Return (the lead table's key column, this file's key column) of a join's `on:`."""
+    if "on" not in item:
+        doc.add(doc.at(kp), "missing-key", f"{label} needs 'on': the key, one column name or {{lead column: file column}}")
+        return None
+    on = item["on"]
+    if isinstance(on, str) and on.strip():
+        return on.strip(), on.strip()
+    if isinstance(on, dict) and len(on) == 1:
+        (lead, file), = on.items()
+        if isinstance(lead, str) and isinstance(file, str) and lead.strip() and file.strip():
+            return lead.strip(), file.strip()
+    doc.add(doc.at(kp + ("on",)), "wrong-type",
+            f"{label}: on must be one column name or {{lead column: file column}}, got {describe_value(on)}")
+    return None
+
+
+def _parse_columns(doc: Doc, columns: dict, base: tuple = ("columns",)) -> dict:
     """Return the file's column map, canonical name -> (export header, where), leaving out bad entries."""
     out = {}
     for canonical, header in columns.items():
-        kp = ("columns", canonical)
+        kp = base + (canonical,)
         if not isinstance(canonical, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", canonical):
             doc.add(doc.at(kp, key=True), "invalid-value", f"columns: canonical name {canonical!r} must be a word such as owner or lead_score")
             continue
@@ -437,7 +528,7 @@ def _check_timezone(doc: Doc, name: str) -> None:
         doc.add(doc.at(("timezone",)), "invalid-timezone", f"unknown timezone {name!r}; use an IANA name such as UTC or America/New_York")
 
 
-def _check_date_format(doc: Doc, fmt: str) -> None:
+def _check_date_format(doc: Doc, fmt: str, kp: tuple = ("date_format",)) -> None:
     sample = dt.datetime(2024, 3, 15, 14, 5, 6, tzinfo=dt.timezone.utc)  # %z needs an offset to print
     try:
         if "%" not in fmt:
@@ -445,7 +536,7 @@ def _check_date_format(doc: Doc, fmt: str) -> None:
         dt.datetime.strptime(sample.strftime(fmt), fmt)
     except ValueError:
         doc.add(
-            doc.at(("date_format",)),
+            doc.at(kp),
             "invalid-date-format",
             f"date_format {fmt!r} is not a strptime format such as '%m/%d/%Y %I:%M %p'",
         )
@@ -474,8 +565,12 @@ def _parse_stage(doc: Doc, item: Any, kp: tuple) -> Stage | None:
         name = None
     date = _text(doc, item, "date", kp, label)
     when = _condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
-    if "date" not in item and "when" not in item:
-        doc.add(doc.at(kp), "missing-key", f"{label} needs a 'date' column or a 'when' condition to tell when a lead reached it")
+    values = _text_list(doc, item, "values", kp, label) or ()
+    flag = _text(doc, item, "flag", kp, label)
+    if "when" in item and "flag" in item:
+        doc.add(doc.at(kp + ("flag",), key=True), "conflict", f"{label}: give a 'when' condition or a 'flag', not both")
+    # A stage without a rule of its own is checked after merging: the first stage may have none,
+    # and with a status column or a log every stage has its values.
     sla = _positive(doc, item, "sla_days", kp, label, rule="invalid-sla")
     window = _positive(doc, item, "window_days", kp, label)
     purgatory = None
@@ -499,8 +594,8 @@ def _parse_stage(doc: Doc, item: Any, kp: tuple) -> Stage | None:
                 purgatory = PurgatoryRule(touches, idle)
     if name is None:
         return None
-    marks = {k: doc.at(kp + (k,), key=(k == "purgatory")) for k in ("date", "purgatory") if k in item}
-    return Stage(name, date, when, sla, window, purgatory, doc.at(kp), marks)
+    marks = {k: doc.at(kp + (k,), key=(k == "purgatory")) for k in ("date", "purgatory", "flag", "values", "when") if k in item}
+    return Stage(name, date, when, values, flag, sla, window, purgatory, doc.at(kp), marks)
 
 
 def _parse_exit(doc: Doc, item: Any, kp: tuple) -> Exit | None:
@@ -510,11 +605,12 @@ def _parse_exit(doc: Doc, item: Any, kp: tuple) -> Exit | None:
     label, name = checked
     date = _text(doc, item, "date", kp, label)
     when = _condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
-    if "date" not in item and "when" not in item:
-        doc.add(doc.at(kp), "missing-key", f"{label} needs a 'when' condition or a 'date' column")
+    values = _text_list(doc, item, "values", kp, label) or ()
+    # An exit without a rule is checked after merging: with a status column or a log, its values tell.
     if name is None:
         return None
-    return Exit(name, when, date, doc.at(kp), {"date": doc.at(kp + ("date",))} if "date" in item else {})
+    marks = {k: doc.at(kp + (k,)) for k in ("date", "values", "when") if k in item}
+    return Exit(name, when, date, values, doc.at(kp), marks)
 
 
 def _parse_market(doc: Doc, item: Any, kp: tuple) -> Market | None:

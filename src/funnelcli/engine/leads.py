@@ -15,14 +15,16 @@ and the accounting of `sources` (rows excluded, with reasons; notices).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 import pandas as pd
 
 from funnelcli.definitions import OUT_OF_MARKET, Definitions
-from funnelcli.engine import conditions
+from funnelcli.sources import conditions
 from funnelcli.sources.accounting import RowIssue, issue
 from funnelcli.sources.fields import Fields
+from funnelcli.sources.shapes import Evidence
 
 
 @dataclass
@@ -42,6 +44,9 @@ class LoadedExport:
     excluded: list[RowIssue]  # rows that are not leads, each for one reason
     notices: list[RowIssue]  # facts about leads: out-of-order dates, non-numbers
     latest_date: pd.Timestamp | None  # the latest date in the export's date columns
+    dated: np.ndarray | None = None  # bool [rows, stages]: reached with an own date (velocity uses only these)
+    files: list = dataclass_field(default_factory=list)  # FileAccount of a log's or joined files' rows
+    unit: str = "rows"  # what rows_read counts: rows of the export, or leads (of a log)
 
     @property
     def rows_excluded(self) -> int:
@@ -52,19 +57,26 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     """Return the canonical lead table of the typed fields under the definitions."""
     frame, dates, usable = fields.frame, fields.dates, fields.usable
     key_of = defs.field_key
-    reached, date, implied, out_of_order, late = _stages(frame, defs, dates, key_of)
+    own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of)
+    reached, date, out_of_order, late = _waterfall(own, own_date)
     notices = list(fields.notices)
     found = issue("with stage dates out of order", out_of_order & usable, fields.rows,
                   detail="an earlier stage dated after a later one takes the later stage's date")
     if found:
         notices.append(found)
-    exit_met, exit_dates = _add_exit(frame, defs, dates, key_of)
+    exit_met, exit_dates = _add_exit(frame, defs, dates, fields.evidence, key_of)
     if defs.markets:
         _add_market(frame, defs, key_of)
+    latest = fields.latest_date()
+    for extra in list(fields.evidence.stage_dates.values()) + list(fields.evidence.exit_dates.values()):
+        known = extra[usable & ~np.isnat(extra)]
+        if len(known) and (latest is None or known.max() > np.datetime64(latest.date(), "D")):
+            latest = pd.Timestamp(known.max())
     return LoadedExport(
-        leads=frame, usable=usable, reached=reached, date=date, implied=implied, late=late,
+        leads=frame, usable=usable, reached=reached, date=date, implied=reached & ~own, late=late,
         exit_met=exit_met, exit_dates=exit_dates, export=fields.export, rows_read=fields.rows_read,
-        excluded=list(fields.excluded), notices=notices, latest_date=fields.latest_date(),
+        excluded=list(fields.excluded), notices=notices, latest_date=latest,
+        dated=own & ~np.isnat(own_date), files=list(fields.files), unit=fields.unit,
     )
 
 
@@ -72,27 +84,46 @@ def _reading(defs: Definitions) -> conditions.Reading:
     return conditions.Reading(defs.timezone, defs.date_format)
 
 
-def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of):
-    """Return the stage matrices (reached, effective date, implied), which leads had dates out of
-    order, and for each stage the rows (and own dates) that took a later stage's earlier date.
+def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evidence, key_of) -> tuple[np.ndarray, np.ndarray]:
+    """Return (leads x stages) matrices: reached by the lead's own evidence, and the own entry date
+    (NaT where the evidence has no date).
 
-    The matrices are column-major: the engine works a stage (a column) at a time.
+    A stage's evidence is any of: its condition holds, its flag is true, the status column or the
+    log names it, or (with no condition and no flag) its date column has a date. A first stage with
+    no rule at all is reached by every lead. The date column dates a stage only for leads whose
+    evidence says they reached it; a log's first entry into the stage comes first.
     """
-    n = len(frame)
-    k = len(defs.stages)
-    own = np.empty((n, k), dtype=bool, order="F")
-    date = np.empty((n, k), dtype="datetime64[D]", order="F")
+    n, k = len(frame), len(defs.stages)
+    own = np.zeros((n, k), dtype=bool, order="F")
+    own_date = np.full((n, k), np.datetime64("NaT"), dtype="datetime64[D]", order="F")
     for i, stage in enumerate(defs.stages):
-        date[:, i] = dates[stage.date] if stage.date else np.datetime64("NaT")
+        column = dates[stage.date] if stage.date else None
         if stage.when is not None:
-            own[:, i] = conditions.evaluate(stage.when, frame, key_of, _reading(defs))
-            # the date says when, only for leads the condition says reached the stage
-            date[:, i] = np.where(own[:, i], date[:, i], np.datetime64("NaT"))
-        else:
-            own[:, i] = ~np.isnat(date[:, i])
-    # A lead that reached a later stage passed the earlier ones ("implied" stages). An earlier
-    # stage's effective date is never after a later one's: it is the earliest known date of the
-    # stage and of every later stage the lead reached.
+            own[:, i] |= conditions.evaluate(stage.when, frame, key_of, _reading(defs))
+        if i in evidence.stage_reached:
+            own[:, i] |= evidence.stage_reached[i]
+        if column is not None and stage.when is None and stage.flag is None:
+            own[:, i] |= ~np.isnat(column)
+        if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values or i in evidence.stage_dates):
+            own[:, i] = True  # the funnel's entry: every lead
+        day = evidence.stage_dates.get(i)
+        if column is not None:
+            day = column if day is None else np.where(np.isnat(day), column, day)
+        if day is not None:
+            own_date[:, i] = np.where(own[:, i], day, np.datetime64("NaT"))
+    return own, own_date
+
+
+def _waterfall(own: np.ndarray, own_date: np.ndarray):
+    """Return reached and effective dates (leads x stages, column-major), which leads had dates out
+    of order, and for each stage the rows (and own dates) that took a later stage's earlier date.
+
+    A lead that reached a later stage passed the earlier ones ("implied" stages). An earlier
+    stage's effective date is never after a later one's: it is the earliest known date of the
+    stage and of every later stage the lead reached (docs/metrics.md#stages-with-no-own-date).
+    """
+    n, k = own.shape
+    date = own_date.copy(order="F")
     reached = np.empty((n, k), dtype=bool, order="F")
     reached[:, k - 1] = own[:, k - 1]
     for i in range(k - 2, -1, -1):
@@ -107,23 +138,31 @@ def _stages(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of):
             late[i] = (rows, mine[rows].copy())
         out_of_order |= later_first
         date[:, i] = np.where(np.isnat(mine) | later_first, later, mine)
-    return reached, date, reached & ~own, out_of_order, late
+    return reached, date, out_of_order, late
 
 
-def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, key_of) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
+def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evidence, key_of) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
     """Add the lead's exit (the first whose rule holds) to the frame; return every exit's rule
-    (a mask per exit) and the dates of the exits that have a date column, for replaying an
-    earlier as-of date."""
+    (a mask per exit) and the dates of the exits that have one, for replaying an earlier as-of date.
+
+    An exit holds where its condition holds or the status column or log names it; an exit with
+    only a date column holds where the date is present."""
     n = len(frame)
     met: list[np.ndarray] = []
     when: dict[int, np.ndarray] = {}
     codes = np.full(n, -1, dtype=np.int32)
     for j, ex in enumerate(defs.exits):
-        holds = np.ones(n, dtype=bool) if ex.when is None else conditions.evaluate(ex.when, frame, key_of, _reading(defs))
+        holds = np.zeros(n, dtype=bool)
+        if ex.when is not None:
+            holds |= conditions.evaluate(ex.when, frame, key_of, _reading(defs))
+        if j in evidence.exit_met:
+            holds |= evidence.exit_met[j]
         if ex.date:
             when[j] = dates[ex.date]
-            if ex.when is None:
-                holds &= ~np.isnat(when[j])
+            if ex.when is None and j not in evidence.exit_met:
+                holds |= ~np.isnat(when[j])
+        if j in evidence.exit_dates:
+            when[j] = evidence.exit_dates[j] if j not in when else np.where(np.isnat(when[j]), evidence.exit_dates[j], when[j])
         met.append(holds)
         codes[holds & (codes == -1)] = j
     frame["exit"] = pd.Categorical.from_codes(codes, categories=pd.Index([e.name for e in defs.exits], dtype="str"))

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from funnelcli.definitions import OUT_OF_MARKET, Definitions
-from funnelcli.engine import conditions
 from funnelcli.engine.funnel import Funnel
 from funnelcli.engine.groups import Groups, per_stage, rate
 from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, Problem
+from funnelcli.sources import conditions
 
 
 def _codes(f: Funnel) -> tuple[np.ndarray, list[str]]:

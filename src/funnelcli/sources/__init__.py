@@ -2,8 +2,12 @@
 
 Reading (`sniff`, `csvfile`: the bytes, the encoding, the delimiter, only the columns a run uses)
 is apart from typing (`cells`, `fields`: ids, dates, numbers, categories, rows excluded with a
-reason; `accounting`). A new export shape or a joined file is one more module here that gives the
-same `Fields`; the engine never learns which shape they came from. Imports `definitions` and
+reason; `accounting`). Shapes give evidence about stages besides dates: `shapes` (a status column,
+flags), `history` (a stage-history log pivoted to a row per lead), `joins` (related files). A new
+export shape is one more module here that gives the same `Fields`; the engine never learns which
+shape they came from. `conditions` evaluates the definitions' declarative conditions (never user
+code) over typed fields: here, not in the engine, because a source needs them too (a log's
+`only:` picks its stage-change rows). Imports `definitions` and
 `errors`, pyarrow, numpy and pandas; never the engine, measures or output.
 """
 

@@ -156,20 +156,22 @@ def _days(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return days.to_numpy() if isinstance(days, pa.ChunkedArray) else days.to_numpy(zero_copy_only=False)
 
 
-def parse_dates(column: pa.ChunkedArray, date_format: str | None, tz: str) -> tuple[np.ndarray, np.ndarray, pa.ChunkedArray]:
+def parse_dates(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | None, tz: str) -> tuple[np.ndarray, np.ndarray, pa.ChunkedArray]:
     """Return (the day of each cell as datetime64[D] in `tz`, which cells failed to parse, the text).
 
     ISO dates and datetimes always parse; naive ones are wall-clock times in `tz`, ones with an
-    offset or Z are moved to `tz`. `date_format` (strptime) is tried first when given. Each
-    pass handles only what the previous one left, chunk by chunk, so a few odd cells don't slow
-    a whole column.
+    offset or Z are moved to `tz`. The `date_format` formats (strptime) are tried first, in
+    order, per value. Each pass handles only what the previous one left, chunk by chunk, so a
+    few odd cells don't slow a whole column.
     """
+    formats = (date_format,) if isinstance(date_format, str) else tuple(date_format or ())
     parts = []
     for chunk in column.chunks:
         known = None
-        if date_format:
-            known = _parse_format(chunk, date_format, tz)
-            chunk = _only(chunk, known.is_null().to_numpy(zero_copy_only=False))
+        for fmt in formats:
+            found = _parse_format(chunk, fmt, tz)
+            known = found if known is None else pc.coalesce(known, found)
+            chunk = _only(chunk, found.is_null().to_numpy(zero_copy_only=False))
         parsed = _strict(chunk)
         if parsed is None:
             parsed = _parse_common(chunk)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from funnelcli.definitions import NUMBER_FIELDS, Definitions
 from funnelcli.errors import InputError
@@ -21,11 +24,39 @@ from funnelcli.sources.accounting import RowIssue, issue
 from funnelcli.sources.cells import categorical, numbers, parse_dates, repeats
 from funnelcli.sources.cells import ids as read_ids
 from funnelcli.sources.csvfile import RawTable
+from funnelcli.sources.shapes import Evidence, flag_evidence, read_flags, status_evidence
 
 # CRMs write 9999-12-31, 1900-01-01 or 1970-01-01 (zero dates) for "never" or "unknown": days on
 # or before EARLIEST or after LATEST are placeholders, read as no date.
 EARLIEST = np.datetime64("1970-01-01", "D")
 LATEST = np.datetime64("2199-12-31", "D")
+
+
+@dataclass
+class FileAccount:
+    """Where the rows of one file went besides the lead table's own rows: a log, a joined file.
+
+    `parts` are (count, what) pairs that add up to rows_read."""
+
+    name: str  # the file as given
+    role: str  # "log" or "join NAME"
+    rows_read: int
+    parts: list[tuple[int, str]]
+    first_rows: dict = dataclass_field(default_factory=dict)  # what -> the first row numbers, where worth naming
+
+    def balanced(self) -> bool:
+        return self.rows_read == sum(count for count, _ in self.parts)
+
+    def sentence(self) -> str:
+        shown = " + ".join(f"{count:,} {what}" + (f" (rows {', '.join(map(str, self.first_rows[what]))}"
+                                                  f"{', ...' if count > len(self.first_rows[what]) else ''})"
+                                                  if self.first_rows.get(what) else "")
+                           for count, what in self.parts if count) or "0"
+        return f"{self.name} ({self.role}): {self.rows_read:,} rows read = {shown}"
+
+    def as_dict(self) -> dict:
+        return {"file": self.name, "role": self.role, "rows_read": self.rows_read,
+                "parts": [{"rows": count, "what": what, "first_rows": self.first_rows.get(what, [])} for count, what in self.parts]}
 
 
 @dataclass
@@ -39,6 +70,9 @@ class Fields:
     notices: list[RowIssue]
     export: str
     rows_read: int
+    evidence: Evidence = dataclass_field(default_factory=Evidence)  # what the shape says about stages and exits
+    files: list[FileAccount] = dataclass_field(default_factory=list)  # a log's or joined files' rows
+    unit: str = "rows"  # what rows_read counts: "rows" of the export, or "leads" (of a log)
 
     @property
     def rows(self) -> np.ndarray:
@@ -56,14 +90,21 @@ def field_keys(defs: Definitions) -> dict[str, str]:
     """Return lead-table name -> export header for every mapped field (but the id) and every other
     column a condition names (by its header)."""
     keys: dict[str, str] = {c: h for c, h in defs.columns.items() if c != "id"}
-    for fld in sorted(defs.condition_fields()):
+    keys.update({c: c for c in defs.joined_fields()})  # a join brings its fields in by canonical name
+    for fld in sorted(defs.condition_fields() | ({defs.stage_column} if defs.stage_column else set())):
         keys.setdefault(defs.field_key(fld), defs.header(fld))
     return keys
 
 
-def typed_fields(raw: RawTable, defs: Definitions) -> Fields:
-    """Return the records of `raw` as typed fields, every row accounted for."""
+def typed_fields(raw: RawTable, defs: Definitions, evidence: Evidence | None = None,
+                 files: list[FileAccount] | None = None, unit: str = "rows") -> Fields:
+    """Return the records of `raw` as typed fields, every row accounted for.
+
+    `evidence` and `files` come from a shape that made `raw` (a log); status and flag evidence
+    is added here.
+    """
     name, n, rows = raw.name, raw.num_rows, raw.rows
+    raw, blanked = blank_out(raw, defs.blank_values)
     keys = field_keys(defs)
     date_headers = [h for h in raw.table.column_names if h in defs.date_headers()]
     ids, blank, id_keys, parsed, text = _convert(raw, defs, keys, date_headers)
@@ -80,13 +121,18 @@ def typed_fields(raw: RawTable, defs: Definitions) -> Fields:
     excluded.append(issue("with an unparseable date", bad_date, rows, examples=bad_examples,
                           detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
     unusable |= bad_date
+    flags, bad_flag, flag_examples = _flags(raw, defs, unusable)
+    excluded.append(issue("with an unparseable flag", bad_flag, rows, examples=flag_examples,
+                          detail="a flag is true (1, true, yes, y, x, checked) or false (0, false, no, n, blank)"))
+    unusable |= bad_flag
     # An id's lead is its first row that is otherwise usable: a later row repeating it is left out.
     duplicate = repeats(id_keys, ~unusable)
+    _refuse_a_log(duplicate, unusable, name, defs)
     excluded.append(issue("with a duplicate id", duplicate, rows, detail="the first usable row of each id is kept"))
     usable = ~(unusable | duplicate)
 
-    notices = [issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
-                     detail="read as no date", examples=placeholder_examples)]
+    notices = [blanked, issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
+                              detail="read as no date", examples=placeholder_examples)]
     dates = {h: days for h, (days, _, _) in parsed.items()}
     columns: dict[str, object] = {"id": ids.to_pandas(), "_row": rows}
     for key, h in keys.items():
@@ -100,7 +146,65 @@ def typed_fields(raw: RawTable, defs: Definitions) -> Fields:
             codes, categories = text[key]
             columns[key] = pd.Categorical.from_codes(codes, categories=categories)
     frame = pd.DataFrame(columns, copy=False)
-    return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, n)
+    evidence = evidence or Evidence()
+    flag_evidence(evidence, defs, flags)
+    if defs.stage_column:
+        notices.append(status_evidence(evidence, defs, frame, usable, rows))
+    return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, n,
+                  evidence, list(files or []), unit)
+
+
+def blank_out(raw: RawTable, blank_values: tuple[str, ...]) -> tuple[RawTable, RowIssue | None]:
+    """Return the table with the definitions' blank values (trimmed, any case) made blank, and the
+    rows that had any, as a notice."""
+    if not blank_values:
+        return raw, None
+    wanted = pa.array(sorted({v.strip().casefold() for v in blank_values}))
+    hit = np.zeros(raw.num_rows, dtype=bool)
+    columns = []
+    examples: list[str] = []
+    for h in raw.table.column_names:
+        column = raw.column(h)
+        match = pc.fill_null(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(column)), value_set=wanted), False)
+        mask = match.to_numpy()
+        if mask.any():
+            if len(examples) < 3:
+                examples.append(f"{column[int(np.flatnonzero(mask)[0])].as_py()!r} in {h!r}")
+            hit |= mask
+            column = pc.if_else(match, pa.scalar(None, pa.string()), column)
+        columns.append(column)
+    table = pa.Table.from_arrays(columns, names=raw.table.column_names)
+    found = issue("with a value the definitions read as blank (blank_values)", hit, raw.rows, examples=examples, detail="read as blank")
+    return RawTable(raw.name, table, raw.rows), found
+
+
+def _flags(raw: RawTable, defs: Definitions, unusable: np.ndarray) -> tuple[dict, np.ndarray, list[str]]:
+    """Return each flag column read as true/false, which usable rows hold a value that is neither,
+    and a few examples."""
+    flags: dict[str, np.ndarray] = {}
+    bad_any = np.zeros(raw.num_rows, dtype=bool)
+    examples: list[str] = []
+    for h in sorted(defs.flag_fields()):
+        values, bad = read_flags(raw.column(h))
+        flags[h] = values
+        new = bad & ~unusable & ~bad_any
+        for i in np.flatnonzero(new)[: 3 - len(examples)]:
+            examples.append(f"{raw.column(h)[int(i)].as_py()!r} in {h!r}")
+        bad_any |= new
+    return flags, bad_any, examples
+
+
+def _refuse_a_log(duplicate: np.ndarray, unusable: np.ndarray, name: str, defs: Definitions) -> None:
+    """Raise when most rows repeat an id under definitions for a row per lead: the export is
+    likely a stage-history log, and reading it as leads would keep a fraction of them."""
+    usable_rows = int((~unusable).sum())
+    if defs.history is None and usable_rows >= 20 and duplicate.sum() > usable_rows / 2:
+        raise InputError(
+            f"{name}: {int(duplicate.sum()):,} of {usable_rows:,} rows repeat an id of an earlier row: this looks like a "
+            "stage-history log (a row per change), not a row per lead. Describe it with 'history:' in the definitions "
+            "(history: {stage: <column of the stage entered>, at: <column of when>}), or check that columns: id "
+            f"({defs.columns.get('id')!r}) is the lead's id"
+        )
 
 
 def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_headers: list[str]):
