@@ -26,7 +26,7 @@ PathLike = str | os.PathLike
 class Finding:
     """A data-quality fact about a run: rows excluded (with the reason), or a notice about leads."""
 
-    kind: str  # "excluded" (rows that are not leads), "notice" (a fact about leads), "warning"
+    kind: str  # "excluded" (rows that are not leads), "notice" (a fact about leads), "warning", "accounting" (a file's rows)
     message: str  # one line, as the command line prints it: "3 rows with a blank id (rows 2, 5, 9)"
     count: int = 0  # the rows or leads concerned (0 when it is not a count)
 
@@ -75,9 +75,10 @@ def _as_definitions(defs: Definitions | PathLike | Sequence[PathLike]) -> Defini
 
 
 def validate(paths: PathLike | Sequence[PathLike] = "definitions", data: PathLike | None = None, *,
-             encoding: str | None = None, delimiter: str | None = None) -> Validation:
-    """Return every problem in the definitions; with `data`, also check them against that export:
-    its header has every column they use, and each market is met by some lead and overlaps none."""
+             encoding: str | None = None, delimiter: str | None = None, joins: dict[str, PathLike] | None = None) -> Validation:
+    """Return every problem in the definitions; with `data`, also check them against that export
+    and its joined files (`joins` binds a join's name to its file, else its default path): each
+    header has every column they use, and each market is met by some lead and overlaps none."""
     defs, problems = _definitions.validate(_paths(paths))
     if data is not None and defs is not None:
         from funnelcli.sources import sniff
@@ -85,24 +86,52 @@ def validate(paths: PathLike | Sequence[PathLike] = "definitions", data: PathLik
         raw, name = sniff.open_export(os.fspath(data))
         header, _ = sniff.read_header(sniff.read_head(raw, os.fspath(data)), name, encoding, delimiter)
         missing = _definitions.check_headers(defs, [h.strip() for h in header], name)
+        missing += _joined_headers(defs, joins, encoding)
         problems = sorted(problems + missing)
         if defs.markets and not missing:
             from funnelcli.measures.markets import coverage_problems
 
-            loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw)
+            loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw, joins=joins)
             problems = sorted(problems + coverage_problems(loaded, defs))
     return Validation(defs, problems)
 
 
+def _joined_headers(defs: Definitions, joins: dict[str, PathLike] | None, encoding: str | None) -> list[Problem]:
+    """Return a problem for each join with no file, and for each column a joined file lacks."""
+    from funnelcli.sources import sniff
+
+    bound = {k: os.fspath(v) for k, v in (joins or {}).items()}
+    problems = []
+    for join in defs.joins:
+        path = bound.get(join.name) or join.path
+        w = join.where
+        if not path or not os.path.exists(path):
+            why = f"{path}: no such file" if path else "no file"
+            problems.append(Problem(w.path, w.line, w.col, "error", "missing-file",
+                                    f"join {join.name!r}: {why}; pass {option('join')}{join.name}=PATH or set its path:"))
+            continue
+        raw, name = sniff.open_export(path)
+        header, _ = sniff.read_header(sniff.read_head(raw, path), name, encoding, None)
+        problems += _definitions.check_headers(defs, [h.strip() for h in header], name, join.name)
+    return problems
+
+
 def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike], *, encoding: str | None = None,
-                delimiter: str | None = None, content: bytes | None = None):
+                delimiter: str | None = None, content: bytes | None = None, joins: dict[str, PathLike] | None = None):
     """Return the export at `path` ('-' for stdin) as the canonical lead table (`LoadedExport`),
-    with every row accounted for. `content` gives the export's bytes when they are read already."""
+    with every row of every file accounted for. `joins` binds a join's name to its file (else its
+    default path); `content` gives the export's bytes when they are read already."""
     from funnelcli import sources
     from funnelcli.engine.leads import lead_table
 
     defs = _as_definitions(defs)
-    return lead_table(sources.read(os.fspath(path), defs, encoding, delimiter, content), defs)
+    bound = {k: os.fspath(v) for k, v in (joins or {}).items()}
+    unknown = sorted(set(bound) - {j.name for j in defs.joins})
+    if unknown:
+        names = ", ".join(j.name for j in defs.joins) or "none"
+        raise FunnelError(f"{option('join')}{unknown[0]}=...: the definitions have no join {unknown[0]!r} "
+                          f"(their joins: {names})")
+    return lead_table(sources.read(os.fspath(path), defs, encoding, delimiter, content, bound), defs)
 
 
 def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: dt.date | None = None,
@@ -123,7 +152,8 @@ def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: 
 def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "definitions", *,
         as_of: dt.date | None = None, since: dt.date | None = None, until: dt.date | None = None,
         markets: Sequence[str] = (), cohort_stage: str | None = None, encoding: str | None = None,
-        delimiter: str | None = None, strict: bool = False, content: bytes | None = None):
+        delimiter: str | None = None, strict: bool = False, content: bytes | None = None,
+        joins: dict[str, PathLike] | None = None):
     """Return the funnel of the export at `path` at the as-of date, with its data-quality
     findings in `Funnel.findings`.
 
@@ -134,12 +164,14 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     # checked before the export is read: a typo shouldn't cost a long load
     if cohort_stage:
         defs.require_stage(cohort_stage, "cohort_stage")
-    loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, content=content)
+    loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, content=content, joins=joins)
     findings = [Finding("excluded", i.describe(), i.count) for i in loaded.excluded]
     findings += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
-    if strict and findings:
+    findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]
+    problems = [f for f in findings if f.kind != "accounting"]
+    if strict and problems:
         raise FunnelError(f"{option('strict')}: {loaded.export} has data-quality problems:\n"
-                          + "\n".join(f"  {f}" for f in findings))
+                          + "\n".join(f"  {f}" for f in problems))
     if not loaded.usable.any():
         raise FunnelError(f"{loaded.export}: all {loaded.rows_read:,} rows were excluded:\n"
                           + "\n".join(f"  {f}" for f in findings))

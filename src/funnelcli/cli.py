@@ -95,6 +95,7 @@ class RunOptions:
     delimiter: str | None
     strict: bool
     quiet: bool
+    joins: dict = dataclasses.field(default_factory=dict)  # join name -> file (--join NAME=PATH)
 
 
 def _date(ctx, param, value):
@@ -126,6 +127,23 @@ def _definitions_paths(value) -> tuple[str, ...]:
     return tuple(env.split(os.pathsep)) if env else (DEFAULT_DEFINITIONS,)
 
 
+def _joins(ctx, param, value) -> dict[str, str]:
+    bound: dict[str, str] = {}
+    for item in value or ():
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path:
+            raise click.BadParameter(f"{item!r}: give NAME=PATH, the join's name in the definitions and its file")
+        if name.strip() in bound:
+            raise click.BadParameter(f"join {name.strip()!r} is bound twice")
+        bound[name.strip()] = path
+    return bound
+
+
+def join_option(f):
+    return click.option("--join", "joins", multiple=True, callback=_joins, metavar="NAME=PATH",
+                        help="The file of a join the definitions name (repeatable); default: the join's path:.")(f)
+
+
 def definitions_option(f):
     return click.option(
         "-d", "--definitions", "definitions", multiple=True, metavar="PATH",
@@ -138,6 +156,7 @@ def report_options(f):
     options = [
         click.argument("export", metavar="EXPORT"),
         definitions_option,
+        join_option,
         click.option("--as-of", callback=_date, metavar="DATE", help="Report as of this date (default: the latest date in the export)."),
         click.option("--since", callback=_date, metavar="DATE", help="Only cohorts entering the first stage on or after DATE."),
         click.option("--until", callback=_date, metavar="DATE", help="Only cohorts entering the first stage on or before DATE."),
@@ -152,11 +171,11 @@ def report_options(f):
     ]
 
     @functools.wraps(f)
-    def wrapper(export, definitions, as_of, since, until, by, markets, fmt, output, encoding, delimiter, strict, quiet, **rest):
+    def wrapper(export, definitions, joins, as_of, since, until, by, markets, fmt, output, encoding, delimiter, strict, quiet, **rest):
         if since and until and since > until:
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
-                          fmt, output, encoding, delimiter, strict, quiet)
+                          fmt, output, encoding, delimiter, strict, quiet, joins)
         return f(opts, **rest)
 
     for option in reversed(options):
@@ -182,9 +201,11 @@ def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
 
     defs = api.load_definitions(opts.definitions)
     f = api.run(opts.export, defs, as_of=opts.as_of, since=opts.since, until=opts.until, markets=opts.markets,
-                cohort_stage=cohort_stage, encoding=opts.encoding, delimiter=opts.delimiter, strict=opts.strict)
-    for finding in f.findings:
-        note(opts.quiet, f"{f.export}: {finding.text(cli=True, flags=FLAGS)}")
+                cohort_stage=cohort_stage, encoding=opts.encoding, delimiter=opts.delimiter, strict=opts.strict,
+                joins=opts.joins)
+    for finding in f.findings:  # an accounting line names its own file
+        where = "" if finding.kind == "accounting" else f"{f.export}: "
+        note(opts.quiet, where + finding.text(cli=True, flags=FLAGS))
     return f
 
 
@@ -438,10 +459,11 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
 @click.option("--data", metavar="EXPORT", help="Also check that every column the definitions use is in this export's header.")
 @click.option("-f", "--format", "fmt", type=click.Choice(PROBLEM_FORMATS), default="text", show_default=True,
               help="text: path:line:col lines; github: GitHub Actions annotations; json: a list.")
+@join_option
 @click.option("--encoding", metavar="ENC", help="The export's text encoding (with --data).")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="The export's delimiter (with --data).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
+def validate(paths, data, fmt, joins, encoding, delimiter, quiet) -> None:
     """Check definition files, without reading an export (and with --data, its header).
 
     PATHS are files or folders (default: $FUNNELCLI_DEFINITIONS, then ./definitions). Every
@@ -458,7 +480,7 @@ def validate(paths, data, fmt, encoding, delimiter, quiet) -> None:
     from funnelcli.output.problems import format_problems
 
     paths = _definitions_paths(paths)
-    result = api.validate(list(paths), data, encoding=encoding, delimiter=delimiter)
+    result = api.validate(list(paths), data, encoding=encoding, delimiter=delimiter, joins=joins)
     echo_out(format_problems(result.problems, fmt))
     errors, warnings = len(result.errors), len(result.warnings)
     if not quiet:

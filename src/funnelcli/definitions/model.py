@@ -318,13 +318,14 @@ def walk_leaves(cond: Condition | None):
         yield from walk_leaves(cond.item)
 
 
-def check_headers(defs: Definitions, headers: list[str], export: str) -> list[Problem]:
-    """Return a problem for every column the definitions use that the export's header lacks."""
+def check_headers(defs: Definitions, headers: list[str], export: str, file: str = "") -> list[Problem]:
+    """Return a problem for every column the definitions use that the export's header lacks (or,
+    with `file`, the header of the joined file of that name)."""
     present = set(headers)
     problems = []
     reported: set[tuple] = set()
     for ref in defs.refs:
-        if ref.header in present:
+        if ref.file != file or ref.header in present:
             continue
         marker = (ref.header, ref.where)
         if marker in reported:

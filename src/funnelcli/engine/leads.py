@@ -76,7 +76,9 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
         leads=frame, usable=usable, reached=reached, date=date, implied=reached & ~own, late=late,
         exit_met=exit_met, exit_dates=exit_dates, export=fields.export, rows_read=fields.rows_read,
         excluded=list(fields.excluded), notices=notices, latest_date=latest,
-        dated=own & ~np.isnat(own_date), files=list(fields.files), unit=fields.unit,
+        # velocity takes a step only between dates of the lead's own: not a borrowed date, nor an
+        # own date out of order (which the waterfall replaced by a later stage's earlier one)
+        dated=own & ~np.isnat(own_date) & (own_date == date), files=list(fields.files), unit=fields.unit,
     )
 
 

@@ -22,10 +22,29 @@ if TYPE_CHECKING:  # importing this package stays light: `validate --data` reads
 
 
 def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: str | None = None,
-         content: bytes | None = None) -> Fields:
-    """Return the export at `path` ('-' for stdin) as typed fields under the definitions."""
+         content: bytes | None = None, joins: dict[str, str] | None = None) -> Fields:
+    """Return the export at `path` ('-' for stdin) as typed fields under the definitions: a log
+    pivoted to a row per lead, the joined files' columns brought in, every file's rows accounted for.
+
+    `joins` binds a join's name to its file (else the join's default path).
+    """
     from funnelcli.sources.csvfile import read_csv
     from funnelcli.sources.fields import typed_fields
 
-    needed = [(h, sorted({r.role for r in defs.refs if r.header == h})) for h in defs.headers()]
-    return typed_fields(read_csv(path, needed, encoding, delimiter, content), defs)
+    needed = [(h, sorted({r.role for r in defs.refs if r.header == h and not r.file})) for h in defs.headers()]
+    raw = read_csv(path, needed, encoding, delimiter, content)
+    evidence, files, notices, unit = None, [], [], "rows"
+    if defs.history is not None:
+        from funnelcli.sources.history import pivot_log
+
+        raw, evidence, account, notices = pivot_log(raw, defs)
+        files, unit = [account], "leads"
+    if defs.joins:
+        from funnelcli.sources.joins import join_files
+
+        raw, accounts, join_notices = join_files(raw, defs, joins, encoding)
+        files += accounts
+        notices += join_notices
+    fields = typed_fields(raw, defs, evidence, files, unit)
+    fields.notices += notices
+    return fields

@@ -48,11 +48,15 @@ class FileAccount:
         return self.rows_read == sum(count for count, _ in self.parts)
 
     def sentence(self) -> str:
-        shown = " + ".join(f"{count:,} {what}" + (f" (rows {', '.join(map(str, self.first_rows[what]))}"
-                                                  f"{', ...' if count > len(self.first_rows[what]) else ''})"
-                                                  if self.first_rows.get(what) else "")
-                           for count, what in self.parts if count) or "0"
-        return f"{self.name} ({self.role}): {self.rows_read:,} rows read = {shown}"
+        def part(count: int, what: str) -> str:
+            rows = self.first_rows.get(what)
+            if not rows:
+                return f"{count:,} {what}"
+            more = ", ..." if count > len(rows) else ""
+            return f"{count:,} {what} (row{'s' if count != 1 else ''} {', '.join(map(str, rows))}{more})"
+
+        shown = " + ".join(part(count, what) for count, what in self.parts if count) or "0"
+        return f"{self.name} ({self.role}): {self.rows_read:,} row{'s' if self.rows_read != 1 else ''} read = {shown}"
 
     def as_dict(self) -> dict:
         return {"file": self.name, "role": self.role, "rows_read": self.rows_read,
@@ -116,7 +120,7 @@ def typed_fields(raw: RawTable, defs: Definitions, evidence: Evidence | None = N
         raise InputError(f"{name}: the export has a header but no data rows")
     excluded = [issue("with no values", empty, rows), issue("with a blank id", blank & ~empty, rows)]
     unusable = blank | empty
-    placeholder, placeholder_examples = _placeholders(parsed)
+    placeholder, placeholder_examples = _placeholders(parsed, n)
     bad_date, bad_examples = _bad_dates(parsed, unusable, name, defs)
     excluded.append(issue("with an unparseable date", bad_date, rows, examples=bad_examples,
                           detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
@@ -224,9 +228,8 @@ def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_header
     return ids, blank, id_keys, parsed, text
 
 
-def _placeholders(parsed: dict) -> tuple[np.ndarray, list[str]]:
+def _placeholders(parsed: dict, n: int) -> tuple[np.ndarray, list[str]]:
     """Blank out placeholder dates in place; return which records had one, and a few examples."""
-    n = len(next(iter(parsed.values()))[0]) if parsed else 0
     placeholder = np.zeros(n, dtype=bool)
     examples: list[str] = []
     for h, (days, _, raw) in parsed.items():

@@ -1,0 +1,192 @@
+"""A stage-history log (a row per change: id, stage entered, when) pivoted to a row per lead.
+
+Pipedrive's deal changes, Salesforce's OpportunityFieldHistory or LeadHistory, HubSpot's property
+history. The rows `history.only` selects are stage changes; each names a stage (or an exit) by
+its `values:`. A lead's own date in a stage is the first time it entered it; re-entries and
+moves back to an earlier stage are counted and reported; its exit is the exit its latest change
+names. The other mapped columns take the value of the lead's latest row. Every row of the log is
+accounted for (docs/metrics.md#accounting).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from funnelcli.definitions import Definitions, walk_leaves
+from funnelcli.errors import InputError
+from funnelcli.sources import conditions
+from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
+from funnelcli.sources.cells import categorical, parse_dates
+from funnelcli.sources.cells import ids as read_ids
+from funnelcli.sources.csvfile import RawTable
+from funnelcli.sources.fields import FileAccount, blank_out
+from funnelcli.sources.shapes import Evidence, value_codes
+
+
+def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, FileAccount, list[RowIssue]]:
+    """Return the log's leads (a row each, at the row of their first change), the stage and exit
+    evidence, where every row of the log went, and notices (re-entries, backward moves, values
+    that name no stage)."""
+    history = defs.history
+    raw, blanked = blank_out(raw, defs.blank_values)
+    rows = raw.rows
+    ids, blank_id, id_keys = read_ids(raw.column(defs.columns["id"]))
+    days, bad_at, at_text = parse_dates(raw.column(history.at), defs.date_format, defs.timezone)
+    change = _stage_changes(raw, defs)
+    codes, categories = categorical(raw.column(history.stage))
+    stage_of, exit_of = value_codes(categories, defs)
+    stage = np.append(stage_of, -1)[codes]
+    exit_ = np.append(exit_of, -1)[codes]
+
+    empty = np.ones(raw.num_rows, dtype=bool)
+    for h in raw.table.column_names:
+        empty &= raw.column(h).is_null().to_numpy()
+    excluded_masks = {
+        "with no values": empty,
+        "with a blank id": blank_id & ~empty,
+    }
+    other = ~change & ~blank_id & ~empty  # owner changes and the like: not stage changes
+    undated = change & ~blank_id & ~empty & np.isnat(days)
+    excluded_masks[f"with no date or an unparseable date in {history.at!r}"] = undated
+    named = (stage >= 0) | (exit_ >= 0)
+    unknown = change & ~blank_id & ~empty & ~undated & ~named
+    kept = change & ~blank_id & ~empty & ~undated & named
+    excluded_masks["whose stage names no stage and no exit"] = unknown
+
+    notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage)]
+    leads, first_row, last_row = _leads(id_keys, ~blank_id & ~empty, days, rows)
+    if len(leads) == 0:
+        raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
+    evidence, moves = _evidence(defs, leads, id_keys, kept, stage, exit_, days, rows)
+    notices += moves
+    account = _account(raw, kept, other, excluded_masks, len(leads))
+    lead_table = _lead_columns(raw, defs, ids, first_row, last_row)
+    return lead_table, evidence, account, [n for n in notices if n]
+
+
+def _stage_changes(raw: RawTable, defs: Definitions) -> np.ndarray:
+    """Return which rows of the log are stage changes: those `history.only` selects (all without it)."""
+    only = defs.history.only
+    if only is None:
+        return np.ones(raw.num_rows, dtype=bool)
+    frame = {}
+    for leaf in walk_leaves(only):
+        key = defs.field_key(leaf.field)
+        if key not in frame:
+            codes, categories = categorical(raw.column(defs.header(leaf.field)))
+            frame[key] = pd.Categorical.from_codes(codes, categories=categories)
+    return conditions.evaluate(only, pd.DataFrame(frame), defs.field_key, conditions.Reading(defs.timezone, defs.date_format))
+
+
+def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index, rows: np.ndarray, header: str) -> RowIssue | None:
+    """Return the stage-change rows whose value names no stage and no exit, with the values and counts."""
+    if not unknown.any():
+        return None
+    counts = np.bincount(codes[unknown], minlength=len(categories))
+    top = np.argsort(-counts, kind="stable")[: int((counts > 0).sum())]
+    shown = ", ".join(f"{categories[c]!r} ({counts[c]:,})" for c in top[:5]) + (f" and {len(top) - 5} more" if len(top) > 5 else "")
+    return issue(f"of the log whose {header!r} names no stage and no exit", unknown, rows,
+                 detail=f"the values: {shown}; add them to a stage's or an exit's values: to count them")
+
+
+def _leads(id_keys: np.ndarray, usable: np.ndarray, days: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the distinct id keys of the usable rows in order of first appearance, and for each
+    lead its first row and its latest row (by date, then file order) as positions in the log."""
+    where = np.flatnonzero(usable)
+    keys = id_keys[where]
+    unique, first = np.unique(keys, return_index=True)
+    order = np.argsort(first, kind="stable")
+    leads = unique[order]
+    first_row = where[first[order]]
+    # latest: sort by (lead, day with NaT first, position) and take each lead's last
+    day_num = days[where].astype("int64")
+    day_num = np.where(np.isnat(days[where]), np.iinfo(np.int64).min, day_num)
+    lead_pos = np.searchsorted(unique, keys)
+    sort = np.lexsort((where, day_num, lead_pos))
+    last_of = np.empty(len(unique), dtype=np.int64)
+    last_of[lead_pos[sort]] = where[sort]  # later assignments win: the last in the sort order
+    return leads, first_row, last_of[order]
+
+
+def _evidence(defs: Definitions, leads: np.ndarray, id_keys: np.ndarray, kept: np.ndarray, stage: np.ndarray,
+              exit_: np.ndarray, days: np.ndarray, rows: np.ndarray) -> tuple[Evidence, list[RowIssue | None]]:
+    """Return each lead's first entry date per stage and its exit, and notices about re-entries
+    and backward moves."""
+    n, k = len(leads), len(defs.stages)
+    where = np.flatnonzero(kept)
+    lead = np.searchsorted(np.sort(leads), id_keys[where])
+    lead = np.argsort(leads, kind="stable")[lead]  # position in `leads` (first-appearance order)
+    day = days[where].astype("datetime64[D]")
+    order = np.lexsort((where, day, lead))  # per lead, by date, then file order
+    lead, day, where = lead[order], day[order], where[order]
+    s, e = stage[where], exit_[where]
+    evidence = Evidence()
+    is_stage = s >= 0
+    for i in range(k):
+        mine = is_stage & (s == i)
+        first = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+        # the first entry is the earliest: rows are sorted by date within a lead, so assign backwards
+        first[lead[mine][::-1]] = day[mine][::-1]
+        evidence.stage_dates[i] = first
+        evidence.add_stage(i, ~np.isnat(first), "log")
+    # the exit: the one the lead's latest change names (a lead reopened after it is not out)
+    last = np.full(n, -1, dtype=np.int64)
+    last[lead] = np.arange(len(lead))  # rows are in date order within a lead: the last one wins
+    has = last >= 0
+    last_exit = np.where(has, e[np.maximum(last, 0)], -1) if len(lead) else np.full(n, -1)
+    last_day = np.where(has, day[np.maximum(last, 0)], np.datetime64("NaT")) if len(lead) else np.full(n, np.datetime64("NaT"), "datetime64[D]")
+    for j in range(len(defs.exits)):
+        met = last_exit == j
+        evidence.add_exit(j, met)
+        evidence.exit_dates[j] = np.where(met, last_day, np.datetime64("NaT"))
+    return evidence, _moves(lead, s, is_stage, rows[where])
+
+
+def _moves(lead: np.ndarray, stage: np.ndarray, is_stage: np.ndarray, rows: np.ndarray) -> list[RowIssue | None]:
+    """Return notices for re-entries (a stage entered again: its first entry counts) and backward
+    moves (a change to an earlier stage than the lead's previous change), rows sorted per lead by date."""
+    lead_s, stage_s, rows_s = lead[is_stage], stage[is_stage], rows[is_stage]
+    same_lead = np.r_[False, lead_s[1:] == lead_s[:-1]]
+    backward = same_lead & np.r_[False, stage_s[1:] < stage_s[:-1]]
+    pair = lead_s.astype(np.int64) * (int(stage_s.max(initial=0)) + 1) + stage_s
+    order = np.argsort(pair, kind="stable")
+    repeat = np.zeros(len(pair), dtype=bool)
+    repeat[order[1:][pair[order][1:] == pair[order][:-1]]] = True
+    return [
+        issue("of the log that enter a stage the lead had entered before (re-entries)", repeat, rows_s,
+              detail="a stage's date is the first time the lead entered it"),
+        issue("of the log that move a lead back to an earlier stage", backward, rows_s,
+              detail=f"{_leads_word(len(np.unique(lead_s[backward])))} moved back; the waterfall counts the furthest stage reached"),
+    ]
+
+
+def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int) -> FileAccount:
+    """Return where every row of the log went."""
+    parts = [(int(kept.sum()), f"stage changes (of {leads:,} leads)"), (int(other.sum()), "other changes (not selected by history.only)")]
+    first_rows = {}
+    for reason, mask in excluded.items():
+        count = int(mask.sum())
+        what = f"excluded {reason}"
+        parts.append((count, what))
+        if count:
+            first_rows[what] = [int(r) for r in raw.rows[np.flatnonzero(mask)[:SHOW_ROWS]]]
+    return FileAccount(raw.name, "log", raw.num_rows, parts, first_rows)
+
+
+def _lead_columns(raw: RawTable, defs: Definitions, ids: pa.ChunkedArray, first_row: np.ndarray, last_row: np.ndarray) -> RawTable:
+    """Return a row per lead: its id, and every other column the lead table uses from the log,
+    from the lead's latest row; row numbers are those of each lead's first row."""
+    skip = {defs.history.stage, defs.history.at} | {defs.header(leaf.field) for leaf in walk_leaves(defs.history.only)}
+    arrays = {defs.columns["id"]: pc.take(ids, pa.array(first_row))}
+    for h in raw.table.column_names:
+        if h not in arrays and h not in skip:
+            arrays[h] = pc.take(raw.column(h), pa.array(last_row))
+    table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
+    return RawTable(raw.name, table, raw.rows[first_row])
+
+
+def _leads_word(n: int) -> str:
+    return f"{n:,} lead{'s' if n != 1 else ''}"

@@ -1,0 +1,152 @@
+"""Related files joined to the leads by a key: the won deals of each MQL, the account of each deal.
+
+Each join reads its file (only the columns it uses), matches its key to the lead table's (text,
+trimmed, exact), and brings its columns in under their canonical names, as text: typing them is
+the same as for the export's own columns. A key may be a column an earlier join brought in, so
+joins chain (lead -> contact -> account -> opportunity). Several rows for one lead are resolved by
+`many:` (first or last, by `order_by` or file order) or refused. Every row of every file is
+accounted for: matched, not used (another row of the same key won), unmatched, or excluded.
+Vectorised: pandas index lookups, never a loop over rows.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from funnelcli.definitions import Definitions, Join
+from funnelcli.errors import InputError, option
+from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
+from funnelcli.sources.cells import numbers, parse_dates
+from funnelcli.sources.csvfile import RawTable, read_csv
+from funnelcli.sources.fields import FileAccount, blank_out
+
+
+def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None = None,
+               encoding: str | None = None) -> tuple[RawTable, list[FileAccount], list[RowIssue]]:
+    """Return the lead table with every join's columns added, where each file's rows went, and
+    notices (leads that no row of a file matches)."""
+    accounts: list[FileAccount] = []
+    notices: list[RowIssue] = []
+    for join in defs.joins:
+        path = join_path(join, bound)
+        raw = read_csv(path, [(h, [f"join {join.name}"]) for h in defs.headers(join.name)], encoding, None,
+                       what=f"join {join.name!r}")
+        raw, blanked = blank_out(raw, defs.blank_values)
+        leads, account, missing = _join_one(leads, raw, join, defs)
+        accounts.append(account)
+        notices += [n for n in (blanked, missing) if n]
+    return leads, accounts, notices
+
+
+def join_path(join: Join, bound: dict[str, str] | None) -> str:
+    """Return the file of a join: bound on the command line, else its default path."""
+    path = (bound or {}).get(join.name) or join.path
+    if not path:
+        raise InputError(f"join {join.name!r} has no file: pass {option('join')}{join.name}=PATH, "
+                         f"or give it a default path: in the definitions")
+    if path != "-" and not os.path.exists(path):
+        raise InputError(f"join {join.name!r}: {path}: no such file; pass {option('join')}{join.name}=PATH")
+    return path
+
+
+def _key(column: pa.ChunkedArray) -> pd.Series:
+    """Return a key column as trimmed text (blank as missing), for exact matching."""
+    text = pc.utf8_trim_whitespace(column.combine_chunks())
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    return pd.Series(text.to_pandas(), dtype="str")
+
+
+def _order(raw: RawTable, join: Join, defs: Definitions) -> np.ndarray:
+    """Return the rows' sort keys for `many: first | last`: the order_by column read as dates when
+    they parse, else numbers, else text; file order without order_by. Blanks sort last."""
+    if not join.order_by:
+        return np.arange(raw.num_rows, dtype=np.float64)
+    column = raw.column(join.order_by)
+    days, bad, _ = parse_dates(column, defs.date_format, defs.timezone)
+    if not bad.any() and not np.isnat(days).all():
+        return np.where(np.isnat(days), np.inf, days.astype("int64").astype(np.float64))
+    values, bad = numbers(column)
+    if not bad.any():
+        return np.where(np.isnan(values), np.inf, values)
+    text = pd.Series(column.to_pandas(), dtype="str")
+    codes = text.rank(method="dense").to_numpy()
+    return np.where(np.isnan(codes), np.inf, codes)
+
+
+def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> tuple[RawTable, FileAccount, RowIssue | None]:
+    """Return the leads with this join's columns, its file's accounting and the unmatched leads."""
+    lead_key = _key(leads.column(defs.header(join.lead_key)))
+    file_key = _key(raw.column(join.file_key))
+    blank = file_key.isna().to_numpy()
+    matches = file_key.isin(set(lead_key.dropna())).to_numpy() & ~blank
+    if not matches.any() and (~blank).any() and lead_key.notna().any():
+        raise InputError(_nothing_matches(leads, raw, join, defs, lead_key, file_key))
+    chosen = _resolve(raw, join, defs, file_key, matches)
+    winners = pd.Index(file_key[chosen])
+    position = winners.get_indexer(lead_key)  # -1: no row of this file for the lead
+    rows_of = np.flatnonzero(chosen)
+    found = position >= 0
+    take = pa.array(np.where(found, rows_of[np.maximum(position, 0)], 0))
+    mask = pa.array(~found)
+    arrays = {name: leads.column(name) for name in leads.table.column_names}
+    for canonical, header in join.columns.items():
+        column = pc.take(raw.column(header), take)
+        arrays[canonical] = pc.if_else(mask, pa.scalar(None, pa.string()), column)
+    table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
+    account = _account(raw, join, blank, matches, chosen)
+    missing = issue(f"with no row in join {join.name!r} ({raw.name})", ~found & lead_key.notna().to_numpy(), leads.rows,
+                    detail="its columns are blank for them")
+    return RawTable(leads.name, table, leads.rows), account, missing
+
+
+def _resolve(raw: RawTable, join: Join, defs: Definitions, file_key: pd.Series, matches: np.ndarray) -> np.ndarray:
+    """Return which matching rows give their lead its values: one per key, by `many:`; raise for
+    several rows of one key under `many: error`."""
+    where = np.flatnonzero(matches)
+    keys = file_key.to_numpy()[where]
+    repeated = pd.Series(keys).duplicated(keep=False).to_numpy()
+    if repeated.any() and join.many == "error":
+        key = keys[repeated][0]
+        rows = raw.rows[where[keys == key]][:SHOW_ROWS]
+        count = int(pd.Series(keys[repeated]).nunique())
+        raise InputError(
+            f"join {join.name!r}: {raw.name} has several rows for one lead ({count:,} key{'s' if count != 1 else ''} repeat, "
+            f"such as {key!r} in rows {', '.join(map(str, rows))}); choose one in the definitions: many: first or many: last, "
+            f"with order_by: a column of {raw.name} (a date, say) to order them"
+        )
+    sort = _order(raw, join, defs)[where]
+    if join.many == "last":
+        sort = -np.where(np.isinf(sort), -np.inf, sort)  # the latest first; blanks still never win
+    key_codes = pd.factorize(keys)[0]
+    order = np.lexsort((where, sort, key_codes))
+    first = np.r_[True, key_codes[order][1:] != key_codes[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
+    chosen = np.zeros(raw.num_rows, dtype=bool)
+    chosen[where[order][first]] = True
+    return chosen
+
+
+def _account(raw: RawTable, join: Join, blank: np.ndarray, matches: np.ndarray, chosen: np.ndarray) -> FileAccount:
+    """Return where the join file's rows went: used, not used, unmatched, blank key."""
+    parts = {
+        "matched a lead": chosen,
+        f"not used (another row of the same key won, many: {join.many})": matches & ~chosen,
+        "matched no lead": ~matches & ~blank,
+        "excluded with a blank key": blank,
+    }
+    first_rows = {what: [int(r) for r in raw.rows[np.flatnonzero(mask)[:SHOW_ROWS]]]
+                  for what, mask in parts.items() if mask.any() and what != "matched a lead"}
+    return FileAccount(raw.name, f"join {join.name}", raw.num_rows, [(int(m.sum()), what) for what, m in parts.items()], first_rows)
+
+
+def _nothing_matches(leads: RawTable, raw: RawTable, join: Join, defs: Definitions, lead_key: pd.Series, file_key: pd.Series) -> str:
+    """Return the error for a key that matches nothing at all, naming both columns and a few values of each."""
+    lead_values = ", ".join(repr(v) for v in lead_key.dropna().unique()[:3])
+    file_values = ", ".join(repr(v) for v in file_key.dropna().unique()[:3])
+    return (f"join {join.name!r}: no row of {raw.name} matches a lead: the leads' {defs.header(join.lead_key)!r} "
+            f"(such as {lead_values}) never equals {raw.name}'s {join.file_key!r} (such as {file_values}); "
+            "check on: in the join")
