@@ -54,9 +54,13 @@ class Problem:
     rule: str
     message: str
 
-    def format(self) -> str:
+    def text(self, cli: bool = False) -> str:
+        """Return the message, naming settings as options when `cli` is true (see `option`)."""
+        return words(self.message, cli)
+
+    def format(self, cli: bool = False) -> str:
         """Return the problem as `path:line:col: level: message (rule)`."""
-        return f"{self.path}:{self.line}:{self.col}: {self.level}: {self.message} ({self.rule})"
+        return f"{self.path}:{self.line}:{self.col}: {self.level}: {self.text(cli)} ({self.rule})"
 
 
 class FunnelError(Exception):

@@ -17,13 +17,13 @@ def _message(value: str) -> str:
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def format_problems(problems: list[Problem], fmt: str) -> str:
-    """Return problems in one of PROBLEM_FORMATS."""
+def format_problems(problems: list[Problem], fmt: str, cli: bool = True) -> str:
+    """Return problems in one of PROBLEM_FORMATS (settings named as command-line options when `cli`)."""
     if fmt == "json":
-        return json.dumps([p.__dict__ for p in problems], indent=2) + "\n"
+        return json.dumps([{**p.__dict__, "message": p.text(cli)} for p in problems], indent=2) + "\n"
     if fmt == "github":
         return "".join(
-            f"::{p.level} file={_property(p.path)},line={p.line},col={p.col},title=funnelcli::{_message(p.message)} ({p.rule})\n"
+            f"::{p.level} file={_property(p.path)},line={p.line},col={p.col},title=funnelcli::{_message(p.text(cli))} ({p.rule})\n"
             for p in problems
         )
-    return "".join(p.format() + "\n" for p in problems)
+    return "".join(p.format(cli) + "\n" for p in problems)

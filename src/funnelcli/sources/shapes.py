@@ -41,7 +41,8 @@ def read_flags(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     are true; 0, false, no, n and blank are false (any case, trimmed)."""
     text = pc.utf8_lower(pc.utf8_trim_whitespace(column.combine_chunks()))
     true = pc.fill_null(pc.is_in(text, value_set=pa.array(TRUE_WORDS)), False).to_numpy(zero_copy_only=False)
-    false = pc.fill_null(pc.is_in(text, value_set=pa.array(FALSE_WORDS + ("",))), True).to_numpy(zero_copy_only=False)
+    false = pc.or_kleene(pc.is_null(text), pc.is_in(text, value_set=pa.array(FALSE_WORDS + ("",))))
+    false = pc.fill_null(false, True).to_numpy(zero_copy_only=False)  # blank is false
     return true, ~(true | false)
 
 
