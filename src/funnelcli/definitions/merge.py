@@ -150,7 +150,9 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "columns needs an 'id': the export's column that identifies a lead (e.g. id: Record ID)"))
     _check_names(stages, exits, markets, problems)
     _check_joins(joins, columns, problems)
-    _check_rules(stages, exits, bool(stage_column or history), problems)
+    _check_rules(stages, exits, any(f.shape_given for f in frags), problems)
+    if any(f.shape_given for f in frags):
+        _check_values(stages, exits, problems)
 
     # Stages and exits name their date column by export header or by canonical name: keep the header.
     stages = [dataclasses.replace(s, date=_header(columns, s.date), flag=_header(columns, s.flag)) for s in stages]
@@ -327,6 +329,21 @@ def _check_rules(stages: list[Stage], exits: list, has_values: bool, problems: l
         if not (has_values or any(k in ex.marks for k in ("date", "when"))):
             w = ex.where
             problems.append(Problem(w.path, w.line, w.col, "error", "missing-key", f"exit {ex.name!r} needs a 'when' condition or a 'date' column"))
+
+
+def _check_values(stages: list[Stage], exits: list, problems: list[Problem]) -> None:
+    """Report a status or log value that two stages or exits claim (compared trimmed, any case)."""
+    seen: dict[str, str] = {}
+    for kind, items in (("stage", stages), ("exit", exits)):
+        for item in items:
+            for value in item.values or (item.name,):
+                folded = str(value).strip().casefold()
+                if folded in seen and seen[folded] != f"{kind} {item.name!r}":
+                    w = item.marks.get("values", item.where)
+                    problems.append(Problem(w.path, w.line, w.col, "error", "duplicate-value",
+                                            f"{kind} {item.name!r}: the value {value!r} also names {seen[folded]}; "
+                                            "a status or log value names one stage or exit"))
+                seen.setdefault(folded, f"{kind} {item.name!r}")
 
 
 def _shape_refs(frags: list, columns: dict[str, str], stage_column: str | None, history, joins: list[Join]) -> list[ColumnRef]:

@@ -86,7 +86,7 @@ def _expect_list(doc: Doc, value: Any, kp: tuple, what: str) -> bool:
 def _text(doc: Doc, mapping: dict, key: str, kp: tuple, what: str, required: bool = False) -> str | None:
     if key not in mapping:
         if required:
-            doc.add(doc.at(kp), "missing-key", f"{what} needs a {key!r}")
+            doc.add(doc.at(kp), "missing-key", f"{what} needs {'an' if key[0] in 'aeiou' else 'a'} {key!r}")
         return None
     value = mapping[key]
     if isinstance(value, str) and value.strip():
@@ -332,6 +332,7 @@ class Fragment:
     stage_column: str | None = None
     history: History | None = None
     joins: list | None = None
+    shape_given: bool = False
     columns: dict = field(default_factory=dict)
     stages: list | None = None
     exits: list = field(default_factory=list)
@@ -406,6 +407,8 @@ def _parse_settings(doc: Doc, data: dict, frag: Fragment) -> None:
         _check_date_format(doc, fmt, ("date_format", i) if isinstance(data["date_format"], list) else ("date_format",))
     frag.blank_values = _text_list(doc, data, "blank_values", (), "the definitions")
     frag.stage_column = _text(doc, data, "stage_column", (), "the definitions")
+    # written, even if invalid: stages then have values, and aren't also reported as lacking a rule
+    frag.shape_given = "stage_column" in data or "history" in data
     if "history" in data:
         frag.history = _parse_history(doc, data["history"])
     if "joins" in data and data["joins"] is not None and _expect_list(doc, data["joins"], ("joins",), "joins"):
@@ -458,6 +461,7 @@ def _parse_join(doc: Doc, item: Any, kp: tuple) -> Join | None:
     elif _expect_mapping(doc, item["columns"], kp + ("columns",), f"{label} columns"):
         columns = {c: h for c, (h, _) in _parse_columns(doc, item["columns"], kp + ("columns",)).items()}
     many = item.get("many", "error")
+    many = many.strip().lower() if isinstance(many, str) else many
     if many not in MANY_RULES:
         doc.add(doc.at(kp + ("many",)), "invalid-value", f"{label}: many must be one of {', '.join(MANY_RULES)}, got {describe_value(many)}")
         many = None

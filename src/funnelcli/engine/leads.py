@@ -68,7 +68,10 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     if defs.markets:
         _add_market(frame, defs, key_of)
     latest = fields.latest_date()
-    for extra in list(fields.evidence.stage_dates.values()) + list(fields.evidence.exit_dates.values()):
+    extras = list(fields.evidence.stage_dates.values()) + list(fields.evidence.exit_dates.values())
+    if fields.evidence.latest is not None:
+        extras.append(np.where(usable, fields.evidence.latest, np.datetime64("NaT")))
+    for extra in extras:
         known = extra[usable & ~np.isnat(extra)]
         if len(known) and (latest is None or known.max() > np.datetime64(latest.date(), "D")):
             latest = pd.Timestamp(known.max())

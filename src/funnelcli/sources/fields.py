@@ -158,7 +158,7 @@ def typed_fields(raw: RawTable, defs: Definitions, evidence: Evidence | None = N
                   evidence, list(files or []), unit)
 
 
-def blank_out(raw: RawTable, blank_values: tuple[str, ...]) -> tuple[RawTable, RowIssue | None]:
+def blank_out(raw: RawTable, blank_values: tuple[str, ...], of: str = "") -> tuple[RawTable, RowIssue | None]:
     """Return the table with the definitions' blank values (trimmed, any case) made blank, and the
     rows that had any, as a notice."""
     if not blank_values:
@@ -178,7 +178,8 @@ def blank_out(raw: RawTable, blank_values: tuple[str, ...]) -> tuple[RawTable, R
             column = pc.if_else(match, pa.scalar(None, pa.string()), column)
         columns.append(column)
     table = pa.Table.from_arrays(columns, names=raw.table.column_names)
-    found = issue("with a value the definitions read as blank (blank_values)", hit, raw.rows, examples=examples, detail="read as blank")
+    found = issue(f"{of + ' ' if of else ''}with a value the definitions read as blank (blank_values)", hit, raw.rows,
+                  examples=examples, detail="read as blank")
     return RawTable(raw.name, table, raw.rows), found
 
 

@@ -31,7 +31,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     evidence, where every row of the log went, and notices (re-entries, backward moves, values
     that name no stage)."""
     history = defs.history
-    raw, blanked = blank_out(raw, defs.blank_values)
+    raw, blanked = blank_out(raw, defs.blank_values, "of the log")
     rows = raw.rows
     ids, blank_id, id_keys = read_ids(raw.column(defs.columns["id"]))
     days, bad_at, at_text = parse_dates(raw.column(history.at), defs.date_format, defs.timezone)
@@ -62,6 +62,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     evidence, moves = _evidence(defs, leads, id_keys, kept, stage, exit_, days, rows)
     notices += moves
+    dated = ~np.isnat(days) & ~blank_id & ~empty  # the export's effective date: its latest date, any row
+    evidence.latest = days[dated].max() if dated.any() else None
     account = _account(raw, kept, other, excluded_masks, len(leads))
     lead_table = _lead_columns(raw, defs, ids, first_row, last_row)
     return lead_table, evidence, account, [n for n in notices if n]
@@ -85,9 +87,10 @@ def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index
     """Return the stage-change rows whose value names no stage and no exit, with the values and counts."""
     if not unknown.any():
         return None
-    counts = np.bincount(codes[unknown], minlength=len(categories))
+    labels = [repr(str(c)) for c in categories] + ["blank"]
+    counts = np.bincount(np.where(codes[unknown] < 0, len(categories), codes[unknown]), minlength=len(labels))
     top = np.argsort(-counts, kind="stable")[: int((counts > 0).sum())]
-    shown = ", ".join(f"{categories[c]!r} ({counts[c]:,})" for c in top[:5]) + (f" and {len(top) - 5} more" if len(top) > 5 else "")
+    shown = ", ".join(f"{labels[c]} ({counts[c]:,})" for c in top[:5]) + (f" and {len(top) - 5} more" if len(top) > 5 else "")
     return issue(f"of the log whose {header!r} names no stage and no exit", unknown, rows,
                  detail=f"the values: {shown}; add them to a stage's or an exit's values: to count them")
 
@@ -165,7 +168,7 @@ def _moves(lead: np.ndarray, stage: np.ndarray, is_stage: np.ndarray, rows: np.n
 
 def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int) -> FileAccount:
     """Return where every row of the log went."""
-    parts = [(int(kept.sum()), f"stage changes (of {leads:,} leads)"), (int(other.sum()), "other changes (not selected by history.only)")]
+    parts = [(int(kept.sum()), f"stage changes (of {leads:,} lead{'s' if leads != 1 else ''})"), (int(other.sum()), "other changes (not selected by history.only)")]
     first_rows = {}
     for reason, mask in excluded.items():
         count = int(mask.sum())
@@ -179,10 +182,9 @@ def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict,
 def _lead_columns(raw: RawTable, defs: Definitions, ids: pa.ChunkedArray, first_row: np.ndarray, last_row: np.ndarray) -> RawTable:
     """Return a row per lead: its id, and every other column the lead table uses from the log,
     from the lead's latest row; row numbers are those of each lead's first row."""
-    skip = {defs.history.stage, defs.history.at} | {defs.header(leaf.field) for leaf in walk_leaves(defs.history.only)}
     arrays = {defs.columns["id"]: pc.take(ids, pa.array(first_row))}
-    for h in raw.table.column_names:
-        if h not in arrays and h not in skip:
+    for h in raw.table.column_names:  # the log's own columns too: columns: may map them
+        if h not in arrays:
             arrays[h] = pc.take(raw.column(h), pa.array(last_row))
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     return RawTable(raw.name, table, raw.rows[first_row])

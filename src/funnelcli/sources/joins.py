@@ -36,7 +36,7 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
         path = join_path(join, bound)
         raw = read_csv(path, [(h, [f"join {join.name}"]) for h in defs.headers(join.name)], encoding, None,
                        what=f"join {join.name!r}")
-        raw, blanked = blank_out(raw, defs.blank_values)
+        raw, blanked = blank_out(raw, defs.blank_values, f"of {raw.name} (join {join.name!r})")
         leads, account, missing = _join_one(leads, raw, join, defs)
         accounts.append(account)
         notices += [n for n in (blanked, missing) if n]
@@ -91,11 +91,11 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
     position = winners.get_indexer(lead_key)  # -1: no row of this file for the lead
     rows_of = np.flatnonzero(chosen)
     found = position >= 0
-    take = pa.array(np.where(found, rows_of[np.maximum(position, 0)], 0))
+    take = pa.array(np.where(found, rows_of[np.maximum(position, 0)], 0) if len(rows_of) else np.zeros(len(position), dtype=np.int64))
     mask = pa.array(~found)
     arrays = {name: leads.column(name) for name in leads.table.column_names}
     for canonical, header in join.columns.items():
-        column = pc.take(raw.column(header), take)
+        column = pc.take(raw.column(header), take) if raw.num_rows else pa.nulls(len(position), pa.string())
         arrays[canonical] = pc.if_else(mask, pa.scalar(None, pa.string()), column)
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     account = _account(raw, join, blank, matches, chosen)

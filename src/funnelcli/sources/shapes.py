@@ -27,6 +27,7 @@ class Evidence:
     exit_met: dict[int, np.ndarray] = field(default_factory=dict)  # exit -> bool: the lead left through it
     exit_dates: dict[int, np.ndarray] = field(default_factory=dict)  # exit -> datetime64[D]: when
     how: dict[int, str] = field(default_factory=dict)  # stage -> "status", "flag", "log": for explanations
+    latest: np.datetime64 | None = None  # the latest date the shape read (a log's last change)
 
     def add_stage(self, i: int, reached: np.ndarray, how: str) -> None:
         self.stage_reached[i] = reached if i not in self.stage_reached else self.stage_reached[i] | reached

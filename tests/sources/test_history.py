@@ -1,0 +1,477 @@
+"""A stage-history log (`history:` with stage, at, only) pivoted to a row per lead (domain.md
+"Export shapes", 4): a stage's own date is the lead's first entry into it, re-entries and
+backward moves are counted and reported, rows that are not stage changes are selected away, the
+exit is the one the latest change names, and every row of the log is accounted for.
+
+Every test writes a real log under tmp_path and reads it with `api.read_export` or the CLI. Row
+numbers are the log's spreadsheet rows (header = row 1). Stage columns in matrices: definition order.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tests.conftest import run
+
+from funnelcli import api, definitions
+from funnelcli.engine.leads import LoadedExport
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+@pytest.fixture
+def load(write):
+    """Return a loader: (log text, definitions text) -> LoadedExport."""
+
+    def _load(content: str, defs_text: str) -> LoadedExport:
+        defs = definitions.load([str(write("defs.yml", defs_text))])
+        return api.read_export(str(write("log.csv", content)), defs)
+
+    return _load
+
+
+@pytest.fixture
+def cli(write):
+    """Return a runner: (log text, definitions text, *args) -> Click result of `conversion`."""
+
+    def _run(content: str, defs_text: str, *args: str):
+        return run("conversion", write("log.csv", content), "-d", write("defs.yml", defs_text), *args)
+
+    return _run
+
+
+def matrix(m: np.ndarray) -> list[str]:
+    return ["".join("1" if v else "0" for v in row) for row in m]
+
+
+def day_list(values) -> list[str]:
+    return [str(d) for d in values]
+
+
+def by_reason(issues) -> dict:
+    return {i.reason: (i.count, i.rows) for i in issues}
+
+
+def stage_rows(report: dict) -> dict[str, dict]:
+    return {row["stage"]: row for row in report["tables"]["stages"]}
+
+
+# --------------------------------------------------------------------------------------------
+# The log of domain.md's reference definitions (Pipedrive deal changes)
+
+
+LOG_DEFS = """\
+version: 1
+columns: {id: deal_id, owner: owner}
+history:
+  stage: new_value                     # the column holding the stage entered
+  at: change_time                      # when
+  only: {changed_field_key: {in: [stage_id]}}   # the rows that are stage changes
+stages:
+  - name: Lead Generation
+    values: ["1"]
+  - name: Qualified
+    values: ["2"]
+  - name: Proposal
+    values: ["3"]
+exits:
+  - name: Lost
+    values: [lost]
+"""
+# row deal field     value date        owner  what
+#  2  10   stage_id  1     2024-01-01  Ann    LG, first entry
+#  3  10   stage_id  2     2024-01-05  Ann    Q, first entry
+#  4  10   owner_id  Bob   2024-01-06  Bob    other change (not selected by only)
+#  5  10   stage_id  1     2024-01-07  Bob    LG again: a re-entry, and a move back (Q -> LG)
+#  6  10   stage_id  2     2024-01-09  Bob    Q again: a re-entry (forward)
+#  7  11   stage_id  2     2024-01-02  Cy     Q (LG implied)
+#  8  11   stage_id  lost  2024-01-10  Cy     exit Lost: 11's latest change
+#  9  12   stage_id  3     2024-01-03  Dee    P (LG, Q implied)
+# 10  12   stage_id  lost  2024-01-04  Dee    Lost ...
+# 11  12   stage_id  3     2024-01-08  Dee    ... then P again (re-entry): the latest change names no exit
+# 12  -    stage_id  1     2024-01-01  X      excluded: blank id
+# 13  13   stage_id  1     -           X      excluded: no date
+# 14  13   stage_id  9     2024-01-02  X      excluded: '9' names no stage and no exit
+# 15  14   stage_id  1     2024-01-03  Eve    LG
+# 16  14   stage_id  3     2024-01-04  Eve    P (Q skipped: implied)
+# 17  14   stage_id  2     soon        Eve    excluded: unparseable date
+#
+# Rows: 16 = 11 stage changes (2, 3, 5, 6, 7, 8, 9, 10, 11, 15, 16) + 1 other (4) + 1 blank id (12)
+#       + 2 undated (13, 17) + 1 naming nothing (14).
+# Leads, in order of first appearance, at their first row: 10 (row 2), 11 (7), 12 (9), 13 (13), 14 (15).
+# Lead 13 has no usable stage change: it never reached the first stage.
+#         reached  implied  own dates LG / Q / P            effective LG / Q / P          exit
+#   10    110      000      01-01 / 01-05 / -               01-01 / 01-05 / -             - (latest: Q)
+#   11    110      100      -     / 01-02 / -               01-02 / 01-02 / -             Lost, 01-10
+#   12    111      110      -     / -     / 01-03           01-03 / 01-03 / 01-03         - (latest: P, 01-08)
+#   13    000      000      -                               -                             -
+#   14    111      010      01-03 / -     / 01-04           01-03 / 01-04 / 01-04         -
+# Owner: each lead's latest row by date (other changes too): Bob, Cy, Dee, X (row 14), Eve (row 16).
+LOG_CSV = (
+    "deal_id,changed_field_key,new_value,change_time,owner\n"
+    "10,stage_id,1,2024-01-01,Ann\n"
+    "10,stage_id,2,2024-01-05,Ann\n"
+    "10,owner_id,Bob,2024-01-06,Bob\n"
+    "10,stage_id,1,2024-01-07,Bob\n"
+    "10,stage_id,2,2024-01-09,Bob\n"
+    "11,stage_id,2,2024-01-02,Cy\n"
+    "11,stage_id,lost,2024-01-10,Cy\n"
+    "12,stage_id,3,2024-01-03,Dee\n"
+    "12,stage_id,lost,2024-01-04,Dee\n"
+    "12,stage_id,3,2024-01-08,Dee\n"
+    ",stage_id,1,2024-01-01,X\n"
+    "13,stage_id,1,,X\n"
+    "13,stage_id,9,2024-01-02,X\n"
+    "14,stage_id,1,2024-01-03,Eve\n"
+    "14,stage_id,3,2024-01-04,Eve\n"
+    "14,stage_id,2,soon,Eve\n"
+)
+
+
+def test_log_is_pivoted_to_a_lead_per_id(load):
+    loaded = load(LOG_CSV, LOG_DEFS)
+    assert list(loaded.leads["id"]) == ["10", "11", "12", "13", "14"]
+    assert list(loaded.leads["_row"]) == [2, 7, 9, 13, 15]
+    assert list(loaded.leads["owner"]) == ["Bob", "Cy", "Dee", "X", "Eve"]
+    assert loaded.rows_read == 5 and loaded.unit == "leads"
+    assert loaded.usable.all() and loaded.excluded == []
+
+
+def test_log_reached_and_implied(load):
+    loaded = load(LOG_CSV, LOG_DEFS)
+    assert matrix(loaded.reached) == ["110", "110", "111", "000", "111"]
+    assert matrix(loaded.implied) == ["000", "100", "110", "000", "010"]
+    # entered (own evidence) per stage: LG 10, 14; Q 10, 11; P 12, 14
+    assert (loaded.reached & ~loaded.implied).sum(axis=0).tolist() == [2, 2, 2]
+
+
+def test_log_stage_date_is_the_first_entry(load):
+    # Lead 10 entered LG on 01-01 and again 01-07, Q on 01-05 and again 01-09: the first ones count.
+    loaded = load(LOG_CSV, LOG_DEFS)
+    assert day_list(loaded.date[:, 0]) == ["2024-01-01", "2024-01-02", "2024-01-03", "NaT", "2024-01-03"]
+    assert day_list(loaded.date[:, 1]) == ["2024-01-05", "2024-01-02", "2024-01-03", "NaT", "2024-01-04"]
+    assert day_list(loaded.date[:, 2]) == ["NaT", "NaT", "2024-01-03", "NaT", "2024-01-04"]
+    # own dates (velocity's): only where the log has the lead's own entry
+    assert matrix(loaded.dated) == ["110", "010", "001", "000", "101"]
+
+
+def test_log_reentries_and_backward_moves_are_reported_with_rows(load):
+    loaded = load(LOG_CSV, LOG_DEFS)
+    notices = {i.reason: i for i in loaded.notices}
+    again = notices["of the log that enter a stage the lead had entered before (re-entries)"]
+    assert (again.count, again.rows) == (3, [5, 6, 11])
+    back = notices["of the log that move a lead back to an earlier stage"]
+    assert (back.count, back.rows) == (1, [5])
+    assert "1 lead moved back" in back.detail
+
+
+def test_log_value_naming_no_stage_is_excluded_and_reported(load):
+    loaded = load(LOG_CSV, LOG_DEFS)
+    notice = {i.reason: i for i in loaded.notices}["of the log whose 'new_value' names no stage and no exit"]
+    assert (notice.count, notice.rows) == (1, [14])
+    assert "'9' (1)" in notice.detail
+
+
+def test_log_exit_is_the_one_the_latest_change_names(load):
+    # 11's latest change is 'lost' (01-10): out. 12 was lost on 01-04 but its latest change (01-08)
+    # re-entered Proposal: not out.
+    loaded = load(LOG_CSV, LOG_DEFS)
+    assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "-", "-", "-"]
+    assert matrix(np.array(loaded.exit_met).T) == ["0", "1", "0", "0", "0"]
+    assert day_list(loaded.exit_dates[0]) == ["NaT", "2024-01-10", "NaT", "NaT", "NaT"]
+
+
+def test_log_file_account_balances_and_matches_the_hand_count(load):
+    loaded = load(LOG_CSV, LOG_DEFS)
+    (account,) = loaded.files
+    assert (account.role, account.rows_read) == ("log", 16)
+    assert account.balanced()
+    assert account.parts == [
+        (11, "stage changes (of 5 leads)"),
+        (1, "other changes (not selected by history.only)"),
+        (0, "excluded with no values"),
+        (1, "excluded with a blank id"),
+        (2, "excluded with no date or an unparseable date in 'change_time'"),
+        (1, "excluded whose stage names no stage and no exit"),
+    ]
+    assert account.first_rows == {
+        "excluded with a blank id": [12],
+        "excluded with no date or an unparseable date in 'change_time'": [13, 17],
+        "excluded whose stage names no stage and no exit": [14],
+    }
+
+
+def test_log_end_to_end_conversion(cli):
+    # As-of: the latest date among the leads' stage and exit dates, 01-10 (11's exit).
+    #   LG: reached 4 (10, 11, 12, 14) = converted 4
+    #   Q:  reached 4 = converted 2 (12, 14) + exited 1 (11, Lost) + in progress 1 (10)
+    #   P:  reached 2
+    # skipped = reached - entered: LG 4 - 2, Q 4 - 2, P 2 - 2.
+    # velocity LG -> Q: own dates at both ends for lead 10 only: 01-01 -> 01-05 = 4 days.
+    # Q -> P: nobody has an own Q date and an own P date (12 and 14 skipped Q): null.
+    # cycle time LG -> P: lead 14 (own 01-03 -> 01-04) = 1 day; lead 12's LG is implied.
+    result = cli(LOG_CSV, LOG_DEFS, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["as_of"] == "2024-01-10"
+    rows = stage_rows(report)
+    assert [rows[s]["reached"] for s in rows] == [4, 4, 2]
+    assert [rows[s]["skipped"] for s in rows] == [2, 2, 0]
+    assert (rows["Lead Generation"]["converted"], rows["Lead Generation"]["exited"], rows["Lead Generation"]["in_progress"]) == (4, 0, 0)
+    assert (rows["Qualified"]["converted"], rows["Qualified"]["exited:Lost"], rows["Qualified"]["in_progress"]) == (2, 1, 1)
+    for this, nxt in zip(report["tables"]["stages"], report["tables"]["stages"][1:]):
+        assert this["reached"] == this["converted"] + this["exited"] + this["stuck"] + this["in_progress"]
+        assert nxt["reached"] == this["converted"]
+    assert rows["Lead Generation"]["median_days"] == 4
+    assert rows["Qualified"]["median_days"] is None
+    assert (report["cycle_time"]["leads"], report["cycle_time"]["median_days"]) == (1, 1)
+    # the lead table: 5 leads = 4 in the report + 1 (lead 13) that never reached the first stage
+    acc = report["accounting"]
+    assert (acc["rows_read"], acc["leads_in_report"], acc["never_reached_first_stage"]) == (5, 4, 1)
+
+
+def test_log_cli_states_the_log_account_on_stderr(cli):
+    result = cli(LOG_CSV, LOG_DEFS, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert ("log.csv (log): 16 rows read = 11 stage changes (of 5 leads) + 1 other changes (not selected by history.only)"
+            " + 1 excluded with a blank id (row 12) + 2 excluded with no date or an unparseable date in 'change_time' (rows 13, 17)"
+            " + 1 excluded whose stage names no stage and no exit (row 14)") in result.stderr
+    assert "3 rows of the log that enter a stage the lead had entered before (re-entries) (rows 5, 6, 11)" in result.stderr
+    assert "1 row of the log that move a lead back to an earlier stage (row 5)" in result.stderr
+
+
+def test_log_by_owner_uses_each_leads_latest_row(cli):
+    # --by owner: Bob (10), Cy (11), Dee (12), Eve (14) reached LG; X (13) never did.
+    result = cli(LOG_CSV, LOG_DEFS, "-f", "json", "--by", "owner")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["tables"]["stages"]
+    first = {r["group"]: r["reached"] for r in rows if r["stage"] == "Lead Generation"}
+    assert first == {"Bob": 1, "Cy": 1, "Dee": 1, "Eve": 1}
+    proposal = {r["group"]: r["reached"] for r in rows if r["stage"] == "Proposal"}
+    assert proposal == {"Bob": 0, "Cy": 0, "Dee": 1, "Eve": 1}
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a log's report says '5 rows read' (the leads) on its accounting line "
+                   "though the log has 16 rows; LoadedExport.unit='leads' is never used, and the log's own account "
+                   "reaches only stderr (gone with -q)")
+def test_log_report_does_not_call_leads_rows(cli):
+    # domain.md "Accounting: nothing lost": a user can always reconcile the report with the file.
+    # The log has 16 rows; the report may count 5 leads, but must not state "5 rows read".
+    result = cli(LOG_CSV, LOG_DEFS, "-f", "text", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert "5 rows read" not in result.stdout
+    assert "16 rows read" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Smaller logs
+
+
+# No `only:` (every row is a stage change); values default to the stage's name, any case, trimmed.
+PLAIN_DEFS = """\
+version: 1
+columns: {id: id, owner: owner}
+history: {stage: stage, at: at}
+stages:
+  - name: Lead
+  - name: Qualified
+  - name: Proposal
+exits:
+  - name: Lost
+"""
+
+
+def test_log_rows_need_not_be_in_date_order(load):
+    # Lead 1's rows are written out of date order: Q 01-09 (row 2), Lead 01-01 (row 3),
+    # ' qualified ' 01-05 (row 4). By date: Lead, Q (01-05), Q again (01-09 = row 2, the re-entry).
+    # Nothing moves back: in date order the stages never go down.
+    # Owner: the latest row by date is row 2 (Bob), not the last row of the file (Cy).
+    loaded = load("id,stage,at,owner\n1,Qualified,2024-01-09,Bob\n1,Lead,2024-01-01,Ann\n1, qualified ,2024-01-05,Cy\n",
+                  PLAIN_DEFS)
+    assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-05", "NaT"]
+    assert by_reason(loaded.notices) == {"of the log that enter a stage the lead had entered before (re-entries)": (1, [2])}
+    assert list(loaded.leads["owner"]) == ["Bob"]
+    assert list(loaded.leads["_row"]) == [2]
+
+
+def test_log_reopened_after_an_exit_is_not_out(load):
+    # Lead 1: Proposal 01-03, Lost 01-04, Qualified 01-06 (a move back: row 4). Latest: Qualified,
+    # so no exit; the waterfall keeps the furthest stage (Proposal).
+    # Lead 2: Lead 01-01, Lost 01-02: out, dated 01-02.
+    # Lead 3: Lost only (01-02): out, but never reached a stage.
+    text = ("id,stage,at,owner\n1,Proposal,2024-01-03,A\n1,Lost,2024-01-04,A\n1,Qualified,2024-01-06,A\n"
+            "2,Lead,2024-01-01,B\n2,Lost,2024-01-02,B\n3,lost,2024-01-02,C\n")
+    loaded = load(text, PLAIN_DEFS)
+    assert matrix(loaded.reached) == ["111", "100", "000"]
+    assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "Lost"]
+    assert day_list(loaded.exit_dates[0]) == ["NaT", "2024-01-02", "2024-01-02"]
+    notices = by_reason(loaded.notices)
+    assert notices["of the log that move a lead back to an earlier stage"] == (1, [4])
+
+
+def test_log_exit_on_the_same_day_as_a_stage_follows_file_order(load):
+    # Both of lead 1's changes are on 01-05: file order decides the latest. Lost then Qualified:
+    # not out; Qualified then Lost: out.
+    reopened = load("id,stage,at,owner\n1,Lost,2024-01-05,A\n1,Qualified,2024-01-05,A\n", PLAIN_DEFS)
+    closed = load("id,stage,at,owner\n1,Qualified,2024-01-05,A\n1,Lost,2024-01-05,A\n", PLAIN_DEFS)
+    assert list(reopened.leads["exit"].astype(object).fillna("-")) == ["-"]
+    assert list(closed.leads["exit"].astype(object).fillna("-")) == ["Lost"]
+
+
+ONLY_LOG = "id,Field,Value,When\n1,STAGE,A,2024-01-01\n1,owner,B,2024-01-02\n1,stage,B,2024-01-03\n"
+# Text `in` is case-insensitive: rows 2 ('STAGE') and 4 ('stage') are stage changes (A 01-01,
+# B 01-03); row 3 ('owner') is another change, so its 'B' on 01-02 is not an entry into B.
+ONLY_DEFS = """\
+version: 1
+columns: {id: id}
+history:
+  stage: Value
+  at: When
+  only: {Field: {in: [stage]}}
+stages:
+  - name: A
+  - name: B
+"""
+
+
+def test_log_only_selects_stage_changes_case_insensitively(load):
+    loaded = load(ONLY_LOG, ONLY_DEFS)
+    assert matrix(loaded.reached) == ["11"]
+    assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-03"]
+    (account,) = loaded.files
+    assert [count for count, _ in account.parts[:2]] == [2, 1]  # stage changes, other changes
+    assert account.balanced() and account.rows_read == 3
+
+
+def test_log_only_by_a_canonical_name(load):
+    # domain.md "Declarative conditions": fields are canonical names from columns:, or raw headers.
+    # The same log and rule as above with `Field` mapped as `field`: the same result.
+    defs = ONLY_DEFS.replace("columns: {id: id}", "columns: {id: id, field: Field}").replace("{Field: {in", "{field: {in")
+    loaded = load(ONLY_LOG, defs)
+    assert matrix(loaded.reached) == ["11"]
+    assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-03"]
+
+
+def test_log_at_column_also_mapped_as_created(load):
+    # Lead 1 entered A on 01-01 and B on 01-03 (rows 2, 4 of ONLY_LOG, every row a stage change
+    # here: row 3's 'B' on 01-02 is then the first entry into B). created = the latest row's When.
+    defs = "version: 1\ncolumns: {id: id, created: When}\nhistory: {stage: Value, at: When}\nstages:\n  - name: A\n  - name: B\n"
+    loaded = load(ONLY_LOG, defs)
+    assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-02"]
+
+
+def test_log_blank_values_and_undated_other_changes(load):
+    # blank_values apply to the log: row 4's owner '--None--' is blank (the lead's owner, from its
+    # latest dated row, row 3, is 'Ann'); row 5's 'N/A' date is blank, but row 5 is not a stage
+    # change (field 'owner'): an other change, not an undated exclusion.
+    defs = """\
+version: 1
+columns: {id: id, owner: owner}
+blank_values: [N/A, --None--]
+history:
+  stage: value
+  at: at
+  only: {field: stage}
+stages:
+  - name: A
+  - name: B
+"""
+    text = ("id,field,value,at,owner\n1,stage,A,2024-01-01,Ann\n1,stage,B,2024-01-03,Ann\n"
+            "1,stage,B,2024-01-02,--None--\n1,owner,x,N/A,Bob\n")
+    loaded = load(text, defs)
+    (account,) = loaded.files
+    assert account.balanced() and account.rows_read == 4
+    parts = {what: count for count, what in account.parts}
+    assert account.parts[0][0] == 3  # stage changes: rows 2, 3, 4
+    assert parts["other changes (not selected by history.only)"] == 1
+    assert parts["excluded with no date or an unparseable date in 'at'"] == 0
+    assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-02"]  # B first entered 01-02 (row 4)
+    assert list(loaded.leads["owner"]) == ["Ann"]
+    assert by_reason(loaded.notices)["of the log with a value the definitions read as blank (blank_values)"] == (2, [4, 5])
+
+
+@pytest.mark.parametrize("value, blank_values", [("", ""), ("N/A", "blank_values: [N/A]\n")], ids=["empty", "blank-value"])
+def test_log_stage_change_with_a_blank_stage_is_excluded_and_reported(load, value, blank_values):
+    # Row 3 is a stage change (every row is, without only:) whose stage is blank: it names no stage.
+    # Expected like any value naming nothing: excluded from the log's account, the lead kept with
+    # its other rows (Lead 01-01, Qualified 01-03).
+    text = f"id,stage,at,owner\n1,Lead,2024-01-01,A\n1,{value},2024-01-02,A\n1,Qualified,2024-01-03,A\n"
+    loaded = load(text, PLAIN_DEFS.replace("history:", blank_values + "history:"))
+    assert matrix(loaded.reached) == ["110"]
+    assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-03", "NaT"]
+    (account,) = loaded.files
+    assert account.balanced()
+    assert {what: count for count, what in account.parts}["excluded whose stage names no stage and no exit"] == 1
+
+
+def test_log_with_no_id_at_all_is_an_error(cli):
+    result = cli("id,stage,at,owner\n,Lead,2024-01-01,A\n,Qualified,2024-01-02,A\n", PLAIN_DEFS)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "no row of the log has an id in 'id'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_log_with_a_missing_history_column_names_it(cli):
+    # The log has no 'at' column (it is 'when'): the error names the missing column and its role.
+    result = cli("id,stage,when,owner\n1,Lead,2024-01-01,A\n", PLAIN_DEFS)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "'at'" in result.stderr and "history at" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_data_reports_missing_log_columns(write):
+    # The log's header says 'when' for history.at (change_time): missing-column "history at",
+    # at history: (line 3, col 1), the nearest header named.
+    log = write("log.csv", "deal_id,changed_field_key,new_value,change_time_utc,owner\n10,stage_id,1,2024-01-01,Ann\n")
+    result = run("validate", write("defs.yml", LOG_DEFS), "--data", log, "-f", "json")
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)
+    assert problem["rule"] == "missing-column" and (problem["line"], problem["col"]) == (3, 1)
+    assert "history at: column 'change_time' is not in" in problem["message"]
+    assert "(nearest: 'change_time_utc')" in problem["message"]
+
+
+def test_log_as_of_is_the_latest_date_in_the_log(cli):
+    # domain.md "As-of date": by default the latest date found in the export's date columns. The
+    # log's `at` column runs to 01-09 (lead 1 re-entering Qualified), so as-of is 2024-01-09.
+    text = "id,stage,at,owner\n1,Lead,2024-01-01,A\n1,Qualified,2024-01-05,A\n1,Lead,2024-01-07,A\n1,Qualified,2024-01-09,A\n"
+    result = cli(text, PLAIN_DEFS, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["as_of"] == "2024-01-09"
+
+
+# --------------------------------------------------------------------------------------------
+# A log read with wide definitions
+
+
+def test_wide_definitions_on_a_log_exit_2_suggesting_history(write):
+    # 5 deals x 5 changes = 25 rows; with `columns: {id: deal_id}` and no history:, 20 rows repeat
+    # an earlier id (more than half of 25): refused with a hint, not read as 5 leads.
+    rows = "".join(f"{d},{s},2024-01-{s:02d}\n" for d in range(1, 6) for s in range(1, 6))
+    log = write("log.csv", "deal_id,new_value,change_time\n" + rows)
+    wide = write("wide.yml", "version: 1\ncolumns: {id: deal_id}\nstages:\n  - {name: A, date: change_time}\n")
+    result = run("conversion", log, "-d", wide)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "20 of 25 rows repeat an id" in result.stderr
+    assert "history:" in result.stderr and "stage-history log" in result.stderr
+    assert "Traceback" not in result.stderr
+    # The control: the same file described as a log reads 5 leads, each with stages 1..5 entered.
+    as_log = write("log.yml", "version: 1\ncolumns: {id: deal_id}\nhistory: {stage: new_value, at: change_time}\n"
+                   "stages:\n" + "".join(f"  - {{name: S{s}, values: ['{s}']}}\n" for s in range(1, 6)))
+    result = run("conversion", log, "-d", as_log, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["reached"] for r in report["tables"]["stages"]] == [5, 5, 5, 5, 5]
+    assert [r["median_days"] for r in report["tables"]["stages"][:4]] == [1, 1, 1, 1]
+
+
+def test_a_few_duplicate_ids_are_still_duplicates_not_a_log(write):
+    # The control for the refusal: 21 rows, 1 duplicate: excluded as a duplicate id, not refused.
+    rows = "".join(f"{i},2024-01-02\n" for i in range(1, 21)) + "7,2024-01-03\n"
+    result = run("conversion", write("export.csv", "Id,MQL\n" + rows),
+                 "-d", write("defs.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: MQL, date: MQL}\n"), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["accounting"]["excluded"] == [{"reason": "with a duplicate id", "count": 1, "first_rows": [22]}]

@@ -1,0 +1,493 @@
+"""Several files (`joins:`): the lead table joined to related files by keys, in chains, with every
+row of every file accounted for (domain.md "Export shapes", 5).
+
+Every test writes real files under tmp_path and reads them with `api.read_export` or the CLI. Row
+numbers are each file's spreadsheet rows (header = row 1). The fixture is a chain
+    leads -> contacts (one-to-one, by lead id) -> accounts (many-to-one) -> opportunities (one-to-many)
+with the expected numbers worked out in the comments next to the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from tests.conftest import run
+
+from funnelcli import api, definitions
+from funnelcli.errors import FunnelError
+
+# --------------------------------------------------------------------------------------------
+# The fixture
+
+LEADS = "id,created_at,source\n1,2024-01-01,Ads\n2,2024-01-02,Web\n3,2024-01-03,Ads\n4,2024-01-04,Web\n5,2024-01-05,Ads\n"
+# leads.csv: leads 1-5 at rows 2-6, created 01-01 .. 01-05.
+
+CONTACTS = "lead_id,account_id,region\n1,A,NA\n2,A,EU\n3,B,NA\n5, ,EU\n99,C,NA\n,D,NA\n"
+# contacts.csv (one-to-one by lead id):
+#   row 2 lead 1 -> A, row 3 lead 2 -> A, row 4 lead 3 -> B, row 5 lead 5 -> ' ' (a blank account)
+#   row 6 lead 99: matches no lead; row 7: a blank key
+#   lead 4 (leads.csv row 5) has no contact: a notice
+#   6 rows = 4 matched + 1 matched no lead (row 6) + 1 blank key (row 7)
+
+ACCOUNTS = "account_id,industry,employees\nA,Software,5000\nB,Retail,50\nE,Software,10\n"
+# accounts.csv (many-to-one: leads 1 and 2 share A; keyed on account_id, which contacts brought):
+#   3 rows = 2 matched (A, B) + 1 matched no lead (row 4, E)
+#   lead 4 has no account_id at all and lead 5 a blank one: no lookup, no notice for them
+
+OPPORTUNITIES = ("account_id,closed_at,is_won,is_closed,amount\n"
+                 "A,2024-02-10,TRUE,TRUE,100\n"
+                 "A,2024-02-01,FALSE,TRUE,50\n"
+                 "B,2024-02-05,FALSE,TRUE,70\n"
+                 "Z,2024-02-06,TRUE,TRUE,70\n"
+                 "Z,2024-02-07,TRUE,TRUE,80\n")
+# opportunities.csv (one-to-many: A has rows 2 (won 02-10) and 3 (lost 02-01)); Z (rows 5, 6)
+# repeats but matches no lead.
+#   many: last by closed_at -> A's row 2 (02-10, won); many: first -> A's row 3 (02-01, lost)
+#   5 rows = 2 matched (A's chosen row, row 4) + 1 not used (A's other row) + 2 matched no lead (5, 6)
+
+
+def defs_text(many: str = "many: last\n    order_by: closed_at", contacts_path: str = "path: contacts.csv") -> str:
+    return f"""\
+version: 1
+columns: {{id: id, created: created_at, source: source}}
+joins:
+  - name: contacts
+    {contacts_path}
+    on: {{id: lead_id}}                  # lead table column: this file's column
+    columns: {{account_id: account_id, region: region}}
+  - name: accounts
+    path: accounts.csv
+    on: account_id                     # a column an earlier join brought
+    columns: {{industry: industry, employees: employees}}
+  - name: opportunities
+    path: opportunities.csv
+    on: account_id
+    columns: {{closed_at: closed_at, is_won: is_won, is_closed: is_closed, amount: amount}}
+    {many}
+stages:
+  - name: Lead
+    date: created_at
+  - name: Won
+    flag: is_won
+    date: closed_at
+exits:
+  - name: Lost
+    when: {{all: [{{is_closed: {{in: ["TRUE"]}}}}, {{is_won: {{in: ["FALSE"]}}}}]}}
+    date: closed_at
+markets:
+  - name: Enterprise
+    when: {{employees: {{gte: 1000}}}}
+"""
+
+
+@pytest.fixture
+def files(write):
+    """Write the four files and the definitions (many: last by closed_at) in one folder; return their paths."""
+    paths = {name: write(name, text) for name, text in (
+        ("leads.csv", LEADS), ("contacts.csv", CONTACTS), ("accounts.csv", ACCOUNTS), ("opportunities.csv", OPPORTUNITIES))}
+    paths["defs.yml"] = write("defs.yml", defs_text())
+    return paths
+
+
+def read(paths, defs: str | None = None, **joins):
+    """Read leads.csv under the definitions (text written to defs.yml, or the fixture's)."""
+    if defs is not None:
+        paths["defs.yml"].write_text(defs)
+    loaded_defs = definitions.load([str(paths["defs.yml"])])
+    return api.read_export(str(paths["leads.csv"]), loaded_defs, joins=joins or None)
+
+
+def cli(paths, *args: str):
+    return run("conversion", paths["leads.csv"], "-d", paths["defs.yml"], "-f", "json", *args)
+
+
+def report_of(result) -> dict:
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def account_of(loaded, role: str):
+    (account,) = [a for a in loaded.files if a.role == role]
+    return account
+
+
+def parts(account) -> dict[str, int]:
+    return {what: count for count, what in account.parts}
+
+
+def column(loaded, name: str) -> list:
+    return list(loaded.leads[name].astype(object).where(loaded.leads[name].notna(), "-"))
+
+
+def stage_rows(report: dict) -> dict[str, dict]:
+    return {row["stage"]: row for row in report["tables"]["stages"]}
+
+
+def assert_fails(result, *needles: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. What each lead gets
+
+
+def test_one_to_one_and_many_to_one_columns(files):
+    # contacts: 1 A NA, 2 A EU, 3 B NA, 4 -, 5 ' ' EU; accounts by account_id: A Software 5000
+    # (leads 1 and 2: many-to-one), B Retail 50 (lead 3); none for 4 (no contact) and 5 (blank).
+    loaded = read(files)
+    assert column(loaded, "account_id") == ["A", "A", "B", "-", "-"]  # ' ' is blank
+    assert column(loaded, "region") == ["NA", "EU", "NA", "-", "EU"]
+    assert column(loaded, "industry") == ["Software", "Software", "Retail", "-", "-"]
+    assert column(loaded, "employees") == ["5000", "5000", "50", "-", "-"]
+    assert loaded.rows_read == 5 and loaded.usable.all()
+
+
+def test_one_to_many_last_by_order_by(files):
+    # many: last by closed_at: A's 02-10 row (won, 100) for leads 1 and 2; B's row (lost) for 3.
+    loaded = read(files)
+    assert column(loaded, "is_won") == ["TRUE", "TRUE", "FALSE", "-", "-"]
+    assert [str(d)[:10] for d in loaded.leads["closed_at"]] == ["2024-02-10", "2024-02-10", "2024-02-05", "NaT", "NaT"]
+    np.testing.assert_array_equal(loaded.leads["amount"].to_numpy(), [100.0, 100.0, 70.0, np.nan, np.nan])
+    # Won by the flag (dated 02-10) for 1 and 2; Lost by the condition for 3
+    assert [str(d) for d in loaded.date[:, 1]] == ["2024-02-10", "2024-02-10", "NaT", "NaT", "NaT"]
+    assert column(loaded, "exit") == ["-", "-", "Lost", "-", "-"]
+
+
+def test_one_to_many_first_by_order_by(files):
+    # many: first by closed_at: A's 02-01 row (lost, 50) for leads 1 and 2: both Lost, nobody won.
+    loaded = read(files, defs_text(many="many: first\n    order_by: closed_at"))
+    assert column(loaded, "is_won") == ["FALSE", "FALSE", "FALSE", "-", "-"]
+    assert column(loaded, "exit") == ["Lost", "Lost", "Lost", "-", "-"]
+    assert not loaded.reached[:, 1].any()
+    assert parts(account_of(loaded, "join opportunities"))["not used (another row of the same key won, many: first)"] == 1
+    assert account_of(loaded, "join opportunities").first_rows["not used (another row of the same key won, many: first)"] == [2]
+
+
+@pytest.mark.parametrize("many, won", [("many: first", "TRUE"), ("many: last", "FALSE")])
+def test_first_and_last_without_order_by_follow_file_order(files, many, won):
+    # Without order_by, A's rows in file order are row 2 (TRUE) then row 3 (FALSE).
+    loaded = read(files, defs_text(many=many))
+    assert column(loaded, "is_won")[:2] == [won, won]
+
+
+def test_order_by_numbers_not_text(files, write):
+    # order_by amount: '1,000' (row 2, won) and '200' (row 3, lost) for A. As numbers 1000 > 200:
+    # many: last takes row 2. (As text '200' > '1,000' would take row 3.)
+    write("opportunities.csv", 'account_id,closed_at,is_won,is_closed,amount\nA,2024-02-10,TRUE,TRUE,"1,000"\n'
+                               "A,2024-02-01,FALSE,TRUE,200\nB,2024-02-05,FALSE,TRUE,70\n")
+    loaded = read(files, defs_text(many="many: last\n    order_by: amount"))
+    assert column(loaded, "is_won")[:2] == ["TRUE", "TRUE"]
+
+
+def test_order_by_blank_never_wins(files, write):
+    # A's third row (row 4) has no closed_at: under many: last it does not count as the latest.
+    write("opportunities.csv", OPPORTUNITIES.replace("B,2024-02-05", "A,,FALSE,TRUE,1\nB,2024-02-05"))
+    loaded = read(files)
+    assert column(loaded, "is_won")[:2] == ["TRUE", "TRUE"]  # row 2 (02-10), not row 4 (blank)
+    assert parts(account_of(loaded, "join opportunities"))["not used (another row of the same key won, many: last)"] == 2
+
+
+def test_many_error_names_the_key_rows_and_how_to_choose(files):
+    # The default (many: error): A repeats (rows 2, 3) and matches leads 1 and 2 -> an error.
+    # Z also repeats but matches no lead: it is not the one named.
+    files["defs.yml"].write_text(defs_text(many=""))
+    result = cli(files)
+    assert_fails(result, "join 'opportunities'", "several rows for one lead", "'A' in rows 2, 3",
+                 "many: first", "many: last", "order_by")
+    assert "'Z'" not in result.stderr
+
+
+def test_many_error_only_when_the_repeated_key_matches_a_lead(files, write):
+    # Only Z repeats now (A once): Z matches no lead, so no error; its 2 rows are "matched no lead".
+    write("opportunities.csv", OPPORTUNITIES.replace("A,2024-02-01,FALSE,TRUE,50\n", ""))
+    loaded = read(files, defs_text(many=""))
+    account = account_of(loaded, "join opportunities")
+    assert parts(account) == {"matched a lead": 2, "not used (another row of the same key won, many: error)": 0,
+                              "matched no lead": 2, "excluded with a blank key": 0}
+    assert account.first_rows == {"matched no lead": [4, 5]}
+    assert column(loaded, "is_won")[:3] == ["TRUE", "TRUE", "FALSE"]
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Every row of every file accounted for
+
+
+def test_every_files_accounting_balances_and_matches_the_hand_count(files):
+    loaded = read(files)
+    assert [a.role for a in loaded.files] == ["join contacts", "join accounts", "join opportunities"]
+    assert all(a.balanced() for a in loaded.files)
+    contacts, accounts, opportunities = loaded.files
+    assert contacts.rows_read == 6 and parts(contacts) == {
+        "matched a lead": 4, "not used (another row of the same key won, many: error)": 0,
+        "matched no lead": 1, "excluded with a blank key": 1}
+    assert contacts.first_rows == {"matched no lead": [6], "excluded with a blank key": [7]}
+    assert accounts.rows_read == 3 and parts(accounts)["matched a lead"] == 2 and parts(accounts)["matched no lead"] == 1
+    assert accounts.first_rows == {"matched no lead": [4]}
+    assert opportunities.rows_read == 5 and parts(opportunities) == {
+        "matched a lead": 2, "not used (another row of the same key won, many: last)": 1,
+        "matched no lead": 2, "excluded with a blank key": 0}
+    assert opportunities.first_rows == {"not used (another row of the same key won, many: last)": [3], "matched no lead": [5, 6]}
+
+
+def test_leads_with_no_row_are_a_notice(files):
+    # Lead 4 (leads.csv row 5) has no contact. Leads 4 and 5 are not reported again for accounts
+    # and opportunities: they have no account key to look up.
+    loaded = read(files)
+    missing = [i for i in loaded.notices if "with no row in join" in i.reason]
+    assert len(missing) == 1
+    assert missing[0].reason.startswith("with no row in join 'contacts'")
+    assert (missing[0].count, missing[0].rows) == (1, [5])
+
+
+def test_cli_states_each_files_account(files):
+    result = cli(files)
+    assert result.exit_code == 0, result.stderr
+    err = result.stderr
+    assert "(join contacts): 6 rows read = 4 matched a lead + 1 matched no lead (row 6) + 1 excluded with a blank key (row 7)" in err
+    assert "(join accounts): 3 rows read = 2 matched a lead + 1 matched no lead (row 4)" in err
+    assert ("(join opportunities): 5 rows read = 2 matched a lead + 1 not used (another row of the same key won, many: last) "
+            "(row 3) + 2 matched no lead (rows 5, 6)") in err
+    assert "leads.csv: 1 row with no row in join 'contacts'" in err and "(row 5)" in err
+
+
+def test_a_key_that_matches_nothing_is_an_error_naming_both_columns(files, write):
+    # No contact's lead_id is a lead id: the join's key is wrong, not a few leads missing.
+    other = write("other.csv", "lead_id,account_id,region\nx1,A,NA\nx2,B,EU\n")
+    result = cli(files, "--join", f"contacts={other}")
+    assert_fails(result, "join 'contacts'", "no row of", "'id'", "'1', '2', '3'", "'lead_id'", "'x1', 'x2'", "on:")
+
+
+def test_blank_key_rows_only_are_not_a_mismatch(write):
+    # Control for the error above: a file whose keys are all blank matches nothing, but is no key
+    # mismatch: its 2 rows are "excluded with a blank key" and all 3 leads are reported missing.
+    leads = write("leads.csv", "id,created_at\n1,2024-01-01\n2,2024-01-02\n3,2024-01-03\n")
+    write("contacts.csv", "lead_id,region\n,NA\n ,EU\n")
+    defs = write("defs.yml", "version: 1\ncolumns: {id: id}\njoins:\n  - {name: contacts, path: contacts.csv, on: {id: lead_id}, "
+                             "columns: {region: region}}\nstages:\n  - {name: Lead, date: created_at}\n")
+    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    (account,) = loaded.files
+    assert parts(account)["excluded with a blank key"] == 2 and account.balanced()
+    assert account.first_rows == {"excluded with a blank key": [2, 3]}
+    (missing,) = [i for i in loaded.notices if "with no row in join" in i.reason]
+    assert (missing.count, missing.rows) == (3, [2, 3, 4])
+
+
+def test_chained_join_with_no_key_for_any_lead(write):
+    # contacts gives leads 1 and 2 a blank account_id (lead 3 no contact): accounts has nothing to
+    # look up. Expected: the accounts columns are blank, and the file's one row matched no lead.
+    leads = write("leads.csv", "id,created_at\n1,2024-01-01\n2,2024-01-02\n3,2024-01-03\n")
+    write("contacts.csv", "lead_id,account_id\n1,\n2,\n")
+    write("accounts.csv", "account_id,industry\nA,Software\n")
+    defs = write("defs.yml", "version: 1\ncolumns: {id: id}\njoins:\n"
+                             "  - {name: contacts, path: contacts.csv, on: {id: lead_id}, columns: {account_id: account_id}}\n"
+                             "  - {name: accounts, path: accounts.csv, on: account_id, columns: {industry: industry}}\n"
+                             "stages:\n  - {name: Lead, date: created_at}\n")
+    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    assert column(loaded, "industry") == ["-", "-", "-"]
+    accounts = account_of(loaded, "join accounts")
+    assert parts(accounts)["matched no lead"] == 1 and accounts.balanced()
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Binding the files
+
+
+def test_default_path_is_relative_to_the_definitions_folder(write, tmp_path):
+    # The definitions live in conf/ with contacts.csv beside them; the run's working folder is
+    # elsewhere (the test runner's): the default path still finds conf/contacts.csv.
+    write("conf/contacts.csv", CONTACTS)
+    write("conf/accounts.csv", ACCOUNTS)
+    write("conf/opportunities.csv", OPPORTUNITIES)
+    defs = write("conf/defs.yml", defs_text())
+    leads = write("data/leads.csv", LEADS)
+    assert os.getcwd() != str(tmp_path / "conf")
+    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    assert column(loaded, "account_id")[:3] == ["A", "A", "B"]
+    assert account_of(loaded, "join contacts").name == str(tmp_path / "conf" / "contacts.csv")
+
+
+def test_join_option_overrides_the_default_path(files, write):
+    # --join contacts=alt.csv: leads 4 and 5 get accounts B and A; leads 1-3 have no contact now.
+    # With many: last, lead 5 (A) wins on 02-10, lead 4 (B) is lost.
+    alt = write("alt/contacts.csv", "lead_id,account_id,region\n4,B,NA\n5,A,EU\n")
+    report = report_of(cli(files, "--join", f"contacts={alt}"))
+    rows = stage_rows(report)
+    assert (rows["Lead"]["reached"], rows["Won"]["reached"], rows["Lead"]["exited:Lost"]) == (5, 1, 1)
+    loaded = read(files, None, contacts=alt)
+    assert column(loaded, "account_id") == ["-", "-", "-", "B", "A"]
+    assert account_of(loaded, "join contacts").name == str(alt)
+
+
+def test_unknown_join_name_is_an_error(files, write):
+    other = write("x.csv", "lead_id\n1\n")
+    result = cli(files, "--join", f"contakts={other}")
+    assert_fails(result, "--join contakts=", "no join 'contakts'", "contacts, accounts, opportunities")
+    with pytest.raises(FunnelError, match="no join 'contakts'"):
+        read(files, None, contakts=files["contacts.csv"])
+
+
+def test_join_with_no_file_is_an_error(files):
+    # No path: and no --join: the run stops and says how to bind it.
+    files["defs.yml"].write_text(defs_text(contacts_path="description: no default file"))
+    assert_fails(cli(files), "join 'contacts' has no file", "--join contacts=PATH")
+
+
+def test_join_file_that_does_not_exist(files, tmp_path):
+    missing = tmp_path / "nope.csv"
+    assert_fails(cli(files, "--join", f"contacts={missing}"), "join 'contacts'", str(missing), "no such file")
+
+
+def test_join_file_missing_a_column_is_an_error_before_reading(files, write):
+    bad = write("bad.csv", "lead_id,account,region\n1,A,NA\n")
+    assert_fails(cli(files, "--join", f"contacts={bad}"), "'account_id'")
+
+
+# --------------------------------------------------------------------------------------------
+# 4. The joined columns feed stages, exits, markets and --by
+
+
+def test_end_to_end_conversion(files):
+    # many: last. As-of: the latest date, 02-10 (closed_at of leads 1 and 2).
+    #   Lead: reached 5 = converted 2 (1, 2) + exited 1 (3, Lost via the joined condition)
+    #         + in progress 2 (4, 5)
+    #   Won:  reached 2 (the joined flag)
+    # velocity Lead -> Won: 01-01 -> 02-10 = 40 days, 01-02 -> 02-10 = 39 days: median 39.5
+    report = report_of(cli(files))
+    assert report["as_of"] == "2024-02-10"
+    rows = stage_rows(report)
+    assert (rows["Lead"]["reached"], rows["Lead"]["converted"], rows["Lead"]["exited:Lost"], rows["Lead"]["in_progress"]) == (5, 2, 1, 2)
+    assert rows["Lead"]["reached"] == rows["Lead"]["converted"] + rows["Lead"]["exited"] + rows["Lead"]["stuck"] + rows["Lead"]["in_progress"]
+    assert rows["Won"]["reached"] == 2
+    assert rows["Lead"]["median_days"] == 39.5
+    acc = report["accounting"]
+    assert (acc["rows_read"], acc["leads_in_report"], acc["rows_excluded"]) == (5, 5, 0)
+
+
+def test_joined_fields_feed_markets(files):
+    # Enterprise = employees >= 1000 (from accounts): leads 1 and 2 (A, 5000); the rest out of market.
+    loaded = read(files)
+    assert list(loaded.leads["market"]) == ["Enterprise", "Enterprise", "out of market", "out of market", "out of market"]
+    report = report_of(cli(files, "--by", "market"))
+    lead = {r["group"]: r["reached"] for r in report["tables"]["stages"] if r["stage"] == "Lead"}
+    won = {r["group"]: r["reached"] for r in report["tables"]["stages"] if r["stage"] == "Won"}
+    assert lead == {"Enterprise": 2, "out of market": 3}
+    assert won == {"Enterprise": 2, "out of market": 0}
+
+
+def test_joined_fields_feed_by(files):
+    # --by industry (two joins away): Software 1, 2; Retail 3; blank 4, 5. Won: Software 2.
+    report = report_of(cli(files, "--by", "industry"))
+    lead = {r["group"]: r["reached"] for r in report["tables"]["stages"] if r["stage"] == "Lead"}
+    won = {r["group"]: r["reached"] for r in report["tables"]["stages"] if r["stage"] == "Won"}
+    assert lead == {"Software": 2, "Retail": 1, "(blank)": 2}
+    assert won == {"Software": 2, "Retail": 0, "(blank)": 0}
+
+
+def test_joined_column_as_a_status_column(write):
+    # stage_column may be a joined field: the deal stage comes from deals.csv.
+    # lead 1 -> Proposal (Lead, Demo implied), lead 2 -> Demo, lead 3 -> no deal: Lead only.
+    leads = write("leads.csv", "id\n1\n2\n3\n")
+    write("deals.csv", "lead,stage\n1,Proposal\n2,demo\n")
+    defs = write("defs.yml", """\
+version: 1
+columns: {id: id}
+joins:
+  - {name: deals, path: deals.csv, on: {id: lead}, columns: {deal_stage: stage}}
+stage_column: deal_stage
+stages:
+  - name: Lead
+  - name: Demo
+  - name: Proposal
+""")
+    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    assert ["".join(str(int(v)) for v in r) for r in loaded.reached] == ["111", "110", "100"]
+    assert ["".join(str(int(v)) for v in r) for r in loaded.implied] == ["010", "000", "000"]
+
+
+# --------------------------------------------------------------------------------------------
+# 5. blank_values in joined files
+
+
+def test_blank_values_notice_of_a_joined_file_names_that_file(files, write):
+    # contacts row 2 holds 'N/A' (read as blank): lead 1 has no account. leads.csv itself has no
+    # blank value, so a notice naming leads.csv row 2 would send the user to the wrong file.
+    write("contacts.csv", CONTACTS.replace("1,A,NA", "1,N/A,NA"))
+    files["defs.yml"].write_text(defs_text().replace("version: 1\n", "version: 1\nblank_values: [N/A]\n"))
+    result = cli(files)
+    assert result.exit_code == 0, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if "the definitions read as blank" in x]
+    assert "contacts.csv" in line
+
+
+def test_blank_values_apply_to_joined_files(files, write):
+    # The same file: contacts' 'N/A' is blank, so lead 1 has no account_id and no account.
+    write("contacts.csv", CONTACTS.replace("1,A,NA", "1,N/A,NA"))
+    loaded = read(files, defs_text().replace("version: 1\n", "version: 1\nblank_values: [N/A]\n"))
+    assert column(loaded, "account_id")[:3] == ["-", "A", "B"]
+    assert column(loaded, "industry")[:3] == ["-", "Software", "Retail"]
+
+
+# --------------------------------------------------------------------------------------------
+# 6. validate --data checks the joined files' headers
+
+
+def validate_json(*args: str) -> tuple[int, list[dict]]:
+    result = run("validate", *args, "-f", "json")
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_validate_data_checks_joined_headers(files):
+    code, problems = validate_json(str(files["defs.yml"]), "--data", str(files["leads.csv"]))
+    assert (code, problems) == (0, [])
+
+
+def test_validate_data_reports_a_missing_column_of_a_joined_file(files, write):
+    # accounts.csv says 'staff' where the join wants 'employees': missing-column, against that
+    # file's header (the nearest header named), at the join's position (defs.yml line 8, 'name:').
+    write("accounts.csv", "account_id,industry,staff\nA,Software,5000\n")
+    code, problems = validate_json(str(files["defs.yml"]), "--data", str(files["leads.csv"]))
+    assert code == 1
+    (problem,) = problems
+    assert problem["rule"] == "missing-column" and problem["level"] == "error"
+    assert "'employees'" in problem["message"] and "accounts.csv" in problem["message"]
+    assert "join accounts columns.employees" in problem["message"]
+    assert (problem["path"], problem["line"], problem["col"]) == (str(files["defs.yml"]), 8, 5)
+
+
+def test_validate_data_reports_a_join_with_no_file(files):
+    # contacts has no path: and no --join: missing-file at the join (line 4, col 5).
+    files["defs.yml"].write_text(defs_text(contacts_path="description: no default file"))
+    code, problems = validate_json(str(files["defs.yml"]), "--data", str(files["leads.csv"]))
+    assert code == 1
+    (problem,) = problems
+    assert problem["rule"] == "missing-file"
+    assert "join 'contacts'" in problem["message"] and "--join contacts=PATH" in problem["message"]
+    assert (problem["line"], problem["col"]) == (4, 5)
+
+
+def test_validate_data_with_join_option(files, write):
+    # The same join bound with --join: clean; bound to a file lacking 'region': missing-column.
+    files["defs.yml"].write_text(defs_text(contacts_path="description: no default file"))
+    code, problems = validate_json(str(files["defs.yml"]), "--data", str(files["leads.csv"]), "--join", f"contacts={files['contacts.csv']}")
+    assert (code, problems) == (0, [])
+    thin = write("thin.csv", "lead_id,account_id\n1,A\n")
+    code, problems = validate_json(str(files["defs.yml"]), "--data", str(files["leads.csv"]), "--join", f"contacts={thin}")
+    assert code == 1 and [p["rule"] for p in problems] == ["missing-column"]
+    assert "'region'" in problems[0]["message"] and "thin.csv" in problems[0]["message"]
+
+
+def test_validate_data_reports_the_exports_own_missing_column_against_the_export(files, write):
+    # The export lacks 'source' (columns.source): reported against leads2.csv, not a joined file;
+    # the joined files themselves are fine.
+    leads = write("leads2.csv", "id,created_at\n1,2024-01-01\n")
+    code, problems = validate_json(str(files["defs.yml"]), "--data", str(leads))
+    assert code == 1
+    assert [p["rule"] for p in problems] == ["missing-column"]
+    assert "'source'" in problems[0]["message"] and "leads2.csv" in problems[0]["message"]
