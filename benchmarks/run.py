@@ -13,11 +13,26 @@ machine load, it times whole commands as a user runs them (a fresh interpreter e
 and prints the median wall time of each, peak memory (max RSS), and the ratio to the baseline.
 Targets (issue 2-4): each report command within 1.5x of the baseline; --help under half of
 `import pandas`. Exit 1 if a target is missed.
+
+    python benchmarks/run.py --shapes [--rows 1000000] [--repeat 3]
+
+times instead one funnel of --rows leads given in three export shapes (benchmarks/make_shapes.py,
+cached under benchmarks/data/shapes-N/; definitions in benchmarks/definitions/{wide,log,join}):
+
+  wide   funnelcli conversion wide.csv                   a row per lead, a date column per stage
+  log    funnelcli conversion log.csv                    a stage-history log, about 5 rows per lead
+  join   funnelcli conversion leads.csv --join opportunities=opportunities.csv
+
+First one untimed run of each with -f json checks that the three agree with the generator's
+ground truth (reached, converted and exited per stage); then, rotating the order, the timed runs.
+Targets: the log and the join each within 2x of the wide export's time. Exit 1 if the shapes
+disagree or a target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -61,12 +76,115 @@ def funnelcli(*args: str) -> list[str]:
     return [sys.executable, "-m", "funnelcli", *args]
 
 
+def make_shapes(leads: int) -> Path:
+    """Return the folder of the three shapes of a --rows-lead funnel, made once (in a temporary
+    folder renamed when complete, so an interrupted run leaves nothing half-written)."""
+    folder = DATA / f"shapes-{leads}"
+    if not (folder / "expected.json").exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        partial = DATA / f"shapes-{leads}.partial"
+        print(f"making {folder} ({leads:,} leads in three shapes)...", file=sys.stderr)
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_shapes.py"), "--leads", str(leads),
+                        "--out", str(partial)], check=True)
+        if folder.exists():
+            for old in folder.iterdir():
+                old.unlink()
+            folder.rmdir()
+        partial.rename(folder)
+    return folder
+
+
+def shape_commands(folder: Path) -> dict[str, tuple[list[str], list[Path]]]:
+    """Return shape -> (funnelcli conversion arguments, the files it reads)."""
+    defs = ROOT / "benchmarks" / "definitions"
+    return {
+        "wide": (["conversion", str(folder / "wide.csv"), "-d", str(defs / "wide")], [folder / "wide.csv"]),
+        "log": (["conversion", str(folder / "log.csv"), "-d", str(defs / "log")], [folder / "log.csv"]),
+        "join": (["conversion", str(folder / "leads.csv"), "-d", str(defs / "join"),
+                  "--join", f"opportunities={folder / 'opportunities.csv'}"],
+                 [folder / "leads.csv", folder / "opportunities.csv"]),
+    }
+
+
+def stage_counts(args: list[str]) -> dict:
+    """Return reached, converted and exited per stage, and the as-of date, from a -f json run."""
+    out = subprocess.run(funnelcli(*args, "-q", "-f", "json"), capture_output=True, text=True, cwd=ROOT, env=CHILD_ENV)
+    if out.returncode != 0:
+        sys.exit(f"funnelcli {' '.join(args)} failed ({out.returncode}):\n{out.stderr}")
+    report = json.loads(out.stdout)
+    stages = {s["stage"]: {k: s[k] for k in ("reached", "converted", "exited")} for s in report["tables"]["stages"]}
+    return {"as_of": report["as_of"], "stages": stages}
+
+
+def check_shapes(folder: Path, commands: dict) -> bool:
+    """Check that every shape gives the generator's reached and exited counts, and the same
+    reached, converted and exited as the wide export; print what differs."""
+    expected = json.loads((folder / "expected.json").read_text())
+    counts = {name: stage_counts(argv) for name, (argv, _) in commands.items()}
+    ok = True
+    wide = counts["wide"]
+    for name, got in counts.items():
+        for stage, n in expected["reached"].items():
+            if got["stages"].get(stage, {}).get("reached") != n:
+                print(f"MISMATCH {name}: {stage} reached {got['stages'].get(stage, {}).get('reached')}, generated {n}")
+                ok = False
+        if got["as_of"] != expected["as_of"]:
+            print(f"MISMATCH {name}: as of {got['as_of']}, generated up to {expected['as_of']}")
+            ok = False
+        exited = sum(s["exited"] or 0 for s in got["stages"].values())
+        if exited != expected["exited"]["Lost"]:
+            print(f"MISMATCH {name}: {exited} leads exited, generated {expected['exited']['Lost']} Lost")
+            ok = False
+        if got != wide:
+            print(f"MISMATCH {name} vs wide:\n  {name}: {got}\n  wide: {wide}")
+            ok = False
+    if ok:
+        line = ", ".join(f"{s} {c['reached']:,}" for s, c in wide["stages"].items())
+        print(f"shapes agree: reached {line}; Lost {expected['exited']['Lost']:,}\n")
+    return ok
+
+
+def shapes(args: argparse.Namespace) -> int:
+    folder = make_shapes(args.rows)
+    commands = shape_commands(folder)
+    ok = check_shapes(folder, commands)  # also the warm-up run of each shape
+    names = list(commands)
+    walls: dict[str, list[float]] = {name: [] for name in names}
+    peaks: dict[str, float] = {name: 0.0 for name in names}
+    for rep in range(args.repeat):
+        for name in names[rep % len(names):] + names[: rep % len(names)]:  # rotate, as in main()
+            wall, peak = timed(funnelcli(*commands[name][0], "-q", "-f", "text"))
+            walls[name].append(wall)
+            peaks[name] = max(peaks[name], peak)
+    expected = json.loads((folder / "expected.json").read_text())
+    print(f"{args.rows:,} leads ({expected['rows']['log.csv'] / args.rows:.2f} log rows per lead), "
+          f"funnelcli conversion, median of {args.repeat} runs\n")
+    print(f"{'shape':<6} {'rows':>10} {'MB':>6} {'median s':>9} {'vs wide':>8} {'peak MB':>8}  target")
+    base = statistics.median(walls["wide"])
+    for name in names:
+        files = commands[name][1]
+        rows = sum(expected["rows"][f.name] for f in files)
+        size = sum(os.path.getsize(f) for f in files) / 1e6
+        median = statistics.median(walls[name])
+        target = ""
+        if name != "wide":
+            met = median <= 2 * base
+            ok &= met
+            target = f"{'ok' if met else 'MISSED'} (<= 2.00)"
+        print(f"{name:<6} {rows:>10,} {size:>6.0f} {median:>9.2f} {median / base:>8.2f} {peaks[name]:>8.0f}  {target}")
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", help="run only this command (conversion, purgatory, trends, report)")
+    parser.add_argument("--shapes", action="store_true",
+                        help="time conversion on one funnel of --rows leads as a wide export, a log and a join")
     args = parser.parse_args()
+    if args.shapes:
+        return shapes(args)
     path = str(make_export(args.rows))
     commands = {
         "baseline read_csv": [sys.executable, "-c", f"import pandas; pandas.read_csv({path!r}, engine='pyarrow')"],
