@@ -475,3 +475,37 @@ def test_a_few_duplicate_ids_are_still_duplicates_not_a_log(write):
                  "-d", write("defs.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: MQL, date: MQL}\n"), "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["accounting"]["excluded"] == [{"reason": "with a duplicate id", "count": 1, "first_rows": [22]}]
+
+
+# Changes of one day are ordered by their time, not by their place in the file. Lead 1 entered SQL
+# at 16:00 after MQL at 10:00 (the file lists SQL first): no backward move. Lead 2 was lost at
+# 15:00 after entering SQL at 09:00: its latest change is the exit, so it exited at SQL.
+TIMED_DEFS = """\
+columns: {id: deal_id}
+history: {stage: new_value, at: change_time}
+stages:
+  - name: Lead
+  - name: MQL
+    values: [Marketing Qualified]
+  - name: SQL
+    values: [Sales Qualified]
+exits:
+  - name: Lost
+    values: [Closed Lost]
+"""
+TIMED_LOG = """\
+deal_id,new_value,change_time
+1,Lead,2024-01-01 09:00
+1,Sales Qualified,2024-01-05 16:00
+1,Marketing Qualified,2024-01-05 10:00
+2,Lead,2024-01-01 09:00
+2,Closed Lost,2024-01-10 15:00
+2,Sales Qualified,2024-01-10 09:00
+"""
+
+
+def test_log_orders_a_days_changes_by_their_time(load):
+    loaded = load(TIMED_LOG, TIMED_DEFS)
+    assert not any("back to an earlier stage" in i.reason for i in loaded.notices)
+    assert list(loaded.exit_met[0]) == [False, True]  # lead 2's latest change (15:00) is Closed Lost
+    assert matrix(loaded.reached) == ["111", "111"]  # lead 2 reached SQL (MQL implied)

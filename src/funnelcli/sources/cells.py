@@ -150,14 +150,23 @@ def _parse_format(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
     return pc.if_else(same, parsed, _NULL_TIME)
 
 
-def _days(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Return timestamps as their calendar days (datetime64[D]; NaT for nulls)."""
-    days = pc.cast(arr, pa.date32(), safe=False)
-    return days.to_numpy() if isinstance(days, pa.ChunkedArray) else days.to_numpy(zero_copy_only=False)
+def _seconds(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Return timestamps as datetime64[s] (NaT for nulls), writable."""
+    out = arr.to_numpy() if isinstance(arr, pa.ChunkedArray) else arr.to_numpy(zero_copy_only=False)
+    return np.array(out, dtype="datetime64[s]")
 
 
 def parse_dates(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | None, tz: str) -> tuple[np.ndarray, np.ndarray, pa.ChunkedArray]:
     """Return (the day of each cell as datetime64[D] in `tz`, which cells failed to parse, the text).
+
+    See parse_times, which keeps the time of day.
+    """
+    times, bad, text = parse_times(column, date_format, tz)
+    return times.astype("datetime64[D]"), bad, text
+
+
+def parse_times(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | None, tz: str) -> tuple[np.ndarray, np.ndarray, pa.ChunkedArray]:
+    """Return (each cell as datetime64[s], wall time in `tz`; which cells failed to parse; the text).
 
     ISO dates and datetimes always parse; naive ones are wall-clock times in `tz`, ones with an
     offset or Z are moved to `tz`. The `date_format` formats (strptime) are tried first, in
@@ -176,14 +185,14 @@ def parse_dates(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | No
         if parsed is None:
             parsed = _parse_common(chunk)
         parts.append(parsed if known is None else pc.coalesce(known, parsed))
-    days = _days(pa.chunked_array(parts, type=pa.timestamp("s")))
+    times = _seconds(pa.chunked_array(parts, type=pa.timestamp("s")))
     valid = column.is_valid().to_numpy()
-    rest = np.flatnonzero(valid & np.isnat(days))
+    rest = np.flatnonzero(valid & np.isnat(times))
     if len(rest):  # the few cells no fast pass could read
         odd = pc.utf8_trim_whitespace(column.take(pa.array(rest)).combine_chunks())
-        days[rest] = _days(_parse_unusual(odd, tz))
+        times[rest] = _seconds(_parse_unusual(odd, tz))
         valid[rest[pc.equal(odd, "").to_numpy(zero_copy_only=False)]] = False  # blank after all
-    return days, valid & np.isnat(days), column
+    return times, valid & np.isnat(times), column
 
 
 

@@ -19,7 +19,7 @@ from funnelcli.definitions import Definitions, walk_leaves
 from funnelcli.errors import InputError
 from funnelcli.sources import conditions
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
-from funnelcli.sources.cells import categorical, parse_dates
+from funnelcli.sources.cells import categorical, parse_times
 from funnelcli.sources.cells import ids as read_ids
 from funnelcli.sources.csvfile import RawTable
 from funnelcli.sources.fields import FileAccount, blank_out
@@ -34,7 +34,9 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     raw, blanked = blank_out(raw, defs.blank_values, "of the log")
     rows = raw.rows
     ids, blank_id, id_keys = read_ids(raw.column(defs.columns["id"]))
-    days, bad_at, at_text = parse_dates(raw.column(history.at), defs.date_format, defs.timezone)
+    # the time of day orders a lead's changes of one day; days date the stages
+    times, _, _ = parse_times(raw.column(history.at), defs.date_format, defs.timezone)
+    days = times.astype("datetime64[D]")
     change = _stage_changes(raw, defs)
     codes, categories = categorical(raw.column(history.stage))
     stage_of, exit_of = value_codes(categories, defs)
@@ -57,14 +59,14 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     excluded_masks["whose stage names no stage and no exit"] = unknown
 
     notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage)]
-    leads, first_row, last_row = _leads(id_keys, ~blank_id & ~empty, days, rows)
-    if len(leads) == 0:
+    lead, first_row, last_row = _leads(id_keys, ~blank_id & ~empty, times)
+    if len(first_row) == 0:
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
-    evidence, moves = _evidence(defs, leads, id_keys, kept, stage, exit_, days, rows)
+    evidence, moves = _evidence(defs, len(first_row), lead, kept, stage, exit_, times, rows)
     notices += moves
     dated = ~np.isnat(days) & ~blank_id & ~empty  # the export's effective date: its latest date, any row
     evidence.latest = days[dated].max() if dated.any() else None
-    account = _account(raw, kept, other, excluded_masks, len(leads))
+    account = _account(raw, kept, other, excluded_masks, len(first_row))
     lead_table = _lead_columns(raw, defs, ids, first_row, last_row)
     return lead_table, evidence, account, [n for n in notices if n]
 
@@ -95,49 +97,47 @@ def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index
                  detail=f"the values: {shown}; add them to a stage's or an exit's values: to count them")
 
 
-def _leads(id_keys: np.ndarray, usable: np.ndarray, days: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the distinct id keys of the usable rows in order of first appearance, and for each
-    lead its first row and its latest row (by date, then file order) as positions in the log."""
+def _leads(id_keys: np.ndarray, usable: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return each row's lead (a code in order of first appearance; -1 for unusable rows), and per
+    lead its first row and its latest row (by time, then file order), as positions in the log."""
+    lead = np.full(len(id_keys), -1, dtype=np.int64)
     where = np.flatnonzero(usable)
-    keys = id_keys[where]
-    unique, first = np.unique(keys, return_index=True)
-    order = np.argsort(first, kind="stable")
-    leads = unique[order]
-    first_row = where[first[order]]
-    # latest: sort by (lead, day with NaT first, position) and take each lead's last
-    day_num = days[where].astype("int64")
-    day_num = np.where(np.isnat(days[where]), np.iinfo(np.int64).min, day_num)
-    lead_pos = np.searchsorted(unique, keys)
-    sort = np.lexsort((where, day_num, lead_pos))
-    last_of = np.empty(len(unique), dtype=np.int64)
-    last_of[lead_pos[sort]] = where[sort]  # later assignments win: the last in the sort order
-    return leads, first_row, last_of[order]
+    codes, _ = pd.factorize(id_keys[where])
+    lead[where] = codes
+    n = int(codes.max()) + 1 if len(codes) else 0
+    first_row = np.full(n, -1, dtype=np.int64)
+    first_row[codes[::-1]] = where[::-1]  # later assignments win: the first row of each lead
+    # latest: by (time with NaT first, position); rows sorted so, the last assignment wins
+    seconds = np.where(np.isnat(times[where]), np.iinfo(np.int64).min, times[where].astype("int64"))
+    order = np.lexsort((where, seconds))
+    last_row = np.empty(n, dtype=np.int64)
+    last_row[codes[order]] = where[order]
+    return lead, first_row, last_row
 
 
-def _evidence(defs: Definitions, leads: np.ndarray, id_keys: np.ndarray, kept: np.ndarray, stage: np.ndarray,
-              exit_: np.ndarray, days: np.ndarray, rows: np.ndarray) -> tuple[Evidence, list[RowIssue | None]]:
+def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, stage: np.ndarray,
+              exit_: np.ndarray, times: np.ndarray, rows: np.ndarray) -> tuple[Evidence, list[RowIssue | None]]:
     """Return each lead's first entry date per stage and its exit, and notices about re-entries
     and backward moves."""
-    n, k = len(leads), len(defs.stages)
+    k = len(defs.stages)
     where = np.flatnonzero(kept)
-    lead = np.searchsorted(np.sort(leads), id_keys[where])
-    lead = np.argsort(leads, kind="stable")[lead]  # position in `leads` (first-appearance order)
-    day = days[where].astype("datetime64[D]")
-    order = np.lexsort((where, day, lead))  # per lead, by date, then file order
-    lead, day, where = lead[order], day[order], where[order]
+    order = np.lexsort((where, times[where].astype("int64"), lead_of[where]))  # per lead, by time, then file order
+    where = where[order]
+    lead, time = lead_of[where], times[where]
+    day = time.astype("datetime64[D]")
     s, e = stage[where], exit_[where]
     evidence = Evidence()
     is_stage = s >= 0
     for i in range(k):
         mine = is_stage & (s == i)
         first = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-        # the first entry is the earliest: rows are sorted by date within a lead, so assign backwards
+        # the first entry is the earliest: rows are in time order within a lead, so assign backwards
         first[lead[mine][::-1]] = day[mine][::-1]
         evidence.stage_dates[i] = first
         evidence.add_stage(i, ~np.isnat(first), "log")
     # the exit: the one the lead's latest change names (a lead reopened after it is not out)
     last = np.full(n, -1, dtype=np.int64)
-    last[lead] = np.arange(len(lead))  # rows are in date order within a lead: the last one wins
+    last[lead] = np.arange(len(lead))  # the last assignment wins: the lead's latest change
     has = last >= 0
     last_exit = np.where(has, e[np.maximum(last, 0)], -1) if len(lead) else np.full(n, -1)
     last_day = np.where(has, day[np.maximum(last, 0)], np.datetime64("NaT")) if len(lead) else np.full(n, np.datetime64("NaT"), "datetime64[D]")
@@ -182,9 +182,10 @@ def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict,
 def _lead_columns(raw: RawTable, defs: Definitions, ids: pa.ChunkedArray, first_row: np.ndarray, last_row: np.ndarray) -> RawTable:
     """Return a row per lead: its id, and every other column the lead table uses from the log,
     from the lead's latest row; row numbers are those of each lead's first row."""
+    used = {r.header for r in defs.refs if not r.file and not r.role.startswith("history")}
     arrays = {defs.columns["id"]: pc.take(ids, pa.array(first_row))}
-    for h in raw.table.column_names:  # the log's own columns too: columns: may map them
-        if h not in arrays:
+    for h in raw.table.column_names:  # the log's own columns that the lead table uses (columns: may map them)
+        if h not in arrays and h in used:
             arrays[h] = pc.take(raw.column(h), pa.array(last_row))
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     return RawTable(raw.name, table, raw.rows[first_row])

@@ -54,11 +54,10 @@ def join_path(join: Join, bound: dict[str, str] | None) -> str:
     return path
 
 
-def _key(column: pa.ChunkedArray) -> pd.Series:
-    """Return a key column as trimmed text (blank as missing), for exact matching."""
+def _key_text(column: pa.ChunkedArray) -> pa.Array:
+    """Return a key column as trimmed text (blank as null), for exact matching."""
     text = pc.utf8_trim_whitespace(column.combine_chunks())
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    return pd.Series(text.to_pandas(), dtype="str")
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
 def _order(raw: RawTable, join: Join, defs: Definitions) -> np.ndarray:
@@ -80,10 +79,13 @@ def _order(raw: RawTable, join: Join, defs: Definitions) -> np.ndarray:
 
 def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> tuple[RawTable, FileAccount, RowIssue | None]:
     """Return the leads with this join's columns, its file's accounting and the unmatched leads."""
-    lead_key = _key(leads.column(defs.header(join.lead_key)))
-    file_key = _key(raw.column(join.file_key))
+    lead_text = _key_text(leads.column(defs.header(join.lead_key)))
+    file_text = _key_text(raw.column(join.file_key))
+    lead_key = pd.Series(lead_text.to_pandas(), dtype="str")
+    file_key = pd.Series(file_text.to_pandas(), dtype="str")
     blank = file_key.isna().to_numpy()
-    matches = file_key.isin(set(lead_key.dropna())).to_numpy() & ~blank
+    # pyarrow's is_in: pandas' isin on Arrow strings makes a Python object per value
+    matches = pc.fill_null(pc.is_in(file_text, value_set=pc.drop_null(lead_text)), False).to_numpy(zero_copy_only=False) & ~blank
     if not matches.any() and (~blank).any() and lead_key.notna().any():
         raise InputError(_nothing_matches(leads, raw, join, defs, lead_key, file_key))
     chosen = _resolve(raw, join, defs, file_key, matches)
