@@ -59,7 +59,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     excluded_masks["whose stage names no stage and no exit"] = unknown
 
     notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage)]
-    lead, first_row, last_row = _leads(id_keys, ~blank_id & ~empty, times)
+    used = {r.header for r in defs.refs if not r.file and not r.role.startswith("history")} - {defs.columns["id"]}
+    lead, first_row, last_row = _leads(id_keys, ~blank_id & ~empty, times, latest=bool(used))
     if len(first_row) == 0:
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     evidence, moves = _evidence(defs, len(first_row), lead, kept, stage, exit_, times, rows)
@@ -67,7 +68,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     dated = ~np.isnat(days) & ~blank_id & ~empty  # the export's effective date: its latest date, any row
     evidence.latest = days[dated].max() if dated.any() else None
     account = _account(raw, kept, other, excluded_masks, len(first_row))
-    lead_table = _lead_columns(raw, defs, ids, first_row, last_row)
+    lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
     return lead_table, evidence, account, [n for n in notices if n]
 
 
@@ -97,9 +98,23 @@ def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index
                  detail=f"the values: {shown}; add them to a stage's or an exit's values: to count them")
 
 
-def _leads(id_keys: np.ndarray, usable: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _by_lead_and_time(lead: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Return the order of rows by lead, then time (NaT first), then file order (a stable sort of
+    one int64 key: faster than a lexsort of three)."""
+    seconds = np.where(np.isnat(times), 0, times.astype("int64"))
+    known = seconds[~np.isnat(times)]
+    low = int(known.min()) - 1 if len(known) else 0
+    span = (int(known.max()) - low + 1) if len(known) else 1
+    seconds = np.where(np.isnat(times), 0, seconds - low)  # 0 sorts NaT first
+    if len(lead) and int(lead.max()) + 1 < np.iinfo(np.int64).max // max(span, 1):
+        return np.argsort(lead.astype(np.int64) * span + seconds, kind="stable")
+    return np.lexsort((np.arange(len(lead)), seconds, lead))
+
+
+def _leads(id_keys: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Return each row's lead (a code in order of first appearance; -1 for unusable rows), and per
-    lead its first row and its latest row (by time, then file order), as positions in the log."""
+    lead its first row and (with `latest`) its latest row (by time, then file order), as positions
+    in the log."""
     lead = np.full(len(id_keys), -1, dtype=np.int64)
     where = np.flatnonzero(usable)
     codes, _ = pd.factorize(id_keys[where])
@@ -107,11 +122,11 @@ def _leads(id_keys: np.ndarray, usable: np.ndarray, times: np.ndarray) -> tuple[
     n = int(codes.max()) + 1 if len(codes) else 0
     first_row = np.full(n, -1, dtype=np.int64)
     first_row[codes[::-1]] = where[::-1]  # later assignments win: the first row of each lead
-    # latest: by (time with NaT first, position); rows sorted so, the last assignment wins
-    seconds = np.where(np.isnat(times[where]), np.iinfo(np.int64).min, times[where].astype("int64"))
-    order = np.lexsort((where, seconds))
+    if not latest:
+        return lead, first_row, None
+    order = _by_lead_and_time(codes, times[where])
     last_row = np.empty(n, dtype=np.int64)
-    last_row[codes[order]] = where[order]
+    last_row[codes[order]] = where[order]  # rows sorted so, the last assignment wins
     return lead, first_row, last_row
 
 
@@ -121,7 +136,7 @@ def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, 
     and backward moves."""
     k = len(defs.stages)
     where = np.flatnonzero(kept)
-    order = np.lexsort((where, times[where].astype("int64"), lead_of[where]))  # per lead, by time, then file order
+    order = _by_lead_and_time(lead_of[where], times[where])  # per lead, by time, then file order
     where = where[order]
     lead, time = lead_of[where], times[where]
     day = time.astype("datetime64[D]")
@@ -179,10 +194,10 @@ def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict,
     return FileAccount(raw.name, "log", raw.num_rows, parts, first_rows)
 
 
-def _lead_columns(raw: RawTable, defs: Definitions, ids: pa.ChunkedArray, first_row: np.ndarray, last_row: np.ndarray) -> RawTable:
+def _lead_columns(raw: RawTable, defs: Definitions, ids: pa.ChunkedArray, first_row: np.ndarray, last_row: np.ndarray | None,
+                  used: set[str]) -> RawTable:
     """Return a row per lead: its id, and every other column the lead table uses from the log,
     from the lead's latest row; row numbers are those of each lead's first row."""
-    used = {r.header for r in defs.refs if not r.file and not r.role.startswith("history")}
     arrays = {defs.columns["id"]: pc.take(ids, pa.array(first_row))}
     for h in raw.table.column_names:  # the log's own columns that the lead table uses (columns: may map them)
         if h not in arrays and h in used:
