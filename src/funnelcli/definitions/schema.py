@@ -469,7 +469,7 @@ def _parse_join(doc: Doc, item: Any, kp: tuple) -> Join | None:
     if name is None or keys is None or many is None:
         return None
     if path and not os.path.isabs(path):
-        path = os.path.join(os.path.dirname(os.path.abspath(doc.path)), path)
+        path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(doc.path)), path))
     return Join(name, keys[0], keys[1], columns, path, many, order_by, doc.at(kp))
 
 

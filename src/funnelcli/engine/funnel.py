@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from funnelcli.definitions import OUT_OF_MARKET, Definitions, did_you_mean
-from funnelcli.engine.groups import QUANTILES, group_by, group_order, number, per_stage, quantiles, rate
+from funnelcli.engine.groups import QUANTILES, group_by, group_order, number, per_exit, per_stage, quantiles, rate
 from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, option
 from funnelcli.sources.accounting import RowIssue
@@ -36,6 +36,8 @@ class Accounting:
     outside_range: int = 0  # first-stage date outside --since/--until (or none, with a range)
     other_markets: int = 0  # not in the --market markets
     in_report: int = 0
+    unit: str = "rows"  # what rows_read counts: the export's rows, or the leads of a log
+    files: list = dataclasses.field(default_factory=list)  # FileAccount: a log's or joined files' rows
 
     @property
     def rows_excluded(self) -> int:
@@ -55,6 +57,8 @@ class Accounting:
             "outside_cohort_range": self.outside_range,
             "other_markets": self.other_markets,
             "leads_in_report": self.in_report,
+            "read_as": self.unit,
+            "files": [account.as_dict() for account in self.files],
         }
 
     def sentence(self) -> str:
@@ -70,7 +74,8 @@ class Accounting:
             parts.append(f"{self.rows_excluded:,} excluded ({reasons})")
         else:
             parts.append("0 excluded")
-        return f"{self.rows_read:,} rows read = " + " + ".join(parts)
+        read = "rows read" if self.unit == "rows" else f"{self.unit} read from the log"
+        return f"{self.rows_read:,} {read} = " + " + ".join(parts)
 
 
 @dataclass
@@ -78,7 +83,7 @@ class Funnel:
     """The selected leads at the as-of date, as matrices over (lead, stage)."""
 
     defs: Definitions
-    as_of: pd.Timestamp
+    as_of: pd.Timestamp | None  # None: the export has no dates and none was given
     as_of_given: bool
     frame: pd.DataFrame  # the export's lead table, every row
     rows: np.ndarray  # the positions in `frame` of the selected leads
@@ -94,6 +99,8 @@ class Funnel:
     export: str = ""
     after_as_of: int = 0  # leads of the export with a stage or exit date after the as-of date
     cohort_stage: int = 0  # the stage whose entry date --since/--until select on
+    dated: np.ndarray | None = None  # bool [n, k]: reached with an own date, at the as-of date
+    unplaced: int = 0  # leads a replay before the export's date can't place: reached a stage with no date
     findings: list = dataclasses.field(default_factory=list)  # data-quality facts, as funnelcli.Finding
     memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
 
@@ -118,21 +125,41 @@ class Funnel:
     def stages(self) -> tuple[str, ...]:
         return self.defs.stage_names
 
+    def own_dated(self, i: int) -> np.ndarray:
+        """Return which leads reached stage i with a date of their own (not borrowed from a later
+        stage, not replaced for being out of order)."""
+        return self.dated[:, i] & ~self.implied[:, i]
+
     def days_to_next(self, i: int) -> np.ndarray:
         """Return days from stage i to the next, for converted leads with both dates their own.
 
-        A skipped stage borrows the next stage's date, which would make one step 0 days and
-        stretch the other: velocity counts only steps between a lead's own dates (NaN otherwise).
+        A stage with no own date (skipped, or reached by a status, flag or undated condition)
+        would borrow the next stage's date, making one step 0 days and stretching another:
+        velocity counts only steps between a lead's own dates, NaN otherwise
+        (docs/metrics.md#velocity).
         """
         def make():
-            own = self.reached[:, i + 1] & ~self.implied[:, i] & ~self.implied[:, i + 1]
+            own = self.reached[:, i + 1] & self.own_dated(i) & self.own_dated(i + 1)
             return np.where(own, (self.date[:, i + 1] - self.date[:, i]) / DAY, np.nan)
 
         return self.remember(("days_to_next", i), make)
 
     def age(self, i: int) -> np.ndarray:
-        """Return days in stage i at the as-of date (NaN when its entry date is unknown)."""
-        return self.remember(("age", i), lambda: (np.datetime64(self.as_of.date(), "D") - self.date[:, i]) / DAY)
+        """Return days in stage i at the as-of date: from its entry date, else (for the stage a
+        lead is in now) from the export's stage_since column; NaN when unknown."""
+        def make():
+            if self.as_of is None:
+                return np.full(self.n, np.nan)
+            as_of = np.datetime64(self.as_of.date(), "D")
+            days = (as_of - self.date[:, i]) / DAY
+            if "stage_since" in self.frame.columns:
+                since = self.column("stage_since").to_numpy().astype("datetime64[D]")
+                current = ~self.reached[:, i + 1] if i + 1 < self.reached.shape[1] else np.ones(self.n, dtype=bool)
+                fallback = np.where(current & (since <= as_of), (as_of - since) / DAY, np.nan)
+                days = np.where(np.isnan(days), fallback, days)
+            return days
+
+        return self.remember(("age", i), make)
 
     @functools.cached_property
     def buckets(self) -> "Buckets":
@@ -158,7 +185,8 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     unless trends asks for another); leads that never reached that stage are outside the range.
     """
     as_of_ts = _as_of_date(loaded, as_of)
-    limit = np.datetime64(as_of_ts.date(), "D")
+    # with no dates at all nothing happens after the as-of date: compare with the last day there is
+    limit = np.datetime64(as_of_ts.date(), "D") if as_of_ts is not None else np.datetime64("2199-12-31", "D")
     in_funnel, after, later = _in_funnel(loaded, limit)
     accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[0].name)
     keep = loaded.usable & in_funnel
@@ -177,19 +205,25 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     idx = np.flatnonzero(keep)
     at_reached, at_date = _replay_stages(loaded, idx, limit, later)
     exit_codes = _exits_at(loaded, defs, idx, limit)
+    accounting.unit, accounting.files = loaded.unit, list(loaded.files)
+    dated = _take(loaded.dated, idx) & ~np.isnat(at_date) if loaded.dated is not None else ~np.isnat(at_date)
+    replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
+    unplaced = int((at_reached & np.isnat(at_date)).any(axis=1).sum()) if replay else 0
     return Funnel(
         defs, as_of_ts, as_of is not None, loaded.leads, idx, at_reached, at_date,
-        _implied_at(loaded, idx, limit, at_reached), exit_codes, exit_codes >= 0, accounting, since, until, tuple(markets), loaded.export, int((after & loaded.usable).sum()),
-        cohort_stage=cohort_stage,
+        _implied_at(loaded, idx, limit, at_reached), exit_codes, exit_codes >= 0, accounting,
+        since, until, tuple(markets), loaded.export, int((after & loaded.usable).sum()),
+        cohort_stage=cohort_stage, dated=dated, unplaced=unplaced,
     )
 
 
-def _as_of_date(loaded: LoadedExport, as_of: dt.date | None) -> pd.Timestamp:
-    """Return the as-of date: the one given, else the export's latest date."""
+def _as_of_date(loaded: LoadedExport, as_of: dt.date | None) -> pd.Timestamp | None:
+    """Return the as-of date: the one given, else the export's latest date; None when the export
+    has no dates (docs/metrics.md#exports-with-no-dates)."""
     if as_of is not None:
         return pd.Timestamp(as_of)
     if loaded.latest_date is None:
-        raise FunnelError(f"{loaded.export}: the export has no dates; pass {option('as_of')}")
+        return None
     return loaded.latest_date.normalize()
 
 
@@ -199,7 +233,9 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, 
 
     In the funnel: a lead that reached some stage by then (dated at or before it, or undated).
     Effective dates never decrease along the stages, so the first stage's date tells, but for
-    leads whose stages reached have no date at all.
+    leads whose stages reached have no date at all. An undated stage after one dated later than
+    the as-of date had not been reached then either (a deal can't be at Contact Made before it was
+    created).
     """
     reached, date = loaded.reached, loaded.date
     in_funnel = reached[:, 0] & (date[:, 0] <= limit)  # a NaT date compares False
@@ -208,9 +244,9 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, 
         after |= loaded.exit_met[j] & (day > limit)
     later = []
     for i in range(reached.shape[1]):
-        in_funnel |= reached[:, i] & np.isnat(date[:, i])
         beyond = date[:, i] > limit
         after |= beyond
+        in_funnel |= reached[:, i] & np.isnat(date[:, i]) & ~after
         later.append(bool(beyond.any()))
     return in_funnel, after, later
 
@@ -243,16 +279,19 @@ def _replay_stages(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, 
     """Return reached and dates of the selected leads at the as-of date.
 
     Events after it have not happened yet; stages reached with no date are judged on the export
-    as it is (their time is unknown), and the waterfall is made monotone again.
+    as it is (their time is unknown) unless an earlier stage is dated after the as-of date, and
+    the waterfall is made monotone again.
     """
     m, k = len(idx), loaded.reached.shape[1]
     at_reached = np.empty((m, k), dtype=bool, order="F")
     at_date = np.empty((m, k), dtype="datetime64[D]", order="F")
+    future = np.zeros(m, dtype=bool)  # a stage up to this one is dated after the as-of date
     for i in range(k):
         day = loaded.date[idx, i]
-        if later[i]:
+        if later[i] or future.any():
             happened = day <= limit
-            at_reached[:, i] = loaded.reached[idx, i] & (happened | np.isnat(day))
+            future |= day > limit
+            at_reached[:, i] = loaded.reached[idx, i] & (happened | (np.isnat(day) & ~future))
             at_date[:, i] = np.where(happened, day, np.datetime64("NaT"))
         else:
             at_reached[:, i] = loaded.reached[idx, i]
@@ -325,11 +364,10 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
     b = f.buckets
     groups = group_by(f, by)
     k = len(f.stages)
-    exit_codes = f.exit_codes
     reached = per_stage(f.reached, groups)
     converted = per_stage(b.converted, groups)
     exited = per_stage(b.exited, groups)
-    by_exit = [per_stage(b.exited, groups, exit_codes == j) for j in range(len(f.defs.exits))]
+    by_exit = per_exit(f, groups)
     stuck = per_stage(b.stuck, groups)
     in_progress = per_stage(b.in_progress, groups)
     skipped = per_stage(f.implied & f.reached, groups)
@@ -350,7 +388,7 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
                 "cumulative_rate": rate(int(reached[g, i]), int(reached[g, 0])),
                 "exited": int(exited[g, i]),
             })
-            for j, ex in enumerate(f.defs.exits):
+            for j, ex in enumerate(f.defs.exits):  # the key is measures.keys.exited_key (a later layer)
                 row[f"exited:{ex.name}"] = int(by_exit[j][g, i])
             row.update({
                 "stuck": int(stuck[g, i]) if has_flow else None,
@@ -368,7 +406,7 @@ def cycle_time(f: Funnel) -> dict:
     """Return days from the first to the last stage, per lead that reached the last stage with
     both of those dates its own."""
     days = (f.date[:, -1] - f.date[:, 0]) / DAY
-    days = days[f.reached[:, -1] & ~f.implied[:, 0] & ~f.implied[:, -1] & ~np.isnan(days)]
+    days = days[f.reached[:, -1] & f.own_dated(0) & f.own_dated(f.reached.shape[1] - 1) & ~np.isnan(days)]
     if len(days) == 0:
         return {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
     q = np.quantile(days, QUANTILES)

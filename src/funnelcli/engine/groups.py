@@ -92,6 +92,13 @@ def per_stage(mask: np.ndarray, groups: Groups, also: np.ndarray | None = None) 
     return np.stack([count(c, groups) for c in columns], axis=1)
 
 
+def per_exit(f: Funnel, groups: Groups) -> list[np.ndarray]:
+    """Return, for each exit in the definitions' order, [groups, stages]: how many leads per group
+    left through that exit at each stage (without reaching the next)."""
+    exited = f.buckets.exited
+    return [per_stage(exited, groups, f.exit_codes == j) for j in range(len(f.defs.exits))]
+
+
 def group_order(groups: Groups, size: np.ndarray) -> list[int]:
     """Return group indexes, largest first, ties by label; the blank group last."""
     labels = np.array(groups.labels, dtype=object)

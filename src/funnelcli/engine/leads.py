@@ -67,14 +67,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     exit_met, exit_dates = _add_exit(frame, defs, dates, fields.evidence, key_of)
     if defs.markets:
         _add_market(frame, defs, key_of)
-    latest = fields.latest_date()
-    extras = list(fields.evidence.stage_dates.values()) + list(fields.evidence.exit_dates.values())
-    if fields.evidence.latest is not None:
-        extras.append(np.where(usable, fields.evidence.latest, np.datetime64("NaT")))
-    for extra in extras:
-        known = extra[usable & ~np.isnat(extra)]
-        if len(known) and (latest is None or known.max() > np.datetime64(latest.date(), "D")):
-            latest = pd.Timestamp(known.max())
+    latest = _latest_date(fields, defs, own_date, exit_met, exit_dates)
     return LoadedExport(
         leads=frame, usable=usable, reached=reached, date=date, implied=reached & ~own, late=late,
         exit_met=exit_met, exit_dates=exit_dates, export=fields.export, rows_read=fields.rows_read,
@@ -83,6 +76,28 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
         # own date out of order (which the waterfall replaced by a later stage's earlier one)
         dated=own & ~np.isnat(own_date) & (own_date == date), files=list(fields.files), unit=fields.unit,
     )
+
+
+def _latest_date(fields: Fields, defs: Definitions, own_date: np.ndarray, exit_met: list, exit_dates: dict) -> pd.Timestamp | None:
+    """Return the export's effective date: the latest date of something that happened to a lead.
+
+    A stage's date counts where the lead reached it by its own evidence, an exit's where it left
+    through it (an open deal's expected close date is not an event), every other date column
+    (created, last activity, stage since) wherever it is filled, and a log's every change.
+    """
+    usable = fields.usable
+
+    def latest(days: np.ndarray, where: np.ndarray) -> list:
+        known = days[where & ~np.isnat(days)]
+        return [known.max()] if len(known) else []
+
+    event_columns = {s.date for s in defs.stages if s.date} | {e.date for e in defs.exits if e.date}
+    candidates = [d for i in range(own_date.shape[1]) for d in latest(own_date[:, i], usable)]
+    candidates += [d for j, day in exit_dates.items() for d in latest(day, usable & exit_met[j])]
+    candidates += [d for h, day in fields.dates.items() if h not in event_columns for d in latest(day, usable)]
+    if fields.evidence.latest is not None:
+        candidates.append(np.datetime64(fields.evidence.latest, "D"))
+    return pd.Timestamp(max(candidates)) if candidates else None
 
 
 def _reading(defs: Definitions) -> conditions.Reading:

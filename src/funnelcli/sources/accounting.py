@@ -37,4 +37,7 @@ def issue(reason: str, mask: np.ndarray, rows: np.ndarray, detail: str = "", exa
     where = np.flatnonzero(mask)
     if len(where) == 0:
         return None
-    return RowIssue(reason, int(len(where)), [int(r) for r in rows[where[:SHOW_ROWS]]], list(examples or []), detail)
+    chosen = rows[where]
+    if len(chosen) > 1 and (np.diff(chosen) < 0).any():  # a log's rows come in lead order: name the first in the file
+        chosen = np.sort(np.partition(chosen, min(SHOW_ROWS, len(chosen)) - 1)[:SHOW_ROWS])
+    return RowIssue(reason, int(len(where)), [int(r) for r in chosen[:SHOW_ROWS]], list(examples or []), detail)
