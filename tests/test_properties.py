@@ -604,9 +604,11 @@ def reference_table(scn: Scenario, ref: Reference, by: str | None) -> dict:
             }
             for e in scn.exits:
                 row[f"exited:{e.name}"] = sum(1 for lead in leads if lead.bucket[i] == "exited" and lead.exit == e.name)
-            # velocity: converted leads whose two dates are their own at the as-of date
+            # velocity: converted leads whose two dates are their own at the as-of date (an own
+            # date out of order, replaced by a later stage's earlier one, is not used)
             days = [float((lead.eff[i + 1] - lead.eff[i]).days) for lead in leads
-                    if lead.bucket[i] == "converted" and lead.own[i] is not None and lead.own[i + 1] is not None]
+                    if lead.bucket[i] == "converted" and lead.own[i] is not None and lead.own[i] == lead.eff[i]
+                    and lead.own[i + 1] is not None and lead.own[i + 1] == lead.eff[i + 1]]
             for key, q in (("median_days", 0.5), ("p75_days", 0.75), ("p90_days", 0.9)):
                 row[key] = quantile(days, q) if days else None
             table[(g, stage.name)] = row
