@@ -187,3 +187,22 @@ def test_cycle_time_is_per_lead(loaded, defs):
     assert cycle == {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
     # as of 03-01 with --since 02-01 nothing changes; replay past lead 10's SAL: lead 10 in, not won
     assert funnel.cycle_time(funnel.at_as_of(loaded, defs, as_of=dt.date(2024, 2, 25)))["leads"] == 0
+
+
+def test_per_exit_counts_each_exit_at_each_stage(loaded, defs):
+    from funnelcli.engine.groups import group_by, per_exit
+
+    f = funnel.at_as_of(loaded, defs)
+    disqualified, recycled = per_exit(f, group_by(f, None))
+    # lead 2 leaves at MQL (Disqualified), lead 10 at SAL (Recycled)
+    assert disqualified.tolist() == [[1, 0, 0, 0]] and recycled.tolist() == [[0, 1, 0, 0]]
+    by_owner = per_exit(f, group_by(f, "owner"))
+    assert [int(m.sum()) for m in by_owner] == [1, 1]
+
+
+def test_conversion_names_exits_as_the_measures_do(loaded, defs):
+    # the engine writes its exit columns itself (it comes before measures): same text as keys.exited_key
+    from funnelcli.measures import keys
+
+    row = funnel.conversion(funnel.at_as_of(loaded, defs))[0]
+    assert [k for k in row if k.startswith("exited:")] == [keys.exited_key(e.name) for e in defs.exits]

@@ -12,6 +12,7 @@ from funnelcli.engine.funnel import Funnel
 from funnelcli.engine.groups import Groups, per_stage, rate
 from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError, Problem
+from funnelcli.measures import keys
 from funnelcli.sources import conditions
 
 
@@ -32,10 +33,10 @@ def by_market(f: Funnel) -> list[dict]:
     for label, reached in zip(labels, counts.tolist()):
         row = {"market": label}
         for name, n in zip(stages, reached):
-            row[f"reached:{name}"] = n
+            row[keys.reached_key(name)] = n
         for i in range(len(stages) - 1):
-            row[f"rate:{stages[i]}->{stages[i + 1]}"] = rate(reached[i + 1], reached[i])
-        row["cumulative_rate"] = rate(reached[-1], reached[0])
+            row[keys.rate_key(stages[i], stages[i + 1])] = rate(reached[i + 1], reached[i])
+        row[keys.CUMULATIVE_RATE] = rate(reached[-1], reached[0])
         rows.append(row)
     return rows
 

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from funnelcli.engine.funnel import DAY, Funnel
-from funnelcli.engine.groups import BLANK, count, group_by, number, rate
+from funnelcli.engine.groups import BLANK, count, group_by, number, per_exit, rate
+from funnelcli.measures import keys
 
 # Age bands of the unresolved leads of a stage, in multiples of its SLA. A lead exactly at the
 # SLA is within it: stuck means older than the SLA.
@@ -24,7 +25,7 @@ BANDS = (
 
 
 def stage_indexes(f: Funnel, stage: str | None, param: str = "stage") -> list[int]:
-    """Return the stages a report covers: all, or the one named by `option`."""
+    """Return the stages a report covers: all, or the one named by `stage` (the option `param`)."""
     if stage is None:
         return list(range(len(f.stages)))
     return [f.defs.require_stage(stage, param)]
@@ -83,6 +84,7 @@ def stage_rows(f: Funnel, stages: list[int]) -> list[dict]:
     median and longest days stuck, and value at risk (the amount of the stuck leads)."""
     b = f.buckets
     amount = _amount(f)
+    by_exit = per_exit(f, group_by(f, None))  # one group: every lead
     rows = []
     for i in stages:
         stage = f.defs.stages[i]
@@ -99,7 +101,7 @@ def stage_rows(f: Funnel, stages: list[int]) -> list[dict]:
             "exited": int(b.exited[:, i].sum()),
         }
         for j, ex in enumerate(f.defs.exits):
-            row[f"exited:{ex.name}"] = int((b.exited[:, i] & (f.exit_codes == j)).sum())
+            row[keys.exited_key(ex.name)] = int(by_exit[j][0, i])
         row.update({
             "stuck": int(stuck.sum()) if has_sla or not last else None,
             "in_progress": int(b.in_progress[:, i].sum()) if has_sla or not last else None,
@@ -179,15 +181,16 @@ def age_bands(f: Funnel, stages: list[int]) -> list[dict]:
 def leakage(f: Funnel, stages: list[int]) -> list[dict]:
     """Return per stage how many left through each exit, and as a share of reached."""
     b = f.buckets
+    by_exit = per_exit(f, group_by(f, None))  # one group: every lead
     rows = []
     for i in stages:
         reached = int(f.reached[:, i].sum())
         exited = int(b.exited[:, i].sum())
         row = {"stage": f.stages[i], "reached": reached, "exited": exited, "exited_share": rate(exited, reached)}
         for j, ex in enumerate(f.defs.exits):
-            n = int((b.exited[:, i] & (f.exit_codes == j)).sum())
-            row[f"exited:{ex.name}"] = n
-            row[f"share:{ex.name}"] = rate(n, reached)
+            n = int(by_exit[j][0, i])
+            row[keys.exited_key(ex.name)] = n
+            row[keys.share_key(ex.name)] = rate(n, reached)
         rows.append(row)
     return rows
 
@@ -223,7 +226,7 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
         row = {"group": groups.labels[g], "stuck": int(stuck_total[g])}
         for i in stages:
             if f.defs.stages[i].sla_days is not None:  # without an SLA nobody is stuck there
-                row[f"stuck:{f.stages[i]}"] = int(per_stage[i][g])
+                row[keys.stuck_key(f.stages[i])] = int(per_stage[i][g])
         row["touched_and_dropped"] = int(dropped_total[g]) if any(f.defs.stages[i].purgatory for i in stages) else None
         row["reached"] = int(reached_total[g])
         row["stuck_share"] = rate(int(stuck_total[g]), int(reached_total[g]))

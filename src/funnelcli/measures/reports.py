@@ -7,14 +7,16 @@ import numpy as np
 from funnelcli import __version__
 from funnelcli.engine import funnel
 from funnelcli.engine.funnel import Funnel
+from funnelcli.measures import keys
 from funnelcli.measures.model import Column, Report, Table, cell
 
 
 def _date(value) -> str | None:
+    """Return a date as YYYY-MM-DD, or None."""
     return None if value is None else value.strftime("%Y-%m-%d")
 
 
-def header(f: Funnel, kind: str, counting: str = "cohort", by: str | None = None) -> tuple[list[tuple[str, str]], dict]:
+def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[list[tuple[str, str]], dict]:
     """Return the header lines every report starts with, and the same facts for JSON."""
     defs = f.defs
     acc = f.accounting
@@ -75,10 +77,12 @@ def closing_notes(f: Funnel) -> list[str]:
 
 
 def _title_case(name: str) -> str:
+    """Return a field name as a column label: 'lead_source' -> 'Lead source'."""
     return name.replace("_", " ").capitalize()
 
 
 def stage_columns(f: Funnel, by: str | None) -> list[Column]:
+    """Return the columns of the stage-by-stage table (the engine's conversion rows)."""
     cols = [Column("group", _title_case(by), "group")] if by else []
     cols += [
         Column("stage", "Stage"),
@@ -88,7 +92,7 @@ def stage_columns(f: Funnel, by: str | None) -> list[Column]:
         Column("cumulative_rate", "Cumulative", "rate"),
         Column("exited", "Exited", "count"),
     ]
-    cols += [Column(f"exited:{e.name}", e.name, "count") for e in f.defs.exits]
+    cols += [Column(keys.exited_key(e.name), e.name, "count") for e in f.defs.exits]
     cols += [
         Column("stuck", "Stuck", "count"),
         Column("in_progress", "In progress", "count"),
@@ -102,7 +106,7 @@ def stage_columns(f: Funnel, by: str | None) -> list[Column]:
 def conversion(f: Funnel, by: str | None = None) -> Report:
     """Return the stage-by-stage conversion report."""
     rows = funnel.conversion(f, by)
-    meta, data = header(f, "conversion", by=by)
+    meta, data = header(f, by=by)
     title = "Stage-by-stage conversion"
     data["title"] = title
     notes = [
@@ -138,79 +142,118 @@ def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_l
     from funnelcli.measures import purgatory as measures
 
     stages = measures.stage_indexes(f, stage)
-    meta, data = header(f, "purgatory", by=by)
+    meta, data = header(f, by=by)
     if stage:
         meta.append(("Stage", f.stages[stages[0]]))
     data["stage"] = f.stages[stages[0]] if stage else None
-    has_amount = "amount" in f.defs.columns
-    exits = [e.name for e in f.defs.exits]
     if show_list:
-        rows, fields = measures.stuck_list(f, stages, min_days)
-        title = "Stuck leads"
-        if min_days is not None:
-            meta.append(("Filter", f"{min_days:g}+ days in the stage"))
-        data.update(title=title, min_days=min_days)
-        columns = [
-            Column("id", "Id"), Column("stage", "Stage"), Column("entered", "Entered"),
-            Column("days_in_stage", "Days in stage", "number"), Column("days_over_sla", "Over SLA by", "number"),
-            Column("why", "Why"),
-        ] + [Column(k, _title_case(k), "number" if k in ("touches", "amount") else "text") for k in fields]
-        notes = [f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first. Past SLA: older in the stage "
-                 "than its SLA with no next stage or exit. Touched and dropped: the stage's activity rule."]
-        return Report("purgatory", title, meta, [Table("stuck_leads", None, columns, rows, notes)], closing_notes(f), data)
+        return _stuck_list_report(f, stages, min_days, meta, data)
 
     title = "Leakage and purgatory"
     data["title"] = title
-    tables = []
-    stage_cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number"), Column("reached", "Reached", "count"),
-                  Column("converted", "Converted", "count"), Column("exited", "Exited", "count")]
-    stage_cols += [Column(f"exited:{e}", e, "count") for e in exits]
-    stage_cols += [Column("stuck", "Stuck", "count"), Column("in_progress", "In progress", "count"),
-                   Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days"),
-                   Column("max_days_stuck", "Max days stuck", "days")]
-    if has_amount:
-        stage_cols.append(Column("value_at_risk", "Value at risk", "money"))
-    tables.append(Table("stages", "Stuck by stage", stage_cols, measures.stage_rows(f, stages), [
-        "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA. "
-        "Days stuck: days in the stage at the as-of date." + (" Value at risk: the amount of the stuck leads." if has_amount else ""),
-    ]))
+    has_amount = "amount" in f.defs.columns
+    exits = [e.name for e in f.defs.exits]
+    tables = [_stuck_by_stage_table(f, stages, exits, has_amount)]
     named = measures.named_purgatories(f, stages)
     if named:
-        cols = [Column("purgatory", "Purgatory"), Column("stage", "Stage"), Column("leads", "Leads", "count"),
-                Column("share_of_reached", "Share of stage", "rate"), Column("median_days_in_stage", "Median days", "days"),
-                Column("max_days_in_stage", "Max days", "days")]
-        if has_amount:
-            cols.append(Column("value_at_risk", "Value at risk", "money"))
-        tables.append(Table("purgatories", "The two purgatories", cols, named, [f"{r['purgatory']}: {r['rule']}." for r in named]))
+        tables.append(_purgatories_table(named, has_amount))
     bands = measures.age_bands(f, stages)
     if bands:
-        cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number")]
-        cols += [Column(key, label, "count") for key, label, _, _ in measures.BANDS]
-        if any(r["age_unknown"] for r in bands):
-            cols.append(Column("age_unknown", "Age unknown", "count"))
-        tables.append(Table("age_bands", "Age of the backlog", cols, bands, [
-            "Leads waiting in each stage (stuck or in progress) by days in the stage, in multiples of its SLA."]))
+        tables.append(_age_bands_table(bands))
     if exits:
-        cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("exited", "Exited", "count"),
-                Column("exited_share", "Exited share", "rate")]
-        for e in exits:
-            cols += [Column(f"exited:{e}", e, "count"), Column(f"share:{e}", f"{e} share", "rate")]
-        tables.append(Table("leakage", "Leakage", cols, measures.leakage(f, stages), [
-            "Exited: left through an exit at this stage, without reaching the next; shares of the stage's leads."]))
+        tables.append(_leakage_table(f, stages, exits))
     if by:
-        cols = [Column("group", _title_case(by)), Column("stuck", "Stuck", "count")]
-        if len(stages) > 1:  # a stage without an SLA has nobody stuck: no column for it
-            cols += [Column(f"stuck:{f.stages[i]}", f"Stuck {f.stages[i]}", "count") for i in stages
-                     if f.defs.stages[i].sla_days is not None]
-        if any(f.defs.stages[i].purgatory for i in stages):
-            cols.append(Column("touched_and_dropped", "Touched and dropped", "count"))
-        cols += [Column("reached", "Reached", "count"), Column("stuck_share", "Stuck share", "rate"),
-                 Column("median_days_stuck", "Median days stuck", "days"), Column("max_days_stuck", "Max days stuck", "days")]
-        if has_amount:
-            cols.append(Column("value_at_risk", "Value at risk", "money"))
-        tables.append(Table("groups", f"Stuck by {by}", cols, measures.by_group(f, by, stages), [
-            "Ranked by stuck leads. A lead stuck at several stages counts once; its days are those of its latest stage."]))
+        tables.append(_stuck_by_group_table(f, by, stages, has_amount))
     return Report("purgatory", title, meta, tables, closing_notes(f), data)
+
+
+def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, meta: list, data: dict) -> Report:
+    """Return the purgatory report's --list form: the stuck leads themselves, oldest first."""
+    from funnelcli.measures import purgatory as measures
+
+    rows, fields = measures.stuck_list(f, stages, min_days)
+    title = "Stuck leads"
+    if min_days is not None:
+        meta.append(("Filter", f"{min_days:g}+ days in the stage"))
+    data.update(title=title, min_days=min_days)
+    columns = [
+        Column("id", "Id"), Column("stage", "Stage"), Column("entered", "Entered"),
+        Column("days_in_stage", "Days in stage", "number"), Column("days_over_sla", "Over SLA by", "number"),
+        Column("why", "Why"),
+    ] + [Column(k, _title_case(k), "number" if k in ("touches", "amount") else "text") for k in fields]
+    notes = [f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first. Past SLA: older in the stage "
+             "than its SLA with no next stage or exit. Touched and dropped: the stage's activity rule."]
+    return Report("purgatory", title, meta, [Table("stuck_leads", None, columns, rows, notes)], closing_notes(f), data)
+
+
+def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_amount: bool) -> Table:
+    """Return the table of stuck leads per stage, with the exits and the value at risk."""
+    from funnelcli.measures import purgatory as measures
+
+    cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number"), Column("reached", "Reached", "count"),
+            Column("converted", "Converted", "count"), Column("exited", "Exited", "count")]
+    cols += [Column(keys.exited_key(e), e, "count") for e in exits]
+    cols += [Column("stuck", "Stuck", "count"), Column("in_progress", "In progress", "count"),
+             Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days"),
+             Column("max_days_stuck", "Max days stuck", "days")]
+    if has_amount:
+        cols.append(Column("value_at_risk", "Value at risk", "money"))
+    return Table("stages", "Stuck by stage", cols, measures.stage_rows(f, stages), [
+        "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA. "
+        "Days stuck: days in the stage at the as-of date." + (" Value at risk: the amount of the stuck leads." if has_amount else ""),
+    ])
+
+
+def _purgatories_table(named: list[dict], has_amount: bool) -> Table:
+    """Return the table of the two named purgatories, each rule in a note."""
+    cols = [Column("purgatory", "Purgatory"), Column("stage", "Stage"), Column("leads", "Leads", "count"),
+            Column("share_of_reached", "Share of stage", "rate"), Column("median_days_in_stage", "Median days", "days"),
+            Column("max_days_in_stage", "Max days", "days")]
+    if has_amount:
+        cols.append(Column("value_at_risk", "Value at risk", "money"))
+    return Table("purgatories", "The two purgatories", cols, named, [f"{r['purgatory']}: {r['rule']}." for r in named])
+
+
+def _age_bands_table(bands: list[dict]) -> Table:
+    """Return the table of the backlog's age per stage, in multiples of the stage's SLA."""
+    from funnelcli.measures import purgatory as measures
+
+    cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number")]
+    cols += [Column(key, label, "count") for key, label, _, _ in measures.BANDS]
+    if any(r["age_unknown"] for r in bands):  # a column of zeros would only be noise
+        cols.append(Column("age_unknown", "Age unknown", "count"))
+    return Table("age_bands", "Age of the backlog", cols, bands, [
+        "Leads waiting in each stage (stuck or in progress) by days in the stage, in multiples of its SLA."])
+
+
+def _leakage_table(f: Funnel, stages: list[int], exits: list[str]) -> Table:
+    """Return the table of the leads leaving each stage, per exit and as shares."""
+    from funnelcli.measures import purgatory as measures
+
+    cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("exited", "Exited", "count"),
+            Column("exited_share", "Exited share", "rate")]
+    for e in exits:
+        cols += [Column(keys.exited_key(e), e, "count"), Column(keys.share_key(e), f"{e} share", "rate")]
+    return Table("leakage", "Leakage", cols, measures.leakage(f, stages), [
+        "Exited: left through an exit at this stage, without reaching the next; shares of the stage's leads."])
+
+
+def _stuck_by_group_table(f: Funnel, by: str, stages: list[int], has_amount: bool) -> Table:
+    """Return the table of stuck leads per group of --by, most stuck first."""
+    from funnelcli.measures import purgatory as measures
+
+    cols = [Column("group", _title_case(by)), Column("stuck", "Stuck", "count")]
+    if len(stages) > 1:  # a stage without an SLA has nobody stuck: no column for it
+        cols += [Column(keys.stuck_key(f.stages[i]), f"Stuck {f.stages[i]}", "count") for i in stages
+                 if f.defs.stages[i].sla_days is not None]
+    if any(f.defs.stages[i].purgatory for i in stages):
+        cols.append(Column("touched_and_dropped", "Touched and dropped", "count"))
+    cols += [Column("reached", "Reached", "count"), Column("stuck_share", "Stuck share", "rate"),
+             Column("median_days_stuck", "Median days stuck", "days"), Column("max_days_stuck", "Max days stuck", "days")]
+    if has_amount:
+        cols.append(Column("value_at_risk", "Value at risk", "money"))
+    return Table("groups", f"Stuck by {by}", cols, measures.by_group(f, by, stages), [
+        "Ranked by stuck leads. A lead stuck at several stages counts once; its days are those of its latest stage."])
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,15 +265,15 @@ def markets(f: Funnel) -> Report:
     from funnelcli.definitions import describe
     from funnelcli.measures import markets as measures
 
-    meta, data = header(f, "markets")
+    meta, data = header(f)
     title = "Markets"
     data["title"] = title
     stages = f.stages
     cols = [Column("market", "Market")]
-    cols += [Column(f"reached:{s}", s, "count") for s in stages]
-    cols += [Column(f"rate:{a}->{b}", f"{a}->{b}", "rate") for a, b in zip(stages, stages[1:])]
+    cols += [Column(keys.reached_key(s), s, "count") for s in stages]
+    cols += [Column(keys.rate_key(a, b), keys.step(a, b), "rate") for a, b in zip(stages, stages[1:])]
     if len(stages) > 2:  # with two stages the cumulative rate is the step rate
-        cols.append(Column("cumulative_rate", f"{stages[0]}->{stages[-1]}", "rate"))
+        cols.append(Column(keys.CUMULATIVE_RATE, keys.step(stages[0], stages[-1]), "rate"))
     rules = [f"{m.name}: {describe(m.when)}." for m in f.defs.markets]
     by_market = Table("markets", "Conversion by market", cols, measures.by_market(f), [
         "A lead is in the first market whose rule it meets, else out of market. " + " ".join(rules)])
@@ -245,6 +288,9 @@ def markets(f: Funnel) -> Report:
 # trends
 
 
+_PARTIAL_NOTE = "partial: the period is only partly covered by the data or cut by the as-of date."
+
+
 def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_days: float | None = None,
            last: int | None = None, by: str | None = None, since=None, until=None) -> Report:
     """Return the cohort table (with maturity) or the flow table, and the latest change of each measure.
@@ -252,69 +298,113 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
     Cohorts form at the funnel's cohort stage (the first, or trends --from-stage).
     """
     from funnelcli.measures import trends as measures
-    start = f.cohort_stage
-    stages = f.stages[start:]
-    meta, data = header(f, "trends", counting=counting, by=by)
+
+    meta, data = header(f, counting=counting, by=by)
     tz = f.defs.timezone
     meta.append(("Periods", f"{period}s in {tz}" + (" (ISO weeks, from Monday)" if period == "week" else "")
                  + (f", the last {last}" if last else "")))
     data.update(period=period, last=last, timezone=tz)
+    # every table of the report starts with the group (with --by), the period and its note
     group_col = [Column("group", _title_case(by), "group")] if by else []
-    period_cols = [Column("period", "Period"), Column("partial", "Note", "flag", flag="partial")]
-    notes_partial = "partial: the period is only partly covered by the data or cut by the as-of date."
-    tables = []
+    lead_cols = group_col + [Column("period", "Period"), Column("partial", "Note", "flag", flag="partial")]
     if counting == "flow":
         title = "Trends: leads entering each stage"
         rows, rng = measures.flow_rows(f, period, last, by, since, until)
-        if since or until:
+        if since or until:  # the range bounds the stage entries, not the cohorts: replaces the Cohorts line
             meta[3] = ("Range", f"stage entries from {since or 'the start'} to {until or data['as_of']}")
-        cols = group_col + period_cols + [Column(f"entered:{s}", s, "count") for s in f.stages]
-        cols += [Column(f"change:{s}", f"{s} change", "delta", hidden=True) for s in f.stages]
-        tables.append(Table("flow", None, cols, rows, [
-            "Flow: leads entering each stage in each period, whoever they are (by the stage's date); "
-            "flow numbers are not rates.", notes_partial]))
-        summary_measures = [(f"entered:{s}", f"Entered {s}", "count") for s in f.stages]
+        tables = [_flow_table(f, rows, lead_cols)]
+        summary_measures = [(keys.entered_key(s), f"Entered {s}", "count") for s in f.stages]
     else:
         title = "Trends: conversion by cohort"
-        rows, rng = measures.cohort_rows(f, period, start, window_days, last, by)
-        windows = []
-        for j in range(len(stages) - 1):
-            w = measures.window(f, start + j, window_days)
-            windows.append(f"{stages[j]}->{stages[j + 1]} " + (f"{w:g} days" if w is not None else "none"))
-        meta.append(("Windows", "; ".join(windows) + ("  (--window)" if window_days is not None else "")
-                     + ". A conversion after its window does not count."))
-        maturity = [f"{stages[j]}->{stages[j + 1]} {measures.path_maturity(f, start, start + j + 1, window_days):g}"
-                    for j in range(len(stages) - 1)]
-        meta.append(("Maturity", "days a cohort needs after its last day, for each rate to be final: " + "; ".join(maturity)
-                     + " (each step's window, else its SLA, else 90 days, added up from the cohort's stage)"))
-        data["windows"] = {f"{stages[j]}->{stages[j + 1]}": measures.window(f, start + j, window_days) for j in range(len(stages) - 1)}
+        rows, rng = measures.cohort_rows(f, period, f.cohort_stage, window_days, last, by)
+        stages = f.stages[f.cohort_stage:]
+        meta += _windows_and_maturity(f, window_days)
+        data["windows"] = {keys.step(a, b): measures.window(f, f.cohort_stage + j, window_days)
+                           for j, (a, b) in enumerate(zip(stages, stages[1:]))}
         data["from_stage"] = stages[0]
-        pairs = [f"{a}->{b}" for a, b in zip(stages, stages[1:])]
-        cols = group_col + period_cols + [Column("cohort", f"Entered {stages[0]}", "count")]
-        cols += [Column(f"reached:{s}", s, "count") for s in stages[1:]]
-        cols += [Column(f"rate:{p}", p, "rate", mark=f"immature:{p}") for p in pairs]
-        if pairs:
-            cols.append(Column("cumulative_rate", f"{stages[0]}->{stages[-1]}", "rate", mark="immature:cumulative"))
-        cols += [Column(f"change:rate:{p}", f"{p} change", "pp", hidden=True) for p in pairs]
-        if pairs:
-            cols.append(Column("change:cumulative_rate", "Cumulative change", "pp", hidden=True))
-        cols += [Column(f"median_days:{p}", f"{p} days", "days", hidden=True) for p in pairs]
-        tables.append(Table("cohorts", None, cols, rows, [
-            "Cohort: the leads entering " + stages[0] + " in the period; each later column counts those of them that "
-            "reached the stage by the as-of date (within the window, if any).",
-            "* immature: the cohort is younger than the transition's maturity; its rate is still rising and is left out "
-            "of the change.", notes_partial]))
-        velocity_cols = group_col + period_cols + [Column(f"median_days:{p}", p, "days") for p in pairs]
-        tables.append(Table("velocity", "Median days per transition, by cohort", velocity_cols, rows,
-                            ["Among the cohort's leads that converted."], machine=False))
-        summary_measures = [("cohort", f"Entered {stages[0]}", "count")]
-        summary_measures += [(f"rate:{p}", p, "rate") for p in pairs]
-        if pairs:
-            summary_measures.append(("cumulative_rate", f"{stages[0]}->{stages[-1]} (cumulative)", "rate"))
+        tables = _cohort_tables(stages, rows, lead_cols)
+        summary_measures = [(keys.COHORT, f"Entered {stages[0]}", "count")] + _rate_measures(stages, " (cumulative)")
     data["title"] = title
     if rng is not None:
         data["range"] = {"first": rows[0]["period"], "last": rows[-1]["period"]} if rows else None
-    latest = measures.summary(rows, summary_measures, by)
+    tables.append(_latest_change_table(measures.summary(rows, summary_measures, by), group_col, counting))
+    return Report("trends", title, meta, tables, closing_notes(f), data)
+
+
+def _flow_table(f: Funnel, rows: list[dict], lead_cols: list[Column]) -> Table:
+    """Return the flow table: the leads entering each stage per period, with hidden changes."""
+    cols = lead_cols + [Column(keys.entered_key(s), s, "count") for s in f.stages]
+    cols += [Column(keys.change_key(s), f"{s} change", "delta", hidden=True) for s in f.stages]
+    return Table("flow", None, cols, rows, [
+        "Flow: leads entering each stage in each period, whoever they are (by the stage's date); "
+        "flow numbers are not rates.", _PARTIAL_NOTE])
+
+
+def _windows_and_maturity(f: Funnel, window_days: float | None) -> list[tuple[str, str]]:
+    """Return the header lines of a cohort table: each step's window, and its maturity."""
+    from funnelcli.measures import trends as measures
+
+    start = f.cohort_stage
+    steps = list(enumerate(zip(f.stages[start:], f.stages[start + 1:])))
+    windows = []
+    for j, (a, b) in steps:
+        w = measures.window(f, start + j, window_days)
+        windows.append(f"{keys.step(a, b)} " + (f"{w:g} days" if w is not None else "none"))
+    maturity = [f"{keys.step(a, b)} {measures.path_maturity(f, start, start + j + 1, window_days):g}" for j, (a, b) in steps]
+    return [
+        ("Windows", "; ".join(windows) + ("  (--window)" if window_days is not None else "")
+         + ". A conversion after its window does not count."),
+        ("Maturity", "days a cohort needs after its last day, for each rate to be final: " + "; ".join(maturity)
+         + " (each step's window, else its SLA, else 90 days, added up from the cohort's stage)"),
+    ]
+
+
+def _cohort_tables(stages: tuple[str, ...], rows: list[dict], lead_cols: list[Column]) -> list[Table]:
+    """Return the cohort table (rates marked when immature, changes and days hidden) and the
+    people's view of its median days per transition."""
+    steps = list(zip(stages, stages[1:]))
+    cols = lead_cols + [Column(keys.COHORT, f"Entered {stages[0]}", "count")]
+    cols += [Column(keys.reached_key(s), s, "count") for s in stages[1:]]
+    cols += _rate_columns(stages)
+    if steps:
+        cols.append(_cumulative_column(stages))
+    cols += [Column(keys.change_key(keys.rate_key(a, b)), f"{keys.step(a, b)} change", "pp", hidden=True) for a, b in steps]
+    if steps:
+        cols.append(Column(keys.change_key(keys.CUMULATIVE_RATE), "Cumulative change", "pp", hidden=True))
+    cols += [Column(keys.median_days_key(a, b), f"{keys.step(a, b)} days", "days", hidden=True) for a, b in steps]
+    cohorts = Table("cohorts", None, cols, rows, [
+        "Cohort: the leads entering " + stages[0] + " in the period; each later column counts those of them that "
+        "reached the stage by the as-of date (within the window, if any).",
+        "* immature: the cohort is younger than the transition's maturity; its rate is still rising and is left out "
+        "of the change.", _PARTIAL_NOTE])
+    velocity_cols = lead_cols + [Column(keys.median_days_key(a, b), keys.step(a, b), "days") for a, b in steps]
+    velocity = Table("velocity", "Median days per transition, by cohort", velocity_cols, rows,
+                     ["Among the cohort's leads that converted."], machine=False)
+    return [cohorts, velocity]
+
+
+def _rate_columns(stages: tuple[str, ...]) -> list[Column]:
+    """Return a column per step rate, marked where the cohort is immature."""
+    return [Column(keys.rate_key(a, b), keys.step(a, b), "rate", mark=keys.immature_key(keys.rate_key(a, b)))
+            for a, b in zip(stages, stages[1:])]
+
+
+def _cumulative_column(stages: tuple[str, ...]) -> Column:
+    """Return the column of the cumulative rate, marked where the cohort is immature."""
+    return Column(keys.CUMULATIVE_RATE, keys.step(stages[0], stages[-1]), "rate", mark=keys.IMMATURE_CUMULATIVE)
+
+
+def _rate_measures(stages: tuple[str, ...], cumulative_suffix: str = "") -> list[tuple[str, str, str]]:
+    """Return the rates trends.summary follows: each step's, then (with two stages or more) the
+    cumulative rate, its label the first and last stages plus `cumulative_suffix`."""
+    found = [(keys.rate_key(a, b), keys.step(a, b), "rate") for a, b in zip(stages, stages[1:])]
+    if len(stages) > 1:
+        found.append((keys.CUMULATIVE_RATE, keys.step(stages[0], stages[-1]) + cumulative_suffix, "rate"))
+    return found
+
+
+def _latest_change_table(latest: list[dict], group_col: list[Column], counting: str) -> Table:
+    """Return the table of each measure's latest usable value, the one before and the series."""
     cols = group_col + [
         Column("measure", "Measure"),
         Column("latest_period", "Latest"),
@@ -324,10 +414,9 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
         Column("change", "Change", "delta", kind_of={"rate": "pp"}),
         Column("series", "Trend", "spark"),
     ]
-    tables.append(Table("latest", "Latest change", cols, latest, [
+    return Table("latest", "Latest change", cols, latest, [
         "Latest: the last " + ("mature cohort" if counting == "cohort" else "whole period") + " of each measure, "
-        "against the one before it. Trend: every period in the table, gaps where a value isn't usable yet."]))
-    return Report("trends", title, meta, tables, closing_notes(f), data)
+        "against the one before it. Trend: every period in the table, gaps where a value isn't usable yet."])
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,6 +424,7 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
 
 
 def targets_table(rows: list[dict]) -> Table:
+    """Return the targets table, its note counting the missed ones."""
     cols = [Column("target", "Target"), Column("goal", "Goal"), Column("actual", "Actual", "rate"),
             Column("numerator", "Leads", "count"), Column("denominator", "Of", "count"),
             Column("basis", "Basis"), Column("status", "Status")]
@@ -353,82 +443,96 @@ def add_targets(report: Report, rows: list[dict]) -> Report:
 
 def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report:
     """Return the digest a head of sales and a head of marketing read together."""
-    from funnelcli.measures import purgatory as pm
     from funnelcli.measures import targets as tm
     from funnelcli.measures import trends as tr
 
-    meta, data = header(f, "report")
+    meta, data = header(f)
     title = f"Funnel report, {period}ly"
     data.update(title=title, period=period, compare=compare)
     tables = []
-    first = f.stages[0]
-
-    # Headline: new leads per stage in the last whole period (flow), against the one before.
+    # Headline: new leads per stage in the last whole period (flow), against the one before; a
+    # partial period would compare a few days with a whole period.
     flow, _ = tr.flow_rows(f, period)
     whole = [r for r in flow if not r["partial"]]
     latest = whole[-1] if whole else None
-    before = whole[-2] if len(whole) > 1 and compare == "previous" else None
     if latest:
+        before = whole[-2] if len(whole) > 1 and compare == "previous" else None
         meta.append(("Period", f"{latest['period']} ({latest['period_start']} to {latest['period_end']}), the last whole {period}"))
-        headline = []
-        for s in f.stages:
-            now = latest[f"entered:{s}"]
-            row = {"stage": s, "entered": now}
-            if compare == "previous":
-                row["previous"] = before[f"entered:{s}"] if before else None
-                row["change"] = now - before[f"entered:{s}"] if before else None
-            headline.append(row)
-        cols = [Column("stage", "Stage"), Column("entered", latest["period"], "count")]
-        if compare == "previous":
-            cols += [Column("previous", before["period"] if before else "Previous", "count"), Column("change", "Change", "delta")]
-        tables.append(Table("headline", f"New leads per stage, {latest['period']}", cols, headline,
-                            ["Flow: leads entering each stage in the period, whoever they are."]))
+        tables.append(_headline_table(f, latest, before, compare))
     data["headline_period"] = latest["period"] if latest else None
-
-    # The rates of the latest mature cohorts.
     cohorts, _ = tr.cohort_rows(f, period, velocity=False)  # the digest shows rates, not days
-    pairs = [f"{a}->{b}" for a, b in zip(f.stages, f.stages[1:])]
-    measures = [(f"rate:{p}", p, "rate") for p in pairs]
-    if pairs:
-        measures.append(("cumulative_rate", f"{first}->{f.stages[-1]}", "rate"))
-    rates = tr.summary(cohorts, measures, None)
-    cols = [Column("measure", "Rate"), Column("latest_period", "Cohort"), Column("latest", "Rate", "rate")]
-    if compare == "previous":
-        cols += [Column("previous_period", "Previous cohort"), Column("previous", "Rate", "rate"), Column("change", "Change", "pp")]
-    tables.append(Table("rates", "Conversion of the latest mature cohorts", cols, rates, [
-        f"Cohorts by the {period} they entered {first}; a cohort counts once it is old enough for the rate to be final."]))
-
+    tables.append(_mature_rates_table(f, cohorts, period, compare))
     # Stage by stage, all cohorts in the report.
     conv_cols = [c for c in stage_columns(f, None) if c.key in (
         "stage", "reached", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]
     tables.append(Table("stages", "Stage-by-stage conversion", conv_cols, funnel.conversion(f),
                         ["All cohorts in the report, by cohort counting. Days: median from a stage to the next."]))
+    tables += _purgatory_tables(f)
+    tables.append(_cohort_trend_table(f, cohorts, period))
+    report = Report("report", title, meta, tables, closing_notes(f), data)
+    return add_targets(report, tm.evaluate_latest_mature(f, cohorts))
 
-    # Purgatory, and whose desk it is on.
+
+def _headline_table(f: Funnel, latest: dict, before: dict | None, compare: str) -> Table:
+    """Return the leads entering each stage in the `latest` flow row, against `before` (with
+    compare "previous")."""
+    rows = []
+    for s in f.stages:
+        now = latest[keys.entered_key(s)]
+        row = {"stage": s, "entered": now}
+        if compare == "previous":
+            row["previous"] = before[keys.entered_key(s)] if before else None
+            row["change"] = now - before[keys.entered_key(s)] if before else None
+        rows.append(row)
+    cols = [Column("stage", "Stage"), Column("entered", latest["period"], "count")]
+    if compare == "previous":
+        cols += [Column("previous", before["period"] if before else "Previous", "count"), Column("change", "Change", "delta")]
+    return Table("headline", f"New leads per stage, {latest['period']}", cols, rows,
+                 ["Flow: leads entering each stage in the period, whoever they are."])
+
+
+def _mature_rates_table(f: Funnel, cohorts: list[dict], period: str, compare: str) -> Table:
+    """Return each rate of the latest cohort mature for it (and of the one before, with compare
+    "previous")."""
+    from funnelcli.measures import trends as tr
+
+    rates = tr.summary(cohorts, _rate_measures(f.stages), None)
+    cols = [Column("measure", "Rate"), Column("latest_period", "Cohort"), Column("latest", "Rate", "rate")]
+    if compare == "previous":
+        cols += [Column("previous_period", "Previous cohort"), Column("previous", "Rate", "rate"), Column("change", "Change", "pp")]
+    return Table("rates", "Conversion of the latest mature cohorts", cols, rates, [
+        f"Cohorts by the {period} they entered {f.stages[0]}; a cohort counts once it is old enough for the rate to be final."])
+
+
+def _purgatory_tables(f: Funnel) -> list[Table]:
+    """Return the digest's purgatory summary per stage and, with an owner field, the top five
+    owners by stuck leads: whose desk the purgatory is on."""
+    from funnelcli.measures import purgatory as pm
+
     stages = list(range(len(f.stages)))
-    has_amount = "amount" in f.defs.columns
     stuck_cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("stuck", "Stuck", "count"),
                   Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days")]
-    if has_amount:
+    if "amount" in f.defs.columns:
         stuck_cols.append(Column("value_at_risk", "Value at risk", "money"))
+    # the last stage without an SLA has no stuck count at all: no row for it
     stuck_rows = [r for r in pm.stage_rows(f, stages) if r["stuck"] is not None]
-    named = pm.named_purgatories(f, stages)
-    notes = [f"{r['purgatory']}: {r['leads']:,} leads ({r['rule']})." for r in named]
-    tables.append(Table("purgatory", "Purgatory", stuck_cols, stuck_rows, notes))
+    notes = [f"{r['purgatory']}: {r['leads']:,} leads ({r['rule']})." for r in pm.named_purgatories(f, stages)]
+    tables = [Table("purgatory", "Purgatory", stuck_cols, stuck_rows, notes)]
     if "owner" in f.defs.columns:
         owners = pm.by_group(f, "owner", stages)[:5]
         cols = [Column("group", "Owner"), Column("stuck", "Stuck", "count"), Column("reached", "Reached", "count"),
                 Column("stuck_share", "Stuck share", "rate"), Column("max_days_stuck", "Max days stuck", "days")]
         tables.append(Table("top_owners", "Top owners by stuck leads", cols, owners, []))
+    return tables
 
-    # The last six periods of the cohort trend.
+
+def _cohort_trend_table(f: Funnel, cohorts: list[dict], period: str) -> Table:
+    """Return the rates of the last six cohorts, marked where a cohort is immature."""
     recent = cohorts[-6:]
-    cols = [Column("period", "Cohort"), Column("partial", "Note", "flag", flag="partial"), Column("cohort", f"Entered {first}", "count")]
-    cols += [Column(f"rate:{p}", p, "rate", mark=f"immature:{p}") for p in pairs]
-    if len(pairs) > 1:  # with two stages the cumulative rate is the step rate
-        cols.append(Column("cumulative_rate", f"{first}->{f.stages[-1]}", "rate", mark="immature:cumulative"))
-    tables.append(Table("trend", f"Cohort trend, the last {len(recent)} {period}s", cols, recent,
-                        ["* immature: the cohort is too young for the rate to be final."]))
-
-    report = Report("report", title, meta, tables, closing_notes(f), data)
-    return add_targets(report, tm.evaluate_latest_mature(f, cohorts))
+    cols = [Column("period", "Cohort"), Column("partial", "Note", "flag", flag="partial"),
+            Column(keys.COHORT, f"Entered {f.stages[0]}", "count")]
+    cols += _rate_columns(f.stages)
+    if len(f.stages) > 2:  # with two stages the cumulative rate is the step rate
+        cols.append(_cumulative_column(f.stages))
+    return Table("trend", f"Cohort trend, the last {len(recent)} {period}s", cols, recent,
+                 ["* immature: the cohort is too young for the rate to be final."])

@@ -14,6 +14,7 @@ import numpy as np
 from funnelcli.definitions import Target
 from funnelcli.engine.funnel import Funnel
 from funnelcli.engine.groups import rate
+from funnelcli.measures import keys
 
 MET, MISSED, NO_DATA = "met", "missed", "no data"
 
@@ -95,7 +96,7 @@ def evaluate_latest_mature(f: Funnel, cohort_rows: list[dict]) -> list[dict]:
         a, b = f.defs.stage_index(target.stage), f.defs.stage_index(target.to_stage)
         needed = path_maturity(f, 0, b, None)  # the cohorts are formed at the first stage
         first, last = f.stages[a], f.stages[b]
-        key_a = "cohort" if a == 0 else f"reached:{first}"
+        key_a = keys.COHORT if a == 0 else keys.reached_key(first)
         chosen = None
         for row in reversed(cohort_rows):
             mature = (as_of - dt.date.fromisoformat(row["period_end"])).days >= needed
@@ -105,10 +106,6 @@ def evaluate_latest_mature(f: Funnel, cohort_rows: list[dict]) -> list[dict]:
         if chosen is None:
             rows.append(_row(target, None, "no mature cohort yet", None, None))
             continue
-        n_a, n_b = chosen[key_a], chosen[f"reached:{last}"]
+        n_a, n_b = chosen[key_a], chosen[keys.reached_key(last)]
         rows.append(_row(target, rate(n_b, n_a), f"cohort {chosen['period']} (latest mature)", n_b, n_a))
     return rows
-
-
-def missed(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r["status"] == MISSED]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from funnelcli.engine.funnel import DAY, Funnel
 from funnelcli.engine.groups import group_by, group_order, number, rate
+from funnelcli.measures import keys
 
 PERIODS = ("month", "week", "quarter")
 DEFAULT_MATURITY_DAYS = 90
@@ -188,48 +189,54 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
             row = {"group": groups.labels[g]} if by else {}
             row.update(rng.row_start(number_))
             age = (as_of - period_bounds(number_, period)[1]).days
-            n = int(reached[0][g, p])
-            row["cohort"] = n
-            for j, stage in enumerate(stages[1:], start=1):
-                row[f"reached:{stage}"] = int(reached[j][g, p])
-            for j in range(len(stages) - 1):
-                pair = f"{stages[j]}->{stages[j + 1]}"
-                row[f"rate:{pair}"] = rate(int(reached[j + 1][g, p]), int(reached[j][g, p]))
-                row[f"immature:{pair}"] = age < maturity[j]
-            if len(stages) > 1:
-                row["cumulative_rate"] = rate(int(reached[-1][g, p]), n)
-                row["immature:cumulative"] = age < maturity[-1]
+            row.update(_cohort_counts(stages, [int(r[g, p]) for r in reached], age, maturity))
             for j, median in enumerate(medians):
-                row[f"median_days:{stages[j]}->{stages[j + 1]}"] = number(median[g, p])
+                row[keys.median_days_key(stages[j], stages[j + 1])] = number(median[g, p])
             rows.append(row)
-    _add_changes(rows, [f"rate:{stages[j]}->{stages[j + 1]}" for j in range(len(stages) - 1)]
-                 + (["cumulative_rate"] if len(stages) > 1 else []), by)
+    steps = list(zip(stages, stages[1:]))
+    _add_changes(rows, [keys.rate_key(a, b) for a, b in steps] + ([keys.CUMULATIVE_RATE] if steps else []))
     return rows, rng
 
 
-def _group_medians(keys: np.ndarray, values: np.ndarray, total: int) -> np.ndarray:
-    """Return the median of the values of each key 0..total-1 (NaN for keys without values)."""
+def _cohort_counts(stages: tuple[str, ...], reached: list[int], age: int, maturity: list[float]) -> dict:
+    """Return one cohort's size, reached, rates and immature flags, in the table's column order.
+
+    `reached` counts the cohort's leads at each stage, `age` is the cohort's days since its last
+    day and `maturity` the days each step's rate needs to be final.
+    """
+    row = {keys.COHORT: reached[0]}
+    for stage, n in zip(stages[1:], reached[1:]):
+        row[keys.reached_key(stage)] = n
+    for j, (a, b) in enumerate(zip(stages, stages[1:])):
+        key = keys.rate_key(a, b)
+        row[key] = rate(reached[j + 1], reached[j])
+        row[keys.immature_key(key)] = age < maturity[j]
+    if len(stages) > 1:
+        row[keys.CUMULATIVE_RATE] = rate(reached[-1], reached[0])
+        row[keys.IMMATURE_CUMULATIVE] = age < maturity[-1]
+    return row
+
+
+def _group_medians(codes: np.ndarray, values: np.ndarray, total: int) -> np.ndarray:
+    """Return the median of the values of each code 0..total-1 (NaN for codes without values)."""
     out = np.full(total, np.nan)
-    if len(keys):
-        medians = pd.Series(values).groupby(keys).median()
+    if len(codes):
+        medians = pd.Series(values).groupby(codes).median()
         out[medians.index.to_numpy()] = medians.to_numpy()
     return out
 
 
-def _immature_key(key: str) -> str:
-    return "immature:cumulative" if key == "cumulative_rate" else key.replace("rate:", "immature:", 1)
-
-
-def _add_changes(rows: list[dict], keys: list[str], by: str | None) -> None:
+def _add_changes(rows: list[dict], rates: list[str]) -> None:
     """Add each mature rate's change from the previous period's mature rate (None otherwise)."""
     previous: dict = {}
     for row in rows:
         group = row.get("group")
-        for key in keys:
+        for key in rates:
             value = row[key]
-            mature = value is not None and not row[_immature_key(key)]
+            # an immature rate is still rising: comparing it would show a fall that isn't one
+            mature = value is not None and not row[keys.immature_key(key)]
             before = previous.get((group, key))
-            row[f"change:{key}"] = value - before if mature and before is not None else None
+            row[keys.change_key(key)] = value - before if mature and before is not None else None
             previous[(group, key)] = value if mature else None
 
 
@@ -256,10 +263,10 @@ def flow_rows(f: Funnel, period: str, last: int | None = None, by: str | None = 
             row.update(rng.row_start(number_))
             for i, stage in enumerate(f.stages):
                 n = int(counts[i][g, p])
-                row[f"entered:{stage}"] = n
+                row[keys.entered_key(stage)] = n
                 # a partial period's count is not comparable with a whole one's
                 before = previous.get((g, i))
-                row[f"change:{stage}"] = n - before if before is not None and not row["partial"] else None
+                row[keys.change_key(stage)] = n - before if before is not None and not row["partial"] else None
                 previous[(g, i)] = None if row["partial"] else n
             rows.append(row)
     return rows, rng
@@ -280,7 +287,7 @@ def summary(rows: list[dict], measures: list[tuple[str, str, str]], by: str | No
         for key, label, kind in measures:
             series = []
             for r in mine:
-                usable = not r["partial"] if kind == "count" else not r.get(_immature_key(key), False)
+                usable = not r["partial"] if kind == "count" else not r.get(keys.immature_key(key), False)
                 series.append(r[key] if usable else None)
             points = [(r["period"], v) for r, v in zip(mine, series) if v is not None]
             latest = points[-1] if points else (None, None)
