@@ -254,9 +254,6 @@ def test_log_by_owner_uses_each_leads_latest_row(cli):
     assert proposal == {"Bob": 0, "Cy": 0, "Dee": 1, "Eve": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a log's report says '5 rows read' (the leads) on its accounting line "
-                   "though the log has 16 rows; LoadedExport.unit='leads' is never used, and the log's own account "
-                   "reaches only stderr (gone with -q)")
 def test_log_report_does_not_call_leads_rows(cli):
     # domain.md "Accounting: nothing lost": a user can always reconcile the report with the file.
     # The log has 16 rows; the report may count 5 leads, but must not state "5 rows read".

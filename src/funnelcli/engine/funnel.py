@@ -371,6 +371,7 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
     stuck = per_stage(b.stuck, groups)
     in_progress = per_stage(b.in_progress, groups)
     skipped = per_stage(f.implied & f.reached, groups)
+    age_unknown = per_stage(unknown_age(f), groups)
     velocity = [quantiles(f.days_to_next(i), groups) for i in range(k - 1)] + [np.full((groups.size, 3), np.nan)]
     rows = []
     for g in group_order(groups, reached[:, 0]):
@@ -383,6 +384,7 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
             row.update({
                 "stage": stage.name,
                 "reached": int(reached[g, i]),
+                "entered": int(reached[g, i] - skipped[g, i]),  # by own evidence (docs/metrics.md#reached-and-entered)
                 "converted": None if last else int(converted[g, i]),
                 "step_rate": None if last else rate(int(converted[g, i]), int(reached[g, i])),
                 "cumulative_rate": rate(int(reached[g, i]), int(reached[g, 0])),
@@ -394,6 +396,7 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
                 "stuck": int(stuck[g, i]) if has_flow else None,
                 "in_progress": int(in_progress[g, i]) if has_flow else None,
                 "skipped": int(skipped[g, i]),
+                "age_unknown": int(age_unknown[g, i]) if has_flow else None,
                 "median_days": number(velocity[i][g, 0]),
                 "p75_days": number(velocity[i][g, 1]),
                 "p90_days": number(velocity[i][g, 2]),
@@ -419,7 +422,19 @@ def skipped_summary(f: Funnel) -> list[tuple[str, int]]:
     return [(s, int(c)) for s, c in zip(f.stages, counts) if c]
 
 
-def undated_summary(f: Funnel) -> list[tuple[str, int]]:
-    """Return (stage, leads that reached it with no date), for stages with any."""
-    counts = (f.reached & np.isnat(f.date)).sum(axis=0)
+def unknown_age(f: Funnel) -> np.ndarray:
+    """Return [n, k]: in progress in a stage with an SLA, with no way to tell how long (no date
+    of their own there, no stage_since): they can't be stuck, so they count as in progress."""
+    out = np.zeros(f.reached.shape, dtype=bool, order="F")
+    if f.as_of is None:
+        return out
+    for i, stage in enumerate(f.defs.stages):
+        if stage.sla_days is not None:
+            out[:, i] = f.buckets.in_progress[:, i] & np.isnan(f.age(i))
+    return out
+
+
+def unknown_age_summary(f: Funnel) -> list[tuple[str, int]]:
+    """Return (stage, leads in progress there of unknown age), for stages with any."""
+    counts = unknown_age(f).sum(axis=0)
     return [(s, int(c)) for s, c in zip(f.stages, counts) if c]

@@ -56,7 +56,7 @@ def _touched_and_dropped(f: Funnel, i: int) -> np.ndarray | None:
     the as-of date is unknown to the replay and ignored.
     """
     rule = f.defs.stages[i].purgatory
-    if rule is None or "touches" not in f.frame.columns or "last_activity" not in f.frame.columns:
+    if rule is None or f.as_of is None or "touches" not in f.frame.columns or "last_activity" not in f.frame.columns:
         return None
     touches = np.nan_to_num(f.column("touches").to_numpy(dtype="float64", na_value=np.nan), nan=0.0)
     # only the few leads still waiting in the stage, with few touches, need their idle days

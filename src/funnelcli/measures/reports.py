@@ -24,21 +24,26 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
     sources = ", ".join(defs.sources)
     as_of = _date(f.as_of)
     as_of_source = "given with --as-of" if f.as_of_given else "the latest date in the export"
+    as_of_line = f"{as_of} ({as_of_source})" if as_of else "none: the export has no dates (nothing can be stuck; no trends)"
     if f.since or f.until:
         cohorts = f"leads that reached {first} from {_date(f.since) or 'the start'} to {_date(f.until) or as_of}"
     else:
-        cohorts = f"every lead that reached {first} by the as-of date"
+        cohorts = f"every lead that reached {first}" + (" by the as-of date" if as_of else "")
         dates = f.date[:, 0][~np.isnat(f.date[:, 0])]
         if len(dates):
             cohorts += f" (entered {np.datetime_as_string(dates.min(), 'D')} to {np.datetime_as_string(dates.max(), 'D')})"
     meta = [
-        ("Export", f"{f.export} ({acc.rows_read:,} row{'s' if acc.rows_read != 1 else ''})"),
+        ("Export", _export_line(f)),
         ("Definitions", f"{sources} (digest {defs.digest})"),
-        ("As of", f"{as_of} ({as_of_source})"),
+        ("As of", as_of_line),
         ("Cohorts", cohorts),
     ]
+    joined = [a for a in acc.files if a.role.startswith("join")]
+    if joined:
+        meta.insert(1, ("Joined", ", ".join(f"{a.name} ({a.rows_read:,} row{'s' if a.rows_read != 1 else ''})" for a in joined)))
     if counting == "cohort":
-        meta.append(("Counting", f"by cohort: each stage counts the cohort's leads that reached it by {as_of}"))
+        by_when = f" by {as_of}" if as_of else ""
+        meta.append(("Counting", f"by cohort: each stage counts the cohort's leads that reached it{by_when}"))
     else:
         meta.append(("Counting", "by flow: leads entering each stage in each period, whoever they are; no rates"))
     if f.markets:
@@ -61,18 +66,34 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
     return meta, data
 
 
+def _export_line(f: Funnel) -> str:
+    """Return the Export header line: the file and its rows (a log's rows and its leads)."""
+    acc = f.accounting
+    log = next((a for a in acc.files if a.role == "log"), None)
+    if log is not None:
+        return (f"{f.export} ({log.rows_read:,} row{'s' if log.rows_read != 1 else ''}: a stage-history log of "
+                f"{acc.rows_read:,} lead{'s' if acc.rows_read != 1 else ''})")
+    return f"{f.export} ({acc.rows_read:,} row{'s' if acc.rows_read != 1 else ''})"
+
+
 def closing_notes(f: Funnel) -> list[str]:
-    """Return the lines every report ends with: data-quality facts and the accounting line."""
+    """Return the lines every report ends with: data-quality facts and the accounting lines."""
     notes = []
     skipped = funnel.skipped_summary(f)
     if skipped:
         parts = ", ".join(f"{stage} {n:,}" for stage, n in skipped)
-        notes.append(f"Skipped stages (reached a later stage with no date of their own; dated by the later stage): {parts}.")
-    undated = funnel.undated_summary(f)
-    if undated:
-        parts = ", ".join(f"{stage} {n:,}" for stage, n in undated)
-        notes.append(f"Reached with no date (age unknown, counted in progress): {parts}.")
+        notes.append(f"Skipped stages (reached through a later stage, without evidence of their own): {parts}.")
+    unknown = funnel.unknown_age_summary(f)
+    if unknown:
+        parts = ", ".join(f"{stage} {n:,}" for stage, n in unknown)
+        notes.append(f"Age unknown (no date of their own in the stage, and no stage_since; counted in progress): {parts}.")
+    if f.as_of is None:
+        notes.append("The export has no dates: nothing can be stuck, and velocity and trends need dates.")
+    if f.unplaced:
+        notes.append(f"Replay: {f.unplaced:,} lead{'s' if f.unplaced != 1 else ''} reached a stage with no date, which a "
+                     "replay can't place in time: counted as the export has them.")
     notes.append(f"Rows: {f.accounting.sentence()}.")
+    notes += [f"File: {account.sentence()}." for account in f.accounting.files]
     return notes
 
 
@@ -122,9 +143,15 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
             f"Cycle time {first} to {last}, per lead ({cycle['leads']:,} lead{'s' if cycle['leads'] != 1 else ''}): "
             f"median {days['median_days']} days, p75 {days['p75_days']}, p90 {days['p90_days']}."
         )
+    if f.as_of is not None and not any(r["median_days"] is not None for r in rows) and any(r["converted"] for r in rows):
+        notes.append("Days: none: no step has dates of the lead's own at both ends (a stage reached by a status, "
+                     "a flag or an undated condition has no date of its own).")
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count"))
+    if f.defs.stage_column or f.defs.history:  # shapes where entered (own evidence) and reached differ
+        at = next(i for i, c in enumerate(columns) if c.key == "reached") + 1
+        columns.insert(at, Column("entered", "Entered", "count"))
     table = Table("stages", None, columns, rows, notes)
     report = Report("conversion", title, meta, [table], closing_notes(f), data)
     from funnelcli.measures import targets
@@ -151,7 +178,7 @@ def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_l
 
     title = "Leakage and purgatory"
     data["title"] = title
-    has_amount = "amount" in f.defs.columns
+    has_amount = "amount" in f.frame.columns  # mapped, or brought by a join
     exits = [e.name for e in f.defs.exits]
     tables = [_stuck_by_stage_table(f, stages, exits, has_amount)]
     named = measures.named_purgatories(f, stages)
@@ -318,7 +345,7 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
         title = "Trends: conversion by cohort"
         rows, rng = measures.cohort_rows(f, period, f.cohort_stage, window_days, last, by)
         stages = f.stages[f.cohort_stage:]
-        meta += _windows_and_maturity(f, window_days)
+        meta += _windows_and_maturity(f, window_days) if f.as_of is not None else []
         data["windows"] = {keys.step(a, b): measures.window(f, f.cohort_stage + j, window_days)
                            for j, (a, b) in enumerate(zip(stages, stages[1:]))}
         data["from_stage"] = stages[0]
@@ -327,8 +354,16 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
     data["title"] = title
     if rng is not None:
         data["range"] = {"first": rows[0]["period"], "last": rows[-1]["period"]} if rows else None
+    notes = closing_notes(f)
+    if f.as_of is None:  # one line that says why, not empty tables
+        return Report("trends", title, meta, [], ["No trends: the export has no dates, and trends count leads by "
+                                                  "the period they entered a stage."] + notes, data)
+    undated = measures.undated_entries(f)
+    if undated and counting == "flow":
+        parts = ", ".join(f"{stage} {n:,}" for stage, n in undated)
+        tables[0].notes.append(f"Not counted (reached with no date, here or at a later stage): {parts}.")
     tables.append(_latest_change_table(measures.summary(rows, summary_measures, by), group_col, counting))
-    return Report("trends", title, meta, tables, closing_notes(f), data)
+    return Report("trends", title, meta, tables, notes, data)
 
 
 def _flow_table(f: Funnel, rows: list[dict], lead_cols: list[Column]) -> Table:
@@ -461,14 +496,16 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
         tables.append(_headline_table(f, latest, before, compare))
     data["headline_period"] = latest["period"] if latest else None
     cohorts, _ = tr.cohort_rows(f, period, velocity=False)  # the digest shows rates, not days
-    tables.append(_mature_rates_table(f, cohorts, period, compare))
+    if f.as_of is not None:  # with no dates there are no periods: the stage table says it all
+        tables.append(_mature_rates_table(f, cohorts, period, compare))
     # Stage by stage, all cohorts in the report.
     conv_cols = [c for c in stage_columns(f, None) if c.key in (
         "stage", "reached", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]
     tables.append(Table("stages", "Stage-by-stage conversion", conv_cols, funnel.conversion(f),
                         ["All cohorts in the report, by cohort counting. Days: median from a stage to the next."]))
     tables += _purgatory_tables(f)
-    tables.append(_cohort_trend_table(f, cohorts, period))
+    if f.as_of is not None:
+        tables.append(_cohort_trend_table(f, cohorts, period))
     report = Report("report", title, meta, tables, closing_notes(f), data)
     return add_targets(report, tm.evaluate_latest_mature(f, cohorts))
 
@@ -512,7 +549,7 @@ def _purgatory_tables(f: Funnel) -> list[Table]:
     stages = list(range(len(f.stages)))
     stuck_cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("stuck", "Stuck", "count"),
                   Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days")]
-    if "amount" in f.defs.columns:
+    if "amount" in f.frame.columns:
         stuck_cols.append(Column("value_at_risk", "Value at risk", "money"))
     # the last stage without an SLA has no stuck count at all: no row for it
     stuck_rows = [r for r in pm.stage_rows(f, stages) if r["stuck"] is not None]

@@ -53,7 +53,8 @@ def stuck_row(f: Funnel, target: Target) -> dict:
     i = f.defs.stage_index(target.stage)
     stuck = int(f.buckets.stuck[:, i].sum())
     reached = int(f.reached[:, i].sum())
-    return _row(target, rate(stuck, reached), f"stuck at {f.as_of:%Y-%m-%d}", stuck, reached)
+    basis = f"stuck at {f.as_of:%Y-%m-%d}" if f.as_of is not None else "stuck (no dates: none can be)"
+    return _row(target, rate(stuck, reached), basis, stuck, reached)
 
 
 def evaluate(f: Funnel) -> list[dict]:
@@ -72,6 +73,10 @@ def evaluate(f: Funnel) -> list[dict]:
             rows.append(stuck_row(f, target))
             continue
         a, b = f.defs.stage_index(target.stage), f.defs.stage_index(target.to_stage)
+        if f.as_of is None:  # no dates: no maturity to wait for, every lead counts
+            reached_a, reached_b = int(f.reached[:, a].sum()), int(f.reached[:, b].sum())
+            rows.append(_row(target, rate(reached_b, reached_a), "every lead (the export has no dates)", reached_b, reached_a))
+            continue
         cutoff = (f.as_of - dt.timedelta(days=path_maturity(f, 0, b, None))).date()
         old_enough = first <= np.datetime64(cutoff, "D")
         reached_a, reached_b = int((f.reached[:, a] & old_enough).sum()), int((f.reached[:, b] & old_enough).sum())
@@ -87,6 +92,8 @@ def evaluate_latest_mature(f: Funnel, cohort_rows: list[dict]) -> list[dict]:
     """
     from funnelcli.measures.trends import path_maturity
 
+    if f.as_of is None:
+        return evaluate(f)
     rows = []
     as_of = f.as_of.date()
     for target in f.defs.targets:

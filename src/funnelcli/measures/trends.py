@@ -159,6 +159,8 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
                 last: int | None = None, by: str | None = None, velocity: bool = True) -> tuple[list[dict], Range | None]:
     """Return the cohort table: per period (and group), cohort size, reached, rates, and (with
     `velocity`) the median days of each transition."""
+    if f.as_of is None:  # no dates: no periods (docs/metrics.md#exports-with-no-dates)
+        return [], None
     stages = f.stages[start:]
     cohort_days = f.date[:, start]
     rng = make_range(period, cohort_days[f.reached[:, start]], f.as_of.date(), f.since, f.until, last)
@@ -242,7 +244,10 @@ def _add_changes(rows: list[dict], rates: list[str]) -> None:
 
 def flow_rows(f: Funnel, period: str, last: int | None = None, by: str | None = None,
               since: dt.date | None = None, until: dt.date | None = None) -> tuple[list[dict], Range | None]:
-    """Return the flow table: per period (and group), the leads entering each stage."""
+    """Return the flow table: per period (and group), the leads entering each stage on a date the
+    lead has there (leads reached with no date are not counted: see undated_entries)."""
+    if f.as_of is None:
+        return [], None
     earliest = [f.date[:, i][f.reached[:, i]] for i in range(len(f.stages))]
     earliest = np.array([d[~np.isnat(d)].min() for d in earliest if (~np.isnat(d)).any()], dtype="datetime64[D]")
     rng = make_range(period, earliest, f.as_of.date(), since, until, last)
@@ -305,3 +310,9 @@ def summary(rows: list[dict], measures: list[tuple[str, str, str]], by: str | No
             })
             out.append(row)
     return out
+
+
+def undated_entries(f: Funnel) -> list[tuple[str, int]]:
+    """Return (stage, leads that reached it with no date at all), which no period can count."""
+    counts = (f.reached & np.isnat(f.date)).sum(axis=0)
+    return [(s, int(c)) for s, c in zip(f.stages, counts) if c]
