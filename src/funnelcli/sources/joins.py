@@ -51,6 +51,9 @@ def join_path(join: Join, bound: dict[str, str] | None) -> str:
                          f"or give it a default path: in the definitions")
     if path != "-" and not os.path.exists(path):
         raise InputError(f"join {join.name!r}: {path}: no such file; pass {option('join')}{join.name}=PATH")
+    if os.path.isabs(path):  # a default path is absolute: show it from here when it is below here
+        relative = os.path.relpath(path)
+        path = relative if not relative.startswith("..") else path
     return path
 
 
