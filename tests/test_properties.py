@@ -521,20 +521,26 @@ def reference(scn: Scenario) -> Reference:
                     break
         lead = Lead(number, lead_id, r[col[OWNER_HEADER]].strip() or BLANK,
                     [days[s.header] for s in scn.stages], held, market)
-        lead.all_days = [d for d in days.values() if d is not None]
+        # the dates of what happened: stage dates, an exit's date where its rule holds, and every
+        # other date column (an exit's date where it doesn't hold is no event; docs/metrics.md#as-of-date)
+        exit_headers = {e.header for e in scn.exits if e.header}
+        stage_headers = {s.header for s in scn.stages}
+        lead.all_days = [d for h, d in days.items() if d is not None and h not in exit_headers]
+        lead.all_days += [d for _, d in held if d is not None]
+        lead.all_days += [d for h, d in days.items() if d is not None and h in exit_headers & stage_headers]
         usable.append(lead)
     ref.excluded = excluded
 
-    # The as-of date: given, or the latest date in the export's date columns.
+    # The as-of date: given, or the latest date of the export's events; none when it has no dates
+    # (then nothing happens after it and nothing can be stuck).
     if scn.as_of is not None:
         as_of = scn.as_of
     else:
         known = [d for lead in usable for d in lead.all_days]
-        if not known:
-            ref.error = FunnelError
-            return ref
-        as_of = max(known)
+        as_of = max(known) if known else None
     ref.as_of = as_of
+    if as_of is None:
+        as_of = dt.date.max
 
     k = len(scn.stages)
     chosen = {m.casefold() for m in scn.market_filter}
@@ -566,7 +572,7 @@ def reference(scn: Scenario) -> Reference:
                 bucket = "converted"
             elif exited:
                 bucket = "exited"
-            elif stage.sla is not None and (as_of - lead.eff[i]).days > stage.sla:
+            elif stage.sla is not None and ref.as_of is not None and (as_of - lead.eff[i]).days > stage.sla:
                 bucket = "stuck"
             else:
                 bucket = "in_progress"
@@ -649,13 +655,13 @@ def approx_equal(a, b) -> bool:
 def test_invariants(scn: Scenario):
     run = run_funnelcli(scn)
     if run.error is not None:
-        # The only ways to stop: a date column where nothing parses, no data rows, or no date to
+        # The only ways to stop: a date column where nothing parses, or no data rows.
         # be "as of".
         check_error(run, reference(scn))
         return
     f, loaded = run.f, run.loaded
     k = len(scn.stages)
-    limit = np.datetime64(f.as_of.date(), "D")
+    limit = np.datetime64(f.as_of.date(), "D") if f.as_of is not None else np.datetime64("2199-12-31", "D")
 
     # Accounting: every row is somewhere, and rows read are the data rows written.
     acc = f.accounting
@@ -760,7 +766,7 @@ def compare_with_reference(scn: Scenario, keys: tuple[str, ...]) -> None:
         check_error(run, ref)
         return
     f = run.f
-    assert f.as_of.date() == ref.as_of
+    assert (f.as_of.date() if f.as_of is not None else None) == ref.as_of
     acc = f.accounting
     assert {i.reason: (i.count, i.rows) for i in acc.excluded} == {
         reason: (len(rows), rows[: SHOW_ROWS]) for reason, rows in ref.excluded.items()
