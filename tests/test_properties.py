@@ -656,7 +656,6 @@ def test_invariants(scn: Scenario):
     run = run_funnelcli(scn)
     if run.error is not None:
         # The only ways to stop: a date column where nothing parses, or no data rows.
-        # be "as of".
         check_error(run, reference(scn))
         return
     f, loaded = run.f, run.loaded
