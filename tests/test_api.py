@@ -24,6 +24,7 @@ def _readme_example() -> tuple[str, str]:
     return code, printed
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_readme_example_runs_as_written():
     code, printed = _readme_example()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -42,6 +43,7 @@ def test_readme_example_agrees_with_the_command_line(cli_run):
     assert [r["stuck"] for r in api_rows] == [r["stuck"] for r in cli_rows]
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_import_funnelcli_is_light():
     code = "import sys, funnelcli; assert 'pandas' not in sys.modules; funnelcli.Report; assert 'pandas' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)

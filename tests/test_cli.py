@@ -700,17 +700,20 @@ def test_version(flag):
     assert ok(run(flag)) == f"funnelcli, version {funnelcli.__version__}\n"
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_python_dash_m():
     result = python("-m", "funnelcli", "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage: funnelcli [OPTIONS] COMMAND")
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_importing_the_cli_does_not_import_pandas():
     result = python("-c", "import sys, funnelcli.cli; print('pandas' in sys.modules)")
     assert (result.returncode, result.stdout) == (0, "False\n"), result.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_help_does_not_import_pandas():
     # `funnelcli --help` through the real entry point, then every command's --help, in one process
     script = (
@@ -881,6 +884,7 @@ def funnelcli_command(*args: str) -> str:
     return " ".join(shlex.quote(a) for a in [sys.executable, "-m", "funnelcli", *args])
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_head_closing_the_pipe():
     # `| head -1`: the first line, and no traceback or "Exception ignored" on stderr
     command = funnelcli_command("purgatory", str(SAMPLE), "-d", str(DEFINITIONS), "--list", "-f", "csv", "-q") + " | head -1"
@@ -902,12 +906,14 @@ def closed_pipe(*args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(p.args, p.returncode, "", stderr)
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_reader_gone_before_the_report():
     result = closed_pipe("conversion", *PURGATORY, "-q")
     assert result.stderr == ""
     assert result.returncode == 0
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_reader_gone_keeps_the_exit_code(tmp_path):
     broken = write_defs(tmp_path, "broken.yml", BROKEN_YAML)
     result = closed_pipe("validate", broken, "-q")
@@ -943,6 +949,7 @@ def on_a_terminal(*args: str, **env: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_terminal_gets_a_coloured_table():
     # On a TTY the default is the rich table, in colour
     code, out, stderr = on_a_terminal("conversion", *PURGATORY, "-q")
@@ -952,6 +959,7 @@ def test_terminal_gets_a_coloured_table():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_no_color_on_a_terminal():
     # NO_COLOR wins over the TTY: the same table, no escape codes
     code, out, stderr = on_a_terminal("conversion", *PURGATORY, "-q", NO_COLOR="1")
@@ -961,6 +969,7 @@ def test_no_color_on_a_terminal():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_output_file_from_a_terminal_has_no_colour(tmp_path):
     # -o on a TTY: the format comes from the extension and the file has no escape codes
     target = tmp_path / "report.txt"

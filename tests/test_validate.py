@@ -592,12 +592,14 @@ def validate_in_subprocess(*args) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_validate_does_not_import_pandas():
     """validate on the shipped definitions (the default path, from the repo root) stays pandas-free."""
     result = validate_in_subprocess()
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_validate_with_data_does_not_import_pandas_without_markets(write):
     """Checking an export's header is standard library only (sniff.py)."""
     defs = write("defs.yml", BASE)
@@ -605,6 +607,7 @@ def test_validate_with_data_does_not_import_pandas_without_markets(write):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter or a terminal: about a second
 def test_validate_with_data_stops_at_the_header_without_pandas(write):
     """With markets, validate --data reads the whole export (pandas) to warn about markets no lead
     meets or that overlap; but a header that lacks a column is reported before that, pandas-free."""

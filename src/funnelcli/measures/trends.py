@@ -19,8 +19,8 @@ import pandas as pd
 from funnelcli.engine.funnel import DAY, Funnel
 from funnelcli.engine.groups import group_by, group_order, number, rate
 from funnelcli.measures import keys
+from funnelcli.measures.periods import PERIODS  # noqa: F401  (trends.PERIODS: the periods trends count in)
 
-PERIODS = ("month", "week", "quarter")
 DEFAULT_MATURITY_DAYS = 90
 EPOCH = dt.date(1970, 1, 1)  # a Thursday: ISO weeks start 3 days before it
 
