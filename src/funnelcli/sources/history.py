@@ -191,7 +191,10 @@ def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict,
         parts.append((count, what))
         if count:
             first_rows[what] = [int(r) for r in raw.rows[np.flatnonzero(mask)[:SHOW_ROWS]]]
-    return FileAccount(raw.name, "log", raw.num_rows, parts, first_rows)
+    if raw.footer_rows:
+        parts.append((len(raw.footer_rows), "in the report footer"))
+        first_rows["in the report footer"] = raw.footer_rows[:SHOW_ROWS]
+    return FileAccount(raw.name, "log", raw.num_rows + len(raw.footer_rows), parts, first_rows)
 
 
 def _lead_columns(raw: RawTable, defs: Definitions, ids: pa.ChunkedArray, first_row: np.ndarray, last_row: np.ndarray | None,
