@@ -10,6 +10,9 @@ accounted for (docs/metrics.md#accounting).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -33,12 +36,18 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     history = defs.history
     raw, blanked = blank_out(raw, defs.blank_values, "of the log")
     rows = raw.rows
-    ids, blank_id, id_keys = read_ids(raw.column(defs.columns["id"]))
-    # the time of day orders a lead's changes of one day; days date the stages
-    times, _, _ = parse_times(raw.column(history.at), defs.date_format, defs.timezone)
+    # Columns are converted in threads: pyarrow's kernels release the GIL.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        id_job = pool.submit(_ids_and_leads, raw.column(defs.columns["id"]))
+        # the time of day orders a lead's changes of one day; days date the stages
+        time_job = pool.submit(parse_times, raw.column(history.at), defs.date_format, defs.timezone)
+        change_job = pool.submit(_stage_changes, raw, defs)
+        stage_job = pool.submit(categorical, raw.column(history.stage))
+        ids, blank_id, id_keys, lead_codes = id_job.result()
+        times = time_job.result()[0]
+        change = change_job.result()
+        codes, categories = stage_job.result()
     days = times.astype("datetime64[D]")
-    change = _stage_changes(raw, defs)
-    codes, categories = categorical(raw.column(history.stage))
     stage_of, exit_of = value_codes(categories, defs)
     stage = np.append(stage_of, -1)[codes]
     exit_ = np.append(exit_of, -1)[codes]
@@ -60,7 +69,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
 
     notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage)]
     used = {r.header for r in defs.refs if not r.file and not r.role.startswith("history")} - {defs.columns["id"]}
-    lead, first_row, last_row = _leads(id_keys, ~blank_id & ~empty, times, latest=bool(used))
+    lead, first_row, last_row = _leads(lead_codes, ~blank_id & ~empty, times, latest=bool(used))
     if len(first_row) == 0:
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     evidence, moves = _evidence(defs, len(first_row), lead, kept, stage, exit_, times, rows)
@@ -101,27 +110,42 @@ def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index
 def _by_lead_and_time(lead: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Return the order of rows by lead, then time (NaT first), then file order (a stable sort of
     one int64 key: faster than a lexsort of three)."""
-    seconds = np.where(np.isnat(times), 0, times.astype("int64"))
-    known = seconds[~np.isnat(times)]
+    missing = np.isnat(times)
+    seconds = times.astype("int64")
+    known = seconds[~missing] if missing.any() else seconds
     low = int(known.min()) - 1 if len(known) else 0
     span = (int(known.max()) - low + 1) if len(known) else 1
-    seconds = np.where(np.isnat(times), 0, seconds - low)  # 0 sorts NaT first
+    seconds = seconds - low
+    if missing.any():
+        seconds[missing] = 0  # NaT sorts first
     if len(lead) and int(lead.max()) + 1 < np.iinfo(np.int64).max // max(span, 1):
         return np.argsort(lead.astype(np.int64) * span + seconds, kind="stable")
     return np.lexsort((np.arange(len(lead)), seconds, lead))
 
 
-def _leads(id_keys: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _ids_and_leads(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return read_ids' ids, blanks and keys, and a code per row for its id in order of first
+    appearance (-1 for a blank id): in one job, so that it runs beside the other columns'."""
+    ids, blank, keys = read_ids(column)
+    codes = np.full(len(keys), -1, dtype=np.int64)
+    codes[~blank] = pd.factorize(keys[~blank])[0]
+    return ids, blank, keys, codes
+
+
+def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Return each row's lead (a code in order of first appearance; -1 for unusable rows), and per
     lead its first row and (with `latest`) its latest row (by time, then file order), as positions
     in the log."""
-    lead = np.full(len(id_keys), -1, dtype=np.int64)
+    lead = np.where(usable, lead_codes, -1)
     where = np.flatnonzero(usable)
-    codes, _ = pd.factorize(id_keys[where])
-    lead[where] = codes
+    codes = lead[where]
+    # codes follow first appearance among non-blank ids; an empty row has a blank id, so the
+    # usable rows hold every code from 0 up
     n = int(codes.max()) + 1 if len(codes) else 0
-    first_row = np.full(n, -1, dtype=np.int64)
-    first_row[codes[::-1]] = where[::-1]  # later assignments win: the first row of each lead
+    # codes come in order of first appearance: a lead's first row is where the running maximum grows
+    running = np.maximum.accumulate(codes) if len(codes) else codes
+    grows = np.r_[True, running[1:] > running[:-1]] if len(codes) else np.zeros(0, dtype=bool)
+    first_row = where[grows]
     if not latest:
         return lead, first_row, None
     order = _by_lead_and_time(codes, times[where])
