@@ -2,9 +2,10 @@
 
 `load(paths)` gives a `Definitions` or raises `DefinitionError` holding every problem found;
 `validate(paths)` gives the problems and never raises for bad definitions. yamldoc.py reads YAML
-with positions, schema.py checks one file, merge.py puts the files together, model.py is what they
-build. This package imports only `funnelcli.errors`, PyYAML and the standard library: never pandas,
-so that `funnelcli validate` and `--help` stay fast.
+with positions, schema.py checks one file (conditions.py the conditions in it, checks.py the small
+checks both use), merge.py puts the files together, model.py is what they build. This package
+imports only `funnelcli.errors`, PyYAML and the standard library: never pandas, so that
+`funnelcli validate` and `--help` stay fast.
 """
 
 from __future__ import annotations

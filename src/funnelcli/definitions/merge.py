@@ -10,8 +10,9 @@ import os
 import re
 from typing import Any
 
+from funnelcli.definitions.checks import describe_value, is_number
 from funnelcli.definitions.model import RESERVED_FIELDS, ColumnRef, Definitions, Join, Stage, Target, did_you_mean, walk_leaves
-from funnelcli.definitions.schema import describe_value, is_number, parse_file
+from funnelcli.definitions.schema import parse_file
 from funnelcli.definitions.yamldoc import Where
 from funnelcli.errors import InputError, Problem
 

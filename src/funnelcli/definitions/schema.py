@@ -1,7 +1,9 @@
-"""The checks of one definitions file: keys, types, conditions, stages, exits and markets.
+"""The checks of one definitions file: keys, types, settings, columns, history, joins, stages,
+exits and markets.
 
 Every problem is reported with its position and the file's checks go on after it, so one run
-lists them all. merge.py puts the files' fragments together.
+lists them all. conditions.py checks the conditions they hold; merge.py puts the files' fragments
+together.
 """
 
 from __future__ import annotations
@@ -12,75 +14,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from funnelcli.definitions.checks import check_keys, describe_value, expect_list, expect_mapping, is_number
+from funnelcli.definitions.conditions import parse_condition
 from funnelcli.definitions.model import (
-    OPERATORS,
     OUT_OF_MARKET,
     RESERVED_FIELDS,
-    AllOf,
-    AnyOf,
-    Condition,
     Exit,
     History,
     Join,
-    Leaf,
     Market,
-    NotOf,
     PurgatoryRule,
     Stage,
-    did_you_mean,
-    read_number,
 )
 from funnelcli.definitions.yamldoc import Doc, Where
 from funnelcli.errors import InputError, Problem
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool, dt.date))
-
-
-def describe_value(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return repr(value)
-
-
-def _day(value: Any) -> Any:
-    """Return a datetime as its date: conditions compare dates by the day."""
-    return value.date() if isinstance(value, dt.datetime) else value
-
-
-def _check_keys(doc: Doc, mapping: dict, kp: tuple, allowed, what: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            doc.add(
-                doc.at(kp + (key,), key=True),
-                "unknown-key",
-                f"unknown key {key!r} in {what}{did_you_mean(key, allowed)}",
-            )
-
-
-def _expect_mapping(doc: Doc, value: Any, kp: tuple, what: str) -> bool:
-    if isinstance(value, dict):
-        return True
-    doc.add(doc.at(kp), "wrong-type", f"{what} must be a mapping, got {describe_value(value)}")
-    return False
-
-
-def _expect_list(doc: Doc, value: Any, kp: tuple, what: str) -> bool:
-    if isinstance(value, list):
-        return True
-    doc.add(doc.at(kp), "wrong-type", f"{what} must be a list, got {describe_value(value)}")
-    return False
 
 
 def _text(doc: Doc, mapping: dict, key: str, kp: tuple, what: str, required: bool = False) -> str | None:
@@ -107,205 +54,6 @@ def _positive(doc: Doc, mapping: dict, key: str, kp: tuple, what: str, rule: str
         f"{what}: {key} must be a positive number of days, got {describe_value(value)}",
     )
     return None
-
-
-_CONDITION_HINT = "such as {status: {in: [Unqualified]}}"
-
-
-def _condition(doc: Doc, value: Any, kp: tuple, what: str) -> Condition | None:
-    """Parse a declarative condition; report every problem in it. None if unusable."""
-    if not isinstance(value, dict) or not value:
-        got = "an empty mapping" if value == {} else describe_value(value)
-        doc.add(doc.at(kp), "wrong-type", f"{what}: a condition is a mapping {_CONDITION_HINT}, got {got}")
-        return None
-    items = []
-    ok = True
-    for key, sub in value.items():
-        skp = kp + (key,)
-        if key in ("all", "any"):
-            if not _expect_list(doc, sub, skp, f"{what}: {key!r}"):
-                ok = False
-                continue
-            if not sub:
-                doc.add(doc.at(skp), "invalid-value", f"{what}: {key!r} needs at least one condition")
-                ok = False
-                continue
-            parts = [_condition(doc, c, skp + (i,), what) for i, c in enumerate(sub)]
-            if any(p is None for p in parts):
-                ok = False
-                continue
-            items.append(AllOf(tuple(parts)) if key == "all" else AnyOf(tuple(parts)))
-        elif key == "not":
-            part = _condition(doc, sub, skp, what)
-            if part is None:
-                ok = False
-            else:
-                items.append(NotOf(part))
-        elif isinstance(key, str) and key.casefold() in ("and", "or", "all", "any", "not"):
-            suggestion = {"and": "all", "or": "any"}.get(key.casefold(), key.casefold())
-            doc.add(doc.at(skp, key=True), "unknown-operator", f"{what}: {key!r} is not a condition keyword (did you mean {suggestion!r}?)")
-            ok = False
-        elif not isinstance(key, str) or not key.strip():
-            doc.add(doc.at(skp, key=True), "wrong-type", f"{what}: field names are text, got {key!r}")
-            ok = False
-        else:
-            leaf = _field_test(doc, key, sub, skp, what)
-            if leaf is None:
-                ok = False
-            else:
-                items.append(leaf)
-    if not ok:
-        return None
-    return items[0] if len(items) == 1 else AllOf(tuple(items))
-
-
-def _field_test(doc: Doc, fld: str, value: Any, kp: tuple, what: str) -> Condition | None:
-    where = doc.at(kp, key=True)
-    if isinstance(value, list):  # shorthand: field: [a, b]  means  field: {in: [a, b]}
-        value = {"in": value}
-    elif _is_scalar(value):  # shorthand: field: a  means  field: {eq: a}
-        value = {"eq": value}
-    elif not isinstance(value, dict) or not value:
-        doc.add(
-            doc.at(kp),
-            "wrong-type",
-            f"{what}: the test of {fld!r} must be a mapping of operators such as {{in: [...]}} or {{gte: 100}}, got {describe_value(value)}",
-        )
-        return None
-    case_sensitive = value.get("case_sensitive", False)
-    if not isinstance(case_sensitive, bool):
-        doc.add(doc.at(kp + ("case_sensitive",)), "wrong-type", f"{what}: case_sensitive must be true or false")
-        return None
-    leaves = []
-    ok = True
-    for op, arg in value.items():
-        if op == "case_sensitive":
-            continue
-        okp = kp + (op,)
-        if op not in OPERATORS:
-            doc.add(
-                doc.at(okp, key=True),
-                "unknown-operator",
-                f"{what}: unknown operator {op!r} on {fld!r}{did_you_mean(op, OPERATORS)}; operators are {', '.join(OPERATORS)}",
-            )
-            ok = False
-            continue
-        checked = _operand(doc, op, arg, okp, f"{what}: {fld} {op}")
-        if checked is _BAD:
-            ok = False
-            continue
-        leaves.append(Leaf(fld, op, checked, case_sensitive, where))
-    if not ok or not leaves:
-        if ok:
-            doc.add(doc.at(kp), "invalid-value", f"{what}: no operator given for {fld!r}")
-        return None
-    return leaves[0] if len(leaves) == 1 else AllOf(tuple(leaves))
-
-
-# What an operand check gives back after reporting: a sentinel, since a good operand may be falsy
-# (`present: false`, `eq: 0`).
-_BAD = object()
-
-
-def _operand(doc: Doc, op: str, arg: Any, kp: tuple, what: str) -> Any:
-    """Return an operator's value checked and normalised, or _BAD after reporting."""
-    where = doc.at(kp)
-    check = _OPERAND_CHECKS.get(op, _compared_operand)
-    return check(doc, op, arg, where, what)
-
-
-def _flag_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
-    """Return the true/false of `present` or `missing`, or _BAD."""
-    if isinstance(arg, bool):
-        return arg
-    doc.add(where, "wrong-type", f"{what} takes true or false, got {describe_value(arg)}")
-    return _BAD
-
-
-def _list_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
-    """Return the values of `in` or `not_in` as a tuple (one value counts as a list of one), or _BAD."""
-    values = arg if isinstance(arg, list) else [arg]
-    if not values or not all(_is_scalar(v) for v in values):
-        got = "an empty list" if values == [] else "a list holding more than plain values" if isinstance(arg, list) else describe_value(arg)
-        doc.add(where, "wrong-type", f"{what} takes a list of values, got {got}")
-        return _BAD
-    return tuple(_day(v) for v in values)
-
-
-def _between_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
-    """Return `between`'s (low, high), two numbers or two days in order, or _BAD."""
-    if not (isinstance(arg, list) and len(arg) == 2 and all(is_number(v) or isinstance(v, dt.date) for v in arg)):
-        doc.add(where, "wrong-type", f"{what} takes [low, high], two numbers or two dates, got {describe_value(arg)}")
-        return _BAD
-    low, high = _day(arg[0]), _day(arg[1])
-    # A number and a date cannot be ordered against each other: say so rather than raise.
-    if is_number(low) != is_number(high):
-        doc.add(where, "wrong-type", f"{what}: low and high must both be numbers or both dates")
-        return _BAD
-    if low > high:
-        doc.add(where, "invalid-value", f"{what}: low {describe_value(low)} is above high {describe_value(high)}")
-        return _BAD
-    return (low, high)
-
-
-def _regex_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
-    """Return the pattern of `matches` or `not_matches` once it compiles, or _BAD."""
-    if not isinstance(arg, str):
-        doc.add(where, "wrong-type", f"{what} takes a regular expression, got {describe_value(arg)}")
-        return _BAD
-    # Compiled here so that a bad pattern is a problem at its line, not an error mid-run.
-    try:
-        re.compile(arg)
-    except re.error as exc:
-        doc.add(where, "invalid-regex", f"{what}: invalid regular expression {arg!r}: {exc}")
-        return _BAD
-    return arg
-
-
-def _text_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
-    """Return the non-empty text of `contains` or `not_contains`, or _BAD."""
-    if not isinstance(arg, str) or not arg:
-        doc.add(where, "wrong-type", f"{what} takes non-empty text, got {describe_value(arg)}")
-        return _BAD
-    return arg
-
-
-def _compared_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
-    """Return the value of eq, ne, gt, gte, lt or lte (orders get a number or a day), or _BAD."""
-    if not _is_scalar(arg) or (op not in ("eq", "ne") and isinstance(arg, bool)):
-        kind = "a value" if op in ("eq", "ne") else "a number or a date"
-        doc.add(where, "wrong-type", f"{what} takes {kind}, got {describe_value(arg)}")
-        return _BAD
-    if op in ("gt", "gte", "lt", "lte") and isinstance(arg, str):
-        return _ordered_text(doc, arg, where, what)
-    return _day(arg)
-
-
-def _ordered_text(doc: Doc, arg: str, where: Where, what: str) -> Any:
-    """Return the number or the date that an order's text operand writes, or _BAD."""
-    # An order compares numbers or dates; text that is neither would compare as text and
-    # silently sort '2023-05-01' after '01/02/2024'.
-    number = read_number(arg)
-    if number is not None:
-        return number
-    if re.match(r"^\d{4}-\d{2}-\d{2}$", arg.strip()):
-        try:
-            return dt.date.fromisoformat(arg.strip())
-        except ValueError:
-            doc.add(where, "invalid-value", f"{what}: {arg!r} is not a real date")
-            return _BAD
-    doc.add(where, "wrong-type", f"{what} takes a number or a date written 2024-03-31, got {describe_value(arg)}")
-    return _BAD
-
-
-# operator -> its operand check; the comparisons (eq ne gt gte lt lte) fall to _compared_operand.
-_OPERAND_CHECKS = {
-    "present": _flag_operand, "missing": _flag_operand,
-    "in": _list_operand, "not_in": _list_operand,
-    "between": _between_operand,
-    "matches": _regex_operand, "not_matches": _regex_operand,
-    "contains": _text_operand, "not_contains": _text_operand,
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,23 +104,23 @@ def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
         if not any(p.path == path and p.rule == "yaml-syntax" for p in problems):
             doc.add(Where(path), "empty-file", "the file holds no definitions", level="warning")
         return None
-    if not _expect_mapping(doc, data, (), "a definitions file"):
+    if not expect_mapping(doc, data, (), "a definitions file"):
         return None
-    _check_keys(doc, data, (), TOP_KEYS, "the definitions")
+    check_keys(doc, data, (), TOP_KEYS, "the definitions")
     frag = Fragment(doc)
     _parse_settings(doc, data, frag)
-    if "columns" in data and _expect_mapping(doc, data["columns"], ("columns",), "columns"):
+    if "columns" in data and expect_mapping(doc, data["columns"], ("columns",), "columns"):
         frag.columns = _parse_columns(doc, data["columns"])
-    if "stages" in data and _expect_list(doc, data["stages"], ("stages",), "stages"):
+    if "stages" in data and expect_list(doc, data["stages"], ("stages",), "stages"):
         frag.stages = _parse_stages(doc, data["stages"])
     # exits, markets and targets may be left empty (`exits:` alone): only stages must hold something.
     for section, parse in (("exits", _parse_exit), ("markets", _parse_market)):
-        if section in data and data[section] is not None and _expect_list(doc, data[section], (section,), section):
+        if section in data and data[section] is not None and expect_list(doc, data[section], (section,), section):
             for i, item in enumerate(data[section]):
                 parsed = parse(doc, item, (section, i))
                 if parsed is not None:
                     getattr(frag, section).append(parsed)
-    if "targets" in data and data["targets"] is not None and _expect_mapping(doc, data["targets"], ("targets",), "targets"):
+    if "targets" in data and data["targets"] is not None and expect_mapping(doc, data["targets"], ("targets",), "targets"):
         # Targets name stages, which may be listed in another file: merge.py checks them.
         for key, value in data["targets"].items():
             frag.targets.append((key, value, doc.at(("targets", key), key=True), doc.at(("targets", key))))
@@ -411,7 +159,7 @@ def _parse_settings(doc: Doc, data: dict, frag: Fragment) -> None:
     frag.shape_given = "stage_column" in data or "history" in data
     if "history" in data:
         frag.history = _parse_history(doc, data["history"])
-    if "joins" in data and data["joins"] is not None and _expect_list(doc, data["joins"], ("joins",), "joins"):
+    if "joins" in data and data["joins"] is not None and expect_list(doc, data["joins"], ("joins",), "joins"):
         frag.joins = [j for j in (_parse_join(doc, item, ("joins", i)) for i, item in enumerate(data["joins"])) if j]
 
 
@@ -436,12 +184,12 @@ def _text_list(doc: Doc, mapping: dict, key: str, kp: tuple, what: str) -> tuple
 def _parse_history(doc: Doc, value: Any) -> History | None:
     """Return the history rule (the export is a stage-history log), reporting its problems."""
     kp = ("history",)
-    if not _expect_mapping(doc, value, kp, "history"):
+    if not expect_mapping(doc, value, kp, "history"):
         return None
-    _check_keys(doc, value, kp, HISTORY_KEYS, "history")
+    check_keys(doc, value, kp, HISTORY_KEYS, "history")
     stage = _text(doc, value, "stage", kp, "history", required=True)
     at = _text(doc, value, "at", kp, "history", required=True)
-    only = _condition(doc, value["only"], kp + ("only",), "history only") if "only" in value else None
+    only = parse_condition(doc, value["only"], kp + ("only",), "history only") if "only" in value else None
     if stage is None or at is None or ("only" in value and only is None):
         return None
     return History(stage, at, only, doc.at(kp, key=True))
@@ -458,7 +206,7 @@ def _parse_join(doc: Doc, item: Any, kp: tuple) -> Join | None:
     columns = {}
     if "columns" not in item:
         doc.add(doc.at(kp), "missing-key", f"{label} needs 'columns': the file's columns it brings in, canonical name: header")
-    elif _expect_mapping(doc, item["columns"], kp + ("columns",), f"{label} columns"):
+    elif expect_mapping(doc, item["columns"], kp + ("columns",), f"{label} columns"):
         columns = {c: h for c, (h, _) in _parse_columns(doc, item["columns"], kp + ("columns",)).items()}
     many = item.get("many", "error")
     many = many.strip().lower() if isinstance(many, str) else many
@@ -552,10 +300,10 @@ def _item(doc: Doc, item: Any, kp: tuple, kind: str, keys: tuple) -> tuple[str, 
     Return its label for messages ("stage 'MQL'", or "stage #2" without a name) and its name
     (None after reporting why), or None when the item is not a mapping at all.
     """
-    if not _expect_mapping(doc, item, kp, f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"):
+    if not expect_mapping(doc, item, kp, f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"):
         return None
     label = f"{kind} {item.get('name')!r}" if isinstance(item.get("name"), str) else f"{kind} #{kp[-1] + 1}"
-    _check_keys(doc, item, kp, keys, label)
+    check_keys(doc, item, kp, keys, label)
     return label, _text(doc, item, "name", kp, label, required=True)
 
 
@@ -568,7 +316,7 @@ def _parse_stage(doc: Doc, item: Any, kp: tuple) -> Stage | None:
         doc.add(doc.at(kp + ("name",)), "invalid-value", f"{label}: a stage name cannot contain '->' or end in 'stuck' (targets use them)")
         name = None
     date = _text(doc, item, "date", kp, label)
-    when = _condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
+    when = parse_condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
     values = _text_list(doc, item, "values", kp, label) or ()
     flag = _text(doc, item, "flag", kp, label)
     if "when" in item and "flag" in item:
@@ -581,8 +329,8 @@ def _parse_stage(doc: Doc, item: Any, kp: tuple) -> Stage | None:
     if "purgatory" in item:
         pkp = kp + ("purgatory",)
         rule = item["purgatory"]
-        if _expect_mapping(doc, rule, pkp, f"{label} purgatory"):
-            _check_keys(doc, rule, pkp, PURGATORY_KEYS, f"{label} purgatory")
+        if expect_mapping(doc, rule, pkp, f"{label} purgatory"):
+            check_keys(doc, rule, pkp, PURGATORY_KEYS, f"{label} purgatory")
             touches = rule.get("touches_at_most")
             idle = _positive(doc, rule, "idle_days", pkp, f"{label} purgatory")
             bad = False
@@ -608,7 +356,7 @@ def _parse_exit(doc: Doc, item: Any, kp: tuple) -> Exit | None:
         return None
     label, name = checked
     date = _text(doc, item, "date", kp, label)
-    when = _condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
+    when = parse_condition(doc, item["when"], kp + ("when",), f"{label} when") if "when" in item else None
     values = _text_list(doc, item, "values", kp, label) or ()
     # An exit without a rule is checked after merging: with a status column or a log, its values tell.
     if name is None:
@@ -628,7 +376,7 @@ def _parse_market(doc: Doc, item: Any, kp: tuple) -> Market | None:
     if "when" not in item:
         doc.add(doc.at(kp), "missing-key", f"{label} needs a 'when' condition")
         return None
-    when = _condition(doc, item["when"], kp + ("when",), f"{label} when")
+    when = parse_condition(doc, item["when"], kp + ("when",), f"{label} when")
     if name is None or when is None:
         return None
     return Market(name, when, doc.at(kp))

@@ -1,0 +1,111 @@
+"""The digest's report (`funnelcli report`): new leads per stage in the last whole period, the
+latest mature rates, stage by stage, the purgatory and its owners, the cohort trend and targets.
+"""
+
+from __future__ import annotations
+
+from funnelcli.engine import funnel
+from funnelcli.engine.funnel import Funnel
+from funnelcli.measures import keys
+from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.report_parts import add_targets, closing_notes, header, stage_columns
+from funnelcli.measures.trends_report import cumulative_column, rate_columns, rate_measures
+
+
+def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report:
+    """Return the digest a head of sales and a head of marketing read together."""
+    from funnelcli.measures import targets as tm
+    from funnelcli.measures import trends as tr
+
+    meta, data = header(f)
+    title = f"Funnel report, {period}ly"
+    data.update(title=title, period=period, compare=compare)
+    tables = []
+    # Headline: new leads per stage in the last whole period (flow), against the one before; a
+    # partial period would compare a few days with a whole period.
+    flow, _ = tr.flow_rows(f, period)
+    whole = [r for r in flow if not r["partial"]]
+    latest = whole[-1] if whole else None
+    if latest:
+        before = whole[-2] if len(whole) > 1 and compare == "previous" else None
+        meta.append(("Period", f"{latest['period']} ({latest['period_start']} to {latest['period_end']}), the last whole {period}"))
+        tables.append(_headline_table(f, latest, before, compare))
+    data["headline_period"] = latest["period"] if latest else None
+    cohorts, _ = tr.cohort_rows(f, period, velocity=False)  # the digest shows rates, not days
+    if f.as_of is not None:  # with no dates there are no periods: the stage table says it all
+        tables.append(_mature_rates_table(f, cohorts, period, compare))
+    # Stage by stage, all cohorts in the report.
+    conv_cols = [c for c in stage_columns(f, None) if c.key in (
+        "stage", "reached", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]
+    tables.append(Table("stages", "Stage-by-stage conversion", conv_cols, funnel.conversion(f),
+                        ["All cohorts in the report, by cohort counting. Days: median from a stage to the next."]))
+    tables += _purgatory_tables(f)
+    if f.as_of is not None:
+        tables.append(_cohort_trend_table(f, cohorts, period))
+    report = Report("report", title, meta, tables, closing_notes(f), data)
+    return add_targets(report, tm.evaluate_latest_mature(f, cohorts))
+
+
+def _headline_table(f: Funnel, latest: dict, before: dict | None, compare: str) -> Table:
+    """Return the leads entering each stage in the `latest` flow row, against `before` (with
+    compare "previous")."""
+    rows = []
+    for s in f.stages:
+        now = latest[keys.entered_key(s)]
+        row = {"stage": s, "entered": now}
+        if compare == "previous":
+            row["previous"] = before[keys.entered_key(s)] if before else None
+            row["change"] = now - before[keys.entered_key(s)] if before else None
+        rows.append(row)
+    cols = [Column("stage", "Stage"), Column("entered", latest["period"], "count")]
+    if compare == "previous":
+        cols += [Column("previous", before["period"] if before else "Previous", "count"), Column("change", "Change", "delta")]
+    return Table("headline", f"New leads per stage, {latest['period']}", cols, rows,
+                 ["Flow: leads entering each stage in the period, whoever they are."])
+
+
+def _mature_rates_table(f: Funnel, cohorts: list[dict], period: str, compare: str) -> Table:
+    """Return each rate of the latest cohort mature for it (and of the one before, with compare
+    "previous")."""
+    from funnelcli.measures import trends as tr
+
+    rates = tr.summary(cohorts, rate_measures(f.stages), None)
+    cols = [Column("measure", "Rate"), Column("latest_period", "Cohort"), Column("latest", "Rate", "rate")]
+    if compare == "previous":
+        cols += [Column("previous_period", "Previous cohort"), Column("previous", "Rate", "rate"), Column("change", "Change", "pp")]
+    return Table("rates", "Conversion of the latest mature cohorts", cols, rates, [
+        f"Cohorts by the {period} they entered {f.stages[0]}; a cohort counts once it is old enough for the rate to be final."])
+
+
+def _purgatory_tables(f: Funnel) -> list[Table]:
+    """Return the digest's purgatory summary per stage and, with an owner field, the top five
+    owners by stuck leads: whose desk the purgatory is on."""
+    from funnelcli.measures import purgatory as pm
+
+    stages = list(range(len(f.stages)))
+    stuck_cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("stuck", "Stuck", "count"),
+                  Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days")]
+    if "amount" in f.frame.columns:
+        stuck_cols.append(Column("value_at_risk", "Value at risk", "money"))
+    # the last stage without an SLA has no stuck count at all: no row for it
+    stuck_rows = [r for r in pm.stage_rows(f, stages) if r["stuck"] is not None]
+    notes = [f"{r['purgatory']}: {r['leads']:,} leads ({r['rule']})." for r in pm.named_purgatories(f, stages)]
+    tables = [Table("purgatory", "Purgatory", stuck_cols, stuck_rows, notes)]
+    if "owner" in f.defs.columns:
+        owners = pm.by_group(f, "owner", stages)[:5]
+        cols = [Column("group", "Owner"), Column("stuck", "Stuck", "count"), Column("reached", "Reached", "count"),
+                Column("stuck_share", "Stuck share", "rate"), Column("max_days_stuck", "Max days stuck", "days")]
+        tables.append(Table("top_owners", "Top owners by stuck leads", cols, owners, []))
+    return tables
+
+
+def _cohort_trend_table(f: Funnel, cohorts: list[dict], period: str) -> Table:
+    """Return the rates of the last six cohorts, marked where a cohort is immature."""
+    recent = cohorts[-6:]
+    cols = [Column("period", "Cohort"), Column("partial", "Note", "flag", flag="partial"),
+            Column(keys.COHORT, f"Entered {f.stages[0]}", "count")]
+    cols += rate_columns(f.stages)
+    if len(f.stages) > 2:  # with two stages the cumulative rate is the step rate
+        cols.append(cumulative_column(f.stages))
+    return Table("trend", f"Cohort trend, the last {len(recent)} {period}s", cols, recent,
+                 ["* immature: the cohort is too young for the rate to be final."])

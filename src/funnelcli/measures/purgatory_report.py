@@ -1,0 +1,130 @@
+"""Purgatory's report: the stuck leads per stage, the two named purgatories, the backlog's age,
+the leakage through each exit and the stuck per group; or with --list the stuck leads themselves.
+"""
+
+from __future__ import annotations
+
+from funnelcli.engine.funnel import Funnel
+from funnelcli.measures import keys
+from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.report_parts import closing_notes, header, title_case
+
+
+def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_list: bool = False,
+              min_days: float | None = None) -> Report:
+    """Return the leakage and purgatory report, or with show_list the stuck leads themselves."""
+    from funnelcli.measures import purgatory as measures
+
+    stages = measures.stage_indexes(f, stage)
+    meta, data = header(f, by=by)
+    if stage:
+        meta.append(("Stage", f.stages[stages[0]]))
+    data["stage"] = f.stages[stages[0]] if stage else None
+    if show_list:
+        return _stuck_list_report(f, stages, min_days, meta, data)
+
+    title = "Leakage and purgatory"
+    data["title"] = title
+    has_amount = "amount" in f.frame.columns  # mapped, or brought by a join
+    exits = [e.name for e in f.defs.exits]
+    tables = [_stuck_by_stage_table(f, stages, exits, has_amount)]
+    named = measures.named_purgatories(f, stages)
+    if named:
+        tables.append(_purgatories_table(named, has_amount))
+    bands = measures.age_bands(f, stages)
+    if bands:
+        tables.append(_age_bands_table(bands))
+    if exits:
+        tables.append(_leakage_table(f, stages, exits))
+    if by:
+        tables.append(_stuck_by_group_table(f, by, stages, has_amount))
+    return Report("purgatory", title, meta, tables, closing_notes(f), data)
+
+
+def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, meta: list, data: dict) -> Report:
+    """Return the purgatory report's --list form: the stuck leads themselves, oldest first."""
+    from funnelcli.measures import purgatory as measures
+
+    rows, fields = measures.stuck_list(f, stages, min_days)
+    title = "Stuck leads"
+    if min_days is not None:
+        meta.append(("Filter", f"{min_days:g}+ days in the stage"))
+    data.update(title=title, min_days=min_days)
+    columns = [
+        Column("id", "Id"), Column("stage", "Stage"), Column("entered", "Entered"),
+        Column("days_in_stage", "Days in stage", "number"), Column("days_over_sla", "Over SLA by", "number"),
+        Column("why", "Why"),
+    ] + [Column(k, title_case(k), "number" if k in ("touches", "amount") else "text") for k in fields]
+    notes = [f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first. Past SLA: older in the stage "
+             "than its SLA with no next stage or exit. Touched and dropped: the stage's activity rule."]
+    return Report("purgatory", title, meta, [Table("stuck_leads", None, columns, rows, notes)], closing_notes(f), data)
+
+
+def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_amount: bool) -> Table:
+    """Return the table of stuck leads per stage, with the exits and the value at risk."""
+    from funnelcli.measures import purgatory as measures
+
+    cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number"), Column("reached", "Reached", "count"),
+            Column("converted", "Converted", "count"), Column("exited", "Exited", "count")]
+    cols += [Column(keys.exited_key(e), e, "count") for e in exits]
+    cols += [Column("stuck", "Stuck", "count"), Column("in_progress", "In progress", "count"),
+             Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days"),
+             Column("max_days_stuck", "Max days stuck", "days")]
+    if has_amount:
+        cols.append(Column("value_at_risk", "Value at risk", "money"))
+    return Table("stages", "Stuck by stage", cols, measures.stage_rows(f, stages), [
+        "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA. "
+        "Days stuck: days in the stage at the as-of date." + (" Value at risk: the amount of the stuck leads." if has_amount else ""),
+    ])
+
+
+def _purgatories_table(named: list[dict], has_amount: bool) -> Table:
+    """Return the table of the two named purgatories, each rule in a note."""
+    cols = [Column("purgatory", "Purgatory"), Column("stage", "Stage"), Column("leads", "Leads", "count"),
+            Column("share_of_reached", "Share of stage", "rate"), Column("median_days_in_stage", "Median days", "days"),
+            Column("max_days_in_stage", "Max days", "days")]
+    if has_amount:
+        cols.append(Column("value_at_risk", "Value at risk", "money"))
+    return Table("purgatories", "The two purgatories", cols, named, [f"{r['purgatory']}: {r['rule']}." for r in named])
+
+
+def _age_bands_table(bands: list[dict]) -> Table:
+    """Return the table of the backlog's age per stage, in multiples of the stage's SLA."""
+    from funnelcli.measures import purgatory as measures
+
+    cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number")]
+    cols += [Column(key, label, "count") for key, label, _, _ in measures.BANDS]
+    if any(r["age_unknown"] for r in bands):  # a column of zeros would only be noise
+        cols.append(Column("age_unknown", "Age unknown", "count"))
+    return Table("age_bands", "Age of the backlog", cols, bands, [
+        "Leads waiting in each stage (stuck or in progress) by days in the stage, in multiples of its SLA."])
+
+
+def _leakage_table(f: Funnel, stages: list[int], exits: list[str]) -> Table:
+    """Return the table of the leads leaving each stage, per exit and as shares."""
+    from funnelcli.measures import purgatory as measures
+
+    cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("exited", "Exited", "count"),
+            Column("exited_share", "Exited share", "rate")]
+    for e in exits:
+        cols += [Column(keys.exited_key(e), e, "count"), Column(keys.share_key(e), f"{e} share", "rate")]
+    return Table("leakage", "Leakage", cols, measures.leakage(f, stages), [
+        "Exited: left through an exit at this stage, without reaching the next; shares of the stage's leads."])
+
+
+def _stuck_by_group_table(f: Funnel, by: str, stages: list[int], has_amount: bool) -> Table:
+    """Return the table of stuck leads per group of --by, most stuck first."""
+    from funnelcli.measures import purgatory as measures
+
+    cols = [Column("group", title_case(by)), Column("stuck", "Stuck", "count")]
+    if len(stages) > 1:  # a stage without an SLA has nobody stuck: no column for it
+        cols += [Column(keys.stuck_key(f.stages[i]), f"Stuck {f.stages[i]}", "count") for i in stages
+                 if f.defs.stages[i].sla_days is not None]
+    if any(f.defs.stages[i].purgatory for i in stages):
+        cols.append(Column("touched_and_dropped", "Touched and dropped", "count"))
+    cols += [Column("reached", "Reached", "count"), Column("stuck_share", "Stuck share", "rate"),
+             Column("median_days_stuck", "Median days stuck", "days"), Column("max_days_stuck", "Max days stuck", "days")]
+    if has_amount:
+        cols.append(Column("value_at_risk", "Value at risk", "money"))
+    return Table("groups", f"Stuck by {by}", cols, measures.by_group(f, by, stages), [
+        "Ranked by stuck leads. A lead stuck at several stages counts once; its days are those of its latest stage."])

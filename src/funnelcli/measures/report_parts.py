@@ -1,0 +1,146 @@
+"""The parts every report shares: the header lines (and their JSON facts), the closing notes,
+the stage-by-stage columns and the targets table.
+
+Each report module (reports, purgatory_report, trends_report, digest_report) builds on these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from funnelcli import __version__
+from funnelcli.engine import funnel
+from funnelcli.engine.funnel import Funnel
+from funnelcli.measures import keys
+from funnelcli.measures.model import Column, Report, Table
+
+
+def _date(value) -> str | None:
+    """Return a date as YYYY-MM-DD, or None."""
+    return None if value is None else value.strftime("%Y-%m-%d")
+
+
+def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[list[tuple[str, str]], dict]:
+    """Return the header lines every report starts with, and the same facts for JSON."""
+    defs = f.defs
+    acc = f.accounting
+    first = defs.stages[f.cohort_stage].name
+    sources = ", ".join(defs.sources)
+    as_of = _date(f.as_of)
+    as_of_source = "given with --as-of" if f.as_of_given else "the latest date in the export"
+    as_of_line = f"{as_of} ({as_of_source})" if as_of else "none: the export has no dates (nothing can be stuck; no trends)"
+    if f.since or f.until:
+        cohorts = f"leads that reached {first} from {_date(f.since) or 'the start'} to {_date(f.until) or as_of}"
+    else:
+        cohorts = f"every lead that reached {first}" + (" by the as-of date" if as_of else "")
+        dates = f.date[:, 0][~np.isnat(f.date[:, 0])]
+        if len(dates):
+            cohorts += f" (entered {np.datetime_as_string(dates.min(), 'D')} to {np.datetime_as_string(dates.max(), 'D')})"
+    meta = [
+        ("Export", _export_line(f)),
+        ("Definitions", f"{sources} (digest {defs.digest})"),
+        ("As of", as_of_line),
+        ("Cohorts", cohorts),
+    ]
+    joined = [a for a in acc.files if a.role.startswith("join")]
+    if joined:
+        meta.insert(1, ("Joined", ", ".join(f"{a.name} ({a.rows_read:,} row{'s' if a.rows_read != 1 else ''})" for a in joined)))
+    if counting == "cohort":
+        by_when = f" by {as_of}" if as_of else ""
+        meta.append(("Counting", f"by cohort: each stage counts the cohort's leads that reached it{by_when}"))
+    else:
+        meta.append(("Counting", "by flow: leads entering each stage in each period, whoever they are; no rates"))
+    if f.markets:
+        meta.append(("Markets", ", ".join(f.markets)))
+    if by:
+        meta.append(("Breakdown", f"by {by}"))
+    data = {
+        "title": None,
+        "version": __version__,
+        "export": f.export,
+        "definitions": {"paths": list(defs.sources), "digest": defs.digest},
+        "as_of": as_of,
+        "as_of_source": "option" if f.as_of_given else "latest date in export",
+        "counting": counting,
+        "cohorts": {"stage": first, "since": _date(f.since), "until": _date(f.until)},
+        "by": by,
+        "markets": list(f.markets),
+        "accounting": acc.as_dict(),
+    }
+    return meta, data
+
+
+def _export_line(f: Funnel) -> str:
+    """Return the Export header line: the file and its rows (a log's rows and its leads)."""
+    acc = f.accounting
+    log = next((a for a in acc.files if a.role == "log"), None)
+    if log is not None:
+        return (f"{f.export} ({log.rows_read:,} row{'s' if log.rows_read != 1 else ''}: a stage-history log of "
+                f"{acc.rows_read:,} lead{'s' if acc.rows_read != 1 else ''})")
+    return f"{f.export} ({acc.rows_read:,} row{'s' if acc.rows_read != 1 else ''})"
+
+
+def closing_notes(f: Funnel) -> list[str]:
+    """Return the lines every report ends with: data-quality facts and the accounting lines."""
+    notes = []
+    skipped = funnel.skipped_summary(f)
+    if skipped:
+        parts = ", ".join(f"{stage} {n:,}" for stage, n in skipped)
+        notes.append(f"Skipped stages (reached through a later stage, without evidence of their own): {parts}.")
+    unknown = funnel.unknown_age_summary(f)
+    if unknown:
+        parts = ", ".join(f"{stage} {n:,}" for stage, n in unknown)
+        notes.append(f"Age unknown (no date of their own in the stage, and no stage_since; counted in progress): {parts}.")
+    if f.as_of is None:
+        notes.append("The export has no dates: nothing can be stuck, and velocity and trends need dates.")
+    if f.unplaced:
+        notes.append(f"Replay: {f.unplaced:,} lead{'s' if f.unplaced != 1 else ''} reached a stage with no date, which a "
+                     "replay can't place in time: counted as the export has them.")
+    notes.append(f"Rows: {f.accounting.sentence()}.")
+    notes += [f"File: {account.sentence()}." for account in f.accounting.files]
+    return notes
+
+
+def title_case(name: str) -> str:
+    """Return a field name as a column label: 'lead_source' -> 'Lead source'."""
+    return name.replace("_", " ").capitalize()
+
+
+def stage_columns(f: Funnel, by: str | None) -> list[Column]:
+    """Return the columns of the stage-by-stage table (the engine's conversion rows)."""
+    cols = [Column("group", title_case(by), "group")] if by else []
+    cols += [
+        Column("stage", "Stage"),
+        Column("reached", "Reached", "count"),
+        Column("converted", "Converted", "count"),
+        Column("step_rate", "Step rate", "rate"),
+        Column("cumulative_rate", "Cumulative", "rate"),
+        Column("exited", "Exited", "count"),
+    ]
+    cols += [Column(keys.exited_key(e.name), e.name, "count") for e in f.defs.exits]
+    cols += [
+        Column("stuck", "Stuck", "count"),
+        Column("in_progress", "In progress", "count"),
+        Column("median_days", "Median days", "days"),
+        Column("p75_days", "p75 days", "days"),
+        Column("p90_days", "p90 days", "days"),
+    ]
+    return cols
+
+
+def targets_table(rows: list[dict]) -> Table:
+    """Return the targets table, its note counting the missed ones."""
+    cols = [Column("target", "Target"), Column("goal", "Goal"), Column("actual", "Actual", "rate"),
+            Column("numerator", "Leads", "count"), Column("denominator", "Of", "count"),
+            Column("basis", "Basis"), Column("status", "Status")]
+    missed = sum(r["status"] == "missed" for r in rows)
+    note = f"{missed} of {len(rows)} target{'s' if len(rows) != 1 else ''} missed." if missed else f"All {len(rows)} targets met or without data."
+    return Table("targets", "Targets", cols, rows, [note])
+
+
+def add_targets(report: Report, rows: list[dict]) -> Report:
+    """Add the targets table and the list of missed ones (JSON: `missed_targets`)."""
+    if rows:
+        report.tables.append(targets_table(rows))
+    report.data["missed_targets"] = [r["target"] for r in rows if r["status"] == "missed"]
+    return report
