@@ -72,12 +72,15 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     lead, first_row, last_row = _leads(lead_codes, ~blank_id & ~empty, times, latest=bool(used))
     if len(first_row) == 0:
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
-    evidence, moves = _evidence(defs, len(first_row), lead, kept, stage, exit_, times, rows)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # numpy's sorts release the GIL: overlap with the rest
+        evidence_job = pool.submit(_evidence, defs, len(first_row), lead, kept, stage, exit_, times, rows)
+        lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
+        dated = ~np.isnat(days) & ~blank_id & ~empty  # the export's effective date: its latest date, any row
+        latest = days[dated].max() if dated.any() else None
+        account = _account(raw, kept, other, excluded_masks, len(first_row))
+        evidence, moves = evidence_job.result()
     notices += moves
-    dated = ~np.isnat(days) & ~blank_id & ~empty  # the export's effective date: its latest date, any row
-    evidence.latest = days[dated].max() if dated.any() else None
-    account = _account(raw, kept, other, excluded_masks, len(first_row))
-    lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
+    evidence.latest = latest
     return lead_table, evidence, account, [n for n in notices if n]
 
 
