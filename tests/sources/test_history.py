@@ -1,4 +1,4 @@
-"""A stage-history log (`history:` with stage, at, only) pivoted to a row per lead (domain.md
+"""A stage-history log (`history:` with stage, at, only) pivoted to a row per lead (docs/metrics.md
 "Export shapes", 4): a stage's own date is the lead's first entry into it, re-entries and
 backward moves are counted and reported, rows that are not stage changes are selected away, the
 exit is the one the latest change names, and every row of the log is accounted for.
@@ -60,7 +60,7 @@ def stage_rows(report: dict) -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------------------------
-# The log of domain.md's reference definitions (Pipedrive deal changes)
+# The log of the metrics contract's reference definitions (Pipedrive deal changes)
 
 
 LOG_DEFS = """\
@@ -255,7 +255,7 @@ def test_log_by_owner_uses_each_leads_latest_row(cli):
 
 
 def test_log_report_does_not_call_leads_rows(cli):
-    # domain.md "Accounting: nothing lost": a user can always reconcile the report with the file.
+    # docs/metrics.md "Accounting: nothing lost": a user can always reconcile the report with the file.
     # The log has 16 rows; the report may count 5 leads, but must not state "5 rows read".
     result = cli(LOG_CSV, LOG_DEFS, "-f", "text", "-q")
     assert result.exit_code == 0, result.stderr
@@ -344,7 +344,7 @@ def test_log_only_selects_stage_changes_case_insensitively(load):
 
 
 def test_log_only_by_a_canonical_name(load):
-    # domain.md "Declarative conditions": fields are canonical names from columns:, or raw headers.
+    # docs/metrics.md "Declarative conditions": fields are canonical names from columns:, or raw headers.
     # The same log and rule as above with `Field` mapped as `field`: the same result.
     defs = ONLY_DEFS.replace("columns: {id: id}", "columns: {id: id, field: Field}").replace("{Field: {in", "{field: {in")
     loaded = load(ONLY_LOG, defs)
@@ -432,7 +432,7 @@ def test_validate_data_reports_missing_log_columns(write):
 
 
 def test_log_as_of_is_the_latest_date_in_the_log(cli):
-    # domain.md "As-of date": by default the latest date found in the export's date columns. The
+    # docs/metrics.md "As-of date": by default the latest date found in the export's date columns. The
     # log's `at` column runs to 01-09 (lead 1 re-entering Qualified), so as-of is 2024-01-09.
     text = "id,stage,at,owner\n1,Lead,2024-01-01,A\n1,Qualified,2024-01-05,A\n1,Lead,2024-01-07,A\n1,Qualified,2024-01-09,A\n"
     result = cli(text, PLAIN_DEFS, "-f", "json")

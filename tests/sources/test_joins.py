@@ -1,5 +1,5 @@
 """Several files (`joins:`): the lead table joined to related files by keys, in chains, with every
-row of every file accounted for (domain.md "Export shapes", 5).
+row of every file accounted for (docs/metrics.md "Export shapes", 5).
 
 Every test writes real files under tmp_path and reads them with `api.read_export` or the CLI. Row
 numbers are each file's spreadsheet rows (header = row 1). The fixture is a chain

@@ -1,5 +1,5 @@
 """Export shapes within a row per lead: a status column (`stage_column:`), flags (`flag:`), a first
-stage with no rule, `blank_values:` and a list of `date_format`s (domain.md "Export shapes").
+stage with no rule, `blank_values:` and a list of `date_format`s (docs/metrics.md "Export shapes").
 
 Every test writes real files under tmp_path (the `write` fixture) and reads them with
 `api.read_export`, or runs the CLI on them. Fixtures are a few rows each; the expected numbers are
@@ -16,6 +16,7 @@ import json
 import numpy as np
 import pytest
 from tests.conftest import run
+from tests.reference_definitions import REFERENCE_STATUS
 
 from funnelcli import api, definitions
 from funnelcli.engine.leads import LoadedExport
@@ -65,7 +66,7 @@ def stage_rows(report: dict) -> dict[str, dict]:
 
 
 def assert_partition(report: dict) -> None:
-    """domain.md "The four buckets": reached(S) = converted + exited + stuck + in progress, and
+    """docs/metrics.md "The four buckets": reached(S) = converted + exited + stuck + in progress, and
     reached(T) = converted(S), for every stage S with a next stage T."""
     rows = report["tables"]["stages"]
     for this, nxt in zip(rows, rows[1:]):
@@ -242,35 +243,10 @@ def test_status_column_by_header_name(load):
 
 
 # --------------------------------------------------------------------------------------------
-# 2. The reference status definitions of domain.md, verbatim: status + dates + a list of
+# 2. The reference status definitions of docs/metrics.md, verbatim: status + dates + a list of
 #    date_formats + blank_values + exits by condition
 
 
-REFERENCE_STATUS = """\
-version: 1
-columns:
-  id: Deal - ID
-  stage_now: Deal - Stage              # a status column
-  state: Deal - Status                 # open / won / lost
-  stage_since: Deal - Last stage change
-  owner: Deal - Owner
-stage_column: stage_now                # a lead reached every stage up to the one this column names
-date_format: ['%m/%d/%Y %I:%M %p', '%m/%d/%Y']   # tried in order, per value
-blank_values: [Select, --None--, N/A]  # read as blank in every column
-stages:
-  - name: Qualified
-    date: Deal - Deal created
-  - name: Contact Made                 # status value "Contact Made" (or later)
-  - name: Proposal
-    values: [Proposal Made, Proposal sent]
-  - name: Won
-    when: {state: {in: [won]}}
-    date: Deal - Won time
-exits:
-  - name: Lost
-    when: {state: {in: [lost]}}
-    date: Deal - Lost time
-"""
 # row deal stage          state created (2 formats)   won time            lost time            reached QCPW  implied
 #  2   1   Qualified      open  03/01 09:00 AM        -                   -                    1000          0000
 #  3   2   Contact Made   open  03/02 10:15 AM        -                   -                    1100          0000
@@ -338,13 +314,13 @@ def test_reference_status_definitions_conversion(conversion):
 
 def test_reference_status_no_velocity_from_a_stage_with_no_own_date(conversion):
     # Lead 4's Proposal is own evidence (its status) with no date; its effective date is Won's
-    # (03-09). domain.md "A stage with no own date": velocity leaves its steps out -> null, not 0.
+    # (03-09). docs/metrics.md "A stage with no own date": velocity leaves its steps out -> null, not 0.
     report, _ = conversion(REFERENCE_STATUS_CSV, REFERENCE_STATUS)
     assert stage_rows(report)["Proposal"]["median_days"] is None
 
 
 def test_reference_status_stage_since_dates_the_current_stage_for_its_age(conversion):
-    # domain.md "A stage with no own date": the current stage's age runs from the mapped "stage
+    # docs/metrics.md "A stage with no own date": the current stage's age runs from the mapped "stage
     # since" column. With sla_days: 3 on Contact Made: lead 2 waits there since 03-05; at as-of
     # 03-09 its age is 4 > 3: stuck. (Leads 3, 4 converted; 5 exited.) Contact Made: 4 = 2 + 1 + 1 stuck + 0.
     defs = REFERENCE_STATUS.replace("  - name: Contact Made                 # status value", "  - name: Contact Made\n    sla_days: 3  #")
@@ -456,7 +432,7 @@ def test_flag_and_date_end_to_end(conversion):
 
 
 def test_flag_first_stage_has_no_own_date_so_no_velocity(conversion):
-    # domain.md "A stage with no own date": Lead (no rule) is never dated by the lead's own
+    # docs/metrics.md "A stage with no own date": Lead (no rule) is never dated by the lead's own
     # evidence, so Lead -> Converted has no duration for anyone: median null, cycle time 0 leads.
     report, _ = conversion(FLAG_DATE_CSV, FLAG_DATE_DEFS)
     assert stage_rows(report)["Lead"]["median_days"] is None
@@ -464,7 +440,7 @@ def test_flag_first_stage_has_no_own_date_so_no_velocity(conversion):
 
 
 def test_flag_funnel_with_no_dates_runs_without_as_of(write):
-    # domain.md "Exports with no dates at all": conversion works without an as-of date.
+    # docs/metrics.md "Exports with no dates at all": conversion works without an as-of date.
     # Leads 1 and 3 converted (yes, 1); lead 2 did not: Lead 3, Converted 2.
     result = run("conversion", write("export.csv", "Id,Converted\n1,yes\n2,no\n3,1\n"),
                  "-d", write("defs.yml", FLAG_DEFS), "-f", "json")
