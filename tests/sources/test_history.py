@@ -177,11 +177,12 @@ def test_log_value_naming_no_stage_is_excluded_and_reported(load):
 
 def test_log_exit_is_the_one_the_latest_change_names(load):
     # 11's latest change is 'lost' (01-10): out. 12 was lost on 01-04 but its latest change (01-08)
-    # re-entered Proposal: not out.
+    # re-entered Proposal: not out; it was out from 01-04 until 01-08 (a replay in between finds it out).
     loaded = load(LOG_CSV, LOG_DEFS)
     assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "-", "-", "-"]
-    assert matrix(np.array(loaded.exit_met).T) == ["0", "1", "0", "0", "0"]
-    assert day_list(loaded.exit_dates[0]) == ["NaT", "2024-01-10", "NaT", "NaT", "NaT"]
+    assert matrix(np.array(loaded.exit_met).T) == ["0", "1", "1", "0", "0"]
+    assert day_list(loaded.exit_dates[0]) == ["NaT", "2024-01-10", "2024-01-04", "NaT", "NaT"]
+    assert day_list(loaded.exit_until[0]) == ["NaT", "NaT", "2024-01-08", "NaT", "NaT"]
 
 
 def test_log_file_account_balances_and_matches_the_hand_count(load):
@@ -304,7 +305,8 @@ def test_log_reopened_after_an_exit_is_not_out(load):
     loaded = load(text, PLAIN_DEFS)
     assert matrix(loaded.reached) == ["111", "100", "000"]
     assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "Lost"]
-    assert day_list(loaded.exit_dates[0]) == ["NaT", "2024-01-02", "2024-01-02"]
+    assert day_list(loaded.exit_dates[0]) == ["2024-01-04", "2024-01-02", "2024-01-02"]
+    assert day_list(loaded.exit_until[0]) == ["2024-01-06", "NaT", "NaT"]  # lead 1 came back on 01-06
     notices = by_reason(loaded.notices)
     assert notices["of the log that move a lead back to an earlier stage"] == (1, [4])
 

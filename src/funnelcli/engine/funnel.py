@@ -311,6 +311,9 @@ def _exits_at(loaded: LoadedExport, defs: Definitions, idx: np.ndarray, limit: n
         if j in loaded.exit_dates:
             day = loaded.exit_dates[j][idx]
             happened &= np.isnat(day) | (day <= limit)
+        if j in loaded.exit_until:  # a log's lead that came back after the exit is out only until then
+            back = loaded.exit_until[j][idx]
+            happened &= np.isnat(back) | (back > limit)
         exit_codes[(exit_codes == -1) & happened] = j
     return exit_codes
 

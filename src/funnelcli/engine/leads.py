@@ -45,6 +45,7 @@ class LoadedExport:
     notices: list[RowIssue]  # facts about leads: out-of-order dates, non-numbers
     latest_date: pd.Timestamp | None  # the latest date in the export's date columns
     dated: np.ndarray | None = None  # bool [rows, stages]: reached with an own date (velocity uses only these)
+    exit_until: dict = dataclass_field(default_factory=dict)  # exit index -> the day the lead came back (a log's reopening)
     files: list = dataclass_field(default_factory=list)  # FileAccount of a log's or joined files' rows
     unit: str = "rows"  # what rows_read counts: rows of the export, or leads (of a log)
 
@@ -75,6 +76,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
         # velocity takes a step only between dates of the lead's own: not a borrowed date, nor an
         # own date out of order (which the waterfall replaced by a later stage's earlier one)
         dated=own & ~np.isnat(own_date) & (own_date == date), files=list(fields.files), unit=fields.unit,
+        exit_until=dict(fields.evidence.exit_until),
     )
 
 
@@ -184,7 +186,9 @@ def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evi
         if j in evidence.exit_dates:
             when[j] = evidence.exit_dates[j] if j not in when else np.where(np.isnat(when[j]), evidence.exit_dates[j], when[j])
         met.append(holds)
-        codes[holds & (codes == -1)] = j
+        back = evidence.exit_until.get(j)  # a log's lead that came back is not out as the export stands
+        now = holds & np.isnat(back) if back is not None else holds
+        codes[now & (codes == -1)] = j
     frame["exit"] = pd.Categorical.from_codes(codes, categories=pd.Index([e.name for e in defs.exits], dtype="str"))
     return met, when
 

@@ -177,16 +177,26 @@ def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, 
         first[lead[mine][::-1]] = day[mine][::-1]
         evidence.stage_dates[i] = first
         evidence.add_stage(i, ~np.isnat(first), "log")
-    # the exit: the one the lead's latest change names (a lead reopened after it is not out)
+    # The exit: the lead's last exit change, from its day until the next change reopens the lead
+    # (a lead reopened after an exit is not out from then on; a replay before it finds it out).
+    positions = np.flatnonzero(e >= 0)
     last = np.full(n, -1, dtype=np.int64)
-    last[lead] = np.arange(len(lead))  # the last assignment wins: the lead's latest change
+    last[lead[positions]] = positions  # the last assignment wins: the lead's latest exit change
     has = last >= 0
-    last_exit = np.where(has, e[np.maximum(last, 0)], -1) if len(lead) else np.full(n, -1)
-    last_day = np.where(has, day[np.maximum(last, 0)], np.datetime64("NaT")) if len(lead) else np.full(n, np.datetime64("NaT"), "datetime64[D]")
+    at = np.maximum(last, 0)
+    after = at + 1
+    reopened = has & (after < len(lead))
+    reopened[reopened] &= lead[after[reopened]] == np.flatnonzero(reopened)
+    last_exit = np.where(has, e[at], -1) if len(lead) else np.full(n, -1)
+    nat = np.datetime64("NaT")
+    exit_day = np.where(has, day[at], nat) if len(lead) else np.full(n, nat, "datetime64[D]")
+    until = np.full(n, nat, dtype="datetime64[D]")
+    until[reopened] = day[after[reopened]]
     for j in range(len(defs.exits)):
         met = last_exit == j
         evidence.add_exit(j, met)
-        evidence.exit_dates[j] = np.where(met, last_day, np.datetime64("NaT"))
+        evidence.exit_dates[j] = np.where(met, exit_day, nat)
+        evidence.exit_until[j] = np.where(met, until, nat)
     return evidence, _moves(lead, s, is_stage, rows[where])
 
 

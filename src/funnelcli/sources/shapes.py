@@ -26,6 +26,7 @@ class Evidence:
     stage_dates: dict[int, np.ndarray] = field(default_factory=dict)  # stage -> datetime64[D]: own entry date
     exit_met: dict[int, np.ndarray] = field(default_factory=dict)  # exit -> bool: the lead left through it
     exit_dates: dict[int, np.ndarray] = field(default_factory=dict)  # exit -> datetime64[D]: when
+    exit_until: dict[int, np.ndarray] = field(default_factory=dict)  # exit -> datetime64[D]: reopened then (NaT: still out)
     how: dict[int, str] = field(default_factory=dict)  # stage -> "status", "flag", "log": for explanations
     latest: np.datetime64 | None = None  # the latest date the shape read (a log's last change)
 
