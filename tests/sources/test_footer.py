@@ -82,3 +82,17 @@ def test_a_one_field_line_inside_the_data_is_still_refused(write):
     result = run("conversion", write("report.csv", text), "-d", write("defs.yml", DEFS))
     assert result.exit_code == 2
     assert "line 3: 1 fields where the header has 4" in result.stderr
+
+
+def test_a_quoted_value_spanning_lines_at_the_end_is_data(load):
+    # the last record's quoted Notes value holds a line break: its last line ('line two"') closes
+    # a quote, so it is data, not a footer: 3 leads, nothing left out
+    lines = [
+        '"Lead ID","Lead Owner","Created Date","Converted Date","Notes"',
+        '"00Q1","Ann","6/3/2024 1:39 AM","11/6/2024",""',
+        '"00Q2","Bob","6/4/2024 9:10 PM","",""',
+        '"00Q3","Ann","7/1/2024 8:00 AM","7/9/2024","line one\r\nline two"',
+    ]
+    loaded = load(csv_text(lines))
+    assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3"]
+    assert loaded.rows_read == 3 and not loaded.excluded

@@ -89,6 +89,8 @@ def _report_footer(data, path: str, codec: str, delimiter: str, width: int) -> t
     footer, words = 0, 0
     for line in reversed(lines):
         stripped = line.strip()
+        if stripped.count('"') % 2:  # the end of a quoted value that spans lines: data, not a footer
+            break
         if stripped:
             fields = next(csv.reader([stripped], delimiter=delimiter), [])
             if len(fields) > 1:
