@@ -243,10 +243,12 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, 
     for j, day in loaded.exit_dates.items():
         after |= loaded.exit_met[j] & (day > limit)
     later = []
+    future = np.zeros(len(loaded.leads), dtype=bool)  # a stage up to this one is dated after as-of (not an exit)
     for i in range(reached.shape[1]):
         beyond = date[:, i] > limit
         after |= beyond
-        in_funnel |= reached[:, i] & np.isnat(date[:, i]) & ~after
+        future |= beyond
+        in_funnel |= reached[:, i] & np.isnat(date[:, i]) & ~future
         later.append(bool(beyond.any()))
     return in_funnel, after, later
 
