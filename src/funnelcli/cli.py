@@ -22,9 +22,9 @@ from funnelcli import __version__
 from funnelcli.errors import ExitCode, FunnelError
 from funnelcli.measures.periods import PERIODS
 from funnelcli.output.files import format_for_path
-from funnelcli.output.mail import TLS_MODES
 from funnelcli.output.problems import PROBLEM_FORMATS
 from funnelcli.output.render import FORMATS  # the output package imports nothing heavy at module level
+from funnelcli.output.smtp import TLS_MODES
 
 DEFAULT_DEFINITIONS = "definitions"
 # where an option's name differs from the API's keyword that errors name
@@ -447,9 +447,8 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
     digest = api.digest(f, period, compare)
     emit(digest, opts, stdout=not recipients)
     if recipients:
-        api.mail_report(digest, recipients, sender=email_from, subject=subject, smtp_host=smtp_host, smtp_port=smtp_port,
-                        smtp_user=smtp_user, smtp_password=smtp_password, smtp_tls=smtp_tls)
-        where = mail.SmtpSettings(smtp_host, smtp_port, tls=smtp_tls).address
+        where = api.mail_report(digest, recipients, sender=email_from, subject=subject, smtp_host=smtp_host,
+                                smtp_port=smtp_port, smtp_user=smtp_user, smtp_password=smtp_password, smtp_tls=smtp_tls)
         note(opts.quiet, f"mailed the report to {', '.join(recipients)} through {where}")
     finish(digest, opts, fail_on_miss)
 

@@ -9,28 +9,11 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid
 
 from funnelcli.errors import DeliveryError, option
-
-TLS_MODES = ("starttls", "tls", "none")
-DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
-
-
-@dataclass
-class SmtpSettings:
-    host: str = "localhost"
-    port: int | None = None
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    tls: str = "starttls"
-    timeout: float = 30.0
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port or DEFAULT_PORTS[self.tls]}"
+from funnelcli.output.smtp import DEFAULT_PORTS, TLS_MODES, SmtpSettings  # noqa: F401  (mail.SmtpSettings, mail.TLS_MODES)
 
 
 def parse_recipients(text: str) -> list[str]:
