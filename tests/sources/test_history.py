@@ -508,3 +508,46 @@ def test_log_orders_a_days_changes_by_their_time(load):
     assert not any("back to an earlier stage" in i.reason for i in loaded.notices)
     assert list(loaded.exit_met[0]) == [False, True]  # lead 2's latest change (15:00) is Closed Lost
     assert matrix(loaded.reached) == ["111", "111"]  # lead 2 reached SQL (MQL implied)
+
+
+# Three leads' changes interleaved in time order, as CRMs write a log (rows 2-12):
+#   lead 1: Lead 01-01 (2), Qualified 01-02 (4), Lost 01-04 (6), Qualified again 01-06 (8: a
+#           re-entry that reopens it), Proposal 01-09 (11), Lead again 01-10 (12: a re-entry and a
+#           move back);
+#   lead 2: Lead 01-01 (3), Proposal 01-03 (5), Qualified 01-05 (7: a move back), Lost 01-08 (10);
+#   lead 3: Lead 01-07 (9).
+TIME_ORDERED_LOG = (
+    "id,stage,at,owner\n"
+    "1,Lead,2024-01-01,A\n2,Lead,2024-01-01,B\n1,Qualified,2024-01-02,A\n2,Proposal,2024-01-03,B\n"
+    "1,Lost,2024-01-04,A\n2,Qualified,2024-01-05,B\n1,Qualified,2024-01-06,A\n3,Lead,2024-01-07,C\n"
+    "2,Lost,2024-01-08,B\n1,Proposal,2024-01-09,A\n1,Lead,2024-01-10,A\n"
+)
+
+
+def test_log_in_time_order_with_leads_interleaved(load):
+    loaded = load(TIME_ORDERED_LOG, PLAIN_DEFS)
+    assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-02", "2024-01-09"]
+    # lead 2 reached Qualified by the day it reached Proposal (01-03); its own entry was 01-05
+    assert day_list(loaded.date[1]) == ["2024-01-01", "2024-01-03", "2024-01-03"]
+    assert day_list(loaded.date[2]) == ["2024-01-07", "NaT", "NaT"]
+    assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "-"]
+    assert day_list(loaded.exit_dates[0]) == ["2024-01-04", "2024-01-08", "NaT"]
+    assert day_list(loaded.exit_until[0]) == ["2024-01-06", "NaT", "NaT"]  # lead 1 reopened on 01-06
+    notices = by_reason(loaded.notices)
+    assert notices["of the log that enter a stage the lead had entered before (re-entries)"] == (2, [8, 12])
+    assert notices["of the log that move a lead back to an earlier stage"] == (2, [7, 12])
+
+
+def test_log_in_lead_order_gives_what_time_order_gives(load):
+    # The same changes written lead by lead (a file not in time order is sorted per lead first).
+    lines = TIME_ORDERED_LOG.splitlines()
+    by_lead = "\n".join([lines[0]] + sorted(lines[1:], key=lambda line: line.split(",")[0])) + "\n"
+    timed, grouped = load(TIME_ORDERED_LOG, PLAIN_DEFS), load(by_lead, PLAIN_DEFS)
+    assert day_list(grouped.date.ravel()) == day_list(timed.date.ravel())
+    assert matrix(grouped.dated) == matrix(timed.dated)
+    assert day_list(grouped.exit_until[0]) == day_list(timed.exit_until[0])
+    assert {k: c for k, (c, _) in by_reason(grouped.notices).items()} == {k: c for k, (c, _) in by_reason(timed.notices).items()}
+    # rows 2-7 hold lead 1 in order (re-entries rows 5 and 7, a move back row 7), rows 8-11 lead 2
+    # (a move back row 10)
+    assert by_reason(grouped.notices)["of the log that enter a stage the lead had entered before (re-entries)"] == (2, [5, 7])
+    assert by_reason(grouped.notices)["of the log that move a lead back to an earlier stage"] == (2, [7, 10])

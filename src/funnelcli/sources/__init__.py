@@ -32,7 +32,12 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     from funnelcli.sources.fields import typed_fields
 
     needed = [(h, sorted({r.role for r in defs.refs if r.header == h and not r.file})) for h in defs.headers()]
-    raw = read_csv(path, needed, encoding, delimiter, content)
+    coded = frozenset()
+    if defs.history is not None:
+        from funnelcli.sources.history import coded_headers
+
+        coded = coded_headers(defs)
+    raw = read_csv(path, needed, encoding, delimiter, content, coded=coded)
     evidence, files, notices, unit = None, [], [], "rows"
     if defs.history is not None:
         from funnelcli.sources.history import pivot_log

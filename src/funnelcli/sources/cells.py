@@ -246,13 +246,20 @@ def repeats(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
     return repeat
 
 
-def _numeric_ids(column: pa.ChunkedArray) -> np.ndarray | None:
-    """Return ids as int64 (-1 for blank) when each is plain digits without a leading zero, else None."""
+def numeric_keys(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Return the column as int64 (-1 for blank) if every value reads as an integer, else None.
+    Whether those are ids is for `plain_digits` to say: '007' and '+7' read as 7 too."""
     try:
         numbers = pc.cast(column, pa.int64())
     except pa.ArrowInvalid:
         return None
-    for chunk in column.chunks:  # '007', '+7' and ' 7' would all read as 7
+    return pc.fill_null(numbers, -1).to_numpy()
+
+
+def plain_digits(column: pa.ChunkedArray) -> bool:
+    """Return whether every value is plain digits without a leading zero (or blank): such ids may
+    be keyed as integers, as '007', '+7' and ' 7' may not."""
+    for chunk in column.chunks:
         _, offsets, data = (chunk if not chunk.offset else pa.concat_arrays([chunk])).buffers()
         if data is None:
             continue
@@ -261,8 +268,14 @@ def _numeric_ids(column: pa.ChunkedArray) -> np.ndarray | None:
         length = ends[1:] - ends[:-1]
         first = text[np.where(length > 0, ends[:-1], 0)] if len(text) else np.zeros(len(chunk), np.uint8)
         if (((first < 49) | (first > 57)) & (length > 1) | ((length == 1) & ((first < 48) | (first > 57)))).any():
-            return None
-    return pc.fill_null(numbers, -1).to_numpy()
+            return False
+    return True
+
+
+def _numeric_ids(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Return ids as int64 (-1 for blank) when each is plain digits without a leading zero, else None."""
+    numbers = numeric_keys(column)
+    return numbers if numbers is not None and plain_digits(column) else None
 
 
 def ids(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray]:

@@ -39,12 +39,14 @@ class RawTable:
 
 
 def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: str | None = None,
-             content: bytes | None = None, what: str = "the definitions") -> RawTable:
+             content: bytes | None = None, what: str = "the definitions", coded: frozenset = frozenset()) -> RawTable:
     """Return the columns `needed` of the CSV at `path` ('-' for stdin) as text.
 
     `needed` holds headers, or (header, roles) pairs so that a missing column's error says what
     uses it. Raises InputError naming every missing column (and the nearest header), or the line
     that cannot be read. `content` is the file's bytes when the caller has read them already.
+    The `coded` headers are read as dictionaries (a code per cell), for columns of few values
+    that are only coded, never read as text (a log's stage and field columns).
     """
     data, name = (content, "<stdin>" if path == "-" else path) if content is not None else open_export(path)
     header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
@@ -54,7 +56,8 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     cut, footer_lines = _report_footer(data, path, python_codec(encoding), delimiter, len(header))
     if cut is not None:  # read the data above the footer only, without copying the file
         data = pa.py_buffer(memoryview(data)[:cut]) if data is not None else pa.memory_map(path).read_buffer(cut)
-    table = _read_table(data, path, name, [raw[h] for h in headers], header, delimiter, encoding)
+    table = _read_table(data, path, name, [raw[h] for h in headers], header, delimiter, encoding,
+                        {raw[h] for h in headers if h in coded})
     table = table.rename_columns([c.strip() for c in table.column_names])
     if table.num_rows == 0:
         raise InputError(f"{name}: the export has a header but no data rows")
@@ -139,12 +142,12 @@ def _locate_ragged(data: bytes | None, path: str, codec: str, delimiter: str, wi
 
 
 def _read_table(data: bytes | None, path: str, name: str, needed: list[str], header: list[str],
-                delimiter: str, encoding: str | None) -> pa.Table:
+                delimiter: str, encoding: str | None, coded: set[str]) -> pa.Table:
     codec = python_codec(encoding)
     read_options = pacsv.ReadOptions(encoding="utf8" if codec == "utf-8-sig" else codec, block_size=1 << 22)
     convert_options = pacsv.ConvertOptions(
         include_columns=needed,
-        column_types={h: pa.string() for h in needed},
+        column_types={h: pa.dictionary(pa.int32(), pa.string()) if h in coded else pa.string() for h in needed},
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
         null_values=[""],

@@ -172,6 +172,8 @@ def blank_out(raw: RawTable, blank_values: tuple[str, ...], of: str = "") -> tup
     examples: list[str] = []
     for h in raw.table.column_names:
         column = raw.column(h)
+        if pa.types.is_dictionary(column.type):  # a log's coded column: as text, to blank values
+            column = column.cast(pa.string())
         match = pc.fill_null(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(column)), value_set=wanted), False)
         mask = match.to_numpy()
         if mask.any():

@@ -22,11 +22,23 @@ from funnelcli.definitions import Definitions, walk_leaves
 from funnelcli.errors import InputError
 from funnelcli.sources import conditions
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
-from funnelcli.sources.cells import categorical, parse_times
+from funnelcli.sources.cells import categorical, numeric_keys, parse_times, plain_digits
 from funnelcli.sources.cells import ids as read_ids
 from funnelcli.sources.csvfile import RawTable
 from funnelcli.sources.fields import FileAccount, blank_out
 from funnelcli.sources.shapes import Evidence, value_codes
+
+
+def lead_headers(defs: Definitions) -> set[str]:
+    """Return the log's own columns that the lead table uses (from each lead's latest row)."""
+    return {r.header for r in defs.refs if not r.file and not r.role.startswith("history")} - {defs.columns["id"]}
+
+
+def coded_headers(defs: Definitions) -> frozenset[str]:
+    """Return the log's columns that are only coded (the stage, the fields `only` tests): the
+    reader gives them as dictionaries, a code per row, much cheaper than text for 5 rows a lead."""
+    history = {r.header for r in defs.refs if not r.file and r.role.startswith("history")}
+    return frozenset(history - lead_headers(defs) - {defs.columns["id"], defs.history.at})
 
 
 def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, FileAccount, list[RowIssue]]:
@@ -36,52 +48,86 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     history = defs.history
     raw, blanked = blank_out(raw, defs.blank_values, "of the log")
     rows = raw.rows
-    # Columns are converted in threads: pyarrow's kernels release the GIL.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        id_job = pool.submit(_ids_and_leads, raw.column(defs.columns["id"]))
-        # the time of day orders a lead's changes of one day; days date the stages
-        time_job = pool.submit(parse_times, raw.column(history.at), defs.date_format, defs.timezone)
-        change_job = pool.submit(_stage_changes, raw, defs)
-        stage_job = pool.submit(categorical, raw.column(history.stage))
-        ids, blank_id, id_keys, lead_codes = id_job.result()
-        times = time_job.result()[0]
-        change = change_job.result()
-        codes, categories = stage_job.result()
-    days = times.astype("datetime64[D]")
-    stage_of, exit_of = value_codes(categories, defs)
-    stage = np.append(stage_of, -1)[codes]
-    exit_ = np.append(exit_of, -1)[codes]
+    ids, blank_id, lead_codes, times, change, (codes, categories, stage, exit_) = _columns(raw, defs)
 
-    empty = np.ones(raw.num_rows, dtype=bool)
-    for h in raw.table.column_names:
-        empty &= raw.column(h).is_null().to_numpy()
+    # an empty row has no id: rows with an id are usable (their code is their lead's, else -1)
+    empty = _empty_rows(raw, blank_id)
+    usable = ~blank_id
+    change &= usable
+    undated = change & np.isnat(times)
+    named = (stage >= 0) | (exit_ >= 0)
+    unknown = change & ~undated & ~named
+    kept = change & ~undated & named
     excluded_masks = {
         "with no values": empty,
         "with a blank id": blank_id & ~empty,
+        f"with no date or an unparseable date in {history.at!r}": undated,
+        "whose stage names no stage and no exit": unknown,
     }
-    other = ~change & ~blank_id & ~empty  # owner changes and the like: not stage changes
-    undated = change & ~blank_id & ~empty & np.isnat(days)
-    excluded_masks[f"with no date or an unparseable date in {history.at!r}"] = undated
-    named = (stage >= 0) | (exit_ >= 0)
-    unknown = change & ~blank_id & ~empty & ~undated & ~named
-    kept = change & ~blank_id & ~empty & ~undated & named
-    excluded_masks["whose stage names no stage and no exit"] = unknown
+    other = ~change & usable  # owner changes and the like: not stage changes
 
     notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage)]
-    used = {r.header for r in defs.refs if not r.file and not r.role.startswith("history")} - {defs.columns["id"]}
-    lead, first_row, last_row = _leads(lead_codes, ~blank_id & ~empty, times, latest=bool(used))
-    if len(first_row) == 0:
+    leads = int(lead_codes.max(initial=-1)) + 1  # codes run from 0, in order of first appearance
+    if leads == 0:
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
-    with ThreadPoolExecutor(max_workers=1) as pool:  # numpy's sorts release the GIL: overlap with the rest
-        evidence_job = pool.submit(_evidence, defs, len(first_row), lead, kept, stage, exit_, times, rows)
+    used = lead_headers(defs)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # numpy releases the GIL: overlap with the rest
+        evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept, stage, exit_, times, rows)
+        first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
-        dated = ~np.isnat(days) & ~blank_id & ~empty  # the export's effective date: its latest date, any row
-        latest = days[dated].max() if dated.any() else None
-        account = _account(raw, kept, other, excluded_masks, len(first_row))
+        account = _account(raw, kept, other, excluded_masks, leads)
+        latest = _latest_day(times, usable)
         evidence, moves = evidence_job.result()
-    notices += moves
     evidence.latest = latest
-    return lead_table, evidence, account, [n for n in notices if n]
+    return lead_table, evidence, account, [n for n in notices + moves if n]
+
+
+def _columns(raw: RawTable, defs: Definitions) -> tuple:
+    """Return the log's columns read: the ids, which are blank, a lead code per row, the times,
+    which rows are stage changes, and the stage column (codes, values, stage and exit per row)."""
+    id_column = raw.column(defs.columns["id"])
+    # Columns are converted in threads: pyarrow's and numpy's kernels release the GIL.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        numeric_job = pool.submit(_numeric_leads, id_column)  # keyed as integers, if they may be
+        # the time of day orders a lead's changes of one day; days date the stages
+        time_job = pool.submit(parse_times, raw.column(defs.history.at), defs.date_format, defs.timezone)
+        digits_job = pool.submit(plain_digits, id_column)
+        change_job = pool.submit(_stage_changes, raw, defs)
+        stage_job = pool.submit(_stage_codes, raw.column(defs.history.stage), defs)
+        ids, blank_id, _, lead_codes = _ids(id_column, numeric_job.result(), digits_job.result())
+        return ids, blank_id, lead_codes, time_job.result()[0], change_job.result(), stage_job.result()
+
+
+def _stage_codes(column: pa.ChunkedArray, defs: Definitions) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]:
+    """Return the stage column's codes and values, and per row the stage and the exit it names (-1: none)."""
+    codes, categories = categorical(column)
+    stage_of, exit_of = value_codes(categories, defs)
+    return codes, categories, _lookup(stage_of, codes), _lookup(exit_of, codes)
+
+
+def _lookup(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Return table[code] per row as small ints, -1 for a blank cell (code -1)."""
+    small = np.append(table, -1).astype(np.int16 if len(table) > 127 else np.int8)
+    return small[codes]
+
+
+def _latest_day(times: np.ndarray, usable: np.ndarray) -> np.datetime64 | None:
+    """Return the log's effective date: its latest date on any row with an id (None if none)."""
+    seconds = times.view(np.int64)
+    seconds = seconds if usable.all() else seconds[usable]
+    latest = seconds.max() if len(seconds) else np.iinfo(np.int64).min
+    # NaT is the smallest int64: it is the maximum only when no row has a date
+    return None if latest == np.iinfo(np.int64).min else np.int64(latest).astype("datetime64[s]").astype("datetime64[D]")
+
+
+def _empty_rows(raw: RawTable, blank_id: np.ndarray) -> np.ndarray:
+    """Return which rows have no value in any column the run reads (only a row with no id can)."""
+    empty = np.zeros(raw.num_rows, dtype=bool)
+    candidates = np.flatnonzero(blank_id)
+    if len(candidates):
+        rows = raw.table.take(pa.array(candidates))
+        empty[candidates] = np.logical_and.reduce([rows.column(h).is_null().to_numpy() for h in rows.column_names])
+    return empty
 
 
 def _stage_changes(raw: RawTable, defs: Definitions) -> np.ndarray:
@@ -126,95 +172,132 @@ def _by_lead_and_time(lead: np.ndarray, times: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(lead)), seconds, lead))
 
 
-def _ids_and_leads(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return read_ids' ids, blanks and keys, and a code per row for its id in order of first
-    appearance (-1 for a blank id): in one job, so that it runs beside the other columns'."""
+def _lead_codes(keys: np.ndarray, blank: np.ndarray) -> np.ndarray:
+    """Return a code per row for its id key, in order of first appearance (-1 for a blank id)."""
+    present = keys if not blank.any() else keys[~blank]
+    if len(present) and int(present.max()) - int(present.min()) < np.iinfo(np.int32).max:
+        present = (present - present.min()).astype(np.int32)  # hashing 32-bit keys is faster
+    codes = pd.factorize(present)[0]
+    if blank.any():
+        codes, present_codes = np.full(len(keys), -1, dtype=np.int64), codes
+        codes[~blank] = present_codes
+    return codes
+
+
+def _numeric_leads(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return the ids' integer keys and lead codes, if every id reads as an integer (else None)."""
+    keys = numeric_keys(column)
+    return None if keys is None else (keys, _lead_codes(keys, keys < 0))
+
+
+def _ids(column: pa.ChunkedArray, numeric: tuple | None, digits: bool) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the ids, which are blank, a key per id and a lead code per row: from the integer
+    keys when the ids are plain digits, else from the text."""
+    if numeric is not None and digits:
+        keys, codes = numeric
+        return column, keys < 0, keys, codes
     ids, blank, keys = read_ids(column)
-    codes = np.full(len(keys), -1, dtype=np.int64)
-    codes[~blank] = pd.factorize(keys[~blank])[0]
-    return ids, blank, keys, codes
+    return ids, blank, keys, _lead_codes(keys, blank)
 
 
-def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Return each row's lead (a code in order of first appearance; -1 for unusable rows), and per
-    lead its first row and (with `latest`) its latest row (by time, then file order), as positions
-    in the log."""
-    lead = np.where(usable, lead_codes, -1)
-    where = np.flatnonzero(usable)
-    codes = lead[where]
-    # codes follow first appearance among non-blank ids; an empty row has a blank id, so the
-    # usable rows hold every code from 0 up
-    n = int(codes.max()) + 1 if len(codes) else 0
-    # codes come in order of first appearance: a lead's first row is where the running maximum grows
-    running = np.maximum.accumulate(codes) if len(codes) else codes
-    grows = np.r_[True, running[1:] > running[:-1]] if len(codes) else np.zeros(0, dtype=bool)
-    first_row = where[grows]
+def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return per lead (a code in order of first appearance; -1 for unusable rows) its first row
+    and (with `latest`) its latest row (by time, then file order), as positions in the log."""
+    everything = bool(usable.all())
+    where = None if everything else np.flatnonzero(usable)
+    codes = lead_codes if everything else lead_codes[where]
+    # codes come in order of first appearance: a lead's first row is where the running maximum
+    # grows (the usable rows hold every code from 0 up)
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64), None
+    running = np.maximum.accumulate(codes)
+    grows = np.empty(len(codes), dtype=bool)
+    grows[0] = True
+    np.greater(running[1:], running[:-1], out=grows[1:])
+    first_row = np.flatnonzero(grows) if everything else where[grows]
     if not latest:
-        return lead, first_row, None
-    order = _by_lead_and_time(codes, times[where])
-    last_row = np.empty(n, dtype=np.int64)
-    last_row[codes[order]] = where[order]  # rows sorted so, the last assignment wins
-    return lead, first_row, last_row
+        return first_row, None
+    order = _by_lead_and_time(codes, times if everything else times[where])
+    last_row = np.empty(len(first_row), dtype=np.int64)
+    last_row[codes[order]] = order if everything else where[order]  # rows sorted so, the last assignment wins
+    return first_row, last_row
 
 
 def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, stage: np.ndarray,
               exit_: np.ndarray, times: np.ndarray, rows: np.ndarray) -> tuple[Evidence, list[RowIssue | None]]:
     """Return each lead's first entry date per stage and its exit, and notices about re-entries
     and backward moves."""
-    k = len(defs.stages)
     where = np.flatnonzero(kept)
-    order = _by_lead_and_time(lead_of[where], times[where])  # per lead, by time, then file order
-    where = where[order]
-    lead, time = lead_of[where], times[where]
+    lead, time, s, e = lead_of[where], times[where], stage[where], exit_[where]
+    if len(time) > 1 and not (time[1:] >= time[:-1]).all():
+        # A log in time order (as CRMs write them) has each lead's changes in order already; else
+        # sort them per lead, by time, then file order.
+        order = _by_lead_and_time(lead, time)
+        lead, time, s, e, where = lead[order], time[order], s[order], e[order], where[order]
     day = time.astype("datetime64[D]")
-    s, e = stage[where], exit_[where]
     evidence = Evidence()
-    is_stage = s >= 0
-    for i in range(k):
-        mine = is_stage & (s == i)
-        first = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-        # the first entry is the earliest: rows are in time order within a lead, so assign backwards
-        first[lead[mine][::-1]] = day[mine][::-1]
-        evidence.stage_dates[i] = first
-        evidence.add_stage(i, ~np.isnat(first), "log")
-    # The exit: the lead's last exit change, from its day until the next change reopens the lead
-    # (a lead reopened after an exit is not out from then on; a replay before it finds it out).
+    first_entry = np.zeros(len(lead), dtype=bool)
+    out_of_order = np.zeros(n, dtype=bool)  # a lead whose stages' first entries are not in stage order
+    furthest = np.full(n, -1, dtype=np.int64)
+    nat = np.datetime64("NaT")
+    for i in range(len(defs.stages)):
+        mine = np.flatnonzero(s == i)
+        # the first entry is the earliest: a lead's rows are in time order, so assign backwards
+        at = np.full(n, -1, dtype=np.int64)
+        at[lead[mine][::-1]] = mine[::-1]
+        reached = at >= 0
+        first_entry[at[reached]] = True
+        out_of_order |= reached & (at < furthest)
+        np.maximum(furthest, at, out=furthest)
+        evidence.stage_dates[i] = np.where(reached, day[np.maximum(at, 0)], nat) if len(lead) else np.full(n, nat, "datetime64[D]")
+        evidence.add_stage(i, reached, "log")
+    _exits(evidence, len(defs.exits), n, lead, e, day)
+    return evidence, _moves(lead, s, first_entry, out_of_order, rows[where])
+
+
+def _exits(evidence: Evidence, exits: int, n: int, lead: np.ndarray, e: np.ndarray, day: np.ndarray) -> None:
+    """Add each lead's exit: its last exit change, from its day until the lead's next change
+    reopens it (a lead reopened after an exit is not out from then on; a replay before it finds
+    it out). Each lead's changes are in time order."""
     positions = np.flatnonzero(e >= 0)
     last = np.full(n, -1, dtype=np.int64)
     last[lead[positions]] = positions  # the last assignment wins: the lead's latest exit change
     has = last >= 0
+    after = np.flatnonzero(np.arange(len(lead)) > np.where(has, last, len(lead))[lead])  # changes after it
+    reopening = np.full(n, -1, dtype=np.int64)
+    reopening[lead[after][::-1]] = after[::-1]  # the first of them
     at = np.maximum(last, 0)
-    after = at + 1
-    reopened = has & (after < len(lead))
-    reopened[reopened] &= lead[after[reopened]] == np.flatnonzero(reopened)
-    last_exit = np.where(has, e[at], -1) if len(lead) else np.full(n, -1)
     nat = np.datetime64("NaT")
+    last_exit = np.where(has, e[at], -1) if len(lead) else np.full(n, -1)
     exit_day = np.where(has, day[at], nat) if len(lead) else np.full(n, nat, "datetime64[D]")
-    until = np.full(n, nat, dtype="datetime64[D]")
-    until[reopened] = day[after[reopened]]
-    for j in range(len(defs.exits)):
+    until = np.where(reopening >= 0, day[np.maximum(reopening, 0)], nat) if len(lead) else np.full(n, nat, "datetime64[D]")
+    for j in range(exits):
         met = last_exit == j
         evidence.add_exit(j, met)
         evidence.exit_dates[j] = np.where(met, exit_day, nat)
         evidence.exit_until[j] = np.where(met, until, nat)
-    return evidence, _moves(lead, s, is_stage, rows[where])
 
 
-def _moves(lead: np.ndarray, stage: np.ndarray, is_stage: np.ndarray, rows: np.ndarray) -> list[RowIssue | None]:
+def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_order: np.ndarray,
+           rows: np.ndarray) -> list[RowIssue | None]:
     """Return notices for re-entries (a stage entered again: its first entry counts) and backward
-    moves (a change to an earlier stage than the lead's previous change), rows sorted per lead by date."""
-    lead_s, stage_s, rows_s = lead[is_stage], stage[is_stage], rows[is_stage]
-    same_lead = np.r_[False, lead_s[1:] == lead_s[:-1]]
-    backward = same_lead & np.r_[False, stage_s[1:] < stage_s[:-1]]
-    pair = lead_s.astype(np.int64) * (int(stage_s.max(initial=0)) + 1) + stage_s
-    order = np.argsort(pair, kind="stable")
-    repeat = np.zeros(len(pair), dtype=bool)
-    repeat[order[1:][pair[order][1:] == pair[order][:-1]]] = True
+    moves (a change to an earlier stage than the lead's previous change). Each lead's changes are
+    in time order; only leads with a re-entry or with stages entered out of order can have
+    backward moves, and only their stage changes are grouped by lead to find them."""
+    is_stage = stage >= 0
+    repeat = is_stage & ~first_entry
+    suspect = out_of_order.copy()
+    suspect[lead[repeat]] = True
+    where = np.flatnonzero(is_stage & suspect[lead])
+    where = where[np.argsort(lead[where], kind="stable")]
+    lead_s, stage_s = lead[where], stage[where]
+    backward = np.zeros(len(lead), dtype=bool)
+    backward[where[1:]] = (lead_s[1:] == lead_s[:-1]) & (stage_s[1:] < stage_s[:-1])
     return [
-        issue("of the log that enter a stage the lead had entered before (re-entries)", repeat, rows_s,
+        issue("of the log that enter a stage the lead had entered before (re-entries)", repeat, rows,
               detail="a stage's date is the first time the lead entered it"),
-        issue("of the log that move a lead back to an earlier stage", backward, rows_s,
-              detail=f"{_leads_word(len(np.unique(lead_s[backward])))} moved back; the waterfall counts the furthest stage reached"),
+        issue("of the log that move a lead back to an earlier stage", backward, rows,
+              detail=f"{_leads_word(len(np.unique(lead[backward])))} moved back; the waterfall counts the furthest stage reached"),
     ]
 
 

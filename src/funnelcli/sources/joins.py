@@ -84,52 +84,60 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
     """Return the leads with this join's columns, its file's accounting and the unmatched leads."""
     lead_text = _key_text(leads.column(defs.header(join.lead_key)))
     file_text = _key_text(raw.column(join.file_key))
-    lead_key = pd.Series(lead_text.to_pandas(), dtype="str")
-    file_key = pd.Series(file_text.to_pandas(), dtype="str")
-    blank = file_key.isna().to_numpy()
-    # pyarrow's is_in: pandas' isin on Arrow strings makes a Python object per value
-    matches = pc.fill_null(pc.is_in(file_text, value_set=pc.drop_null(lead_text)), False).to_numpy(zero_copy_only=False) & ~blank
-    if not matches.any() and (~blank).any() and lead_key.notna().any():
-        raise InputError(_nothing_matches(leads, raw, join, defs, lead_key, file_key))
-    chosen = _resolve(raw, join, defs, file_key, matches)
-    winners = pd.Index(file_key[chosen])
-    position = winners.get_indexer(lead_key)  # -1: no row of this file for the lead
+    # The file's keys coded once (pyarrow, in C++): a lead finds its key's code by a hash of the
+    # file's distinct keys, and the file's rows find theirs by code.
+    encoded = pc.dictionary_encode(file_text)
+    keys = encoded.dictionary
+    file_code = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    lead_code = pc.fill_null(pc.index_in(lead_text, value_set=keys), -1).to_numpy(zero_copy_only=False)
+    blank = file_code < 0
+    wanted = np.zeros(len(keys) + 1, dtype=bool)  # the last slot stands for a blank key
+    wanted[lead_code[lead_code >= 0]] = True
+    matches = wanted[file_code]
+    lead_has_key = lead_text.is_valid().to_numpy(zero_copy_only=False)
+    if not matches.any() and (~blank).any() and lead_has_key.any():
+        raise InputError(_nothing_matches(leads, raw, join, defs, lead_text, file_text))
+    chosen = _resolve(raw, join, defs, file_code, keys, matches)
+    winner = np.full(len(keys) + 1, -1, dtype=np.int64)  # per key code, the row that gives its values
     rows_of = np.flatnonzero(chosen)
+    winner[file_code[rows_of]] = rows_of
+    position = winner[lead_code]  # -1: no row of this file for the lead (lead code -1 picks the last slot)
     found = position >= 0
-    take = pa.array(np.where(found, rows_of[np.maximum(position, 0)], 0) if len(rows_of) else np.zeros(len(position), dtype=np.int64))
-    mask = pa.array(~found)
+    take = pa.array(position, mask=~found)  # a null position takes a blank value
     arrays = {name: leads.column(name) for name in leads.table.column_names}
     for canonical, header in join.columns.items():
-        column = pc.take(raw.column(header), take) if raw.num_rows else pa.nulls(len(position), pa.string())
-        arrays[canonical] = pc.if_else(mask, pa.scalar(None, pa.string()), column)
+        arrays[canonical] = pc.take(raw.column(header), take) if raw.num_rows else pa.nulls(len(position), pa.string())
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     account = _account(raw, join, blank, matches, chosen)
-    missing = issue(f"with no row in join {join.name!r} ({raw.name})", ~found & lead_key.notna().to_numpy(), leads.rows,
+    missing = issue(f"with no row in join {join.name!r} ({raw.name})", ~found & lead_has_key, leads.rows,
                     detail="its columns are blank for them")
     return RawTable(leads.name, table, leads.rows), account, missing
 
 
-def _resolve(raw: RawTable, join: Join, defs: Definitions, file_key: pd.Series, matches: np.ndarray) -> np.ndarray:
+def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray, keys: pa.Array, matches: np.ndarray) -> np.ndarray:
     """Return which matching rows give their lead its values: one per key, by `many:`; raise for
     several rows of one key under `many: error`."""
     where = np.flatnonzero(matches)
-    keys = file_key.to_numpy()[where]
-    repeated = pd.Series(keys).duplicated(keep=False).to_numpy()
+    codes = file_code[where]
+    repeated = np.bincount(codes, minlength=len(keys))[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
     if repeated.any() and join.many == "error":
-        key = keys[repeated][0]
-        rows = raw.rows[where[keys == key]][:SHOW_ROWS]
-        count = int(pd.Series(keys[repeated]).nunique())
+        code = codes[repeated][0]
+        rows = raw.rows[where[codes == code]][:SHOW_ROWS]
+        count = len(np.unique(codes[repeated]))
         raise InputError(
             f"join {join.name!r}: {raw.name} has several rows for one lead ({count:,} key{'s' if count != 1 else ''} repeat, "
-            f"such as {key!r} in rows {', '.join(map(str, rows))}); choose one in the definitions: many: first or many: last, "
+            f"such as {keys[int(code)].as_py()!r} in rows {', '.join(map(str, rows))}); choose one in the definitions: many: first or many: last, "
             f"with order_by: a column of {raw.name} (a date, say) to order them"
         )
+    if not repeated.any():
+        chosen = np.zeros(raw.num_rows, dtype=bool)
+        chosen[where] = True
+        return chosen
     sort = _order(raw, join, defs)[where]
     if join.many == "last":
         sort = -np.where(np.isinf(sort), -np.inf, sort)  # the latest first; blanks still never win
-    key_codes = pd.factorize(keys)[0]
-    order = np.lexsort((where, sort, key_codes))
-    first = np.r_[True, key_codes[order][1:] != key_codes[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
+    order = np.lexsort((where, sort, codes))
+    first = np.r_[True, codes[order][1:] != codes[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
     chosen = np.zeros(raw.num_rows, dtype=bool)
     chosen[where[order][first]] = True
     return chosen
@@ -152,10 +160,10 @@ def _account(raw: RawTable, join: Join, blank: np.ndarray, matches: np.ndarray, 
     return FileAccount(raw.name, f"join {join.name}", raw.num_rows + len(raw.footer_rows), counts, first_rows)
 
 
-def _nothing_matches(leads: RawTable, raw: RawTable, join: Join, defs: Definitions, lead_key: pd.Series, file_key: pd.Series) -> str:
+def _nothing_matches(leads: RawTable, raw: RawTable, join: Join, defs: Definitions, lead_key: pa.Array, file_key: pa.Array) -> str:
     """Return the error for a key that matches nothing at all, naming both columns and a few values of each."""
-    lead_values = ", ".join(repr(v) for v in lead_key.dropna().unique()[:3])
-    file_values = ", ".join(repr(v) for v in file_key.dropna().unique()[:3])
+    lead_values = ", ".join(repr(v) for v in pc.unique(pc.drop_null(lead_key))[:3].to_pylist())
+    file_values = ", ".join(repr(v) for v in pc.unique(pc.drop_null(file_key))[:3].to_pylist())
     return (f"join {join.name!r}: no row of {raw.name} matches a lead: the leads' {defs.header(join.lead_key)!r} "
             f"(such as {lead_values}) never equals {raw.name}'s {join.file_key!r} (such as {file_values}); "
             "check on: in the join")
