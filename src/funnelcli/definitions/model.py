@@ -186,6 +186,15 @@ class Definitions:
     history: History | None = None  # the export is a stage-history log
     joins: tuple[Join, ...] = ()
     blank_values: tuple[str, ...] = ()  # values read as blank in every column (trimmed, any case)
+    column_formats: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (header, formats): date_formats, per column
+
+    def formats(self, header: str) -> tuple[str, ...]:
+        """Return the date formats to try, in order, for a column: its own (`date_formats:`), else
+        `date_format`. A format is a strptime format or 'excel' (serial day numbers)."""
+        for name, formats in self.column_formats:
+            if name == header:
+                return formats
+        return self.date_format
 
     def field_key(self, name: str) -> str:
         """Return the lead-table name of a field: its canonical name if mapped (in the export's
