@@ -51,6 +51,29 @@ def _digest(files: list[str]) -> str:
     return hasher.hexdigest()[:12]
 
 
+def _merge_column_formats(frags, columns: dict[str, str], refs: list[ColumnRef], joins: list[Join],
+                          problems: list[Problem]) -> tuple:
+    """Return `date_formats:` of every file as (column, formats) pairs, a column named by header
+    or canonical name (both are keys: a joined field is read under its canonical name); report a
+    column named twice with different formats, and one the definitions don't read."""
+    merged: dict[str, tuple] = {}
+    read = {r.header for r in refs} | set(columns) | {c for j in joins for c in j.columns}
+    for frag in frags:
+        for name, (formats, where) in frag.date_formats.items():
+            if name in merged and merged[name][0] != formats:
+                problems.append(Problem(where.path, where.line, where.col, "error", "conflict",
+                                        f"date_formats: {name!r} is {list(formats)!r} here but {list(merged[name][0])!r} in {merged[name][1].path}"))
+                continue
+            merged[name] = (formats, where)
+            if name not in read:
+                problems.append(Problem(where.path, where.line, where.col, "warning", "unknown-column",
+                                        f"date_formats: {name!r} is not a column the definitions read{did_you_mean(name, sorted(read))}; "
+                                        "its formats are not used"))
+    pairs = [(name, formats) for name, (formats, _) in merged.items()]
+    pairs += [(columns[name], formats) for name, formats in pairs if name in columns and columns[name] not in merged]
+    return tuple(pairs)
+
+
 def _merge_scalar(frags, attr: str, key: str, problems: list[Problem]) -> Any:
     chosen, chosen_path = None, None
     for frag in frags:
@@ -163,6 +186,8 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     refs = _column_refs(columns, column_where, stages, exits, markets, problems, joins)
     refs += _shape_refs(frags, columns, stage_column, history, joins)
 
+    column_formats = _merge_column_formats(frags, columns, refs, joins, problems)
+
     if any(p.level == "error" for p in problems):
         return None, problems
     defs = Definitions(
@@ -180,6 +205,7 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
         history=history,
         joins=tuple(joins),
         blank_values=tuple(blank_values),
+        column_formats=column_formats,
     )
     return defs, problems
 

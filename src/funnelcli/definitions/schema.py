@@ -59,7 +59,7 @@ def _positive(doc: Doc, mapping: dict, key: str, kp: tuple, what: str, rule: str
 # --------------------------------------------------------------------------------------------
 # One file -> a fragment
 
-TOP_KEYS = ("version", "description", "columns", "timezone", "date_format", "blank_values", "stage_column", "history",
+TOP_KEYS = ("version", "description", "columns", "timezone", "date_format", "date_formats", "blank_values", "stage_column", "history",
             "joins", "stages", "exits", "markets", "targets")
 STAGE_KEYS = ("name", "description", "date", "when", "values", "flag", "sla_days", "window_days", "purgatory")
 PURGATORY_KEYS = ("touches_at_most", "idle_days")
@@ -76,6 +76,7 @@ class Fragment:
     version: Any = None
     timezone: str | None = None
     date_format: tuple | None = None
+    date_formats: dict = field(default_factory=dict)  # column -> (formats, where)
     blank_values: tuple | None = None
     stage_column: str | None = None
     history: History | None = None
@@ -153,6 +154,8 @@ def _parse_settings(doc: Doc, data: dict, frag: Fragment) -> None:
     frag.date_format = _text_list(doc, data, "date_format", (), "the definitions")
     for i, fmt in enumerate(frag.date_format or ()):
         _check_date_format(doc, fmt, ("date_format", i) if isinstance(data["date_format"], list) else ("date_format",))
+    if "date_formats" in data and expect_mapping(doc, data["date_formats"], ("date_formats",), "date_formats"):
+        frag.date_formats = _parse_column_formats(doc, data["date_formats"])
     frag.blank_values = _text_list(doc, data, "blank_values", (), "the definitions")
     frag.stage_column = _text(doc, data, "stage_column", (), "the definitions")
     # written, even if invalid: stages then have values, and aren't also reported as lacking a rule
@@ -161,6 +164,24 @@ def _parse_settings(doc: Doc, data: dict, frag: Fragment) -> None:
         frag.history = _parse_history(doc, data["history"])
     if "joins" in data and data["joins"] is not None and expect_list(doc, data["joins"], ("joins",), "joins"):
         frag.joins = [j for j in (_parse_join(doc, item, ("joins", i)) for i, item in enumerate(data["joins"])) if j]
+
+
+def _parse_column_formats(doc: Doc, mapping: dict) -> dict:
+    """Return `date_formats:` as column -> (its formats, where the column is named)."""
+    out = {}
+    for column in mapping:
+        kp = ("date_formats",)
+        if not isinstance(column, str) or not column.strip():
+            doc.add(doc.at(kp + (column,), key=True), "wrong-type", f"date_formats: a column name must be text, got {describe_value(column)}")
+            continue
+        formats = _text_list(doc, mapping, column, kp, "date_formats")
+        value = mapping[column]
+        for i, fmt in enumerate(formats or ()):
+            _check_date_format(doc, fmt, kp + ((column, i) if isinstance(value, list) else (column,)))
+        if formats:
+            out[column.strip()] = (tuple(f.strip() if f.strip().casefold() == EXCEL else f for f in formats),
+                                   doc.at(kp + (column,), key=True))
+    return out
 
 
 def _text_list(doc: Doc, mapping: dict, key: str, kp: tuple, what: str) -> tuple | None:
@@ -177,7 +198,7 @@ def _text_list(doc: Doc, mapping: dict, key: str, kp: tuple, what: str) -> tuple
             where = kp + ((key, i) if isinstance(value, list) else (key,))
             doc.add(doc.at(where), "wrong-type", f"{what}: {key} must be text or a list of texts, got {describe_value(item)}")
             continue
-        out.append(item.strip() if key != "date_format" else item)
+        out.append(item if key == "date_format" or what == "date_formats" else item.strip())
     return tuple(out)
 
 
@@ -280,7 +301,12 @@ def _check_timezone(doc: Doc, name: str) -> None:
         doc.add(doc.at(("timezone",)), "invalid-timezone", f"unknown timezone {name!r}; use an IANA name such as UTC or America/New_York")
 
 
+EXCEL = "excel"  # a date format: Excel's serial day numbers (45292 is 2024-01-01; 45292.5 its noon)
+
+
 def _check_date_format(doc: Doc, fmt: str, kp: tuple = ("date_format",)) -> None:
+    if fmt.strip().casefold() == EXCEL:
+        return
     sample = dt.datetime(2024, 3, 15, 14, 5, 6, tzinfo=dt.timezone.utc)  # %z needs an offset to print
     try:
         if "%" not in fmt:
@@ -290,7 +316,7 @@ def _check_date_format(doc: Doc, fmt: str, kp: tuple = ("date_format",)) -> None
         doc.add(
             doc.at(kp),
             "invalid-date-format",
-            f"date_format {fmt!r} is not a strptime format such as '%m/%d/%Y %I:%M %p'",
+            f"date_format {fmt!r} is not a strptime format such as '%m/%d/%Y %I:%M %p' (or 'excel' for serial day numbers)",
         )
 
 

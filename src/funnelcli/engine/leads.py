@@ -103,7 +103,7 @@ def _latest_date(fields: Fields, defs: Definitions, own_date: np.ndarray, exit_m
 
 
 def _reading(defs: Definitions) -> conditions.Reading:
-    return conditions.Reading(defs.timezone, defs.date_format)
+    return conditions.reading(defs)
 
 
 def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evidence, key_of) -> tuple[np.ndarray, np.ndarray]:

@@ -59,7 +59,7 @@ def coverage(loaded: LoadedExport, defs: Definitions) -> tuple[list[str], list[t
 
     Counts the export's leads (excluded rows aside), whether or not they reached a stage.
     """
-    reading = conditions.Reading(defs.timezone, defs.date_format)
+    reading = conditions.reading(defs)
     met = [conditions.evaluate(m.when, loaded.leads, defs.field_key, reading) & loaded.usable for m in defs.markets]
     unmet = [m.name for m, mask in zip(defs.markets, met) if not mask.any()]
     overlaps = []

@@ -150,6 +150,22 @@ def _parse_format(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
     return pc.if_else(same, parsed, _NULL_TIME)
 
 
+EXCEL_EPOCH = 25569  # Excel's serial day number of 1970-01-01 (serials count from 1899-12-30)
+EXCEL_RANGE = (61, 2958466)  # 1900-03-01 (before it, Excel counts a 29 February 1900) to 9999-12-31
+
+
+def _parse_excel(arr: pa.Array) -> pa.Array:
+    """Return Excel serial day numbers (45292 is 2024-01-01, 45292.75 its 18:00) as wall-clock
+    timestamps; null where a value is not one."""
+    text = pc.utf8_trim_whitespace(arr)
+    serial = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]{1,7}([.][0-9]+)?$"), False)
+    days = pc.cast(pc.if_else(serial, text, _NULL_TEXT), pa.float64())
+    low, high = EXCEL_RANGE
+    days = pc.if_else(pc.and_(pc.greater_equal(days, low), pc.less(days, high)), days, pa.scalar(None, pa.float64()))
+    seconds = pc.round(pc.multiply(pc.subtract(days, EXCEL_EPOCH), 86400.0))
+    return pc.cast(pc.cast(seconds, pa.int64()), pa.timestamp("s"))
+
+
 def _seconds(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Return timestamps as datetime64[s] (NaT for nulls), writable."""
     out = arr.to_numpy() if isinstance(arr, pa.ChunkedArray) else arr.to_numpy(zero_copy_only=False)
@@ -178,7 +194,7 @@ def parse_times(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | No
     for chunk in column.chunks:
         known = None
         for fmt in formats:
-            found = _parse_format(chunk, fmt, tz)
+            found = _parse_excel(chunk) if fmt.strip().casefold() == "excel" else _parse_format(chunk, fmt, tz)
             known = found if known is None else pc.coalesce(known, found)
             chunk = _only(chunk, found.is_null().to_numpy(zero_copy_only=False))
         parsed = _strict(chunk)

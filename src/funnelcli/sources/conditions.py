@@ -11,6 +11,7 @@ date compares dates (by the day), text compares text (case-insensitively unless
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -27,10 +28,22 @@ _NEGATIVE = {"ne", "not_in", "not_matches", "not_contains", "missing"}
 
 @dataclass(frozen=True)
 class Reading:
-    """How text cells are read as dates: the definitions' timezone and date format."""
+    """How text cells are read as dates: the definitions' timezone and date formats (per frame
+    column, else `date_format`)."""
 
     timezone: str = "UTC"
-    date_format: str | None = None
+    date_format: tuple[str, ...] = ()
+    column_formats: tuple = ()  # (frame column, formats) pairs
+
+    def formats(self, key: str) -> tuple[str, ...]:
+        return next((f for name, f in self.column_formats if name == key), self.date_format)
+
+
+def reading(defs) -> Reading:
+    """Return how the definitions read dates in conditions: a column's own formats (date_formats)
+    apply under its header and under the name the lead table gives it."""
+    pairs = [(name, f) for name, f in defs.column_formats] + [(defs.field_key(name), f) for name, f in defs.column_formats]
+    return Reading(defs.timezone, defs.date_format, tuple(pairs))
 
 
 def evaluate(cond: Condition, frame: pd.DataFrame, key_of, reading: Reading = Reading()) -> np.ndarray:
@@ -39,7 +52,8 @@ def evaluate(cond: Condition, frame: pd.DataFrame, key_of, reading: Reading = Re
     `key_of(field)` gives the frame column that holds a field written in the definitions.
     """
     if isinstance(cond, Leaf):
-        return _leaf(cond, frame[key_of(cond.field)], reading)
+        key = key_of(cond.field)
+        return _leaf(cond, frame[key], dataclasses.replace(reading, date_format=reading.formats(key), column_formats=()))
     if isinstance(cond, AllOf):
         return np.logical_and.reduce([evaluate(c, frame, key_of, reading) for c in cond.items])
     if isinstance(cond, AnyOf):

@@ -223,7 +223,7 @@ def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_header
     release the GIL."""
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         id_job = pool.submit(read_ids, raw.column(defs.columns["id"]))
-        date_jobs = {h: pool.submit(parse_dates, raw.column(h), defs.date_format, defs.timezone) for h in date_headers}
+        date_jobs = {h: pool.submit(parse_dates, raw.column(h), defs.formats(h), defs.timezone) for h in date_headers}
         text_jobs = {
             key: pool.submit(numbers if key in NUMBER_FIELDS else categorical, raw.column(h))
             for key, h in keys.items() if h not in date_jobs
@@ -257,8 +257,10 @@ def _bad_dates(parsed: dict, unusable: np.ndarray, name: str, defs: Definitions)
     for h, (days, bad, raw) in parsed.items():
         if bad.sum() >= 5 and np.isnat(days).all():
             example = raw[int(np.flatnonzero(bad)[0])].as_py()
-            hint = ("set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p')" if not defs.date_format
-                    else f"they don't fit date_format {defs.date_format!r}")
+            formats = defs.formats(h)
+            hint = (f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{h}: ...}} "
+                    "for this column alone" if not formats
+                    else f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}")
             raise InputError(f"{name}: column {h!r}: no value parses as a date (such as {example!r}); {hint}")
         new_bad = bad & ~unusable & ~bad_date
         for i in np.flatnonzero(new_bad)[:2]:

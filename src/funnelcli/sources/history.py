@@ -90,7 +90,7 @@ def _columns(raw: RawTable, defs: Definitions) -> tuple:
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         numeric_job = pool.submit(_numeric_leads, id_column)  # keyed as integers, if they may be
         # the time of day orders a lead's changes of one day; days date the stages
-        time_job = pool.submit(parse_times, raw.column(defs.history.at), defs.date_format, defs.timezone)
+        time_job = pool.submit(parse_times, raw.column(defs.history.at), defs.formats(defs.history.at), defs.timezone)
         digits_job = pool.submit(plain_digits, id_column)
         change_job = pool.submit(_stage_changes, raw, defs)
         stage_job = pool.submit(_stage_codes, raw.column(defs.history.stage), defs)
@@ -141,7 +141,7 @@ def _stage_changes(raw: RawTable, defs: Definitions) -> np.ndarray:
         if key not in frame:
             codes, categories = categorical(raw.column(defs.header(leaf.field)))
             frame[key] = pd.Categorical.from_codes(codes, categories=categories)
-    return conditions.evaluate(only, pd.DataFrame(frame), defs.field_key, conditions.Reading(defs.timezone, defs.date_format))
+    return conditions.evaluate(only, pd.DataFrame(frame), defs.field_key, conditions.reading(defs))
 
 
 def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index, rows: np.ndarray, header: str) -> RowIssue | None:

@@ -69,7 +69,7 @@ def _order(raw: RawTable, join: Join, defs: Definitions) -> np.ndarray:
     if not join.order_by:
         return np.arange(raw.num_rows, dtype=np.float64)
     column = raw.column(join.order_by)
-    days, bad, _ = parse_dates(column, defs.date_format, defs.timezone)
+    days, bad, _ = parse_dates(column, defs.formats(join.order_by), defs.timezone)
     if not bad.any() and not np.isnat(days).all():
         return np.where(np.isnat(days), np.inf, days.astype("int64").astype(np.float64))
     values, bad = numbers(column)
