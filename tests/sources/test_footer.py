@@ -76,12 +76,13 @@ def test_no_footer_no_change(load):
     assert loaded.rows_read == 3 and not loaded.excluded
 
 
-def test_a_one_field_line_inside_the_data_is_still_refused(write):
-    # a short row followed by data rows is not a footer: the file is refused, naming the line
-    text = csv_text(DATA[:2] + ['"oops"'] + DATA[2:])
-    result = run("conversion", write("report.csv", text), "-d", write("defs.yml", DEFS))
-    assert result.exit_code == 2
-    assert "line 3: 1 fields where the header has 4" in result.stderr
+def test_a_one_field_line_inside_the_data_is_excluded_not_a_footer(load):
+    # a short row followed by data rows is not a footer: row 3 is excluded with its field count,
+    # the rows after it keep their numbers (00Q2 is row 4, 00Q3 row 5)
+    loaded = load(csv_text(DATA[:2] + ['"oops"'] + DATA[2:]))
+    assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"with 1 field where the header has 4": (1, [3])}
+    assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3"]
+    assert list(loaded.leads["_row"]) == [2, 4, 5]
 
 
 def test_a_quoted_value_spanning_lines_at_the_end_is_data(load):

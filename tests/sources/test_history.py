@@ -551,3 +551,14 @@ def test_log_in_lead_order_gives_what_time_order_gives(load):
     # (a move back row 10)
     assert by_reason(grouped.notices)["of the log that enter a stage the lead had entered before (re-entries)"] == (2, [5, 7])
     assert by_reason(grouped.notices)["of the log that move a lead back to an earlier stage"] == (2, [7, 10])
+
+
+def test_log_ragged_row_is_accounted_for(load):
+    # Row 3 has two fields where the header has four: left out of the log, in its account; row 4
+    # (lead 1's Qualified) keeps its number.
+    loaded = load("id,stage,at,owner\n1,Lead,2024-01-01,A\n1,Qualified\n1,Qualified,2024-01-03,A\n", PLAIN_DEFS)
+    (account,) = loaded.files
+    assert account.rows_read == 3 and account.balanced()
+    assert (1, "excluded with 2 fields where the header has 4") in account.parts
+    assert account.first_rows["excluded with 2 fields where the header has 4"] == [3]
+    assert [str(d) for d in loaded.date[0]] == ["2024-01-01", "2024-01-03", "NaT"]

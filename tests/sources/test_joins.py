@@ -279,6 +279,21 @@ def test_blank_key_rows_only_are_not_a_mismatch(write):
     assert (missing.count, missing.rows) == (3, [2, 3, 4])
 
 
+def test_a_ragged_row_of_a_joined_file_is_accounted_for(write):
+    # contacts' row 3 has three fields where the header has two: left out (counted, named); rows 2
+    # and 4 match leads 1 and 3; lead 2 has no row.
+    leads = write("leads.csv", "id,created_at\n1,2024-01-01\n2,2024-01-02\n3,2024-01-03\n")
+    write("contacts.csv", "lead_id,region\n1,NA\n2,EU,extra\n3,APAC\n")
+    defs = write("defs.yml", "version: 1\ncolumns: {id: id}\njoins:\n  - {name: contacts, path: contacts.csv, on: {id: lead_id}, "
+                             "columns: {region: region}}\nstages:\n  - {name: Lead, date: created_at}\n")
+    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    (account,) = loaded.files
+    assert account.rows_read == 3 and account.balanced()
+    assert parts(account)["excluded with 3 fields where the header has 2"] == 1
+    assert account.first_rows["excluded with 3 fields where the header has 2"] == [3]
+    assert column(loaded, "region") == ["NA", "-", "APAC"]
+
+
 def test_chained_join_with_no_key_for_any_lead(write):
     # contacts gives leads 1 and 2 a blank account_id (lead 3 no contact): accounts has nothing to
     # look up. Expected: the accounts columns are blank, and the file's one row matched no lead.

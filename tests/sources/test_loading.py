@@ -291,17 +291,39 @@ def test_excel_workbook(cli):
                  "leads.xlsx", "Excel", "save it as CSV")
 
 
-def test_ragged_row_names_its_line(cli):
-    # Line 3 (lead 2) has five fields where the header has four.
-    result = cli("Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,Bob,2024-01-03,,extra\n3,Cy,2024-01-04,\n")
-    assert_fails(result, "export.csv", "line 3", "5 fields", "4", "--delimiter")
+def test_a_ragged_row_is_excluded_with_its_row(load):
+    # Row 3 (lead 2) has five fields where the header has four: left out, counted; row 4 keeps its number.
+    loaded = load("Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,Bob,2024-01-03,,extra\n3,Cy,2024-01-04,\n")
+    assert excluded(loaded) == {"with 5 fields where the header has 4": (2 - 1, [3])}
+    assert list(loaded.leads["_row"]) == [2, 4]
 
 
-def test_ragged_row_after_a_multiline_value(cli):
-    # Lead 3 (spreadsheet row 4, file line 5: row 2 spans two lines) has three fields.
-    result = cli('Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,"Bob\nBob",2024-01-03,\n3,Cy,2024-01-04\n')
-    assert_fails(result, "export.csv", "3 fields")
-    assert "line 5" in result.stderr or "row 4" in result.stderr
+def test_a_ragged_row_after_a_multiline_value_is_named_by_its_row(load):
+    # Row 2 spans two lines: lead 3 is spreadsheet row 4 (file line 5) and has three fields;
+    # the unparseable date of lead 4 (row 5) is named by its row, not shifted.
+    loaded = load('Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,"Bob\nBob",2024-01-03,\n3,Cy,2024-01-04\n4,Di,soon,\n')
+    assert excluded(loaded) == {"with 3 fields where the header has 4": (1, [4]), "with an unparseable date": (1, [5])}
+    assert list(loaded.leads["_row"]) == [2, 3, 5]
+    (account,) = [f for f in loaded.files] or [None]
+    assert account is None or account.balanced()
+
+
+def test_ragged_rows_of_every_width_are_counted_apart(load):
+    # rows 3 and 5 have three fields, row 4 has six: two reasons, each with its rows; 4 leads remain
+    loaded = load("Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,Bob,x\n3,Cy,2024-01-02,,,\n4,Di,y\n"
+                  "5,Ed,2024-01-05,\n6,Fy,2024-01-06,\n7,Gu,2024-01-07,\n")
+    assert excluded(loaded) == {"with 3 fields where the header has 4": (2, [3, 5]),
+                                "with 6 fields where the header has 4": (1, [4])}
+    assert list(loaded.leads["_row"]) == [2, 6, 7, 8]
+
+
+def test_mostly_ragged_rows_refuse_the_file_naming_the_delimiter(cli):
+    # A semicolon export read with a comma: every data row splits into 2 fields where the header
+    # (read with the forced comma) has 4, so the delimiter is wrong, not the rows.
+    text = "Id,Owner,MQL,SAL\n1;Ann;2024-01-02,x\n2;Bob;2024-01-03,y\n3,Cy,2024-01-04,\n"
+    result = cli(text)
+    assert_fails(result, "export.csv", "2 of 3 rows have another number of fields than the header",
+                 "line 2: 2 fields where the header has 4", "delimiter (comma) is likely wrong", "--delimiter")
 
 
 def test_missing_mapped_column(cli):

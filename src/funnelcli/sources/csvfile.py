@@ -29,6 +29,17 @@ class RawTable:
     table: pa.Table
     rows: np.ndarray  # int64: the row number a spreadsheet shows for each record (the header is row 1)
     footer_rows: list = field(default_factory=list)  # row numbers of a report footer left out
+    ragged: dict = field(default_factory=dict)  # reason -> row numbers of records left out for their field count
+
+    @property
+    def left_out(self) -> int:
+        """The rows read but not in the table: ragged records and a report footer."""
+        return len(self.footer_rows) + sum(len(r) for r in self.ragged.values())
+
+    def left_out_parts(self) -> list[tuple[str, list[int]]]:
+        """Return (why, row numbers) for the rows read but not in the table, ragged records first."""
+        parts = [(f"excluded {why}", rows) for why, rows in self.ragged.items()]
+        return parts + ([("in the report footer", self.footer_rows)] if self.footer_rows else [])
 
     @property
     def num_rows(self) -> int:
@@ -56,13 +67,19 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     cut, footer_lines = _report_footer(data, path, python_codec(encoding), delimiter, len(header))
     if cut is not None:  # read the data above the footer only, without copying the file
         data = pa.py_buffer(memoryview(data)[:cut]) if data is not None else pa.memory_map(path).read_buffer(cut)
-    table = _read_table(data, path, name, [raw[h] for h in headers], header, delimiter, encoding,
-                        {raw[h] for h in headers if h in coded})
+    table, ragged = _read_table(data, path, name, [raw[h] for h in headers], header, delimiter, encoding,
+                                {raw[h] for h in headers if h in coded})
     table = table.rename_columns([c.strip() for c in table.column_names])
-    if table.num_rows == 0:
+    if table.num_rows == 0 and not ragged:
         raise InputError(f"{name}: the export has a header but no data rows")
-    n = table.num_rows
-    return RawTable(name, table, np.arange(2, n + 2, dtype=np.int64), list(range(n + 2, n + 2 + footer_lines)))
+    total = table.num_rows + len(ragged)  # records, each a row number (the header is row 1)
+    rows = np.arange(2, total + 2, dtype=np.int64)
+    by_reason: dict[str, list[int]] = {}
+    if ragged:
+        rows = np.setdiff1d(rows, [number for number, _ in ragged])
+        for number, count in sorted(ragged):
+            by_reason.setdefault(f"with {count} field{'s' if count != 1 else ''} where the header has {len(header)}", []).append(number)
+    return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason)
 
 
 FOOTER_BYTES = 1 << 16  # a report footer is a few short lines: look at the file's last 64 KiB
@@ -130,6 +147,21 @@ def _check_columns(needed: list, header: list[str], name: str, what: str) -> Non
         raise InputError(f"{name}: the header has column {duplicated[0]!r} more than once; rename one in the export")
 
 
+def _refuse_mostly_ragged(ragged: list, kept: int, data, path: str, name: str, codec: str, delimiter: str, width: int) -> None:
+    """Raise when most records have another field count than the header: then the delimiter (or
+    a quote) is wrong, not a few rows."""
+    if len(ragged) * 2 <= len(ragged) + kept:
+        return
+    data = data.to_pybytes() if isinstance(data, pa.Buffer) else data
+    where = _locate_ragged(data, path, codec, delimiter, width)
+    shown = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delimiter, repr(delimiter))
+    raise InputError(
+        f"{name}: {len(ragged):,} of {len(ragged) + kept:,} rows have another number of fields than the header"
+        f"{' (' + where + ')' if where else ''}; the delimiter ({shown}) is likely wrong: try {option('delimiter')} "
+        "(or is a quote left open?)"
+    )
+
+
 def _locate_ragged(data: bytes | None, path: str, codec: str, delimiter: str, width: int) -> str:
     """Return 'line N: ...' for the first row whose field count differs from the header's."""
     raw = data if data is not None else open(path, "rb").read()
@@ -142,7 +174,7 @@ def _locate_ragged(data: bytes | None, path: str, codec: str, delimiter: str, wi
 
 
 def _read_table(data: bytes | None, path: str, name: str, needed: list[str], header: list[str],
-                delimiter: str, encoding: str | None, coded: set[str]) -> pa.Table:
+                delimiter: str, encoding: str | None, coded: set[str]) -> tuple[pa.Table, list]:
     codec = python_codec(encoding)
     read_options = pacsv.ReadOptions(encoding="utf8" if codec == "utf-8-sig" else codec, block_size=1 << 22)
     convert_options = pacsv.ConvertOptions(
@@ -153,34 +185,40 @@ def _read_table(data: bytes | None, path: str, name: str, needed: list[str], hea
         null_values=[""],
     )
 
-    def read(newlines_in_values: bool) -> pa.Table:
+    def read(newlines_in_values: bool, careful: bool = False) -> tuple[pa.Table, list]:
         source = path if data is None else pa.BufferReader(data) if isinstance(data, pa.Buffer) else io.BytesIO(data)
+        ragged: list[tuple[int | None, int]] = []
+
+        def skip(row) -> str:  # a record with more or fewer fields than the header: left out, counted
+            ragged.append((row.number, row.actual_columns))
+            return "skip"
+
         # Empty lines are rows too: a spreadsheet numbers them, so skipping them would shift
         # every row number after them.
         parse_options = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
-                                           ignore_empty_lines=False)
-        return pacsv.read_csv(source, read_options, parse_options, convert_options)
+                                           ignore_empty_lines=False, invalid_row_handler=skip if newlines_in_values else None)
+        # Only a single-threaded reader knows each record's number: it reads again when rows are ragged.
+        options = pacsv.ReadOptions(encoding=read_options.encoding, block_size=read_options.block_size, use_threads=False) if careful else read_options
+        return pacsv.read_csv(source, options, parse_options, convert_options), ragged
 
     try:
         try:
-            # Fast: blocks are cut at newlines. A quoted value with a newline at a block's edge
-            # makes the parser fail (never misread), and the slower reader that allows them is
-            # tried next.
+            # Fast: blocks are cut at newlines, and a ragged row or a quoted value with a newline
+            # at a block's edge makes the parser fail (never misread). The slower reader that
+            # allows newlines in values is tried next, leaving ragged rows out.
             return read(False)
         except pa.ArrowInvalid:
-            return read(True)
+            table, ragged = read(True)
+            if ragged:
+                table, ragged = read(True, careful=True)
+                _refuse_mostly_ragged(ragged, table.num_rows, data, path, name, codec, delimiter, len(header))
+            return table, ragged
     except pa.ArrowInvalid as exc:
         message = str(exc)
         data = data.to_pybytes() if isinstance(data, pa.Buffer) else data
         if "UTF8" in message or "UTF-8" in message or "decode" in message.lower():
             line = decode_error_line(data, path, codec)
             raise encoding_hint(name, encoding, f" (line {line} has bytes it cannot decode)" if line else "") from None
-        if "Expected" in message and "columns" in message:
-            where = _locate_ragged(data, path, codec, delimiter, len(header))
-            raise InputError(
-                f"{name}: {where or message}; every row needs as many fields as the header "
-                f"(is a quote left open, or is the delimiter wrong? try {option('delimiter')})"
-            ) from None
         raise InputError(f"{name}: cannot read the CSV: {message}") from None
     except UnicodeDecodeError:
         data = data.to_pybytes() if isinstance(data, pa.Buffer) else data

@@ -311,10 +311,10 @@ def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict,
         parts.append((count, what))
         if count:
             first_rows[what] = [int(r) for r in raw.rows[np.flatnonzero(mask)[:SHOW_ROWS]]]
-    if raw.footer_rows:
-        parts.append((len(raw.footer_rows), "in the report footer"))
-        first_rows["in the report footer"] = raw.footer_rows[:SHOW_ROWS]
-    return FileAccount(raw.name, "log", raw.num_rows + len(raw.footer_rows), parts, first_rows)
+    for what, rows in raw.left_out_parts():
+        parts.append((len(rows), what))
+        first_rows[what] = rows[:SHOW_ROWS]
+    return FileAccount(raw.name, "log", raw.num_rows + raw.left_out, parts, first_rows)
 
 
 def _lead_columns(raw: RawTable, defs: Definitions, ids: pa.ChunkedArray, first_row: np.ndarray, last_row: np.ndarray | None,

@@ -154,10 +154,10 @@ def _account(raw: RawTable, join: Join, blank: np.ndarray, matches: np.ndarray, 
     first_rows = {what: [int(r) for r in raw.rows[np.flatnonzero(mask)[:SHOW_ROWS]]]
                   for what, mask in parts.items() if mask.any() and what != "matched a lead"}
     counts = [(int(m.sum()), what) for what, m in parts.items()]
-    if raw.footer_rows:
-        counts.append((len(raw.footer_rows), "in the report footer"))
-        first_rows["in the report footer"] = raw.footer_rows[:SHOW_ROWS]
-    return FileAccount(raw.name, f"join {join.name}", raw.num_rows + len(raw.footer_rows), counts, first_rows)
+    for what, rows in raw.left_out_parts():
+        counts.append((len(rows), what))
+        first_rows[what] = rows[:SHOW_ROWS]
+    return FileAccount(raw.name, f"join {join.name}", raw.num_rows + raw.left_out, counts, first_rows)
 
 
 def _nothing_matches(leads: RawTable, raw: RawTable, join: Join, defs: Definitions, lead_key: pa.Array, file_key: pa.Array) -> str:
