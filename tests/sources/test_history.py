@@ -9,6 +9,7 @@ numbers are the log's spreadsheet rows (header = row 1). Stage columns in matric
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
@@ -562,3 +563,16 @@ def test_log_ragged_row_is_accounted_for(load):
     assert (1, "excluded with 2 fields where the header has 4") in account.parts
     assert account.first_rows["excluded with 2 fields where the header has 4"] == [3]
     assert [str(d) for d in loaded.date[0]] == ["2024-01-01", "2024-01-03", "NaT"]
+
+
+def test_log_lead_lost_twice_is_out_in_both_times_out(write):
+    # Lead 1: Lead 01-01, Lost 01-04, Qualified 01-06 (reopened), Lost again 01-09. Lead 2 (interleaved,
+    # in time order): Lead 01-02, Lost 01-03, Lost again 01-08 (never reopened). Replayed:
+    #   01-03: lead 1 in, lead 2 out (its first loss);  01-05: both out (lead 1's first time out);
+    #   01-07: lead 1 back in (reopened 01-06), lead 2 still out;  01-10: both out.
+    log = ("id,stage,at,owner\n1,Lead,2024-01-01,A\n2,Lead,2024-01-02,B\n2,Lost,2024-01-03,B\n1,Lost,2024-01-04,A\n"
+           "1,Qualified,2024-01-06,A\n2,Lost,2024-01-08,B\n1,Lost,2024-01-09,A\n")
+    defs = definitions.load([str(write("defs.yml", PLAIN_DEFS))])
+    loaded = api.read_export(str(write("log.csv", log)), defs)
+    out = {day: list(api.funnel(loaded, defs, as_of=dt.date(2024, 1, day)).exit_codes) for day in (3, 5, 7, 10)}
+    assert out == {3: [-1, 0], 5: [0, 0], 7: [-1, 0], 10: [0, 0]}

@@ -316,6 +316,13 @@ def _exits_at(loaded: LoadedExport, defs: Definitions, idx: np.ndarray, limit: n
         if j in loaded.exit_until:  # a log's lead that came back after the exit is out only until then
             back = loaded.exit_until[j][idx]
             happened &= np.isnat(back) | (back > limit)
+        if j in loaded.exit_spans:  # and out through an earlier exit (lost, reopened, lost again) in between
+            rows, start, end = loaded.exit_spans[j]
+            pos = np.searchsorted(idx, rows)
+            inside = pos < len(idx)
+            inside[inside] &= idx[pos[inside]] == rows[inside]
+            out = inside & (start <= limit) & (end > limit)
+            happened[pos[out]] = True
         exit_codes[(exit_codes == -1) & happened] = j
     return exit_codes
 

@@ -46,6 +46,7 @@ class LoadedExport:
     latest_date: pd.Timestamp | None  # the latest date in the export's date columns
     dated: np.ndarray | None = None  # bool [rows, stages]: reached with an own date (velocity uses only these)
     exit_until: dict = dataclass_field(default_factory=dict)  # exit index -> the day the lead came back (a log's reopening)
+    exit_spans: dict = dataclass_field(default_factory=dict)  # exit index -> (rows, from, until): a log's earlier times out
     files: list = dataclass_field(default_factory=list)  # FileAccount of a log's or joined files' rows
     unit: str = "rows"  # what rows_read counts: rows of the export, or leads (of a log)
 
@@ -76,7 +77,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
         # velocity takes a step only between dates of the lead's own: not a borrowed date, nor an
         # own date out of order (which the waterfall replaced by a later stage's earlier one)
         dated=own & ~np.isnat(own_date) & (own_date == date), files=list(fields.files), unit=fields.unit,
-        exit_until=dict(fields.evidence.exit_until),
+        exit_until=dict(fields.evidence.exit_until), exit_spans=dict(fields.evidence.exit_spans),
     )
 
 

@@ -276,6 +276,22 @@ def _exits(evidence: Evidence, exits: int, n: int, lead: np.ndarray, e: np.ndarr
         evidence.add_exit(j, met)
         evidence.exit_dates[j] = np.where(met, exit_day, nat)
         evidence.exit_until[j] = np.where(met, until, nat)
+    _earlier_exits(evidence, n, lead, e, day, last)
+
+
+def _earlier_exits(evidence: Evidence, n: int, lead: np.ndarray, e: np.ndarray, day: np.ndarray, last: np.ndarray) -> None:
+    """Add the times a lead was out before its last exit (lost, reopened, lost again): each from
+    the exit's day until the lead's next change. Only the few leads with several exit changes are
+    grouped to find them."""
+    several = np.bincount(lead[e >= 0], minlength=n) > 1
+    if not several.any():
+        return
+    rows = np.flatnonzero(several[lead])
+    rows = rows[np.argsort(lead[rows], kind="stable")]  # by lead; each lead's changes stay in time order
+    earlier = np.flatnonzero((e[rows] >= 0) & (rows != last[lead[rows]]))  # a later change of the lead follows each
+    for j in np.unique(e[rows[earlier]]):
+        mine = earlier[e[rows[earlier]] == j]
+        evidence.exit_spans[int(j)] = (lead[rows[mine]], day[rows[mine]], day[rows[mine + 1]])
 
 
 def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_order: np.ndarray,

@@ -27,6 +27,8 @@ class Evidence:
     exit_met: dict[int, np.ndarray] = field(default_factory=dict)  # exit -> bool: the lead left through it
     exit_dates: dict[int, np.ndarray] = field(default_factory=dict)  # exit -> datetime64[D]: when
     exit_until: dict[int, np.ndarray] = field(default_factory=dict)  # exit -> datetime64[D]: reopened then (NaT: still out)
+    # exit -> (leads, from, until): a log's earlier times out through the exit, before the last one
+    exit_spans: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     how: dict[int, str] = field(default_factory=dict)  # stage -> "status", "flag", "log": for explanations
     latest: np.datetime64 | None = None  # the latest date the shape read (a log's last change)
 
