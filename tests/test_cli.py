@@ -670,6 +670,7 @@ KEY_OPTIONS = {
     "trends": ["--period", "--last", "--counting", "--from-stage", "--window", "--by"],
     "report": ["--period", "--compare", "--fail-on-miss", "--email-to", "--smtp-host", "--format", "--output"],
     "validate": ["--data", "--format", "github", "--quiet"],
+    "diff": ["--as-of", "--join", "--examples", "--format", "--output", "--fail-on-change", "--quiet"],
 }
 
 

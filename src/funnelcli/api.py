@@ -228,6 +228,17 @@ def digest(f, period: str = "week", compare: str = "previous"):
     return reports.digest(f, period, compare)
 
 
+def init(export: PathLike, output: PathLike = "definitions", *, encoding: str | None = None,
+         delimiter: str | None = None):
+    """Write commented definitions for an export to OUTPUT/funnel.yml ('-': only return them), from
+    its header and first rows: a recognised CRM layout's, else guessed from names and values.
+    Return an `InitResult` (the file, the layout, the stages, the text). Never overwrites a file;
+    raises InputError, writing nothing, for an export it cannot make sense of."""
+    from funnelcli.init import init_definitions
+
+    return init_definitions(os.fspath(export), os.fspath(output), encoding=encoding, delimiter=delimiter)
+
+
 def missed_targets(report) -> list[str]:
     """Return the targets a report found missed (empty when none, or the report has no targets)."""
     return list(report.data.get("missed_targets") or [])

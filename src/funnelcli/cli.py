@@ -492,5 +492,40 @@ def validate(paths, data, fmt, joins, encoding, delimiter, quiet) -> None:
         sys.exit(ExitCode.PROBLEMS)
 
 
+@cli.command()
+@click.argument("export", metavar="EXPORT")
+@click.option("-o", "--output", default=DEFAULT_DEFINITIONS, show_default=True, metavar="DIR",
+              help="The folder to write funnel.yml in (made if missing; '-' prints the definitions instead).")
+@click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM).")
+@click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+def init(export, output, encoding, delimiter, quiet) -> None:
+    """Write first definitions for an export, commented, for you to check.
+
+    Reads the header and the first 2,000 rows. Recognises HubSpot contacts and deals,
+    Salesforce leads and opportunity reports, Pipedrive deals and deal changes; otherwise guesses
+    the id, date columns and their formats, a status column, flags, owner and source from the
+    names and values. Every guess has a comment saying what to check. Never overwrites a file:
+    exit 2 when DIR/funnel.yml exists or DIR holds definitions.
+
+    \b
+    Examples:
+      funnelcli init leads.csv                  # writes definitions/funnel.yml
+      funnelcli init deals.csv -o definitions/pipedrive
+      funnelcli init export.csv -o - | less     # print them instead
+    """
+    from funnelcli import api
+
+    result = api.init(export, output, encoding=encoding, delimiter=delimiter)
+    if result.path is None:
+        echo_out(result.text)
+        return
+    folder = os.path.dirname(result.path)
+    note(quiet, f"{result.path}: definitions for {result.layout} ({len(result.stages)} stages: {', '.join(result.stages)}), "
+                f"from {'its' if result.whole else 'the first'} {result.rows_read:,} rows")
+    note(quiet, f"check the comments in it, then: funnelcli validate {folder} --data {export} && "
+                f"funnelcli conversion {export} -d {folder}")
+
+
 def main() -> None:
     cli(prog_name="funnelcli")
