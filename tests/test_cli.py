@@ -130,7 +130,8 @@ def _layout_tables(out: str) -> list[list[dict]]:
 
 
 def _md_cells(line: str) -> list[str]:
-    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+    """Return a Markdown table row's cells as a reader sees them: backslash escapes undone."""
+    return [re.sub(r"\\(.)", r"\1", c.strip()) for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
 
 
 def _markdown_tables(out: str) -> list[list[dict]]:

@@ -228,6 +228,40 @@ def digest(f, period: str = "week", compare: str = "previous"):
     return reports.digest(f, period, compare)
 
 
+def run_both(export: PathLike, old: Definitions | PathLike | Sequence[PathLike], new: Definitions | PathLike | Sequence[PathLike],
+             *, as_of: dt.date | None = None, encoding: str | None = None, delimiter: str | None = None,
+             strict: bool = False, joins: dict[str, PathLike] | None = None):
+    """Return (old funnel, new funnel): the export under two definitions, at one as-of date (the
+    one given, else the old definitions' latest date in the export), for `diff`.
+
+    Both definitions are loaded before the export is read; stdin ('-') is read once. Each funnel
+    has its own data-quality findings.
+    """
+    from funnelcli.sources import sniff
+
+    old, new = _as_definitions(old), _as_definitions(new)
+    content, _ = sniff.open_export(os.fspath(export))
+    settings = dict(encoding=encoding, delimiter=delimiter, strict=strict, content=content, joins=joins)
+    before = run(export, old, as_of=as_of, **settings)
+    after = run(export, new, as_of=as_of or (before.as_of.date() if before.as_of is not None else None), **settings)
+    if as_of is None:  # the date came from the export (by the old definitions), not from the caller
+        after.as_of_given = False
+    return before, after
+
+
+def diff(old, new, examples: int = 3):
+    """Return the impact of a change of the definitions: the funnels of one export under the old
+    and the new definitions (from `run_both`) compared stage by stage and lead by lead."""
+    from funnelcli.measures import diff_report
+
+    return diff_report.diff(old, new, examples)
+
+
+def changed(report) -> bool:
+    """Return whether a `diff` report found any change (a number, a lead, the stages)."""
+    return bool(report.data.get("changed"))
+
+
 def init(export: PathLike, output: PathLike = "definitions", *, encoding: str | None = None,
          delimiter: str | None = None):
     """Write commented definitions for an export to OUTPUT/funnel.yml ('-': only return them), from
@@ -247,11 +281,16 @@ def missed_targets(report) -> list[str]:
 # Output
 
 
-def render(report, fmt: str = "text", *, color: bool = False, width: int | None = None, ascii_only: bool = False) -> str:
-    """Return the report as text in one of FORMATS: table, text, markdown, csv, json, html."""
+def render(report, fmt: str = "text", *, color: bool = False, width: int | None = None, ascii_only: bool = False,
+           csv_guard: bool = True) -> str:
+    """Return the report as text in one of FORMATS: table, text, markdown, csv, json, html.
+
+    Values are data in every format: control characters are written out, markup is escaped, and
+    CSV text cells that would start a spreadsheet formula get a leading apostrophe (`csv_guard`
+    False writes them as they are)."""
     from funnelcli.output.render import render as _render
 
-    return _render(report, fmt, color=color, width=width, ascii_only=ascii_only)
+    return _render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=csv_guard)
 
 
 def write_report(report, path: PathLike, fmt: str | None = None) -> None:

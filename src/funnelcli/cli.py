@@ -96,6 +96,7 @@ class RunOptions:
     strict: bool
     quiet: bool
     joins: dict = dataclasses.field(default_factory=dict)  # join name -> file (--join NAME=PATH)
+    raw_csv: bool = False  # -f csv without the formula guard (--raw-csv)
 
 
 def _date(ctx, param, value):
@@ -168,14 +169,16 @@ def report_options(f):
         click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab)."),
         click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice (dates out of order, a non-number)."),
         click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only."),
+        click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @), for pipelines, not spreadsheets."),
     ]
 
     @functools.wraps(f)
-    def wrapper(export, definitions, joins, as_of, since, until, by, markets, fmt, output, encoding, delimiter, strict, quiet, **rest):
+    def wrapper(export, definitions, joins, as_of, since, until, by, markets, fmt, output, encoding, delimiter, strict, quiet,
+                raw_csv, **rest):
         if since and until and since > until:
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
-                          fmt, output, encoding, delimiter, strict, quiet, joins)
+                          fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv)
         return f(opts, **rest)
 
     for option in reversed(options):
@@ -253,7 +256,7 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     if fmt == "table" and opts.output is None and sys.stdout.isatty():
         width = shutil.get_terminal_size().columns
     ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█─━")
-    write_output(api.render(report, fmt, color=color, width=width, ascii_only=ascii_only), opts.output)
+    write_output(api.render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=not opts.raw_csv), opts.output)
 
 
 def _can_encode(stream, text: str) -> bool:
@@ -451,6 +454,63 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
                                 smtp_port=smtp_port, smtp_user=smtp_user, smtp_password=smtp_password, smtp_tls=smtp_tls)
         note(opts.quiet, f"mailed the report to {', '.join(recipients)} through {where}")
     finish(digest, opts, fail_on_miss)
+
+
+@cli.command()
+@click.argument("export", metavar="EXPORT")
+@click.argument("old", metavar="OLD_DEFINITIONS", type=click.Path(exists=True))
+@click.argument("new", metavar="NEW_DEFINITIONS", type=click.Path(exists=True))
+@join_option
+@click.option("--as-of", callback=_date, metavar="DATE", help="Both runs as of this date (default: the latest date in the export, by the old definitions).")
+@click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True, metavar="N", help="Example ids per kind of change.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension).")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched).")
+@click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM).")
+@click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
+@click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice, under either definitions.")
+@click.option("--fail-on-change", is_flag=True, help="Exit 1 when any number, lead or stage changes (after the report is written).")
+@click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only.")
+def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimiter, strict, fail_on_change, quiet) -> None:
+    """The impact of a change of the definitions on one export: old against new.
+
+    Runs the export under OLD_DEFINITIONS and NEW_DEFINITIONS (each a file or a folder) at one
+    as-of date and compares them: per stage, reached, converted, exited, stuck, in progress and
+    the rates, old and new; and the leads that changed furthest stage, bucket, exit or market,
+    with example ids. Stages are matched by name ('-' where one side lacks a stage). The first
+    line says what changed; -f markdown fits a pull-request comment.
+
+    \b
+    Examples:
+      funnelcli diff leads.csv main-definitions/ definitions/
+      funnelcli diff leads.csv old/ new/ -f markdown -o impact.md
+      funnelcli diff leads.csv old/ new/ --fail-on-change -q    # exit 1 when anything changes
+    """
+    from funnelcli import api
+
+    opts = RunOptions(export, (old, new), as_of, None, None, None, (), fmt, output, encoding, delimiter, strict, quiet, joins)
+    before, after = api.run_both(export, old, new, as_of=as_of, encoding=encoding, delimiter=delimiter,
+                                 strict=strict, joins=joins)
+    _diff_findings(before, after, quiet)
+    report = api.diff(before, after, examples)
+    emit(report, opts)
+    if api.changed(report):
+        leads = report.data["changed_leads"]["any"]
+        numbers = report.data["changed_numbers"]
+        note(quiet, f"the new definitions change {leads:,} lead{'s' if leads != 1 else ''} and "
+                    f"{numbers:,} number{'s' if numbers != 1 else ''}")
+        if fail_on_change:
+            sys.exit(ExitCode.PROBLEMS)
+
+
+def _diff_findings(before, after, quiet: bool) -> None:
+    """Print each run's findings on stderr: once when both runs have it, else naming the side."""
+    lines = {side: [("" if x.kind == "accounting" else f"{f.export}: ") + x.text(cli=True, flags=FLAGS) for x in f.findings]
+             for side, f in (("old", before), ("new", after))}
+    for line in lines["old"]:
+        note(quiet, line if line in lines["new"] else f"(old definitions) {line}")
+    for line in lines["new"]:
+        if line not in lines["old"]:
+            note(quiet, f"(new definitions) {line}")
 
 
 @cli.command()

@@ -1,6 +1,8 @@
 """One renderer per output format, over the report model of `funnelcli.measures.model`.
 
-Each renderer turns a `Report` into text. Nothing here knows pandas.
+Each renderer turns a `Report` into text. Nothing here knows pandas. Every value is data: control
+characters are shown, never sent (`visible`); rich never reads markup in a value; Markdown and
+HTML escape theirs; CSV guards cells a spreadsheet would run as formulas.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import html
 import io
 import json
 import math
+import re
 from typing import Any
 
 from funnelcli.measures.model import EMPTY, MARK, NUMERIC, Column, Report, Table, cell
@@ -18,6 +21,20 @@ FORMATS = ("table", "text", "markdown", "csv", "json", "html")
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 ASCII_BLOCKS = "_.-~=+*#"
+
+
+# C0 controls (escape sequences, newlines, tabs, carriage returns), DEL and C1 controls, line and
+# paragraph separators, and the bidirectional overrides and isolates that reorder what is shown
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_BEYOND_C0 = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # what json leaves as it is
+
+
+def visible(text: str) -> str:
+    """Return text with its control characters written out (ESC as \\x1b, a newline as \\x0a): a
+    value never moves the cursor, colours the terminal or starts a line of its own."""
+    if not _INVISIBLE.search(text):
+        return text
+    return _INVISIBLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def sparkline(values: list, ascii_only: bool = False) -> str:
@@ -48,7 +65,7 @@ def _cells(table: Table, ascii_only: bool = False) -> list[list[str]]:
         line = []
         for col in _shown(table):
             if col.kind == "group":
-                text = str(row.get(col.key, ""))
+                text = visible(str(row.get(col.key, "")))
                 line.append(text if text != previous_group else "")
                 previous_group = text
                 continue
@@ -58,7 +75,7 @@ def _cells(table: Table, ascii_only: bool = False) -> list[list[str]]:
             if col.kind == "flag":
                 line.append(col.flag if row.get(col.key) else "")
                 continue
-            text = cell(row.get(col.key), col.kind_for(row))
+            text = visible(cell(row.get(col.key), col.kind_for(row)))
             if col.mark and row.get(col.mark) and text != EMPTY:
                 text += MARK
             line.append(text)
@@ -83,18 +100,20 @@ def _group_starts(table: Table) -> set[int]:
 
 
 def render_text(report: Report, ascii_only: bool = False) -> str:
-    out = [report.title, "=" * len(report.title)]
-    width = max((len(label) for label, _ in report.meta), default=0)
-    out += [f"{label.ljust(width)}  {text}" for label, text in report.meta]
+    v = visible
+    title = v(report.title)
+    out = [title, "=" * len(title)]
+    width = max((len(v(label)) for label, _ in report.meta), default=0)
+    out += [f"{v(label).ljust(width)}  {v(text)}" for label, text in report.meta]
     for table in report.tables:
         out.append("")
         if table.title:
-            out += [table.title, "-" * len(table.title)]
+            out += [v(table.title), "-" * len(v(table.title))]
         out += _text_table(table, ascii_only)
-        out += table.notes
+        out += [v(n) for n in table.notes]
     if report.notes:
         out.append("")
-        out += report.notes
+        out += [v(n) for n in report.notes]
     return "\n".join(out) + "\n"
 
 
@@ -103,7 +122,7 @@ def _text_table(table: Table, ascii_only: bool = False) -> list[str]:
         return ["(no rows)"]
     cols = _shown(table)
     body = _cells(table, ascii_only)
-    widths = [max([len(c.label)] + [len(r[i]) for r in body]) for i, c in enumerate(cols)]
+    widths = [max([len(visible(c.label))] + [len(r[i]) for r in body]) for i, c in enumerate(cols)]
 
     marked = [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in body) for i, c in enumerate(cols)]
 
@@ -120,7 +139,7 @@ def _text_table(table: Table, ascii_only: bool = False) -> list[str]:
                 parts.append(value.ljust(widths[i]))
         return "  ".join(parts).rstrip()
 
-    lines = [fmt([c.label for c in cols], heading=True), fmt(["-" * w for w in widths], heading=True)]
+    lines = [fmt([visible(c.label) for c in cols], heading=True), fmt(["-" * w for w in widths], heading=True)]
     starts = _group_starts(table)
     for i, row in enumerate(body):
         if i in starts:
@@ -139,31 +158,32 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    parts: list = [Text(report.title, style="bold")]
+    v = visible  # and every string goes in as Text: rich reads no markup in a value or a name
+    parts: list = [Text(v(report.title), style="bold")]
     for label, text in report.meta:
-        parts.append(Text.assemble((f"{label}: ", "dim"), text))
+        parts.append(Text.assemble((f"{v(label)}: ", "dim"), v(text)))
     for table in report.tables:
-        grid = RichTable(title=table.title, title_justify="left", title_style="bold", pad_edge=False,
-                         box=box.ASCII2 if ascii_only else box.SIMPLE_HEAD)
+        grid = RichTable(title=Text(v(table.title), style="bold") if table.title else None, title_justify="left",
+                         pad_edge=False, box=box.ASCII2 if ascii_only else box.SIMPLE_HEAD)
         cols = _shown(table)
         for col in cols:
             numeric = col.kind in NUMERIC
-            grid.add_column(col.label, justify="right" if numeric else "left", no_wrap=True,
+            grid.add_column(Text(v(col.label)), justify="right" if numeric else "left", no_wrap=True,
                             style="bold" if col.kind == "group" else None)
         body = _cells(table, ascii_only)
         starts = _group_starts(table)
         for i, row in enumerate(body):
-            grid.add_row(*row, end_section=(i + 1) in starts)
+            grid.add_row(*(Text(text) for text in row), end_section=(i + 1) in starts)
         if not table.rows:
-            grid.add_row(*(["(no rows)"] + [""] * (len(cols) - 1)))
+            grid.add_row(*([Text("(no rows)")] + [Text("")] * (len(cols) - 1)))
         parts.append(Text(""))
         parts.append(grid)
         for note in table.notes:
-            parts.append(Text(note, style="dim"))
+            parts.append(Text(v(note), style="dim"))
     if report.notes:
         parts.append(Text(""))
         for note in report.notes:
-            parts.append(Text(note))
+            parts.append(Text(v(note)))
     group = Group(*parts)
     buffer = io.StringIO()
     # Off a terminal, rich would assume 80 columns and squeeze the table: measure its natural
@@ -182,8 +202,12 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
 # markdown: GitHub-flavoured, for chat and $GITHUB_STEP_SUMMARY
 
 
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<|~])")  # emphasis, code, links, raw HTML, table cells, strikethrough
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Return text that Markdown shows as it is: no emphasis, link, HTML or cell break of its own."""
+    return _MD_ACTIVE.sub(r"\\\1", visible(text))
 
 
 def render_markdown(report: Report, ascii_only: bool = False) -> str:
@@ -227,7 +251,21 @@ def _raw(value: Any, kind: str = "text") -> Any:
     return value
 
 
-def render_csv(report: Report) -> str:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell that starts so (OWASP)
+
+
+def _guarded(value: Any) -> Any:
+    """Return a text cell a spreadsheet shows as text: one that would start a formula gets a
+    leading apostrophe, and control characters are written out. Numbers stay numbers."""
+    if not isinstance(value, str):
+        return value
+    return ("'" if value.startswith(FORMULA_STARTS) else "") + visible(value)
+
+
+def render_csv(report: Report, guard: bool = True) -> str:
+    """Return the report's tables as CSV. With `guard` (the default), text cells that would start
+    a formula get a leading apostrophe and control characters are written out; without, cells
+    are written as they are (for pipelines that read CSV as data, not spreadsheets)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     tables = [t for t in report.tables if t.machine]
@@ -242,7 +280,7 @@ def render_csv(report: Report) -> str:
         writer.writerow(keys)
         for row in table.rows:
             values = (_raw(row.get(k), kinds.get(k, "text")) for k in keys)
-            writer.writerow(["" if v is None else v for v in values])
+            writer.writerow(["" if v is None else _guarded(v) if guard else v for v in values])
     return buffer.getvalue()
 
 
@@ -285,7 +323,9 @@ def render_json(report: Report) -> str:
         tables[table.name] = [{k: _plain(_raw(row.get(k), kinds.get(k, "text"))) for k in keys + extra} for row in table.rows]
     document["tables"] = tables
     document["notes"] = list(report.notes)
-    return json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    text = json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False)
+    # json escapes C0 controls; escape C1 ones (a terminal may read \x9b as an escape) and the rest
+    return _BEYOND_C0.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,7 +336,9 @@ _CELL = "padding:4px 10px;border-bottom:1px solid #e5e5e5;"
 
 
 def render_html(report: Report, ascii_only: bool = False) -> str:
-    e = html.escape
+    def e(text: str) -> str:
+        return html.escape(visible(text))
+
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -340,10 +382,14 @@ def render_html(report: Report, ascii_only: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def render(report: Report, fmt: str, color: bool = False, width: int | None = None, ascii_only: bool = False) -> str:
-    """Return the report in a format of FORMATS (ascii_only: sparklines without Unicode blocks)."""
+def render(report: Report, fmt: str, color: bool = False, width: int | None = None, ascii_only: bool = False,
+           csv_guard: bool = True) -> str:
+    """Return the report in a format of FORMATS (ascii_only: sparklines without Unicode blocks;
+    csv_guard False: CSV cells as they are, no formula guard)."""
     if fmt == "table":
         return render_table(report, color=color, width=width, ascii_only=ascii_only)
-    if fmt in ("csv", "json"):
-        return {"csv": render_csv, "json": render_json}[fmt](report)
+    if fmt == "csv":
+        return render_csv(report, guard=csv_guard)
+    if fmt == "json":
+        return render_json(report)
     return {"text": render_text, "markdown": render_markdown, "html": render_html}[fmt](report, ascii_only)

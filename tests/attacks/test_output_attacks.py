@@ -1,0 +1,159 @@
+"""Every value is data: values from an export never act as formulas, escape codes, markup or lines
+of their own in any output (issue 11, items 1 and 4).
+
+Each test writes the sample purgatory export with one owner's name replaced by a hostile value
+(the fixture's owner 'Bob' has leads in every table that breaks down by owner), runs the command
+and reads what a spreadsheet, a terminal or a Markdown viewer would be given.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import run
+
+from funnelcli import api
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+YML = str(FIXTURES / "purgatory.yml")
+
+
+def export_with_owner(tmp_path: Path, owner: str) -> str:
+    """Write the purgatory fixture with Bob's name replaced by `owner` (quoted as CSV needs)."""
+    rows = list(csv.reader((FIXTURES / "purgatory.csv").read_text(encoding="utf-8").splitlines()))
+    col = rows[0].index("Owner")
+    assert any(r[col] == "Bob" for r in rows[1:])
+    for r in rows[1:]:
+        if r[col] == "Bob":
+            r[col] = owner
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    path = tmp_path / "evil.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return str(path)
+
+
+def ok(result) -> str:
+    assert result.exit_code == 0, (result.exit_code, result.output)
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    return result.stdout
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","click")', "+1+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3"]
+
+
+@pytest.mark.parametrize("owner", FORMULAS)
+def test_csv_text_cells_never_start_a_formula(tmp_path, owner):
+    # the stuck list and the by-owner breakdown both carry the owner: each such cell starts with
+    # an apostrophe (a spreadsheet shows it as text); the counts beside it stay plain numbers
+    export = export_with_owner(tmp_path, owner)
+    for args in (("purgatory", "--list"), ("conversion", "--by", "owner")):
+        out = ok(run(*args, export, "-d", YML, "-f", "csv", "-q"))
+        cells = [c for row in csv.reader(io.StringIO(out)) for c in row]
+        guarded = [c for c in cells if c.startswith("'")]
+        assert guarded, (args, out)
+        assert all(c[1:2] in ("=", "+", "-", "@") for c in guarded)
+        assert not any(c[:1] in ("=", "+", "@", "\t", "\r") for c in cells)
+
+
+def test_csv_guards_cells_starting_with_a_tab_or_carriage_return():
+    # the reader trims a value's surrounding blanks, so these reach the CSV only from elsewhere
+    # (a stage name, a note): the guard is the renderer's, tried on it directly
+    from funnelcli.output.render import _guarded
+
+    assert _guarded("\tx") == "'\\x09x" and _guarded("\r=1") == "'\\x0d=1"
+    assert _guarded(-5) == -5 and _guarded(2.5) == 2.5 and _guarded("Ann") == "Ann"
+
+
+def test_csv_numbers_stay_numbers_and_raw_csv_opts_out(tmp_path):
+    export = export_with_owner(tmp_path, "=1+1")
+    guarded = list(csv.DictReader(io.StringIO(ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", "csv", "-q")))))
+    raw = list(csv.DictReader(io.StringIO(ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", "csv", "-q", "--raw-csv")))))
+    owners_guarded = {r["group"] for r in guarded}
+    owners_raw = {r["group"] for r in raw}
+    assert "'=1+1" in owners_guarded and "=1+1" in owners_raw
+    # everything else is the same, and the counts are plain digits in both
+    assert [{k: v for k, v in r.items() if k != "group"} for r in guarded] == [{k: v for k, v in r.items() if k != "group"} for r in raw]
+    assert all(r["reached"].isdigit() for r in guarded)
+
+
+ESCAPES = "\x1b[2J\x1b]0;pwned\x07Eve\x9b31m"  # clear screen, set the title, bell, a C1 CSI
+
+
+@pytest.mark.parametrize("fmt", ["text", "table", "markdown", "html", "csv"])
+def test_escape_sequences_are_written_out_not_sent(tmp_path, fmt):
+    export = export_with_owner(tmp_path, ESCAPES)
+    out = ok(run("purgatory", "--list", export, "-d", YML, "-f", fmt, "-q"))
+    assert not any(ch in out for ch in "\x1b\x07\x9b")
+    written = "\\x1b[2J\\x1b]0;pwned\\x07Eve\\x9b31m"
+    if fmt == "markdown":  # and Markdown escapes the backslashes and brackets
+        written = written.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    assert written in out
+
+
+def test_json_escapes_control_characters(tmp_path):
+    export = export_with_owner(tmp_path, ESCAPES)
+    out = ok(run("purgatory", "--list", export, "-d", YML, "-f", "json", "-q"))
+    assert not any(ch in out for ch in "\x1b\x07\x9b")
+    owners = {row["owner"] for row in json.loads(out)["tables"]["stuck_leads"]}
+    assert ESCAPES in owners  # the value itself, intact, once parsed
+
+
+def test_a_newline_in_a_value_does_not_forge_a_line(tmp_path):
+    # The forged line would read like a real row of the stuck list; written out, it stays in its cell.
+    owner = "Bob\nL99  MQL  Zed  999"
+    export = export_with_owner(tmp_path, owner)
+    out = ok(run("purgatory", "--list", export, "-d", YML, "-f", "text", "-q"))
+    assert "Bob\\x0aL99  MQL  Zed  999" in out
+    assert not any(line.startswith("L99") for line in out.splitlines())
+
+
+@pytest.mark.parametrize("owner", ["[/bold]", "[red]x[/red]", "[link=http://evil.example]y[/link]"])
+def test_rich_markup_in_a_value_is_text(tmp_path, owner):
+    # once an internal MarkupError ('[/bold]'), and '[red]x[/red]' was drawn red: now shown as written
+    export = export_with_owner(tmp_path, owner)
+    out = ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", "table", "-q"))
+    assert owner in out
+
+
+def test_rich_markup_in_a_value_is_not_drawn_in_colour(tmp_path):
+    from funnelcli import definitions
+
+    export = export_with_owner(tmp_path, "[red]x[/red]")
+    defs = definitions.load([YML])
+    report = api.conversion(api.funnel(api.read_export(export, defs), defs), by="owner")
+    coloured = api.render(report, "table", color=True, width=200)
+    assert "[red]x[/red]" in coloured
+    assert "\x1b[31mx" not in coloured  # rich's red, had it read the markup
+
+
+def test_a_stage_name_with_markup_renders(tmp_path):
+    text = Path(YML).read_text(encoding="utf-8").replace("name: SAL", "name: 'SAL [/b]'")
+    assert "'SAL [/b]'" in text
+    defs = tmp_path / "defs.yml"
+    defs.write_text(text, encoding="utf-8")
+    out = ok(run("conversion", str(FIXTURES / "purgatory.csv"), "-d", str(defs), "-f", "table", "-q"))
+    assert "SAL [/b]" in out
+
+
+@pytest.mark.parametrize("owner, shown", [
+    ("<img src=x onerror=alert(1)>", "\\<img src=x onerror=alert(1)>"),
+    ("[click](http://evil.example)", "\\[click\\](http://evil.example)"),
+    ("**bold** _em_ `code` ~~gone~~", "\\*\\*bold\\*\\* \\_em\\_ \\`code\\` \\~\\~gone\\~\\~"),
+    ("a|b", "a\\|b"),
+])
+def test_markdown_shows_values_as_written(tmp_path, owner, shown):
+    export = export_with_owner(tmp_path, owner)
+    out = ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", "markdown", "-q"))
+    assert shown in out
+    assert f"| {owner} |" not in out
+
+
+def test_html_escapes_markup_and_control_characters(tmp_path):
+    export = export_with_owner(tmp_path, "<script>alert(1)</script>\x1b[31m")
+    out = ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", "html", "-q"))
+    assert "<script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31m" in out
