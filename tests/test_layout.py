@@ -1,4 +1,4 @@
-"""The layout shows the flow: definitions -> sources -> engine -> measures -> output -> api -> cli.
+"""The layout shows the flow: definitions -> sources -> (init) -> engine -> measures -> output -> api -> cli.
 
 A module imports only its own layer and the layers before it (at module level or inside a
 function), module-level imports have no cycles, and the light layers never import pandas at
@@ -14,8 +14,8 @@ import pytest
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "src" / "funnelcli"
-LAYERS = ["errors", "definitions", "sources", "engine", "measures", "output", "api", "cli"]
-LIGHT = ["errors", "definitions", "output", "cli"]  # no pandas or numpy at module level
+LAYERS = ["errors", "definitions", "sources", "init", "engine", "measures", "output", "api", "cli"]
+LIGHT = ["errors", "definitions", "init", "output", "cli"]  # no pandas or numpy at module level
 
 
 def module_name(path: Path) -> str:
@@ -103,7 +103,7 @@ def test_no_import_cycles():
 
 
 def test_every_package_says_its_job():
-    for package in ["definitions", "sources", "engine", "measures", "output"]:
+    for package in ["definitions", "sources", "init", "engine", "measures", "output"]:
         doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text(encoding="utf-8")))
         assert doc and "import" in doc.lower(), f"{package}/__init__.py should say its job and what it may import"
 
