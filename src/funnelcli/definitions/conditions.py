@@ -175,7 +175,66 @@ def _regex_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:
     except re.error as exc:
         doc.add(where, "invalid-regex", f"{what}: invalid regular expression {arg!r}: {exc}")
         return _BAD
+    unsupported = _backtracking_only(arg)
+    if unsupported:
+        name, at = unsupported
+        doc.add(where, "unsupported-regex",
+                f"{what}: {name} at character {at + 1} of {arg!r} is not supported: patterns run on a linear-time "
+                "engine (RE2), so that no value can stall a run; rewrite it without backreferences and lookaround")
+        return _BAD
     return arg
+
+
+# What RE2 (linear time, the engine conditions run on) does not have: each needs backtracking,
+# which one crafted value can make take minutes. Found by a scan that skips escaped characters and
+# character classes.
+_UNSUPPORTED = (
+    (re.compile(r"\\(?:[1-9]|g<)"), "a backreference"),
+    (re.compile(r"\(\?P="), "a backreference"),
+    (re.compile(r"\(\?<?[=!]"), "a lookaround"),
+    (re.compile(r"\(\?\("), "a conditional group"),
+    (re.compile(r"\(\?>"), "an atomic group"),
+    (re.compile(r"(?<=[*+?}])\+"), "a possessive quantifier"),
+)
+
+
+def _backtracking_only(pattern: str) -> tuple[str, int] | None:
+    """Return (what, index) of the first construct RE2 lacks in a pattern that compiles, or None."""
+    masked = _mask_literals(pattern)
+    found = [(m.start(), name) for rx, name in _UNSUPPORTED for m in [rx.search(masked)] if m]
+    if not found:
+        return None
+    at, name = min(found)
+    return name, at
+
+
+def _mask_literals(pattern: str) -> str:
+    """Return the pattern with escaped characters (but a backslash and digit or g<) and the
+    insides of character classes blanked, positions kept: `[(?=]` and `\\(?=` are literals."""
+    out = list(pattern)
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            if in_class or not (pattern[i + 1].isdigit() and pattern[i + 1] != "0" or pattern[i + 1] == "g"):
+                out[i] = out[i + 1] = "_"
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+            else:
+                out[i] = "_"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]" or pattern[i + 1:i + 3] == "^]":  # a ']' first is literal
+                skip = 2 if pattern[i + 1] == "]" else 3
+                for j in range(i + 1, min(i + skip, len(pattern))):
+                    out[j] = "_"
+                i += skip
+                continue
+        i += 1
+    return "".join(out)
 
 
 def _text_operand(doc: Doc, op: str, arg: Any, where: Where, what: str) -> Any:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from funnelcli.definitions import AllOf, AnyOf, Condition, Leaf, NotOf
+from funnelcli.errors import InputError
 from funnelcli.sources import cells
 
 _NEGATIVE = {"ne", "not_in", "not_matches", "not_contains", "missing"}
@@ -182,10 +183,13 @@ def _compare(values: pd.Series, op: str, arg, case_sensitive: bool, reading: Rea
 
 
 def _regex(values: pd.Series, pattern: str) -> np.ndarray:
-    text = _as_text(values)
+    """Return which values the pattern finds a match in, run by RE2 (pyarrow): linear in the
+    value's length, so no value can stall a run. The definitions' checks refuse what RE2 lacks
+    (backreferences, lookaround); a pattern that still fails is an error naming it."""
+    text = _text_column(_as_text(values))
     try:
-        hit = text.str.contains(pattern, regex=True)
-    except Exception:  # the vectorised engine (RE2) lacks some Python syntax: fall back to re
-        compiled = re.compile(pattern)
-        hit = pd.Series([bool(compiled.search(v)) for v in text.astype(object)], index=text.index)
-    return hit.fillna(False).to_numpy(dtype=bool)
+        hit = pc.match_substring_regex(text, pattern)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"the regular expression {pattern!r} cannot run on the linear-time engine (RE2): "
+                         f"{str(exc).splitlines()[0]}; rewrite it (funnelcli validate names it)") from None
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
