@@ -65,7 +65,8 @@ class Column:
     def named(self, role: str, rank: int | None = None) -> bool:
         """Return whether the header names `role` (by its `rank`-th pattern only, when given)."""
         patterns = ROLE_NAMES[role] if rank is None else ROLE_NAMES[role][rank:rank + 1]
-        return any(re.search(p, self.header, re.IGNORECASE) for p in patterns)
+        spaced = self.header.replace("_", " ")  # last_stage_change reads as "last stage change"
+        return any(re.search(p, self.header, re.IGNORECASE) or re.search(p, spaced, re.IGNORECASE) for p in patterns)
 
 
 def placeholders(sample: Sample) -> list[str]:

@@ -1,0 +1,297 @@
+"""funnelcli init: definitions written from an export, checked by round trips and by hand.
+
+The fixtures in tests/fixtures/init/ are laid out as each CRM writes its export (column names,
+date styles, quoting, Salesforce's report footer). The expected definitions below were worked
+out by hand from those files: which column is the id, which dates need which format, the order of
+the status values (the CRM's default pipeline, or the log's order of changes), which values look
+like ways out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import yaml
+from tests.conftest import FIXTURES, ROOT, run
+
+from funnelcli.init import init_definitions
+from funnelcli.init.dates import guess_dates
+from funnelcli.init.draft import flow, scalar
+
+INIT = FIXTURES / "init"
+SAMPLES = sorted((ROOT / "samples").glob("*.csv"))
+MINE = sorted(INIT.glob("*.csv"))
+
+
+def init(export, folder, *args):
+    return run("init", str(export), "-o", str(folder), *args)
+
+
+@pytest.mark.parametrize("export", SAMPLES + MINE, ids=lambda p: p.name)
+def test_round_trip_init_validate_run(export, tmp_path):
+    folder = tmp_path / "definitions"
+    result = init(export, folder)
+    assert result.exit_code == 0, result.stderr
+    assert os.listdir(folder) == ["funnel.yml"]  # no temporary file left behind
+    assert "definitions for" in result.stderr and result.stdout == ""
+    checked = run("validate", str(folder), "--data", str(export))
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+    report = run("conversion", str(export), "-d", str(folder), "-f", "json")
+    assert report.exit_code == 0, report.stderr
+    assert '"stages"' in report.stdout or '"rows"' in report.stdout
+
+
+def written(name: str, tmp_path) -> tuple[dict, str]:
+    result = init(INIT / name, tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    text = (tmp_path / "out" / "funnel.yml").read_text(encoding="utf-8")
+    return yaml.safe_load(text), text
+
+
+def names(data: dict, section: str = "stages") -> list[str]:
+    return [item["name"] for item in data.get(section) or []]
+
+
+def test_hubspot_contacts(tmp_path):
+    data, text = written("hubspot-contacts.csv", tmp_path)
+    assert data["columns"] == {"id": "Record ID", "created": "Create Date", "owner": "Contact owner",
+                               "source": "Original Source", "lifecycle": "Lifecycle Stage", "status": "Lead Status"}
+    # HubSpot's lifecycle order, not the order of the columns or of their dates
+    assert data["stages"] == [
+        {"name": "Lead", "date": "Became a Lead Date"},
+        {"name": "MQL", "date": "Became a Marketing Qualified Lead Date"},
+        {"name": "SQL", "date": "Became a Sales Qualified Lead Date"},
+        {"name": "Opportunity", "date": "Became an Opportunity Date"},
+        {"name": "Customer", "date": "Became a Customer Date"},
+    ]
+    assert data["exits"] == [
+        {"name": "Disqualified", "when": {"status": {"in": ["Unqualified"]}}},
+        {"name": "Recycled", "when": {"status": {"in": ["Bad Timing"]}}},
+        {"name": "Lost", "when": {"status": {"in": ["Closed Lost"]}}},
+    ]
+    assert "date_format" not in data and "blank_values" not in data  # ISO dates, no placeholders
+    assert "HubSpot contacts export" in text
+    assert "The other values: Connected, New, In" in text  # the statuses it did not take for exits
+
+
+def test_hubspot_deals(tmp_path):
+    data, text = written("hubspot-deals.csv", tmp_path)
+    assert data["columns"]["id"] == "Record ID" and data["columns"]["stage_now"] == "Deal Stage"
+    assert data["stage_column"] == "stage_now"
+    assert data["stages"] == [
+        {"name": "Appointment Scheduled", "date": "Create Date"},
+        {"name": "Qualified To Buy"},
+        {"name": "Contract Sent"},
+        {"name": "Won", "when": {"stage_now": {"in": ["Closed Won"]}}, "date": "Close Date"},
+    ]
+    assert data["exits"] == [{"name": "Lost", "values": ["Closed Lost"], "date": "Close Date"}]
+    assert "in the CRM's default pipeline order" in text
+
+
+def test_salesforce_leads_report_with_footer_and_us_dates(tmp_path):
+    data, text = written("salesforce-leads.csv", tmp_path)
+    assert data["columns"] == {"id": "Lead ID", "created": "Created Date", "owner": "Lead Owner",
+                               "source": "Lead Source", "status": "Lead Status"}
+    # 6/3/2024 1:39 AM and 6/20/2024 in one report: both formats, the date-time first (more rows)
+    assert data["date_format"] == ["%m/%d/%Y %I:%M %p", "%m/%d/%Y"]
+    assert data["blank_values"] == ["--None--"]
+    assert data["stages"] == [
+        {"name": "Lead", "date": "Created Date"},
+        {"name": "Converted", "flag": "Converted", "date": "Converted Date"},
+    ]
+    assert data["exits"] == [{"name": "Disqualified", "when": {"status": {"in": ["Closed - Not Converted"]}}}]
+    assert "4 lines of the rows read have another number of fields" in text  # the footer, noted
+    assert "Converted Opportunity ID" in text  # how to join the opportunities report
+
+
+def test_salesforce_opportunities(tmp_path):
+    data, _ = written("salesforce-opportunities.csv", tmp_path)
+    assert data["columns"]["id"] == "Opportunity ID"
+    assert data["date_format"] == ["%m/%d/%Y"]  # 6/20/2024 has a day above 12: month first
+    assert names(data) == ["Prospecting", "Qualification", "Proposal/Price Quote", "Won"]
+    assert data["stages"][-1] == {"name": "Won", "when": {"stage_now": {"in": ["Closed Won"]}}, "date": "Close Date"}
+    assert data["exits"] == [{"name": "Lost", "values": ["Closed Lost"], "date": "Close Date"}]
+
+
+def test_pipedrive_deals(tmp_path):
+    data, _ = written("pipedrive-deals.csv", tmp_path)
+    assert data["columns"] == {"id": "Deal - ID", "state": "Deal - Status", "stage_since": "Deal - Last stage change",
+                               "created": "Deal - Deal created", "owner": "Deal - Owner", "source": "Deal - Source",
+                               "amount": "Deal - Value", "stage_now": "Deal - Stage"}
+    assert data["blank_values"] == ["N/A"]
+    assert names(data) == ["Qualified", "Contact Made", "Demo Scheduled", "Proposal Made", "Negotiations Started", "Won"]
+    assert data["stages"][0] == {"name": "Qualified", "date": "Deal - Deal created"}
+    assert data["stages"][-1] == {"name": "Won", "when": {"state": {"in": ["won"]}}, "date": "Deal - Won time"}
+    assert data["exits"] == [{"name": "Lost", "when": {"state": {"in": ["lost"]}}, "date": "Deal - Lost time"}]
+
+
+def test_pipedrive_deal_changes_log(tmp_path):
+    data, text = written("pipedrive-deal-changes.csv", tmp_path)
+    assert data["columns"] == {"id": "deal_id"}
+    assert data["history"] == {"stage": "new_value", "at": "change_time",
+                               "only": {"changed_field_key": {"in": ["stage_id", "status"]}}}
+    # deal 31 goes 1, 2, 3, 5 and deal 33 goes 1, 3, 4: stage 4 comes before 5 by the deals' order
+    assert data["stages"] == [{"name": f"Stage {i}", "values": [str(i)]} for i in range(1, 6)] + \
+        [{"name": "Won", "values": ["won"]}]
+    assert data["exits"] == [{"name": "Lost", "values": ["lost"]}]
+    assert 'values: ["1"]' in text  # quoted: YAML would read 1 as a number
+
+
+def test_generic_semicolon_export_with_german_dates(tmp_path):
+    data, text = written("generic-semicolon.csv", tmp_path)
+    assert data["columns"] == {"id": "lead_id", "created": "created_on", "owner": "owner", "source": "source", "status": "status"}
+    assert data["date_format"] == ["%d.%m.%Y"]
+    assert data["blank_values"] == ["N/A"]
+    # stages by their typical date: created 11.03, mql 12.03.2024 (median of 4), sql 18.03 (of 2)
+    assert data["stages"] == [{"name": "Lead", "date": "created_on"}, {"name": "MQL", "date": "mql_date"},
+                              {"name": "SQL", "date": "sql_date"}]
+    assert data["exits"] == [{"name": "Disqualified", "when": {"status": {"in": ["Disqualified"]}}},
+                             {"name": "Recycled", "when": {"status": {"in": ["Nurture"]}}}]
+    assert "did not recognise" in text and "check the order" in text
+
+
+def test_the_flag_sample_gives_a_flag_funnel(tmp_path):
+    result = init(ROOT / "samples" / "flag-leads.csv", tmp_path / "d")
+    data = yaml.safe_load((tmp_path / "d" / "funnel.yml").read_text(encoding="utf-8"))
+    assert result.exit_code == 0
+    assert data["stages"] == [{"name": "Lead"}, {"name": "Converted", "flag": "Converted"}]  # not Do Not Email
+    assert data["blank_values"] == ["Select"]
+    assert data["columns"]["id"] == "Prospect ID" and data["columns"]["source"] == "Lead Source"
+
+
+def test_generic_status_column_ordered_by_dates(write, tmp_path):
+    # Median days from created to the last stage change: Contacted 2, Meeting 6, Proposal 15.
+    # By rows the order would be Meeting (3), Contacted (2), Proposal (1).
+    export = write("deals.csv", "id,status,created,stage_changed\n"
+                   "1,Meeting,2024-01-01,2024-01-07\n2,Meeting,2024-01-02,2024-01-08\n3,Meeting,2024-01-03,2024-01-09\n"
+                   "4,Contacted,2024-01-04,2024-01-06\n5,Contacted,2024-01-05,2024-01-07\n"
+                   "6,Proposal,2024-01-06,2024-01-21\n7,Lost,2024-01-07,2024-01-08\n")
+    data = yaml.safe_load(run("init", str(export), "-o", "-").stdout)
+    assert data["stage_column"] == "stage_now"
+    assert names(data) == ["Contacted", "Meeting", "Proposal"]
+    assert data["stages"][0]["date"] == "created"
+    assert data["exits"] == [{"name": "Lost", "values": ["Lost"]}]
+
+
+def test_generic_status_column_without_dates_asks_for_the_order(write, tmp_path):
+    export = write("leads.csv", "id,status\n1,Working\n2,Working\n3,New\n4,Working\n5,Qualified\n6,New\n")
+    result = run("init", str(export), "-o", "-")
+    data = yaml.safe_load(result.stdout)
+    assert names(data) == ["Working", "New", "Qualified"]  # by rows: 3, 2, 1
+    assert "put them in funnel order" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Never overwrite, never half-written, clear errors
+
+
+def test_never_overwrites(tmp_path):
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    (folder / "funnel.yml").write_text("# mine\n", encoding="utf-8")
+    result = init(INIT / "hubspot-deals.csv", folder)
+    assert result.exit_code == 2
+    assert f"{folder / 'funnel.yml'}: the file exists already" in result.stderr and "--output DIR" in result.stderr
+    assert (folder / "funnel.yml").read_text(encoding="utf-8") == "# mine\n"
+    assert "Traceback" not in result.stderr
+
+
+def test_refuses_a_folder_holding_other_definitions(tmp_path):
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    (folder / "targets.yml").write_text("targets: {}\n", encoding="utf-8")
+    result = init(INIT / "hubspot-deals.csv", folder)
+    assert result.exit_code == 2 and "targets.yml" in result.stderr
+    assert sorted(os.listdir(folder)) == ["targets.yml"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty"),
+    (b"\x00\x01\x02\x03binary\x00\xff" * 20, "binary file"),
+    (b"PK\x03\x04" + b"\x00" * 40, "Excel workbook"),
+    (b"email\nann@example.com\nbob@example.com\n", "the header has one column"),
+    (b"1001,2024-03-01,New\n1002,2024-03-02,Working\n", "looks like data, not a header"),
+    (b"id,status,created\n", "header but no data rows"),
+    (b"id;status;created\n1,a\n2,b\n3,c\n", "no row has as many fields"),
+])
+def test_exports_it_cannot_make_sense_of(write, tmp_path, content, message):
+    export = write("export.csv", content)
+    folder = tmp_path / "never"
+    result = init(export, folder)
+    assert result.exit_code == 2
+    assert message in result.stderr and str(export) in result.stderr
+    assert not folder.exists()  # nothing written, not even the folder
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_export(tmp_path):
+    result = init(tmp_path / "nope.csv", tmp_path / "d")
+    assert result.exit_code == 2 and "no such file" in result.stderr and not (tmp_path / "d").exists()
+
+
+def test_dash_prints_the_definitions_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("init", str(INIT / "hubspot-deals.csv"), "-o", "-")
+    assert result.exit_code == 0 and result.stdout.startswith("# funnelcli init took this for a HubSpot deals export")
+    assert os.listdir(tmp_path) == []
+
+
+def test_default_folder_is_definitions(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("init", str(INIT / "pipedrive-deals.csv"))
+    assert result.exit_code == 0
+    assert (tmp_path / "definitions" / "funnel.yml").exists()
+    assert "funnelcli validate definitions --data" in result.stderr
+
+
+def test_reads_only_a_sample_and_is_quick():
+    started = time.perf_counter()
+    result = init_definitions(str(ROOT / "samples" / "hubspot-contacts.csv"), "-")
+    assert time.perf_counter() - started < 5  # about 0.15 s here; the bound only catches a blow-up
+    assert result.rows_read == 2000 and not result.whole and result.path is None
+
+
+# --------------------------------------------------------------------------------------------
+# Dates and YAML text
+
+
+def test_dates_a_day_above_12_settles_the_order_of_the_column():
+    # 12/4/2024 alone reads both ways; 3/25/2024 of the same column says month first
+    found = guess_dates("Close Date", ["12/4/2024", "3/25/2024", "", "11/6/2024"])
+    assert found.formats == ("%m/%d/%Y",) and not found.ambiguous
+    assert [d.isoformat() if d else None for d in found.days] == ["2024-12-04", "2024-03-25", None, "2024-11-06"]
+
+
+def test_dates_without_a_day_above_12_are_a_guess():
+    found = guess_dates("Signed", ["3/4/2024", "5/6/2024"])
+    assert found.formats == ("%m/%d/%Y",) and found.ambiguous
+    assert guess_dates("Signed", ["3/4/2024", "5/6/2024"], day_first=True).formats == ("%d/%m/%Y",)
+
+
+def test_dates_iso_needs_no_format_and_text_is_not_dates():
+    assert guess_dates("Created", ["2024-03-01 10:00", "2024-03-02T08:00:00Z", ""]).formats == ()
+    assert guess_dates("Title", ["CEO", "Founder", "CFO"]) is None
+    assert guess_dates("Amount", ["1.200,50", "3.000,00"]) is None
+
+
+def test_dates_excel_serials_in_a_date_column():
+    found = guess_dates("Created Date", ["45292", "45292.75", ""])
+    assert found.formats == ("excel",) and found.days[0].isoformat() == "2024-01-01"
+    assert guess_dates("Employees", ["45292", "45300"]) is None  # a number column, not named a date
+
+
+def test_one_unreadable_value_is_noted_not_fatal(write):
+    export = write("leads.csv", "id,created,mql_date\n1,2024-01-01,2024-01-03\n2,2024-01-02,TBD\n"
+                   "3,2024-01-03,2024-01-05\n4,2024-01-04,2024-01-06\n5,2024-01-05,2024-01-09\n")
+    result = run("init", str(export), "-o", "-")
+    assert "1 values of 'mql_date' in the rows read are not dates (e.g. 'TBD')" in " ".join(
+        line.lstrip("# ").strip() for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("text", ["1", "yes", "N/A", "--None--", "-", "a: b", "x #y", "[x]", "Deal - ID", " pad",
+                                  "Müller", "Probability (%)", "on", "null", "2024-01-01"])
+def test_scalars_read_back_as_the_same_text(text):
+    assert yaml.safe_load(scalar(text)) == text
+    assert yaml.safe_load(flow({"k": [text]})) == {"k": [text]}
