@@ -502,9 +502,9 @@ def test_output_into_a_missing_folder(tmp_path):
 
 
 def test_output_onto_a_folder(tmp_path):
-    # os.replace can't put a file over a folder: exit 2, and the temp file is cleaned up
+    # a folder is no file to write a report to: exit 2 before the run, nothing written in it
     (tmp_path / "taken").mkdir()
-    fails(run("conversion", *PURGATORY, "-q", "-o", tmp_path / "taken"), 2, "cannot write")
+    fails(run("conversion", *PURGATORY, "-q", "-o", tmp_path / "taken"), 2, "is a folder, not a file")
     assert files_like(tmp_path) == [] and list((tmp_path / "taken").iterdir()) == []
 
 

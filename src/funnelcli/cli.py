@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import click
 
 from funnelcli import __version__
-from funnelcli.errors import ExitCode, FunnelError
+from funnelcli.errors import ExitCode, FunnelError, option
 from funnelcli.measures.periods import PERIODS
 from funnelcli.output.files import format_for_path
 from funnelcli.output.problems import PROBLEM_FORMATS
@@ -42,6 +42,9 @@ class FunnelGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except KeyboardInterrupt:
+            click.echo("funnelcli: interrupted", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
         except BrokenPipeError:
             # The reader (head, less) went away: that's not an error of ours.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -179,10 +182,11 @@ def report_options(f):
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
                           fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv)
+        check_output(opts)  # before the run: a report must never replace an input
         return f(opts, **rest)
 
-    for option in reversed(options):
-        wrapper = option(wrapper)
+    for add in reversed(options):
+        wrapper = add(wrapper)
     return wrapper
 
 
@@ -223,15 +227,46 @@ def output_format(opts: RunOptions) -> str:
 def echo_out(text: str) -> None:
     """Print the payload. If the reader has gone (`| head`), drop the rest of the output and go
     on, so the command still exits with what it found; if stdout can't encode a character,
-    print a replacement rather than fail."""
+    print a replacement rather than fail. A closed or full stdout is an error (exit 2)."""
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        raise FunnelError(f"standard output is closed: nothing can be printed; write the report to a file with {option('output')}FILE")
     try:
-        click.echo(text, nl=False)
-    except UnicodeEncodeError:
-        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
-        click.echo(text.encode(encoding, "replace").decode(encoding), nl=False)
+        try:
+            click.echo(text, nl=False)
+        except UnicodeEncodeError:
+            encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+            click.echo(text.encode(encoding, "replace").decode(encoding), nl=False)
+        sys.stdout.flush()  # a full disk or a closed descriptor shows here, not at exit
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError) as exc:  # ENOSPC (>/dev/full), EBADF; ValueError: stdout closed
+        _discard_stdout()
+        raise FunnelError(f"cannot write to standard output: {getattr(exc, 'strerror', None) or exc}; "
+                          f"write the report to a file with {option('output')}FILE") from None
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit can't fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        sys.stdout = None
+
+
+def check_output(opts: RunOptions) -> None:
+    """Refuse an -o that is an input of the run (the export, a definitions file, a joined file)
+    or not a regular file."""
+    from funnelcli.output.files import check_output as check
+
+    inputs = [opts.export, *opts.joins.values()]
+    for path in opts.definitions:
+        try:
+            inputs += [os.path.join(path, name) for name in os.listdir(path)] if os.path.isdir(path) else [path]
+        except OSError:  # an unreadable folder: the run says so when it loads the definitions
+            continue
+    check(opts.output, inputs)
 
 
 def write_output(text: str, path: str | None) -> None:
@@ -250,6 +285,9 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
 
     if opts.output is None and not stdout:
         return
+    if opts.output is None and sys.stdout is None:
+        echo_out("")  # says that stdout is closed
+    check_output(opts)
     fmt = output_format(opts)
     color = fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     width = None
@@ -588,4 +626,10 @@ def init(export, output, encoding, delimiter, quiet) -> None:
 
 
 def main() -> None:
+    import signal
+
+    def terminated(signum, frame):  # SIGTERM unwinds like Ctrl-C: no temporary file is left behind
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
     cli(prog_name="funnelcli")

@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 
-from funnelcli.errors import FunnelError
+from funnelcli.errors import FunnelError, option
+
+
+def check_output(path: str, inputs: list[str]) -> None:
+    """Raise (exit 2) when the output file is an input of the run (the export, a definitions
+    file, a joined file: the report would replace it) or exists and is not a regular file (a
+    folder, a device such as /dev/sda, a FIFO). A symlink is judged by the file it points to."""
+    if path in (None, "-"):
+        return
+    target = os.path.realpath(path)
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise FunnelError(f"{option('output')}{path}: cannot use it: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) \
+            else "a FIFO" if stat.S_ISFIFO(info.st_mode) else "not a regular file"
+        raise FunnelError(f"{option('output')}{path}: is {kind}, not a file; name a file to write the report to "
+                          "(or leave out -o to print it)")
+    for source in inputs:
+        try:
+            same = source not in (None, "-") and os.path.samefile(target, source)
+        except OSError:
+            continue
+        if same:
+            raise FunnelError(f"{option('output')}{path}: is {source}, an input of this run: the report would replace it; "
+                              "write the report to another file")
 
 
 def write_atomic(text: str, path: str) -> None:
     """Write `text` to `path` through a temporary file in its folder and a rename.
 
-    The file keeps the permissions of the one it replaces (or the usual ones for a new file).
+    A symlink stays: the file it points to is replaced. The file keeps the permissions of the
+    one it replaces (or the usual ones for a new file). The temporary file never outlives the
+    call, not on an error nor on Ctrl-C or SIGTERM (which the CLI turns into exceptions).
     Raises FunnelError when the folder or the file cannot be written.
     """
+    path = os.path.realpath(path) if os.path.islink(path) else path
     folder = os.path.dirname(os.path.abspath(path))
     try:
         handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".funnelcli-", suffix=".tmp",
@@ -27,9 +59,12 @@ def write_atomic(text: str, path: str) -> None:
             os.fsync(handle.fileno())
         os.chmod(handle.name, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644 & ~_umask())
         os.replace(handle.name, path)
-    except OSError as exc:
-        os.unlink(handle.name)
-        raise FunnelError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    except BaseException as exc:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+        if isinstance(exc, OSError):
+            raise FunnelError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise
 
 
 def _umask() -> int:

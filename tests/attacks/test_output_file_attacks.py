@@ -1,0 +1,166 @@
+"""Faults around the output (issue 11, items 2 and 9): `-o` never replaces an input of the run or
+writes to what is not a file; a full or closed stdout, Ctrl-C and SIGTERM end with a message and
+the exit code shells expect, leaving nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.conftest import run
+
+from funnelcli.output import files
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A copy of the purgatory export and its definitions folder, and a joined file, in tmp_path."""
+    export = tmp_path / "export.csv"
+    shutil.copy(FIXTURES / "purgatory.csv", export)
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "purgatory.yml", folder / "funnel.yml")
+    return export, folder
+
+
+def refused(result, *fragments: str) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+    return result.stderr
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return sorted(folder.rglob(".funnelcli-*"))
+
+
+def test_o_naming_the_export_is_refused_and_the_export_kept(inputs, tmp_path):
+    export, folder = inputs
+    before = export.read_bytes()
+    refused(run("conversion", export, "-d", folder, "-o", export, "-q"), "an input of this run", "another file")
+    assert export.read_bytes() == before and leftovers(tmp_path) == []
+
+
+def test_o_naming_a_definitions_file_is_refused(inputs, tmp_path):
+    # the folder is given with -d: its file funnel.yml is an input too
+    export, folder = inputs
+    before = (folder / "funnel.yml").read_bytes()
+    refused(run("conversion", export, "-d", folder, "-o", folder / "funnel.yml", "-q"), "an input of this run")
+    assert (folder / "funnel.yml").read_bytes() == before
+
+
+def test_o_naming_the_export_through_another_path_is_refused(inputs, tmp_path):
+    # the same file by a symlink and by a relative path with '..': the file is what counts
+    export, folder = inputs
+    link = tmp_path / "link.csv"
+    link.symlink_to(export)
+    refused(run("conversion", export, "-d", folder, "-o", link, "-q"), "an input of this run")
+    refused(run("conversion", export, "-d", folder, "-o", folder / ".." / "export.csv", "-q"), "an input of this run")
+    assert export.read_bytes() == (FIXTURES / "purgatory.csv").read_bytes()
+
+
+def test_o_naming_a_joined_file_is_refused(tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text("id,created_at\n1,2024-01-01\n", encoding="utf-8")
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("lead_id,region\n1,EU\n", encoding="utf-8")
+    defs = tmp_path / "defs.yml"
+    defs.write_text("version: 1\ncolumns: {id: id}\njoins:\n  - {name: contacts, on: {id: lead_id}, columns: {region: region}}\n"
+                    "stages:\n  - {name: Lead, date: created_at}\n", encoding="utf-8")
+    refused(run("conversion", leads, "-d", defs, "--join", f"contacts={contacts}", "-o", contacts, "-q"), "an input of this run")
+    assert contacts.read_text(encoding="utf-8") == "lead_id,region\n1,EU\n"
+
+
+@pytest.mark.parametrize("target, kind", [("/dev/null", "a device"), ("fifo", "a FIFO")])
+def test_o_naming_a_device_or_fifo_is_refused(inputs, tmp_path, target, kind):
+    export, folder = inputs
+    if target == "fifo":
+        target = tmp_path / "fifo"
+        os.mkfifo(target)
+    refused(run("conversion", export, "-d", folder, "-o", target, "-q"), f"is {kind}, not a file")
+
+
+def test_o_through_a_symlink_replaces_the_file_it_points_to(inputs, tmp_path):
+    export, folder = inputs
+    real = tmp_path / "reports" / "weekly.txt"
+    real.parent.mkdir()
+    real.write_text("last week\n", encoding="utf-8")
+    link = tmp_path / "latest.txt"
+    link.symlink_to(real)
+    result = run("conversion", export, "-d", folder, "-o", link, "-q")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text(encoding="utf-8").startswith("Stage-by-stage conversion")
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+def test_an_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch, stop):
+    # Ctrl-C (KeyboardInterrupt) or SIGTERM (which the CLI turns into SystemExit) mid-write: the
+    # temporary file is removed and the previous report is untouched
+    target = tmp_path / "report.txt"
+    target.write_text("previous\n", encoding="utf-8")
+    real_fsync = os.fsync
+
+    def interrupted(fd):
+        real_fsync(fd)
+        raise stop()
+
+    monkeypatch.setattr(files.os, "fsync", interrupted)
+    with pytest.raises(stop):
+        files.write_atomic("new report\n", str(target))
+    assert target.read_text(encoding="utf-8") == "previous\n" and leftovers(tmp_path) == []
+
+
+def funnelcli(*args, **kwargs) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELCLI_")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    return subprocess.Popen([sys.executable, "-m", "funnelcli", *map(str, args)], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+SAMPLE = ("conversion", "samples/hubspot-contacts.csv", "-d", "definitions", "-q")
+
+
+def test_a_full_stdout_is_a_clear_error():
+    with open("/dev/full", "w") as full:
+        proc = funnelcli(*SAMPLE, "-f", "text", stdout=full)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "funnelcli: error: cannot write to standard output: No space left on device" in err
+    assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_closed_stdout_is_a_clear_error():
+    proc = subprocess.run(["sh", "-c", f"exec {sys.executable} -m funnelcli {' '.join(SAMPLE)} -f text >&-"], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "standard output is closed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "funnelcli: interrupted"), (signal.SIGTERM, 143, "")])
+def test_ctrl_c_and_sigterm_exit_as_shells_expect(tmp_path, sig, code, said):
+    # sent 0.6 s in, while the sample loads (about a second); the report file never appears, and
+    # no temporary file is left
+    out = tmp_path / "report.txt"
+    proc = funnelcli(*SAMPLE, "-o", out, stdout=subprocess.DEVNULL)
+    time.sleep(0.6)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal")
+    assert proc.returncode == code, err
+    assert said in err and "Aborted!" not in err and "Traceback" not in err
+    assert not out.exists() and leftovers(tmp_path) == []
