@@ -295,3 +295,25 @@ def test_one_unreadable_value_is_noted_not_fatal(write):
 def test_scalars_read_back_as_the_same_text(text):
     assert yaml.safe_load(scalar(text)) == text
     assert yaml.safe_load(flow({"k": [text]})) == {"k": [text]}
+
+
+def test_a_file_system_without_hard_links_still_never_overwrites(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    folder = tmp_path / "defs"
+    assert init(INIT / "hubspot-deals.csv", folder).exit_code == 0
+    assert os.listdir(folder) == ["funnel.yml"]
+    (folder / "funnel.yml").write_text("# mine\n", encoding="utf-8")
+    assert init(INIT / "hubspot-deals.csv", folder).exit_code == 2
+    assert (folder / "funnel.yml").read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_an_id_column_with_repeats_says_how_many(write):
+    export = write("leads.csv", "Record ID,Create Date\n" + "".join(f"{i},2024-01-0{i % 9 + 1}\n" for i in range(1, 40))
+                   + "7,2024-01-02\n")
+    result = run("init", str(export), "-o", "-")
+    assert "in the 40 rows read, 1 repeats an id and 0 have none" in result.stdout

@@ -147,7 +147,8 @@ def id_note(column: Column) -> str:
         return f"unique in the {len(column.cells):,} rows read"
     blank = len(column.cells) - column.filled
     repeated = column.filled - len(column.counts)
-    return (f"check: in the {len(column.cells):,} rows read, {repeated:,} repeat an id and {blank:,} have none; "
+    return (f"check: in the {len(column.cells):,} rows read, {repeated:,} repeat{'s' if repeated == 1 else ''} an id "
+            f"and {blank:,} {'has' if blank == 1 else 'have'} none; "
             "the run leaves such rows out")
 
 

@@ -6,6 +6,7 @@ has it; a folder init made is removed again when writing fails.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from dataclasses import dataclass
@@ -97,7 +98,7 @@ def _write_new(text: str, folder: str, target: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(handle.name, 0o644 & ~_umask())
-        os.link(handle.name, target)  # fails if the file appeared meanwhile: never overwrite
+        _link_new(handle.name, target)
     except FileExistsError:
         raise InputError(f"{target}: the file exists already; init never overwrites: pass {option('output')}DIR") from None
     except OSError as exc:
@@ -110,6 +111,20 @@ def _write_new(text: str, folder: str, target: str) -> None:
                 os.rmdir(folder)
             except OSError:
                 pass
+
+
+def _link_new(temp: str, target: str) -> None:
+    """Give the written temporary file its name, failing (FileExistsError) if the name is taken."""
+    try:
+        os.link(temp, target)  # fails if the file appeared meanwhile: never overwrite
+    except FileExistsError:
+        raise
+    except OSError as exc:  # a file system without hard links: check, then rename
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(target) from None
+        os.replace(temp, target)
 
 
 def _umask() -> int:
