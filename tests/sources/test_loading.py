@@ -842,12 +842,13 @@ def test_numbers_with_separators_and_currency(load):
     values = ["1,200", "$ 3.5", "", "  ", "lots", "-2", "€ 12", "12 000"]
     text = "Id,MQL,Touches,Amount\n" + "".join(f'{i},2024-01-02,"{v}","{v}"\n' for i, v in enumerate(values, 1))
     loaded = load(text, NUMBER_DEFS)
-    expected = [1200.0, 3.5, np.nan, np.nan, np.nan, -2.0, 12.0, 12000.0]
+    expected = [1200.0, 3.5, np.nan, np.nan, np.nan, np.nan, 12.0, 12000.0]
     np.testing.assert_array_equal(loaded.leads["touches"].to_numpy(), expected)
     np.testing.assert_array_equal(loaded.leads["amount"].to_numpy(), expected)
-    # 'lots' is a notice (read as blank), not an exclusion: row 6 is still a lead.
-    assert notices(loaded) == {"whose touches is not a number": (1, [6]),
-                               "whose amount is not a number": (1, [6])}
+    # 'lots' and '-2' (no count or amount is negative) are notices (read as blank), not
+    # exclusions: rows 6 and 7 are still leads.
+    assert notices(loaded) == {"whose touches is not a number": (1, [6]), "whose amount is not a number": (1, [6]),
+                               "whose touches is negative": (1, [7]), "whose amount is negative": (1, [7])}
     assert loaded.excluded == [] and loaded.usable.all()
 
 
@@ -862,7 +863,7 @@ def test_non_number_notice_on_stderr_not_excluded(cli):
     defs = yml("id: Id, touches: Touches")
     result = cli("Id,MQL,SAL,Touches\n1,2024-01-02,,lots\n2,2024-01-02,,3\n", defs=defs)
     assert result.exit_code == 0
-    assert "1 row whose touches is not a number (row 2); read as blank" in result.stderr
+    assert "1 row whose touches is not a number such as 'lots' (row 2); read as blank" in result.stderr
     assert "0 excluded" in result.stdout
 
 

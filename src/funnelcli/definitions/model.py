@@ -139,24 +139,35 @@ class History:
 
 
 # How numbers are written in exports, read the same way in cells and in conditions: '1,200',
-# '$ 35', '1.200,50' and '12,5' are numbers. A comma is the decimal mark when it is followed by
-# other than exactly three digits, or after dots that group thousands.
+# '$ 35', '1.200,50', '1.234.567' and '12,5' are numbers. A comma is the decimal mark when it is
+# followed by other than exactly three digits, or after dots that group thousands; commas that
+# group thousands group threes ('1,2,3' is no number). One dot before exactly three digits
+# ('1.200', '€1.200') is ambiguous: 1.2 written with three decimals, or 1200 with a dot between
+# thousands. It is not read, and the rows are reported.
 NUMBER_PATTERN = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 DECIMAL_COMMA_PATTERN = r"^[-+]?(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,}))$"
+THOUSANDS_COMMA_PATTERN = r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$"
+THOUSANDS_DOT_PATTERN = r"^[-+]?\d{1,3}(\.\d{3}){2,}$"
+AMBIGUOUS_PATTERN = r"^[-+]?[1-9]\d{0,2}\.\d{3}$"
 CURRENCY_AND_SPACES = r"[\s$€£]"
+LARGEST_NUMBER = 1e15  # a count or an amount of a quadrillion or more is not one: not read, reported
 
 
 def read_number(text: str) -> float | None:
     """Return the number written in `text` by the rules above, or None."""
     text = re.sub(CURRENCY_AND_SPACES, "", text)
+    if re.match(AMBIGUOUS_PATTERN, text):
+        return None
     if re.match(DECIMAL_COMMA_PATTERN, text):
         text = text.replace(".", "").replace(",", ".")
-    else:
+    elif re.match(THOUSANDS_COMMA_PATTERN, text):
         text = text.replace(",", "")
+    elif re.match(THOUSANDS_DOT_PATTERN, text):
+        text = text.replace(".", "")
     if not re.match(NUMBER_PATTERN, text):
         return None
     value = float(text)
-    return value if value == value and abs(value) != float("inf") else None
+    return value if abs(value) < LARGEST_NUMBER else None
 
 
 OUT_OF_MARKET = "out of market"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 EMPTY = "-"  # a value that does not exist (a rate with no denominator, say)
@@ -68,9 +68,12 @@ class Report:
 MARK = "*"
 
 
+_WIDE = Context(prec=400)  # enough digits for any float: 1e28 needs 29 at 0 decimals, the default context 28
+
+
 def _half_up(value: float, places: int = 1) -> Decimal:
     """Return value rounded half up at `places` decimals, as people round (5.25 -> 5.3)."""
-    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def cell(value: Any, kind: str) -> str:

@@ -13,7 +13,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from funnelcli.definitions.model import CURRENCY_AND_SPACES, DECIMAL_COMMA_PATTERN, NUMBER_PATTERN
+from funnelcli.definitions.model import (
+    AMBIGUOUS_PATTERN,
+    CURRENCY_AND_SPACES,
+    DECIMAL_COMMA_PATTERN,
+    LARGEST_NUMBER,
+    NUMBER_PATTERN,
+    THOUSANDS_COMMA_PATTERN,
+    THOUSANDS_DOT_PATTERN,
+)
 
 
 def _trimmed(column: pa.ChunkedArray) -> pa.Array:
@@ -216,20 +224,51 @@ def parse_times(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | No
 
 def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Return (floats, which non-blank cells are not numbers): '1,200', '$ 35', '1.200,50' are
-    numbers; 'nan', 'inf' and words are not (they read as blank)."""
+    numbers; 'nan', 'inf', words, '1,2,3', the ambiguous '1.200' and numbers of 10^15 or more
+    are not (they read as blank). See definitions.model.read_number."""
+    values, filled, ambiguous = _read_numbers(column)
+    usable = np.isfinite(values) & ~ambiguous & (np.abs(values) < LARGEST_NUMBER)
+    return np.where(usable, values, np.nan), filled & ~usable
+
+
+def quantities(column: pa.ChunkedArray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Return a count or an amount column (touches, amount) as floats, and the non-blank cells
+    that are not read, by reason: not a number, ambiguous, too large, negative."""
+    values, filled, ambiguous = _read_numbers(column)
+    finite = np.isfinite(values)
+    huge = finite & (np.abs(values) >= LARGEST_NUMBER)
+    negative = finite & ~huge & ~ambiguous & (values < 0)
+    usable = finite & ~ambiguous & ~huge & ~negative
+    problems = {
+        "is not a number": filled & ~finite & ~ambiguous,
+        "is ambiguous ('1.200' is 1.2 or 1200: write 1200, 1,200 or 1.2)": filled & ambiguous,
+        "is 10^15 or more": filled & huge,
+        "is negative": filled & negative,
+    }
+    return np.where(usable, values, np.nan), problems
+
+
+def _read_numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (each cell read by the number rules, NaN if it is none; which cells are not blank;
+    which are ambiguous)."""
     filled = column.is_valid().to_numpy()  # blank cells are null already; only spaces remain
+    text = pc.replace_substring_regex(column, CURRENCY_AND_SPACES, "")
+    ambiguous = pc.fill_null(pc.match_substring_regex(text, AMBIGUOUS_PATTERN), False).to_numpy()
     try:
         values = pc.cast(column, pa.float64()).to_numpy()
     except pa.ArrowInvalid:
         filled &= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy()
-        text = pc.replace_substring_regex(column, CURRENCY_AND_SPACES, "")
-        comma = pc.fill_null(pc.match_substring_regex(text, DECIMAL_COMMA_PATTERN), False)
+
+        def matches(pattern: str) -> pa.ChunkedArray:
+            return pc.fill_null(pc.match_substring_regex(text, pattern), False)
+
+        comma, grouped, dotted = matches(DECIMAL_COMMA_PATTERN), matches(THOUSANDS_COMMA_PATTERN), matches(THOUSANDS_DOT_PATTERN)
         european = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
-        normal = pc.if_else(comma, european, pc.replace_substring(text, ",", ""))
+        normal = pc.if_else(comma, european, pc.if_else(grouped, pc.replace_substring(text, ",", ""),
+                                                         pc.if_else(dotted, pc.replace_substring(text, ".", ""), text)))
         ok = pc.fill_null(pc.match_substring_regex(normal, NUMBER_PATTERN), False)
         values = pc.cast(pc.if_else(ok, normal, _NULL_TEXT), pa.float64()).to_numpy()
-    bad = filled & ~np.isfinite(values)
-    return np.where(np.isfinite(values), values, np.nan), bad
+    return np.asarray(values, dtype=np.float64), filled, ambiguous
 
 
 def categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:

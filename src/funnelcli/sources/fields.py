@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from funnelcli.definitions import NUMBER_FIELDS, Definitions
 from funnelcli.errors import InputError
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
-from funnelcli.sources.cells import categorical, numbers, parse_dates, repeats
+from funnelcli.sources.cells import categorical, parse_dates, quantities, repeats
 from funnelcli.sources.cells import ids as read_ids
 from funnelcli.sources.csvfile import RawTable
 from funnelcli.sources.shapes import Evidence, flag_evidence, read_flags, status_evidence
@@ -149,8 +149,9 @@ def typed_fields(raw: RawTable, defs: Definitions, evidence: Evidence | None = N
         if h in dates:
             columns[key] = dates[h].astype("datetime64[s]")
         elif key in NUMBER_FIELDS:
-            values, bad = text[key]
-            notices.append(issue(f"whose {key} is not a number", bad & usable, rows, "read as blank"))
+            values, problems = text[key]
+            notices += [issue(f"whose {key} {why}", bad & usable, rows, "read as blank", examples=_examples(raw.column(h), bad & usable))
+                        for why, bad in problems.items()]
             columns[key] = values
         else:
             codes, categories = text[key]
@@ -228,7 +229,7 @@ def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_header
         id_job = pool.submit(read_ids, raw.column(defs.columns["id"]))
         date_jobs = {h: pool.submit(parse_dates, raw.column(h), defs.formats(h), defs.timezone) for h in date_headers}
         text_jobs = {
-            key: pool.submit(numbers if key in NUMBER_FIELDS else categorical, raw.column(h))
+            key: pool.submit(quantities if key in NUMBER_FIELDS else categorical, raw.column(h))
             for key, h in keys.items() if h not in date_jobs
         }
         ids, blank, id_keys = id_job.result()
@@ -250,6 +251,18 @@ def _placeholders(parsed: dict, n: int) -> tuple[np.ndarray, list[str]]:
             days[far] = np.datetime64("NaT")
             placeholder |= far
     return placeholder, examples
+
+
+def _examples(column: pa.ChunkedArray, mask: np.ndarray, most: int = 3) -> list[str]:
+    """Return the first few distinct values where mask is set, as written (repr)."""
+    out: list[str] = []
+    for i in np.flatnonzero(mask)[:50]:
+        value = repr(column[int(i)].as_py())
+        if value not in out:
+            out.append(value)
+        if len(out) == most:
+            break
+    return out
 
 
 def _bad_dates(parsed: dict, unusable: np.ndarray, name: str, defs: Definitions) -> tuple[np.ndarray, list[str]]:
