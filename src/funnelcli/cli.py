@@ -205,11 +205,13 @@ def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
     `cohort_stage` (trends --from-stage) is the stage whose entry dates --since/--until select.
     """
     from funnelcli import api
+    from funnelcli.output.progress import progress
 
     defs = api.load_definitions(opts.definitions)
-    f = api.run(opts.export, defs, as_of=opts.as_of, since=opts.since, until=opts.until, markets=opts.markets,
-                cohort_stage=cohort_stage, encoding=opts.encoding, delimiter=opts.delimiter, strict=opts.strict,
-                joins=opts.joins)
+    with progress(f"funnelcli: reading {'stdin' if opts.export == '-' else opts.export}", sys.stderr, opts.quiet):
+        f = api.run(opts.export, defs, as_of=opts.as_of, since=opts.since, until=opts.until, markets=opts.markets,
+                    cohort_stage=cohort_stage, encoding=opts.encoding, delimiter=opts.delimiter, strict=opts.strict,
+                    joins=opts.joins)
     for finding in f.findings:  # an accounting line names its own file
         where = "" if finding.kind == "accounting" else f"{f.export}: "
         note(opts.quiet, where + finding.text(cli=True, flags=FLAGS))
@@ -282,6 +284,7 @@ def write_output(text: str, path: str | None) -> None:
 def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     """Write the report to -o FILE (atomically) and, unless stdout is False, to stdout without -o."""
     from funnelcli import api
+    from funnelcli.output.progress import progress
 
     if opts.output is None and not stdout:
         return
@@ -294,7 +297,9 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     if fmt == "table" and opts.output is None and sys.stdout.isatty():
         width = shutil.get_terminal_size().columns
     ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█─━")
-    write_output(api.render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=not opts.raw_csv), opts.output)
+    with progress("funnelcli: writing the report", sys.stderr, opts.quiet):
+        text = api.render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=not opts.raw_csv)
+    write_output(text, opts.output)
 
 
 def _can_encode(stream, text: str) -> bool:
@@ -632,4 +637,8 @@ def main() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)
+    if not os.environ.get("FUNNELCLI_DEBUG"):  # stderr carries funnelcli's own messages, which cron mails
+        import warnings
+
+        warnings.simplefilter("ignore")
     cli(prog_name="funnelcli")
