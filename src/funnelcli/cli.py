@@ -155,8 +155,11 @@ def definitions_option(f):
     )(f)
 
 
-def report_options(f):
-    """Add the options every report command takes, and pass them on as one RunOptions."""
+def report_options(f=None, *, by: bool = True):
+    """Add the options every report command takes, and pass them on as one RunOptions. A command
+    that has no breakdown takes `@report_options(by=False)`: it is not offered --by."""
+    if f is None:
+        return functools.partial(report_options, by=by)
     options = [
         click.argument("export", metavar="EXPORT"),
         definitions_option,
@@ -164,7 +167,7 @@ def report_options(f):
         click.option("--as-of", callback=_date, metavar="DATE", help="Report as of this date (default: the latest date in the export)."),
         click.option("--since", callback=_date, metavar="DATE", help="Only cohorts entering the first stage on or after DATE."),
         click.option("--until", callback=_date, metavar="DATE", help="Only cohorts entering the first stage on or before DATE."),
-        click.option("--by", metavar="FIELD", help="Break down by a field: owner, source, market, any mapped column."),
+        *([click.option("--by", metavar="FIELD", help="Break down by a field: owner, source, market, any mapped column.")] if by else []),
         click.option("--market", "markets", multiple=True, metavar="NAME", help="Only leads in this market (repeatable; 'out of market' too)."),
         click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension)."),
         click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched)."),
@@ -176,8 +179,8 @@ def report_options(f):
     ]
 
     @functools.wraps(f)
-    def wrapper(export, definitions, joins, as_of, since, until, by, markets, fmt, output, encoding, delimiter, strict, quiet,
-                raw_csv, **rest):
+    def wrapper(export, definitions, joins, as_of, since, until, markets, fmt, output, encoding, delimiter, strict, quiet,
+                raw_csv, by=None, **rest):
         if since and until and since > until:
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
@@ -325,7 +328,8 @@ def finish(report, opts: RunOptions, fail_on_miss: bool) -> None:
 
     missed = api.missed_targets(report)
     if missed:
-        note(opts.quiet, f"missed target{'s' if len(missed) != 1 else ''}: {', '.join(missed)}")
+        # with --fail-on-miss the line is said even with -q: cron mails a failing job only when it prints
+        note(opts.quiet and not fail_on_miss, f"missed target{'s' if len(missed) != 1 else ''}: {', '.join(missed)}")
         if fail_on_miss:
             sys.exit(ExitCode.PROBLEMS)
 
@@ -383,13 +387,13 @@ def purgatory(opts: RunOptions, stage, show_list, min_days) -> None:
 
 
 @cli.command()
-@report_options
+@report_options(by=False)  # markets are the breakdown; per market by stage: conversion --by market
 def markets(opts: RunOptions) -> None:
     """Markets: conversion per target market, and the market fit of each stage.
 
     Each lead is in the first market whose rule it meets, else "out of market". Per market: the
     leads reaching each stage and the step rates; per stage: the share of its leads in any target
-    market. Every other command takes --by market and --market NAME too.
+    market. conversion, purgatory and trends take --by market; every command takes --market NAME.
 
     \b
     Examples:
@@ -398,8 +402,6 @@ def markets(opts: RunOptions) -> None:
     """
     from funnelcli import api
 
-    if opts.by:
-        raise click.UsageError("markets takes no --by; for conversion per market, run `funnelcli conversion EXPORT --by market`")
     f = load_funnel(opts)
     emit(api.markets(f), opts)
 
@@ -441,7 +443,7 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
 
 
 @cli.command()
-@report_options
+@report_options(by=False)  # the digest has its own breakdowns (top owners)
 @click.option("--period", type=click.Choice(["week", "month"]), default="week", show_default=True,
               help="The period of the headline numbers and of the cohort trend.")
 @click.option("--compare", type=click.Choice(["previous", "none"]), default="previous", show_default=True,
@@ -481,8 +483,6 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
     from funnelcli import api
     from funnelcli.output import mail
 
-    if opts.by:
-        raise click.UsageError("report takes no --by; it has its own breakdowns (top owners)")
     recipients = []
     if email_to:
         try:

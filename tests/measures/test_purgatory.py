@@ -249,9 +249,11 @@ def test_markets_command_markdown():
     assert "A: employees >= 500. B: country in \\[DE\\]." in result.stdout
 
 
-def test_markets_command_refuses_by():
+def test_markets_command_offers_no_by():
+    # markets is the breakdown by market; --by is neither in its help nor accepted
     result = run("markets", CSV, "-d", YML, "--by", "owner")
-    assert result.exit_code == 2 and "conversion EXPORT --by market" in result.stderr
+    assert result.exit_code == 2 and "No such option '--by'" in result.stderr
+    assert "--by FIELD" not in run("markets", "--help").stdout
 
 
 def test_validate_warns_about_market_overlap_and_unmet(write):
