@@ -253,9 +253,10 @@ def test_every_format(tmp_path):
     assert (mql_stuck["old"], mql_stuck["new"], mql_stuck["change"], mql_stuck["changed"]) == (5, 1, -4, True)
     assert doc["tables"]["lead_changes"][0] == {"change": "stage", "old": "SQL", "new": "SAL", "leads": 1, "example_ids": "L08"}
     assert doc["accounting"]["old"]["leads_in_report"] == 13
-    csv_text = run("diff", LEADS, OLD, NEW, "-f", "csv", "-q").stdout
-    assert csv_text.startswith("# stages\nstage,measure,label,old,new,change,changed\nMQL,reached,Reached,13,13,0,False\n")
-    assert "\n# lead_changes\nchange,old,new,leads,example_ids\nstage,SQL,SAL,1,L08\n" in csv_text
+    csv_text = run("diff", LEADS, OLD, NEW, "-f", "csv", "-q").stdout  # one table: stages, the main one
+    assert csv_text.startswith("stage,measure,label,old,new,change,changed\nMQL,reached,Reached,13,13,0,False\n")
+    changes = run("diff", LEADS, OLD, NEW, "-f", "csv", "-q", "--table", "lead_changes").stdout
+    assert changes.startswith("change,old,new,leads,example_ids\nstage,SQL,SAL,1,L08\n")
     html = run("diff", LEADS, OLD, NEW, "-f", "html", "-q").stdout
     assert html.startswith("<!DOCTYPE html>") and "MQL: stuck" in html
     out = tmp_path / "impact.md"

@@ -282,15 +282,15 @@ def missed_targets(report) -> list[str]:
 
 
 def render(report, fmt: str = "text", *, color: bool = False, width: int | None = None, ascii_only: bool = False,
-           csv_guard: bool = True) -> str:
+           csv_guard: bool = True, table: str | None = None) -> str:
     """Return the report as text in one of FORMATS: table, text, markdown, csv, json, html.
 
     Values are data in every format: control characters are written out, markup is escaped, and
     CSV text cells that would start a spreadsheet formula get a leading apostrophe (`csv_guard`
-    False writes them as they are)."""
+    False writes them as they are). CSV holds one table: `table`, else the report's main one."""
     from funnelcli.output.render import render as _render
 
-    return _render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=csv_guard)
+    return _render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=csv_guard, table=table)
 
 
 def write_report(report, path: PathLike, fmt: str | None = None) -> None:

@@ -100,6 +100,7 @@ class RunOptions:
     quiet: bool
     joins: dict = dataclasses.field(default_factory=dict)  # join name -> file (--join NAME=PATH)
     raw_csv: bool = False  # -f csv without the formula guard (--raw-csv)
+    table: str | None = None  # the table -f csv writes (--table; 'list' lists them)
 
 
 def _date(ctx, param, value):
@@ -176,15 +177,18 @@ def report_options(f=None, *, by: bool = True):
         click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice (dates out of order, a non-number)."),
         click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only."),
         click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @), for pipelines, not spreadsheets."),
+        click.option("--table", metavar="NAME", help="With -f csv: write this table (default: the command's main one); --table list lists them."),
     ]
 
     @functools.wraps(f)
     def wrapper(export, definitions, joins, as_of, since, until, markets, fmt, output, encoding, delimiter, strict, quiet,
-                raw_csv, by=None, **rest):
+                raw_csv, table, by=None, **rest):
         if since and until and since > until:
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
-                          fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv)
+                          fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv, table)
+        if table and table != "list" and output_format(opts) != "csv":
+            raise click.UsageError("--table goes with -f csv (json holds every table; the other formats show them all)")
         check_output(opts)  # before the run: a report must never replace an input
         return f(opts, **rest)
 
@@ -300,8 +304,17 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     if fmt == "table" and opts.output is None and sys.stdout.isatty():
         width = shutil.get_terminal_size().columns
     ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█─━")
-    with progress("funnelcli: writing the report", sys.stderr, opts.quiet):
-        text = api.render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=not opts.raw_csv)
+    if opts.table == "list":  # the tables -f csv can write, the main one first
+        names = [t.name for t in report.tables if t.machine]
+        main = report.csv_table().name if names else None
+        echo_out("".join(f"{n}{'  (main: -f csv writes it by default)' if n == main else ''}\n" for n in [main, *[n for n in names if n != main]] if n))
+        return
+    try:
+        with progress("funnelcli: writing the report", sys.stderr, opts.quiet):
+            text = api.render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=not opts.raw_csv,
+                              table=opts.table)
+    except KeyError as exc:  # --table names no table of this report
+        raise click.UsageError(exc.args[0]) from None
     write_output(text, opts.output)
 
 
@@ -513,7 +526,10 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
 @click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice, under either definitions.")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 when any number, lead or stage changes (after the report is written).")
 @click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only.")
-def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimiter, strict, fail_on_change, quiet) -> None:
+@click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @).")
+@click.option("--table", metavar="NAME", help="With -f csv: write this table (default: stages); --table list lists them.")
+def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimiter, strict, fail_on_change, quiet,
+         raw_csv, table) -> None:
     """The impact of a change of the definitions on one export: old against new.
 
     Runs the export under OLD_DEFINITIONS and NEW_DEFINITIONS (each a file or a folder) at one
@@ -530,7 +546,9 @@ def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimi
     """
     from funnelcli import api
 
-    opts = RunOptions(export, (old, new), as_of, None, None, None, (), fmt, output, encoding, delimiter, strict, quiet, joins)
+    opts = RunOptions(export, (old, new), as_of, None, None, None, (), fmt, output, encoding, delimiter, strict, quiet, joins,
+                      raw_csv, table)
+    check_output(opts)
     before, after = api.run_both(export, old, new, as_of=as_of, encoding=encoding, delimiter=delimiter,
                                  strict=strict, joins=joins)
     _diff_findings(before, after, quiet)

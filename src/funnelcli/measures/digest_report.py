@@ -42,7 +42,7 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     tables += _purgatory_tables(f)
     if f.as_of is not None:
         tables.append(_cohort_trend_table(f, cohorts, period))
-    report = Report("report", title, meta, tables, closing_notes(f), data)
+    report = Report("report", title, meta, tables, closing_notes(f), data, main="stages")
     return add_targets(report, tm.evaluate_latest_mature(f, cohorts))
 
 

@@ -56,6 +56,18 @@ class Report:
     tables: list[Table]
     notes: list[str] = field(default_factory=list)  # closing lines: accounting, data quality
     data: dict = field(default_factory=dict)  # the JSON document's fields besides "tables"
+    main: str | None = None  # the table -f csv writes by default (None: the first for csv and json)
+
+    def csv_table(self, name: str | None = None) -> Table:
+        """Return the table `-f csv` writes: the one named, else the main one (the first for csv
+        and json unless the report names another); raise KeyError naming the tables there are."""
+        tables = [t for t in self.tables if t.machine]
+        if name is None:
+            name = self.main or (tables[0].name if tables else None)
+        for table in tables:
+            if table.name == name:
+                return table
+        raise KeyError(f"no table {name!r} in the {self.kind} report; its tables are {', '.join(t.name for t in tables)}")
 
     def table(self, name: str) -> Table:
         """Return the table called `name` (its key in JSON); raise KeyError listing the names."""

@@ -262,25 +262,20 @@ def _guarded(value: Any) -> Any:
     return ("'" if value.startswith(FORMULA_STARTS) else "") + visible(value)
 
 
-def render_csv(report: Report, guard: bool = True) -> str:
-    """Return the report's tables as CSV. With `guard` (the default), text cells that would start
-    a formula get a leading apostrophe and control characters are written out; without, cells
-    are written as they are (for pipelines that read CSV as data, not spreadsheets)."""
+def render_csv(report: Report, guard: bool = True, table: str | None = None) -> str:
+    """Return one of the report's tables as CSV, a header and rows that load as they are: the
+    report's main table, or the one named by `table`. With `guard` (the default), text cells that
+    would start a formula get a leading apostrophe and control characters are written out;
+    without, cells are written as they are (for pipelines that read CSV as data, not spreadsheets)."""
+    chosen = report.csv_table(table)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    tables = [t for t in report.tables if t.machine]
-    many = len(tables) > 1
-    for n, table in enumerate(tables):
-        if many:
-            if n:
-                buffer.write("\n")
-            buffer.write(f"# {table.name}\n")
-        keys = _csv_keys(table)
-        kinds = _kinds(table)
-        writer.writerow(keys)
-        for row in table.rows:
-            values = (_raw(row.get(k), kinds.get(k, "text")) for k in keys)
-            writer.writerow(["" if v is None else _guarded(v) if guard else v for v in values])
+    keys = _csv_keys(chosen)
+    kinds = _kinds(chosen)
+    writer.writerow(keys)
+    for row in chosen.rows:
+        values = (_raw(row.get(k), kinds.get(k, "text")) for k in keys)
+        writer.writerow(["" if v is None else _guarded(v) if guard else v for v in values])
     return buffer.getvalue()
 
 
@@ -383,13 +378,14 @@ def render_html(report: Report, ascii_only: bool = False) -> str:
 
 
 def render(report: Report, fmt: str, color: bool = False, width: int | None = None, ascii_only: bool = False,
-           csv_guard: bool = True) -> str:
+           csv_guard: bool = True, table: str | None = None) -> str:
     """Return the report in a format of FORMATS (ascii_only: sparklines without Unicode blocks;
-    csv_guard False: CSV cells as they are, no formula guard)."""
+    csv_guard False: CSV cells as they are, no formula guard; table: the table CSV writes, else
+    the main one)."""
     if fmt == "table":
         return render_table(report, color=color, width=width, ascii_only=ascii_only)
     if fmt == "csv":
-        return render_csv(report, guard=csv_guard)
+        return render_csv(report, guard=csv_guard, table=table)
     if fmt == "json":
         return render_json(report)
     return {"text": render_text, "markdown": render_markdown, "html": render_html}[fmt](report, ascii_only)
