@@ -282,15 +282,18 @@ def missed_targets(report) -> list[str]:
 
 
 def render(report, fmt: str = "text", *, color: bool = False, width: int | None = None, ascii_only: bool = False,
-           csv_guard: bool = True, table: str | None = None) -> str:
+           csv_guard: bool = True, table: str | None = None, columns: Sequence[str] | None = None) -> str:
     """Return the report as text in one of FORMATS: table, text, markdown, csv, json, html.
 
     Values are data in every format: control characters are written out, markup is escaped, and
     CSV text cells that would start a spreadsheet formula get a leading apostrophe (`csv_guard`
-    False writes them as they are). CSV holds one table: `table`, else the report's main one."""
+    False writes them as they are). CSV holds one table: `table`, else the report's main one.
+    Tables show a compact set of columns unless `columns` names them or is ['all']; at a `width`
+    they leave out columns (saying which) or list their rows, never cutting a number."""
     from funnelcli.output.render import render as _render
 
-    return _render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=csv_guard, table=table)
+    return _render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=csv_guard, table=table,
+                   columns=tuple(columns) if columns else None)
 
 
 def write_report(report, path: PathLike, fmt: str | None = None) -> None:

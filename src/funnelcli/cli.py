@@ -101,6 +101,7 @@ class RunOptions:
     joins: dict = dataclasses.field(default_factory=dict)  # join name -> file (--join NAME=PATH)
     raw_csv: bool = False  # -f csv without the formula guard (--raw-csv)
     table: str | None = None  # the table -f csv writes (--table; 'list' lists them)
+    columns: tuple[str, ...] | None = None  # the columns the human formats show (--columns)
 
 
 def _date(ctx, param, value):
@@ -113,6 +114,16 @@ def _date(ctx, param, value):
     if not dt.date(1970, 1, 2) <= day <= dt.date(2199, 12, 31):
         raise click.BadParameter(f"{value!r}: give a date between 1970-01-02 and 2199-12-31")
     return day
+
+
+def _columns(ctx, param, value):
+    """--columns a,b,c -> ('a', 'b', 'c'); 'all' -> ('all',)."""
+    if value is None:
+        return None
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    if not names:
+        raise click.BadParameter("name the columns, comma-separated (e.g. stuck,median_days), or 'all'")
+    return names
 
 
 def _delimiter(ctx, param, value):
@@ -178,15 +189,17 @@ def report_options(f=None, *, by: bool = True):
         click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only."),
         click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @), for pipelines, not spreadsheets."),
         click.option("--table", metavar="NAME", help="With -f csv: write this table (default: the command's main one); --table list lists them."),
+        click.option("--columns", callback=_columns, metavar="LIST",
+                     help="The columns tables show: comma-separated names (stuck,median_days) or 'all' (default: a compact set; csv and json have all)."),
     ]
 
     @functools.wraps(f)
     def wrapper(export, definitions, joins, as_of, since, until, markets, fmt, output, encoding, delimiter, strict, quiet,
-                raw_csv, table, by=None, **rest):
+                raw_csv, table, columns, by=None, **rest):
         if since and until and since > until:
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
-                          fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv, table)
+                          fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv, table, columns)
         if table and table != "list" and output_format(opts) != "csv":
             raise click.UsageError("--table goes with -f csv (json holds every table; the other formats show them all)")
         check_output(opts)  # before the run: a report must never replace an input
@@ -301,8 +314,8 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     fmt = output_format(opts)
     color = fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     width = None
-    if fmt == "table" and opts.output is None and sys.stdout.isatty():
-        width = shutil.get_terminal_size().columns
+    if fmt in ("table", "text") and opts.output is None and sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns  # a table never wider than the terminal, no number cut
     ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█─━")
     if opts.table == "list":  # the tables -f csv can write, the main one first
         names = [t.name for t in report.tables if t.machine]
@@ -312,7 +325,7 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     try:
         with progress("funnelcli: writing the report", sys.stderr, opts.quiet):
             text = api.render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=not opts.raw_csv,
-                              table=opts.table)
+                              table=opts.table, columns=opts.columns)
     except KeyError as exc:  # --table names no table of this report
         raise click.UsageError(exc.args[0]) from None
     write_output(text, opts.output)

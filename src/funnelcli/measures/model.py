@@ -25,6 +25,8 @@ class Column:
     hidden: bool = False  # csv and json only (a change per period, say); the tables show a summary
     flag: str = ""  # kind "flag": the text shown for a true value
     kind_of: dict | None = None  # the kind by the row's "kind" value, when rows mix rates and counts
+    extra: bool = False  # the human formats show it only when asked (--columns all, or by name); csv and json always
+    priority: int = 1  # to fit a narrow terminal, the columns of the highest priority go first (rightmost first)
 
     def kind_for(self, row: dict) -> str:
         return self.kind_of.get(row.get("kind"), self.kind) if self.kind_of else self.kind

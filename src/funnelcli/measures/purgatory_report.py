@@ -51,10 +51,10 @@ def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, met
         meta.append(("Filter", f"{min_days:g}+ days in the stage"))
     data.update(title=title, min_days=min_days)
     columns = [
-        Column("id", "Id"), Column("stage", "Stage"), Column("entered", "Entered"),
-        Column("days_in_stage", "Days in stage", "number"), Column("days_over_sla", "Over SLA by", "number"),
-        Column("why", "Why"),
-    ] + [Column(k, title_case(k), "number" if k in ("touches", "amount") else "text") for k in fields]
+        Column("id", "Id"), Column("stage", "Stage"), Column("entered", "Entered", priority=2),
+        Column("days_in_stage", "Days in stage", "number"), Column("days_over_sla", "Over SLA by", "number", priority=2),
+        Column("why", "Why", priority=2),
+    ] + [Column(k, title_case(k), "number" if k in ("touches", "amount") else "text", priority=1 if k == "owner" else 3) for k in fields]
     notes = [f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first. Past SLA: older in the stage "
              "than its SLA with no next stage or exit. Touched and dropped: the stage's activity rule."]
     return Report("purgatory", title, meta, [Table("stuck_leads", None, columns, rows, notes)], closing_notes(f), data)
@@ -66,10 +66,10 @@ def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_am
 
     cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number"), Column("reached", "Reached", "count"),
             Column("converted", "Converted", "count"), Column("exited", "Exited", "count")]
-    cols += [Column(keys.exited_key(e), e, "count") for e in exits]
+    cols += [Column(keys.exited_key(e), e, "count", priority=3) for e in exits]
     cols += [Column("stuck", "Stuck", "count"), Column("in_progress", "In progress", "count"),
-             Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days"),
-             Column("max_days_stuck", "Max days stuck", "days")]
+             Column("stuck_share", "Stuck share", "rate", priority=2), Column("median_days_stuck", "Median days stuck", "days", priority=2),
+             Column("max_days_stuck", "Max days stuck", "days", priority=3)]
     if has_amount:
         cols.append(Column("value_at_risk", "Value at risk", "money"))
     return Table("stages", "Stuck by stage", cols, measures.stage_rows(f, stages), [

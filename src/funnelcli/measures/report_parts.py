@@ -114,16 +114,17 @@ def stage_columns(f: Funnel, by: str | None) -> list[Column]:
         Column("reached", "Reached", "count"),
         Column("converted", "Converted", "count"),
         Column("step_rate", "Step rate", "rate"),
-        Column("cumulative_rate", "Cumulative", "rate"),
-        Column("exited", "Exited", "count"),
+        Column("cumulative_rate", "Cumulative", "rate", priority=2),
+        Column("exited", "Exited", "count", priority=2),
     ]
-    cols += [Column(keys.exited_key(e.name), e.name, "count") for e in f.defs.exits]
+    # the compact set fits 100 columns; per exit and the upper percentiles on request (--columns)
+    cols += [Column(keys.exited_key(e.name), e.name, "count", extra=True) for e in f.defs.exits]
     cols += [
         Column("stuck", "Stuck", "count"),
         Column("in_progress", "In progress", "count"),
-        Column("median_days", "Median days", "days"),
-        Column("p75_days", "p75 days", "days"),
-        Column("p90_days", "p90 days", "days"),
+        Column("median_days", "Median days", "days", priority=2),
+        Column("p75_days", "p75 days", "days", extra=True),
+        Column("p90_days", "p90 days", "days", extra=True),
     ]
     return cols
 
@@ -131,8 +132,8 @@ def stage_columns(f: Funnel, by: str | None) -> list[Column]:
 def targets_table(rows: list[dict]) -> Table:
     """Return the targets table, its note counting the missed ones."""
     cols = [Column("target", "Target"), Column("goal", "Goal"), Column("actual", "Actual", "rate"),
-            Column("numerator", "Leads", "count"), Column("denominator", "Of", "count"),
-            Column("basis", "Basis"), Column("status", "Status")]
+            Column("numerator", "Leads", "count", priority=2), Column("denominator", "Of", "count", priority=2),
+            Column("basis", "Basis", priority=3), Column("status", "Status")]
     missed = sum(r["status"] == "missed" for r in rows)
     note = f"{missed} of {len(rows)} target{'s' if len(rows) != 1 else ''} missed." if missed else f"All {len(rows)} targets met or without data."
     return Table("targets", "Targets", cols, rows, [note])

@@ -45,10 +45,10 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
                      "a flag or an undated condition has no date of its own).")
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
-    columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count"))
+    columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count", extra=True))
     if f.defs.stage_column or f.defs.history:  # shapes where entered (own evidence) and reached differ
         at = next(i for i, c in enumerate(columns) if c.key == "reached") + 1
-        columns.insert(at, Column("entered", "Entered", "count"))
+        columns.insert(at, Column("entered", "Entered", "count", priority=2))
     table = Table("stages", None, columns, rows, notes)
     report = Report("conversion", title, meta, [table], closing_notes(f), data)
     from funnelcli.measures import targets

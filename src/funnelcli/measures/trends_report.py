@@ -93,7 +93,7 @@ def _cohort_tables(stages: tuple[str, ...], rows: list[dict], lead_cols: list[Co
     people's view of its median days per transition."""
     steps = list(zip(stages, stages[1:]))
     cols = lead_cols + [Column(keys.COHORT, f"Entered {stages[0]}", "count")]
-    cols += [Column(keys.reached_key(s), s, "count") for s in stages[1:]]
+    cols += [Column(keys.reached_key(s), s, "count", priority=2) for s in stages[1:]]  # the rates stay longest
     cols += rate_columns(stages)
     if steps:
         cols.append(cumulative_column(stages))

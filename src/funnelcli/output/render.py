@@ -13,8 +13,10 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from funnelcli.errors import FunnelError, option
 from funnelcli.measures.model import EMPTY, MARK, NUMERIC, Column, Report, Table, cell
 
 FORMATS = ("table", "text", "markdown", "csv", "json", "html")
@@ -54,16 +56,30 @@ def sparkline(values: list, ascii_only: bool = False) -> str:
     return "".join(out).rstrip()
 
 
-def _shown(table: Table) -> list[Column]:
-    return [c for c in table.columns if not c.hidden]
+def _shown(table: Table, choice: tuple[str, ...] | None = None) -> list[Column]:
+    """Return the columns a human format shows: not hidden; without a choice not `extra` either;
+    ('all',): every one; names (a key or a label, any case): the row's label and those named."""
+    shown = [c for c in table.columns if not c.hidden]
+    if choice is None:
+        return [c for c in shown if not c.extra]
+    if tuple(n.strip().casefold() for n in choice) == ("all",):
+        return shown
+    wanted = {n.strip().casefold() for n in choice}
+    return [c for c in shown if _is_key(c, shown) or c.key.casefold() in wanted or c.label.casefold() in wanted]
 
 
-def _cells(table: Table, ascii_only: bool = False) -> list[list[str]]:
+def _is_key(col: Column, cols: list[Column]) -> bool:
+    """Return whether a column labels its row: a group, or the first column that is not one."""
+    return col.kind == "group" or col is next((c for c in cols if c.kind != "group"), None)
+
+
+def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None) -> list[list[str]]:
+    cols = _shown(table) if cols is None else cols
     out = []
     previous_group = None
     for row in table.rows:
         line = []
-        for col in _shown(table):
+        for col in cols:
             if col.kind == "group":
                 text = visible(str(row.get(col.key, "")))
                 line.append(text if text != previous_group else "")
@@ -83,6 +99,73 @@ def _cells(table: Table, ascii_only: bool = False) -> list[list[str]]:
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# Fitting a width: a number is shown whole, or its column is left out and a note says so; when
+# even the columns that matter most don't fit, the rows are shown as a list (stacked)
+
+
+@dataclass
+class Layout:
+    """A table as a human format shows it at a width: its columns, their cells, how."""
+
+    cols: list[Column]
+    body: list[list[str]]
+    left_out: list[Column]
+    stacked: bool = False
+
+
+def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, ascii_only: bool, gap: int) -> Layout:
+    """Return the columns that fit `width` (None: any width), leaving out first the columns of the
+    highest priority number (the rightmost first), never a row's label; when only two more would
+    remain, the rows are listed instead (stacked). `gap` is the space between columns."""
+    cols = _shown(table, choice)
+    every = _cells(table, ascii_only, cols)
+    widths = {id(c): max([len(visible(c.label))] + [len(r[i]) for r in every]) for i, c in enumerate(cols)}
+
+    def needed(chosen: list[Column]) -> int:
+        return sum(widths[id(c)] for c in chosen) + gap * (len(chosen) - 1)
+
+    kept, left_out = list(cols), []
+    while width is not None and table.rows and needed(kept) > width:
+        values = [c for c in kept if not _is_key(c, kept)]
+        if len(values) <= 2:  # a table of its label and one or two numbers is no table: list the rows
+            return Layout(cols, every, [], stacked=True)
+        victim = max(values, key=lambda c: (c.priority, kept.index(c)))
+        kept.remove(victim)
+        left_out.insert(0, victim)
+    body = every if not left_out else [[r[i] for i, c in enumerate(cols) if c in kept] for r in every]
+    return Layout(kept, body, left_out)
+
+
+def _fit_note(layout: Layout, width: int | None) -> str | None:
+    """Return the line that says which columns were left out, or that the rows are a list, and how
+    to get the rest."""
+    if layout.stacked:
+        return (f"Shown as a list: the table is wider than {width} columns. Choose fewer columns with --columns "
+                "(the names are -f csv's header), or widen the terminal.")
+    if layout.left_out:
+        names = ", ".join(visible(c.label) for c in layout.left_out)
+        return (f"Left out to fit {width} columns: {names}. Choose the columns with --columns (the names are "
+                "-f csv's header), or widen the terminal.")
+    return None
+
+
+def _stacked(table: Table, layout: Layout) -> list[str]:
+    """Return the rows as a list: the row's label, then a line per column, for a narrow terminal."""
+    keys = [i for i, c in enumerate(layout.cols) if _is_key(c, layout.cols)]
+    values = [i for i in range(len(layout.cols)) if i not in keys]
+    width = max((len(visible(layout.cols[i].label)) for i in values), default=0)
+    out: list[str] = []
+    group = None
+    for row in layout.body:
+        label = [row[i] for i in keys if row[i]]
+        if len(keys) > 1 and row[keys[0]]:
+            group = row[keys[0]]
+        out += ([""] if out else []) + [" / ".join(([group] if len(keys) > 1 and group and not row[keys[0]] else []) + label)]
+        out += [f"  {visible(layout.cols[i].label).ljust(width)}  {row[i]}" for i in values]
+    return out
+
+
 def _group_starts(table: Table) -> set[int]:
     """Return the row indexes where a new group begins (after the first)."""
     keys = [c.key for c in table.columns if c.kind == "group"]
@@ -99,29 +182,31 @@ def _group_starts(table: Table) -> set[int]:
 # text: plain, fixed width, no escape codes; reads well in a mail client with a monospace font
 
 
-def render_text(report: Report, ascii_only: bool = False) -> str:
+def render_text(report: Report, ascii_only: bool = False, width: int | None = None, columns: tuple[str, ...] | None = None) -> str:
     v = visible
     title = v(report.title)
     out = [title, "=" * len(title)]
-    width = max((len(v(label)) for label, _ in report.meta), default=0)
-    out += [f"{v(label).ljust(width)}  {v(text)}" for label, text in report.meta]
+    label_width = max((len(v(label)) for label, _ in report.meta), default=0)
+    out += [f"{v(label).ljust(label_width)}  {v(text)}" for label, text in report.meta]
     for table in report.tables:
         out.append("")
         if table.title:
             out += [v(table.title), "-" * len(v(table.title))]
-        out += _text_table(table, ascii_only)
-        out += [v(n) for n in table.notes]
+        layout = _layout(table, columns, width, ascii_only, gap=2)
+        out += _stacked(table, layout) if layout.stacked else _text_table(table, ascii_only, layout)
+        note = _fit_note(layout, width)
+        out += [v(n) for n in table.notes] + ([note] if note else [])
     if report.notes:
         out.append("")
         out += [v(n) for n in report.notes]
     return "\n".join(out) + "\n"
 
 
-def _text_table(table: Table, ascii_only: bool = False) -> list[str]:
+def _text_table(table: Table, ascii_only: bool = False, layout: Layout | None = None) -> list[str]:
     if not table.rows:
         return ["(no rows)"]
-    cols = _shown(table)
-    body = _cells(table, ascii_only)
+    layout = layout or _layout(table, None, None, ascii_only, gap=2)
+    cols, body = layout.cols, layout.body
     widths = [max([len(visible(c.label))] + [len(r[i]) for r in body]) for i, c in enumerate(cols)]
 
     marked = [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in body) for i, c in enumerate(cols)]
@@ -152,10 +237,12 @@ def _text_table(table: Table, ascii_only: bool = False) -> list[str]:
 # table: rich, for a terminal
 
 
-def render_table(report: Report, color: bool = False, width: int | None = None, ascii_only: bool = False) -> str:
-    from rich import box
+LONG_TABLE = 500  # rows: a longer table is drawn as plain text (rich takes seconds for thousands of rows)
+
+
+def render_table(report: Report, color: bool = False, width: int | None = None, ascii_only: bool = False,
+                 columns: tuple[str, ...] | None = None) -> str:
     from rich.console import Console, Group
-    from rich.table import Table as RichTable
     from rich.text import Text
 
     v = visible  # and every string goes in as Text: rich reads no markup in a value or a name
@@ -163,23 +250,19 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
     for label, text in report.meta:
         parts.append(Text.assemble((f"{v(label)}: ", "dim"), v(text)))
     for table in report.tables:
-        grid = RichTable(title=Text(v(table.title), style="bold") if table.title else None, title_justify="left",
-                         pad_edge=False, box=box.ASCII2 if ascii_only else box.SIMPLE_HEAD)
-        cols = _shown(table)
-        for col in cols:
-            numeric = col.kind in NUMERIC
-            grid.add_column(Text(v(col.label)), justify="right" if numeric else "left", no_wrap=True,
-                            style="bold" if col.kind == "group" else None)
-        body = _cells(table, ascii_only)
-        starts = _group_starts(table)
-        for i, row in enumerate(body):
-            grid.add_row(*(Text(text) for text in row), end_section=(i + 1) in starts)
-        if not table.rows:
-            grid.add_row(*([Text("(no rows)")] + [Text("")] * (len(cols) - 1)))
+        long = len(table.rows) > LONG_TABLE  # drawn as the text layout
+        layout = _layout(table, columns, width, ascii_only, gap=2)
         parts.append(Text(""))
-        parts.append(grid)
-        for note in table.notes:
-            parts.append(Text(v(note), style="dim"))
+        if layout.stacked or long:
+            if table.title:
+                parts.append(Text(v(table.title), style="bold"))
+            lines = _stacked(table, layout) if layout.stacked else _text_table(table, ascii_only, layout)
+            parts.append(Text("\n".join(lines), no_wrap=True))
+        else:
+            parts.append(_rich_grid(table, layout, ascii_only))
+        note = _fit_note(layout, width)
+        for line in [v(n) for n in table.notes] + ([note] if note else []):
+            parts.append(Text(line, style="dim"))
     if report.notes:
         parts.append(Text(""))
         for note in report.notes:
@@ -198,6 +281,27 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
+def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
+    """Return a rich table of the layout's columns: two spaces between columns (a cell's right
+    padding and the box's blank divider), no edges, so that it is as wide as the layout measured."""
+    from rich import box
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    grid = RichTable(title=Text(visible(table.title), style="bold") if table.title else None, title_justify="left",
+                     pad_edge=False, show_edge=False, collapse_padding=True, padding=(0, 1, 0, 0),
+                     box=box.ASCII2 if ascii_only else box.SIMPLE_HEAD)
+    for col in layout.cols:
+        grid.add_column(Text(visible(col.label)), justify="right" if col.kind in NUMERIC else "left", no_wrap=True,
+                        style="bold" if col.kind == "group" else None)
+    starts = _group_starts(table)
+    for i, row in enumerate(layout.body):
+        grid.add_row(*(Text(text) for text in row), end_section=(i + 1) in starts)
+    if not table.rows:
+        grid.add_row(*([Text("(no rows)")] + [Text("")] * (len(layout.cols) - 1)))
+    return grid
+
+
 # --------------------------------------------------------------------------------------------
 # markdown: GitHub-flavoured, for chat and $GITHUB_STEP_SUMMARY
 
@@ -210,7 +314,7 @@ def _md_escape(text: str) -> str:
     return _MD_ACTIVE.sub(r"\\\1", visible(text))
 
 
-def render_markdown(report: Report, ascii_only: bool = False) -> str:
+def render_markdown(report: Report, ascii_only: bool = False, columns: tuple[str, ...] | None = None) -> str:
     out = [f"## {_md_escape(report.title)}", ""]
     out += [f"- **{_md_escape(label)}:** {_md_escape(text)}" for label, text in report.meta]
     for table in report.tables:
@@ -220,10 +324,10 @@ def render_markdown(report: Report, ascii_only: bool = False) -> str:
         if not table.rows:
             out.append("_No rows._")
         else:
-            cols = _shown(table)
+            cols = _shown(table, columns)
             out.append("| " + " | ".join(_md_escape(c.label) for c in cols) + " |")
             out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in cols) + "|")
-            for row in _cells(table, ascii_only):
+            for row in _cells(table, ascii_only, cols):
                 out.append("| " + " | ".join(_md_escape(v) for v in row) + " |")
         if table.notes:
             out.append("")
@@ -330,7 +434,7 @@ _FONT = "font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;"
 _CELL = "padding:4px 10px;border-bottom:1px solid #e5e5e5;"
 
 
-def render_html(report: Report, ascii_only: bool = False) -> str:
+def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ...] | None = None) -> str:
     def e(text: str) -> str:
         return html.escape(visible(text))
 
@@ -355,12 +459,12 @@ def render_html(report: Report, ascii_only: bool = False) -> str:
         else:
             out.append('<table style="border-collapse:collapse;font-size:13px;">')
             out.append("<thead><tr>")
-            cols = _shown(table)
+            cols = _shown(table, columns)
             for col in cols:
                 align = "right" if col.kind in NUMERIC else "left"
                 out.append(f'<th style="{_CELL}text-align:{align};background:#f4f4f4;">{e(col.label)}</th>')
             out.append("</tr></thead><tbody>")
-            for row in _cells(table, ascii_only):
+            for row in _cells(table, ascii_only, cols):
                 out.append("<tr>")
                 for col, value in zip(cols, row):
                     align = "right" if col.kind in NUMERIC else "left"
@@ -377,15 +481,30 @@ def render_html(report: Report, ascii_only: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
+def _check_columns(report: Report, names: tuple[str, ...]) -> None:
+    """Raise naming a column that no table of the report has (by key or label), with the columns."""
+    known = {n.casefold() for t in report.tables for c in t.columns for n in (c.key, c.label)}
+    unknown = [n for n in names if n.strip().casefold() not in known]
+    if unknown:
+        main = report.csv_table() if any(t.machine for t in report.tables) else report.tables[0]
+        raise FunnelError(f"{option('columns')}{unknown[0]!r}: no such column in the {report.kind} report; "
+                          f"its {main.name} table has {', '.join(c.key for c in main.columns if not c.hidden)} (or 'all')")
+
+
 def render(report: Report, fmt: str, color: bool = False, width: int | None = None, ascii_only: bool = False,
-           csv_guard: bool = True, table: str | None = None) -> str:
+           csv_guard: bool = True, table: str | None = None, columns: tuple[str, ...] | None = None) -> str:
     """Return the report in a format of FORMATS (ascii_only: sparklines without Unicode blocks;
     csv_guard False: CSV cells as they are, no formula guard; table: the table CSV writes, else
-    the main one)."""
+    the main one; columns: the columns the human formats show, ('all',) or names, else the
+    compact set; width: table and text leave out columns, or list the rows, to fit it)."""
+    if columns and tuple(n.strip().casefold() for n in columns) != ("all",):
+        _check_columns(report, columns)
     if fmt == "table":
-        return render_table(report, color=color, width=width, ascii_only=ascii_only)
+        return render_table(report, color=color, width=width, ascii_only=ascii_only, columns=columns)
     if fmt == "csv":
         return render_csv(report, guard=csv_guard, table=table)
     if fmt == "json":
         return render_json(report)
-    return {"text": render_text, "markdown": render_markdown, "html": render_html}[fmt](report, ascii_only)
+    if fmt == "text":
+        return render_text(report, ascii_only, width=width, columns=columns)
+    return {"markdown": render_markdown, "html": render_html}[fmt](report, ascii_only, columns=columns)

@@ -1,0 +1,87 @@
+"""Tables that fit (issue 12, point 1): every command on a real pseudo-terminal at 80, 100, 120 and
+200 columns prints no line wider than the terminal and never cuts a number (no '…'); a column left
+out is named under its table. And the compact stage table fits 100 columns.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+
+import pytest
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+SAMPLE = "samples/hubspot-contacts.csv"
+COMMANDS = {
+    "conversion": ["conversion", SAMPLE],
+    "conversion by owner": ["conversion", SAMPLE, "--by", "owner"],
+    "purgatory": ["purgatory", SAMPLE],
+    "stuck list": ["purgatory", SAMPLE, "--list", "--stage", "SAL", "--min-days", "700"],
+    "markets": ["markets", SAMPLE],
+    "trends": ["trends", SAMPLE, "--last", "6"],
+    "report": ["report", SAMPLE],
+    "diff": ["diff", SAMPLE, "definitions", "tests/fixtures/diff/proposed"],
+}
+
+
+def on_terminal(args: list[str], columns: int) -> str:
+    """Run funnelcli with stdout on a pseudo-terminal `columns` wide; return what it showed."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELCLI_") and k not in ("COLUMNS", "LINES")}
+    env.update(PYTHONPATH=str(ROOT / "src"), TERM="xterm-256color", NO_COLOR="1")
+    proc = subprocess.Popen([sys.executable, "-m", "funnelcli", *args, "-q"], cwd=ROOT, env=env, stdout=child,
+                            stderr=subprocess.PIPE, close_fds=True)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    return ANSI.sub("", b"".join(chunks).decode("utf-8")).replace("\r", "")
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120, 200])
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_no_line_wider_than_the_terminal_and_no_number_cut(name, columns):
+    shown = on_terminal(COMMANDS[name], columns)
+    lines = shown.splitlines()
+    assert lines, shown
+    too_wide = [line for line in lines if len(line) > columns]
+    assert not too_wide, too_wide[:3]
+    assert "…" not in shown
+    if any(line.startswith("Left out to fit") for line in lines):
+        assert f"Left out to fit {columns} columns: " in shown
+
+
+def test_the_compact_stage_table_fits_100_columns():
+    shown = on_terminal(COMMANDS["conversion"], 100)
+    header = next(line for line in shown.splitlines() if line.startswith("Stage "))
+    assert header.split() == ["Stage", "Reached", "Converted", "Step", "rate", "Cumulative", "Exited", "Stuck", "In",
+                              "progress", "Median", "days"]
+    assert "Left out to fit" not in shown
+
+
+def test_at_80_columns_the_stuck_column_stays():
+    # once the Stuck column vanished at 80 columns and the 866 stuck MQLs with it
+    shown = on_terminal(COMMANDS["conversion"], 80)
+    header = next(line for line in shown.splitlines() if line.startswith("Stage "))
+    assert "Stuck" in header
+    assert re.search(r"^MQL\s.*\b866\b", shown, re.M)
+    assert "Left out to fit 80 columns: " in shown
