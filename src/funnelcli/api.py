@@ -169,6 +169,8 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     findings += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
     findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]
     problems = [f for f in findings if f.kind != "accounting"]
+    # a market rule over a field blank for most leads: about the definitions' fit, not bad rows
+    findings += [Finding("warning", i.describe(), i.count) for i in loaded.market_gaps]
     if strict and problems:
         raise FunnelError(f"{option('strict')}: {loaded.export} has data-quality problems:\n"
                           + "\n".join(f"  {f}" for f in problems))

@@ -200,7 +200,8 @@ def report_options(f=None, *, by: bool = True):
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
                           fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv, table, columns)
-        if table and table != "list" and output_format(opts) != "csv":
+        chosen = output_format(opts)  # -o report.xlsx is refused before the run
+        if table and table != "list" and chosen != "csv":
             raise click.UsageError("--table goes with -f csv (json holds every table; the other formats show them all)")
         check_output(opts)  # before the run: a report must never replace an input
         return f(opts, **rest)
@@ -312,7 +313,8 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
         echo_out("")  # says that stdout is closed
     check_output(opts)
     fmt = output_format(opts)
-    color = fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    color = (fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+             and os.environ.get("TERM") != "dumb")  # a dumb terminal shows escape codes as text: no colour, no bold
     width = None
     if fmt in ("table", "text") and opts.output is None and sys.stdout.isatty():
         width = shutil.get_terminal_size().columns  # a table never wider than the terminal, no number cut

@@ -33,12 +33,15 @@ COMMANDS = {
 }
 
 
-def on_terminal(args: list[str], columns: int) -> str:
-    """Run funnelcli with stdout on a pseudo-terminal `columns` wide; return what it showed."""
+def on_terminal(args: list[str], columns: int, raw: bool = False, **extra_env: str) -> str:
+    """Run funnelcli with stdout on a pseudo-terminal `columns` wide; return what it showed (with
+    its escape codes if `raw`)."""
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELCLI_") and k not in ("COLUMNS", "LINES")}
     env.update(PYTHONPATH=str(ROOT / "src"), TERM="xterm-256color", NO_COLOR="1")
+    env.update(extra_env)
+    env = {k: v for k, v in env.items() if v != ""}
     proc = subprocess.Popen([sys.executable, "-m", "funnelcli", *args, "-q"], cwd=ROOT, env=env, stdout=child,
                             stderr=subprocess.PIPE, close_fds=True)
     os.close(child)
@@ -54,7 +57,8 @@ def on_terminal(args: list[str], columns: int) -> str:
     os.close(main)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
-    return ANSI.sub("", b"".join(chunks).decode("utf-8")).replace("\r", "")
+    shown = b"".join(chunks).decode("utf-8")
+    return shown if raw else ANSI.sub("", shown).replace("\r", "")
 
 
 @pytest.mark.parametrize("columns", [80, 100, 120, 200])
@@ -85,3 +89,11 @@ def test_at_80_columns_the_stuck_column_stays():
     assert "Stuck" in header
     assert re.search(r"^MQL\s.*\b866\b", shown, re.M)
     assert "Left out to fit 80 columns: " in shown
+
+
+def test_a_dumb_terminal_gets_no_escape_codes():
+    # TERM=dumb shows escape codes as text: no colour and no bold there; an xterm gets them
+    dumb = on_terminal(COMMANDS["conversion"], 100, raw=True, TERM="dumb", NO_COLOR="")
+    assert "\x1b[" not in dumb
+    xterm = on_terminal(COMMANDS["conversion"], 100, raw=True, NO_COLOR="")
+    assert "\x1b[1m" in xterm

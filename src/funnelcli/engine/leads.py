@@ -47,6 +47,7 @@ class LoadedExport:
     dated: np.ndarray | None = None  # bool [rows, stages]: reached with an own date (velocity uses only these)
     exit_until: dict = dataclass_field(default_factory=dict)  # exit index -> the day the lead came back (a log's reopening)
     exit_spans: dict = dataclass_field(default_factory=dict)  # exit index -> (rows, from, until): a log's earlier times out
+    market_gaps: list = dataclass_field(default_factory=list)  # RowIssues: fields a market tests, blank for most leads
     files: list = dataclass_field(default_factory=list)  # FileAccount of a log's or joined files' rows
     unit: str = "rows"  # what rows_read counts: rows of the export, or leads (of a log)
 
@@ -67,8 +68,10 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     if found:
         notices.append(found)
     exit_met, exit_dates = _add_exit(frame, defs, dates, fields.evidence, key_of)
+    gaps: list[RowIssue] = []
     if defs.markets:
         _add_market(frame, defs, key_of)
+        gaps = _blank_market_fields(frame, defs, key_of, usable, fields.rows)
     latest = _latest_date(fields, defs, own_date, exit_met, exit_dates)
     return LoadedExport(
         leads=frame, usable=usable, reached=reached, date=date, implied=reached & ~own, late=late,
@@ -77,7 +80,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
         # velocity takes a step only between dates of the lead's own: not a borrowed date, nor an
         # own date out of order (which the waterfall replaced by a later stage's earlier one)
         dated=own & ~np.isnat(own_date) & (own_date == date), files=list(fields.files), unit=fields.unit,
-        exit_until=dict(fields.evidence.exit_until), exit_spans=dict(fields.evidence.exit_spans),
+        exit_until=dict(fields.evidence.exit_until), exit_spans=dict(fields.evidence.exit_spans), market_gaps=gaps,
     )
 
 
@@ -192,6 +195,26 @@ def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evi
         codes[now & (codes == -1)] = j
     frame["exit"] = pd.Categorical.from_codes(codes, categories=pd.Index([e.name for e in defs.exits], dtype="str"))
     return met, when
+
+
+def _blank_market_fields(frame: pd.DataFrame, defs: Definitions, key_of, usable: np.ndarray, rows: np.ndarray) -> list[RowIssue]:
+    """Return a notice for each field a market rule tests that is blank for most leads: those
+    leads can't meet the rule and land out of market, which would otherwise go unsaid."""
+    from funnelcli.definitions import walk_leaves
+
+    found = []
+    tested = {key_of(leaf.field): [m.name for m in defs.markets if any(key_of(x.field) == key_of(leaf.field) for x in walk_leaves(m.when))]
+              for m in defs.markets for leaf in walk_leaves(m.when) if leaf.op not in ("present", "missing")}
+    for key, markets in tested.items():
+        if key not in frame:
+            continue
+        blank = frame[key].isna().to_numpy() & usable
+        if usable.any() and blank.sum() * 2 > usable.sum():
+            names = ", ".join(repr(m) for m in dict.fromkeys(markets))
+            found.append(issue(f"blank in {key!r}, which the rule of market {names} tests", blank, rows,
+                               detail=f"{blank.sum() / usable.sum():.0%} of the leads: they can't meet that rule and count "
+                                      "out of market unless another market takes them"))
+    return [f for f in found if f]
 
 
 def _add_market(frame: pd.DataFrame, defs: Definitions, key_of) -> None:

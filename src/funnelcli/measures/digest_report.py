@@ -92,10 +92,10 @@ def _purgatory_tables(f: Funnel) -> list[Table]:
     notes = [f"{r['purgatory']}: {r['leads']:,} leads ({r['rule']})." for r in pm.named_purgatories(f, stages)]
     tables = [Table("purgatory", "Purgatory", stuck_cols, stuck_rows, notes)]
     if "owner" in f.defs.columns:
-        owners = pm.by_group(f, "owner", stages)[:5]
+        owners = [r for r in pm.by_group(f, "owner", stages) if r["stuck"]][:5]  # an owner with none stuck is no top owner
         cols = [Column("group", "Owner"), Column("stuck", "Stuck", "count"), Column("reached", "Reached", "count"),
                 Column("stuck_share", "Stuck share", "rate"), Column("max_days_stuck", "Max days stuck", "days")]
-        tables.append(Table("top_owners", "Top owners by stuck leads", cols, owners, []))
+        tables.append(Table("top_owners", "Top owners by stuck leads", cols, owners, [] if owners else ["No owner has a stuck lead."]))
     return tables
 
 

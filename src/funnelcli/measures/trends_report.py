@@ -30,14 +30,16 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
     lead_cols = group_col + [Column("period", "Period"), Column("partial", "Note", "flag", flag="partial")]
     if counting == "flow":
         title = "Trends: leads entering each stage"
-        rows, rng = measures.flow_rows(f, period, last, by, since, until)
+        every, rng = measures.flow_rows(f, period, None, by, since, until)
+        rows = _last_periods(every, last)
         if since or until:  # the range bounds the stage entries, not the cohorts: replaces the Cohorts line
             meta[3] = ("Range", f"stage entries from {since or 'the start'} to {until or data['as_of']}")
         tables = [_flow_table(f, rows, lead_cols)]
         summary_measures = [(keys.entered_key(s), f"Entered {s}", "count") for s in f.stages]
     else:
         title = "Trends: conversion by cohort"
-        rows, rng = measures.cohort_rows(f, period, f.cohort_stage, window_days, last, by)
+        every, rng = measures.cohort_rows(f, period, f.cohort_stage, window_days, None, by)
+        rows = _last_periods(every, last)
         stages = f.stages[f.cohort_stage:]
         meta += _windows_and_maturity(f, window_days) if f.as_of is not None else []
         data["windows"] = {keys.step(a, b): measures.window(f, f.cohort_stage + j, window_days)
@@ -56,8 +58,22 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
     if undated and counting == "flow":
         parts = ", ".join(f"{stage} {n:,}" for stage, n in undated)
         tables[0].notes.append(f"Not counted (reached with no date, here or at a later stage): {parts}.")
-    tables.append(_latest_change_table(measures.summary(rows, summary_measures, by), group_col, counting))
+    # the latest change looks back over every period, not only the last N shown: --last 2 still
+    # has the mature cohort before them; its sparkline covers the periods of the table
+    summary = measures.summary(every, summary_measures, by)
+    shown = len({r["period"] for r in rows})
+    for row in summary:
+        row["series"] = row["series"][-shown:] if shown else []
+    tables.append(_latest_change_table(summary, group_col, counting))
     return Report("trends", title, meta, tables, notes, data)
+
+
+def _last_periods(rows: list[dict], last: int | None) -> list[dict]:
+    """Return the rows of the last `last` periods (all without `last`), every group's."""
+    if not last:
+        return rows
+    keep = set(list(dict.fromkeys(r["period"] for r in sorted(rows, key=lambda r: r["period_start"])))[-last:])
+    return [r for r in rows if r["period"] in keep]
 
 
 def _flow_table(f: Funnel, rows: list[dict], lead_cols: list[Column]) -> Table:
@@ -96,7 +112,9 @@ def _cohort_tables(stages: tuple[str, ...], rows: list[dict], lead_cols: list[Co
     cols += [Column(keys.reached_key(s), s, "count", priority=2) for s in stages[1:]]  # the rates stay longest
     cols += rate_columns(stages)
     if steps:
-        cols.append(cumulative_column(stages))
+        cumulative = cumulative_column(stages)
+        cumulative.hidden = len(steps) == 1  # with two stages it is the step rate: csv and json only
+        cols.append(cumulative)
     cols += [Column(keys.change_key(keys.rate_key(a, b)), f"{keys.step(a, b)} change", "pp", hidden=True) for a, b in steps]
     if steps:
         cols.append(Column(keys.change_key(keys.CUMULATIVE_RATE), "Cumulative change", "pp", hidden=True))
@@ -124,10 +142,10 @@ def cumulative_column(stages: tuple[str, ...]) -> Column:
 
 
 def rate_measures(stages: tuple[str, ...], cumulative_suffix: str = "") -> list[tuple[str, str, str]]:
-    """Return the rates trends.summary follows: each step's, then (with two stages or more) the
-    cumulative rate, its label the first and last stages plus `cumulative_suffix`."""
+    """Return the rates trends.summary follows: each step's, then the
+    cumulative rate (with three stages or more), its label the first and last stages plus `cumulative_suffix`."""
     found = [(keys.rate_key(a, b), keys.step(a, b), "rate") for a, b in zip(stages, stages[1:])]
-    if len(stages) > 1:
+    if len(stages) > 2:  # with two stages the cumulative rate is the step rate
         found.append((keys.CUMULATIVE_RATE, keys.step(stages[0], stages[-1]) + cumulative_suffix, "rate"))
     return found
 

@@ -76,6 +76,16 @@ def _umask() -> int:
 EXTENSIONS = {".txt": "text", ".md": "markdown", ".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
 
 
+# files that are not text: writing a text report under these names would give a file that the
+# program they belong to can't open
+NOT_TEXT = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers", ".pdf", ".doc", ".docx", ".pptx", ".png", ".jpg", ".zip", ".parquet")
+
+
 def format_for_path(path: str) -> str:
-    """Return the output format a file name asks for by its extension (text when unknown)."""
-    return EXTENSIONS.get(os.path.splitext(path)[1].lower(), "text")
+    """Return the output format a file name asks for by its extension (text when unknown); raise
+    for an extension of a file that is not text (.xlsx, .pdf)."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension in NOT_TEXT:
+        raise FunnelError(f"{option('output')}{path}: funnelcli writes text, not {extension} files; for a spreadsheet "
+                          "write .csv (Excel and LibreOffice open it), or choose -f with a name ending .txt .md .csv .json .html")
+    return EXTENSIONS.get(extension, "text")

@@ -202,8 +202,7 @@ def _flags(raw: RawTable, defs: Definitions, unusable: np.ndarray) -> tuple[dict
         values, bad = read_flags(raw.column(h))
         flags[h] = values
         new = bad & ~unusable & ~bad_any
-        for i in np.flatnonzero(new)[: 3 - len(examples)]:
-            examples.append(f"{raw.column(h)[int(i)].as_py()!r} in {h!r}")
+        examples += [f"{v} in {h!r}" for v in _examples(raw.column(h), new, 3 - len(examples))] if len(examples) < 3 else []
         bad_any |= new
     return flags, bad_any, examples
 
@@ -279,8 +278,8 @@ def _bad_dates(parsed: dict, unusable: np.ndarray, name: str, defs: Definitions)
                     else f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}")
             raise InputError(f"{name}: column {h!r}: no value parses as a date (such as {example!r}); {hint}")
         new_bad = bad & ~unusable & ~bad_date
-        for i in np.flatnonzero(new_bad)[:2]:
-            if len(examples) < 3:
-                examples.append(f"{raw[int(i)].as_py()!r} in {h!r}")
+        if len(examples) < 3:  # distinct values: 'n/a' twice says less than 'n/a' and 'TBD'
+            examples += [f"{v} in {h!r}" for v in _examples(raw, new_bad, 2) if f"{v} in {h!r}" not in examples]
+            del examples[3:]
         bad_date |= new_bad
     return bad_date, examples

@@ -1,0 +1,62 @@
+"""The smaller points of issue 12 (point 10), each fixed and kept fixed."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import FIXTURES, SAMPLE, run
+
+DEFS = """\
+version: 1
+columns: {id: Id, owner: Owner, employees: Employees}
+stages:
+  - {name: MQL, date: MQL, sla_days: 3}
+  - {name: Won, date: Won}
+markets:
+  - name: Enterprise
+    when: {employees: {gte: 500}}
+"""
+
+
+def test_the_unparseable_date_notice_shows_distinct_examples(write):
+    # rows 2 and 3 hold 'n/a', row 4 'TBD': the examples are 'n/a' and 'TBD', not 'n/a' twice
+    export = write("e.csv", "Id,Owner,Employees,MQL,Won\n1,Ann,,n/a,\n2,Bob,,n/a,\n3,Cy,,TBD,\n4,Di,,2024-01-02,\n")
+    result = run("conversion", export, "-d", write("d.yml", DEFS), "-f", "text")
+    assert "3 rows with an unparseable date such as 'n/a' in 'MQL', 'TBD' in 'MQL' (rows 2, 3, 4)" in result.stderr
+
+
+def test_a_spreadsheet_name_for_o_is_refused_before_the_run(tmp_path):
+    target = tmp_path / "report.xlsx"
+    result = run("conversion", FIXTURES / "small.csv", "-d", FIXTURES / "small.yml", "-o", target, "-q")
+    assert result.exit_code == 2 and "funnelcli writes text, not .xlsx files" in result.stderr and "write .csv" in result.stderr
+    assert not target.exists()
+
+
+def test_a_two_stage_funnel_shows_its_one_rate_once(write):
+    # MQL->Won is the step rate and the cumulative rate: one column in trends, one line in its summary
+    export = write("e.csv", "Id,Owner,Employees,MQL,Won\n1,Ann,,2024-01-02,2024-01-09\n2,Bob,,2024-01-03,\n")
+    out = run("trends", export, "-d", write("d.yml", DEFS), "-f", "text", "-q", "--as-of", "2024-06-30").stdout
+    header = next(line for line in out.splitlines() if line.startswith("Period "))
+    assert header.split().count("MQL->Won") == 1
+    assert sum(line.startswith("MQL->Won") for line in out.splitlines()) == 1
+    doc = json.loads(run("trends", export, "-d", write("d.yml", DEFS), "-f", "json", "-q", "--as-of", "2024-06-30").stdout)
+    assert "cumulative_rate" in doc["tables"]["cohorts"][0]  # still in json
+
+
+def test_a_market_rule_over_a_mostly_blank_field_is_said(write):
+    # Employees is blank for 3 of 4 leads (rows 2-4): they can't meet Enterprise's rule. A warning,
+    # not a data-quality problem: --strict still runs.
+    export = write("e.csv", "Id,Owner,Employees,MQL,Won\n1,Ann,,2024-01-02,\n2,Bob,,2024-01-03,\n3,Cy,,2024-01-04,\n4,Di,900,2024-01-05,\n")
+    result = run("conversion", export, "-d", write("d.yml", DEFS), "-f", "text", "--strict")
+    assert result.exit_code == 0, result.stderr
+    assert ("3 rows blank in 'employees', which the rule of market 'Enterprise' tests (rows 2, 3, 4); 75% of the leads: "
+            "they can't meet that rule") in result.stderr
+
+
+def test_trends_last_n_still_compares_with_the_period_before():
+    # with --last 2 the latest change looks back beyond the two periods shown
+    doc = json.loads(run("trends", SAMPLE, "--last", "2", "-f", "json", "-q").stdout)
+    latest = {r["measure"]: r for r in doc["tables"]["latest"]}
+    assert len(doc["tables"]["cohorts"]) == 2
+    assert latest["Entered MQL"]["previous_period"] is not None
+    assert all(r["previous_period"] is not None for r in latest.values() if r["latest_period"])
