@@ -102,6 +102,7 @@ class RunOptions:
     raw_csv: bool = False  # -f csv without the formula guard (--raw-csv)
     table: str | None = None  # the table -f csv writes (--table; 'list' lists them)
     columns: tuple[str, ...] | None = None  # the columns the human formats show (--columns)
+    pager: bool = False  # page the output on a terminal (--pager)
 
 
 def _date(ctx, param, value):
@@ -189,17 +190,18 @@ def report_options(f=None, *, by: bool = True):
         click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only."),
         click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @), for pipelines, not spreadsheets."),
         click.option("--table", metavar="NAME", help="With -f csv: write this table (default: the command's main one); --table list lists them."),
+        click.option("--pager", is_flag=True, help="On a terminal, show the report through a pager ($PAGER, else less); never in a pipe."),
         click.option("--columns", callback=_columns, metavar="LIST",
                      help="The columns tables show: comma-separated names (stuck,median_days) or 'all' (default: a compact set; csv and json have all)."),
     ]
 
     @functools.wraps(f)
     def wrapper(export, definitions, joins, as_of, since, until, markets, fmt, output, encoding, delimiter, strict, quiet,
-                raw_csv, table, columns, by=None, **rest):
+                raw_csv, table, pager, columns, by=None, **rest):
         if since and until and since > until:
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
-                          fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv, table, columns)
+                          fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv, table, columns, pager)
         chosen = output_format(opts)  # -o report.xlsx is refused before the run
         if table and table != "list" and chosen != "csv":
             raise click.UsageError("--table goes with -f csv (json holds every table; the other formats show them all)")
@@ -292,11 +294,15 @@ def check_output(opts: RunOptions) -> None:
     check(opts.output, inputs)
 
 
-def write_output(text: str, path: str | None) -> None:
-    """Write to stdout, or to `path` atomically (a failed run leaves it untouched)."""
+def write_output(text: str, path: str | None, pager: bool = False) -> None:
+    """Write to stdout (through a pager if asked and stdout is a terminal), or to `path`
+    atomically (a failed run leaves it untouched)."""
     from funnelcli.output.files import write_atomic
 
-    if path is None or path == "-":
+    if (path is None or path == "-") and pager and sys.stdout is not None and sys.stdout.isatty():
+        os.environ.setdefault("LESS", "FRSX")  # colours pass, long lines scroll sideways, short output just prints
+        click.echo_via_pager(text)
+    elif path is None or path == "-":
         echo_out(text)
     else:
         write_atomic(text, path)
@@ -330,7 +336,7 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
                               table=opts.table, columns=opts.columns)
     except KeyError as exc:  # --table names no table of this report
         raise click.UsageError(exc.args[0]) from None
-    write_output(text, opts.output)
+    write_output(text, opts.output, opts.pager)
 
 
 def _can_encode(stream, text: str) -> bool:

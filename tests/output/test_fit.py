@@ -42,7 +42,7 @@ def on_terminal(args: list[str], columns: int, raw: bool = False, **extra_env: s
     env.update(PYTHONPATH=str(ROOT / "src"), TERM="xterm-256color", NO_COLOR="1")
     env.update(extra_env)
     env = {k: v for k, v in env.items() if v != ""}
-    proc = subprocess.Popen([sys.executable, "-m", "funnelcli", *args, "-q"], cwd=ROOT, env=env, stdout=child,
+    proc = subprocess.Popen([sys.executable, "-m", "funnelcli", *args, "-q"], cwd=ROOT, env=env, stdin=child, stdout=child,
                             stderr=subprocess.PIPE, close_fds=True)
     os.close(child)
     chunks = []
@@ -97,3 +97,14 @@ def test_a_dumb_terminal_gets_no_escape_codes():
     assert "\x1b[" not in dumb
     xterm = on_terminal(COMMANDS["conversion"], 100, raw=True, NO_COLOR="")
     assert "\x1b[1m" in xterm
+
+
+def test_pager_on_a_terminal_only_when_asked():
+    # $PAGER marks each line it shows; without --pager, or in a pipe, no pager runs
+    paged = on_terminal([*COMMANDS["conversion"], "--pager"], 100, PAGER="sed 's/^/PAGED: /'")
+    assert "PAGED: Stage-by-stage conversion" in paged
+    assert "PAGED:" not in on_terminal(COMMANDS["conversion"], 100, PAGER="sed 's/^/PAGED: /'")
+    piped = subprocess.run([sys.executable, "-m", "funnelcli", *COMMANDS["conversion"], "-q", "--pager"], cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PAGER": "sed 's/^/PAGED: /'"},
+                           capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and "PAGED:" not in piped.stdout and piped.stdout.startswith("Stage-by-stage conversion")
