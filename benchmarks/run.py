@@ -27,6 +27,11 @@ First one untimed run of each with -f json checks that the three agree with the 
 ground truth (reached, converted and exited per stage); then, rotating the order, the timed runs.
 Targets: the log and the join each within 2x of the wide export's time. Exit 1 if the shapes
 disagree or a target is missed.
+
+    python benchmarks/run.py --list [--rows 100000] [--repeat 3]
+
+times the stuck list (`purgatory --list`) of --rows leads as a table against -f text. Target:
+the table at most 2x the text's time.
 """
 
 from __future__ import annotations
@@ -182,9 +187,13 @@ def main() -> int:
     parser.add_argument("--only", help="run only this command (conversion, purgatory, trends, report)")
     parser.add_argument("--shapes", action="store_true",
                         help="time conversion on one funnel of --rows leads as a wide export, a log and a join")
+    parser.add_argument("--list", action="store_true",
+                        help="time the stuck list of --rows leads as a table against -f text (target: at most 2x)")
     args = parser.parse_args()
     if args.shapes:
         return shapes(args)
+    if args.list:
+        return stuck_list(args)
     path = str(make_export(args.rows))
     commands = {
         "baseline read_csv": [sys.executable, "-c", f"import pandas; pandas.read_csv({path!r}, engine='pyarrow')"],
@@ -230,6 +239,28 @@ def main() -> int:
     print(f"\n{'import pandas':<22} {pandas_import:>9.3f}")
     print(f"{'funnelcli --help':<22} {help_time:>9.3f} {help_time / pandas_import:>7.2f}  {'ok' if ok else 'MISSED'} (< 0.50)")
     return 1 if missed else 0
+
+
+def stuck_list(args: argparse.Namespace) -> int:
+    """Time `purgatory --list` as a table (what a terminal gets) against -f text (issue 12: at most 2x)."""
+    path = str(make_export(args.rows))
+    commands = {fmt: funnelcli("purgatory", path, "--list", "-q", "-f", fmt) for fmt in ("text", "table")}
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, float] = {name: 0.0 for name in commands}
+    for rep in range(args.repeat):
+        for name in list(commands)[rep % 2:] + list(commands)[:rep % 2]:
+            wall, peak = timed(commands[name])
+            walls[name].append(wall)
+            peaks[name] = max(peaks[name], peak)
+    rows = subprocess.run(funnelcli("purgatory", path, "--list", "-q", "-f", "csv"), capture_output=True, text=True,
+                          env=CHILD_ENV).stdout.count("\n") - 1
+    base = statistics.median(walls["text"])
+    print(f"{args.rows:,} leads, a stuck list of {rows:,} leads, median of {args.repeat} runs\n")
+    print(f"{'format':<8} {'median s':>9} {'ratio':>7} {'peak MB':>8}  target")
+    table = statistics.median(walls["table"])
+    print(f"{'text':<8} {base:>9.2f} {1:>7.2f} {peaks['text']:>8.0f}")
+    print(f"{'table':<8} {table:>9.2f} {table / base:>7.2f} {peaks['table']:>8.0f}  {'ok' if table <= 2 * base else 'MISSED'} (<= 2.00)")
+    return 0 if table <= 2 * base else 1
 
 
 if __name__ == "__main__":

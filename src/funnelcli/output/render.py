@@ -242,43 +242,60 @@ LONG_TABLE = 500  # rows: a longer table is drawn as plain text (rich takes seco
 
 def render_table(report: Report, color: bool = False, width: int | None = None, ascii_only: bool = False,
                  columns: tuple[str, ...] | None = None) -> str:
-    from rich.console import Console, Group
     from rich.text import Text
 
     v = visible  # and every string goes in as Text: rich reads no markup in a value or a name
-    parts: list = [Text(v(report.title), style="bold")]
+    segments: list = [Text(v(report.title), style="bold")]  # rich renderables, and plain lines (str)
     for label, text in report.meta:
-        parts.append(Text.assemble((f"{v(label)}: ", "dim"), v(text)))
+        segments.append(Text.assemble((f"{v(label)}: ", "dim"), v(text)))
     for table in report.tables:
-        long = len(table.rows) > LONG_TABLE  # drawn as the text layout
+        long = len(table.rows) > LONG_TABLE  # drawn as the text layout, past rich (seconds for thousands of rows)
         layout = _layout(table, columns, width, ascii_only, gap=2)
-        parts.append(Text(""))
+        segments.append(Text(""))
         if layout.stacked or long:
             if table.title:
-                parts.append(Text(v(table.title), style="bold"))
-            lines = _stacked(table, layout) if layout.stacked else _text_table(table, ascii_only, layout)
-            parts.append(Text("\n".join(lines), no_wrap=True))
+                segments.append(Text(v(table.title), style="bold"))
+            segments.append("\n".join(_stacked(table, layout) if layout.stacked else _text_table(table, ascii_only, layout)))
         else:
-            parts.append(_rich_grid(table, layout, ascii_only))
+            segments.append(_rich_grid(table, layout, ascii_only))
         note = _fit_note(layout, width)
         for line in [v(n) for n in table.notes] + ([note] if note else []):
-            parts.append(Text(line, style="dim"))
+            segments.append(Text(line, style="dim"))
     if report.notes:
-        parts.append(Text(""))
+        segments.append(Text(""))
         for note in report.notes:
-            parts.append(Text(v(note)))
-    group = Group(*parts)
-    buffer = io.StringIO()
-    # Off a terminal, rich would assume 80 columns and squeeze the table: measure its natural
-    # width and render at that instead.
+            segments.append(Text(v(note)))
+    return _print_segments(segments, color, width)
+
+
+def _print_segments(segments: list, color: bool, width: int | None) -> str:
+    """Return rich renderables printed at `width` (off a terminal: the widest one's natural width,
+    as rich would otherwise squeeze to 80), with the plain lines (str) between them as they are."""
+    from rich.console import Console, Group
+
     probe = Console(file=io.StringIO(), width=10_000, color_system=None)
-    natural = max(probe.measure(p).maximum for p in parts)
-    console = Console(
-        file=buffer, width=width or natural, color_system="standard" if color else None,
-        force_terminal=color, no_color=not color, highlight=False, emoji=False, soft_wrap=False,
-    )
-    console.print(group)
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+    natural = max((probe.measure(p).maximum for p in segments if not isinstance(p, str)), default=1)
+    out: list[str] = []
+    run: list = []
+
+    def flush() -> None:
+        if not run:
+            return
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=width or natural, color_system="standard" if color else None,
+                          force_terminal=color, no_color=not color, highlight=False, emoji=False, soft_wrap=False)
+        console.print(Group(*run))
+        out.extend(line.rstrip() for line in buffer.getvalue().splitlines())
+        run.clear()
+
+    for segment in segments:
+        if isinstance(segment, str):
+            flush()
+            out.extend(segment.splitlines())
+        else:
+            run.append(segment)
+    flush()
+    return "\n".join(out) + "\n"
 
 
 def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
