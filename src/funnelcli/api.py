@@ -64,10 +64,16 @@ def _paths(paths: PathLike | Sequence[PathLike]) -> list[str]:
     return [os.fspath(p) for p in paths]
 
 
-def load_definitions(paths: PathLike | Sequence[PathLike] = "definitions") -> Definitions:
+def load_definitions(paths: PathLike | Sequence[PathLike] = "definitions", overrides: Sequence[str] = ()) -> Definitions:
     """Return the definitions in `paths` (files or folders, merged); raise DefinitionError with
-    every problem found."""
-    return _definitions.load(_paths(paths))
+    every problem found. `overrides` are KEY=VALUE assignments applied after (what-if, without
+    editing a file: "stages.SAL.sla_days=5"); the reports' headers say which."""
+    defs = _definitions.load(_paths(paths))
+    if overrides:
+        from funnelcli.definitions.overrides import apply
+
+        defs = apply(defs, list(overrides))
+    return defs
 
 
 def _as_definitions(defs: Definitions | PathLike | Sequence[PathLike]) -> Definitions:

@@ -198,6 +198,7 @@ class Definitions:
     joins: tuple[Join, ...] = ()
     blank_values: tuple[str, ...] = ()  # values read as blank in every column (trimmed, any case)
     column_formats: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (header, formats): date_formats, per column
+    overrides: tuple[str, ...] = ()  # the --set assignments applied, "key=value (was X)", for the report's header
 
     def formats(self, header: str) -> tuple[str, ...]:
         """Return the date formats to try, in order, for a column: its own (`date_formats:`), else

@@ -42,6 +42,8 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
         ("As of", as_of_line),
         ("Cohorts", cohorts),
     ]
+    if defs.overrides:  # what-if: the values --set changed, and what they were
+        meta.insert(2, ("Set", "; ".join(defs.overrides)))
     joined = [a for a in acc.files if a.role.startswith("join")]
     if joined:
         meta.insert(1, ("Joined", ", ".join(f"{a.name} ({a.rows_read:,} row{'s' if a.rows_read != 1 else ''})" for a in joined)))
@@ -58,7 +60,7 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
         "title": None,
         "version": __version__,
         "export": f.export,
-        "definitions": {"paths": list(defs.sources), "digest": defs.digest},
+        "definitions": {"paths": list(defs.sources), "digest": defs.digest, "set": list(defs.overrides)},
         "as_of": as_of,
         "as_of_source": "option" if f.as_of_given else "latest date in export",
         "counting": counting,
