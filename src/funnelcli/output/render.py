@@ -18,25 +18,12 @@ from typing import Any
 
 from funnelcli.errors import FunnelError, option
 from funnelcli.measures.model import EMPTY, MARK, NUMERIC, Column, Report, Table, cell
+from funnelcli.output.text import _BEYOND_C0, visible
 
 FORMATS = ("table", "text", "markdown", "csv", "json", "html")
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 ASCII_BLOCKS = "_.-~=+*#"
-
-
-# C0 controls (escape sequences, newlines, tabs, carriage returns), DEL and C1 controls, line and
-# paragraph separators, and the bidirectional overrides and isolates that reorder what is shown
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_BEYOND_C0 = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # what json leaves as it is
-
-
-def visible(text: str) -> str:
-    """Return text with its control characters written out (ESC as \\x1b, a newline as \\x0a): a
-    value never moves the cursor, colours the terminal or starts a line of its own."""
-    if not _INVISIBLE.search(text):
-        return text
-    return _INVISIBLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def sparkline(values: list, ascii_only: bool = False) -> str:
@@ -452,6 +439,8 @@ _CELL = "padding:4px 10px;border-bottom:1px solid #e5e5e5;"
 
 
 def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ...] | None = None) -> str:
+    from funnelcli.output.charts import charts_for
+
     def e(text: str) -> str:
         return html.escape(visible(text))
 
@@ -490,6 +479,7 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
             out.append("</tbody></table>")
         for note in table.notes:
             out.append(f'<p style="font-size:12px;color:#555;margin:4px 0;">{e(note)}</p>')
+        out += charts_for(table)  # inline SVG, drawn from this table's own numbers
     if report.notes:
         out.append('<div style="margin-top:14px;font-size:12px;color:#555;">')
         out += [f'<p style="margin:2px 0;">{e(n)}</p>' for n in report.notes]

@@ -1,0 +1,126 @@
+"""Inline SVG charts for the HTML output (and the mail's HTML part): the funnel as bars, stuck leads
+by stage, cohort rates over time as lines with immature points hollow. Self-contained: no script,
+no external asset, no CSS class; every label escaped. Each chart is drawn from a table the report
+already has, so a chart never shows a number the tables don't.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from funnelcli.measures.model import Column, Table
+from funnelcli.output.text import visible
+
+WIDTH = 640
+BAR = 22  # px per bar
+COLORS = ("#2f6fb3", "#d9822b", "#3a9a5b", "#b34a4a", "#7b5aa6", "#5f8f9c")
+FONT = 'font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="12"'
+
+
+def charts_for(table: Table) -> list[str]:
+    """Return the SVG charts a table gives: bars of reached per stage (a conversion table), of
+    stuck per stage (a purgatory table), lines of its rates per period (a cohort table); none for
+    a table broken down by a group."""
+    keys = {c.key: c for c in table.columns}
+    if not table.rows or "group" in keys:
+        return []
+    first = table.columns[0].key
+    out = []
+    if first == "stage" and "reached" in keys and "step_rate" in keys:  # a stage-by-stage conversion table
+        out.append(bars("Leads reaching each stage", _pairs(table, "reached")))
+    if first == "stage" and "stuck" in keys and "stuck_share" in keys:  # a table of stuck leads per stage
+        stuck = [(label, value) for label, value in _pairs(table, "stuck") if value is not None]
+        if any(value for _, value in stuck):
+            out.append(bars("Stuck leads by stage", stuck, color=COLORS[1]))
+    rates = [c for c in table.columns if c.kind == "rate" and c.key.startswith("rate:") and not c.hidden]
+    if "period" in keys and rates:
+        out.append(lines("Conversion rate by cohort (hollow: immature, still rising)", table, rates))
+    return out
+
+
+def _pairs(table: Table, key: str) -> list[tuple[str, float | None]]:
+    return [(str(row.get(table.columns[0].key, "")), _number(row.get(key))) for row in table.rows]
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)) else None
+
+
+def bars(title: str, pairs: list[tuple[str, float | None]], color: str = COLORS[0]) -> str:
+    """Return horizontal bars, one per label, the value written at the bar's end."""
+    def e(text: str) -> str:
+        return html.escape(visible(text))
+
+    label_width = min(200, 8 + 7 * max((len(label) for label, _ in pairs), default=4))
+    top = max((v for _, v in pairs if v is not None), default=0) or 1
+    span = WIDTH - label_width - 70
+    height = 28 + BAR * len(pairs)
+    parts = [_open(title, height), f'<text x="0" y="14" {FONT} font-weight="bold">{e(title)}</text>']
+    for i, (label, value) in enumerate(pairs):
+        y = 24 + i * BAR
+        parts.append(f'<text x="{label_width - 6}" y="{y + 14}" {FONT} text-anchor="end">{e(label)}</text>')
+        if value is None:
+            parts.append(f'<text x="{label_width + 4}" y="{y + 14}" {FONT} fill="#777">-</text>')
+            continue
+        w = max(1.0, span * value / top) if value else 0.0
+        parts.append(f'<rect x="{label_width}" y="{y + 3}" width="{w:.1f}" height="{BAR - 6}" fill="{color}"/>')
+        parts.append(f'<text x="{label_width + w + 4:.1f}" y="{y + 14}" {FONT}>{e(f"{value:,.0f}")}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def lines(title: str, table: Table, rates: list[Column]) -> str:
+    """Return a line per rate over the table's periods, 0-100%; an immature point is hollow, a
+    missing one breaks the line."""
+    def e(text: str) -> str:
+        return html.escape(visible(text))
+
+    periods = [str(row.get("period", "")) for row in table.rows]
+    left, right, top, plot_h = 40, 40, 28, 180
+    legend_h = 18 * ((len(rates) + 2) // 3)
+    height = top + plot_h + 34 + legend_h
+    step = (WIDTH - left - right) / max(1, len(periods) - 1)
+    x = [left + i * step for i in range(len(periods))]
+
+    def y(rate: float) -> float:
+        return top + plot_h * (1 - max(0.0, min(1.0, rate)))
+
+    parts = [_open(title, height), f'<text x="0" y="14" {FONT} font-weight="bold">{e(title)}</text>']
+    for pct in (0, 25, 50, 75, 100):
+        parts.append(f'<line x1="{left}" y1="{y(pct / 100):.1f}" x2="{WIDTH - right}" y2="{y(pct / 100):.1f}" stroke="#e5e5e5"/>')
+        parts.append(f'<text x="{left - 4}" y="{y(pct / 100) + 4:.1f}" {FONT} text-anchor="end" fill="#777">{pct}%</text>')
+    every = max(1, math.ceil(len(periods) / 8))
+    for i, period in enumerate(periods):
+        if i % every == 0 or i == len(periods) - 1:
+            anchor = "end" if i == len(periods) - 1 and len(periods) > 1 else "start" if i == 0 else "middle"
+            parts.append(f'<text x="{x[i]:.1f}" y="{top + plot_h + 16}" {FONT} text-anchor="{anchor}" fill="#555">{e(period)}</text>')
+    for n, col in enumerate(rates):
+        color = COLORS[n % len(COLORS)]
+        points = [(x[i], _number(row.get(col.key)), bool(col.mark and row.get(col.mark))) for i, row in enumerate(table.rows)]
+        parts += _polylines(points, y, color)
+        for px, rate, immature in points:
+            if rate is not None:
+                fill = "#ffffff" if immature else color
+                parts.append(f'<circle cx="{px:.1f}" cy="{y(rate):.1f}" r="3" fill="{fill}" stroke="{color}" stroke-width="1.5"/>')
+        lx, ly = left + (n % 3) * 200, top + plot_h + 34 + 18 * (n // 3)
+        parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
+        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{e(col.label)}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def _polylines(points: list[tuple[float, float | None, bool]], y, color: str) -> list[str]:
+    """Return the line through the known points, broken where a value is missing."""
+    out, run = [], []
+    for px, rate, _ in points + [(0.0, None, False)]:
+        if rate is None:
+            if len(run) > 1:
+                out.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="2"/>')
+            run = []
+        else:
+            run.append(f"{px:.1f},{y(rate):.1f}")
+    return out
+
+
+def _open(title: str, height: int) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+            f'role="img" aria-label="{html.escape(visible(title))}" style="display:block;margin:8px 0 4px 0;">')

@@ -1,0 +1,56 @@
+"""Charts in the HTML output (issue 12, point 9): inline SVG, self-contained, drawn from the
+report's own tables: a chart never shows a number the tables don't."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.conftest import FIXTURES, run
+
+PURGATORY = (str(FIXTURES / "purgatory.csv"), "-d", str(FIXTURES / "purgatory.yml"))
+TRENDS = (str(FIXTURES / "trends.csv"), "-d", str(FIXTURES / "trends.yml"))
+
+
+def svgs(page: str) -> list[str]:
+    return re.findall(r"<svg .*?</svg>", page, re.S)
+
+
+def test_conversion_draws_the_funnel_from_its_reached_column():
+    # purgatory.csv: MQL 15, SAL 9, SQL 3, Won 1 reached (tests/test_purgatory.py derives them)
+    page = run("conversion", *PURGATORY, "-f", "html", "-q").stdout
+    (funnel,) = svgs(page)
+    labels = re.findall(r'text-anchor="end">([^<]*)</text>', funnel)
+    values = re.findall(r"<text x=\"[\d.]+\" y=\"\d+\" [^>]*>([\d,]+)</text>", funnel)
+    assert labels == ["MQL", "SAL", "SQL", "Won"] and values == ["15", "9", "3", "1"]
+    widths = [float(w) for w in re.findall(r'<rect x="\d+" y="[\d.]+" width="([\d.]+)"', funnel)]
+    assert widths[0] > widths[1] > widths[2] > widths[3] > 0  # bars scale with the counts
+
+
+def test_purgatory_draws_stuck_by_stage():
+    # stuck: MQL 3, SAL 2, SQL 1 (Won has no SLA: no bar)
+    page = run("purgatory", *PURGATORY, "-f", "html", "-q").stdout
+    stuck = next(s for s in svgs(page) if "Stuck leads by stage" in s)
+    assert re.findall(r'text-anchor="end">([^<]*)</text>', stuck) == ["MQL", "SAL", "SQL"]
+
+
+def test_trends_draws_a_line_per_rate_with_immature_points_hollow():
+    # trends.csv: the 2024-04 cohort's MQL->SQL (50%) and SQL->Won (0%) are immature (the table
+    # marks them, and the cumulative rate, which the chart doesn't draw): two hollow points
+    page = run("trends", *TRENDS, "-f", "html", "-q").stdout
+    (chart,) = [s for s in svgs(page) if "Conversion rate by cohort" in s]
+    assert chart.count('fill="#ffffff"') == 2
+    assert chart.count("<polyline") >= 2 and "MQL-&gt;SQL" in chart and "SQL-&gt;Won" in chart
+
+
+def test_charts_are_self_contained_and_values_are_escaped(tmp_path):
+    yml = Path(PURGATORY[2]).read_text(encoding="utf-8").replace("name: SAL", "name: '<script>alert(1)</script>'")
+    defs = tmp_path / "defs.yml"
+    defs.write_text(yml, encoding="utf-8")
+    page = run("conversion", PURGATORY[0], "-d", defs, "-f", "html", "-q").stdout
+    assert "<script" not in page.lower() and "&lt;script&gt;alert(1)&lt;/script&gt;" in svgs(page)[0]
+    assert "href=" not in page and "xlink" not in page  # no external asset
+
+
+def test_a_breakdown_has_no_chart():
+    assert svgs(run("conversion", *PURGATORY, "--by", "owner", "-f", "html", "-q").stdout) == []
