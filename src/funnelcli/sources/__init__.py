@@ -37,7 +37,9 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
         from funnelcli.sources.history import coded_headers
 
         coded = coded_headers(defs)
-    raw = read_csv(path, needed, encoding, delimiter, content, coded=coded)
+    from funnelcli.sources.parquetfile import is_parquet, read_parquet
+
+    raw = read_parquet(path, needed) if is_parquet(path) else read_csv(path, needed, encoding, delimiter, content, coded=coded)
     evidence, files, notices, unit = None, [], [], "rows"
     if defs.history is not None:
         from funnelcli.sources.history import pivot_log

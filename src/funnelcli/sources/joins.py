@@ -24,6 +24,7 @@ from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import numbers, parse_dates
 from funnelcli.sources.csvfile import RawTable, read_csv
 from funnelcli.sources.fields import FileAccount, blank_out
+from funnelcli.sources.parquetfile import is_parquet, read_parquet
 
 
 def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None = None,
@@ -34,8 +35,9 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
     notices: list[RowIssue] = []
     for join in defs.joins:
         path = join_path(join, bound)
-        raw = read_csv(path, [(h, [f"join {join.name}"]) for h in defs.headers(join.name)], encoding, None,
-                       what=f"join {join.name!r}")
+        needed = [(h, [f"join {join.name}"]) for h in defs.headers(join.name)]
+        raw = (read_parquet(path, needed, what=f"join {join.name!r}") if is_parquet(path)
+               else read_csv(path, needed, encoding, None, what=f"join {join.name!r}"))
         raw, blanked = blank_out(raw, defs.blank_values, f"of {raw.name} (join {join.name!r})")
         leads, account, missing = _join_one(leads, raw, join, defs)
         accounts.append(account)

@@ -1,0 +1,62 @@
+"""Reading an export given as Parquet: only the columns the definitions use, as text, so that the
+rest of the pipeline (typing, accounting, shapes, joins) is the one a CSV takes.
+
+Parquet has no header line and no report footer; a row's number is its position plus one, as a
+spreadsheet of the same rows would show it (the header is row 1). Dates stored as Parquet
+timestamps or dates become ISO text, which the date reader reads as it reads a CSV's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from funnelcli.errors import InputError
+from funnelcli.sources.csvfile import RawTable, _check_columns
+
+SUFFIXES = (".parquet", ".pq")
+
+
+def is_parquet(path: str) -> bool:
+    return path != "-" and path.lower().endswith(SUFFIXES)
+
+
+def read_parquet(path: str, needed: list, what: str = "the definitions") -> RawTable:
+    """Return the columns `needed` (headers, or (header, roles) pairs) of the Parquet file as text."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: not a Parquet file ({str(exc).splitlines()[0]}); a CSV export needs a .csv name") from None
+    header = list(schema.names)
+    _check_columns(needed, [h.strip() for h in header], path, what)
+    raw = {h.strip(): h for h in header}
+    headers = [n if isinstance(n, str) else n[0] for n in needed]
+    table = pq.read_table(path, columns=[raw[h] for h in headers])
+    columns = [_as_text(table.column(i)) for i in range(table.num_columns)]
+    table = pa.Table.from_arrays(columns, names=[h.strip() for h in table.column_names])
+    if table.num_rows == 0:
+        raise InputError(f"{path}: the export has no rows")
+    return RawTable(path, table, np.arange(2, table.num_rows + 2, dtype=np.int64))
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Return a column as text: strings as they are (blank as null), numbers and booleans as
+    written, timestamps and dates as ISO."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = kind.value_type
+    if pa.types.is_large_string(kind):
+        column = column.cast(pa.string())
+    elif pa.types.is_timestamp(kind):
+        unit = "%Y-%m-%dT%H:%M:%S" + ("%z" if kind.tz else "")
+        column = pc.strftime(column, format=unit)
+    elif not pa.types.is_string(kind):
+        column = column.cast(pa.string())
+    blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+    return pc.if_else(pc.fill_null(blank, False), pa.scalar(None, pa.string()), column)
