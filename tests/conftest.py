@@ -21,7 +21,7 @@ def run(*args: str, input: str | bytes | None = None, env: dict | None = None):
     """
     from funnelcli.cli import cli
 
-    environment = {"COLUMNS": "100", "NO_COLOR": "1", "FUNNELCLI_DEFINITIONS": ""}
+    environment = {"COLUMNS": "100", "NO_COLOR": "1", "FUNNELCLI_DEFINITIONS": "", "FUNNELCLI_CACHE": ""}
     environment.update(env or {})
     return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=environment, catch_exceptions=False)
 

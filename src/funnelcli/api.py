@@ -123,10 +123,12 @@ def _joined_headers(defs: Definitions, joins: dict[str, PathLike] | None, encodi
 
 
 def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike], *, encoding: str | None = None,
-                delimiter: str | None = None, content: bytes | None = None, joins: dict[str, PathLike] | None = None):
+                delimiter: str | None = None, content: bytes | None = None, joins: dict[str, PathLike] | None = None,
+                cache: bool = False):
     """Return the export at `path` ('-' for stdin) as the canonical lead table (`LoadedExport`),
     with every row of every file accounted for. `joins` binds a join's name to its file (else its
-    default path); `content` gives the export's bytes when they are read already."""
+    default path); `content` gives the export's bytes when they are read already. With `cache`,
+    a table loaded before from the same files and definitions is reused (engine/cache.py)."""
     from funnelcli import sources
     from funnelcli.engine.leads import lead_table
 
@@ -137,7 +139,30 @@ def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike
         names = ", ".join(j.name for j in defs.joins) or "none"
         raise FunnelError(f"{option('join')}{unknown[0]}=...: the definitions have no join {unknown[0]!r} "
                           f"(their joins: {names})")
-    return lead_table(sources.read(os.fspath(path), defs, encoding, delimiter, content, bound), defs)
+    path = os.fspath(path)
+    name = _cache_key(path, defs, bound, encoding, delimiter) if cache and content is None and path != "-" else None
+    if name is not None:
+        from funnelcli.engine import cache as store
+
+        found = store.load(name)
+        if found is not None:
+            return found
+    loaded = lead_table(sources.read(path, defs, encoding, delimiter, content, bound), defs)
+    if name is not None:
+        store.store(name, loaded)
+    return loaded
+
+
+def _cache_key(path: str, defs: Definitions, bound: dict[str, str], encoding: str | None, delimiter: str | None) -> str | None:
+    """Return the cache key of a load, or None when a file can't be fingerprinted (then no cache)."""
+    from funnelcli.engine import cache
+    from funnelcli.sources.joins import join_path
+
+    try:
+        files = [join_path(j, bound) for j in defs.joins]
+        return cache.key(path, files, defs.digest, {"encoding": encoding, "delimiter": delimiter})
+    except (OSError, FunnelError):
+        return None
 
 
 def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: dt.date | None = None,
@@ -159,9 +184,9 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
         as_of: dt.date | None = None, since: dt.date | None = None, until: dt.date | None = None,
         markets: Sequence[str] = (), cohort_stage: str | None = None, encoding: str | None = None,
         delimiter: str | None = None, strict: bool = False, content: bytes | None = None,
-        joins: dict[str, PathLike] | None = None):
+        joins: dict[str, PathLike] | None = None, cache: bool = False):
     """Return the funnel of the export at `path` at the as-of date, with its data-quality
-    findings in `Funnel.findings`.
+    findings in `Funnel.findings`. `cache` reuses a lead table loaded before (read_export).
 
     Raises FunnelError when no row is usable, and with `strict` when any row is excluded or has a
     data-quality notice (the message lists them).
@@ -170,7 +195,7 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     # checked before the export is read: a typo shouldn't cost a long load
     if cohort_stage:
         defs.require_stage(cohort_stage, "cohort_stage")
-    loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, content=content, joins=joins)
+    loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, content=content, joins=joins, cache=cache)
     findings = [Finding("excluded", i.describe(), i.count) for i in loaded.excluded]
     findings += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
     findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]

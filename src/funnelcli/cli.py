@@ -104,6 +104,7 @@ class RunOptions:
     columns: tuple[str, ...] | None = None  # the columns the human formats show (--columns)
     pager: bool = False  # page the output on a terminal (--pager)
     overrides: tuple[str, ...] = ()  # --set KEY=VALUE, applied to the definitions
+    cache: bool = False  # reuse a lead table loaded before (--cache, FUNNELCLI_CACHE=1)
 
 
 def _date(ctx, param, value):
@@ -193,6 +194,8 @@ def report_options(f=None, *, by: bool = True):
         click.option("--table", metavar="NAME", help="With -f csv: write this table (default: the command's main one); --table list lists them."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="What-if: change a value of the definitions for this run (repeatable), e.g. stages.SAL.sla_days=5, targets.MQL->SAL=0.7."),
+        click.option("--cache", is_flag=True, envvar="FUNNELCLI_CACHE",
+                     help="Reuse the lead table an earlier run loaded from the same files and definitions ($FUNNELCLI_CACHE=1); for cron jobs running several reports."),
         click.option("--pager", is_flag=True, help="On a terminal, show the report through a pager ($PAGER, else less); never in a pipe."),
         click.option("--columns", callback=_columns, metavar="LIST",
                      help="The columns tables show: comma-separated names (stuck,median_days) or 'all' (default: a compact set; csv and json have all)."),
@@ -200,12 +203,12 @@ def report_options(f=None, *, by: bool = True):
 
     @functools.wraps(f)
     def wrapper(export, definitions, joins, as_of, since, until, markets, fmt, output, encoding, delimiter, strict, quiet,
-                raw_csv, table, pager, columns, overrides, by=None, **rest):
+                raw_csv, table, pager, columns, overrides, cache, by=None, **rest):
         if since and until and since > until:
             raise click.UsageError(f"--since {since} is after --until {until}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
                           fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv, table, columns, pager,
-                          tuple(overrides))
+                          tuple(overrides), cache)
         chosen = output_format(opts)  # -o report.xlsx is refused before the run
         if table and table != "list" and chosen != "csv":
             raise click.UsageError("--table goes with -f csv (json holds every table; the other formats show them all)")
@@ -238,7 +241,7 @@ def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
     with progress(f"funnelcli: reading {'stdin' if opts.export == '-' else opts.export}", sys.stderr, opts.quiet):
         f = api.run(opts.export, defs, as_of=opts.as_of, since=opts.since, until=opts.until, markets=opts.markets,
                     cohort_stage=cohort_stage, encoding=opts.encoding, delimiter=opts.delimiter, strict=opts.strict,
-                    joins=opts.joins)
+                    joins=opts.joins, cache=opts.cache)
     for finding in f.findings:  # an accounting line names its own file
         where = "" if finding.kind == "accounting" else f"{f.export}: "
         note(opts.quiet, where + finding.text(cli=True, flags=FLAGS))
