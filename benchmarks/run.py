@@ -195,8 +195,10 @@ def main() -> int:
     if args.list:
         return stuck_list(args)
     path = str(make_export(args.rows))
+    baselines = str(ROOT / "benchmarks" / "baselines.py")
     commands = {
         "baseline read_csv": [sys.executable, "-c", f"import pandas; pandas.read_csv({path!r}, engine='pyarrow')"],
+        **{f"baseline {engine}": [sys.executable, baselines, engine, path] for engine in ("duckdb", "polars") if _has(engine)},
         "conversion": funnelcli("conversion", path, "-q", "-f", "text"),
         "purgatory --by owner": funnelcli("purgatory", path, "--by", "owner", "-q", "-f", "text"),
         "trends": funnelcli("trends", path, "-q", "-f", "text"),
@@ -232,6 +234,13 @@ def main() -> int:
         ok = median <= 1.5 * base
         missed |= not ok
         print(f"{name:<22} {median:>9.2f} {median / base:>7.2f} {peaks[name]:>8.0f}  {'ok' if ok else 'MISSED'} (<= 1.50)")
+    if "baseline duckdb" in walls:  # issue 13: conversion at most 0.8x and report at most 1.0x one DuckDB query
+        duck = statistics.median(walls["baseline duckdb"])
+        print(f"\nagainst the same funnel as one DuckDB query ({duck:.2f} s):")
+        for name, limit in (("conversion", 0.8), ("report", 1.0)):
+            if name in walls:
+                ratio = statistics.median(walls[name]) / duck
+                print(f"{name:<22} {ratio:>9.2f}x  {'ok' if ratio <= limit else 'MISSED'} (<= {limit:.2f})")
     pandas_import = statistics.median(help_walls["import pandas"])
     help_time = statistics.median(help_walls["funnelcli --help"])
     ok = help_time < 0.5 * pandas_import
@@ -239,6 +248,13 @@ def main() -> int:
     print(f"\n{'import pandas':<22} {pandas_import:>9.3f}")
     print(f"{'funnelcli --help':<22} {help_time:>9.3f} {help_time / pandas_import:>7.2f}  {'ok' if ok else 'MISSED'} (< 0.50)")
     return 1 if missed else 0
+
+
+def _has(module: str) -> bool:
+    """Whether a benchmark-only baseline is installed (pip install -e '.[bench]')."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def stuck_list(args: argparse.Namespace) -> int:

@@ -252,23 +252,50 @@ def _read_numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.n
     """Return (each cell read by the number rules, NaN if it is none; which cells are not blank;
     which are ambiguous)."""
     filled = column.is_valid().to_numpy()  # blank cells are null already; only spaces remain
-    text = pc.replace_substring_regex(column, CURRENCY_AND_SPACES, "")
-    ambiguous = pc.fill_null(pc.match_substring_regex(text, AMBIGUOUS_PATTERN), False).to_numpy()
     try:
         values = pc.cast(column, pa.float64()).to_numpy()
     except pa.ArrowInvalid:
-        filled &= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy()
+        values = None
+    if values is not None:  # plain numbers throughout: only one below 1000 with a fraction can be '1.200'
+        values = np.asarray(values, dtype=np.float64)
+        maybe = np.flatnonzero(_dot_before_three(column) & (np.abs(values) < 1000))
+        ambiguous = np.zeros(len(values), dtype=bool)
+        if len(maybe):
+            picked = column.take(pa.array(maybe))
+            ambiguous[maybe] = pc.fill_null(pc.match_substring_regex(picked, AMBIGUOUS_PATTERN), False).to_numpy(zero_copy_only=False)
+        return values, filled, ambiguous
+    text = pc.replace_substring_regex(column, CURRENCY_AND_SPACES, "")
+    ambiguous = pc.fill_null(pc.match_substring_regex(text, AMBIGUOUS_PATTERN), False).to_numpy()
+    filled &= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy()
 
-        def matches(pattern: str) -> pa.ChunkedArray:
-            return pc.fill_null(pc.match_substring_regex(text, pattern), False)
+    def matches(pattern: str) -> pa.ChunkedArray:
+        return pc.fill_null(pc.match_substring_regex(text, pattern), False)
 
-        comma, grouped, dotted = matches(DECIMAL_COMMA_PATTERN), matches(THOUSANDS_COMMA_PATTERN), matches(THOUSANDS_DOT_PATTERN)
-        european = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
-        normal = pc.if_else(comma, european, pc.if_else(grouped, pc.replace_substring(text, ",", ""),
-                                                         pc.if_else(dotted, pc.replace_substring(text, ".", ""), text)))
-        ok = pc.fill_null(pc.match_substring_regex(normal, NUMBER_PATTERN), False)
-        values = pc.cast(pc.if_else(ok, normal, _NULL_TEXT), pa.float64()).to_numpy()
+    comma, grouped, dotted = matches(DECIMAL_COMMA_PATTERN), matches(THOUSANDS_COMMA_PATTERN), matches(THOUSANDS_DOT_PATTERN)
+    european = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
+    normal = pc.if_else(comma, european, pc.if_else(grouped, pc.replace_substring(text, ",", ""),
+                                                     pc.if_else(dotted, pc.replace_substring(text, ".", ""), text)))
+    ok = pc.fill_null(pc.match_substring_regex(normal, NUMBER_PATTERN), False)
+    values = pc.cast(pc.if_else(ok, normal, _NULL_TEXT), pa.float64()).to_numpy()
     return np.asarray(values, dtype=np.float64), filled, ambiguous
+
+
+def _dot_before_three(column: pa.ChunkedArray) -> np.ndarray:
+    """Return which cells have a '.' fourth from their end (as '1.200' has), read from the string
+    buffers: the few that may be ambiguous, for the pattern to look at."""
+    out = []
+    for chunk in column.chunks:
+        chunk = chunk if not chunk.offset else pa.concat_arrays([chunk])
+        _, offsets, data = chunk.buffers()
+        if data is None or len(chunk) == 0:
+            out.append(np.zeros(len(chunk), dtype=bool))
+            continue
+        ends = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1)
+        text = np.frombuffer(data, dtype=np.uint8)
+        at = ends[1:] - 4
+        long_enough = (ends[1:] - ends[:-1]) >= 5
+        out.append(long_enough & (text[np.where(long_enough, at, 0)] == ord(".")))
+    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
 def categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
