@@ -667,6 +667,7 @@ KEY_OPTIONS = {
     "report": ["--period", "--compare", "--fail-on-miss", "--email-to", "--smtp-host", "--format", "--output"],
     "validate": ["--data", "--format", "github", "--quiet"],
     "diff": ["--as-of", "--join", "--examples", "--format", "--output", "--fail-on-change", "--quiet"],
+    "plan": ["--target", "--period", "--cohorts", "--confidence", "--as-of", "--join", "--format", "--output", "--quiet"],
     "init": ["--output", "--encoding", "--delimiter", "--quiet"],
 }
 

@@ -12,7 +12,7 @@ The Python API, for notebooks and scripts (the command line is built on it)::
         print(finding)
 
 Step by step: `load_definitions` -> `read_export` -> `funnel` -> a report (`conversion`,
-`purgatory`, `markets`, `trends`, `digest`) -> `render`, `write_report` or `mail_report`.
+`purgatory`, `markets`, `trends`, `digest`, `plan`) -> `render`, `write_report` or `mail_report`.
 `validate` checks definitions (and, given an export, their columns). Errors are `FunnelError`
 and its subclasses. Names load on first use: `import funnelcli` does not import pandas.
 """
@@ -31,7 +31,7 @@ _API = {
     "markets": "funnelcli.api", "trends": "funnelcli.api", "digest": "funnelcli.api", "missed_targets": "funnelcli.api",
     "render": "funnelcli.api", "write_report": "funnelcli.api", "mail_report": "funnelcli.api",
     "Finding": "funnelcli.api", "Validation": "funnelcli.api",
-    "run_both": "funnelcli.api", "diff": "funnelcli.api", "changed": "funnelcli.api",
+    "run_both": "funnelcli.api", "diff": "funnelcli.api", "changed": "funnelcli.api", "plan": "funnelcli.api",
     "Definitions": "funnelcli.definitions", "LoadedExport": "funnelcli.engine.leads", "Funnel": "funnelcli.engine.funnel",
     "Report": "funnelcli.measures.model", "Table": "funnelcli.measures.model", "Column": "funnelcli.measures.model",
     "FORMATS": "funnelcli.output.render",
@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
         mail_report,
         markets,
         missed_targets,
+        plan,
         purgatory,
         read_export,
         render,

@@ -261,6 +261,17 @@ def digest(f, period: str = "week", compare: str = "previous"):
     return reports.digest(f, period, compare)
 
 
+def plan(f, target: str, leads: int, period: str = "quarter", cohorts: int = 3, confidence: float = 0.8):
+    """Return the reverse waterfall: the leads each stage up to `target` needs in a period (the
+    one after the as-of date) for `leads` to reach it, from the step rates of the last `cohorts`
+    mature cohorts, with a Wilson range at `confidence` carried through, and the median lead time
+    from each stage to the target. Raises FunnelError when no cohort is mature yet or a step has
+    no conversion to plan with."""
+    from funnelcli.measures import plan_report
+
+    return plan_report.plan(f, target, leads, period, cohorts, confidence)
+
+
 def run_both(export: PathLike, old: Definitions | PathLike | Sequence[PathLike], new: Definitions | PathLike | Sequence[PathLike],
              *, as_of: dt.date | None = None, encoding: str | None = None, delimiter: str | None = None,
              strict: bool = False, joins: dict[str, PathLike] | None = None):

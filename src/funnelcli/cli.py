@@ -540,6 +540,65 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
     finish(digest, opts, fail_on_miss)
 
 
+def _target(ctx, param, value):
+    """--target STAGE=N -> (STAGE, N), N a whole number of at least 1."""
+    stage, sep, count = value.rpartition("=")
+    try:
+        leads = int(count.strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        leads = 0
+    if not sep or not stage.strip() or leads < 1:
+        raise click.BadParameter(f"{value!r}: give STAGE=N, the stage and the leads wanted there (a whole number, at least 1), e.g. Won=120")
+    return stage.strip(), leads
+
+
+def _confidence(ctx, param, value):
+    """--confidence 80% | 80 | 0.8 -> 0.8."""
+    text = str(value).strip().removesuffix("%")
+    try:
+        level = float(text)
+    except ValueError:
+        level = -1.0
+    if level >= 1 and (str(value).strip().endswith("%") or level < 100):
+        level /= 100
+    if not 0.5 <= level < 1:
+        raise click.BadParameter(f"{value!r}: give a level from 50% up to 99.9%, e.g. 80%, 90% or 0.9")
+    return level
+
+
+@cli.command()
+@report_options(by=False)  # --market plans for a market
+@click.option("--target", required=True, callback=_target, metavar="STAGE=N", help="The leads wanted at a stage in the period, e.g. Won=120.")
+@click.option("--period", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True,
+              help="The period the target is for (the one after the as-of date), and the cohorts' unit.")
+@click.option("--cohorts", type=click.IntRange(min=1), default=3, show_default=True, metavar="K",
+              help="Take the step rates from the last K cohorts mature for the path to the target stage.")
+@click.option("--confidence", callback=_confidence, default="80%", show_default=True, metavar="LEVEL",
+              help="The level of each step rate's interval (Wilson score), which gives the range.")
+def plan(opts: RunOptions, target, period, cohorts, confidence) -> None:
+    """The reverse waterfall: the leads each stage needs for N at a stage in a period.
+
+    For --target Won=120: how many leads must enter each earlier stage for 120 to be won in the
+    next quarter (or month), from the step rates of the last K mature cohorts (which ones, the
+    header says), with a range from each rate's Wilson score interval carried through the chain,
+    and the median days from each stage to the target: when those leads must arrive. Exit 2
+    when no cohort is mature yet or a step has no conversion in the cohorts.
+
+    \b
+    Examples:
+      funnelcli plan samples/hubspot-contacts.csv --target Won=120
+      funnelcli plan leads.csv --target SQL=300 --period month --cohorts 6 --confidence 90%
+      funnelcli plan leads.csv --target Won=40 --market "Enterprise NA" -f json
+    """
+    from funnelcli import api
+
+    stage, leads = target
+    # a typo in the stage shouldn't cost a long load
+    api.load_definitions(opts.definitions, opts.overrides).require_stage(stage, "target")
+    f = load_funnel(opts)
+    emit(api.plan(f, stage, leads, period, cohorts, confidence), opts)
+
+
 @cli.command()
 @click.argument("export", metavar="EXPORT")
 @click.argument("old", metavar="OLD_DEFINITIONS", type=click.Path(exists=True))
