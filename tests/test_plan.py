@@ -181,6 +181,30 @@ def test_cohorts_option_takes_more_or_fewer():
     assert rates == {"MQL->SQL": (15, 25), "SQL->Won": (9, 15)}  # January adds 5/5 and 5/5
 
 
+def test_windows_count_as_in_trends():
+    # --set stages.MQL.window_days=9: an SQL counts only within 9 days of MQL (9 itself counts):
+    # F1 8, F2 9, M2 7, M3 8, A2 8 do; F3 10, F4 14, M1 30 (its SQL date is Won's), A1 25, A3 12
+    # don't: 5 of 20. Of those 5, F1 and F2 won: 2 of 5. Maturity 9 + 20 = 29 days: still
+    # 2026-02 to 2026-04. Won=8: SQL 8 / 0.4 = 20, MQL 8 / (0.25 * 0.4) = 80. Days among F1, F2:
+    # MQL->Won 20, 25 (median 22.5); SQL->Won 12, 16 (median 14).
+    doc = _json("--target", "Won=8", "--period", "month", "--set", "stages.MQL.window_days=9")
+    assert doc["cohorts_used"]["periods"] == ["2026-02", "2026-03", "2026-04"] and doc["cohorts_used"]["maturity_days"] == 29
+    assert [(r["converted"], r["reached"]) for r in doc["tables"]["rates"]] == [(5, 20), (2, 5)]
+    needs = {r["stage"]: r for r in doc["tables"]["needs"]}
+    assert (needs["MQL"]["need"], needs["SQL"]["need"]) == (80, 20)
+    assert (needs["MQL"]["median_days_to_target"], needs["SQL"]["median_days_to_target"]) == (22.5, 14)
+
+
+def test_since_selects_the_cohorts():
+    # from 2026-03-01: March and April are mature (May is not): MQL 6+7 = 13, SQL 3+3 = 6, Won 1+1 = 2
+    doc = _json("--target", "Won=8", "--period", "month", "--since", "2026-03-01")
+    assert doc["cohorts_used"]["periods"] == ["2026-03", "2026-04"] and doc["cohorts_used"]["leads"] == 13
+    assert [(r["converted"], r["reached"]) for r in doc["tables"]["rates"]] == [(6, 13), (2, 6)]
+    text = _plan("--target", "Won=8", "--period", "month", "--since", "2026-03-01", "-q").stdout
+    assert ("2026-03 to 2026-04, 13 leads (asked for 3: only 2 are mature); among the leads that reached MQL from "
+            "2026-03-01 to 2026-06-15\n") in text
+
+
 def test_csv_writes_the_needs():
     result = _plan("--target", "Won=8", "--period", "month", "-f", "csv", "-q")
     assert result.exit_code == 0
