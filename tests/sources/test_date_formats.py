@@ -141,3 +141,10 @@ def test_validate_reports_date_formats_problems_with_positions(write):
     assert "defs.yml:4:11: error: date_format '%d/%m/%Q' is not a strptime format" in out
     assert "defs.yml:5:3: warning: date_formats: 'Clsoe Date' is not a column the definitions read (did you mean 'Close Date'?)" in out
     assert "defs.yml:6:23: error: date_format '7' is not a strptime format" in out
+
+
+def test_a_short_year_is_unparseable_not_an_internal_error(load):
+    # '4-01-02' reads, by strptime, as 2 January of the year 4, with no two-digit day where an ISO
+    # day stands: unparseable (found by the fuzz run; it was an internal error)
+    loaded = load("Id,Close Date\n1,4-01-02\n2,2024-01-02\n", EXCEL_DEFS.replace("[excel, '%d.%m.%Y']", "excel"))
+    assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"with an unparseable date": (1, [2])}

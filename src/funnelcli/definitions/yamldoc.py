@@ -70,9 +70,10 @@ class Doc:
         self.key_marks: dict[tuple, tuple[int, int]] = {}
         self.problems = problems
         self.data: Any = None
-        loader = _Loader(text)
         self._done: dict[int, Any] = {}  # an aliased node is walked once, then shared
+        loader = None
         try:
+            loader = _Loader(text)  # its reader refuses control characters (a NUL) here: a problem, with its place
             node = loader.get_single_node()
             if node is not None:
                 if _expanded_size(node, {}) > MAX_VALUES:
@@ -86,12 +87,20 @@ class Doc:
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             self.add(Where(path, line, col), "yaml-syntax", f"YAML syntax error: {message}")
             self.data = None
+        except yaml.reader.ReaderError as exc:  # a control character: say which and where
+            before = text[: exc.position]
+            line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+            self.add(Where(path, line, col), "yaml-syntax",
+                     f"a control character (#x{exc.character if isinstance(exc.character, int) else ord(exc.character):04x}) "
+                     "is not allowed in a definitions file; remove it")
+            self.data = None
         except (yaml.YAMLError, RecursionError) as exc:
             detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             self.add(Where(path), "yaml-syntax", f"YAML syntax error: {detail}")
             self.data = None
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
 
     def _walk(self, loader, node, keypath: tuple, depth: int = 0) -> Any:
         if depth > 50:

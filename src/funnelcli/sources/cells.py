@@ -78,7 +78,10 @@ def _same_day(text: pa.Array, parsed: pa.Array) -> pa.Array:
     """Return which parsed values kept the day of month written (strptime rolls 02-30 into March)."""
     # Only parsed cells are looked at; their text matched a format, so these are digits.
     day_text = pc.if_else(parsed.is_valid(), pc.utf8_slice_codeunits(text, 8, 10), _NULL_TEXT)
-    written = pc.cast(day_text, pa.int64())
+    # a year of fewer than 4 digits ('4-01-02', which strptime reads as the year 4) leaves no two
+    # digits there: no day written, so not the same day
+    two_digits = pc.fill_null(pc.match_substring_regex(day_text, r"^[0-9]{2}$"), False)
+    written = pc.cast(pc.if_else(two_digits, day_text, _NULL_TEXT), pa.int64())
     return pc.fill_null(pc.equal(written, pc.day(parsed)), False)
 
 
