@@ -383,7 +383,7 @@ def test_cli_missing_path_exits_2(tmp_path):
 
 
 def test_cli_github_format_escapes(tmp_path, write):
-    """-f github: `::error file=..,line=..,col=..,title=funnelcli::message (rule)`.
+    """-f github: `::error file=..,line=..,col=..,title=funnelcli RULE::message`.
 
     ':' ',' and '%' are escaped in the path (a property), only '%' in the message.
     """
@@ -395,10 +395,10 @@ def test_cli_github_format_escapes(tmp_path, write):
     escaped = f"{tmp_path}/a%3Ab%2Cc/x%25.yml"
     sla, share = pos(text, "sla_days: ^0"), pos(text, "150%")
     assert result.stdout.splitlines() == [
-        f"::error file={escaped},line={sla[0]},col={sla[1]},title=funnelcli::"
-        "stage 'SAL': sla_days must be a positive number of days, got 0 (invalid-sla)",
-        f"::error file={escaped},line={share[0]},col={share[1]},title=funnelcli::"
-        "target 'MQL stuck': '150%25' is not a share between 0 and 1 (or 0%25 to 100%25) (invalid-target)",
+        f"::error file={escaped},line={sla[0]},col={sla[1]},title=funnelcli invalid-sla::"
+        "stage 'SAL': sla_days must be a positive number of days, got 0",
+        f"::error file={escaped},line={share[0]},col={share[1]},title=funnelcli invalid-target::"
+        "target 'MQL stuck': '150%25' is not a share between 0 and 1 (or 0%25 to 100%25)",
     ]
 
 
@@ -406,7 +406,7 @@ def test_format_problems_github_escaping():
     """GitHub's escaping: data % \\r \\n; properties also : and ,. Warnings are ::warning."""
     problem = Problem("dir:1,2/f%.yml", 3, 4, "warning", "some-rule", "50% done\nnext\rline: a, b")
     assert format_problems([problem], "github") == (
-        "::warning file=dir%3A1%2C2/f%25.yml,line=3,col=4,title=funnelcli::50%25 done%0Anext%0Dline: a, b (some-rule)\n"
+        "::warning file=dir%3A1%2C2/f%25.yml,line=3,col=4,title=funnelcli some-rule::50%25 done%0Anext%0Dline: a, b\n"
     )
 
 

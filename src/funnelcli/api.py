@@ -44,6 +44,7 @@ class Validation:
 
     definitions: Definitions | None
     problems: list[Problem]
+    paths: tuple[str, ...] = ()  # the files and folders checked together, as given
 
     @property
     def errors(self) -> list[Problem]:
@@ -82,24 +83,52 @@ def _as_definitions(defs: Definitions | PathLike | Sequence[PathLike]) -> Defini
 
 def validate(paths: PathLike | Sequence[PathLike] = "definitions", data: PathLike | None = None, *,
              encoding: str | None = None, delimiter: str | None = None, joins: dict[str, PathLike] | None = None) -> Validation:
-    """Return every problem in the definitions; with `data`, also check them against that export
-    and its joined files (`joins` binds a join's name to its file, else its default path): each
-    header has every column they use, and each market is met by some lead and overlaps none."""
-    defs, problems = _definitions.validate(_paths(paths))
-    if data is not None and defs is not None:
-        from funnelcli.sources import sniff
+    """Return every problem in the definitions (merged as a run merges `paths`; '-' reads them
+    from stdin, shown as `<stdin>`); with `data`, also check them against that export and its
+    joined files (`joins` binds a join's name to its file, else its default path): each header has
+    every column they use; the values conditions and `values:` list occur, no mapped column is
+    blank, the date columns parse (sources/datacheck.py); each market is met and overlaps none."""
+    from funnelcli.definitions.sets import STDIN, rename_stdin, stdin_as_file
 
-        raw, name = sniff.open_export(os.fspath(data))
-        header, _ = sniff.read_header(sniff.read_head(raw, os.fspath(data)), name, encoding, delimiter)
-        missing = _definitions.check_headers(defs, [h.strip() for h in header], name)
-        missing += _joined_headers(defs, joins, encoding)
-        problems = sorted(problems + missing)
-        if defs.markets and not missing:
-            from funnelcli.measures.markets import coverage_problems
+    given = _paths(paths)
+    if data is not None and os.fspath(data) == STDIN and STDIN in given:
+        raise FunnelError("the definitions and the export cannot both be read from stdin ('-'): give one of them as a file")
+    with stdin_as_file(given) as (files, temporary):
+        defs, problems = _definitions.validate(files)
+        if data is not None and defs is not None:
+            problems = sorted(problems + _data_problems(defs, data, encoding, delimiter, joins))
+    return Validation(defs, rename_stdin(problems, temporary), tuple(given))
 
-            loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw, joins=joins)
-            problems = sorted(problems + coverage_problems(loaded, defs))
-    return Validation(defs, problems)
+
+def validate_each(paths: PathLike | Sequence[PathLike], data: PathLike | None = None, **settings) -> list[Validation]:
+    """Return a `Validation` per set of definitions that `paths` name, as pre-commit passes changed
+    files: a file is checked with the sibling files a run given its folder would merge (unless
+    its folder holds separate funnels side by side), a folder as it is, '-' (stdin) alone.
+    `settings` are validate's."""
+    from funnelcli.definitions.sets import definition_sets
+
+    return [validate(found, data, **settings) for found in definition_sets(_paths(paths))]
+
+
+def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, delimiter: str | None,
+                   joins: dict[str, PathLike] | None) -> list[Problem]:
+    """Return the problems of the definitions against an export: missing columns (then nothing
+    more is checked), then the export's values and dates, and the markets' coverage."""
+    from funnelcli.sources import sniff
+
+    raw, name = sniff.open_export(os.fspath(data))
+    header, _ = sniff.read_header(sniff.read_head(raw, os.fspath(data)), name, encoding, delimiter)
+    missing = _definitions.check_headers(defs, [h.strip() for h in header], name)
+    missing += _joined_headers(defs, joins, encoding)
+    if missing:
+        return missing
+    problems: list[Problem] = []
+    if defs.markets:
+        from funnelcli.measures.markets import coverage_problems
+
+        loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw, joins=joins)
+        problems += coverage_problems(loaded, defs)
+    return problems
 
 
 def _joined_headers(defs: Definitions, joins: dict[str, PathLike] | None, encoding: str | None) -> list[Problem]:

@@ -663,40 +663,52 @@ def _diff_findings(before, after, quiet: bool) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATHS]...")
-@click.option("--data", metavar="EXPORT", help="Also check that every column the definitions use is in this export's header.")
+@click.option("--data", metavar="EXPORT", help="Also check the definitions against this export: its header, the values they list, blank columns, dates.")
 @click.option("-f", "--format", "fmt", type=click.Choice(PROBLEM_FORMATS), default="text", show_default=True,
               help="text: path:line:col lines; github: GitHub Actions annotations; json: a list.")
 @join_option
 @click.option("--encoding", metavar="ENC", help="The export's text encoding (with --data).")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="The export's delimiter (with --data).")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (a value no row has, a blank column, a few unparseable dates).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
-def validate(paths, data, fmt, joins, encoding, delimiter, quiet) -> None:
-    """Check definition files, without reading an export (and with --data, its header).
+def validate(paths, data, fmt, joins, encoding, delimiter, strict, quiet) -> None:
+    """Check definition files, without reading an export (and with --data, against one).
 
-    PATHS are files or folders (default: $FUNNELCLI_DEFINITIONS, then ./definitions). Every
+    PATHS are files or folders (default: $FUNNELCLI_DEFINITIONS, then ./definitions, merged as a
+    run merges them). A file is checked with the other *.yml and *.yaml files of its folder, as a
+    run given the folder merges them (as pre-commit passes changed files), unless several files
+    there list stages (separate funnels side by side); '-' reads definitions from stdin. Every
     problem is reported as path:line:col: level: message (rule). Exit 0 when clean, 1 when there
-    are errors (warnings alone don't fail), 2 when it could not run.
+    are errors (with --strict, warnings too), 2 when it could not run.
 
     \b
     Examples:
       funnelcli validate
       funnelcli validate definitions/ --data leads.csv
-      funnelcli validate -f github          # in a GitHub Actions step
+      funnelcli validate definitions/targets.yml     # with the files beside it
+      funnelcli validate -f github --strict          # in a GitHub Actions step
+      cat funnel.yml | funnelcli validate -
     """
     from funnelcli import api
     from funnelcli.output.problems import format_problems
 
-    paths = _definitions_paths(paths)
-    result = api.validate(list(paths), data, encoding=encoding, delimiter=delimiter, joins=joins)
-    echo_out(format_problems(result.problems, fmt))
-    errors, warnings = len(result.errors), len(result.warnings)
+    settings = dict(encoding=encoding, delimiter=delimiter, joins=joins)
+    if paths:
+        results = api.validate_each(list(paths), data, **settings)
+    else:
+        results = [api.validate(list(_definitions_paths(paths)), data, **settings)]
+    problems = [p for result in results for p in result.problems]
+    echo_out(format_problems(problems, fmt))
+    errors = sum(len(r.errors) for r in results)
+    warnings = sum(len(r.warnings) for r in results)
     if not quiet:
-        where = ", ".join(paths)
-        if result.problems:
-            click.echo(f"funnelcli: {where}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}", err=True)
+        where = ", ".join("<stdin>" if p == "-" else p for p in (paths or _definitions_paths(paths)))
+        if problems:
+            click.echo(f"funnelcli: {where}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+                       + (" (--strict: warnings fail)" if strict and warnings and not errors else ""), err=True)
         else:
             click.echo(f"funnelcli: {where}: definitions are valid", err=True)
-    if errors:
+    if errors or (strict and warnings):
         sys.exit(ExitCode.PROBLEMS)
 
 

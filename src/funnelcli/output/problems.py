@@ -1,4 +1,9 @@
-"""Definition problems as text lines (`path:line:col: level: message (rule)`), GitHub annotations or JSON."""
+"""Definition problems as text lines (`path:line:col: level: message (rule)`), GitHub annotations or JSON.
+
+A GitHub annotation is a workflow command, `::error file=F,line=L,col=C,title=T::message`: the
+rule goes in its title (the bold line the pull request shows), and GitHub's escaping applies:
+`%`, CR and LF in the message; those and `:` and `,` in a property.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ def format_problems(problems: list[Problem], fmt: str, cli: bool = True) -> str:
         return json.dumps([{**p.__dict__, "message": p.text(cli)} for p in problems], indent=2) + "\n"
     if fmt == "github":
         return "".join(
-            f"::{p.level} file={_property(p.path)},line={p.line},col={p.col},title=funnelcli::{_message(p.text(cli))} ({p.rule})\n"
+            f"::{p.level} file={_property(p.path)},line={p.line},col={p.col},title={_property('funnelcli ' + p.rule)}::{_message(p.text(cli))}\n"
             for p in problems
         )
     return "".join(p.format(cli) + "\n" for p in problems)
