@@ -669,6 +669,7 @@ KEY_OPTIONS = {
     "diff": ["--as-of", "--join", "--examples", "--format", "--output", "--fail-on-change", "--quiet"],
     "plan": ["--target", "--period", "--cohorts", "--confidence", "--as-of", "--join", "--format", "--output", "--quiet"],
     "init": ["--output", "--encoding", "--delimiter", "--quiet"],
+    "explain": ["--definitions", "--as-of", "--join", "--set", "--format", "--output", "--encoding", "--delimiter", "--quiet"],
 }
 
 

@@ -110,6 +110,12 @@ def validate_each(paths: PathLike | Sequence[PathLike], data: PathLike | None = 
     return [validate(found, data, **settings) for found in definition_sets(_paths(paths))]
 
 
+def json_schema() -> str:
+    """Return the JSON Schema (draft-07) of a definitions file, for editors and CI: YAML files
+    with `# yaml-language-server: $schema=PATH` get completion and checks of their keys."""
+    return _definitions.json_schema()
+
+
 def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, delimiter: str | None,
                    joins: dict[str, PathLike] | None) -> list[Problem]:
     """Return the problems of the definitions against an export: missing columns (then nothing
@@ -333,6 +339,26 @@ def diff(old, new, examples: int = 3):
 def changed(report) -> bool:
     """Return whether a `diff` report found any change (a number, a lead, the stages)."""
     return bool(report.data.get("changed"))
+
+
+def explain(export: PathLike, ids: Sequence[str], defs: Definitions | PathLike | Sequence[PathLike] = "definitions", *,
+            as_of: dt.date | None = None, encoding: str | None = None, delimiter: str | None = None,
+            joins: dict[str, PathLike] | None = None, cache: bool = False):
+    """Return why each lead (by id, compared as trimmed text) is counted where it is at the as-of
+    date: its rows, each stage's evidence, dates and bucket with the arithmetic, its exit, market
+    and cohort, and whether it is in the report (an excluded row with the accounting's reason).
+    Ids not in the export are listed with near ids in `report.data["missing"]`; raises FunnelError
+    when none of them is there."""
+    from funnelcli.measures import explain_report
+
+    defs = _as_definitions(defs)
+    loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, joins=joins, cache=cache)
+    return explain_report.explain(loaded, funnel(loaded, defs, as_of=as_of), list(ids))
+
+
+def missing_ids(report) -> list[str]:
+    """Return the ids an `explain` report did not find in the export."""
+    return [m["id"] for m in report.data.get("missing") or []]
 
 
 def init(export: PathLike, output: PathLike = "definitions", *, encoding: str | None = None,

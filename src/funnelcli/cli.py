@@ -601,6 +601,55 @@ def plan(opts: RunOptions, target, period, cohorts, confidence) -> None:
 
 @cli.command()
 @click.argument("export", metavar="EXPORT")
+@click.argument("ids", metavar="ID...", nargs=-1, required=True)
+@definitions_option
+@join_option
+@click.option("--as-of", callback=_date, metavar="DATE", help="Explain as of this date (default: the latest date in the export).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="What-if: change a value of the definitions for this run (repeatable), e.g. stages.MQL.sla_days=5.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension).")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched).")
+@click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM).")
+@click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
+@click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @).")
+@click.option("--cache", is_flag=True, envvar="FUNNELCLI_CACHE", help="Reuse the lead table an earlier run loaded ($FUNNELCLI_CACHE=1).")
+@click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only.")
+def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, encoding, delimiter, raw_csv, cache, quiet) -> None:
+    """Why a lead is counted where it is: its rows, stages, buckets, exit, market, cohort.
+
+    For each ID (compared as trimmed text, as a run compares ids): its row in the export (or
+    the log), each stage with how it was reached (own date, status value, flag, condition, log
+    entry, or implied by a later stage) and its own and effective dates, its bucket in each stage
+    at the as-of date with the arithmetic, the purgatory rules that apply, its exit and market
+    with the rule that matched, its cohort, and whether it is in the report at all (an excluded
+    row says why). An ID not in the export is named with the nearest ids. Exit 0 when every ID
+    was found, 1 when some were not (the others are explained), 2 when none was.
+
+    \b
+    Examples:
+      funnelcli explain samples/hubspot-contacts.csv 51003115
+      funnelcli explain leads.csv 51003115 51002508 --as-of 2026-06-30
+      funnelcli explain leads.csv 51003115 -f json | jq '.leads[0].stages'
+    """
+    from funnelcli import api
+
+    opts = RunOptions(export, _definitions_paths(definitions), as_of, None, None, None, (), fmt, output, encoding,
+                      delimiter, False, quiet, joins, raw_csv, None, None, False, tuple(overrides), cache)
+    output_format(opts)  # -o report.xlsx is refused before the run
+    check_output(opts)
+    defs = api.load_definitions(opts.definitions, opts.overrides)
+    report = api.explain(export, ids, defs, as_of=as_of, encoding=encoding, delimiter=delimiter, joins=joins, cache=cache)
+    emit(report, opts)
+    missing = api.missing_ids(report)
+    if missing:
+        # said even with -q: a script asked for these ids
+        for line in report.notes[: len(missing)]:
+            click.echo(f"funnelcli: {line}", err=True)
+        sys.exit(ExitCode.PROBLEMS)
+
+
+@cli.command()
+@click.argument("export", metavar="EXPORT")
 @click.argument("old", metavar="OLD_DEFINITIONS", type=click.Path(exists=True))
 @click.argument("new", metavar="NEW_DEFINITIONS", type=click.Path(exists=True))
 @join_option
@@ -710,6 +759,26 @@ def validate(paths, data, fmt, joins, encoding, delimiter, strict, quiet) -> Non
             click.echo(f"funnelcli: {where}: definitions are valid", err=True)
     if errors or (strict and warnings):
         sys.exit(ExitCode.PROBLEMS)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of definitions files, for editors and CI.
+
+    Editors that use yaml-language-server (VS Code's YAML extension, and others) complete and
+    check the keys of a definitions file that names the schema in its first line. The schema
+    checks keys and types; `funnelcli validate` checks everything else (stages named, columns,
+    conditions, targets).
+
+    \b
+    Examples:
+      funnelcli schema > definitions/schema.json
+      # then, first line of definitions/funnel.yml:
+      # yaml-language-server: $schema=schema.json
+    """
+    from funnelcli import api
+
+    echo_out(api.json_schema())
 
 
 @cli.command()

@@ -1,0 +1,513 @@
+"""Why a lead is counted where it is (`funnelcli explain EXPORT ID...`), lead by lead.
+
+For each id asked: the rows it came from, each stage with its evidence (its own date, a status
+value, a flag, a condition, the log, or implied by a later stage), its own and effective dates,
+its bucket at the as-of date with the arithmetic written out, the purgatory rules that apply, its
+exit and market with the rule that matched, its cohort, and whether it is in the report at all
+(an excluded row says why, from the accounting). The report is one table with a block of rows per
+lead (text shows each lead's id once, a blank line between leads); JSON carries the same facts as
+fields under "leads". Only the few rows asked for are looked at one by one: finding them is one
+vectorised comparison over the ids.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+import pandas as pd
+
+from funnelcli import __version__
+from funnelcli.definitions import OUT_OF_MARKET, TRUE_WORDS, Definitions, describe, walk_leaves
+from funnelcli.engine.funnel import DAY, Funnel
+from funnelcli.engine.leads import LoadedExport
+from funnelcli.errors import FunnelError
+from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.purgatory import touched_and_dropped
+from funnelcli.sources import conditions
+
+SUGGESTIONS = 3  # near ids offered for an id not found
+NONE = "none"
+
+
+def explain(loaded: LoadedExport, f: Funnel, ids: list[str]) -> Report:
+    """Return the explanation of each lead asked for, found by id as the run compares ids
+    (trimmed text); raise FunnelError, with near ids, when none of them is in the export."""
+    asked = list(dict.fromkeys(str(i).strip() for i in ids))
+    keys = _id_keys(loaded)
+    found = _rows_by_id(keys, asked)
+    missing = [{"id": i, "suggestions": near_ids(keys, i)} for i in asked if i not in found]
+    if not found:
+        raise FunnelError("; ".join(_missing_line(m, loaded.export) for m in missing))
+    leads = [_lead(loaded, f, i, found[i]) for i in asked if i in found]
+    title = "Why each lead is counted where it is"
+    data = {
+        "title": title,
+        "version": __version__,
+        "export": f.export,
+        "definitions": {"paths": list(f.defs.sources), "digest": f.defs.digest, "set": list(f.defs.overrides)},
+        "as_of": _day(f.as_of),
+        "as_of_source": "option" if f.as_of_given else "latest date in export",
+        "asked": asked,
+        "missing": missing,
+        "leads": leads,
+        "accounting": f.accounting.as_dict(),
+    }
+    notes = [_missing_line(m, loaded.export) + "." for m in missing]
+    notes.append(f"Rows: {f.accounting.sentence()}.")
+    return Report("explain", title, _meta(f, asked, missing), [_table(leads, f)], notes, data)
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the leads
+
+
+def _id_keys(loaded: LoadedExport) -> pd.Series:
+    """Return each record's id as the run compares ids: trimmed text (NA where blank)."""
+    ids = loaded.leads["id"]
+    return ids.astype("string").str.strip().replace("", pd.NA)
+
+
+def _rows_by_id(keys: pd.Series, asked: list[str]) -> dict[str, np.ndarray]:
+    """Return, per id asked that the export holds, the positions of its records."""
+    hit = keys.isin(asked).fillna(False).to_numpy(dtype=bool)
+    positions = np.flatnonzero(hit)
+    values = keys.to_numpy(dtype=object)[positions]
+    return {i: positions[values == i] for i in asked if (values == i).any()}
+
+
+def near_ids(keys: pd.Series, wanted: str, most: int = SUGGESTIONS) -> list[str]:
+    """Return the ids of the export closest to `wanted` (difflib), best first."""
+    known = keys.dropna()
+    near = known[(known.str.len() - len(wanted)).abs() <= 2]  # difflib looks at each: keep the plausible ones
+    return difflib.get_close_matches(wanted, list(dict.fromkeys(near.tolist())), n=most, cutoff=0.6)
+
+
+def _missing_line(missing: dict, export: str) -> str:
+    near = missing["suggestions"]
+    hint = f" (did you mean {', '.join(repr(s) for s in near)}?)" if near else ""
+    return f"no lead with id {missing['id']!r} in {export}{hint}"
+
+
+# --------------------------------------------------------------------------------------------
+# One lead
+
+
+def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray) -> dict:
+    """Return everything about one id: its rows, whether it is in the report, and why."""
+    usable = rows[loaded.usable[rows]]
+    r = int(usable[0]) if len(usable) else int(rows[0])
+    at = np.searchsorted(f.rows, r)
+    p = int(at) if at < f.n and f.rows[at] == r else None
+    lead = {"id": lead_id, "row": _row(loaded, r), "row_of": "log" if loaded.unit != "rows" else "export"}
+    lead["other_rows"] = [{"row": _row(loaded, int(x)), "excluded": _excluded_reason(loaded, int(x), r if len(usable) else None)}
+                          for x in rows if int(x) != r]
+    if not loaded.usable[r]:
+        lead.update(in_report=False, status="excluded", reason=_excluded_reason(loaded, r, None))
+    elif p is None:
+        first = f.defs.stages[0].name
+        reason = (f"never reached {first} by the as-of date {_day(f.as_of)}" if loaded.reached[r, 0] and f.as_of is not None
+                  else f"never reached {first}: no rule of it holds and no later stage was reached")
+        lead.update(in_report=False, status="not in the report", reason=reason)
+    else:
+        lead.update(in_report=True, status="in the report", reason="reached " + f.defs.stages[0].name)
+    lead["stages"] = [_stage(loaded, f, r, p, i) for i in range(len(f.stages))]
+    lead["exit"] = _exit(loaded, f, r, p)
+    lead["market"] = _market(loaded, f.defs, r)
+    lead["cohort"] = _cohort(f, p)
+    return lead
+
+
+def _row(loaded: LoadedExport, r: int) -> int:
+    return int(loaded.leads["_row"].iat[r])
+
+
+def _excluded_reason(loaded: LoadedExport, r: int, lead: int | None) -> str:
+    """Return why record r is not a lead, from the accounting: the issue that names its row, else
+    the one reason that can apply to it."""
+    row = _row(loaded, r)
+    named = [i for i in loaded.excluded if row in i.rows]
+    if named:
+        return _reason(named[0])
+    if lead is not None and "duplicate" in " ".join(i.reason for i in loaded.excluded):
+        return f"with a duplicate id (row {_row(loaded, lead)}, the first usable row of the id, is the lead)"
+    # the accounting names the first few rows of each reason: a later row has one of the others
+    left = [i for i in loaded.excluded if "duplicate" not in i.reason and "blank id" not in i.reason]
+    if len(left) == 1:
+        return _reason(left[0])
+    return "excluded for one of: " + "; ".join(i.reason for i in left)
+
+
+def _reason(issue) -> str:
+    detail = f" ({issue.detail})" if issue.detail else ""
+    return f"{issue.reason}{detail}"
+
+
+# --------------------------------------------------------------------------------------------
+# A stage: its evidence, dates and bucket
+
+
+def _stage(loaded: LoadedExport, f: Funnel, r: int, p: int | None, i: int) -> dict:
+    stage = f.defs.stages[i]
+    own = _own_date(loaded, r, i)
+    out = {"stage": stage.name, "reached": bool(loaded.reached[r, i]), "how": None, "evidence": None, "short": None,
+           "own_date": _day(own), "date": _day(loaded.date[r, i]), "bucket": None, "age_days": None,
+           "sla_days": stage.sla_days, "why": ""}
+    if loaded.reached[r, i]:
+        out["how"], out["evidence"], out["short"] = _evidence(loaded, f.defs, r, i)
+    if p is None:
+        out["why"] = "not reached" if not loaded.reached[r, i] else "the lead is not in the report"
+        return out
+    if not f.reached[p, i]:
+        out["why"] = ("not reached" if not loaded.reached[r, i]
+                      else f"not reached by the as-of date: {out['date']} is after it")
+        out["reached"] = False
+        return out
+    if f.implied[p, i] and not loaded.implied[r, i]:
+        out["how"], out["evidence"] = "implied", "implied by a later stage: its own date is after the as-of date"
+        out["short"] = "implied by a later stage"
+    out["date"] = _day(f.date[p, i])
+    out["bucket"], out["why"], out["age_days"] = _bucket(f, p, i)
+    purgatory = _purgatory(f, p, i, out["bucket"])
+    if purgatory:
+        out["why"] += "; " + purgatory
+    return out
+
+
+def _own_date(loaded: LoadedExport, r: int, i: int):
+    """Return the stage's own date for record r (NaT when it has none), also when the waterfall
+    replaced it by a later stage's earlier date."""
+    if i in loaded.late:
+        rows, days = loaded.late[i]
+        at = np.searchsorted(rows, r)
+        if at < len(rows) and rows[at] == r:
+            return days[at]
+    dated = loaded.dated[r, i] if loaded.dated is not None else not np.isnat(loaded.date[r, i])
+    return loaded.date[r, i] if dated and not loaded.implied[r, i] else np.datetime64("NaT")
+
+
+def _evidence(loaded: LoadedExport, defs: Definitions, r: int, i: int) -> tuple[str, str, str]:
+    """Return how record r reached stage i: a key, in words, and in a few words (for the table)."""
+    stage = defs.stages[i]
+    if loaded.implied[r, i]:
+        later = next((defs.stages[j].name for j in range(i + 1, len(defs.stages))
+                      if loaded.reached[r, j] and not loaded.implied[r, j]), "a later stage")
+        return "implied", f"implied by a later stage ({later})", f"implied by {later}"
+    found: list[tuple[str, str, str]] = []
+    if stage.when is not None and _holds(loaded, defs, stage.when, r):
+        found.append(("condition", f"condition {describe(stage.when)} holds ({_values(loaded, defs, stage.when, r)})", "condition"))
+    status = _status(loaded, defs, r)
+    if status is not None and defs.stage_values().get(status.strip().casefold()) == ("stage", i):
+        found.append(("status", f"status value {status!r} in {defs.header(defs.stage_column)!r}", f"status value {status!r}"))
+    if stage.flag:
+        words = _flag_words(loaded, defs, stage.flag, r)
+        found.append(("flag", words, words))
+    own = _own_date(loaded, r, i)
+    if defs.history is not None and not found:
+        found.append(("log", f"log entry: first entered {stage.name} on {_day(own)}" if not np.isnat(own) else "log entry", "log entry"))
+    if stage.date and stage.when is None and stage.flag is None and not found and not np.isnat(own):
+        found.append(("date", f"own date in {defs.header(stage.date)!r}", "own date"))
+    if not found and i == 0:
+        found.append(("every lead", "every lead: the first stage has no rule", "every lead"))
+    if not found:
+        found.append(("own", "its own evidence", "own evidence"))
+    return found[0][0], "; ".join(w for _, w, _ in found), ", ".join(s for _, _, s in found)
+
+
+def _flag_words(loaded: LoadedExport, defs: Definitions, flag: str, r: int) -> str:
+    key = defs.field_key(flag)
+    if key in loaded.leads.columns:
+        value = loaded.leads[key].iat[r]
+        shown = "" if pd.isna(value) else str(value)
+        truth = "true" if shown.strip().casefold() in TRUE_WORDS else "not true"
+        return f"flag {defs.header(flag)!r} is {shown!r} ({truth})"
+    return f"flag {defs.header(flag)!r} is true"
+
+
+def _status(loaded: LoadedExport, defs: Definitions, r: int) -> str | None:
+    if not defs.stage_column:
+        return None
+    value = loaded.leads[defs.field_key(defs.stage_column)].iat[r]
+    return None if pd.isna(value) else str(value)
+
+
+def _bucket(f: Funnel, p: int, i: int) -> tuple[str | None, str, float | None]:
+    """Return the lead's bucket in stage i at the as-of date, the arithmetic in words, and its age."""
+    b, stage, k = f.buckets, f.defs.stages[i], len(f.stages)
+    nxt = f.stages[i + 1] if i + 1 < k else None
+    age = float(f.age(i)[p]) if f.as_of is not None else float("nan")
+    age_days = None if np.isnan(age) else age
+    if b.converted[p, i]:
+        return "converted", _converted_words(f, p, i), age_days
+    if b.exited[p, i]:
+        name = f.defs.exits[f.exit_codes[p]].name
+        return "exited", f"exited through {name}" + (f" without reaching {nxt}" if nxt else "") + f": {name} holds at the as-of date", age_days
+    if nxt is None and stage.sla_days is None:
+        return None, "the last stage: nothing follows it and it has no SLA", age_days
+    if f.as_of is None:
+        return "in progress", "the export has no dates: nothing can be stuck: in progress", None
+    waiting = f"no {nxt}, no exit" if nxt else "no exit"
+    if np.isnan(age):
+        if stage.sla_days is None:
+            return "in progress", f"{waiting}; no SLA: in progress", None
+        return "in progress", f"age unknown: the stage has no own date: in progress ({waiting}; SLA {stage.sla_days:g} days)", None
+    since = _since_words(f, p, i, age)
+    if stage.sla_days is None:
+        return "in progress", f"{since}; no SLA; {waiting}: in progress", age
+    if b.stuck[p, i]:
+        return "stuck", f"{since}; SLA {stage.sla_days:g} days; {waiting}: stuck ({age:g} > {stage.sla_days:g})", age
+    return "in progress", f"{since}; SLA {stage.sla_days:g} days; {waiting}: in progress ({age:g} <= {stage.sla_days:g})", age
+
+
+def _since_words(f: Funnel, p: int, i: int, age: float) -> str:
+    name, as_of = f.stages[i], _day(f.as_of)
+    if np.isnat(f.date[p, i]):  # the age came from the export's stage-since column
+        since = pd.Timestamp(f.column("stage_since").iat[p])
+        return f"in {name} since {since:%Y-%m-%d} (the stage-since column), {age:g} days before the as-of date {as_of}"
+    return f"entered {name} {_day(f.date[p, i])}, {age:g} day{'s' if age != 1 else ''} before the as-of date {as_of}"
+
+
+def _converted_words(f: Funnel, p: int, i: int) -> str:
+    nxt = f.stages[i + 1]
+    day = _day(f.date[p, i + 1])
+    if f.implied[p, i + 1]:
+        later = next((f.stages[j] for j in range(i + 2, len(f.stages)) if f.reached[p, j] and not f.implied[p, j]), "a later stage")
+        text = f"converted: reached {nxt} (implied by {later}" + (f", dated {day}" if day else "") + ")"
+    else:
+        text = f"converted: reached {nxt}" + (f" on {day}" if day else " (no date)")
+    if f.own_dated(i)[p] and f.own_dated(i + 1)[p]:
+        days = float((f.date[p, i + 1] - f.date[p, i]) / DAY)
+        text += f", {days:g} day{'s' if days != 1 else ''} after entering {f.stages[i]}"
+    elif not f.own_dated(i)[p]:
+        text += f"; no days counted: {f.stages[i]} has no own date"
+    return text
+
+
+def _purgatory(f: Funnel, p: int, i: int, bucket: str | None) -> str:
+    """Return the purgatory that applies to the lead in stage i, with the rule's arithmetic."""
+    if bucket not in ("stuck", "in progress"):
+        return ""
+    parts = []
+    if i == 0 and bucket == "stuck" and len(f.stages) > 1:
+        parts.append("purgatory: never accepted")
+    rule = f.defs.stages[i].purgatory
+    dropped = touched_and_dropped(f, i)
+    if rule is None:
+        return "; ".join(parts)
+    if dropped is None:
+        return "; ".join(parts + ["the touched-and-dropped rule needs touches and last_activity columns and an as-of date"])
+    touches = f.column("touches").iat[p]
+    touches = 0.0 if pd.isna(touches) else float(touches)
+    as_of = np.datetime64(f.as_of.date(), "D")
+    last = np.datetime64(pd.Timestamp(f.frame["last_activity"].iat[f.rows[p]]).date(), "D") if not pd.isna(f.frame["last_activity"].iat[f.rows[p]]) else None
+    entry = f.date[p, i]
+    since, what = (last, "last activity") if last is not None and last <= as_of and not (last < entry) else (entry, f"entering {f.stages[i]}")
+    idle = float((as_of - since) / DAY) if not np.isnat(since) else float("nan")
+    touch_words = f"{touches:g} touch{'es' if touches != 1 else ''}"
+    if touches > rule.touches_at_most:
+        verdict = f"not touched and dropped: {touch_words} (more than {rule.touches_at_most})"
+    elif dropped[p]:
+        verdict = (f"touched and dropped: {touch_words} (at most {rule.touches_at_most}) and no activity for {idle:g} days "
+                   f"since {what} {_day(since)} (at least {rule.idle_days:g})")
+    else:
+        idle_words = "unknown" if np.isnan(idle) else f"{idle:g}"
+        verdict = (f"not touched and dropped: {touch_words} (at most {rule.touches_at_most}) but idle {idle_words} days "
+                   f"since {what} {_day(since)} (fewer than {rule.idle_days:g})")
+    return "; ".join(parts + [verdict])
+
+
+# --------------------------------------------------------------------------------------------
+# Exit, market, cohort
+
+
+def _exit(loaded: LoadedExport, f: Funnel, r: int, p: int | None) -> dict:
+    """Return the lead's exit at the as-of date (as the export stands, for a lead not in the
+    report) and the rule that matched, or why none did."""
+    defs = f.defs
+    if not defs.exits:
+        return {"name": None, "rule": None, "date": None, "why": "the definitions have no exits"}
+    j = int(f.exit_codes[p]) if p is not None else int(loaded.leads["exit"].cat.codes.iat[r])
+    if j >= 0:
+        ex = defs.exits[j]
+        why = f"the first exit whose rule holds: {_exit_rule(defs, ex)}{_exit_values(loaded, defs, ex, r)}"
+        before = [e.name for e in defs.exits[:j]]
+        if before:
+            why += f"; {', '.join(before)} {'does' if len(before) == 1 else 'do'} not hold"
+        return {"name": ex.name, "rule": _exit_rule(defs, ex), "date": _day(_exit_day(loaded, j, r)), "why": why}
+    held = [j for j in range(len(defs.exits)) if loaded.exit_met[j][r]]
+    if held and p is not None:  # a rule holds, but not at the as-of date
+        ex, day = defs.exits[held[0]], _exit_day(loaded, held[0], r)
+        later = f"dated {_day(day)}, after the as-of date {_day(f.as_of)}" if not np.isnat(day) else "the lead came back before the as-of date"
+        return {"name": None, "rule": None, "date": None, "why": f"none at the as-of date: {ex.name}'s rule holds, but {later}"}
+    rules = "; ".join(f"{e.name}: {_exit_rule(defs, e)}" for e in defs.exits)
+    shown = {v for e in defs.exits for v in [_exit_values(loaded, defs, e, r)] if v}
+    return {"name": None, "rule": None, "date": None,
+            "why": f"no exit's rule holds ({rules})" + (f"; the lead has {next(iter(shown)).strip()[1:-1]}" if len(shown) == 1 else "".join(sorted(shown)))}
+
+
+def _exit_rule(defs: Definitions, ex) -> str:
+    parts = []
+    if ex.when is not None:
+        parts.append(describe(ex.when))
+    if defs.stage_column or defs.history is not None:
+        where = f"status {defs.header(defs.stage_column)!r}" if defs.stage_column else "the log"
+        parts.append(f"{where} names it ({', '.join(repr(v) for v in ex.values or (ex.name,))})")
+    if ex.date and ex.when is None and not parts:
+        parts.append(f"a date in {defs.header(ex.date)!r}")
+    return " or ".join(parts)
+
+
+def _exit_values(loaded: LoadedExport, defs: Definitions, ex, r: int) -> str:
+    shown = _values(loaded, defs, ex.when, r) if ex.when is not None else ""
+    status = _status(loaded, defs, r)
+    if defs.stage_column and not any(defs.field_key(leaf.field) == defs.field_key(defs.stage_column) for leaf in walk_leaves(ex.when)):
+        shown = ", ".join(x for x in (shown, f"{defs.header(defs.stage_column)} {status!r}" if status is not None else "") if x)
+    return f" ({shown})" if shown else ""
+
+
+def _exit_day(loaded: LoadedExport, j: int, r: int):
+    return loaded.exit_dates[j][r] if j in loaded.exit_dates else np.datetime64("NaT")
+
+
+def _market(loaded: LoadedExport, defs: Definitions, r: int) -> dict | None:
+    """Return the lead's market and the rule that put it there: the first market whose rule holds."""
+    if not defs.markets:
+        return None
+    name = str(loaded.leads["market"].iat[r])
+    chosen = next((j for j, m in enumerate(defs.markets) if m.name == name), len(defs.markets))
+    failed = [f"{m.name}: {describe(m.when)} ({_values(loaded, defs, m.when, r)})" for m in defs.markets[:chosen]]
+    if chosen == len(defs.markets):
+        return {"name": OUT_OF_MARKET, "rule": None, "why": f"no market's rule holds: {'; '.join(failed)}"}
+    m = defs.markets[chosen]
+    why = f"the first market whose rule holds: {describe(m.when)} ({_values(loaded, defs, m.when, r)})"
+    if failed:
+        names = [x.name for x in defs.markets[:chosen]]
+        why += f"; {', '.join(names)} before it {'does' if len(names) == 1 else 'do'} not hold"
+    return {"name": name, "rule": describe(m.when), "why": why}
+
+
+def _cohort(f: Funnel, p: int | None) -> dict | None:
+    """Return the lead's cohort: the month it entered the first stage."""
+    if p is None:
+        return None
+    first, day = f.stages[0], f.date[p, 0]
+    if np.isnat(day):
+        return {"period": None, "stage": first, "entered": None, "why": f"no date for {first}: in no cohort period"}
+    month = str(day.astype("datetime64[M]"))
+    return {"period": month, "stage": first, "entered": _day(day),
+            "why": f"entered {first} {_day(day)}: the {month} cohort (by month, as trends counts by default)"}
+
+
+# --------------------------------------------------------------------------------------------
+# Fields and conditions of one record
+
+
+def _holds(loaded: LoadedExport, defs: Definitions, cond, r: int) -> bool:
+    return bool(conditions.evaluate(cond, loaded.leads.iloc[[r]], defs.field_key, conditions.reading(defs))[0])
+
+
+def _values(loaded: LoadedExport, defs: Definitions, cond, r: int) -> str:
+    """Return the record's values of the fields a condition tests: "employees 1200, country 'Germany'"."""
+    shown = {}
+    for leaf in walk_leaves(cond):
+        key = defs.field_key(leaf.field)
+        if key in loaded.leads.columns and leaf.field not in shown:
+            shown[leaf.field] = _value(loaded.leads[key].iat[r])
+    return ", ".join(f"{name} {value}" for name, value in shown.items())
+
+
+def _value(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "blank"
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(value).strftime("%Y-%m-%d")
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return repr(str(value))
+
+
+def _day(value) -> str | None:
+    """Return a date as YYYY-MM-DD; None for none (NaT)."""
+    if value is None:
+        return None
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else str(value.astype("datetime64[D]"))
+    return value.strftime("%Y-%m-%d")
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+def _meta(f: Funnel, asked: list[str], missing: list[dict]) -> list[tuple[str, str]]:
+    acc = f.accounting
+    unit = "rows" if acc.unit == "rows" else acc.unit
+    as_of = _day(f.as_of)
+    meta = [
+        ("Export", f"{f.export} ({acc.rows_read:,} {unit})"),
+        ("Definitions", f"{', '.join(f.defs.sources)} (digest {f.defs.digest})"),
+        ("As of", f"{as_of} ({'given with --as-of' if f.as_of_given else 'the latest date in the export'})" if as_of
+         else "none: the export has no dates (nothing can be stuck)"),
+    ]
+    if f.defs.overrides:
+        meta.insert(2, ("Set", "; ".join(f.defs.overrides)))
+    found = len(asked) - len(missing)
+    text = f"{len(asked)} asked, {found} found"
+    if missing:
+        text += f"; not found: {', '.join(m['id'] for m in missing)}"
+    meta.append(("Leads", text))
+    return meta
+
+
+COLUMNS = [
+    Column("id", "Lead", "group"),
+    Column("item", "Item"),
+    Column("value", "Reached / value"),
+    Column("own_date", "Own date", priority=3),
+    Column("date", "Date", priority=2),
+    Column("bucket", "Bucket"),
+    Column("why", "Why"),
+    Column("kind", "Kind", hidden=True),
+    Column("how", "How", hidden=True),
+    Column("age_days", "Age (days)", "days", hidden=True),
+    Column("sla_days", "SLA (days)", "days", hidden=True),
+]
+
+
+def _table(leads: list[dict], f: Funnel) -> Table:
+    rows = []
+    for lead in leads:
+        rows += _lead_rows(lead, f.export)
+    notes = [
+        "Reached / value: how the lead reached each stage (its own date, a status value, a flag, a condition, the log, or "
+        "implied by a later stage). Own date: the stage's date from the lead's own record; Date: the effective date, "
+        "borrowed from a later stage where there is no own date. Bucket: at the as-of date; stuck means older in the "
+        "stage than its SLA, with no next stage and no exit."
+    ]
+    return Table("explain", None, COLUMNS, rows, notes)
+
+
+def _lead_rows(lead: dict, export: str) -> list[dict]:
+    """Return the table rows of one lead: its row, each stage, its exit, market and cohort."""
+    def row(kind: str, item: str, value, why: str, **more) -> dict:
+        return {"id": lead["id"], "item": item, "value": value, "own_date": None, "date": None, "bucket": None,
+                "why": why, "kind": kind, "how": None, "age_days": None, "sla_days": None, **more}
+
+    where = f"row {lead['row']} of {export}" + (" (the log's row of the lead's first change)" if lead["row_of"] == "log" else "")
+    out = [row("row", "Row", str(lead["row"]), f"{where}; {lead['status']}: {lead['reason']}")]
+    out += [row("row", "Row", str(o["row"]), f"also row {o['row']}: excluded, {o['excluded']}") for o in lead["other_rows"]]
+    for s in lead["stages"]:
+        value = s["short"] if s["reached"] else "not reached"
+        out.append(row("stage", s["stage"], value, s["why"], own_date=s["own_date"], date=s["date"], bucket=s["bucket"],
+                       how=s["how"], age_days=s["age_days"], sla_days=s["sla_days"]))
+    ex = lead["exit"]
+    out.append(row("exit", "Exit", ex["name"] or NONE, ex["why"], date=ex["date"]))
+    if lead["market"] is not None:
+        out.append(row("market", "Market", lead["market"]["name"], lead["market"]["why"]))
+    if lead["cohort"] is not None:
+        c = lead["cohort"]
+        out.append(row("cohort", "Cohort", c["period"] or NONE, c["why"], date=c["entered"]))
+    return out
+

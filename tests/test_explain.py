@@ -1,0 +1,249 @@
+"""`funnelcli explain EXPORT ID...`: why each lead is counted where it is.
+
+Every expected value is worked out by hand from tests/fixtures/explain/leads.csv (11 rows, a
+header then rows 2-12) under explain.yml: MQL (SLA 3) -> SAL (SLA 14; touched and dropped: at most
+2 touches and 10 idle days) -> SQL (SLA 30) -> Won; exits Disqualified (status Unqualified) and
+Lost (a Lost Date); markets Enterprise (employees >= 1000 and country US), Mid-market (100-999).
+The as-of date is the export's latest date: L03 won on 2026-11-16. Ages are days from the entry
+date to 2026-11-16; stuck means age > SLA.
+
+    row lead  evidence and dates                        buckets at 2026-11-16
+    2   L01   MQL 2026-10-01                            MQL stuck: Oct 1 -> Nov 16 = 30 + 16 = 46 > 3; never accepted;
+                                                        out of market (50 employees); cohort 2026-10
+    3   L02   MQL 2026-11-14                            MQL in progress: 2 <= 3; Enterprise (1500, US)
+    4   L03   MQL 09-01, SAL 09-03, SQL 09-20, Won 11-16 converted at MQL (2 days), SAL (17), SQL (20 - 3 + 1...: Sep 20 ->
+                                                        Nov 16 = 10 + 31 + 16 = 57 days); Won: the last stage, no SLA; Mid-market
+    5   L04   MQL 2026-10-10, status Unqualified        MQL exited through Disqualified
+    6   L05   MQL 10-01, SAL 10-02; 1 touch, last 10-20 MQL converted (1 day); SAL stuck: Oct 2 -> Nov 16 = 29 + 16 = 45
+                                                        > 14; touched and dropped: 1 <= 2 touches, idle Oct 20 -> Nov 16
+                                                        = 11 + 16 = 27 >= 10; out of market (1200 but DE: not Enterprise,
+                                                        not 100-999)
+    7   L06   SAL 2026-11-01 only; 5 touches            MQL implied by SAL, its date 2026-11-01 borrowed (no own date):
+                                                        converted; SAL stuck: 15 > 14; not touched and dropped (5 > 2)
+    8   L07   MQL 2026-11-01, Lost 2026-11-10           MQL exited through Lost on 2026-11-10
+    9   L08   no dates                                  never reached MQL: not in the report
+    10  L02   (again)                                   excluded: a duplicate id (row 3 is the lead)
+    11  L09   MQL 'n/a'                                 excluded: an unparseable date
+    12  L10   MQL 11-12, SAL 11-13; 0 touches           MQL converted (1 day); SAL in progress: 3 <= 14; not touched and
+                                                        dropped: 0 touches but idle only 3 days (since entering SAL)
+
+Accounting: 11 rows read = 8 in the report (L01-L07, L10) + 1 never reached MQL (L08) + 2 excluded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from tests.conftest import FIXTURES, SAMPLE, run
+
+from funnelcli import api
+from funnelcli.errors import FunnelError
+
+EXPLAIN = FIXTURES / "explain"
+LEADS, DEFS = EXPLAIN / "leads.csv", EXPLAIN / "explain.yml"
+
+
+def _leads(*ids, export=LEADS, defs=DEFS, **options) -> dict:
+    report = api.explain(export, ids, defs, **options)
+    return {lead["id"]: lead for lead in report.data["leads"]}
+
+
+def _buckets(lead: dict) -> dict:
+    return {s["stage"]: s["bucket"] for s in lead["stages"]}
+
+
+def test_every_lead_worked_out_by_hand():
+    leads = _leads("L01", "L02", "L03", "L04", "L05", "L06", "L07", "L08", "L09", "L10")
+    assert _buckets(leads["L01"]) == {"MQL": "stuck", "SAL": None, "SQL": None, "Won": None}
+    assert _buckets(leads["L02"])["MQL"] == "in progress"
+    assert _buckets(leads["L03"]) == {"MQL": "converted", "SAL": "converted", "SQL": "converted", "Won": None}
+    assert _buckets(leads["L04"])["MQL"] == "exited"
+    assert _buckets(leads["L05"]) == {"MQL": "converted", "SAL": "stuck", "SQL": None, "Won": None}
+    assert _buckets(leads["L06"]) == {"MQL": "converted", "SAL": "stuck", "SQL": None, "Won": None}
+    assert _buckets(leads["L07"])["MQL"] == "exited"
+    assert _buckets(leads["L10"])["SAL"] == "in progress"
+    ages = {i: [s["age_days"] for s in leads[i]["stages"]] for i in ("L01", "L02", "L05", "L06", "L10")}
+    assert ages["L01"][0] == 46 and ages["L02"][0] == 2
+    assert ages["L05"][1] == 45 and ages["L06"][1] == 15 and ages["L10"][1] == 3
+    assert [lead["in_report"] for lead in leads.values()] == [True] * 7 + [False, False, True]
+    assert {i: (leads[i]["market"]["name"]) for i in ("L01", "L02", "L03", "L05", "L06")} == {
+        "L01": "out of market", "L02": "Enterprise", "L03": "Mid-market", "L05": "out of market", "L06": "Mid-market"}
+    assert leads["L04"]["exit"]["name"] == "Disqualified" and leads["L04"]["exit"]["rule"] == "status in [Unqualified]"
+    assert (leads["L07"]["exit"]["name"], leads["L07"]["exit"]["date"]) == ("Lost", "2026-11-10")
+    assert leads["L01"]["exit"]["name"] is None
+    assert [leads[i]["cohort"]["period"] for i in ("L01", "L03", "L06")] == ["2026-10", "2026-09", "2026-11"]
+
+
+def test_the_arithmetic_is_written_out():
+    leads = _leads("L01", "L03", "L05", "L06", "L10")
+    why = {i: [s["why"] for s in lead["stages"]] for i, lead in leads.items()}
+    assert why["L01"][0] == ("entered MQL 2026-10-01, 46 days before the as-of date 2026-11-16; SLA 3 days; "
+                             "no SAL, no exit: stuck (46 > 3); purgatory: never accepted")
+    assert why["L03"][2] == "converted: reached Won on 2026-11-16, 57 days after entering SQL"
+    assert why["L03"][3] == "the last stage: nothing follows it and it has no SLA"
+    assert why["L05"][1].endswith("stuck (45 > 14); touched and dropped: 1 touch (at most 2) and no activity for 27 days "
+                                  "since last activity 2026-10-20 (at least 10)")
+    assert why["L06"][0] == "converted: reached SAL on 2026-11-01; no days counted: MQL has no own date"
+    assert why["L06"][1].endswith("stuck (15 > 14); not touched and dropped: 5 touches (more than 2)")
+    assert why["L10"][1].endswith("in progress (3 <= 14); not touched and dropped: 0 touches (at most 2) but idle 3 days "
+                                  "since entering SAL 2026-11-13 (fewer than 10)")
+
+
+def test_an_implied_stage_has_no_own_date_and_borrows_the_later_one():
+    mql = _leads("L06")["L06"]["stages"][0]
+    assert (mql["how"], mql["evidence"]) == ("implied", "implied by a later stage (SAL)")
+    assert (mql["own_date"], mql["date"]) == (None, "2026-11-01")
+
+
+def test_excluded_rows_and_leads_not_in_the_report_say_why():
+    leads = _leads("L02", "L08", "L09")
+    assert leads["L02"]["other_rows"] == [
+        {"row": 10, "excluded": "with a duplicate id (the first usable row of each id is kept)"}]
+    assert (leads["L08"]["status"], leads["L08"]["reason"]) == (
+        "not in the report", "never reached MQL: no rule of it holds and no later stage was reached")
+    assert leads["L09"]["status"] == "excluded" and leads["L09"]["reason"].startswith("with an unparseable date")
+    assert leads["L09"]["cohort"] is None
+
+
+def test_a_replay_before_a_stage_date_does_not_count_it():
+    # at 2026-09-10, L03 had entered SAL on 09-03 (7 days, within 14) and its SQL (09-20) hadn't come
+    l03 = _leads("L03", as_of=dt.date(2026, 9, 10))["L03"]
+    assert _buckets(l03) == {"MQL": "converted", "SAL": "in progress", "SQL": None, "Won": None}
+    assert l03["stages"][2]["why"] == "not reached by the as-of date: 2026-09-20 is after it"
+
+
+# Text, derived by hand: the L01 block (its widths are those of its own cells).
+GOLDEN_L01 = """\
+Why each lead is counted where it is
+====================================
+Export       leads.csv (11 rows)
+Definitions  explain.yml (digest {digest})
+As of        2026-11-16 (the latest date in the export)
+Leads        1 asked, 1 found
+
+Lead  Item    Reached / value  Own date    Date        Bucket  Why
+----  ------  ---------------  ----------  ----------  ------  {rule}
+L01   Row     2                -           -           -       row 2 of leads.csv; in the report: reached MQL
+      MQL     own date         2026-10-01  2026-10-01  stuck   entered MQL 2026-10-01, 46 days before the as-of date 2026-11-16; SLA 3 days; no SAL, no exit: stuck (46 > 3); purgatory: never accepted
+      SAL     not reached      -           -           -       not reached
+      SQL     not reached      -           -           -       not reached
+      Won     not reached      -           -           -       not reached
+      Exit    none             -           -           -       no exit's rule holds (Disqualified: status in [Unqualified]; Lost: a date in 'Lost Date'); the lead has status 'Open'
+      Market  out of market    -           -           -       no market's rule holds: Enterprise: employees >= 1000 and country in [US] (employees '50', country 'US'); Mid-market: employees between 100 and 999 (employees '50')
+      Cohort  2026-10          -           2026-10-01  -       entered MQL 2026-10-01: the 2026-10 cohort (by month, as trends counts by default)
+"""
+
+
+def test_text_golden(monkeypatch):
+    monkeypatch.chdir(EXPLAIN)
+    result = run("explain", "leads.csv", "L01", "-d", "explain.yml")
+    assert result.exit_code == 0, result.stderr
+    digest = api.load_definitions(DEFS).digest
+    longest = max(len(line) for line in GOLDEN_L01.splitlines() if line.startswith("      Market"))
+    expected = GOLDEN_L01.format(digest=digest, rule="-" * (longest - len("      Market  out of market    -           -           -       ")))
+    assert result.stdout.startswith(expected)
+    assert result.stdout.endswith("Rows: 11 rows read = 8 leads in the report + 1 never reached MQL + 2 excluded "
+                                  "(1 with an unparseable date; 1 with a duplicate id).\n")
+
+
+def test_json_carries_the_same_facts():
+    result = run("explain", LEADS, "L05", "-d", DEFS, "-f", "json")
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "explain" and doc["as_of"] == "2026-11-16" and doc["missing"] == []
+    lead = doc["leads"][0]
+    assert lead["row"] == 6 and lead["stages"][1]["bucket"] == "stuck" and lead["stages"][1]["sla_days"] == 14
+    rows = doc["tables"]["explain"]
+    assert [r["item"] for r in rows] == ["Row", "MQL", "SAL", "SQL", "Won", "Exit", "Market", "Cohort"]
+    assert rows[2]["age_days"] == 45
+
+
+@pytest.mark.parametrize("fmt", ["csv", "markdown", "html", "table"])
+def test_every_format_renders(fmt):
+    result = run("explain", LEADS, "L06", "-d", DEFS, "-f", fmt)
+    assert result.exit_code == 0 and "implied by SAL" in result.stdout
+
+
+def test_a_missing_id_suggests_near_ids_and_exits_1():
+    result = run("explain", LEADS, "L01", "L1O", "-d", DEFS)
+    assert result.exit_code == 1
+    assert "L01" in result.stdout
+    assert "no lead with id 'L1O' in" in result.stderr and "did you mean 'L10'" in result.stderr
+
+
+def test_no_id_found_exits_2():
+    result = run("explain", LEADS, "X99", "-d", DEFS)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "no lead with id 'X99'" in result.stderr
+    with pytest.raises(FunnelError, match="no lead with id 'L100'.*did you mean 'L10'"):
+        api.explain(LEADS, ["L100"], DEFS)
+
+
+def test_ids_compare_as_trimmed_text():
+    assert list(_leads("  L03 ")) == ["L03"]
+
+
+# Other shapes: a status column (a lead reached every stage up to the one its value names) and a flag.
+
+STATUS_DEFS = """\
+version: 1
+columns: {id: Deal, stage_now: Stage}
+stage_column: stage_now
+stages:
+  - name: Qualified
+    date: Created
+  - name: Contact Made
+  - name: Proposal
+    values: [Proposal Made]
+  - name: Won
+exits:
+  - name: Lost
+"""
+# D1: 'Proposal Made' names Proposal: reached by that status value; Contact Made only implied
+# (no own date, none after it either: its date is unknown). As of 2026-01-06 (D2's creation).
+# D2: 'Lost' names the exit.
+STATUS_CSV = "Deal,Stage,Created\nD1,Proposal Made,2026-01-05\nD2,Lost,2026-01-06\n"
+
+
+def test_status_value_and_implied_stages(write):
+    defs, leads = write("status.yml", STATUS_DEFS), write("deals.csv", STATUS_CSV)
+    found = _leads("D1", "D2", export=leads, defs=defs)
+    d1 = {s["stage"]: s for s in found["D1"]["stages"]}
+    assert d1["Proposal"]["how"] == "status" and d1["Proposal"]["evidence"] == "status value 'Proposal Made' in 'Stage'"
+    assert d1["Contact Made"]["how"] == "implied" and d1["Contact Made"]["evidence"] == "implied by a later stage (Proposal)"
+    # Qualified has a date column: a date there is the stage's own evidence
+    assert d1["Qualified"]["how"] == "date" and d1["Qualified"]["own_date"] == "2026-01-05"
+    # Proposal: no own date and no stage-since column: its age is unknown
+    assert d1["Proposal"]["why"] == "no Won, no exit; no SLA: in progress"
+    assert found["D2"]["exit"]["name"] == "Lost"
+    text = run("explain", leads, "D1", "-d", defs).stdout
+    assert "status value 'Proposal Made'" in text and "implied by Proposal" in text
+
+
+FLAG_DEFS = """\
+version: 1
+columns: {id: Id}
+stages:
+  - name: Lead
+  - name: Converted
+    flag: Converted
+    sla_days: 5
+"""
+
+
+def test_flag_and_a_first_stage_with_no_rule(write):
+    defs, leads = write("flag.yml", FLAG_DEFS), write("flags.csv", "Id,Converted\nA,yes\nB,no\n")
+    found = _leads("A", "B", export=leads, defs=defs)
+    a, b = found["A"]["stages"], found["B"]["stages"]
+    assert (a[0]["how"], a[0]["bucket"]) == ("every lead", "converted")
+    assert (a[1]["how"], a[1]["evidence"]) == ("flag", "flag 'Converted' is true")
+    # B: no dates in the export, so no as-of date: nothing can be stuck
+    assert (b[0]["bucket"], b[0]["why"]) == ("in progress", "the export has no dates: nothing can be stuck: in progress")
+    assert b[1]["reached"] is False
+
+
+@pytest.mark.slow
+def test_sample_stuck_converted_exited():
+    found = _leads("51003115", "51002508", export=SAMPLE, defs=FIXTURES.parent.parent / "definitions")
+    assert _buckets(found["51003115"])["SAL"] == "stuck"
