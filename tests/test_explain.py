@@ -247,3 +247,34 @@ def test_flag_and_a_first_stage_with_no_rule(write):
 def test_sample_stuck_converted_exited():
     found = _leads("51003115", "51002508", export=SAMPLE, defs=FIXTURES.parent.parent / "definitions")
     assert _buckets(found["51003115"])["SAL"] == "stuck"
+
+
+LOG_DEFS = """\
+version: 1
+columns: {id: deal_id}
+history: {stage: new_value, at: change_time}
+stages:
+  - name: Lead
+    sla_days: 10
+  - name: Qualified
+  - name: Won
+exits:
+  - name: Lost
+"""
+# Deal 1: Lead on 01-01, Won on 01-20 (Qualified skipped: implied by Won). Deal 2: Lead 01-05,
+# Qualified 01-06 and nothing since: as of 01-20 (the log's last change), 14 days in Qualified,
+# which has no SLA: in progress. The lead's row is the log's row of its first change.
+LOG_CSV = "deal_id,new_value,change_time\n1,Lead,2026-01-01\n2,Lead,2026-01-05\n2,Qualified,2026-01-06\n1,Won,2026-01-20\n"
+
+
+def test_a_log_entry_and_a_stage_implied_by_a_later_one(write):
+    defs, log = write("log.yml", LOG_DEFS), write("changes.csv", LOG_CSV)
+    found = _leads("1", "2", export=log, defs=defs)
+    one, two = found["1"], found["2"]
+    assert (one["row"], one["row_of"]) == (2, "log") and (two["row"], two["row_of"]) == (3, "log")
+    assert [s["how"] for s in one["stages"]] == ["log", "implied", "log"]
+    assert one["stages"][0]["evidence"] == "log entry: first entered Lead on 2026-01-01"
+    assert one["stages"][1]["evidence"] == "implied by a later stage (Won)"
+    assert one["stages"][0]["why"] == "converted: reached Qualified (implied by Won, dated 2026-01-20)"
+    assert two["stages"][1]["why"] == ("entered Qualified 2026-01-06, 14 days before the as-of date 2026-01-20; "
+                                       "no SLA; no Won, no exit: in progress")
