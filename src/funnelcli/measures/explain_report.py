@@ -464,10 +464,11 @@ def _meta(f: Funnel, asked: list[str], missing: list[dict]) -> list[tuple[str, s
 COLUMNS = [
     Column("id", "Lead", "group"),
     Column("item", "Item"),
-    Column("value", "Reached / value"),
-    Column("own_date", "Own date", priority=3),
-    Column("date", "Date", priority=2),
-    Column("bucket", "Bucket"),
+    # to fit a terminal the dates go first, the Why last: it is what the command is for
+    Column("value", "Reached / value", priority=2),
+    Column("own_date", "Own date", priority=4),
+    Column("date", "Date", priority=3),
+    Column("bucket", "Bucket", priority=2),
     Column("why", "Why"),
     Column("kind", "Kind", hidden=True),
     Column("how", "How", hidden=True),
