@@ -30,6 +30,8 @@ COMMANDS = {
     "trends": ["trends", SAMPLE, "--last", "6"],
     "report": ["report", SAMPLE],
     "diff": ["diff", SAMPLE, "definitions", "tests/fixtures/diff/proposed"],
+    "explain": ["explain", SAMPLE, "51003115", "51002527"],
+    "plan": ["plan", SAMPLE, "--target", "Won=20"],
 }
 
 

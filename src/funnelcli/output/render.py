@@ -13,6 +13,7 @@ import io
 import json
 import math
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,11 +138,13 @@ def _fit_note(layout: Layout, width: int | None) -> str | None:
     return None
 
 
-def _stacked(table: Table, layout: Layout) -> list[str]:
-    """Return the rows as a list: the row's label, then a line per column, for a narrow terminal."""
+def _stacked(table: Table, layout: Layout, columns: int | None = None) -> list[str]:
+    """Return the rows as a list: the row's label, then a line per column, for a narrow terminal
+    (a long text value wraps at spaces to `columns`; a number is never split)."""
     keys = [i for i, c in enumerate(layout.cols) if _is_key(c, layout.cols)]
     values = [i for i in range(len(layout.cols)) if i not in keys]
     width = max((len(visible(layout.cols[i].label)) for i in values), default=0)
+    room = (columns - width - 4) if columns else None
     out: list[str] = []
     group = None
     for row in layout.body:
@@ -149,7 +152,10 @@ def _stacked(table: Table, layout: Layout) -> list[str]:
         if len(keys) > 1 and row[keys[0]]:
             group = row[keys[0]]
         out += ([""] if out else []) + [" / ".join(([group] if len(keys) > 1 and group and not row[keys[0]] else []) + label)]
-        out += [f"  {visible(layout.cols[i].label).ljust(width)}  {row[i]}" for i in values]
+        for i in values:
+            lines = textwrap.wrap(row[i], room, break_long_words=False, break_on_hyphens=False) if room and room > 20 and len(row[i]) > room else [row[i]]
+            out.append(f"  {visible(layout.cols[i].label).ljust(width)}  {lines[0] if lines else ''}")
+            out += [" " * (width + 4) + more for more in lines[1:]]
     return out
 
 
@@ -180,7 +186,7 @@ def render_text(report: Report, ascii_only: bool = False, width: int | None = No
         if table.title:
             out += [v(table.title), "-" * len(v(table.title))]
         layout = _layout(table, columns, width, ascii_only, gap=2)
-        out += _stacked(table, layout) if layout.stacked else _text_table(table, ascii_only, layout)
+        out += _stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)
         note = _fit_note(layout, width)
         out += [v(n) for n in table.notes] + ([note] if note else [])
     if report.notes:
@@ -242,7 +248,7 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
         if layout.stacked or long:
             if table.title:
                 segments.append(Text(v(table.title), style="bold"))
-            segments.append("\n".join(_stacked(table, layout) if layout.stacked else _text_table(table, ascii_only, layout)))
+            segments.append("\n".join(_stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)))
         else:
             segments.append(_rich_grid(table, layout, ascii_only))
         note = _fit_note(layout, width)
