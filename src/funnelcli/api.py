@@ -128,7 +128,9 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
     missing += _joined_headers(defs, joins, encoding)
     if missing:
         return missing
-    problems: list[Problem] = []
+    from funnelcli.sources.datacheck import check_export
+
+    problems = check_export(os.fspath(data), defs, encoding=encoding, delimiter=delimiter, content=raw)
     if defs.markets:
         from funnelcli.measures.markets import coverage_problems
 

@@ -263,7 +263,8 @@ def test_validate_warns_about_market_overlap_and_unmet(write):
     lines = result.stdout.splitlines()
     assert any("warning: market 'B': 3 leads also meet market 'A', which comes first and wins (market-overlap)" in line for line in lines)
     assert any(line.endswith("warning: market 'Nowhere': no lead of " + CSV + " meets its rule (market-unmet)") for line in lines)
-    assert lines[-1].startswith(f"{defs}:24:5:")  # the Nowhere market: the line after purgatory.yml's 23
+    assert any(line.startswith(f"{defs}:24:5:") for line in lines)  # the Nowhere market: the line after purgatory.yml's 23
+    assert lines[-1].startswith(f"{defs}:24:37: warning: market 'Nowhere': 'Mars' is in no row")  # and its value (drift-value)
 
 
 def test_purgatory_rule_without_activity_columns_is_a_validate_error(write):

@@ -1,0 +1,256 @@
+"""`validate --data`: the definitions against an export's values, read as a run reads them.
+
+Three checks, each a Problem at the place in the YAML it is about:
+- **drift-value** (warning): a value a stage, exit or market condition lists (`in:`, `eq:`), or a
+  stage's or exit's `values:` for the status column or the log's stage column (among the rows
+  `history.only` selects), that no row has; compared trimmed and case-insensitively as the run
+  compares them (`case_sensitive: true` keeps the case). The message names the values that do
+  occur, nearest first. When a CRM admin renames a status value, a rule stops matching silently:
+  this says so.
+- **blank-column** (warning): a column the definitions use that is blank in every row.
+- **unparseable-date**: a date column whose values don't parse with the run's parser and the
+  column's formats; an error when none parses (the run refuses the export), else a warning
+  (the run excludes those rows). With an example, its row, and the common format that reads most
+  of them. The first 10,000 and last 1,000 rows are parsed; all of them before saying none parses.
+
+The export is read by the run's readers (csvfile, parquetfile), only the columns the definitions
+use, with `blank_values` applied. Joined files are not read here.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from funnelcli.definitions import Definitions, walk_leaves
+from funnelcli.definitions.yamldoc import Doc, Where
+from funnelcli.errors import InputError, Problem
+
+HEAD_ROWS, TAIL_ROWS = 10_000, 1_000  # the rows whose dates are parsed when the export is longer
+SHOWN = 5  # values named in a drift warning
+COMMON_FORMATS = (
+    "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y",
+    "%Y-%m-%d %H:%M:%S", "%m/%d/%y", "%d/%m/%y", "%d-%b-%Y", "%b %d, %Y", "%Y/%m/%d", "excel",
+)
+
+
+def check_export(path: str, defs: Definitions, *, encoding: str | None = None, delimiter: str | None = None,
+                 content: bytes | None = None) -> list[Problem]:
+    """Return the drift, blank-column and date problems of the definitions against the export at
+    `path` ('-' with `content` for stdin). Its header has every column already (check_headers)."""
+    from funnelcli.sources.csvfile import read_csv
+    from funnelcli.sources.parquetfile import is_parquet, read_parquet
+
+    needed = defs.headers()
+    try:
+        raw = read_parquet(path, needed) if is_parquet(path) else read_csv(path, needed, encoding, delimiter, content)
+    except InputError as exc:
+        if "no data rows" not in str(exc) and "has no rows" not in str(exc):
+            raise
+        first = defs.sources[0] if defs.sources else path
+        return [Problem(first, 1, 1, "warning", "no-rows", f"{path}: the export has no rows: its values and dates are not checked")]
+    from funnelcli.sources.fields import blank_out
+
+    raw, _ = blank_out(raw, defs.blank_values)
+    blank = {h for h in raw.table.column_names if raw.column(h).null_count == raw.num_rows}
+    roles = _first_refs(defs)
+    problems = [_where(roles[h][1], "warning", "blank-column",
+                       f"{roles[h][0]}: column {h!r} is blank in all {raw.num_rows:,} rows of {raw.name}; "
+                       "check that the export has its values, or that the mapping names the right column")
+                for h in sorted(blank) if h in roles]
+    problems += drift(raw, defs, blank)
+    problems += dates(raw, defs, blank, roles)
+    return problems
+
+
+def _first_refs(defs: Definitions) -> dict[str, tuple[str, Where]]:
+    """Return, per header of the export the definitions use, the first use: (its role, where)."""
+    out: dict[str, tuple[str, Where]] = {}
+    for ref in defs.refs:
+        if not ref.file:
+            out.setdefault(ref.header, (ref.role, ref.where))
+    return out
+
+
+def _where(where: Where, level: str, rule: str, message: str) -> Problem:
+    return Problem(where.path, where.line, where.col, level, rule, message)
+
+
+# --------------------------------------------------------------------------------------------
+# drift-value
+
+
+def _listed(defs: Definitions) -> list[tuple[str, str, bool, Where, str, str]]:
+    """Return every value the definitions list, as (header, value, case_sensitive, where the rule
+    is, what lists it, 'all' or 'log' for the rows it is looked up in)."""
+    out = []
+    rules = [(f"stage {s.name!r} when", s.when) for s in defs.stages] + [(f"exit {e.name!r} when", e.when) for e in defs.exits]
+    rules += [(f"market {m.name!r}", m.when) for m in defs.markets]
+    rules += [("history only", defs.history.only)] if defs.history is not None else []
+    for what, cond in rules:
+        for leaf in walk_leaves(cond):
+            values = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
+            if leaf.op in ("eq", "in"):
+                out += [(defs.header(leaf.field), v, leaf.case_sensitive, leaf.where, what, "all") for v in values if isinstance(v, str)]
+    column = defs.history.stage if defs.history is not None else defs.header(defs.stage_column) if defs.stage_column else None
+    if column:
+        for kind, items in (("stage", defs.stages), ("exit", defs.exits)):
+            for item in items:
+                where = item.marks.get("values", item.where)
+                out += [(column, str(v), False, where, f"{kind} {item.name!r} values", "log" if defs.history else "all")
+                        for v in item.values]
+    return out
+
+
+def _counts(column: pa.ChunkedArray, rows: np.ndarray | None) -> dict[str, int]:
+    """Return each distinct trimmed value of a column (among `rows`) and how many rows have it."""
+    if rows is not None:
+        column = column.filter(pa.array(rows))
+    counted = pc.value_counts(pc.utf8_trim_whitespace(column.combine_chunks()))
+    return {v: c for v, c in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist())
+            if v is not None and v != ""}
+
+
+def drift(raw, defs: Definitions, blank: set[str]) -> list[Problem]:
+    """Return a drift-value warning for each listed value that no row has (see the module)."""
+    listed = [x for x in _listed(defs) if x[0] in raw.table.column_names and x[0] not in blank]
+    if not listed:
+        return []
+    log_rows = None
+    if defs.history is not None and any(x[5] == "log" for x in listed):
+        from funnelcli.sources.history import _stage_changes  # the rows the run reads as stage changes
+
+        log_rows = np.asarray(_stage_changes(raw, defs), dtype=bool)
+    counts: dict[tuple, dict[str, int]] = {}
+    positions = _Positions()
+    problems = []
+    for header, value, case_sensitive, where, what, rows in listed:
+        found = counts.setdefault((header, rows), _counts(raw.column(header), log_rows if rows == "log" else None))
+        wanted = value.strip() if case_sensitive else value.strip().casefold()
+        if any((v if case_sensitive else v.casefold()) == wanted for v in found):
+            continue
+        among = " among the rows history only selects" if rows == "log" else ""
+        problems.append(_where(positions.of(where, value), "warning", "drift-value",
+                               f"{what}: {value!r} is in no row of {raw.name}'s {header!r}{among}; {_occurring(value, found)}"))
+    return problems
+
+
+def _occurring(value: str, found: dict[str, int]) -> str:
+    """Return the values that do occur, nearest to `value` first, with their counts."""
+    if not found:
+        return "no row has a value there"
+    def nearness(v: str) -> float:
+        return difflib.SequenceMatcher(None, value.casefold(), v.casefold()).ratio()
+
+    ordered = sorted(found, key=lambda v: (-nearness(v), -found[v], v))
+    shown = ", ".join(f"{v!r} ({found[v]:,})" for v in ordered[:SHOWN])
+    more = f" and {len(ordered) - SHOWN} more" if len(ordered) > SHOWN else ""
+    return f"its values, nearest first: {shown}{more}"
+
+
+class _Positions:
+    """Where a value listed under a rule was written: the definitions file read again, with the
+    position of each item (the model keeps the rule's position only)."""
+
+    def __init__(self):
+        self.docs: dict[str, Doc | None] = {}
+
+    def _doc(self, path: str) -> Doc | None:
+        if path not in self.docs:
+            try:
+                with open(path, encoding="utf-8-sig") as handle:
+                    self.docs[path] = Doc(path, handle.read(), [])
+            except (OSError, UnicodeDecodeError):
+                self.docs[path] = None
+        return self.docs[path]
+
+    def of(self, where: Where, value: str) -> Where:
+        """Return where `value` is written under the key or value at `where` (else `where`)."""
+        doc = self._doc(where.path)
+        if doc is None:
+            return where
+        spot = (where.line, where.col)
+        roots = [kp for kp, at in doc.key_marks.items() if at == spot] + [kp for kp, at in doc.marks.items() if at == spot]
+        for root in roots:
+            for kp, (line, col) in sorted(doc.marks.items(), key=lambda item: item[1]):
+                if kp[: len(root)] == root and _value_at(doc.data, kp) == value:
+                    return Where(where.path, line, col)
+        return where
+
+
+def _value_at(data, keypath: tuple):
+    for key in keypath:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return str(data).strip() if isinstance(data, (str, int, float)) and not isinstance(data, bool) else None
+
+
+# --------------------------------------------------------------------------------------------
+# unparseable-date
+
+
+def _sample(n: int) -> np.ndarray:
+    """Return the positions of the rows whose dates are parsed: all, or the first and last ones."""
+    if n <= HEAD_ROWS + TAIL_ROWS:
+        return np.arange(n)
+    return np.concatenate([np.arange(HEAD_ROWS), np.arange(n - TAIL_ROWS, n)])
+
+
+def dates(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Problem]:
+    """Return an unparseable-date problem for each date column whose values don't all parse."""
+    from funnelcli.sources.cells import parse_times
+
+    headers = sorted(h for h in defs.date_headers() if h in raw.table.column_names)
+    if defs.history is not None and defs.history.at not in headers:
+        headers.append(defs.history.at)
+    problems = []
+    for header in (h for h in headers if h not in blank and h in roles):
+        picked = _sample(raw.num_rows)
+        sample = raw.column(header).take(pa.array(picked))
+        formats = defs.formats(header)
+        times, bad, _ = parse_times(sample, formats, defs.timezone)
+        if not bad.any():
+            continue
+        none_parse = bool(np.isnat(times).all())
+        if none_parse and len(picked) < raw.num_rows:  # said only of the whole column
+            whole, whole_bad, _ = parse_times(raw.column(header), formats, defs.timezone)
+            none_parse, total_bad = bool(np.isnat(whole).all()), int(whole_bad.sum())
+        else:
+            total_bad = int(bad.sum())
+        first = int(np.flatnonzero(bad)[0])
+        example = f"such as {sample[first].as_py()!r} in row {int(raw.rows[picked[first]]):,}"
+        hint = _suggestion(sample.filter(pa.array(bad)), header, formats, defs)
+        role, where = roles[header]
+        if none_parse and total_bad >= 5:  # the run refuses the export (fields._bad_dates)
+            message = f"{role}: no value of column {header!r} parses as a date ({example}); the run refuses the export; {hint}"
+            problems.append(_where(where, "error", "unparseable-date", message))
+        else:
+            read = "" if len(picked) == raw.num_rows else f" (of the first {HEAD_ROWS:,} and last {TAIL_ROWS:,} rows)"
+            values = int(sample.length() - sample.null_count)
+            message = (f"{role}: {int(bad.sum()):,} of {values:,} values of column {header!r}{read} don't parse as dates "
+                       f"({example}): the run excludes those rows; {hint}")
+            problems.append(_where(where, "warning", "unparseable-date", message))
+    return problems
+
+
+def _suggestion(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions) -> str:
+    """Return advice naming the common format that reads most of the failing values."""
+    from funnelcli.sources.cells import parse_times
+
+    failing = failing.slice(0, 1000)
+    best, most = None, 0
+    for fmt in COMMON_FORMATS:
+        read = int((~np.isnat(parse_times(failing, (fmt,), defs.timezone)[0])).sum())
+        if read > most:
+            best, most = fmt, read
+    if best is None:
+        given = f"its formats {list(formats)!r}" if formats else "ISO dates"
+        return f"they fit neither {given} nor a common format: give the column its format with date_formats: {{{header}: '...'}}"
+    fitted = f"{most:,} of {len(failing):,}" if most < len(failing) else "all of them"
+    listed = ", ".join(repr(f) for f in (*formats, best))
+    return f"the format {best!r} reads {fitted}: date_formats: {{{header}: [{listed}]}}"
