@@ -224,7 +224,7 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Problem]
             total_bad = int(bad.sum())
         first = int(np.flatnonzero(bad)[0])
         example = f"such as {sample[first].as_py()!r} in row {int(raw.rows[picked[first]]):,}"
-        hint = _suggestion(sample.filter(pa.array(bad)), header, formats, defs)
+        hint = _suggestion(sample.filter(pa.array(bad)), header, formats, defs, typo=not none_parse)
         role, where = roles[header]
         if none_parse and total_bad >= 5:  # the run refuses the export (fields._bad_dates)
             message = f"{role}: no value of column {header!r} parses as a date ({example}); the run refuses the export; {hint}"
@@ -232,14 +232,16 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Problem]
         else:
             read = "" if len(picked) == raw.num_rows else f" (of the first {HEAD_ROWS:,} and last {TAIL_ROWS:,} rows)"
             values = int(sample.length() - sample.null_count)
-            message = (f"{role}: {int(bad.sum()):,} of {values:,} values of column {header!r}{read} don't parse as dates "
+            count = int(bad.sum())
+            message = (f"{role}: {count:,} of {values:,} values of column {header!r}{read} {'does' if count == 1 else 'do'}n't parse as dates "
                        f"({example}): the run excludes those rows; {hint}")
             problems.append(_where(where, "warning", "unparseable-date", message))
     return problems
 
 
-def _suggestion(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions) -> str:
-    """Return advice naming the common format that reads most of the failing values."""
+def _suggestion(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions, typo: bool = False) -> str:
+    """Return advice naming the common format that reads most of the failing values (`typo`: the
+    other values of the column parse, so a value no format reads is likely a typo)."""
     from funnelcli.sources.cells import parse_times
 
     failing = failing.slice(0, 1000)
@@ -248,6 +250,8 @@ def _suggestion(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Def
         read = int((~np.isnat(parse_times(failing, (fmt,), defs.timezone)[0])).sum())
         if read > most:
             best, most = fmt, read
+    if best is None and typo:
+        return "no common format reads them either: correct them in the CRM, or leave them out knowingly"
     if best is None:
         given = f"its formats {list(formats)!r}" if formats else "ISO dates"
         return f"they fit neither {given} nor a common format: give the column its format with date_formats: {{{header}: '...'}}"
