@@ -407,11 +407,12 @@ def write_report(report, path: PathLike, fmt: str | None = None) -> None:
 
 def mail_report(report, to: Sequence[str], *, sender: str | None = None, subject: str | None = None,
                 smtp_host: str = "localhost", smtp_port: int | None = None, smtp_user: str | None = None,
-                smtp_password: str | None = None, smtp_tls: str = "starttls") -> str:
-    """Mail the report (a text and an HTML part) through an SMTP server; return the server's
-    host:port; raise DeliveryError."""
+                smtp_password: str | None = None, smtp_tls: str = "starttls", smtp_timeout: float = 60.0) -> str:
+    """Mail the report (a text and an HTML part) through an SMTP server within `smtp_timeout`
+    seconds in all; return the server's host:port; raise DeliveryError (FunnelError for a sender,
+    subject or address that is not one)."""
     from funnelcli.output import mail
 
-    settings = mail.SmtpSettings(smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls)
+    settings = mail.SmtpSettings(smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls, smtp_timeout)
     mail.send(mail.compose(report, list(to), sender, subject, smtp_user), settings)
     return settings.address

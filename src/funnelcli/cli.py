@@ -502,8 +502,10 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
               help="SMTP password; prefer $FUNNELCLI_SMTP_PASSWORD, which no process list shows.")
 @click.option("--smtp-tls", type=click.Choice(TLS_MODES), envvar="FUNNELCLI_SMTP_TLS", default="starttls",
               show_default=True, help="STARTTLS, implicit TLS, or none ($FUNNELCLI_SMTP_TLS).")
+@click.option("--smtp-timeout", metavar="SECONDS", type=click.FloatRange(0, 3600, min_open=True), envvar="FUNNELCLI_SMTP_TIMEOUT",
+              default=60, show_default=True, help="One deadline for the whole send, however slowly the server answers ($FUNNELCLI_SMTP_TIMEOUT).")
 def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from, subject,
-           smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls) -> None:
+           smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls, smtp_timeout) -> None:
     """The weekly summary: one digest for the heads of sales and marketing, for cron.
 
     Headline numbers for the last whole period (new leads per stage) and the rates of the latest
@@ -525,17 +527,21 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
     from funnelcli.output import mail
 
     recipients = []
-    if email_to:
-        try:
-            recipients = mail.parse_recipients(email_to)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--email-to") from None
+    if email_to:  # checked before the run: a header must not forge others, no address is dropped
+        for hint, check, value in (("--email-to", mail.parse_recipients, email_to), ("--email-from", mail.parse_sender, email_from),
+                                   ("--subject", mail.check_subject, subject)):
+            try:
+                checked = check(value) if value is not None else None
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=hint) from None
+            recipients = checked if hint == "--email-to" else recipients
     f = load_funnel(opts)
     digest = api.digest(f, period, compare)
     emit(digest, opts, stdout=not recipients)
     if recipients:
         where = api.mail_report(digest, recipients, sender=email_from, subject=subject, smtp_host=smtp_host,
-                                smtp_port=smtp_port, smtp_user=smtp_user, smtp_password=smtp_password, smtp_tls=smtp_tls)
+                                smtp_port=smtp_port, smtp_user=smtp_user, smtp_password=smtp_password, smtp_tls=smtp_tls,
+                                smtp_timeout=smtp_timeout)
         note(opts.quiet, f"mailed the report to {', '.join(recipients)} through {where}")
     finish(digest, opts, fail_on_miss)
 

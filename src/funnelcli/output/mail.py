@@ -6,23 +6,104 @@ password is used for the login only: it is never printed, logged or put in a mes
 
 from __future__ import annotations
 
+import email.policy
+import re
 import smtplib
 import socket
 import ssl
+import threading
+import time
+import unicodedata
+from email import errors
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formatdate, make_msgid
 
-from funnelcli.errors import DeliveryError, option
+from funnelcli.errors import DeliveryError, FunnelError, option
 from funnelcli.output.smtp import DEFAULT_PORTS, TLS_MODES, SmtpSettings  # noqa: F401  (mail.SmtpSettings, mail.TLS_MODES)
 
 
 def parse_recipients(text: str) -> list[str]:
-    """Return the addresses of 'a@x.com, B <b@y.org>'; raise ValueError naming a bad one."""
-    found = [addr for _, addr in getaddresses([text]) if addr]
-    bad = [a for a in found if "@" not in a or a.startswith("@") or a.endswith("@")]
-    if not found or bad:
-        raise ValueError(f"not an email address: {(bad or [text])[0]!r}")
+    """Return the addresses of 'a@x.com, B <b@y.org>' (commas or semicolons between them); raise
+    ValueError naming the first entry that is not one address (every entry is checked: none is
+    dropped or rewritten)."""
+    entries = [e.strip() for e in _split_addresses(text)]
+    found = []
+    for entry in entries:
+        if entry:
+            found.append(_address(entry).addr_spec)
+    if not found:
+        raise ValueError(f"not an email address: {text.strip()!r}")
     return found
+
+
+def parse_sender(text: str) -> str:
+    """Return the sender as given ('a@x.com' or 'Name <a@x.com>') when it is one address; raise
+    ValueError naming what is wrong."""
+    entries = [e.strip() for e in _split_addresses(text) if e.strip()]
+    if len(entries) != 1:
+        raise ValueError(f"give one sender address, got {text.strip()!r}")
+    _address(entries[0])
+    return entries[0]
+
+
+def check_subject(text: str) -> str:
+    """Return the subject; raise ValueError when it holds a line break or another control character
+    (a header that could forge further headers)."""
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" and c != "\t"), None)
+    if bad is not None:
+        kind = "a line break (CR or LF)" if bad in "\r\n" else f"a control character ({_codepoint(bad)})"
+        raise ValueError(f"{kind} is not allowed in a mail subject; give one line of text")
+    return text
+
+
+def _codepoint(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def _split_addresses(text: str) -> list[str]:
+    """Return the entries of an address list, split at commas and semicolons outside quotes,
+    <angle brackets> and (comments)."""
+    entries, current, quoted, depth, escaped = [], [], False, 0, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char in "<(":
+            depth += 1
+        elif not quoted and char in ">)":
+            depth = max(0, depth - 1)
+        elif not quoted and depth == 0 and char in ",;":
+            entries.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    entries.append("".join(current))
+    return entries
+
+
+_DOMAIN = re.compile(r"^(?:(?!-)[^\W_](?:[\w-]{0,61}[^\W_])?\.)*(?!-)[^\W_](?:[\w-]{0,61}[^\W_])?$|^\[[0-9A-Fa-f:.]+\]$")
+
+
+def _address(entry: str) -> Address:
+    """Return the one address an entry holds; raise ValueError naming the entry otherwise."""
+    problem = ValueError(f"not an email address: {entry!r}")
+    if any(unicodedata.category(c) == "Cc" for c in entry):
+        raise ValueError(f"not an email address: {entry!r} (it holds a line break or a control character)")
+    try:
+        header = email.policy.default.header_factory("To", entry)
+    except (IndexError, ValueError, TypeError, AttributeError):  # the parser trips on some inputs ('a@')
+        raise problem from None
+    defects = [d for d in header.defects if not isinstance(d, errors.NonASCIILocalPartDefect)]
+    if defects or len(header.addresses) != 1:
+        raise problem
+    address = header.addresses[0]
+    if not address.username or not _DOMAIN.match(address.domain or ""):
+        raise problem
+    return address
 
 
 def build_message(subject: str, sender: str, recipients: list[str], text: str, html: str) -> EmailMessage:
@@ -57,55 +138,152 @@ def subject_of(report) -> str:
 
 def compose(report, recipients: list[str], sender: str | None = None, subject: str | None = None,
             user: str | None = None) -> EmailMessage:
-    """Return the report as a message with a text and an HTML part (defaults for sender and subject)."""
+    """Return the report as a message with a text and an HTML part (defaults for sender and subject);
+    raise FunnelError for a sender, subject or recipient that is not one (a header must not forge others)."""
     from funnelcli.output import render
 
-    return build_message(subject or subject_of(report), sender or default_sender(user), recipients,
-                         render.render(report, "text"), render.render(report, "html"))
+    try:
+        sender = parse_sender(sender) if sender else default_sender(user)
+    except ValueError as exc:
+        raise FunnelError(f"{option('email_from')}{sender!r}: {exc}") from None
+    try:
+        subject = check_subject(subject) if subject else subject_of(report)
+    except ValueError as exc:
+        raise FunnelError(f"{option('subject')}: {exc}") from None
+    try:
+        recipients = [a for r in recipients for a in parse_recipients(r)]
+    except ValueError as exc:
+        raise FunnelError(f"{option('email_to')}: {exc}") from None
+    return build_message(subject, sender, recipients, render.render(report, "text"), render.render(report, "html"))
+
+
+class _Deadline:
+    """One deadline for a whole send: when it passes, the connection is shut down, which ends
+    whatever read or write is waiting (a server that answers a byte every few seconds never trips
+    a per-read timeout)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self.sending = False  # the message itself is on its way (DATA): it may have been delivered
+        self.client = None
+        self.sock = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def left(self) -> float:
+        return max(0.001, self.end - time.monotonic())
+
+    def watch(self, client, sock) -> None:
+        with self._lock:
+            self.client, self.sock = client, sock
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            _shut(getattr(self.client, "sock", None) or self.sock)
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock) -> None:
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # closed already
+            pass
+
+
+def _client(settings: SmtpSettings, port: int, deadline: _Deadline, context) -> smtplib.SMTP:
+    """Return a client connected to the server, its socket watched by the deadline."""
+    base = smtplib.SMTP_SSL if settings.tls == "tls" else smtplib.SMTP
+
+    class Client(base):
+        def _get_socket(self, host, port, timeout):
+            sock = super()._get_socket(host, port, min(timeout, deadline.left()))
+            deadline.watch(self, sock)
+            return sock
+
+        def data(self, msg):
+            deadline.sending = True
+            return super().data(msg)
+
+    kwargs = {"context": context} if settings.tls == "tls" else {}
+    client = Client(timeout=min(settings.timeout, deadline.left()), **kwargs)  # not connected yet: watched first
+    client._host = settings.host  # the name TLS checks the certificate against (the constructor sets it when it connects)
+    client.connect(settings.host, port)
+    return client
 
 
 def send(message: EmailMessage, settings: SmtpSettings) -> None:
-    """Send the message; raise DeliveryError saying what went wrong and what to check."""
+    """Send the message within settings.timeout seconds in all; raise DeliveryError saying what went
+    wrong, whether anything was sent, and what to check."""
     port = settings.port or DEFAULT_PORTS[settings.tls]
     where = f"SMTP server {settings.host}:{port}"
+    with _Deadline(settings.timeout) as deadline:
+        try:
+            _deliver(message, settings, port, where, deadline)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            if deadline.expired:
+                sent = ("the report may or may not have been delivered: check a recipient's inbox before sending again"
+                        if deadline.sending else "the report was not sent")
+                raise DeliveryError(f"{where} did not finish within {settings.timeout:g} s ({option('smtp_timeout')}); {sent}") from None
+            raise _delivery_error(exc, settings, where) from None
+
+
+def _deliver(message: EmailMessage, settings: SmtpSettings, port: int, where: str, deadline: _Deadline) -> None:
     context = ssl.create_default_context()
-    try:
-        if settings.tls == "tls":
-            client = smtplib.SMTP_SSL(settings.host, port, timeout=settings.timeout, context=context)
-        else:
-            client = smtplib.SMTP(settings.host, port, timeout=settings.timeout)
-        with client:
+    with _client(settings, port, deadline, context) as client:
+        client.ehlo()
+        if settings.tls == "starttls":
+            if not client.has_extn("starttls"):
+                raise DeliveryError(f"{where} does not offer STARTTLS; set {option('smtp_tls')} none (or FUNNELCLI_SMTP_TLS=none) "
+                                    "for a server without TLS, or tls for implicit TLS; the report was not sent")
+            client.starttls(context=context)
             client.ehlo()
-            if settings.tls == "starttls":
-                if not client.has_extn("starttls"):
-                    raise DeliveryError(f"{where} does not offer STARTTLS; set {option('smtp_tls')} none (or FUNNELCLI_SMTP_TLS=none) "
-                                        "for a server without TLS, or tls for implicit TLS")
-                client.starttls(context=context)
-                client.ehlo()
-            if settings.user:
-                client.login(settings.user, settings.password or "")
-            client.send_message(message)
-    except DeliveryError:
-        raise
-    except smtplib.SMTPAuthenticationError:
-        raise DeliveryError(f"{where} refused the login for user {settings.user!r}; check FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD") from None
-    except smtplib.SMTPNotSupportedError as exc:
-        raise DeliveryError(f"{where} does not support {'login' if settings.user else 'that'}: {_reply(exc)}") from None
-    except smtplib.SMTPRecipientsRefused as exc:
+        if settings.user:
+            client.login(settings.user, settings.password or "")
+        refused = client.send_message(message)
+    if refused:  # some recipients refused, the others accepted: they have the report
+        accepted = [a.addr_spec for a in message["To"].addresses if a.addr_spec not in refused]
+        shown = ", ".join(f"{addr} ({_reply(reply)})" for addr, reply in refused.items())
+        raise DeliveryError(f"{where} refused {len(refused)} of {len(refused) + len(accepted)} recipients: {shown}; "
+                            f"the report was sent to {', '.join(accepted)} only; check the refused addresses")
+
+
+def _delivery_error(exc: Exception, settings: SmtpSettings, where: str) -> DeliveryError:
+    """Return the DeliveryError for an exception of a send: what went wrong and what to check."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return DeliveryError(f"{where} refused the login for user {settings.user!r}; check FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return DeliveryError(f"{where} does not support {'login' if settings.user else 'that'}: {_reply(exc)}")
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = ", ".join(f"{addr} ({_reply(reply)})" for addr, reply in exc.recipients.items())
-        raise DeliveryError(f"{where} refused the recipients: {refused}") from None
-    except smtplib.SMTPSenderRefused as exc:
+        return DeliveryError(f"{where} refused the recipients: {refused}; the report was not sent")
+    if isinstance(exc, smtplib.SMTPSenderRefused):
         if exc.smtp_code == 530:  # "authentication required", answered to MAIL FROM
-            raise DeliveryError(f"{where} requires a login ({_reply(exc)}); set FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD") from None
-        raise DeliveryError(f"{where} refused the sender {exc.sender!r}: {_reply(exc)}; set {option('email_from')}") from None
-    except smtplib.SMTPException as exc:
-        raise DeliveryError(f"{where} failed: {_reply(exc)}") from None
-    except ssl.SSLError as exc:
-        raise DeliveryError(f"TLS with {where} failed: {exc.reason or exc}; check {option('smtp_tls')} and the server's certificate") from None
-    except socket.gaierror:
-        raise DeliveryError(f"cannot find the SMTP server {settings.host!r}; check {option('smtp_host')} (FUNNELCLI_SMTP_HOST)") from None
-    except (ConnectionError, TimeoutError, OSError) as exc:
-        raise DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}; check {option('smtp_host')} and {option('smtp_port')}") from None
+            return DeliveryError(f"{where} requires a login ({_reply(exc)}); set FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD")
+        return DeliveryError(f"{where} refused the sender {exc.sender!r}: {_reply(exc)}; set {option('email_from')}")
+    if isinstance(exc, smtplib.SMTPException):
+        return DeliveryError(f"{where} failed: {_reply(exc)}")
+    if isinstance(exc, ssl.SSLError):
+        return DeliveryError(f"TLS with {where} failed: {exc.reason or exc}; check {option('smtp_tls')} and the server's certificate")
+    if isinstance(exc, socket.gaierror):
+        return DeliveryError(f"cannot find the SMTP server {settings.host!r}; check {option('smtp_host')} (FUNNELCLI_SMTP_HOST)")
+    if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+        return DeliveryError(f"cannot connect to {where}: {exc.strerror or exc}; check {option('smtp_host')} and {option('smtp_port')}")
+    raise exc
 
 
 def _reply(exc) -> str:

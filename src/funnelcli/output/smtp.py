@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 TLS_MODES = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+DEFAULT_TIMEOUT = 60.0  # --smtp-timeout: one deadline for the whole send
 
 
 @dataclass
@@ -19,7 +20,7 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: str = "starttls"
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT  # seconds for the whole send (connecting, TLS, login, the message), not per read
 
     @property
     def address(self) -> str:
