@@ -177,7 +177,8 @@ def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike
         raise FunnelError(f"{option('join')}{unknown[0]}=...: the definitions have no join {unknown[0]!r} "
                           f"(their joins: {names})")
     path = os.fspath(path)
-    name = _cache_key(path, defs, bound, encoding, delimiter) if cache and content is None and path != "-" else None
+    # only a regular file has a fingerprint: hashing a pipe's first bytes would consume them
+    name = _cache_key(path, defs, bound, encoding, delimiter) if cache and content is None and os.path.isfile(path) else None
     if name is not None:
         from funnelcli.engine import cache as store
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from funnelcli.definitions import nearest_header
@@ -29,12 +31,19 @@ class RawTable:
     table: pa.Table
     rows: np.ndarray  # int64: the row number a spreadsheet shows for each record (the header is row 1)
     footer_rows: list = field(default_factory=list)  # row numbers of a report footer left out
-    ragged: dict = field(default_factory=dict)  # reason -> row numbers of records left out for their field count
+    ragged: dict = field(default_factory=dict)  # reason -> row numbers of records left out: their field count, a NUL byte
 
     @property
     def left_out(self) -> int:
         """The rows read but not in the table: ragged records and a report footer."""
         return len(self.footer_rows) + sum(len(r) for r in self.ragged.values())
+
+    @staticmethod
+    def detail(why: str) -> str:
+        """Return what to check about the records left out for `why` (a key of `ragged`)."""
+        if why == NUL_REASON:
+            return "a NUL byte is no text a CRM writes: is the row damaged, or was a binary file appended?"
+        return "a row needs as many fields as the header: is a quote or a delimiter off in it?"
 
     def left_out_parts(self) -> list[tuple[str, list[int]]]:
         """Return (why, row numbers) for the rows read but not in the table, ragged records first."""
@@ -65,6 +74,7 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     raw = {h.strip(): h for h in header}  # the export's names, spaces and all, for the reader
     headers = [n if isinstance(n, str) else n[0] for n in needed]
     cut, footer_lines = _report_footer(data, path, python_codec(encoding), delimiter, len(header))
+    nul_somewhere = _has_nul(data, path)
     if cut is not None:  # read the data above the footer only, without copying the file
         data = pa.py_buffer(memoryview(data)[:cut]) if data is not None else pa.memory_map(path).read_buffer(cut)
     table, ragged = _read_table(data, path, name, [raw[h] for h in headers], header, delimiter, encoding,
@@ -79,7 +89,41 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
         rows = np.setdiff1d(rows, [number for number, _ in ragged])
         for number, count in sorted(ragged):
             by_reason.setdefault(f"with {count} field{'s' if count != 1 else ''} where the header has {len(header)}", []).append(number)
+    nul = _nul_rows(table) if nul_somewhere else None
+    if nul is not None:  # a NUL byte is damage in that row, not a value: left out and counted, as a ragged row
+        by_reason[NUL_REASON] = [int(r) for r in rows[nul]]
+        table, rows = table.filter(pa.array(~nul)), rows[~nul]
+        if table.num_rows == 0:
+            raise InputError(f"{name}: every row holds a NUL byte: this looks like a binary file, not a CSV export")
     return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason)
+
+
+NUL_REASON = "with a NUL byte (binary data) in a cell"
+
+
+def _has_nul(data: bytes | None, path: str) -> bool:
+    """Return whether the file holds a NUL byte anywhere (a memchr: milliseconds for 100 MB)."""
+    if data is not None:
+        return data.find(b"\x00") >= 0
+    with open(path, "rb") as handle:
+        try:
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                return view.find(b"\x00") >= 0
+        except (ValueError, OSError):  # empty, or a file system that can't map it: look at the columns
+            return True
+
+
+def _nul_rows(table: pa.Table) -> np.ndarray | None:
+    """Return which rows hold a NUL byte in a column read, or None when none does."""
+    found = np.zeros(table.num_rows, dtype=bool)
+    for column in table.columns:
+        if pa.types.is_dictionary(column.type):  # test each distinct value once
+            hits = [pc.take(pc.match_substring(c.dictionary, "\x00"), c.indices) for c in column.chunks]
+            hits = pa.chunked_array(hits, pa.bool_())
+        else:
+            hits = pc.match_substring(column, "\x00")
+        found |= hits.fill_null(False).to_numpy(zero_copy_only=False)
+    return found if found.any() else None
 
 
 FOOTER_BYTES = 1 << 16  # a report footer is a few short lines: look at the file's last 64 KiB
@@ -173,10 +217,39 @@ def _locate_ragged(data: bytes | None, path: str, codec: str, delimiter: str, wi
     return ""
 
 
+BLOCK_SIZE = 1 << 22  # the reader's block: a record longer than a block is read again with larger ones
+
+
 def _read_table(data: bytes | None, path: str, name: str, needed: list[str], header: list[str],
                 delimiter: str, encoding: str | None, coded: set[str]) -> tuple[pa.Table, list]:
     codec = python_codec(encoding)
-    read_options = pacsv.ReadOptions(encoding="utf8" if codec == "utf-8-sig" else codec, block_size=1 << 22)
+    size = len(data) if data is not None else os.path.getsize(path)
+    block = BLOCK_SIZE
+    while True:
+        try:
+            return _parse(data, path, name, needed, header, delimiter, codec, coded, block)
+        except pa.ArrowInvalid as exc:
+            # A record (a 10 MB note, say) longer than a block "straddles" it: read with blocks
+            # large enough for it (at most the whole file, which nothing can straddle).
+            if "straddl" in str(exc) and block <= size:
+                block = min(block * 8, size + 1)
+                continue
+            message = str(exc)
+            data = data.to_pybytes() if isinstance(data, pa.Buffer) else data
+            if "UTF8" in message or "UTF-8" in message or "decode" in message.lower():
+                line = decode_error_line(data, path, codec)
+                raise encoding_hint(name, encoding, f" (line {line} has bytes it cannot decode)" if line else "") from None
+            raise InputError(f"{name}: cannot read the CSV: {message}") from None
+        except UnicodeError as exc:  # from the codec pyarrow calls to transcode the file
+            data = data.to_pybytes() if isinstance(data, pa.Buffer) else data
+            line = decode_error_line(data, path, codec) if isinstance(exc, UnicodeDecodeError) else None
+            raise encoding_hint(name, encoding, f" (line {line} has bytes it cannot decode)" if line else f" ({exc})") from None
+
+
+def _parse(data, path: str, name: str, needed: list[str], header: list[str], delimiter: str, codec: str,
+           coded: set[str], block: int) -> tuple[pa.Table, list]:
+    """Return the table and its ragged records (row number, field count), read with `block`-byte blocks."""
+    read_options = pacsv.ReadOptions(encoding="utf8" if codec == "utf-8-sig" else codec, block_size=block)
     convert_options = pacsv.ConvertOptions(
         include_columns=needed,
         column_types={h: pa.dictionary(pa.int32(), pa.string()) if h in coded else pa.string() for h in needed},
@@ -202,25 +275,15 @@ def _read_table(data: bytes | None, path: str, name: str, needed: list[str], hea
         return pacsv.read_csv(source, options, parse_options, convert_options), ragged
 
     try:
-        try:
-            # Fast: blocks are cut at newlines, and a ragged row or a quoted value with a newline
-            # at a block's edge makes the parser fail (never misread). The slower reader that
-            # allows newlines in values is tried next, leaving ragged rows out.
-            return read(False)
-        except pa.ArrowInvalid:
-            table, ragged = read(True)
-            if ragged:
-                table, ragged = read(True, careful=True)
-                _refuse_mostly_ragged(ragged, table.num_rows, data, path, name, codec, delimiter, len(header))
-            return table, ragged
+        # Fast: blocks are cut at newlines, and a ragged row or a quoted value with a newline
+        # at a block's edge makes the parser fail (never misread). The slower reader that
+        # allows newlines in values is tried next, leaving ragged rows out.
+        return read(False)
     except pa.ArrowInvalid as exc:
-        message = str(exc)
-        data = data.to_pybytes() if isinstance(data, pa.Buffer) else data
-        if "UTF8" in message or "UTF-8" in message or "decode" in message.lower():
-            line = decode_error_line(data, path, codec)
-            raise encoding_hint(name, encoding, f" (line {line} has bytes it cannot decode)" if line else "") from None
-        raise InputError(f"{name}: cannot read the CSV: {message}") from None
-    except UnicodeDecodeError:
-        data = data.to_pybytes() if isinstance(data, pa.Buffer) else data
-        line = decode_error_line(data, path, codec)
-        raise encoding_hint(name, encoding, f" (line {line} has bytes it cannot decode)" if line else "") from None
+        if "straddl" in str(exc):
+            raise
+        table, ragged = read(True)
+        if ragged:
+            table, ragged = read(True, careful=True)
+            _refuse_mostly_ragged(ragged, table.num_rows, data, path, name, codec, delimiter, len(header))
+        return table, ragged
