@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import stat
 from typing import Any
 
 from funnelcli.definitions.checks import describe_value, is_number
@@ -21,6 +22,9 @@ TARGET_STUCK = re.compile(r"^\s*(.+?)\s+stuck\s*$", re.IGNORECASE)  # MQL stuck
 
 
 def _definition_files(paths: list[str]) -> list[str]:
+    """Return the definition files `paths` name: files as given, a folder's *.yml and *.yaml (not
+    hidden, sorted). Raise InputError for a path that does not exist, a folder without definition
+    files, and anything that is not a regular file (a FIFO named funnel.yml would hang the read)."""
     files: list[str] = []
     for path in paths:
         if os.path.isdir(path):
@@ -31,14 +35,28 @@ def _definition_files(paths: list[str]) -> list[str]:
             )
             if not found:
                 raise InputError(f"{path}: no definition files (*.yml, *.yaml) in this folder")
-            files.extend(found)
+            files.extend(_regular(f) for f in found)
         elif os.path.exists(path):
-            files.append(path)
+            files.append(_regular(path))
         else:
             raise InputError(
                 f"{path}: no such definitions file or folder; pass -d PATH or set FUNNELCLI_DEFINITIONS"
             )
     return files
+
+
+def _regular(path: str) -> str:
+    """Return the path when it is a regular file (or a link to one); raise InputError naming what it is."""
+    if os.path.isfile(path):
+        return path
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    what = ("a link to nothing" if mode is None else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    raise InputError(f"{path}: is {what}, not a definitions file; definitions are read from regular files only: remove or "
+                     "rename it (`funnelcli validate -` reads definitions from stdin)")
 
 
 def _digest(files: list[str]) -> str:
@@ -96,7 +114,7 @@ def _parse_target(key: Any, value: Any, key_where: Where, value_where: Where, st
     def stage(name: str) -> str | None:
         if name.casefold() in folded:
             return folded[name.casefold()]
-        add(key_where, "unknown-stage", f"target {key!r} names unknown stage {name!r}{did_you_mean(name, stage_names)}; stages are {', '.join(stage_names)}")
+        add(key_where, "unknown-stage", f"target {key!r} names unknown stage {name!r}{did_you_mean(name, stage_names)}; stages are {', '.join(n if n.isprintable() else repr(n) for n in stage_names)}")
         return None
 
     text = str(key)
@@ -157,7 +175,7 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     files = _definition_files(paths)
     frags = [f for f in (parse_file(path, problems) for path in files) if f is not None]
     # A file that could not be read may hold the stages or the id: don't also report them missing.
-    unreadable = any(p.rule in ("yaml-syntax", "encoding") for p in problems)
+    unreadable = any(p.rule in ("yaml-syntax", "encoding", "too-many-aliases") for p in problems)
 
     columns, column_where = _merge_columns(frags)
     stages = _merge_stages(frags, files, unreadable, problems)

@@ -102,7 +102,7 @@ def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
     data = doc.data
     if data is None:
         # A YAML syntax error also leaves no data: it is reported already, the file is not empty.
-        if not any(p.path == path and p.rule == "yaml-syntax" for p in problems):
+        if not any(p.path == path and p.rule in ("yaml-syntax", "too-many-aliases") for p in problems):
             doc.add(Where(path), "empty-file", "the file holds no definitions", level="warning")
         return None
     if not expect_mapping(doc, data, (), "a definitions file"):
@@ -330,7 +330,21 @@ def _item(doc: Doc, item: Any, kp: tuple, kind: str, keys: tuple) -> tuple[str, 
         return None
     label = f"{kind} {item.get('name')!r}" if isinstance(item.get("name"), str) else f"{kind} #{kp[-1] + 1}"
     check_keys(doc, item, kp, keys, label)
-    return label, _text(doc, item, "name", kp, label, required=True)
+    name = _text(doc, item, "name", kp, label, required=True)
+    bad = _UNPRINTABLE.search(name or "")
+    if bad:
+        # Reports show a name on one line: a line break would forge a line, an escape the terminal.
+        # The name is kept (an error stops the run): a stage left out would make its targets unknown too.
+        char = bad.group()
+        what = "a line break" if char in "\r\n\u2028\u2029\x85" else "a tab" if char == "\t" else "a control character"
+        doc.add(doc.at(kp + ("name",)), "invalid-value",
+                f"{label}: a name cannot hold {what} (U+{ord(char):04X}); reports show names on one line")
+    return label, name
+
+
+# C0 and C1 controls (line breaks, tab, escape), Unicode line and paragraph separators, and the
+# bidirectional overrides that reorder what a terminal shows
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _parse_stage(doc: Doc, item: Any, kp: tuple) -> Stage | None:

@@ -1,7 +1,8 @@
 """YAML with positions: the plain data of a file and the line and column of every key and value.
 
-YAML 1.2 scalars (only true/false are booleans, no octal or sexagesimal numbers); aliases are
-walked once and their expansion is capped; duplicate keys are reported, not silently dropped.
+YAML 1.2 scalars (only true/false are booleans, no octal or sexagesimal numbers; numbers below
+10^15); aliases are walked once and may add at most ALIAS_BUDGET values, counted while the file is
+composed; duplicate keys are reported, not silently dropped.
 """
 
 from __future__ import annotations
@@ -24,8 +25,33 @@ class Where:
     col: int = 1
 
 
+ALIAS_BUDGET = 10_000  # values aliases may add to a file: `<<: *defaults` per stage is a few hundred
+
+
+class _TooManyAliases(yaml.MarkedYAMLError):
+    """The file's aliases expand past ALIAS_BUDGET values ("billion laughs"): refused while composing."""
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader where only true/false are booleans: `in: [Yes, No]` must stay text."""
+    """SafeLoader where only true/false are booleans (`in: [Yes, No]` must stay text), and whose
+    aliases may add at most ALIAS_BUDGET values to the file, counted as they are met: a small file
+    of nested aliases must not become a million conditions for the run to build and evaluate."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.alias_values = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None:  # an undefined alias is the composer's error
+                # A fresh count for each alias: a node still being composed (a recursive alias)
+                # has no final size. Counting costs at most what it adds, so at most the budget.
+                self.alias_values += _expanded_size(node, {})
+                if self.alias_values > ALIAS_BUDGET:
+                    raise _TooManyAliases(None, None, f"aliases expand the file past {ALIAS_BUDGET:,} values here", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 # YAML 1.2 scalars rather than PyYAML's 1.1 ones: only true/false are booleans (`in: [Yes, No]`
@@ -43,7 +69,6 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:(?:0|[1-9][0-9_]*)\.[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$|^[-+]?(?:0|[1-9][0-9_]*)[eE][-+]?[0-9]+$"),
     list("-+0123456789."),
 )
-MAX_VALUES = 1_000_000  # a file whose aliases expand past this is refused ("billion laughs")
 
 
 def _expanded_size(node, sizes: dict) -> int:
@@ -61,6 +86,16 @@ def _expanded_size(node, sizes: dict) -> int:
     return size
 
 
+MAX_NUMBER = 10**15  # amounts and touches of 10^15 or more in an export are read as blank: none means more here
+
+
+def _out_of_range(value: Any) -> bool:
+    """Return whether a number is too large to mean anything here (or inf): 400 digits overflow a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return not abs(value) < MAX_NUMBER  # inf and nan too
+
+
 class Doc:
     """One parsed YAML file: its plain data and the marks of every value and key."""
 
@@ -71,14 +106,17 @@ class Doc:
         self.problems = problems
         self.data: Any = None
         self._done: dict[int, Any] = {}  # an aliased node is walked once, then shared
+        self._reported: set[tuple[int, int]] = set()  # values found invalid here: later checks don't report them again
         loader = None
         try:
             loader = _Loader(text)  # its reader refuses control characters (a NUL) here: a problem, with its place
             node = loader.get_single_node()
             if node is not None:
-                if _expanded_size(node, {}) > MAX_VALUES:
-                    raise yaml.YAMLError(f"the file's aliases expand to more than {MAX_VALUES:,} values")
                 self.data = self._walk(loader, node, ())
+        except _TooManyAliases as exc:
+            self.add(Where(path, exc.problem_mark.line + 1, exc.problem_mark.column + 1), "too-many-aliases",
+                     f"{exc.problem} (a definitions file needs far fewer): write the values out, or alias less")
+            self.data = None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             message = exc.problem or "not valid YAML"
@@ -137,7 +175,15 @@ class Doc:
             except (ValueError, TypeError, yaml.constructor.ConstructorError) as exc:  # date: 2024-13-01
                 where = Where(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
                 self.add(where, "invalid-value", f"{node.value!r} is not a valid {node.tag.rpartition(':')[2]}: {exc}; quote it to mean text")
+                self._reported.add((where.line, where.col))
                 result = None
+            if _out_of_range(result):
+                where = Where(self.path, node.start_mark.line + 1, node.start_mark.column + 1)
+                shown = node.value if len(node.value) <= 24 else f"{node.value[:12]}...{node.value[-4:]} ({len(node.value)} characters)"
+                self.add(where, "invalid-value", f"the number {shown} is out of range: numbers in definitions are below 10^15 "
+                                                 "(as amounts and counts in exports are); quote it to mean text")
+                result = node.value  # text: no later check turns it into a float
+                self._reported.add((where.line, where.col))
         self._done[id(node)] = result
         return result
 
@@ -151,4 +197,6 @@ class Doc:
         return Where(self.path, line, col)
 
     def add(self, where: Where, rule: str, message: str, level: str = "error") -> None:
+        if (where.line, where.col) in self._reported and where.path == self.path:
+            return  # a value already reported as invalid (a 400-digit number, a bad date): once is enough
         self.problems.append(Problem(where.path, where.line, where.col, level, rule, message))
