@@ -82,3 +82,16 @@ def test_no_amount_breaks_a_format(write, fmt):
 def test_cells_format_any_float(value, kind, shown):
     # rounding half up once needed more digits than Decimal's default 28 (1e28 crashed every format)
     assert cell(value, kind).replace(",", "") == shown.replace(",", "")
+
+
+def test_a_chunk_with_no_text_at_all():
+    # a column read in chunks where one chunk holds only blanks has a data buffer of no bytes:
+    # the check for '1.200' found it at 5,000,000 rows (an internal error then)
+    import pyarrow as pa
+
+    from funnelcli.sources.cells import numbers, quantities
+
+    column = pa.chunked_array([pa.array(["1", "2.5"]), pa.array([None, None], pa.string())])
+    values, bad = numbers(column)
+    assert list(values[:2]) == [1.0, 2.5] and not bad.any()
+    assert not any(mask.any() for mask in quantities(column)[1].values())

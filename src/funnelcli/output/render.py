@@ -153,9 +153,15 @@ def _stacked(table: Table, layout: Layout, columns: int | None = None) -> list[s
             group = row[keys[0]]
         out += ([""] if out else []) + [" / ".join(([group] if len(keys) > 1 and group and not row[keys[0]] else []) + label)]
         for i in values:
-            lines = textwrap.wrap(row[i], room, break_long_words=False, break_on_hyphens=False) if room and room > 20 and len(row[i]) > room else [row[i]]
-            out.append(f"  {visible(layout.cols[i].label).ljust(width)}  {lines[0] if lines else ''}")
-            out += [" " * (width + 4) + more for more in lines[1:]]
+            label_text = visible(layout.cols[i].label)
+            if room is None or len(row[i]) <= room:
+                out.append(f"  {label_text.ljust(width)}  {row[i]}")
+            elif room > 20:  # wrap beside the label
+                lines = textwrap.wrap(row[i], room, break_long_words=False, break_on_hyphens=False) or [""]
+                out += [f"  {label_text.ljust(width)}  {lines[0]}"] + [" " * (width + 4) + more for more in lines[1:]]
+            else:  # labels too wide to wrap beside: the value under its label
+                out += [f"  {label_text}"] + ["    " + more for more in textwrap.wrap(row[i], max(columns - 4, 20), break_long_words=False,
+                                                                                       break_on_hyphens=False)]
     return out
 
 

@@ -290,11 +290,11 @@ def _dot_before_three(column: pa.ChunkedArray) -> np.ndarray:
     for chunk in column.chunks:
         chunk = chunk if not chunk.offset else pa.concat_arrays([chunk])
         _, offsets, data = chunk.buffers()
-        if data is None or len(chunk) == 0:
+        text = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+        if len(chunk) == 0 or len(text) == 0:  # no text at all (a chunk of blanks): no dot anywhere
             out.append(np.zeros(len(chunk), dtype=bool))
             continue
         ends = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1)
-        text = np.frombuffer(data, dtype=np.uint8)
         at = ends[1:] - 4
         long_enough = (ends[1:] - ends[:-1]) >= 5
         out.append(long_enough & (text[np.where(long_enough, at, 0)] == ord(".")))
