@@ -260,8 +260,7 @@ def echo_out(text: str) -> None:
     """Print the payload. If the reader has gone (`| head`), drop the rest of the output and go
     on, so the command still exits with what it found; if stdout can't encode a character,
     print a replacement rather than fail. A closed or full stdout is an error (exit 2)."""
-    if sys.stdout is None:  # started with stdout closed (>&-)
-        raise FunnelError(f"standard output is closed: nothing can be printed; write the report to a file with {option('output')}FILE")
+    _require_stdout()
     try:
         try:
             click.echo(text, nl=False)
@@ -276,6 +275,12 @@ def echo_out(text: str) -> None:
         _discard_stdout()
         raise FunnelError(f"cannot write to standard output: {getattr(exc, 'strerror', None) or exc}; "
                           f"write the report to a file with {option('output')}FILE") from None
+
+
+def _require_stdout() -> None:
+    """Raise when the command started with stdout closed (>&-): nothing can be printed."""
+    if sys.stdout is None:
+        raise FunnelError(f"standard output is closed: nothing can be printed; write the report to a file with {option('output')}FILE")
 
 
 def _discard_stdout() -> None:
@@ -322,9 +327,8 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
 
     if opts.output is None and not stdout:
         return
-    if opts.output is None and sys.stdout is None:
-        echo_out("")  # says that stdout is closed
-    check_output(opts)
+    if opts.output is None:
+        _require_stdout()  # every command checked its -o before the run
     fmt = output_format(opts)
     color = (fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
              and os.environ.get("TERM") != "dumb")  # a dumb terminal shows escape codes as text: no colour, no bold

@@ -39,6 +39,10 @@ def charts_for(table: Table) -> list[str]:
     return out
 
 
+def _escaped(text: str) -> str:
+    return html.escape(visible(text))
+
+
 def _pairs(table: Table, key: str) -> list[tuple[str, float | None]]:
     return [(str(row.get(table.columns[0].key, "")), _number(row.get(key))) for row in table.rows]
 
@@ -49,9 +53,7 @@ def _number(value) -> float | None:
 
 def bars(title: str, pairs: list[tuple[str, float | None]], color: str = COLORS[0]) -> str:
     """Return horizontal bars, one per label, the value written at the bar's end."""
-    def e(text: str) -> str:
-        return html.escape(visible(text))
-
+    e = _escaped
     label_width = min(200, 8 + 7 * max((len(label) for label, _ in pairs), default=4))
     top = max((v for _, v in pairs if v is not None), default=0) or 1
     span = WIDTH - label_width - 70
@@ -72,9 +74,7 @@ def bars(title: str, pairs: list[tuple[str, float | None]], color: str = COLORS[
 def lines(title: str, table: Table, rates: list[Column]) -> str:
     """Return a line per rate over the table's periods, 0-100%; an immature point is hollow, a
     missing one breaks the line."""
-    def e(text: str) -> str:
-        return html.escape(visible(text))
-
+    e = _escaped
     periods = [str(row.get("period", "")) for row in table.rows]
     left, right, top, plot_h = 40, 40, 28, 180
     legend_h = 18 * ((len(rates) + 2) // 3)

@@ -53,23 +53,28 @@ def _only(arr: pa.StringArray, keep: np.ndarray) -> pa.StringArray:
     return pa.StringArray.from_buffers(len(arr), offsets, data, bits)
 
 
+def _string_buffers(arr: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
+    """Return a string array's value offsets (len + 1, int32) and its text bytes (uint8, possibly
+    none), read without a copy: for checks on lengths and characters at fixed places."""
+    if arr.offset:
+        arr = pa.concat_arrays([arr])
+    _, offsets, data = arr.buffers()
+    ends = np.frombuffer(offsets, dtype=np.int32, count=len(arr) + 1) if len(arr) else np.zeros(1, dtype=np.int32)
+    text = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    return ends, text
+
+
 def _common_shape(arr: pa.StringArray) -> np.ndarray:
     """Return which cells are shaped like YYYY-MM-DD, or that with HH:MM or HH:MM:SS after it.
 
     Read straight from the string buffers: only the length and the two dashes are checked, a
     shape that is not a date after all fails the strict parse that follows.
     """
-    if arr.offset:
-        arr = pa.concat_arrays([arr])
-    _, offsets, data = arr.buffers()
-    if data is None or len(arr) == 0:
-        return np.zeros(len(arr), dtype=bool)
-    ends = np.frombuffer(offsets, dtype=np.int32, count=len(arr) + 1)
-    text = np.frombuffer(data, dtype=np.uint8)
-    length = ends[1:] - ends[:-1]
-    ok = (length == 10) | (length == 16) | (length == 19)
+    ends, text = _string_buffers(arr)
     if len(text) < 8:
         return np.zeros(len(arr), dtype=bool)
+    length = ends[1:] - ends[:-1]
+    ok = (length == 10) | (length == 16) | (length == 19)
     start = np.where(ok, ends[:-1], 0)
     return ok & (text[start + 4] == 45) & (text[start + 7] == 45)
 
@@ -288,13 +293,10 @@ def _dot_before_three(column: pa.ChunkedArray) -> np.ndarray:
     buffers: the few that may be ambiguous, for the pattern to look at."""
     out = []
     for chunk in column.chunks:
-        chunk = chunk if not chunk.offset else pa.concat_arrays([chunk])
-        _, offsets, data = chunk.buffers()
-        text = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-        if len(chunk) == 0 or len(text) == 0:  # no text at all (a chunk of blanks): no dot anywhere
+        ends, text = _string_buffers(chunk)
+        if len(text) == 0:  # no text at all (a chunk of blanks): no dot anywhere
             out.append(np.zeros(len(chunk), dtype=bool))
             continue
-        ends = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1)
         at = ends[1:] - 4
         long_enough = (ends[1:] - ends[:-1]) >= 5
         out.append(long_enough & (text[np.where(long_enough, at, 0)] == ord(".")))
@@ -345,13 +347,11 @@ def plain_digits(column: pa.ChunkedArray) -> bool:
     """Return whether every value is plain digits without a leading zero (or blank): such ids may
     be keyed as integers, as '007', '+7' and ' 7' may not."""
     for chunk in column.chunks:
-        _, offsets, data = (chunk if not chunk.offset else pa.concat_arrays([chunk])).buffers()
-        if data is None:
+        ends, text = _string_buffers(chunk)
+        if len(text) == 0:  # blanks only
             continue
-        ends = np.frombuffer(offsets, dtype=np.int32, count=len(chunk) + 1)
-        text = np.frombuffer(data, dtype=np.uint8)
         length = ends[1:] - ends[:-1]
-        first = text[np.where(length > 0, ends[:-1], 0)] if len(text) else np.zeros(len(chunk), np.uint8)
+        first = text[np.where(length > 0, ends[:-1], 0)]
         if (((first < 49) | (first > 57)) & (length > 1) | ((length == 1) & ((first < 48) | (first > 57)))).any():
             return False
     return True
