@@ -365,10 +365,17 @@ def _numeric_ids(column: pa.ChunkedArray) -> np.ndarray | None:
 
 def ids(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray]:
     """Return (the ids, which are blank, an integer key per id for finding repeats)."""
+    found, blank, keys, _ = id_keys(column)
+    return found, blank, keys
+
+
+def id_keys(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray | pa.Array, np.ndarray, np.ndarray, bool]:
+    """Return ids as `ids` does, and whether the keys are the ids' own numbers (plain digits),
+    which are the same keys in any other part of the export (dictionary codes are not)."""
     numeric = _numeric_ids(column)
     if numeric is not None:
-        return column, numeric < 0, numeric
+        return column, numeric < 0, numeric, True
     trimmed = _trimmed(column)
     blank = trimmed.is_null().to_numpy(zero_copy_only=False)
     codes = pc.fill_null(pc.dictionary_encode(trimmed).indices, -1).to_numpy(zero_copy_only=False)
-    return trimmed, blank, codes
+    return trimmed, blank, codes, False

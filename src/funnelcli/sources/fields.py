@@ -12,6 +12,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,7 @@ import pyarrow.compute as pc
 from funnelcli.definitions import NUMBER_FIELDS, Definitions
 from funnelcli.errors import InputError
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
-from funnelcli.sources.cells import categorical, parse_dates, quantities, repeats
-from funnelcli.sources.cells import ids as read_ids
+from funnelcli.sources.cells import categorical, id_keys, parse_dates, quantities, repeats
 from funnelcli.sources.csvfile import RawTable
 from funnelcli.sources.shapes import Evidence, flag_evidence, read_flags, status_evidence
 
@@ -107,31 +107,170 @@ def typed_fields(raw: RawTable, defs: Definitions, evidence: Evidence | None = N
     `evidence` and `files` come from a shape that made `raw` (a log); status and flag evidence
     is added here.
     """
-    name, n, rows = raw.name, raw.num_rows, raw.rows
-    raw, blanked = blank_out(raw, defs.blank_values)
-    keys = field_keys(defs)
-    date_headers = [h for h in raw.table.column_names if h in defs.date_headers()]
-    ids, blank, id_keys, parsed, text = _convert(raw, defs, keys, date_headers)
+    return typed_parts([raw], defs, evidence, files, unit)
 
+
+def typed_parts(raws: Iterable[RawTable], defs: Definitions, evidence: Evidence | None = None,
+                files: list[FileAccount] | None = None, unit: str = "rows") -> Fields:
+    """Return the records of an export read in parts (consecutive `RawTable`s, as `csvfile.read_parts`
+    gives them) as typed fields, every row accounted for; the same Fields as one table of them all.
+
+    Each part is reduced to typed arrays (dates, codes, numbers, masks and the text of a few bad
+    cells for examples) as it comes, and its text dropped: memory grows with the records, not the
+    file. What needs every record (duplicate ids, a column that never parses, the categories) is
+    settled once the parts are in.
+    """
+    keys, parts, name, left_out = None, [], "", 0
+    footer_rows: list[int] = []
+    ragged: dict[str, list[int]] = {}
+    for raw in raws:
+        if keys is None:
+            keys = field_keys(defs)
+        name, left_out = raw.name, left_out + raw.left_out
+        footer_rows += raw.footer_rows
+        for why, left in raw.ragged.items():
+            ragged.setdefault(why, []).extend(left)
+        parts.append(_reduce(raw, defs, keys, sum(p.n for p in parts)))
+    return _finish(parts, defs, keys, name, left_out, ragged, footer_rows, evidence, files, unit)
+
+
+EXAMPLE_CELLS = 50  # the bad cells of a column looked at for its examples, as an analyst scans the first few
+
+
+@dataclass
+class _Part:
+    """Consecutive records of an export reduced to typed arrays, their text dropped."""
+
+    n: int
+    headers: list  # the columns read, in the export's order
+    rows: np.ndarray
+    ids: pa.ChunkedArray
+    blank: np.ndarray
+    id_keys: np.ndarray
+    numeric_ids: bool
+    empty: np.ndarray
+    blanked: np.ndarray | None  # records with a blank value (blank_values), and per column the first
+    blanked_examples: dict  # header -> the first such value, as the notice shows it
+    dates: dict  # header -> datetime64[D]
+    placeholder: np.ndarray
+    placeholder_examples: dict  # header -> the first placeholder of the header on a record with no earlier one
+    bad_counts: dict  # header -> (unparseable cells, the first of them)
+    bad_date: np.ndarray
+    bad_date_texts: dict  # header -> the first unparseable cells of usable records, new to this header
+    flags: dict  # header -> bool per record
+    bad_flag: np.ndarray
+    bad_flag_texts: dict  # header -> the first bad cells new to this header
+    values: dict  # key -> numbers, or (codes, categories)
+    problems: dict  # key -> {why: mask}
+    problem_cells: dict  # (key, why) -> (record indexes, texts) of its first bad cells
+
+
+def _first_cells(column: pa.ChunkedArray, mask: np.ndarray, most: int = EXAMPLE_CELLS, offset: int = 0) -> tuple[np.ndarray, list]:
+    """Return (record indexes from `offset`, values) of the first `most` cells where mask is set."""
+    where = np.flatnonzero(mask)[:most]
+    values = column.take(pa.array(where)).to_pylist() if len(where) else []
+    return where + offset, values
+
+
+def _distinct(values: Iterable, most: int) -> list[str]:
+    """Return the first `most` distinct values, as written (repr)."""
+    out: list[str] = []
+    for value in values:
+        shown = repr(value)
+        if shown not in out:
+            out.append(shown)
+        if len(out) >= most:
+            break
+    return out
+
+
+def _reduce(raw: RawTable, defs: Definitions, keys: dict[str, str], offset: int) -> _Part:
+    """Return one part of an export as typed arrays, with what its examples need of its text.
+
+    Every mask here is a fact about the record alone (a duplicate id is not: `_finish` finds them)."""
+    n = raw.num_rows
+    raw, blanked, blanked_examples = _blank(raw, defs.blank_values)
+    date_headers = [h for h in raw.table.column_names if h in defs.date_headers()]
+    (ids, blank, id_keys, numeric), parsed, text = _convert(raw, defs, keys, date_headers)
     empty = np.ones(n, dtype=bool)  # an empty line, or a row blank in every column read
     for h in raw.table.column_names:
         empty &= raw.column(h).is_null().to_numpy()
+    unusable = blank | empty
+    placeholder = np.zeros(n, dtype=bool)
+    placeholder_examples: dict[str, str] = {}
+    for h, (days, _, column) in parsed.items():
+        far = ~np.isnat(days) & ((days <= EARLIEST) | (days > LATEST))
+        if far.any():
+            first = np.flatnonzero(far & ~placeholder)[:1]
+            if len(first):
+                placeholder_examples[h] = repr(column[int(first[0])].as_py())
+            days[far] = np.datetime64("NaT")
+            placeholder |= far
+    bad_date = np.zeros(n, dtype=bool)
+    bad_counts, bad_date_texts = {}, {}
+    for h, (_, bad, column) in parsed.items():
+        count = int(bad.sum())
+        bad_counts[h] = (count, column[int(np.flatnonzero(bad)[0])].as_py() if count else None)
+        new_bad = bad & ~unusable & ~bad_date
+        bad_date_texts[h] = _first_cells(column, new_bad)[1]
+        bad_date |= new_bad
+    unusable = unusable | bad_date
+    flags: dict[str, np.ndarray] = {}
+    bad_flag = np.zeros(n, dtype=bool)
+    bad_flag_texts = {}
+    for h in sorted(defs.flag_fields()):
+        flags[h], bad = read_flags(raw.column(h))
+        new = bad & ~unusable & ~bad_flag
+        bad_flag_texts[h] = _first_cells(raw.column(h), new)[1]
+        bad_flag |= new
+    values, problems, problem_cells = {}, {}, {}
+    for key, h in keys.items():
+        if h in parsed:
+            continue
+        if key in NUMBER_FIELDS:
+            values[key], problems[key] = text[key]
+            for why, bad in problems[key].items():
+                # examples are of usable records, known only once duplicate ids are: keep more
+                problem_cells[key, why] = _first_cells(raw.column(h), bad & ~unusable & ~bad_flag, 4 * EXAMPLE_CELLS, offset)
+        else:
+            values[key] = text[key]
+    return _Part(n, raw.table.column_names, raw.rows, pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids, blank, id_keys, numeric, empty,
+                 blanked, blanked_examples, {h: days for h, (days, _, _) in parsed.items()}, placeholder, placeholder_examples,
+                 bad_counts, bad_date, bad_date_texts, flags, bad_flag, bad_flag_texts, values, problems, problem_cells)
+
+
+def _finish(parts: list[_Part], defs: Definitions, keys: dict[str, str] | None, name: str, left_out: int,
+            ragged: dict[str, list[int]], footer_rows: list[int], evidence: Evidence | None,
+            files: list[FileAccount] | None, unit: str) -> Fields:
+    """Return the parts as one Fields: the checks over every record, duplicate ids, the accounting."""
+    n = sum(p.n for p in parts)
+    if not parts:
+        raise InputError(f"{name}: the export has a header but no data rows")
+    rows = _joined([p.rows for p in parts])
+    empty = _joined([p.empty for p in parts])
     if empty.all():
         raise InputError(f"{name}: the export has a header but no data rows")
+    ids, blank, id_keys = _joined_ids(parts)
     excluded = [issue("with no values", empty, rows), issue("with a blank id", blank & ~empty, rows)]
-    for why, left_out in raw.ragged.items():  # counted among the rows read, as a spreadsheet shows them
-        excluded.append(RowIssue(why, len(left_out), left_out[:SHOW_ROWS], detail=raw.detail(why)))
-    if raw.footer_rows:
-        excluded.append(RowIssue("in the report footer", len(raw.footer_rows), raw.footer_rows[:SHOW_ROWS],
+    for why, left in ragged.items():  # counted among the rows read, as a spreadsheet shows them
+        excluded.append(RowIssue(why, len(left), left[:SHOW_ROWS], detail=RawTable.detail(why)))
+    if footer_rows:
+        excluded.append(RowIssue("in the report footer", len(footer_rows), footer_rows[:SHOW_ROWS],
                                  detail="the lines after the data (Generated By, copyright, totals) are not leads"))
     unusable = blank | empty
-    placeholder, placeholder_examples = _placeholders(parsed, n)
-    bad_date, bad_examples = _bad_dates(parsed, unusable, name, defs)
-    excluded.append(issue("with an unparseable date", bad_date, rows, examples=bad_examples,
+    dates = {h: _joined([p.dates[h] for p in parts]) for h in parts[0].dates}
+    examples = _date_examples(parts, dates, name, defs)
+    bad_date = _joined([p.bad_date for p in parts])
+    excluded.append(issue("with an unparseable date", bad_date, rows, examples=examples,
                           detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
     unusable |= bad_date
-    flags, bad_flag, flag_examples = _flags(raw, defs, unusable)
-    excluded.append(issue("with an unparseable flag", bad_flag, rows, examples=flag_examples,
+    bad_flag = _joined([p.bad_flag for p in parts])
+    examples = []
+    for h in parts[0].flags:
+        if len(examples) < 3:
+            texts = [t for p in parts for t in p.bad_flag_texts[h]][:EXAMPLE_CELLS]
+            examples += [f"{v} in {h!r}" for v in _distinct(texts, 3 - len(examples))]
+    excluded.append(issue("with an unparseable flag", bad_flag, rows, examples=examples,
                           detail="a flag is true (1, true, yes, y, x, checked) or false (0, false, no, n, blank)"))
     unusable |= bad_flag
     # An id's lead is its first row that is otherwise usable: a later row repeating it is left out.
@@ -140,39 +279,129 @@ def typed_fields(raw: RawTable, defs: Definitions, evidence: Evidence | None = N
     excluded.append(issue("with a duplicate id", duplicate, rows, detail="the first usable row of each id is kept"))
     usable = ~(unusable | duplicate)
 
-    notices = [blanked, issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
-                              detail="read as no date", examples=placeholder_examples)]
-    dates = {h: days for h, (days, _, _) in parsed.items()}
+    notices = _part_notices(parts, dates, rows, usable)
     columns: dict[str, object] = {"id": ids.to_pandas(), "_row": rows}
-    for key, h in keys.items():
+    for key, h in (keys or {}).items():
         if h in dates:
             columns[key] = dates[h].astype("datetime64[s]")
         elif key in NUMBER_FIELDS:
-            values, problems = text[key]
-            notices += [issue(f"whose {key} {why}", bad & usable, rows, "read as blank", examples=_examples(raw.column(h), bad & usable))
-                        for why, bad in problems.items()]
-            columns[key] = values
+            columns[key] = _joined([p.values[key] for p in parts])
+            notices += _number_notices(parts, key, rows, usable)
         else:
-            codes, categories = text[key]
-            columns[key] = pd.Categorical.from_codes(codes, categories=categories)
+            columns[key] = _joined_categories([p.values[key] for p in parts])
     frame = pd.DataFrame(columns, copy=False)
     evidence = evidence or Evidence()
-    flag_evidence(evidence, defs, flags)
+    flag_evidence(evidence, defs, {h: _joined([p.flags[h] for p in parts]) for h in parts[0].flags})
     if defs.stage_column:
         notices.append(status_evidence(evidence, defs, frame, usable, rows))
-    return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, n + raw.left_out,
+    return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, n + left_out,
                   evidence, list(files or []), unit)
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+def _date_examples(parts: list[_Part], dates: dict, name: str, defs: Definitions) -> list[str]:
+    """Return a few unparseable dates of usable records, as examples; raise when a whole column is
+    in another format (a few typos are rows; a column of them is a setting)."""
+    for h, days in dates.items():
+        count = sum(p.bad_counts[h][0] for p in parts)
+        if count >= 5 and np.isnat(days).all():
+            example = next(p.bad_counts[h][1] for p in parts if p.bad_counts[h][0])
+            formats = defs.formats(h)
+            hint = (f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{h}: ...}} "
+                    "for this column alone" if not formats
+                    else f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}")
+            raise InputError(f"{name}: column {h!r}: no value parses as a date (such as {example!r}); {hint}")
+    examples: list[str] = []
+    for h in dates:
+        if len(examples) < 3:  # distinct values: 'n/a' twice says less than 'n/a' and 'TBD'
+            texts = [t for p in parts for t in p.bad_date_texts[h]][:EXAMPLE_CELLS]
+            examples += [f"{v} in {h!r}" for v in _distinct(texts, 2) if f"{v} in {h!r}" not in examples]
+            del examples[3:]
+    return examples
+
+
+def _part_notices(parts: list[_Part], dates: dict, rows: np.ndarray, usable: np.ndarray) -> list[RowIssue | None]:
+    """Return the notices of blank values and placeholder dates, with their first examples."""
+    placeholder_examples: list[str] = []
+    for h in dates:
+        first = next((p.placeholder_examples[h] for p in parts if h in p.placeholder_examples), None)
+        if first is not None and len(placeholder_examples) < 3:
+            placeholder_examples.append(f"{first} in {h!r}")
+    blanked = None
+    if any(p.blanked is not None for p in parts):
+        hit = _joined([p.blanked if p.blanked is not None else np.zeros(p.n, dtype=bool) for p in parts])
+        shown = [next(p.blanked_examples[h] for p in parts if h in p.blanked_examples)
+                 for h in parts[0].headers if any(h in p.blanked_examples for p in parts)][:3]
+        blanked = issue("with a value the definitions read as blank (blank_values)", hit, rows, examples=shown, detail="read as blank")
+    placeholder = _joined([p.placeholder for p in parts])
+    return [blanked, issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
+                           detail="read as no date", examples=placeholder_examples)]
+
+
+def _number_notices(parts: list[_Part], key: str, rows: np.ndarray, usable: np.ndarray) -> list[RowIssue | None]:
+    """Return a notice per reason a number field's cells of usable records are read as blank."""
+    notices = []
+    for why in parts[0].problems[key]:
+        bad = _joined([p.problems[key][why] for p in parts]) & usable
+        at = np.concatenate([p.problem_cells[key, why][0] for p in parts])
+        texts = [t for p in parts for t in p.problem_cells[key, why][1]]
+        kept = usable[at] if len(at) else np.zeros(0, dtype=bool)
+        shown = _distinct([t for t, k in zip(texts, kept) if k][:EXAMPLE_CELLS], 3)
+        notices.append(issue(f"whose {key} {why}", bad, rows, "read as blank", examples=shown))
+    return notices
+
+
+def _joined_ids(parts: list[_Part]) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray]:
+    """Return the ids of every part, which are blank, and a key per id that is the same for equal
+    ids in any part (as one table's would be)."""
+    if len(parts) == 1:
+        return parts[0].ids, parts[0].blank, parts[0].id_keys
+    blank = np.concatenate([p.blank for p in parts])
+    if all(p.numeric_ids for p in parts):
+        return pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.string()), blank, np.concatenate([p.id_keys for p in parts])
+    trimmed = pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.string())
+    trimmed = pc.utf8_trim_whitespace(trimmed)  # a part of plain-digit ids kept them as written
+    keys = np.concatenate([pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False)
+                           for c in pc.dictionary_encode(trimmed).unify_dictionaries().chunks])
+    return trimmed, blank, keys
+
+
+def _joined_categories(coded: list[tuple[np.ndarray, pd.Index]]) -> pd.Categorical:
+    """Return the codes of every part against their categories in order of first appearance (as
+    one table's would be)."""
+    if len(coded) == 1:
+        return pd.Categorical.from_codes(*coded[0])
+    categories = pd.Index(pd.unique(np.concatenate([np.asarray(c, dtype=object) for _, c in coded])), dtype="str")
+    codes = []
+    for part_codes, part_categories in coded:
+        remap = np.append(categories.get_indexer(part_categories), -1).astype(np.int32)
+        codes.append(remap[part_codes])  # code -1 picks the appended -1
+    return pd.Categorical.from_codes(np.concatenate(codes), categories=categories)
 
 
 def blank_out(raw: RawTable, blank_values: tuple[str, ...], of: str = "") -> tuple[RawTable, RowIssue | None]:
     """Return the table with the definitions' blank values (trimmed, any case) made blank, and the
     rows that had any, as a notice."""
-    if not blank_values:
+    raw, hit, firsts = _blank(raw, blank_values)
+    if hit is None:
         return raw, None
+    found = issue(f"{of + ' ' if of else ''}with a value the definitions read as blank (blank_values)", hit, raw.rows,
+                  examples=list(firsts.values())[:3], detail="read as blank")
+    return raw, found
+
+
+def _blank(raw: RawTable, blank_values: tuple[str, ...]) -> tuple[RawTable, np.ndarray | None, dict[str, str]]:
+    """Return the table with the blank values made blank, which rows had any (None: no blank
+    values are set), and per column with any, the first as the notice shows it."""
+    if not blank_values:
+        return raw, None, {}
     wanted = pa.array(sorted({v.strip().casefold() for v in blank_values}))
     hit = np.zeros(raw.num_rows, dtype=bool)
     columns = []
-    examples: list[str] = []
+    firsts: dict[str, str] = {}
     for h in raw.table.column_names:
         column = raw.column(h)
         if pa.types.is_dictionary(column.type):  # a log's coded column: as text, to blank values
@@ -180,30 +409,12 @@ def blank_out(raw: RawTable, blank_values: tuple[str, ...], of: str = "") -> tup
         match = pc.fill_null(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(column)), value_set=wanted), False)
         mask = match.to_numpy()
         if mask.any():
-            if len(examples) < 3:
-                examples.append(f"{column[int(np.flatnonzero(mask)[0])].as_py()!r} in {h!r}")
+            firsts[h] = f"{column[int(np.flatnonzero(mask)[0])].as_py()!r} in {h!r}"
             hit |= mask
             column = pc.if_else(match, pa.scalar(None, pa.string()), column)
         columns.append(column)
     table = pa.Table.from_arrays(columns, names=raw.table.column_names)
-    found = issue(f"{of + ' ' if of else ''}with a value the definitions read as blank (blank_values)", hit, raw.rows,
-                  examples=examples, detail="read as blank")
-    return RawTable(raw.name, table, raw.rows), found
-
-
-def _flags(raw: RawTable, defs: Definitions, unusable: np.ndarray) -> tuple[dict, np.ndarray, list[str]]:
-    """Return each flag column read as true/false, which usable rows hold a value that is neither,
-    and a few examples."""
-    flags: dict[str, np.ndarray] = {}
-    bad_any = np.zeros(raw.num_rows, dtype=bool)
-    examples: list[str] = []
-    for h in sorted(defs.flag_fields()):
-        values, bad = read_flags(raw.column(h))
-        flags[h] = values
-        new = bad & ~unusable & ~bad_any
-        examples += [f"{v} in {h!r}" for v in _examples(raw.column(h), new, 3 - len(examples))] if len(examples) < 3 else []
-        bad_any |= new
-    return flags, bad_any, examples
+    return RawTable(raw.name, table, raw.rows), hit, firsts
 
 
 def _refuse_a_log(duplicate: np.ndarray, unusable: np.ndarray, name: str, defs: Definitions) -> None:
@@ -224,61 +435,12 @@ def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_header
     fields as numbers or category codes. Columns are converted in threads: pyarrow's kernels
     release the GIL."""
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        id_job = pool.submit(read_ids, raw.column(defs.columns["id"]))
+        id_job = pool.submit(id_keys, raw.column(defs.columns["id"]))
         date_jobs = {h: pool.submit(parse_dates, raw.column(h), defs.formats(h), defs.timezone) for h in date_headers}
         text_jobs = {
             key: pool.submit(quantities if key in NUMBER_FIELDS else categorical, raw.column(h))
             for key, h in keys.items() if h not in date_jobs
         }
-        ids, blank, id_keys = id_job.result()
         parsed = {h: job.result() for h, job in date_jobs.items()}
         text = {key: job.result() for key, job in text_jobs.items()}
-    return ids, blank, id_keys, parsed, text
-
-
-def _placeholders(parsed: dict, n: int) -> tuple[np.ndarray, list[str]]:
-    """Blank out placeholder dates in place; return which records had one, and a few examples."""
-    placeholder = np.zeros(n, dtype=bool)
-    examples: list[str] = []
-    for h, (days, _, raw) in parsed.items():
-        far = ~np.isnat(days) & ((days <= EARLIEST) | (days > LATEST))
-        if far.any():
-            for i in np.flatnonzero(far & ~placeholder)[:1]:
-                if len(examples) < 3:
-                    examples.append(f"{raw[int(i)].as_py()!r} in {h!r}")
-            days[far] = np.datetime64("NaT")
-            placeholder |= far
-    return placeholder, examples
-
-
-def _examples(column: pa.ChunkedArray, mask: np.ndarray, most: int = 3) -> list[str]:
-    """Return the first few distinct values where mask is set, as written (repr)."""
-    out: list[str] = []
-    for i in np.flatnonzero(mask)[:50]:
-        value = repr(column[int(i)].as_py())
-        if value not in out:
-            out.append(value)
-        if len(out) == most:
-            break
-    return out
-
-
-def _bad_dates(parsed: dict, unusable: np.ndarray, name: str, defs: Definitions) -> tuple[np.ndarray, list[str]]:
-    """Return which usable records have an unparseable date, and a few examples; raise when a
-    whole column is in another format (a few typos are rows; a column of them is a setting)."""
-    bad_date = np.zeros(len(unusable), dtype=bool)
-    examples: list[str] = []
-    for h, (days, bad, raw) in parsed.items():
-        if bad.sum() >= 5 and np.isnat(days).all():
-            example = raw[int(np.flatnonzero(bad)[0])].as_py()
-            formats = defs.formats(h)
-            hint = (f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{h}: ...}} "
-                    "for this column alone" if not formats
-                    else f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}")
-            raise InputError(f"{name}: column {h!r}: no value parses as a date (such as {example!r}); {hint}")
-        new_bad = bad & ~unusable & ~bad_date
-        if len(examples) < 3:  # distinct values: 'n/a' twice says less than 'n/a' and 'TBD'
-            examples += [f"{v} in {h!r}" for v in _examples(raw, new_bad, 2) if f"{v} in {h!r}" not in examples]
-            del examples[3:]
-        bad_date |= new_bad
-    return bad_date, examples
+        return id_job.result(), parsed, text
