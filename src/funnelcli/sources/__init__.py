@@ -28,7 +28,7 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
 
     `joins` binds a join's name to its file (else the join's default path).
     """
-    from funnelcli.sources.csvfile import read_csv
+    from funnelcli.sources.csvfile import NotInParts, in_parts, read_ahead, read_csv, read_parts
     from funnelcli.sources.fields import typed_fields
 
     needed = [(h, sorted({r.role for r in defs.refs if r.header == h and not r.file})) for h in defs.headers()]
@@ -39,6 +39,15 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
         coded = coded_headers(defs)
     from funnelcli.sources.parquetfile import is_parquet, read_parquet
 
+    if defs.history is None and not defs.joins and not is_parquet(path) and in_parts(path, content, encoding):
+        from funnelcli.sources.fields import typed_parts
+
+        try:  # a large export: a part at a time, so that its text never is in memory whole
+            fields = typed_parts(read_ahead(read_parts(path, needed, encoding, delimiter)), defs)
+            _release_memory()
+            return fields
+        except NotInParts:
+            pass
     raw = read_parquet(path, needed) if is_parquet(path) else read_csv(path, needed, encoding, delimiter, content, coded=coded)
     evidence, files, notices, unit = None, [], [], "rows"
     if defs.history is not None:
@@ -55,3 +64,14 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     fields = typed_fields(raw, defs, evidence, files, unit)
     fields.notices += notices
     return fields
+
+
+def _release_memory() -> None:
+    """Hand the memory the parts' text took back to the system (glibc keeps freed blocks of a few
+    MB for reuse; the lead table's arrays are larger and never reuse them)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: its allocator returns memory its own way
+        pass

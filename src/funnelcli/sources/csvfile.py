@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-import mmap
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,16 +102,134 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
 NUL_REASON = "with a NUL byte (binary data) in a cell"
 
 
+PART_BYTES = int(os.environ.get("FUNNELCLI_PART_BYTES", 1 << 26))  # an export larger than this (64 MB) is read in parts of about this size
+# Codecs in which a 0x0A byte is always a line break: a file in them can be cut at any one.
+_CUTTABLE = ("utf-8-sig", "ascii", "latin-1", "iso8859-15", "cp1252", "cp1250", "cp1251", "mac-roman")
+
+
+class NotInParts(Exception):
+    """The export can't be read in parts (a ragged record, a quoted line break, an encoding error):
+    read it whole, which handles (or names) these."""
+
+
+def in_parts(path: str, content: bytes | None, encoding: str | None) -> bool:
+    """Return whether the export is worth reading in parts and can be: a regular file larger than
+    PART_BYTES, in an encoding where every 0x0A byte ends a line."""
+    return (content is None and path != "-" and python_codec(encoding) in _CUTTABLE and os.path.isfile(path)
+            and os.path.getsize(path) > PART_BYTES)
+
+
+def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: str | None = None,
+               what: str = "the definitions") -> Iterator[RawTable]:
+    """Yield the columns `needed` of the CSV file at `path` as consecutive RawTables of about
+    PART_BYTES of the file each, with the row numbers, NUL rows and report footer `read_csv` gives.
+
+    Each part is a run of whole lines, read with pyarrow's fast reader (in threads); only one part's
+    text is in memory at a time. Raises NotInParts where the file needs the whole-file reader (a
+    line that is not a whole record), before or after yielding parts: start again with read_csv.
+    """
+    data, name = open_export(path)
+    if data is not None:
+        raise NotInParts(name)
+    header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
+    _check_columns(needed, [h.strip() for h in header], name, what)
+    codec = python_codec(encoding)
+    raw = {h.strip(): h for h in header}
+    headers = [raw[n if isinstance(n, str) else n[0]] for n in needed]
+    cut, footer_lines = _report_footer(None, path, codec, delimiter, len(header))
+    nul_somewhere = _has_nul(None, path)
+    end = cut if cut is not None else os.path.getsize(path)
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False)
+    convert = pacsv.ConvertOptions(include_columns=headers, column_types=dict.fromkeys(headers, pa.string()),
+                                   strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""])
+    arrow_codec = "utf8" if codec == "utf-8-sig" else codec
+    # A line break may sit inside a quoted value, and a part read alone takes its end as the end of
+    # the value (pyarrow reads an open quote at the end of a file as closed). A line of markers after
+    # each part tells: it is read as a record of its own only where the part ends outside quotes.
+    sentinel = (delimiter.join([SENTINEL] * len(header)) + "\n").encode("ascii")
+    first, records, kept, nul_rows = True, 0, 0, 0
+    for block in _line_blocks(path, end, sentinel):
+        options = (pacsv.ReadOptions(encoding=arrow_codec, block_size=BLOCK_SIZE) if first else
+                   pacsv.ReadOptions(encoding=arrow_codec, block_size=BLOCK_SIZE, column_names=header))
+        try:
+            table = pacsv.read_csv(pa.py_buffer(block), options, parse, convert)
+        except (pa.ArrowInvalid, UnicodeError):
+            raise NotInParts(name) from None
+        if table.num_rows == 0 or table.column(0)[-1].as_py() != SENTINEL:
+            raise NotInParts(name)  # the part ended inside a quoted value
+        first = False
+        table = table.slice(0, table.num_rows - 1).rename_columns([c.strip() for c in table.column_names])
+        rows = np.arange(records + 2, records + 2 + table.num_rows, dtype=np.int64)
+        records += table.num_rows
+        nul = _nul_rows(table) if nul_somewhere else None
+        ragged = {}
+        if nul is not None:
+            ragged[NUL_REASON] = [int(r) for r in rows[nul]]
+            nul_rows += int(nul.sum())
+            table, rows = table.filter(pa.array(~nul)), rows[~nul]
+        kept += table.num_rows
+        if table.num_rows or ragged:
+            yield RawTable(name, table, rows, [], ragged)
+    if kept == 0 and nul_rows:
+        raise InputError(f"{name}: every row holds a NUL byte: this looks like a binary file, not a CSV export")
+    if footer_lines:
+        yield RawTable(name, pa.table({}), np.zeros(0, dtype=np.int64), list(range(records + 2, records + 2 + footer_lines)))
+
+
+def read_ahead(parts: Iterator[RawTable]) -> Iterator[RawTable]:
+    """Yield the parts, reading the next in a thread while the caller types this one (pyarrow's
+    reader and kernels release the GIL): at most two parts' text in memory."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        coming = pool.submit(next, parts, None)
+        while (part := coming.result()) is not None:
+            coming = pool.submit(next, parts, None)
+            yield part
+
+
+SENTINEL = "\x02"  # an ASCII control character no CRM writes
+
+
+def _line_blocks(path: str, end: int, sentinel: bytes) -> Iterator[bytearray]:
+    """Yield the first `end` bytes of the file in blocks of about PART_BYTES that end at a line
+    break (a line longer than that makes its block longer), each followed by the sentinel line.
+    No byte of the file is copied twice."""
+    rest = b""
+    with open(path, "rb") as handle:
+        left = end
+        while left > 0:
+            block = bytearray(len(rest) + min(PART_BYTES, left))
+            block[:len(rest)] = rest
+            got = handle.readinto(memoryview(block)[len(rest):])
+            del block[len(rest) + got:]  # a short read (a file cut while read) leaves no zeros behind
+            left -= got
+            if left <= 0 or got == 0:
+                block += sentinel if block.endswith((b"\n", b"\r")) else b"\n" + sentinel
+                yield block
+                return
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:  # no line break yet: read on
+                rest = block
+                continue
+            rest = bytes(memoryview(block)[cut:])
+            del block[cut:]  # in place: the sentinel takes the room the rest of the block had
+            block += sentinel
+            yield block
+
+
 def _has_nul(data: bytes | None, path: str) -> bool:
-    """Return whether the file holds a NUL byte anywhere (a memchr: milliseconds for 100 MB)."""
+    """Return whether the file holds a NUL byte anywhere (a memchr per block: the file is read, not
+    mapped, so that its pages never count as the process's memory)."""
     if data is not None:
         return data.find(b"\x00") >= 0
+    block = bytearray(NUL_BLOCK)
     with open(path, "rb") as handle:
-        try:
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                return view.find(b"\x00") >= 0
-        except (ValueError, OSError):  # empty, or a file system that can't map it: look at the columns
-            return True
+        while got := handle.readinto(block):
+            if block.find(b"\x00", 0, got) >= 0:
+                return True
+    return False
+
+
+NUL_BLOCK = 1 << 24
 
 
 def _nul_rows(table: pa.Table) -> np.ndarray | None:
