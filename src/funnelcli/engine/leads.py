@@ -61,7 +61,8 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     frame, dates, usable = fields.frame, fields.dates, fields.usable
     key_of = defs.field_key
     own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of)
-    reached, date, out_of_order, late = _waterfall(own, own_date)
+    own_latest = _latest_of(own_date, usable)  # before the waterfall turns own dates into effective ones, in place
+    reached, date, dated, out_of_order, late = _waterfall(own, own_date)
     notices = list(fields.notices)
     found = issue("with stage dates out of order", out_of_order & usable, fields.rows,
                   detail="an earlier stage dated after a later one takes the later stage's date")
@@ -72,19 +73,26 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     if defs.markets:
         _add_market(frame, defs, key_of)
         gaps = _blank_market_fields(frame, defs, key_of, usable, fields.rows)
-    latest = _latest_date(fields, defs, own_date, exit_met, exit_dates)
+    latest = _latest_date(fields, defs, own_latest, exit_met, exit_dates)
     return LoadedExport(
         leads=frame, usable=usable, reached=reached, date=date, implied=reached & ~own, late=late,
         exit_met=exit_met, exit_dates=exit_dates, export=fields.export, rows_read=fields.rows_read,
         excluded=list(fields.excluded), notices=notices, latest_date=latest,
-        # velocity takes a step only between dates of the lead's own: not a borrowed date, nor an
-        # own date out of order (which the waterfall replaced by a later stage's earlier one)
-        dated=own & ~np.isnat(own_date) & (own_date == date), files=list(fields.files), unit=fields.unit,
+        dated=dated, files=list(fields.files), unit=fields.unit,
         exit_until=dict(fields.evidence.exit_until), exit_spans=dict(fields.evidence.exit_spans), market_gaps=gaps,
     )
 
 
-def _latest_date(fields: Fields, defs: Definitions, own_date: np.ndarray, exit_met: list, exit_dates: dict) -> pd.Timestamp | None:
+def _latest_of(days: np.ndarray, where: np.ndarray) -> list:
+    """Return the latest known day of each column of `days` (leads x columns) where `where` holds."""
+    out = []
+    for i in range(days.shape[1]):
+        known = days[:, i][where & ~np.isnat(days[:, i])]
+        out += [known.max()] if len(known) else []
+    return out
+
+
+def _latest_date(fields: Fields, defs: Definitions, own_latest: list, exit_met: list, exit_dates: dict) -> pd.Timestamp | None:
     """Return the export's effective date: the latest date of something that happened to a lead.
 
     A stage's date counts where the lead reached it by its own evidence, an exit's where it left
@@ -98,7 +106,7 @@ def _latest_date(fields: Fields, defs: Definitions, own_date: np.ndarray, exit_m
         return [known.max()] if len(known) else []
 
     event_columns = {s.date for s in defs.stages if s.date} | {e.date for e in defs.exits if e.date}
-    candidates = [d for i in range(own_date.shape[1]) for d in latest(own_date[:, i], usable)]
+    candidates = list(own_latest)  # the stages' own dates
     candidates += [d for j, day in exit_dates.items() for d in latest(day, usable & exit_met[j])]
     candidates += [d for h, day in fields.dates.items() if h not in event_columns for d in latest(day, usable)]
     if fields.evidence.latest is not None:
@@ -141,17 +149,22 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence:
 
 
 def _waterfall(own: np.ndarray, own_date: np.ndarray):
-    """Return reached and effective dates (leads x stages, column-major), which leads had dates out
-    of order, and for each stage the rows (and own dates) that took a later stage's earlier date.
+    """Return reached, effective dates and dated (leads x stages, column-major), which leads had
+    dates out of order, and for each stage the rows (and own dates) that took a later stage's
+    earlier date. `own_date` becomes the effective dates, in place (a copy is 8 bytes a lead a stage).
 
     A lead that reached a later stage passed the earlier ones ("implied" stages). An earlier
     stage's effective date is never after a later one's: it is the earliest known date of the
     stage and of every later stage the lead reached (docs/metrics.md#stages-with-no-own-date).
+    Velocity takes a step only between dates of the lead's own ("dated"): not a borrowed date, nor
+    an own date out of order (which the waterfall replaced by a later stage's earlier one).
     """
     n, k = own.shape
-    date = own_date.copy(order="F")
+    date = own_date
     reached = np.empty((n, k), dtype=bool, order="F")
+    dated = np.empty((n, k), dtype=bool, order="F")
     reached[:, k - 1] = own[:, k - 1]
+    dated[:, k - 1] = own[:, k - 1] & ~np.isnat(date[:, k - 1])
     for i in range(k - 2, -1, -1):
         reached[:, i] = own[:, i] | reached[:, i + 1]
     out_of_order = np.zeros(n, dtype=bool)
@@ -163,8 +176,10 @@ def _waterfall(own: np.ndarray, own_date: np.ndarray):
             rows = np.flatnonzero(later_first)
             late[i] = (rows, mine[rows].copy())
         out_of_order |= later_first
-        date[:, i] = np.where(np.isnat(mine) | later_first, later, mine)
-    return reached, date, out_of_order, late
+        unknown = np.isnat(mine)
+        dated[:, i] = own[:, i] & ~unknown & ~later_first
+        date[:, i] = np.where(unknown | later_first, later, mine)
+    return reached, date, dated, out_of_order, late
 
 
 def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evidence, key_of) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
