@@ -167,7 +167,6 @@ def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike
     default path); `content` gives the export's bytes when they are read already. With `cache`,
     a table loaded before from the same files and definitions is reused (engine/cache.py)."""
     from funnelcli import sources
-    from funnelcli.engine.leads import lead_table
 
     defs = _as_definitions(defs)
     bound = {k: os.fspath(v) for k, v in (joins or {}).items()}
@@ -185,7 +184,11 @@ def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike
         found = store.load(name)
         if found is not None:
             return found
-    loaded = lead_table(sources.read(path, defs, encoding, delimiter, content, bound), defs)
+    fields = sources.read(path, defs, encoding, delimiter, content, bound)
+    from funnelcli.engine.leads import lead_table  # after the read: a large export's first part is read while pandas loads
+
+    loaded = lead_table(fields, defs)
+    del fields
     if name is not None:
         store.store(name, loaded)
     return loaded

@@ -40,11 +40,12 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     from funnelcli.sources.parquetfile import is_parquet, read_parquet
 
     if defs.history is None and not defs.joins and not is_parquet(path) and in_parts(path, content, encoding):
-        from funnelcli.sources.fields import typed_parts
+        coming = read_ahead(read_parts(path, needed, encoding, delimiter))  # read while pandas is imported
+        from funnelcli.sources.fields import release_memory, typed_parts
 
         try:  # a large export: a part at a time, so that its text never is in memory whole
-            fields = typed_parts(read_ahead(read_parts(path, needed, encoding, delimiter)), defs)
-            _release_memory()
+            fields = typed_parts(coming, defs)
+            release_memory()
             return fields
         except NotInParts:
             pass
@@ -65,13 +66,3 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     fields.notices += notices
     return fields
 
-
-def _release_memory() -> None:
-    """Hand the memory the parts' text took back to the system (glibc keeps freed blocks of a few
-    MB for reuse; the lead table's arrays are larger and never reuse them)."""
-    import ctypes
-
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: its allocator returns memory its own way
-        pass

@@ -177,13 +177,22 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
 
 
 def read_ahead(parts: Iterator[RawTable]) -> Iterator[RawTable]:
-    """Yield the parts, reading the next in a thread while the caller types this one (pyarrow's
-    reader and kernels release the GIL): at most two parts' text in memory."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        coming = pool.submit(next, parts, None)
-        while (part := coming.result()) is not None:
-            coming = pool.submit(next, parts, None)
-            yield part
+    """Return the parts as an iterator that reads the next in a thread while the caller types this
+    one (pyarrow's reader and kernels release the GIL): at most two parts' text in memory. The
+    first part is being read from the moment this returns (say, while pandas is imported)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    coming = pool.submit(next, parts, None)
+
+    def ahead() -> Iterator[RawTable]:
+        nonlocal coming
+        try:
+            while (part := coming.result()) is not None:
+                coming = pool.submit(next, parts, None)
+                yield part
+        finally:
+            pool.shutdown(wait=True)
+
+    return ahead()
 
 
 SENTINEL = "\x02"  # an ASCII control character no CRM writes

@@ -234,7 +234,8 @@ def _reduce(raw: RawTable, defs: Definitions, keys: dict[str, str], offset: int)
         else:
             codes, categories = text[key]
             values[key] = (codes.astype(np.min_scalar_type(-len(categories) - 1)), categories)  # int8 for a few values
-    return _Part(n, raw.table.column_names, raw.rows, pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids, blank, id_keys, numeric, empty,
+    ids = (pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids).cast(pa.large_string())  # pandas' own: no copy later
+    return _Part(n, raw.table.column_names, raw.rows, ids, blank, id_keys, numeric, empty,
                  blanked, blanked_examples, {h: _compact_days(days) for h, (days, _, _) in parsed.items()}, placeholder, placeholder_examples,
                  bad_counts, bad_date, bad_date_texts, flags, bad_flag, bad_flag_texts, values, problems, problem_cells)
 
@@ -246,8 +247,10 @@ def _finish(parts: list[_Part], defs: Definitions, keys: dict[str, str], name: s
     n = sum(p.n for p in parts)
     if not parts:
         raise InputError(f"{name}: the export has a header but no data rows")
-    rows = _joined([p.rows for p in parts])
-    empty = _joined([p.empty for p in parts])
+    if len(parts) > 1:
+        release_memory()  # the parts' text: freed, but kept by the allocator
+    rows = _gather(parts, "rows")
+    empty = _gather(parts, "empty")
     if empty.all():
         raise InputError(f"{name}: the export has a header but no data rows")
     ids, blank, id_keys = _joined_ids(parts)
@@ -260,11 +263,11 @@ def _finish(parts: list[_Part], defs: Definitions, keys: dict[str, str], name: s
     unusable = blank | empty
     dates = {h: _days(_joined([p.dates.pop(h) for p in parts])) for h in list(parts[0].dates)}  # each part's freed as joined
     examples = _date_examples(parts, dates, name, defs)
-    bad_date = _joined([p.bad_date for p in parts])
+    bad_date = _gather(parts, "bad_date")
     excluded.append(issue("with an unparseable date", bad_date, rows, examples=examples,
                           detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
     unusable |= bad_date
-    bad_flag = _joined([p.bad_flag for p in parts])
+    bad_flag = _gather(parts, "bad_flag")
     examples = []
     for h in parts[0].flags:
         if len(examples) < 3:
@@ -315,6 +318,14 @@ def _days(compact: np.ndarray) -> np.ndarray:
     return days.view("datetime64[D]")
 
 
+def _gather(parts: list[_Part], name: str) -> np.ndarray:
+    """Return one array of every part's `name`, letting go of the parts' own as it goes."""
+    arrays = [getattr(p, name) for p in parts]
+    for p in parts:
+        setattr(p, name, None)
+    return _joined(arrays)
+
+
 def _joined(arrays: list[np.ndarray]) -> np.ndarray:
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
@@ -353,7 +364,7 @@ def _part_notices(parts: list[_Part], dates: dict, rows: np.ndarray, usable: np.
         shown = [next(p.blanked_examples[h] for p in parts if h in p.blanked_examples)
                  for h in parts[0].headers if any(h in p.blanked_examples for p in parts)][:3]
         blanked = issue("with a value the definitions read as blank (blank_values)", hit, rows, examples=shown, detail="read as blank")
-    placeholder = _joined([p.placeholder for p in parts])
+    placeholder = _gather(parts, "placeholder")
     return [blanked, issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
                            detail="read as no date", examples=placeholder_examples)]
 
@@ -376,10 +387,10 @@ def _joined_ids(parts: list[_Part]) -> tuple[pa.ChunkedArray, np.ndarray, np.nda
     ids in any part (as one table's would be)."""
     if len(parts) == 1:
         return parts[0].ids, parts[0].blank, parts[0].id_keys
-    blank = np.concatenate([p.blank for p in parts])
+    blank = _gather(parts, "blank")
     if all(p.numeric_ids for p in parts):
-        return pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.string()), blank, np.concatenate([p.id_keys for p in parts])
-    trimmed = pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.string())
+        return pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.large_string()), blank, _gather(parts, "id_keys")
+    trimmed = pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.large_string())
     trimmed = pc.utf8_trim_whitespace(trimmed)  # a part of plain-digit ids kept them as written
     keys = np.concatenate([pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False)
                            for c in pc.dictionary_encode(trimmed).unify_dictionaries().chunks])
@@ -461,3 +472,14 @@ def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_header
         parsed = {h: job.result() for h, job in date_jobs.items()}
         text = {key: job.result() for key, job in text_jobs.items()}
         return id_job.result(), parsed, text
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system: glibc keeps freed blocks of a few MB (a part's text,
+    its temporaries) for reuse, and the larger arrays that follow never reuse them."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: its allocator returns memory its own way
+        pass
