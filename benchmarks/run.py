@@ -63,11 +63,11 @@ def make_export(rows: int) -> Path:
     return path
 
 
-def timed(argv: list[str]) -> tuple[float, float]:
+def timed(argv: list[str], env: dict | None = None) -> tuple[float, float]:
     """Return (wall seconds, peak memory in MB) of a command run to completion (exit 0 or 1)."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=CHILD_ENV)
+        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env={**CHILD_ENV, **(env or {})})
         _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, in KB on Linux
         wall = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -241,13 +241,61 @@ def main() -> int:
             if name in walls:
                 ratio = statistics.median(walls[name]) / duck
                 print(f"{name:<22} {ratio:>9.2f}x  {'ok' if ratio <= limit else 'MISSED'} (<= {limit:.2f})")
+    for name, limit in MEMORY_TARGETS.get(args.rows, {}).items():  # issue 13: peak memory
+        if name in peaks:
+            ok = peaks[name] <= limit
+            missed |= not ok
+            print(f"peak of {name:<14} {peaks[name]:>8.0f} MB  {'ok' if ok else 'MISSED'} (<= {limit:,} MB)")
+    if args.rows == 100_000 and "report" in walls:  # issue 13: a 100,000-lead report under 0.7 s
+        median = statistics.median(walls["report"])
+        missed |= median >= 0.7
+        print(f"report at 100,000 leads {median:.2f} s  {'ok' if median < 0.7 else 'MISSED'} (< 0.70 s)")
+    if not args.only or args.only == "cache":
+        missed |= not cache_runs(path, args.repeat)
+    if not args.only or args.only == "parquet":
+        parquet_runs(path, args.repeat)
     pandas_import = statistics.median(help_walls["import pandas"])
     help_time = statistics.median(help_walls["funnelcli --help"])
-    ok = help_time < 0.5 * pandas_import
+    ok = help_time < 0.4 * pandas_import
     missed |= not ok
     print(f"\n{'import pandas':<22} {pandas_import:>9.3f}")
-    print(f"{'funnelcli --help':<22} {help_time:>9.3f} {help_time / pandas_import:>7.2f}  {'ok' if ok else 'MISSED'} (< 0.50)")
+    print(f"{'funnelcli --help':<22} {help_time:>9.3f} {help_time / pandas_import:>7.2f}  {'ok' if ok else 'MISSED'} (< 0.40)")
     return 1 if missed else 0
+
+
+# issue 13: peak memory of a command at --rows leads, in MB
+MEMORY_TARGETS = {5_000_000: {"conversion": 1200, "report": 1200}, 20_000_000: {"conversion": 2500, "report": 2500}}
+
+
+def cache_runs(path: str, repeat: int) -> bool:
+    """Time `conversion --cache` on an empty cache folder, then a second command (report) on the
+    same inputs; print the second's time against the first's (issue 13: at most 0.3x)."""
+    firsts, seconds = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as folder:
+            env = {"FUNNELCLI_CACHE_DIR": folder}
+            firsts.append(timed(funnelcli("conversion", path, "--cache", "-q", "-f", "text"), env)[0])
+            seconds.append(timed(funnelcli("report", path, "--cache", "-q", "-f", "text"), env)[0])
+    first, second = statistics.median(firsts), statistics.median(seconds)
+    ok = second <= 0.3 * first
+    print(f"\n--cache: first run (conversion, stores) {first:.2f} s; second (report, loads) {second:.2f} s "
+          f"= {second / first:.2f}x  {'ok' if ok else 'MISSED'} (<= 0.30)")
+    return ok
+
+
+def parquet_runs(path: str, repeat: int) -> None:
+    """Time conversion on the same export written as Parquet (made once, beside the CSV)."""
+    target = Path(path).with_suffix(".parquet")
+    if not target.exists():
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+        pq.write_table(table, str(target) + ".partial")
+        os.replace(str(target) + ".partial", target)
+    walls = [timed(funnelcli("conversion", str(target), "-q", "-f", "text")) for _ in range(repeat)]
+    print(f"conversion of the Parquet export ({os.path.getsize(target) / 1e6:.0f} MB): "
+          f"{statistics.median(w for w, _ in walls):.2f} s, peak {max(m for _, m in walls):.0f} MB")
 
 
 def _has(module: str) -> bool:

@@ -528,10 +528,11 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
       funnelcli report leads.csv -q --email-to sales@example.com,marketing@example.com
     """
     from funnelcli import api
-    from funnelcli.output import mail
 
     recipients = []
     if email_to:  # checked before the run: a header must not forge others, no address is dropped
+        from funnelcli.output import mail  # the email package: imported only to mail
+
         for hint, check, value in (("--email-to", mail.parse_recipients, email_to), ("--email-from", mail.parse_sender, email_from),
                                    ("--subject", mail.check_subject, subject)):
             try:

@@ -29,7 +29,6 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     `joins` binds a join's name to its file (else the join's default path).
     """
     from funnelcli.sources.csvfile import NotInParts, in_parts, read_ahead, read_csv, read_parts
-    from funnelcli.sources.fields import typed_fields
 
     needed = [(h, sorted({r.role for r in defs.refs if r.header == h and not r.file})) for h in defs.headers()]
     coded = frozenset()
@@ -49,7 +48,10 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
             return fields
         except NotInParts:
             pass
-    raw = read_parquet(path, needed) if is_parquet(path) else read_csv(path, needed, encoding, delimiter, content, coded=coded)
+    raw = _read_while_pandas_loads(read_parquet, path, needed) if is_parquet(path) else \
+        _read_while_pandas_loads(read_csv, path, needed, encoding, delimiter, content, coded=coded)
+    from funnelcli.sources.fields import typed_fields
+
     evidence, files, notices, unit = None, [], [], "rows"
     if defs.history is not None:
         from funnelcli.sources.history import pivot_log
@@ -66,3 +68,18 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     fields.notices += notices
     return fields
 
+
+
+def _read_while_pandas_loads(reader, *args, **kwargs):
+    """Return reader(*args, **kwargs), run in a thread while this one imports pandas (pyarrow's
+    reader releases the GIL; the import is a fifth of a small export's run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        job = pool.submit(reader, *args, **kwargs)
+        import pandas  # noqa: F401
+
+        return job.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C doesn't wait for the read to end
