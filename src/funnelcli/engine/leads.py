@@ -57,11 +57,16 @@ class LoadedExport:
 
 
 def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
-    """Return the canonical lead table of the typed fields under the definitions."""
+    """Return the canonical lead table of the typed fields under the definitions. The fields are
+    taken over: their frame becomes the lead table's, and their stage date columns are let go."""
     frame, dates, usable = fields.frame, fields.dates, fields.usable
     key_of = defs.field_key
     own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of)
     own_latest = _latest_of(own_date, usable)  # before the waterfall turns own dates into effective ones, in place
+    exit_columns = {e.date for e in defs.exits if e.date}
+    for stage in defs.stages:  # in own_date now: let the columns go before the waterfall (the fields are taken over)
+        if stage.date and stage.date not in exit_columns:
+            dates.pop(stage.date, None)
     reached, date, dated, out_of_order, late = _waterfall(own, own_date)
     notices = list(fields.notices)
     found = issue("with stage dates out of order", out_of_order & usable, fields.rows,

@@ -33,6 +33,7 @@ class RawTable:
     rows: np.ndarray  # int64: the row number a spreadsheet shows for each record (the header is row 1)
     footer_rows: list = field(default_factory=list)  # row numbers of a report footer left out
     ragged: dict = field(default_factory=dict)  # reason -> row numbers of records left out: their field count, a NUL byte
+    expected_records: int = 0  # a first part's estimate of the records in the whole export (0: this is all)
 
     @property
     def left_out(self) -> int:
@@ -168,8 +169,11 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
             nul_rows += int(nul.sum())
             table, rows = table.filter(pa.array(~nul)), rows[~nul]
         kept += table.num_rows
+        expected = 0
+        if records == table.num_rows + len(ragged.get(NUL_REASON, ())):  # the first part: records in the file, roughly
+            expected = int(records * end / max(len(block) - len(sentinel), 1) * 1.02) + 1
         if table.num_rows or ragged:
-            yield RawTable(name, table, rows, [], ragged)
+            yield RawTable(name, table, rows, [], ragged, expected)
     if kept == 0 and nul_rows:
         raise InputError(f"{name}: every row holds a NUL byte: this looks like a binary file, not a CSV export")
     if footer_lines:

@@ -120,7 +120,7 @@ def typed_parts(raws: Iterable[RawTable], defs: Definitions, evidence: Evidence 
     file. What needs every record (duplicate ids, a column that never parses, the categories) is
     settled once the parts are in.
     """
-    keys, parts, name, left_out = field_keys(defs), [], "", 0
+    keys, parts, name, left_out, store = field_keys(defs), [], "", 0, _Store()
     footer_rows: list[int] = []
     ragged: dict[str, list[int]] = {}
     for raw in raws:
@@ -129,8 +129,82 @@ def typed_parts(raws: Iterable[RawTable], defs: Definitions, evidence: Evidence 
         for why, left in raw.ragged.items():
             ragged.setdefault(why, []).extend(left)
         if raw.num_rows:  # a part may hold only rows left out (NUL bytes, the footer)
-            parts.append(_reduce(raw, defs, keys, sum(p.n for p in parts)))
-    return _finish(parts, defs, keys, name, left_out, ragged, footer_rows, evidence, files, unit)
+            parts.append(store.add(_reduce(raw, defs, keys, store.n), raw.expected_records))
+    return _finish(parts, store, defs, keys, name, left_out, ragged, footer_rows, evidence, files, unit)
+
+
+class _Store:
+    """The typed arrays of every part, each written at its records' place in one array per field
+    as the part comes (sized from the export's estimated records, grown if need be): no part's
+    arrays wait to be joined, and nothing is copied to join them."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.capacity = 0
+        self.arrays: dict = {}  # name -> array of `capacity` records
+        self.categories: dict = {}  # key -> the distinct values so far, in order of first appearance
+
+    def add(self, part: _Part, expected: int = 0) -> _Part:
+        """Write the part's arrays into the store and drop them from the part; return the part."""
+        start, end = self.n, self.n + part.n
+        if end > self.capacity:
+            self._grow(max(end, expected, int(self.capacity * 1.25)))
+        for name, array in self._arrays_of(part):
+            if name not in self.arrays:
+                self.arrays[name] = np.zeros(self.capacity, dtype=array.dtype)
+            self.arrays[name][start:end] = array
+        self.n = end
+        return part
+
+    def _arrays_of(self, part: _Part):
+        """Yield (name, array) for every per-record array of the part, taking it from the part."""
+        for name in ("rows", "blank", "id_keys", "empty", "placeholder", "bad_date", "bad_flag", "blanked"):
+            array = getattr(part, name)
+            setattr(part, name, None)
+            if array is not None:  # blanked: None where no blank values are set (zeros, as allocated)
+                yield name, array
+        for h in list(part.dates):
+            yield ("dates", h), part.dates.pop(h)
+        for h in list(part.flags):
+            yield ("flags", h), part.flags.pop(h)
+        for key in list(part.values):
+            value = part.values.pop(key)
+            if isinstance(value, tuple):
+                yield ("codes", key), self._codes(key, *value)
+            else:
+                yield ("values", key), value
+        for key, problems in part.problems.items():
+            for why in problems:  # the reasons stay: the notices go by them
+                yield ("problems", key, why), problems[why]
+                problems[why] = None
+
+    def _codes(self, key: str, codes: np.ndarray, categories: pd.Index) -> np.ndarray:
+        """Return a part's category codes as codes of the categories of every part so far."""
+        known = self.categories.get(key)
+        if known is None:
+            self.categories[key] = categories
+            return codes.astype(np.int32)
+        remap = known.get_indexer(categories)
+        new = remap < 0
+        if new.any():
+            remap[new] = np.arange(len(known), len(known) + int(new.sum()))
+            self.categories[key] = known.append(categories[new])
+        return np.append(remap, -1).astype(np.int32)[codes]  # code -1 picks the appended -1
+
+    def _grow(self, capacity: int) -> None:
+        for name, array in self.arrays.items():
+            grown = np.zeros(capacity, dtype=array.dtype)
+            grown[:self.n] = array[:self.n]
+            self.arrays[name] = grown
+        self.capacity = capacity
+
+    def take(self, name) -> np.ndarray | None:
+        """Return the records' array of `name` (None if no part had one), and let go of it."""
+        array = self.arrays.pop(name, None)
+        return None if array is None else array[:self.n]
+
+    def categorical(self, key: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(self.take(("codes", key)), categories=pd.Index(self.categories[key], dtype="str"))
 
 
 EXAMPLE_CELLS = 50  # the bad cells of a column looked at for its examples, as an analyst scans the first few
@@ -236,11 +310,11 @@ def _reduce(raw: RawTable, defs: Definitions, keys: dict[str, str], offset: int)
             values[key] = (codes.astype(np.min_scalar_type(-len(categories) - 1)), categories)  # int8 for a few values
     ids = (pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids).cast(pa.large_string())  # pandas' own: no copy later
     return _Part(n, raw.table.column_names, raw.rows, ids, blank, id_keys, numeric, empty,
-                 blanked, blanked_examples, {h: _compact_days(days) for h, (days, _, _) in parsed.items()}, placeholder, placeholder_examples,
+                 blanked, blanked_examples, {h: days for h, (days, _, _) in parsed.items()}, placeholder, placeholder_examples,
                  bad_counts, bad_date, bad_date_texts, flags, bad_flag, bad_flag_texts, values, problems, problem_cells)
 
 
-def _finish(parts: list[_Part], defs: Definitions, keys: dict[str, str], name: str, left_out: int,
+def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str, str], name: str, left_out: int,
             ragged: dict[str, list[int]], footer_rows: list[int], evidence: Evidence | None,
             files: list[FileAccount] | None, unit: str) -> Fields:
     """Return the parts as one Fields: the checks over every record, duplicate ids, the accounting."""
@@ -249,11 +323,10 @@ def _finish(parts: list[_Part], defs: Definitions, keys: dict[str, str], name: s
         raise InputError(f"{name}: the export has a header but no data rows")
     if len(parts) > 1:
         release_memory()  # the parts' text: freed, but kept by the allocator
-    rows = _gather(parts, "rows")
-    empty = _gather(parts, "empty")
+    rows, empty = store.take("rows"), store.take("empty")
     if empty.all():
         raise InputError(f"{name}: the export has a header but no data rows")
-    ids, blank, id_keys = _joined_ids(parts)
+    ids, blank, id_keys = _joined_ids(parts, store)
     excluded = [issue("with no values", empty, rows), issue("with a blank id", blank & ~empty, rows)]
     for why, left in ragged.items():  # counted among the rows read, as a spreadsheet shows them
         excluded.append(RowIssue(why, len(left), left[:SHOW_ROWS], detail=RawTable.detail(why)))
@@ -261,15 +334,16 @@ def _finish(parts: list[_Part], defs: Definitions, keys: dict[str, str], name: s
         excluded.append(RowIssue("in the report footer", len(footer_rows), footer_rows[:SHOW_ROWS],
                                  detail="the lines after the data (Generated By, copyright, totals) are not leads"))
     unusable = blank | empty
-    dates = {h: _days(_joined([p.dates.pop(h) for p in parts])) for h in list(parts[0].dates)}  # each part's freed as joined
+    dates = {h: store.take(("dates", h)) for h in parts[0].bad_counts}  # the date columns, in the export's order
     examples = _date_examples(parts, dates, name, defs)
-    bad_date = _gather(parts, "bad_date")
+    bad_date = store.take("bad_date")
     excluded.append(issue("with an unparseable date", bad_date, rows, examples=examples,
                           detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
     unusable |= bad_date
-    bad_flag = _gather(parts, "bad_flag")
+    bad_flag = store.take("bad_flag")
     examples = []
-    for h in parts[0].flags:
+    flag_headers = sorted(defs.flag_fields())
+    for h in flag_headers:
         if len(examples) < 3:
             texts = [t for p in parts for t in p.bad_flag_texts[h]][:EXAMPLE_CELLS]
             examples += [f"{v} in {h!r}" for v in _distinct(texts, 3 - len(examples))]
@@ -282,52 +356,23 @@ def _finish(parts: list[_Part], defs: Definitions, keys: dict[str, str], name: s
     excluded.append(issue("with a duplicate id", duplicate, rows, detail="the first usable row of each id is kept"))
     usable = ~(unusable | duplicate)
 
-    notices = _part_notices(parts, dates, rows, usable)
+    notices = _part_notices(parts, store, dates, rows, usable)
     columns: dict[str, object] = {"id": ids.to_pandas(), "_row": rows}
     for key, h in keys.items():
         if h in dates:
             columns[key] = dates[h].astype("datetime64[s]")
         elif key in NUMBER_FIELDS:
-            columns[key] = _joined([p.values.pop(key) for p in parts])
-            notices += _number_notices(parts, key, rows, usable)
+            columns[key] = store.take(("values", key))
+            notices += _number_notices(parts, store, key, rows, usable)
         else:
-            columns[key] = _joined_categories([p.values.pop(key) for p in parts])
+            columns[key] = store.categorical(key)
     frame = pd.DataFrame(columns, copy=False)
     evidence = evidence or Evidence()
-    flag_evidence(evidence, defs, {h: _joined([p.flags[h] for p in parts]) for h in parts[0].flags})
+    flag_evidence(evidence, defs, {h: store.take(("flags", h)) for h in flag_headers})
     if defs.stage_column:
         notices.append(status_evidence(evidence, defs, frame, usable, rows))
     return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, n + left_out,
                   evidence, list(files or []), unit)
-
-
-NO_DAY = np.iinfo(np.int32).min  # a part's NaT
-
-
-def _compact_days(days: np.ndarray) -> np.ndarray:
-    """Return datetime64[D] days as int32 (days since 1970; NO_DAY for NaT): half the memory while
-    the parts wait to be joined. Days are 1970..2199 here (others are placeholders, NaT)."""
-    known = ~np.isnat(days)
-    return np.where(known, days.view(np.int64), NO_DAY).astype(np.int32)
-
-
-def _days(compact: np.ndarray) -> np.ndarray:
-    """Return the int32 days of `_compact_days` as datetime64[D] again."""
-    days = compact.astype(np.int64)
-    days[compact == NO_DAY] = np.iinfo(np.int64).min  # NaT
-    return days.view("datetime64[D]")
-
-
-def _gather(parts: list[_Part], name: str) -> np.ndarray:
-    """Return one array of every part's `name`, letting go of the parts' own as it goes."""
-    arrays = [getattr(p, name) for p in parts]
-    for p in parts:
-        setattr(p, name, None)
-    return _joined(arrays)
-
-
-def _joined(arrays: list[np.ndarray]) -> np.ndarray:
-    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _date_examples(parts: list[_Part], dates: dict, name: str, defs: Definitions) -> list[str]:
@@ -351,7 +396,7 @@ def _date_examples(parts: list[_Part], dates: dict, name: str, defs: Definitions
     return examples
 
 
-def _part_notices(parts: list[_Part], dates: dict, rows: np.ndarray, usable: np.ndarray) -> list[RowIssue | None]:
+def _part_notices(parts: list[_Part], store: _Store, dates: dict, rows: np.ndarray, usable: np.ndarray) -> list[RowIssue | None]:
     """Return the notices of blank values and placeholder dates, with their first examples."""
     placeholder_examples: list[str] = []
     for h in dates:
@@ -359,21 +404,21 @@ def _part_notices(parts: list[_Part], dates: dict, rows: np.ndarray, usable: np.
         if first is not None and len(placeholder_examples) < 3:
             placeholder_examples.append(f"{first} in {h!r}")
     blanked = None
-    if any(p.blanked is not None for p in parts):
-        hit = _joined([p.blanked if p.blanked is not None else np.zeros(p.n, dtype=bool) for p in parts])
+    hit = store.take("blanked")
+    if hit is not None:
         shown = [next(p.blanked_examples[h] for p in parts if h in p.blanked_examples)
                  for h in parts[0].headers if any(h in p.blanked_examples for p in parts)][:3]
         blanked = issue("with a value the definitions read as blank (blank_values)", hit, rows, examples=shown, detail="read as blank")
-    placeholder = _gather(parts, "placeholder")
+    placeholder = store.take("placeholder")
     return [blanked, issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
                            detail="read as no date", examples=placeholder_examples)]
 
 
-def _number_notices(parts: list[_Part], key: str, rows: np.ndarray, usable: np.ndarray) -> list[RowIssue | None]:
+def _number_notices(parts: list[_Part], store: _Store, key: str, rows: np.ndarray, usable: np.ndarray) -> list[RowIssue | None]:
     """Return a notice per reason a number field's cells of usable records are read as blank."""
     notices = []
     for why in parts[0].problems[key]:
-        bad = _joined([p.problems[key][why] for p in parts]) & usable
+        bad = store.take(("problems", key, why)) & usable
         at = np.concatenate([p.problem_cells[key, why][0] for p in parts])
         texts = [t for p in parts for t in p.problem_cells[key, why][1]]
         kept = usable[at] if len(at) else np.zeros(0, dtype=bool)
@@ -382,32 +427,17 @@ def _number_notices(parts: list[_Part], key: str, rows: np.ndarray, usable: np.n
     return notices
 
 
-def _joined_ids(parts: list[_Part]) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray]:
+def _joined_ids(parts: list[_Part], store: _Store) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray]:
     """Return the ids of every part, which are blank, and a key per id that is the same for equal
     ids in any part (as one table's would be)."""
-    if len(parts) == 1:
-        return parts[0].ids, parts[0].blank, parts[0].id_keys
-    blank = _gather(parts, "blank")
-    if all(p.numeric_ids for p in parts):
-        return pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.large_string()), blank, _gather(parts, "id_keys")
-    trimmed = pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.large_string())
-    trimmed = pc.utf8_trim_whitespace(trimmed)  # a part of plain-digit ids kept them as written
+    ids = pa.chunked_array([c for p in parts for c in p.ids.chunks], pa.large_string())
+    blank, keys = store.take("blank"), store.take("id_keys")
+    if len(parts) == 1 or all(p.numeric_ids for p in parts):
+        return ids, blank, keys
+    trimmed = pc.utf8_trim_whitespace(ids)  # a part of plain-digit ids kept them as written
     keys = np.concatenate([pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False)
                            for c in pc.dictionary_encode(trimmed).unify_dictionaries().chunks])
     return trimmed, blank, keys
-
-
-def _joined_categories(coded: list[tuple[np.ndarray, pd.Index]]) -> pd.Categorical:
-    """Return the codes of every part against their categories in order of first appearance (as
-    one table's would be)."""
-    if len(coded) == 1:
-        return pd.Categorical.from_codes(*coded[0])
-    categories = pd.Index(pd.unique(np.concatenate([np.asarray(c, dtype=object) for _, c in coded])), dtype="str")
-    codes = []
-    for part_codes, part_categories in coded:
-        remap = np.append(categories.get_indexer(part_categories), -1).astype(np.int32)
-        codes.append(remap[part_codes])  # code -1 picks the appended -1
-    return pd.Categorical.from_codes(np.concatenate(codes), categories=categories)
 
 
 def blank_out(raw: RawTable, blank_values: tuple[str, ...], of: str = "") -> tuple[RawTable, RowIssue | None]:
