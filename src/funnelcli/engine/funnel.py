@@ -110,6 +110,16 @@ class Funnel:
             self.memo[key] = make()
         return self.memo[key]
 
+    def remember_days(self, key, make) -> np.ndarray:
+        """Return make(), a float64 array of whole days (or NaN), computed once per funnel and kept
+        as float32, which holds every whole number of days exactly: half the memory for a column
+        a lead (a report keeps one per stage for ages and one for steps)."""
+        if key not in self.memo:
+            days = make()
+            exact = np.isnan(days) | ((np.abs(days) < 2 ** 24) & (days == np.trunc(days)))
+            self.memo[key] = days.astype(np.float32) if exact.all() else days
+        return self.memo[key].astype(np.float64)
+
     def column(self, key: str) -> pd.Series:
         """Return one field of the selected leads (the exit as it stood at the as-of date)."""
         if key == "exit":
@@ -142,7 +152,7 @@ class Funnel:
             own = self.reached[:, i + 1] & self.own_dated(i) & self.own_dated(i + 1)
             return np.where(own, (self.date[:, i + 1] - self.date[:, i]) / DAY, np.nan)
 
-        return self.remember(("days_to_next", i), make)
+        return self.remember_days(("days_to_next", i), make)
 
     def age(self, i: int) -> np.ndarray:
         """Return days in stage i at the as-of date: from its entry date, else (for the stage a
@@ -159,7 +169,7 @@ class Funnel:
                 days = np.where(np.isnan(days), fallback, days)
             return days
 
-        return self.remember(("age", i), make)
+        return self.remember_days(("age", i), make)
 
     @functools.cached_property
     def buckets(self) -> "Buckets":
