@@ -153,7 +153,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
         options = (pacsv.ReadOptions(encoding=arrow_codec, block_size=BLOCK_SIZE) if first else
                    pacsv.ReadOptions(encoding=arrow_codec, block_size=BLOCK_SIZE, column_names=header))
         try:
-            table = pacsv.read_csv(pa.py_buffer(block), options, parse, convert)
+            table = _read_part(block, options, parse, convert)
         except (pa.ArrowInvalid, UnicodeError):
             raise NotInParts(name) from None
         if table.num_rows == 0 or table.column(0)[-1].as_py() != SENTINEL:
@@ -199,6 +199,31 @@ def read_ahead(parts: Iterator[RawTable]) -> Iterator[RawTable]:
     return ahead()
 
 
+def _read_part(block: bytearray, options, parse, convert) -> pa.Table:
+    """Read a part with pyarrow's fast reader; where a quoted line break straddles one of its
+    blocks, with the reader that allows line breaks in values."""
+    try:
+        return pacsv.read_csv(pa.py_buffer(block), options, parse, convert)
+    except pa.ArrowInvalid as exc:
+        if "out of sync" not in str(exc):
+            raise
+    parse = pacsv.ParseOptions(delimiter=parse.delimiter, newlines_in_values=True, ignore_empty_lines=False)
+    return pacsv.read_csv(pa.py_buffer(block), options, parse, convert)
+
+
+def _record_end(block: bytearray) -> int:
+    """Return the offset just after the block's last line break outside a quoted value (the block
+    starts a record, so an even number of quotes comes before such a break), else after its last
+    line break (a stray quote in an unquoted value, which the sentinel line then checks); 0 for none."""
+    total, tail, end = block.count(b'"'), 0, len(block)
+    while (at := block.rfind(b"\n", 0, end)) >= 0:
+        tail += block.count(b'"', at, end)
+        if (total - tail) % 2 == 0:
+            return at + 1
+        end = at
+    return block.rfind(b"\n") + 1
+
+
 SENTINEL = "\x02"  # an ASCII control character no CRM writes
 
 
@@ -219,7 +244,7 @@ def _line_blocks(path: str, end: int, sentinel: bytes) -> Iterator[bytearray]:
                 block += sentinel if block.endswith((b"\n", b"\r")) else b"\n" + sentinel
                 yield block
                 return
-            cut = block.rfind(b"\n") + 1
+            cut = _record_end(block)
             if cut == 0:  # no line break yet: read on
                 rest = block
                 continue
