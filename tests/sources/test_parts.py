@@ -1,6 +1,6 @@
 """Reading a large export in parts gives what reading it whole gives.
 
-An export larger than csvfile.PART_BYTES is read a part (a run of whole lines) at a time and each
+An export larger than csvfile.PARTS_ABOVE is read a part (a run of whole lines) at a time and each
 part reduced to typed arrays before the next is read (issue 13: memory that grows with the leads,
 not the file). Nothing a user sees may change: every test here runs the same command twice on the
 same real file, once read whole and once in parts of a few bytes to a few KB (so that duplicate
@@ -39,8 +39,9 @@ def parts_seen(monkeypatch):
 
 def both(monkeypatch, part_bytes: int, *args: str):
     """Return the results of the command read whole, then in parts of `part_bytes`."""
-    monkeypatch.setattr(csvfile, "PART_BYTES", WHOLE)
+    monkeypatch.setattr(csvfile, "PARTS_ABOVE", WHOLE)
     whole = run(*args)
+    monkeypatch.setattr(csvfile, "PARTS_ABOVE", 0)
     monkeypatch.setattr(csvfile, "PART_BYTES", part_bytes)
     parts = run(*args)
     return whole, parts
