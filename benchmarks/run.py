@@ -1,18 +1,24 @@
 """Speed benchmarks for funnelcli, measured side by side with their baselines in one run.
 
-    python benchmarks/run.py [--rows 1000000] [--repeat 3] [--keep-going]
+    python benchmarks/run.py [--rows 1000000] [--repeat 3] [--only COMMAND]
 
 Makes (once, cached under benchmarks/data/) an export of --rows leads in the layout of the bundled
-sample, with samples/make_sample.py. Then, alternating runs so that both sides see the same
+sample, with samples/make_sample.py. Then, alternating runs so that every side sees the same
 machine load, it times whole commands as a user runs them (a fresh interpreter each time):
 
   baseline    python -c "import pandas; pandas.read_csv(PATH, engine='pyarrow')"
+  duckdb      the same funnel as one DuckDB query, polars as a Polars lazy scan (baselines.py;
+              pip install -e '.[bench]')
   conversion  funnelcli conversion PATH        (and purgatory --by owner, trends, report)
+  --cache     conversion --cache, then report --cache on the same export (a cron job's second report)
+  parquet     conversion of the export written as Parquet (made once)
   --help      funnelcli --help  against  python -c "import pandas"
 
-and prints the median wall time of each, peak memory (max RSS), and the ratio to the baseline.
-Targets (issue 2-4): each report command within 1.5x of the baseline; --help under half of
-`import pandas`. Exit 1 if a target is missed.
+and prints the median wall time of each, peak memory (max RSS), and the ratios. Targets: each
+command within 1.5x of read_csv (issues 2-4); conversion at most 0.8x and report at most 1.0x the
+DuckDB query at 1,000,000 leads, peak memory at most 1.2 GB at 5,000,000 leads and 2.5 GB at
+20,000,000, a 100,000-lead report under 0.7 s, the cached second run at most 0.3x the first,
+--help under 0.4x `import pandas` (issue 13). Exit 1 if a target is missed.
 
     python benchmarks/run.py --shapes [--rows 1000000] [--repeat 3]
 
@@ -290,7 +296,8 @@ def parquet_runs(path: str, repeat: int) -> None:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+        table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                               convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
         pq.write_table(table, str(target) + ".partial")
         os.replace(str(target) + ".partial", target)
     walls = [timed(funnelcli("conversion", str(target), "-q", "-f", "text")) for _ in range(repeat)]

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from tests.conftest import SAMPLE, run
@@ -79,3 +80,29 @@ def test_a_joined_file_as_parquet(write, tmp_path):
     groups = {r["group"]: r["reached"] for r in json.loads(result.stdout)["tables"]["stages"]}
     assert groups == {"EU": 1, "(blank)": 1}
     assert "contacts.parquet (join contacts): 2 rows read = 1 matched a lead" in result.stderr
+
+
+def test_timestamps_of_any_unit_or_zone_are_read_as_their_csv_text_would_be(write, tmp_path):
+    # the same instants written to a CSV as text and to Parquet as timestamps in s, ms, us and ns,
+    # with fractions of a second, naive or in a zone: every date lands on the same day. Lead 1
+    # enters MQL 2024-01-02 23:59:59.9 and SAL 2024-01-05 (3 days); lead 2 MQL 2024-01-03 00:00:00.5;
+    # lead 3 MQL 2024-01-04 22:00. In UTC-5 (the definitions' timezone is UTC), lead 3 enters on
+    # 2024-01-05 (03:00 UTC) and the others on 01-03: then MQL to SAL takes 2 days.
+    defs = write("d.yml", DEFS)
+    mql = [dt.datetime(2024, 1, 2, 23, 59, 59, 900000), dt.datetime(2024, 1, 3, 0, 0, 0, 500000), dt.datetime(2024, 1, 4, 22, 0)]
+    sal = pa.array([dt.date(2024, 1, 5), None, None], pa.date32())
+    for zone, suffix, days in ((None, "", 3), ("America/New_York", "-05:00", 2)):
+        text = "Id,Owner,MQL,SAL\n" + "".join(f"{i},Ann,{m.isoformat()}{suffix},{'2024-01-05' if i == 1 else ''}\n"
+                                              for i, m in enumerate(mql, start=1))
+        as_csv = json.loads(run("conversion", write(f"leads{suffix}.csv", text), "-d", defs, "-f", "json", "-q",
+                                "--as-of", "2024-01-10").stdout)
+        stages = {r["stage"]: r for r in as_csv["tables"]["stages"]}
+        assert (stages["MQL"]["reached"], stages["MQL"]["converted"], stages["MQL"]["median_days"]) == (3, 1, days)
+        for unit in ("s", "ms", "us", "ns"):
+            times = pa.array(mql, pa.timestamp(unit))
+            if zone:  # the wall times above, in the zone
+                times = pa.compute.assume_timezone(times, zone)
+            path = tmp_path / f"leads-{unit}{suffix}.parquet"
+            pq.write_table(pa.table({"Id": [1, 2, 3], "Owner": ["Ann"] * 3, "MQL": times, "SAL": sal}), path)
+            doc = json.loads(run("conversion", path, "-d", defs, "-f", "json", "-q", "--as-of", "2024-01-10").stdout)
+            assert doc["tables"] == as_csv["tables"], (unit, zone)

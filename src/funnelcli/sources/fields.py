@@ -147,6 +147,9 @@ class _Store:
     def add(self, part: _Part, expected: int = 0) -> _Part:
         """Write the part's arrays into the store and drop them from the part; return the part."""
         start, end = self.n, self.n + part.n
+        if self.capacity == 0 and expected <= part.n:  # the whole export in one part: its arrays as they are
+            self.arrays, self.capacity, self.n = dict(self._arrays_of(part)), end, end
+            return part
         if end > self.capacity:
             self._grow(max(end, expected, int(self.capacity * 1.25)))
         for name, array in self._arrays_of(part):
