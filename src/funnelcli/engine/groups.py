@@ -58,6 +58,8 @@ def group_by(f: Funnel, by: str | None) -> Groups:
 
 def count(mask: np.ndarray, groups: Groups) -> np.ndarray:
     """Return how many leads per group have `mask` set."""
+    if groups.size == 1:  # no --by: a count, not a selection and a bincount
+        return np.array([np.count_nonzero(mask)], dtype=np.int64)
     return np.bincount(groups.codes[mask], minlength=groups.size)
 
 
