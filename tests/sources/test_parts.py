@@ -201,3 +201,14 @@ def test_a_quoted_line_break_across_the_readers_own_blocks_is_read_again_allowin
     assert whole.exit_code in (0, 1), whole.stderr
     assert_same(whole, parts)
     assert parts_seen["gave_up"] == 0 and parts_seen["parts"] > 1
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    (b"Id,Owner,MQL,SAL,Won,Touches,Status\r\n", "leads.csv: the export has a header but no data rows"),
+    (b"Id,Owner,MQL,SAL,Won,Touches,Status\n" + b"1,A\x00n,2025-01-02,,,1,Open\n" * 30, "leads.csv: every row holds a NUL byte"),
+])
+def test_an_export_with_no_rows_to_read_is_refused_the_same_in_parts(monkeypatch, write, content, words):
+    export, defs = write("leads.csv", content), write("defs.yml", DEFS)
+    whole, parts = both(monkeypatch, 100, "conversion", str(export), "-d", str(defs))
+    assert whole.exit_code == 2 and words in whole.stderr
+    assert_same(whole, parts)

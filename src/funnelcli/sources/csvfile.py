@@ -178,6 +178,8 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
             expected = int(records * end / max(len(block) - len(sentinel), 1) * 1.02) + 1
         if table.num_rows or ragged:
             yield RawTable(name, table, rows, [], ragged, expected)
+    if records == 0:
+        raise InputError(f"{name}: the export has a header but no data rows")
     if kept == 0 and nul_rows:
         raise InputError(f"{name}: every row holds a NUL byte: this looks like a binary file, not a CSV export")
     if footer_lines:
