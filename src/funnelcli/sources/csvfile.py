@@ -129,9 +129,10 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
     """Yield the columns `needed` of the CSV file at `path` as consecutive RawTables of about
     PART_BYTES of the file each, with the row numbers, NUL rows and report footer `read_csv` gives.
 
-    Each part is a run of whole lines, read with pyarrow's fast reader (in threads); only one part's
-    text is in memory at a time. Raises NotInParts where the file needs the whole-file reader (a
-    line that is not a whole record), before or after yielding parts: start again with read_csv.
+    Each part is a run of whole records, read with pyarrow's fast reader (in threads); the first
+    also carries an estimate of the records in the file (to size the arrays they go into). Raises
+    NotInParts where the file needs the whole-file reader (a ragged record, a part that ends inside
+    a quoted value, an encoding error), before or after yielding parts: start again with read_csv.
     """
     data, name = open_export(path)
     if data is not None:
@@ -152,7 +153,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
     # the value (pyarrow reads an open quote at the end of a file as closed). A line of markers after
     # each part tells: it is read as a record of its own only where the part ends outside quotes.
     sentinel = (delimiter.join([SENTINEL] * len(header)) + "\n").encode("ascii")
-    first, records, kept, nul_rows = True, 0, 0, 0
+    first, records, kept, nul_rows, estimated = True, 0, 0, 0, False
     for block in _line_blocks(path, end, sentinel):
         options = (pacsv.ReadOptions(encoding=arrow_codec, block_size=BLOCK_SIZE) if first else
                    pacsv.ReadOptions(encoding=arrow_codec, block_size=BLOCK_SIZE, column_names=header))
@@ -173,10 +174,9 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
             nul_rows += int(nul.sum())
             table, rows = table.filter(pa.array(~nul)), rows[~nul]
         kept += table.num_rows
-        expected = 0
-        if records == table.num_rows + len(ragged.get(NUL_REASON, ())):  # the first part: records in the file, roughly
-            expected = int(records * end / max(len(block) - len(sentinel), 1) * 1.02) + 1
         if table.num_rows or ragged:
+            expected = 0 if estimated else int(records * end / max(len(block) - len(sentinel), 1) * 1.02) + 1
+            estimated = True
             yield RawTable(name, table, rows, [], ragged, expected)
     if records == 0:
         raise InputError(f"{name}: the export has a header but no data rows")
@@ -188,7 +188,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
 
 def read_ahead(parts: Iterator[RawTable]) -> Iterator[RawTable]:
     """Return the parts as an iterator that reads the next in a thread while the caller types this
-    one (pyarrow's reader and kernels release the GIL): at most two parts' text in memory. The
+    one (pyarrow's reader and kernels release the GIL): two parts' text in memory at most. The
     first part is being read from the moment this returns (say, while pandas is imported)."""
     pool = ThreadPoolExecutor(max_workers=1)
     coming = pool.submit(next, parts, None)
