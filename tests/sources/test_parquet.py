@@ -106,3 +106,20 @@ def test_timestamps_of_any_unit_or_zone_are_read_as_their_csv_text_would_be(writ
             pq.write_table(pa.table({"Id": [1, 2, 3], "Owner": ["Ann"] * 3, "MQL": times, "SAL": sal}), path)
             doc = json.loads(run("conversion", path, "-d", defs, "-f", "json", "-q", "--as-of", "2024-01-10").stdout)
             assert doc["tables"] == as_csv["tables"], (unit, zone)
+
+
+def test_a_large_parquet_export_read_in_batches_gives_what_it_gives_read_whole(tmp_path, monkeypatch):
+    # the sample (duplicate ids, bad dates, blank ids across batches of 37 rows) as typed Parquet
+    from funnelcli.sources import parquetfile
+
+    table = pacsv.read_csv(SAMPLE, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+    path = tmp_path / "contacts.parquet"
+    pq.write_table(table, path, row_group_size=100)
+    outputs = []
+    for above, rows in ((1 << 40, 1 << 18), (0, 37)):
+        monkeypatch.setattr(parquetfile, "PARTS_ABOVE_ROWS", above)
+        monkeypatch.setattr(parquetfile, "PART_ROWS", rows)
+        result = run("report", path, "-f", "json")
+        outputs.append((result.exit_code, result.stdout, result.stderr))
+    assert outputs[0][0] in (0, 1) and "duplicate id" in outputs[0][2]
+    assert outputs[1] == outputs[0]

@@ -36,7 +36,7 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
         from funnelcli.sources.history import coded_headers
 
         coded = coded_headers(defs)
-    from funnelcli.sources.parquetfile import is_parquet, read_parquet
+    from funnelcli.sources.parquetfile import is_parquet, parquet_in_parts, read_parquet
 
     if defs.history is None and not defs.joins and not is_parquet(path) and in_parts(path, content, encoding):
         coming = read_ahead(read_parts(path, needed, encoding, delimiter))  # read while pandas is imported
@@ -48,6 +48,13 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
             return fields
         except NotInParts:
             pass
+    if defs.history is None and not defs.joins and is_parquet(path) and parquet_in_parts(path):
+        from funnelcli.sources.fields import release_memory, typed_parts
+        from funnelcli.sources.parquetfile import read_parquet_parts
+
+        fields = typed_parts(read_parquet_parts(path, needed), defs)
+        release_memory()
+        return fields
     raw = _read_while_pandas_loads(read_parquet, path, needed) if is_parquet(path) else \
         _read_while_pandas_loads(read_csv, path, needed, encoding, delimiter, content, coded=coded)
     from funnelcli.sources.fields import typed_fields

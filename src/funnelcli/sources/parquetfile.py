@@ -44,6 +44,38 @@ def read_parquet(path: str, needed: list, what: str = "the definitions") -> RawT
     return RawTable(path, table, np.arange(2, table.num_rows + 2, dtype=np.int64))
 
 
+PARTS_ABOVE_ROWS = 1_000_000  # a Parquet export of more rows is read a batch of PART_ROWS at a time
+PART_ROWS = 1 << 18
+
+
+def parquet_in_parts(path: str) -> bool:
+    """Return whether a Parquet export is large enough to read in parts (as a large CSV is)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows > PARTS_ABOVE_ROWS
+    except (pa.ArrowInvalid, OSError):  # read_parquet names the problem
+        return False
+
+
+def read_parquet_parts(path: str, needed: list, what: str = "the definitions"):
+    """Yield the columns `needed` of a Parquet file as consecutive RawTables of PART_ROWS rows, as
+    text: what read_parquet gives, a batch at a time, so that the whole table is never in memory."""
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    header = list(source.schema_arrow.names)
+    _check_columns(needed, [h.strip() for h in header], path, what)
+    raw = {h.strip(): h for h in header}
+    columns = [raw[n if isinstance(n, str) else n[0]] for n in needed]
+    start, expected = 0, source.metadata.num_rows
+    for batch in source.iter_batches(batch_size=PART_ROWS, columns=columns):
+        table = pa.Table.from_arrays([_as_text(pa.chunked_array([c])) for c in batch.columns],
+                                     names=[h.strip() for h in batch.schema.names])
+        yield RawTable(path, table, np.arange(start + 2, start + 2 + table.num_rows, dtype=np.int64), expected_records=expected)
+        start, expected = start + table.num_rows, 0
+
+
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Return a column as text: strings as they are (blank as null), numbers and booleans as
     written, timestamps and dates as ISO."""
