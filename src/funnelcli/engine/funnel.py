@@ -112,12 +112,11 @@ class Funnel:
 
     def remember_days(self, key, make) -> np.ndarray:
         """Return make(), a float64 array of whole days (or NaN), computed once per funnel and kept
-        as float32, which holds every whole number of days exactly: half the memory for a column
-        a lead (a report keeps one per stage for ages and one for steps)."""
+        as float32, which holds every whole number of days up to 2^24 (45,000 years) exactly: half
+        the memory for a column a lead (a report keeps one per stage for ages and one for steps).
+        make() gives differences of datetime64[D] days, whole by construction."""
         if key not in self.memo:
-            days = make()
-            exact = np.isnan(days) | ((np.abs(days) < 2 ** 24) & (days == np.trunc(days)))
-            self.memo[key] = days.astype(np.float32) if exact.all() else days
+            self.memo[key] = make().astype(np.float32)
         return self.memo[key].astype(np.float64)
 
     def column(self, key: str) -> pd.Series:
