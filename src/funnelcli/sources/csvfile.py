@@ -71,16 +71,13 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     that are only coded, never read as text (a log's stage and field columns).
     """
     data, name = (content, "<stdin>" if path == "-" else path) if content is not None else open_export(path)
-    header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
-    _check_columns(needed, [h.strip() for h in header], name, what)
-    raw = {h.strip(): h for h in header}  # the export's names, spaces and all, for the reader
-    headers = [n if isinstance(n, str) else n[0] for n in needed]
-    cut, footer_lines = _report_footer(data, path, python_codec(encoding), delimiter, len(header))
+    export = _open(data, path, name, needed, encoding, delimiter, what)
+    header, delimiter, cut, footer_lines = export.header, export.delimiter, export.cut, export.footer_lines
     nul_somewhere = _has_nul(data, path)
     if cut is not None:  # read the data above the footer only, without copying the file
         data = pa.py_buffer(memoryview(data)[:cut]) if data is not None else pa.memory_map(path).read_buffer(cut)
-    table, ragged = _read_table(data, path, name, [raw[h] for h in headers], header, delimiter, encoding,
-                                {raw[h] for h in headers if h in coded})
+    table, ragged = _read_table(data, path, name, export.columns, header, delimiter, encoding,
+                                {h for h, n in zip(export.columns, export.names) if n in coded})
     table = table.rename_columns([c.strip() for c in table.column_names])
     if table.num_rows == 0 and not ragged:
         raise InputError(f"{name}: the export has a header but no data rows")
@@ -101,6 +98,41 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
 
 
 NUL_REASON = "with a NUL byte (binary data) in a cell"
+
+
+@dataclass
+class _Export:
+    """What reading a CSV export needs to know before its records: its header, checked against the
+    columns a run uses, and where its data ends."""
+
+    header: list  # as written, spaces and all
+    delimiter: str
+    names: list  # the columns used, by their trimmed names
+    columns: list  # the same, as the header writes them (what pyarrow is asked for)
+    cut: int | None  # the byte offset of a report footer
+    footer_lines: int
+
+
+def _open(data: bytes | None, path: str, name: str, needed: list, encoding: str | None, delimiter: str | None,
+          what: str) -> _Export:
+    """Return the export's header and footer, raising InputError naming every missing column."""
+    header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
+    _check_columns(needed, [h.strip() for h in header], name, what)
+    written = {h.strip(): h for h in header}
+    names = [n if isinstance(n, str) else n[0] for n in needed]
+    cut, footer_lines = _report_footer(data, path, python_codec(encoding), delimiter, len(header))
+    return _Export(header, delimiter, names, [written[n] for n in names], cut, footer_lines)
+
+
+def _convert_options(columns: list[str], coded: set[str] = frozenset()) -> pacsv.ConvertOptions:
+    """Return pyarrow's options to read `columns` as text (`coded` ones as dictionaries), blank as null."""
+    return pacsv.ConvertOptions(
+        include_columns=columns,
+        column_types={h: pa.dictionary(pa.int32(), pa.string()) if h in coded else pa.string() for h in columns},
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        null_values=[""],
+    )
 
 
 # An export larger than PARTS_ABOVE (256 MB, about a million leads) is read in parts of about
@@ -137,17 +169,12 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
     data, name = open_export(path)
     if data is not None:
         raise NotInParts(name)
-    header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
-    _check_columns(needed, [h.strip() for h in header], name, what)
-    codec = python_codec(encoding)
-    raw = {h.strip(): h for h in header}
-    headers = [raw[n if isinstance(n, str) else n[0]] for n in needed]
-    cut, footer_lines = _report_footer(None, path, codec, delimiter, len(header))
-    nul_somewhere = _has_nul(None, path)
-    end = cut if cut is not None else os.path.getsize(path)
+    export = _open(None, path, name, needed, encoding, delimiter, what)
+    header, delimiter, footer_lines = export.header, export.delimiter, export.footer_lines
+    end = export.cut if export.cut is not None else os.path.getsize(path)
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False)
-    convert = pacsv.ConvertOptions(include_columns=headers, column_types=dict.fromkeys(headers, pa.string()),
-                                   strings_can_be_null=True, quoted_strings_can_be_null=True, null_values=[""])
+    convert = _convert_options(export.columns)
+    codec = python_codec(encoding)
     arrow_codec = "utf8" if codec == "utf-8-sig" else codec
     # A line break may sit inside a quoted value, and a part read alone takes its end as the end of
     # the value (pyarrow reads an open quote at the end of a file as closed). A line of markers after
@@ -167,7 +194,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
         table = table.slice(0, table.num_rows - 1).rename_columns([c.strip() for c in table.column_names])
         rows = np.arange(records + 2, records + 2 + table.num_rows, dtype=np.int64)
         records += table.num_rows
-        nul = _nul_rows(table) if nul_somewhere else None
+        nul = _nul_rows(table) if block.find(b"\x00") >= 0 else None  # the part is in memory: no pass over the file
         ragged = {}
         if nul is not None:
             ragged[NUL_REASON] = [int(r) for r in rows[nul]]
@@ -413,13 +440,7 @@ def _parse(data, path: str, name: str, needed: list[str], header: list[str], del
            coded: set[str], block: int) -> tuple[pa.Table, list]:
     """Return the table and its ragged records (row number, field count), read with `block`-byte blocks."""
     read_options = pacsv.ReadOptions(encoding="utf8" if codec == "utf-8-sig" else codec, block_size=block)
-    convert_options = pacsv.ConvertOptions(
-        include_columns=needed,
-        column_types={h: pa.dictionary(pa.int32(), pa.string()) if h in coded else pa.string() for h in needed},
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-        null_values=[""],
-    )
+    convert_options = _convert_options(needed, coded)
 
     def read(newlines_in_values: bool, careful: bool = False) -> tuple[pa.Table, list]:
         source = path if data is None else pa.BufferReader(data) if isinstance(data, pa.Buffer) else io.BytesIO(data)

@@ -24,21 +24,8 @@ def is_parquet(path: str) -> bool:
 
 def read_parquet(path: str, needed: list, what: str = "the definitions") -> RawTable:
     """Return the columns `needed` (headers, or (header, roles) pairs) of the Parquet file as text."""
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: not a Parquet file ({str(exc).splitlines()[0]}); a CSV export needs a .csv name") from None
-    header = list(schema.names)
-    _check_columns(needed, [h.strip() for h in header], path, what)
-    raw = {h.strip(): h for h in header}
-    headers = [n if isinstance(n, str) else n[0] for n in needed]
-    table = pq.read_table(path, columns=[raw[h] for h in headers])
-    columns = [_as_text(table.column(i)) for i in range(table.num_columns)]
-    table = pa.Table.from_arrays(columns, names=[h.strip() for h in table.column_names])
+    source, columns = _open(path, needed, what)
+    table = _as_text_table(source.read(columns=columns))
     if table.num_rows == 0:
         raise InputError(f"{path}: the export has no rows")
     return RawTable(path, table, np.arange(2, table.num_rows + 2, dtype=np.int64))
@@ -59,21 +46,36 @@ def parquet_in_parts(path: str) -> bool:
 
 
 def read_parquet_parts(path: str, needed: list, what: str = "the definitions"):
-    """Yield the columns `needed` of a Parquet file as consecutive RawTables of PART_ROWS rows, as
-    text: what read_parquet gives, a batch at a time, so that the whole table is never in memory."""
-    import pyarrow.parquet as pq
-
-    source = pq.ParquetFile(path)
-    header = list(source.schema_arrow.names)
-    _check_columns(needed, [h.strip() for h in header], path, what)
-    raw = {h.strip(): h for h in header}
-    columns = [raw[n if isinstance(n, str) else n[0]] for n in needed]
+    """Yield what read_parquet gives as consecutive RawTables of PART_ROWS rows, so that the whole
+    table is never in memory; the first carries the file's number of rows."""
+    source, columns = _open(path, needed, what)
     start, expected = 0, source.metadata.num_rows
     for batch in source.iter_batches(batch_size=PART_ROWS, columns=columns):
-        table = pa.Table.from_arrays([_as_text(pa.chunked_array([c])) for c in batch.columns],
-                                     names=[h.strip() for h in batch.schema.names])
+        table = _as_text_table(pa.Table.from_batches([batch]))
         yield RawTable(path, table, np.arange(start + 2, start + 2 + table.num_rows, dtype=np.int64), expected_records=expected)
         start, expected = start + table.num_rows, 0
+
+
+def _open(path: str, needed: list, what: str):
+    """Return the Parquet file and the columns `needed` as its schema names them; raise InputError
+    for a file that is not Parquet or lacks a column."""
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: not a Parquet file ({str(exc).splitlines()[0]}); a CSV export needs a .csv name") from None
+    header = list(source.schema_arrow.names)
+    _check_columns(needed, [h.strip() for h in header], path, what)
+    written = {h.strip(): h for h in header}
+    return source, [written[n if isinstance(n, str) else n[0]] for n in needed]
+
+
+def _as_text_table(table: pa.Table) -> pa.Table:
+    """Return every column as text, named by its trimmed name."""
+    return pa.Table.from_arrays([_as_text(c) for c in table.columns], names=[h.strip() for h in table.column_names])
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
