@@ -88,13 +88,15 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     )
 
 
+def _latest(days: np.ndarray, where: np.ndarray) -> list:
+    """Return [the latest known day of `days` where `where` holds], or [] when there is none."""
+    known = days[where & ~np.isnat(days)]
+    return [known.max()] if len(known) else []
+
+
 def _latest_of(days: np.ndarray, where: np.ndarray) -> list:
     """Return the latest known day of each column of `days` (leads x columns) where `where` holds."""
-    out = []
-    for i in range(days.shape[1]):
-        known = days[:, i][where & ~np.isnat(days[:, i])]
-        out += [known.max()] if len(known) else []
-    return out
+    return [d for i in range(days.shape[1]) for d in _latest(days[:, i], where)]
 
 
 def _latest_date(fields: Fields, defs: Definitions, own_latest: list, exit_met: list, exit_dates: dict) -> pd.Timestamp | None:
@@ -105,15 +107,10 @@ def _latest_date(fields: Fields, defs: Definitions, own_latest: list, exit_met: 
     (created, last activity, stage since) wherever it is filled, and a log's every change.
     """
     usable = fields.usable
-
-    def latest(days: np.ndarray, where: np.ndarray) -> list:
-        known = days[where & ~np.isnat(days)]
-        return [known.max()] if len(known) else []
-
     event_columns = {s.date for s in defs.stages if s.date} | {e.date for e in defs.exits if e.date}
     candidates = list(own_latest)  # the stages' own dates
-    candidates += [d for j, day in exit_dates.items() for d in latest(day, usable & exit_met[j])]
-    candidates += [d for h, day in fields.dates.items() if h not in event_columns for d in latest(day, usable)]
+    candidates += [d for j, day in exit_dates.items() for d in _latest(day, usable & exit_met[j])]
+    candidates += [d for h, day in fields.dates.items() if h not in event_columns for d in _latest(day, usable)]
     if fields.evidence.latest is not None:
         candidates.append(np.datetime64(fields.evidence.latest, "D"))
     return pd.Timestamp(max(candidates)) if candidates else None

@@ -36,25 +36,21 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
         from funnelcli.sources.history import coded_headers
 
         coded = coded_headers(defs)
-    from funnelcli.sources.parquetfile import is_parquet, parquet_in_parts, read_parquet
+    from funnelcli.sources.parquetfile import is_parquet, parquet_in_parts, read_parquet, read_parquet_parts
 
-    if defs.history is None and not defs.joins and not is_parquet(path) and in_parts(path, content, encoding):
-        coming = read_ahead(read_parts(path, needed, encoding, delimiter))  # read while pandas is imported
-        from funnelcli.sources.fields import release_memory, typed_parts
+    parts = None  # a large export, read a part at a time so that its text never is in memory whole
+    if defs.history is None and not defs.joins:
+        if is_parquet(path) and parquet_in_parts(path):
+            parts = read_parquet_parts(path, needed)
+        elif not is_parquet(path) and in_parts(path, content, encoding):
+            parts = read_ahead(read_parts(path, needed, encoding, delimiter))  # reading while pandas is imported
+    if parts is not None:
+        from funnelcli.sources.fields import typed_parts
 
-        try:  # a large export: a part at a time, so that its text never is in memory whole
-            fields = typed_parts(coming, defs)
-            release_memory()
-            return fields
-        except NotInParts:
+        try:
+            return typed_parts(parts, defs)
+        except NotInParts:  # a record the CSV parts reader can't place: the whole-file reader below
             pass
-    if defs.history is None and not defs.joins and is_parquet(path) and parquet_in_parts(path):
-        from funnelcli.sources.fields import release_memory, typed_parts
-        from funnelcli.sources.parquetfile import read_parquet_parts
-
-        fields = typed_parts(read_parquet_parts(path, needed), defs)
-        release_memory()
-        return fields
     raw = _read_while_pandas_loads(read_parquet, path, needed) if is_parquet(path) else \
         _read_while_pandas_loads(read_csv, path, needed, encoding, delimiter, content, coded=coded)
     from funnelcli.sources.fields import typed_fields
@@ -74,7 +70,6 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     fields = typed_fields(raw, defs, evidence, files, unit)
     fields.notices += notices
     return fields
-
 
 
 def _read_while_pandas_loads(reader, *args, **kwargs):

@@ -130,7 +130,10 @@ def typed_parts(raws: Iterable[RawTable], defs: Definitions, evidence: Evidence 
             ragged.setdefault(why, []).extend(left)
         if raw.num_rows:  # a part may hold only rows left out (NUL bytes, the footer)
             parts.append(store.add(_reduce(raw, defs, keys, store.n), raw.expected_records))
-    return _finish(parts, store, defs, keys, name, left_out, ragged, footer_rows, evidence, files, unit)
+    fields = _finish(parts, store, defs, keys, name, left_out, ragged, footer_rows, evidence, files, unit)
+    if len(parts) > 1:
+        _release_memory()  # and the joining's temporaries, before the lead table's arrays
+    return fields
 
 
 class _Store:
@@ -225,8 +228,8 @@ class _Part:
     id_keys: np.ndarray
     numeric_ids: bool
     empty: np.ndarray
-    blanked: np.ndarray | None  # records with a blank value (blank_values), and per column the first
-    blanked_examples: dict  # header -> the first such value, as the notice shows it
+    blanked: np.ndarray | None  # records with a blank value (None: the definitions set no blank_values)
+    blanked_examples: dict  # header -> the first such value of the part, as the notice shows it
     dates: dict  # header -> datetime64[D]
     placeholder: np.ndarray
     placeholder_examples: dict  # header -> the first placeholder of the header on a record with no earlier one
@@ -309,8 +312,7 @@ def _reduce(raw: RawTable, defs: Definitions, keys: dict[str, str], offset: int)
                 # examples are of usable records, known only once duplicate ids are: keep more
                 problem_cells[key, why] = _first_cells(raw.column(h), bad & ~unusable & ~bad_flag, 4 * EXAMPLE_CELLS, offset)
         else:
-            codes, categories = text[key]
-            values[key] = (codes.astype(np.min_scalar_type(-len(categories) - 1)), categories)  # int8 for a few values
+            values[key] = text[key]  # (codes, categories)
     ids = (pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids).cast(pa.large_string())  # pandas' own: no copy later
     return _Part(n, raw.table.column_names, raw.rows, ids, blank, id_keys, numeric, empty,
                  blanked, blanked_examples, {h: days for h, (days, _, _) in parsed.items()}, placeholder, placeholder_examples,
@@ -321,11 +323,10 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
             ragged: dict[str, list[int]], footer_rows: list[int], evidence: Evidence | None,
             files: list[FileAccount] | None, unit: str) -> Fields:
     """Return the parts as one Fields: the checks over every record, duplicate ids, the accounting."""
-    n = sum(p.n for p in parts)
     if not parts:
         raise InputError(f"{name}: the export has a header but no data rows")
     if len(parts) > 1:
-        release_memory()  # the parts' text: freed, but kept by the allocator
+        _release_memory()  # the parts' text: freed, but kept by the allocator
     rows, empty = store.take("rows"), store.take("empty")
     if empty.all():
         raise InputError(f"{name}: the export has a header but no data rows")
@@ -374,7 +375,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     flag_evidence(evidence, defs, {h: store.take(("flags", h)) for h in flag_headers})
     if defs.stage_column:
         notices.append(status_evidence(evidence, defs, frame, usable, rows))
-    return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, n + left_out,
+    return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, store.n + left_out,
                   evidence, list(files or []), unit)
 
 
@@ -507,7 +508,7 @@ def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_header
         return id_job.result(), parsed, text
 
 
-def release_memory() -> None:
+def _release_memory() -> None:
     """Hand freed memory back to the system: glibc keeps freed blocks of a few MB (a part's text,
     its temporaries) for reuse, and the larger arrays that follow never reuse them."""
     import ctypes
