@@ -214,3 +214,18 @@ def test_an_export_with_no_rows_to_read_is_refused_the_same_in_parts(monkeypatch
     whole, parts = both(monkeypatch, 100, "conversion", str(export), "-d", str(defs))
     assert whole.exit_code == 2 and words in whole.stderr
     assert_same(whole, parts)
+
+
+def test_categories_that_outgrow_a_small_code_type_in_a_later_part_keep_every_value(monkeypatch, parts_seen, write):
+    # the first part's 3 owners fit 1-byte codes; later parts bring 300 more (2-byte codes), and an
+    # early owner comes back at the end: every lead keeps its own owner
+    rows = ["Id,Owner,MQL,SAL,Won,Touches,Status"] + [f"{i},{['Ann', 'Bo', 'Cy'][i % 3]},2025-01-02,,,1,Open" for i in range(1, 10)]
+    rows += [f"{i},Owner {i:03d},2025-01-02,,,1,Open" for i in range(10, 310)]
+    rows += ["310,Bo,2025-01-02,,,1,Open"]
+    export, defs = write("leads.csv", "\n".join(rows) + "\n"), write("defs.yml", DEFS)
+    whole, parts = both(monkeypatch, 400, "conversion", str(export), "-d", str(defs), "--by", "owner", "-f", "csv")
+    lines = whole.stdout.splitlines()
+    assert "Bo,MQL,4," in whole.stdout  # ids 1, 4, 7 and 310
+    assert "Owner 309,MQL,1," in whole.stdout and sum(line.startswith("Owner ") and ",MQL," in line for line in lines) == 300
+    assert_same(whole, parts)
+    assert parts_seen["parts"] > 5

@@ -58,15 +58,15 @@ class LoadedExport:
 
 def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     """Return the canonical lead table of the typed fields under the definitions. The fields are
-    taken over: their frame becomes the lead table's, and their stage date columns are let go."""
+    taken over: their frame becomes the lead table's, and their date columns are let go."""
     frame, dates, usable = fields.frame, fields.dates, fields.usable
     key_of = defs.field_key
+    # Each date column is let go once read (the fields are taken over): a column is 8 bytes a lead,
+    # and the stage matrix that takes the stages' dates would otherwise sit beside them all.
+    event_columns = {s.date for s in defs.stages if s.date} | {e.date for e in defs.exits if e.date}
+    other_latest = [d for h in [h for h in dates if h not in event_columns] for d in _latest(dates.pop(h), usable)]
     own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of)
     own_latest = _latest_of(own_date, usable)  # before the waterfall turns own dates into effective ones, in place
-    exit_columns = {e.date for e in defs.exits if e.date}
-    for stage in defs.stages:  # in own_date now: let the columns go before the waterfall (the fields are taken over)
-        if stage.date and stage.date not in exit_columns:
-            dates.pop(stage.date, None)
     reached, date, dated, out_of_order, late = _waterfall(own, own_date)
     notices = list(fields.notices)
     found = issue("with stage dates out of order", out_of_order & usable, fields.rows,
@@ -78,7 +78,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     if defs.markets:
         _add_market(frame, defs, key_of)
         gaps = _blank_market_fields(frame, defs, key_of, usable, fields.rows)
-    latest = _latest_date(fields, defs, own_latest, exit_met, exit_dates)
+    latest = _latest_date(fields, own_latest + other_latest, exit_met, exit_dates)
     return LoadedExport(
         leads=frame, usable=usable, reached=reached, date=date, implied=reached & ~own, late=late,
         exit_met=exit_met, exit_dates=exit_dates, export=fields.export, rows_read=fields.rows_read,
@@ -99,18 +99,17 @@ def _latest_of(days: np.ndarray, where: np.ndarray) -> list:
     return [d for i in range(days.shape[1]) for d in _latest(days[:, i], where)]
 
 
-def _latest_date(fields: Fields, defs: Definitions, own_latest: list, exit_met: list, exit_dates: dict) -> pd.Timestamp | None:
+def _latest_date(fields: Fields, latest: list, exit_met: list, exit_dates: dict) -> pd.Timestamp | None:
     """Return the export's effective date: the latest date of something that happened to a lead.
 
-    A stage's date counts where the lead reached it by its own evidence, an exit's where it left
-    through it (an open deal's expected close date is not an event), every other date column
-    (created, last activity, stage since) wherever it is filled, and a log's every change.
+    `latest` holds the latest own date of each stage (where the lead reached it by its own
+    evidence) and of every other date column (created, last activity, stage since: wherever it is
+    filled). An exit's date counts where the lead left through it (an open deal's expected close
+    date is not an event), and a log's every change.
     """
     usable = fields.usable
-    event_columns = {s.date for s in defs.stages if s.date} | {e.date for e in defs.exits if e.date}
-    candidates = list(own_latest)  # the stages' own dates
+    candidates = list(latest)
     candidates += [d for j, day in exit_dates.items() for d in _latest(day, usable & exit_met[j])]
-    candidates += [d for h, day in fields.dates.items() if h not in event_columns for d in _latest(day, usable)]
     if fields.evidence.latest is not None:
         candidates.append(np.datetime64(fields.evidence.latest, "D"))
     return pd.Timestamp(max(candidates)) if candidates else None
@@ -132,8 +131,11 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence:
     n, k = len(frame), len(defs.stages)
     own = np.zeros((n, k), dtype=bool, order="F")
     own_date = np.full((n, k), np.datetime64("NaT"), dtype="datetime64[D]", order="F")
+    # a stage's date column is let go after its last stage (an exit's date column stays for the exit)
+    last_use = {stage.date: i for i, stage in enumerate(defs.stages) if stage.date}
+    last_use.update({e.date: k for e in defs.exits if e.date})
     for i, stage in enumerate(defs.stages):
-        column = dates[stage.date] if stage.date else None
+        column = (dates.pop(stage.date) if last_use[stage.date] == i else dates[stage.date]) if stage.date else None
         if stage.when is not None:
             own[:, i] |= conditions.evaluate(stage.when, frame, key_of, _reading(defs))
         if i in evidence.stage_reached:
@@ -146,7 +148,9 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence:
         if column is not None:
             day = column if day is None else np.where(np.isnat(day), column, day)
         if day is not None:
-            own_date[:, i] = np.where(own[:, i], day, np.datetime64("NaT"))
+            own_date[:, i] = day
+            own_date[~own[:, i], i] = np.datetime64("NaT")
+        del column, day
     return own, own_date
 
 

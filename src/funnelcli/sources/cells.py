@@ -324,12 +324,20 @@ def categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
 
 
 def repeats(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """Return which rows of `among` hold a key seen on an earlier row of `among`."""
-    rows = np.flatnonzero(among)
-    order = np.argsort(keys[rows], kind="stable")
-    ordered = keys[rows][order]
+    """Return which rows of `among` hold a key seen on an earlier row of `among`.
+
+    A stable sort puts each key's rows together in their order: every one but the first repeats
+    it. Held at once: the keys, the order and the keys in order (most exports have every record
+    among, and then the keys are not copied)."""
+    rows = None if among.all() else np.flatnonzero(among)
+    chosen = keys if rows is None else keys[rows]
+    order = np.argsort(chosen, kind="stable")
+    ordered = chosen[order]
+    del chosen
+    again = order[1:][ordered[1:] == ordered[:-1]]
+    del ordered, order
     repeat = np.zeros(len(keys), dtype=bool)
-    repeat[rows[order[1:][ordered[1:] == ordered[:-1]]]] = True
+    repeat[again if rows is None else rows[again]] = True
     return repeat
 
 

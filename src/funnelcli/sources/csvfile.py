@@ -24,13 +24,21 @@ from funnelcli.errors import InputError, option
 from funnelcli.sources.sniff import decode_error_line, encoding_hint, open_export, python_codec, read_head, read_header
 
 
+def row_numbers(name: str, first: int, count: int) -> np.ndarray:
+    """Return the row numbers first .. first + count - 1 as int32: 4 bytes a record, kept for every
+    record of the export. An export of over two billion rows is refused, not numbered wrong."""
+    if first + count > np.iinfo(np.int32).max:
+        raise InputError(f"{name}: more than {np.iinfo(np.int32).max - 1:,} rows: split the export and run each part")
+    return np.arange(first, first + count, dtype=np.int32)
+
+
 @dataclass
 class RawTable:
     """The columns of an export that a run uses, as text, by their (trimmed) header."""
 
     name: str  # the export's name as given ('<stdin>' for stdin)
     table: pa.Table
-    rows: np.ndarray  # int64: the row number a spreadsheet shows for each record (the header is row 1)
+    rows: np.ndarray  # int32 (row_numbers): the row number a spreadsheet shows for each record (the header is row 1)
     footer_rows: list = field(default_factory=list)  # row numbers of a report footer left out
     ragged: dict = field(default_factory=dict)  # reason -> row numbers of records left out: their field count, a NUL byte
     expected_records: int = 0  # a first part's estimate of the records in the whole export (0: this is all)
@@ -82,7 +90,7 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     if table.num_rows == 0 and not ragged:
         raise InputError(f"{name}: the export has a header but no data rows")
     total = table.num_rows + len(ragged)  # records, each a row number (the header is row 1)
-    rows = np.arange(2, total + 2, dtype=np.int64)
+    rows = row_numbers(name, 2, total)
     by_reason: dict[str, list[int]] = {}
     if ragged:
         rows = np.setdiff1d(rows, [number for number, _ in ragged])
@@ -192,7 +200,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
             raise NotInParts(name)  # the part ended inside a quoted value
         first = False
         table = table.slice(0, table.num_rows - 1).rename_columns([c.strip() for c in table.column_names])
-        rows = np.arange(records + 2, records + 2 + table.num_rows, dtype=np.int64)
+        rows = row_numbers(name, records + 2, table.num_rows)
         records += table.num_rows
         nul = _nul_rows(table) if block.find(b"\x00") >= 0 else None  # the part is in memory: no pass over the file
         ragged = {}
@@ -210,7 +218,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
     if kept == 0 and nul_rows:
         raise InputError(f"{name}: every row holds a NUL byte: this looks like a binary file, not a CSV export")
     if footer_lines:
-        yield RawTable(name, pa.table({}), np.zeros(0, dtype=np.int64), list(range(records + 2, records + 2 + footer_lines)))
+        yield RawTable(name, pa.table({}), row_numbers(name, 2, 0), list(range(records + 2, records + 2 + footer_lines)))
 
 
 def read_ahead(parts: Iterator[RawTable]) -> Iterator[RawTable]:

@@ -9,6 +9,7 @@ notices, each with a reason, a count and row numbers; docs/metrics.md#accounting
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -68,7 +69,7 @@ class Fields:
     """The export's records as typed fields, and which of them are leads."""
 
     frame: pd.DataFrame  # id, _row, and every field by its lead-table name (see field_keys)
-    dates: dict  # header -> datetime64[D] per record (NaT: blank, unparseable or a placeholder)
+    dates: DayColumns  # header -> datetime64[D] per record (NaT: blank, unparseable or a placeholder)
     usable: np.ndarray  # bool per record: a lead (False: excluded, for a reason in `excluded`)
     excluded: list[RowIssue]
     notices: list[RowIssue]
@@ -81,13 +82,6 @@ class Fields:
     @property
     def rows(self) -> np.ndarray:
         return self.frame["_row"].to_numpy()
-
-    def latest_date(self) -> pd.Timestamp | None:
-        """Return the latest date among the leads' date columns (the export's effective date)."""
-        # NaT would win a plain max: look at the known dates only.
-        known = [d.max(where=self.usable & ~np.isnat(d), initial=EARLIEST) for d in self.dates.values()]
-        latest = max((d for d in known if d > EARLIEST), default=None)
-        return None if latest is None else pd.Timestamp(latest)
 
 
 def field_keys(defs: Definitions) -> dict[str, str]:
@@ -158,6 +152,8 @@ class _Store:
         for name, array in self._arrays_of(part):
             if name not in self.arrays:
                 self.arrays[name] = np.zeros(self.capacity, dtype=array.dtype)
+            elif array.dtype != self.arrays[name].dtype:  # category codes outgrew their integer type
+                self.arrays[name] = self.arrays[name].astype(np.result_type(self.arrays[name], array))
             self.arrays[name][start:end] = array
         self.n = end
         return part
@@ -170,7 +166,7 @@ class _Store:
             if array is not None:  # blanked: None where no blank values are set (zeros, as allocated)
                 yield name, array
         for h in list(part.dates):
-            yield ("dates", h), part.dates.pop(h)
+            yield ("dates", h), DayColumns.compact(part.dates.pop(h))
         for h in list(part.flags):
             yield ("flags", h), part.flags.pop(h)
         for key in list(part.values):
@@ -189,13 +185,13 @@ class _Store:
         known = self.categories.get(key)
         if known is None:
             self.categories[key] = categories
-            return codes.astype(np.int32)
+            return codes.astype(_code_type(len(categories)))
         remap = known.get_indexer(categories)
         new = remap < 0
         if new.any():
             remap[new] = np.arange(len(known), len(known) + int(new.sum()))
             self.categories[key] = known.append(categories[new])
-        return np.append(remap, -1).astype(np.int32)[codes]  # code -1 picks the appended -1
+        return np.append(remap, -1).astype(_code_type(len(self.categories[key])))[codes]  # code -1 picks the appended -1
 
     def _grow(self, capacity: int) -> None:
         for name, array in self.arrays.items():
@@ -204,6 +200,9 @@ class _Store:
             self.arrays[name] = grown
         self.capacity = capacity
 
+    def take_dates(self, headers) -> DayColumns:
+        return DayColumns({h: self.take(("dates", h)) for h in headers})
+
     def take(self, name) -> np.ndarray | None:
         """Return the records' array of `name` (None if no part had one), and let go of it."""
         array = self.arrays.pop(name, None)
@@ -211,6 +210,56 @@ class _Store:
 
     def categorical(self, key: str) -> pd.Categorical:
         return pd.Categorical.from_codes(self.take(("codes", key)), categories=pd.Index(self.categories[key], dtype="str"))
+
+
+def _code_type(categories: int) -> type:
+    """Return the smallest integer type for the codes of so many categories (and -1 for blank)."""
+    return np.int8 if categories <= 127 else np.int16 if categories <= 32767 else np.int32
+
+
+class DayColumns(Mapping):
+    """Date columns by header, each kept as int32 days since 1970 (4 bytes a record, half of a
+    datetime64) while the export is read, and given as datetime64[D] (NaT: no date) when asked
+    for: one column at a time is ever wide. `pop` lets a column go as it is given."""
+
+    NONE = np.iinfo(np.int32).min  # no date
+
+    def __init__(self, columns: dict) -> None:
+        self._columns = columns
+
+    @classmethod
+    def compact(cls, days: np.ndarray) -> np.ndarray:
+        """Return datetime64[D] days as int32 (dates are 1970-2199 by now: placeholders are NaT)."""
+        out = days.view(np.int64).astype(np.int32)
+        out[np.isnat(days)] = cls.NONE
+        return out
+
+    @classmethod
+    def wide(cls, days: np.ndarray, unit: str = "D") -> np.ndarray:
+        """Return int32 days as datetime64 in `unit` (D, or s as a pandas column holds them)."""
+        out = days.astype(np.int64)
+        if unit == "s":
+            out *= 86400
+        out[days == cls.NONE] = np.iinfo(np.int64).min  # NaT
+        return out.view(f"datetime64[{unit}]")
+
+    def seconds(self, header: str) -> np.ndarray:
+        return self.wide(self._columns[header], "s")
+
+    def none_known(self, header: str) -> bool:
+        return bool((self._columns[header] == self.NONE).all())
+
+    def __getitem__(self, header: str) -> np.ndarray:
+        return self.wide(self._columns[header])
+
+    def __iter__(self):
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def pop(self, header: str) -> np.ndarray:
+        return self.wide(self._columns.pop(header))
 
 
 EXAMPLE_CELLS = 50  # the bad cells of a column looked at for its examples, as an analyst scans the first few
@@ -338,7 +387,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
         excluded.append(RowIssue("in the report footer", len(footer_rows), footer_rows[:SHOW_ROWS],
                                  detail="the lines after the data (Generated By, copyright, totals) are not leads"))
     unusable = blank | empty
-    dates = {h: store.take(("dates", h)) for h in parts[0].bad_counts}  # the date columns, in the export's order
+    dates = store.take_dates(parts[0].bad_counts)  # the date columns, in the export's order
     examples = _date_examples(parts, dates, name, defs)
     bad_date = store.take("bad_date")
     excluded.append(issue("with an unparseable date", bad_date, rows, examples=examples,
@@ -364,7 +413,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     columns: dict[str, object] = {"id": ids.to_pandas(), "_row": rows}
     for key, h in keys.items():
         if h in dates:
-            columns[key] = dates[h].astype("datetime64[s]")
+            columns[key] = dates.seconds(h)
         elif key in NUMBER_FIELDS:
             columns[key] = store.take(("values", key))
             notices += _number_notices(parts, store, key, rows, usable)
@@ -379,12 +428,12 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
                   evidence, list(files or []), unit)
 
 
-def _date_examples(parts: list[_Part], dates: dict, name: str, defs: Definitions) -> list[str]:
+def _date_examples(parts: list[_Part], dates: DayColumns, name: str, defs: Definitions) -> list[str]:
     """Return a few unparseable dates of usable records, as examples; raise when a whole column is
     in another format (a few typos are rows; a column of them is a setting)."""
-    for h, days in dates.items():
+    for h in dates:
         count = sum(p.bad_counts[h][0] for p in parts)
-        if count >= 5 and np.isnat(days).all():
+        if count >= 5 and dates.none_known(h):
             example = next(p.bad_counts[h][1] for p in parts if p.bad_counts[h][0])
             formats = defs.formats(h)
             hint = (f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{h}: ...}} "

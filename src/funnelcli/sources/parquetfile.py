@@ -8,12 +8,11 @@ timestamps or dates become ISO text, which the date reader reads as it reads a C
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from funnelcli.errors import InputError
-from funnelcli.sources.csvfile import RawTable, _check_columns
+from funnelcli.sources.csvfile import RawTable, _check_columns, row_numbers
 
 SUFFIXES = (".parquet", ".pq")
 
@@ -28,7 +27,7 @@ def read_parquet(path: str, needed: list, what: str = "the definitions") -> RawT
     table = _as_text_table(source.read(columns=columns))
     if table.num_rows == 0:
         raise InputError(f"{path}: the export has no rows")
-    return RawTable(path, table, np.arange(2, table.num_rows + 2, dtype=np.int64))
+    return RawTable(path, table, row_numbers(path, 2, table.num_rows))
 
 
 PARTS_ABOVE_ROWS = 1_000_000  # a Parquet export of more rows is read a batch of PART_ROWS at a time
@@ -52,7 +51,7 @@ def read_parquet_parts(path: str, needed: list, what: str = "the definitions"):
     start, expected = 0, source.metadata.num_rows
     for batch in source.iter_batches(batch_size=PART_ROWS, columns=columns):
         table = _as_text_table(pa.Table.from_batches([batch]))
-        yield RawTable(path, table, np.arange(start + 2, start + 2 + table.num_rows, dtype=np.int64), expected_records=expected)
+        yield RawTable(path, table, row_numbers(path, start + 2, table.num_rows), expected_records=expected)
         start, expected = start + table.num_rows, 0
 
 
