@@ -214,11 +214,15 @@ def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: 
     `since`/`until` select cohorts by the date they entered the first stage (or `cohort_stage`);
     `markets` keeps only the leads of those markets.
     """
+    return _funnel(export, _as_definitions(defs), as_of, since, until, markets, cohort_stage)
+
+
+def _funnel(export, defs: Definitions, as_of, since, until, markets, cohort_stage, take_over: bool = False):
+    """funnel(); with `take_over`, the lead table is the funnel's to reuse and can't be used again."""
     from funnelcli.engine.funnel import at_as_of
 
-    defs = _as_definitions(defs)
     stage = defs.require_stage(cohort_stage, "cohort_stage") if cohort_stage else 0
-    return at_as_of(export, defs, as_of, since, until, tuple(markets), cohort_stage=stage)
+    return at_as_of(export, defs, as_of, since, until, tuple(markets), cohort_stage=stage, take_over=take_over)
 
 
 def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "definitions", *,
@@ -249,7 +253,8 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     if not loaded.usable.any():
         raise FunnelError(f"{loaded.export}: all {loaded.rows_read:,} rows were excluded:\n"
                           + "\n".join(f"  {f}" for f in findings))
-    f = funnel(loaded, defs, as_of=as_of, since=since, until=until, markets=markets, cohort_stage=cohort_stage)
+    # the lead table is this run's alone: the funnel's matrices are made in its own, not beside them
+    f = _funnel(loaded, defs, as_of, since, until, markets, cohort_stage, take_over=True)
     if f.after_as_of:
         findings.append(Finding("notice", f"{f.after_as_of:,} leads have dates after the as-of date {f.as_of:%Y-%m-%d}; "
                                           "those events are ignored", f.after_as_of))

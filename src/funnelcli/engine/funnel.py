@@ -111,13 +111,14 @@ class Funnel:
         return self.memo[key]
 
     def remember_days(self, key, make) -> np.ndarray:
-        """Return make(), a float64 array of whole days (or NaN), computed once per funnel and kept
-        as float32, which holds every whole number of days up to 2^24 (45,000 years) exactly: half
-        the memory for a column a lead (a report keeps one per stage for ages and one for steps).
-        make() gives differences of datetime64[D] days, whole by construction."""
+        """Return make(), a float32 array of whole days (or NaN), computed once per funnel and
+        shared: callers only read it. float32 holds every whole number of days up to 2^24 (45,000
+        years) exactly, in half the memory of float64 (a report keeps one per stage for ages and
+        one for steps); a median or maximum of whole days is exact in it too, and statistics that
+        interpolate (quantiles) take the values they use as float64."""
         if key not in self.memo:
-            self.memo[key] = make().astype(np.float32)
-        return self.memo[key].astype(np.float64)
+            self.memo[key] = make()
+        return self.memo[key]
 
     def column(self, key: str) -> pd.Series:
         """Return one field of the selected leads (the exit as it stood at the as-of date)."""
@@ -149,7 +150,7 @@ class Funnel:
         """
         def make():
             own = self.reached[:, i + 1] & self.own_dated(i) & self.own_dated(i + 1)
-            return np.where(own, (self.date[:, i + 1] - self.date[:, i]) / DAY, np.nan)
+            return _days_between(self.date[:, i], self.date[:, i + 1], own)
 
         return self.remember_days(("days_to_next", i), make)
 
@@ -158,14 +159,15 @@ class Funnel:
         lead is in now) from the export's stage_since column; NaN when unknown."""
         def make():
             if self.as_of is None:
-                return np.full(self.n, np.nan)
+                return np.full(self.n, np.nan, dtype=np.float32)
             as_of = np.datetime64(self.as_of.date(), "D")
-            days = (as_of - self.date[:, i]) / DAY
+            entered = self.date[:, i]
+            days = _days_between(entered, as_of, ~np.isnat(entered))
             if "stage_since" in self.frame.columns:
                 since = self.column("stage_since").to_numpy().astype("datetime64[D]")
                 current = ~self.reached[:, i + 1] if i + 1 < self.reached.shape[1] else np.ones(self.n, dtype=bool)
-                fallback = np.where(current & (since <= as_of), (as_of - since) / DAY, np.nan)
-                days = np.where(np.isnan(days), fallback, days)
+                fallback = np.isnan(days) & current & (since <= as_of)  # NaT compares False
+                days[fallback] = _days_between(since[fallback], as_of)
             return days
 
         return self.remember_days(("age", i), make)
@@ -187,11 +189,13 @@ class Buckets:
 
 def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = None,
              since: dt.date | None = None, until: dt.date | None = None,
-             markets: tuple[str, ...] = (), cohort_stage: int = 0) -> Funnel:
+             markets: tuple[str, ...] = (), cohort_stage: int = 0, take_over: bool = False) -> Funnel:
     """Return the funnel as it stood at `as_of` (default: the export's latest date), selected.
 
     `since` and `until` select cohorts by the date they entered `cohort_stage` (the first stage
     unless trends asks for another); leads that never reached that stage are outside the range.
+    With `take_over`, the selected leads' stage matrices are made in the lead table's own (which
+    can't be used again): no copy of them sits beside the originals (9 bytes a lead a stage).
     """
     as_of_ts = _as_of_date(loaded, as_of)
     # with no dates at all nothing happens after the as-of date: compare with the last day there is
@@ -212,15 +216,19 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     accounting.in_report = int(keep.sum())
     # Select first, then replay the as-of date on the selected leads only.
     idx = np.flatnonzero(keep)
-    at_reached, at_date = _replay_stages(loaded, idx, limit, later)
+    at_reached, at_date = _replay_stages(loaded, idx, limit, later, take_over)
     exit_codes = _exits_at(loaded, defs, idx, limit)
     accounting.unit, accounting.files = loaded.unit, list(loaded.files)
-    dated = _take(loaded.dated, idx) & ~np.isnat(at_date) if loaded.dated is not None else ~np.isnat(at_date)
+    if loaded.dated is not None:
+        dated = _take(loaded.dated, idx, take_over)
+        dated &= ~np.isnat(at_date)
+    else:
+        dated = ~np.isnat(at_date)
     replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
     unplaced = int((at_reached & np.isnat(at_date)).any(axis=1).sum()) if replay else 0
     return Funnel(
         defs, as_of_ts, as_of is not None, loaded.leads, idx, at_reached, at_date,
-        _implied_at(loaded, idx, limit, at_reached), exit_codes, exit_codes >= 0, accounting,
+        _implied_at(loaded, idx, limit, at_reached, take_over), exit_codes, exit_codes >= 0, accounting,
         since, until, tuple(markets), loaded.export, int((after & loaded.usable).sum()),
         cohort_stage=cohort_stage, dated=dated, unplaced=unplaced,
     )
@@ -286,28 +294,24 @@ def _chosen_markets(loaded: LoadedExport, defs: Definitions, markets: tuple[str,
     return tuple(folded[name.casefold()] for name in markets)
 
 
-def _replay_stages(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, later: list[bool]) -> tuple[np.ndarray, np.ndarray]:
+def _replay_stages(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, later: list[bool],
+                   take_over: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Return reached and dates of the selected leads at the as-of date.
 
     Events after it have not happened yet; stages reached with no date are judged on the export
     as it is (their time is unknown) unless an earlier stage is dated after the as-of date, and
     the waterfall is made monotone again.
     """
-    m, k = len(idx), loaded.reached.shape[1]
-    at_reached = np.empty((m, k), dtype=bool, order="F")
-    at_date = np.empty((m, k), dtype="datetime64[D]", order="F")
-    future = np.zeros(m, dtype=bool)  # a stage up to this one is dated after the as-of date
-    for i in range(k):
-        day = loaded.date[idx, i]
+    at_reached, at_date = _take(loaded.reached, idx, take_over), _take(loaded.date, idx, take_over)
+    future = np.zeros(len(idx), dtype=bool)  # a stage up to this one is dated after the as-of date
+    for i in range(at_reached.shape[1]):
         if later[i] or future.any():
+            day = at_date[:, i]
             happened = day <= limit
             future |= day > limit
-            at_reached[:, i] = loaded.reached[idx, i] & (happened | (np.isnat(day) & ~future))
-            at_date[:, i] = np.where(happened, day, np.datetime64("NaT"))
-        else:
-            at_reached[:, i] = loaded.reached[idx, i]
-            at_date[:, i] = day
-    for i in range(k - 2, -1, -1):
+            at_reached[:, i] &= happened | (np.isnat(day) & ~future)
+            day[~happened] = np.datetime64("NaT")
+    for i in range(at_reached.shape[1] - 2, -1, -1):
         at_reached[:, i] |= at_reached[:, i + 1]
     return at_reached, at_date
 
@@ -336,11 +340,12 @@ def _exits_at(loaded: LoadedExport, defs: Definitions, idx: np.ndarray, limit: n
     return exit_codes
 
 
-def _implied_at(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, at_reached: np.ndarray) -> np.ndarray:
+def _implied_at(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, at_reached: np.ndarray,
+                take_over: bool = False) -> np.ndarray:
     """Return which stages of the selected leads are implied at the as-of date: reached but
     skipped, or with an own date that hasn't come though a later stage's earlier date has."""
     m = len(idx)
-    at_implied = _take(loaded.implied, idx)
+    at_implied = _take(loaded.implied, idx, take_over)
     for i, (rows, own) in loaded.late.items():
         pos = np.searchsorted(idx, rows)
         inside = pos < m
@@ -350,8 +355,14 @@ def _implied_at(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, at_
     return at_implied
 
 
-def _take(matrix: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Return the rows `idx` of a (leads x stages) matrix, column-major like the original."""
+def _take(matrix: np.ndarray, idx: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """Return the rows `idx` (ascending) of a (leads x stages) matrix, column-major like the
+    original; `in_place` moves them to the top of the matrix itself and returns a view of them."""
+    if in_place:
+        for i in range(matrix.shape[1]):
+            column = matrix[:, i]
+            column[:len(idx)] = column[idx]  # the rows are taken first, then written: no row is overwritten unread
+        return matrix[:len(idx)]
     out = np.empty((len(idx), matrix.shape[1]), dtype=matrix.dtype, order="F")
     for i in range(matrix.shape[1]):
         out[:, i] = matrix[idx, i]
@@ -426,11 +437,25 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
     return rows
 
 
+def _days_between(start: np.ndarray, end, where: np.ndarray | None = None) -> np.ndarray:
+    """Return whole days from `start` to `end` (datetime64[D]) as float32, NaN outside `where` or
+    where a date is missing; only the leads `where` holds are computed (a column at 4 bytes a lead)."""
+    if where is None:
+        span = end - start
+        out = span.astype(np.float32)
+        out[np.isnat(span)] = np.nan
+        return out
+    out = np.full(len(start), np.nan, dtype=np.float32)
+    out[where] = _days_between(start[where], end if np.ndim(end) == 0 else end[where])
+    return out
+
+
 def cycle_time(f: Funnel) -> dict:
     """Return days from the first to the last stage, per lead that reached the last stage with
     both of those dates its own."""
-    days = (f.date[:, -1] - f.date[:, 0]) / DAY
-    days = days[f.reached[:, -1] & f.own_dated(0) & f.own_dated(f.reached.shape[1] - 1) & ~np.isnan(days)]
+    both = f.reached[:, -1] & f.own_dated(0) & f.own_dated(f.reached.shape[1] - 1)
+    days = (f.date[both, -1] - f.date[both, 0]) / DAY
+    days = days[~np.isnan(days)]
     if len(days) == 0:
         return {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
     q = np.quantile(days, QUANTILES)

@@ -64,15 +64,17 @@ def count(mask: np.ndarray, groups: Groups) -> np.ndarray:
 
 
 def quantiles(values: np.ndarray, groups: Groups) -> np.ndarray:
-    """Return [groups, 3]: median, p75 and p90 of the non-NaN values per group (NaN if none)."""
+    """Return [groups, 3]: median, p75 and p90 of the non-NaN values per group (NaN if none),
+    interpolated in float64 whatever the values' type."""
     ok = ~np.isnan(values)
     out = np.full((groups.size, len(QUANTILES)), np.nan)
     if not ok.any():
         return out
+    kept = values[ok].astype(np.float64)
     if groups.size == 1:
-        out[0] = np.quantile(values[ok], QUANTILES)
+        out[0] = np.quantile(kept, QUANTILES)
         return out
-    frame = pd.DataFrame({"g": groups.codes[ok], "v": values[ok]})
+    frame = pd.DataFrame({"g": groups.codes[ok], "v": kept})
     table = frame.groupby("g")["v"].quantile(list(QUANTILES)).unstack()
     out[table.index.to_numpy()] = table.to_numpy()
     return out

@@ -73,7 +73,7 @@ def _touched_and_dropped(f: Funnel, i: int) -> np.ndarray | None:
 
 
 def _stats(days: np.ndarray) -> tuple[float | None, float | None]:
-    days = days[~np.isnan(days)]
+    days = days[~np.isnan(days)].astype(np.float64)
     if len(days) == 0:
         return None, None
     return float(np.median(days)), float(days.max())
@@ -265,12 +265,13 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None) -> t
             rule = f.defs.stages[i].purgatory
             tag = f"touched <= {rule.touches_at_most}, idle {rule.idle_days:g}+ days"
             why = why.where(~dropped[idx], (why + "; " + tag).str.lstrip("; "))
+        days = age[idx].astype(np.float64)  # whole days, shown as every other number is
         picks.append(pd.DataFrame({
             "lead": idx,
             "stage": f.stages[i],
             "entered": f.date[idx, i],
-            "days_in_stage": age[idx],
-            "days_over_sla": np.where(stuck[idx], age[idx] - (sla or 0), np.nan),
+            "days_in_stage": days,
+            "days_over_sla": np.where(stuck[idx], days - (sla or 0), np.nan),
             "why": why.to_numpy(),
         }))
     fields = [k for k in LIST_FIRST if k in f.frame.columns]

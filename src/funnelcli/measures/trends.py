@@ -223,7 +223,7 @@ def _group_medians(codes: np.ndarray, values: np.ndarray, total: int) -> np.ndar
     """Return the median of the values of each code 0..total-1 (NaN for codes without values)."""
     out = np.full(total, np.nan)
     if len(codes):
-        medians = pd.Series(values).groupby(codes).median()
+        medians = pd.Series(values, dtype="float64").groupby(codes).median()
         out[medians.index.to_numpy()] = medians.to_numpy()
     return out
 
