@@ -58,9 +58,11 @@ def _touched_and_dropped(f: Funnel, i: int) -> np.ndarray | None:
     rule = f.defs.stages[i].purgatory
     if rule is None or f.as_of is None or "touches" not in f.frame.columns or "last_activity" not in f.frame.columns:
         return None
-    touches = np.nan_to_num(f.column("touches").to_numpy(dtype="float64", na_value=np.nan), nan=0.0)
-    # only the few leads still waiting in the stage, with few touches, need their idle days
-    idx = np.flatnonzero(unresolved(f, i) & (touches <= rule.touches_at_most))
+    # only the leads still waiting in the stage are looked at, and of those only the ones with few
+    # touches need their idle days
+    waiting = np.flatnonzero(unresolved(f, i))
+    touches = f.frame["touches"].take(f.rows[waiting]).to_numpy(dtype="float64", na_value=np.nan)
+    idx = waiting[np.nan_to_num(touches, nan=0.0) <= rule.touches_at_most]
     as_of = np.datetime64(f.as_of.date(), "D")
     last = f.frame["last_activity"].to_numpy(dtype="datetime64[s]")[f.rows[idx]].astype("datetime64[D]")
     last = np.where(last <= as_of, last, np.datetime64("NaT"))
@@ -203,7 +205,7 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
     stuck_any = np.zeros(f.n, dtype=bool)
     dropped_any = np.zeros(f.n, dtype=bool)
     per_stage = {}
-    oldest = np.full(f.n, np.nan)
+    oldest = np.full(f.n, np.nan, dtype=np.float32)  # whole days, as the ages are
     for i in stages:
         stuck = b.stuck[:, i]
         stuck_any |= stuck
@@ -211,11 +213,11 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
         dropped = touched_and_dropped(f, i)
         if dropped is not None:
             dropped_any |= dropped
-        oldest = np.where(stuck, f.age(i), oldest)
+        oldest[stuck] = f.age(i)[stuck]  # a later stage's age wins
     stuck_total = count(stuck_any, groups)
     dropped_total = count(dropped_any, groups)
     reached_total = count(f.reached[:, stages].any(axis=1), groups)
-    frame = pd.DataFrame({"g": groups.codes[stuck_any], "age": oldest[stuck_any]})
+    frame = pd.DataFrame({"g": groups.codes[stuck_any], "age": oldest[stuck_any].astype(np.float64)})
     ages = frame.groupby("g")["age"].agg(["median", "max"]) if len(frame) else None
     risk = None
     if amount is not None:

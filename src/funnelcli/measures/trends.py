@@ -170,7 +170,7 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
     inside, codes = _codes(cohort_days, counted[0], rng)
     groups = group_by(f, by)
     size = rng.last - rng.first + 1
-    key = groups.codes * size + codes
+    key = groups.codes.astype(np.int64) * size + codes
     total = groups.size * size
 
     def tally(mask: np.ndarray) -> np.ndarray:
@@ -258,7 +258,7 @@ def flow_rows(f: Funnel, period: str, last: int | None = None, by: str | None = 
     counts = []
     for i in range(len(f.stages)):
         inside, codes = _codes(f.date[:, i], f.reached[:, i], rng)
-        key = groups.codes * size + codes
+        key = groups.codes.astype(np.int64) * size + codes
         counts.append(np.bincount(key[inside], minlength=groups.size * size).reshape(groups.size, size))
     rows = []
     previous: dict = {}
