@@ -289,17 +289,27 @@ def cache_runs(path: str, repeat: int) -> bool:
     return ok
 
 
+PARQUET_WRITER = """
+import os, sys
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+path, target = sys.argv[1:]
+table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                       convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+pq.write_table(table, target + ".partial")
+os.replace(target + ".partial", target)
+"""
+
+
 def parquet_runs(path: str, repeat: int) -> None:
     """Time conversion on the same export written as Parquet (made once, beside the CSV)."""
     target = Path(path).with_suffix(".parquet")
     if not target.exists():
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
-
-        table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                               convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
-        pq.write_table(table, str(target) + ".partial")
-        os.replace(str(target) + ".partial", target)
+        # made in a child process: a command forked from this one would start with its memory in
+        # its peak (ru_maxrss counts the pages shared at fork), and a 5M-lead table is 2 GB
+        print(f"making {target}...", file=sys.stderr)
+        subprocess.run([sys.executable, "-c", PARQUET_WRITER, path, str(target)], check=True)
     walls = [timed(funnelcli("conversion", str(target), "-q", "-f", "text")) for _ in range(repeat)]
     print(f"conversion of the Parquet export ({os.path.getsize(target) / 1e6:.0f} MB): "
           f"{statistics.median(w for w, _ in walls):.2f} s, peak {max(m for _, m in walls):.0f} MB")
