@@ -206,3 +206,17 @@ def test_conversion_names_exits_as_the_measures_do(loaded, defs):
 
     row = funnel.conversion(funnel.at_as_of(loaded, defs))[0]
     assert [k for k in row if k.startswith("exited:")] == [keys.exited_key(e.name) for e in defs.exits]
+
+
+def test_an_sla_just_under_a_whole_day_compares_as_written(tmp_path):
+    # Ages are whole days kept as float32; an SLA is compared as given (float64): lead 9 has been
+    # at SAL 37 days at 2024-03-10, past an SLA of 36.9999999 days, which float32 would round to 37.
+    text = (FIXTURES / "small.yml").read_text().replace("sla_days: 14,", "sla_days: 36.9999999,")
+    (tmp_path / "small.yml").write_text(text)
+    defs = definitions.load([str(tmp_path / "small.yml")])
+    f = funnel.at_as_of(api.read_export(str(FIXTURES / "small.csv"), defs), defs)
+    sal = by_stage(funnel.conversion(f))["SAL"]
+    assert (sal["stuck"], sal["in_progress"]) == (1, 0)
+    from funnelcli.measures.purgatory import age_bands
+    bands = {r["stage"]: r for r in age_bands(f, [1])}["SAL"]
+    assert (bands["within_sla"], bands["sla_1_2x"]) == (0, 1)

@@ -115,9 +115,12 @@ class Funnel:
         shared: callers only read it. float32 holds every whole number of days up to 2^24 (45,000
         years) exactly, in half the memory of float64 (a report keeps one per stage for ages and
         one for steps); a median or maximum of whole days is exact in it too, and statistics that
-        interpolate (quantiles) take the values they use as float64."""
+        interpolate (quantiles) take the values they use as float64, as thresholds compare
+        (np.float64(sla): a Python float would be rounded to float32)."""
         if key not in self.memo:
-            self.memo[key] = make()
+            days = make()
+            days.flags.writeable = False  # shared by every table that asks
+            self.memo[key] = days
         return self.memo[key]
 
     def column(self, key: str) -> pd.Series:
@@ -382,7 +385,7 @@ def _buckets(f: Funnel) -> Buckets:
         unresolved &= ~f.exited
         if stage.sla_days is not None:
             with np.errstate(invalid="ignore"):
-                stuck[:, i] = unresolved & (f.age(i) > stage.sla_days)
+                stuck[:, i] = unresolved & (f.age(i) > np.float64(stage.sla_days))  # compared in float64, as given
         in_progress[:, i] = unresolved & ~stuck[:, i]
     return Buckets(converted, exited, stuck, in_progress)
 

@@ -198,6 +198,7 @@ def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evi
     met: list[np.ndarray] = []
     when: dict[int, np.ndarray] = {}
     codes = np.full(n, -1, dtype=np.int32)
+    columns: dict[str, np.ndarray] = {}  # exits dated by the same column share its days
     for j, ex in enumerate(defs.exits):
         holds = np.zeros(n, dtype=bool)
         if ex.when is not None:
@@ -205,7 +206,9 @@ def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evi
         if j in evidence.exit_met:
             holds |= evidence.exit_met[j]
         if ex.date:
-            when[j] = dates[ex.date]
+            if ex.date not in columns:
+                columns[ex.date] = dates[ex.date]
+            when[j] = columns[ex.date]
             if ex.when is None and j not in evidence.exit_met:
                 holds |= ~np.isnat(when[j])
         if j in evidence.exit_dates:

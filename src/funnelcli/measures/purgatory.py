@@ -166,12 +166,13 @@ def age_bands(f: Funnel, stages: list[int]) -> list[dict]:
             continue
         waiting = unresolved(f, i)
         age = f.age(i)
+        limit = np.float64(sla)  # the ages are float32: the bands compare in float64, as the SLA is given
         with np.errstate(invalid="ignore"):  # an unknown age (NaN) is in no band
             bands = {
-                "within_sla": waiting & (age <= sla),
-                "sla_1_2x": waiting & (age > sla) & (age <= 2 * sla),
-                "sla_2_4x": waiting & (age > 2 * sla) & (age <= 4 * sla),
-                "sla_over_4x": waiting & (age > 4 * sla),
+                "within_sla": waiting & (age <= limit),
+                "sla_1_2x": waiting & (age > limit) & (age <= 2 * limit),
+                "sla_2_4x": waiting & (age > 2 * limit) & (age <= 4 * limit),
+                "sla_over_4x": waiting & (age > 4 * limit),
             }
         row = {"stage": f.stages[i], "sla_days": sla}
         row.update({key: int(mask.sum()) for key, mask in bands.items()})
@@ -257,7 +258,7 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None) -> t
         age = f.age(i)
         if min_days is not None:
             with np.errstate(invalid="ignore"):
-                listed &= age >= min_days
+                listed &= age >= np.float64(min_days)
         idx = np.flatnonzero(listed)
         if not len(idx):
             continue

@@ -255,6 +255,9 @@ class DayColumns(Mapping):
     def __iter__(self):
         return iter(self._columns)
 
+    def __contains__(self, header) -> bool:  # Mapping's own would make the column to find it
+        return header in self._columns
+
     def __len__(self) -> int:
         return len(self._columns)
 
