@@ -506,3 +506,25 @@ def test_validate_data_reports_the_exports_own_missing_column_against_the_export
     assert code == 1
     assert [p["rule"] for p in problems] == ["missing-column"]
     assert "'source'" in problems[0]["message"] and "leads2.csv" in problems[0]["message"]
+
+
+@pytest.mark.parametrize("as_parquet", [False, True])
+def test_a_joined_file_with_no_rows_yet_leaves_every_lead_unmatched(files, as_parquet):
+    # No opportunities yet: the file has its header only. Every lead runs, with the join's
+    # columns blank: 5 leads reach Lead, none is won or lost (was: "header but no data rows").
+    header = OPPORTUNITIES.splitlines()[0] + "\n"
+    files["opportunities.csv"].write_text(header)
+    joins = {}
+    if as_parquet:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        target = files["opportunities.csv"].with_suffix(".parquet")
+        pq.write_table(pa.table({h: pa.array([], pa.string()) for h in header.strip().split(",")}), target)
+        joins = {"opportunities": str(target)}
+    loaded = read(files, **joins)
+    assert account_of(loaded, "join opportunities").rows_read == 0
+    assert column(loaded, "closed_at") == ["-"] * 5
+    result = cli(files, *(f"--join=opportunities={p}" for p in joins.values()))
+    stages = stage_rows(report_of(result))
+    assert (stages["Lead"]["reached"], stages["Won"]["reached"], stages["Lead"]["exited"]) == (5, 0, 0)

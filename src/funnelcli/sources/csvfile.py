@@ -69,14 +69,16 @@ class RawTable:
 
 
 def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: str | None = None,
-             content: bytes | None = None, what: str = "the definitions", coded: frozenset = frozenset()) -> RawTable:
+             content: bytes | None = None, what: str = "the definitions", coded: frozenset = frozenset(),
+             may_be_empty: bool = False) -> RawTable:
     """Return the columns `needed` of the CSV at `path` ('-' for stdin) as text.
 
     `needed` holds headers, or (header, roles) pairs so that a missing column's error says what
     uses it. Raises InputError naming every missing column (and the nearest header), or the line
     that cannot be read. `content` is the file's bytes when the caller has read them already.
     The `coded` headers are read as dictionaries (a code per cell), for columns of few values
-    that are only coded, never read as text (a log's stage and field columns).
+    that are only coded, never read as text (a log's stage and field columns). A file of a header
+    and no rows is an error unless `may_be_empty` (a joined file: no opportunities yet).
     """
     data, name = (content, "<stdin>" if path == "-" else path) if content is not None else open_export(path)
     export = _open(data, path, name, needed, encoding, delimiter, what)
@@ -87,7 +89,7 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     table, ragged = _read_table(data, path, name, export.columns, header, delimiter, encoding,
                                 {h for h, n in zip(export.columns, export.names) if n in coded})
     table = table.rename_columns([c.strip() for c in table.column_names])
-    if table.num_rows == 0 and not ragged:
+    if table.num_rows == 0 and not ragged and not may_be_empty:
         raise InputError(f"{name}: the export has a header but no data rows")
     total = table.num_rows + len(ragged)  # records, each a row number (the header is row 1)
     rows = row_numbers(name, 2, total)

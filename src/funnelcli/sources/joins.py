@@ -36,8 +36,9 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
     for join in defs.joins:
         path = join_path(join, bound)
         needed = [(h, [f"join {join.name}"]) for h in defs.headers(join.name)]
-        raw = (read_parquet(path, needed, what=f"join {join.name!r}") if is_parquet(path)
-               else read_csv(path, needed, encoding, None, what=f"join {join.name!r}"))
+        # a joined file with no rows yet (no opportunities) leaves every lead unmatched
+        raw = (read_parquet(path, needed, what=f"join {join.name!r}", may_be_empty=True) if is_parquet(path)
+               else read_csv(path, needed, encoding, None, what=f"join {join.name!r}", may_be_empty=True))
         raw, blanked = blank_out(raw, defs.blank_values, f"of {raw.name} (join {join.name!r})")
         leads, account, missing = _join_one(leads, raw, join, defs)
         accounts.append(account)

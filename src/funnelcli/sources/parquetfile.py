@@ -21,11 +21,11 @@ def is_parquet(path: str) -> bool:
     return path != "-" and path.lower().endswith(SUFFIXES)
 
 
-def read_parquet(path: str, needed: list, what: str = "the definitions") -> RawTable:
+def read_parquet(path: str, needed: list, what: str = "the definitions", may_be_empty: bool = False) -> RawTable:
     """Return the columns `needed` (headers, or (header, roles) pairs) of the Parquet file as text."""
     source, columns = _open(path, needed, what)
     table = _as_text_table(source.read(columns=columns))
-    if table.num_rows == 0:
+    if table.num_rows == 0 and not may_be_empty:
         raise InputError(f"{path}: the export has no rows")
     return RawTable(path, table, row_numbers(path, 2, table.num_rows))
 
