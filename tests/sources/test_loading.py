@@ -930,3 +930,15 @@ def test_market_counts_through_the_engine(load_with_defs):
     acc = funnel.at_as_of(loaded, defs, markets=("us",)).accounting
     assert (acc.in_report, acc.other_markets, acc.not_reached, acc.rows_excluded) == (2, 4, 0, 0)
     assert acc.balanced()
+
+
+def test_row_numbers_are_int32_and_an_export_past_them_is_refused():
+    from funnelcli.errors import InputError
+    from funnelcli.sources.csvfile import row_numbers
+
+    rows = row_numbers("big.csv", 5, 3)
+    assert rows.dtype == "int32" and rows.tolist() == [5, 6, 7]
+    last = 2**31 - 1  # int32's largest: the last row number that fits
+    assert row_numbers("big.csv", last - 2, 2).tolist() == [last - 2, last - 1]
+    with pytest.raises(InputError, match="big.csv: more than 2,147,483,646 rows: split the export"):
+        row_numbers("big.csv", last - 2, 3)

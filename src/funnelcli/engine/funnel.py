@@ -112,11 +112,9 @@ class Funnel:
 
     def remember_days(self, key, make) -> np.ndarray:
         """Return make(), a float32 array of whole days (or NaN), computed once per funnel and
-        shared: callers only read it. float32 holds every whole number of days up to 2^24 (45,000
-        years) exactly, in half the memory of float64 (a report keeps one per stage for ages and
-        one for steps); a median or maximum of whole days is exact in it too, and statistics that
-        interpolate (quantiles) take the values they use as float64, as thresholds compare
-        (np.float64(sla): a Python float would be rounded to float32)."""
+        shared read-only. float32 holds every whole number of days up to 2^24 exactly, in half the
+        memory of float64. Quantiles take the values they use as float64, and a threshold is
+        compared as np.float64(x): against float32, a Python float is rounded to float32."""
         if key not in self.memo:
             days = make()
             days.flags.writeable = False  # shared by every table that asks

@@ -23,7 +23,7 @@ import pandas as pd
 from funnelcli.definitions import OUT_OF_MARKET, Definitions
 from funnelcli.sources import conditions
 from funnelcli.sources.accounting import RowIssue, issue
-from funnelcli.sources.fields import Fields
+from funnelcli.sources.fields import DayColumns, Fields
 from funnelcli.sources.shapes import Evidence
 
 
@@ -64,7 +64,9 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     # Each date column is let go once read (the fields are taken over): a column is 8 bytes a lead,
     # and the stage matrix that takes the stages' dates would otherwise sit beside them all.
     event_columns = {s.date for s in defs.stages if s.date} | {e.date for e in defs.exits if e.date}
-    other_latest = [d for h in [h for h in dates if h not in event_columns] for d in _latest(dates.pop(h), usable)]
+    other_latest = []  # created, last activity, stage since: they count only toward the latest date
+    for h in [h for h in dates if h not in event_columns]:
+        other_latest += _latest(dates.pop(h), usable)
     own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of)
     own_latest = _latest_of(own_date, usable)  # before the waterfall turns own dates into effective ones, in place
     reached, date, dated, out_of_order, late = _waterfall(own, own_date)
@@ -119,7 +121,7 @@ def _reading(defs: Definitions) -> conditions.Reading:
     return conditions.reading(defs)
 
 
-def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evidence, key_of) -> tuple[np.ndarray, np.ndarray]:
+def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidence: Evidence, key_of) -> tuple[np.ndarray, np.ndarray]:
     """Return (leads x stages) matrices: reached by the lead's own evidence, and the own entry date
     (NaT where the evidence has no date).
 
@@ -135,7 +137,9 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence:
     last_use = {stage.date: i for i, stage in enumerate(defs.stages) if stage.date}
     last_use.update({e.date: k for e in defs.exits if e.date})
     for i, stage in enumerate(defs.stages):
-        column = (dates.pop(stage.date) if last_use[stage.date] == i else dates[stage.date]) if stage.date else None
+        column = None
+        if stage.date:
+            column = dates.pop(stage.date) if last_use[stage.date] == i else dates[stage.date]
         if stage.when is not None:
             own[:, i] |= conditions.evaluate(stage.when, frame, key_of, _reading(defs))
         if i in evidence.stage_reached:
@@ -188,7 +192,7 @@ def _waterfall(own: np.ndarray, own_date: np.ndarray):
     return reached, date, dated, out_of_order, late
 
 
-def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: dict, evidence: Evidence, key_of) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
+def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidence: Evidence, key_of) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
     """Add the lead's exit (the first whose rule holds) to the frame; return every exit's rule
     (a mask per exit) and the dates of the exits that have one, for replaying an earlier as-of date.
 
