@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from funnelcli.sources.cells import repeats
+from funnelcli.sources.cells import _held, repeats
 
 
 def seen_before(keys: list[int], among: list[bool]) -> list[bool]:
@@ -36,3 +36,19 @@ def test_every_row_chosen_and_none_chosen():
     keys = np.array([5, 3, 5, 5, -1, 3], dtype=np.int64)
     assert repeats(keys, np.ones(6, dtype=bool)).tolist() == [False, False, True, True, False, True]
     assert not repeats(keys, np.zeros(6, dtype=bool)).any()
+
+
+@given(st.lists(st.tuples(st.sampled_from([0, 7, 2**31 - 1, 2**31, -2**31, -2**31 - 1, 2**40]), st.booleans()),
+                max_size=40))
+def test_keys_beyond_int32_stay_distinct(pairs):
+    # 2**31 and -2**31 - 1 don't fit int32: narrowed they would wrap onto other keys
+    keys = [k for k, _ in pairs]
+    among = [a for _, a in pairs]
+    got = repeats(np.array(keys, dtype=np.int64), np.array(among, dtype=bool))
+    assert got.tolist() == seen_before(keys, among)
+
+
+@given(st.lists(st.integers(-5, 5), max_size=30), st.lists(st.integers(-5, 5), max_size=8), st.integers(1, 7))
+def test_held_in_chunks_is_membership(values, keys, step):
+    values, keys = np.array(values, dtype=np.int64), np.unique(np.array(keys, dtype=np.int64))
+    assert _held(values, keys, step).tolist() == np.isin(values, keys).tolist()

@@ -326,19 +326,44 @@ def categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
 def repeats(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
     """Return which rows of `among` hold a key seen on an earlier row of `among`.
 
-    A stable sort puts each key's rows together in their order: every one but the first repeats
-    it. Held at once: the keys, the order and the keys in order (most exports have every record
-    among, and then the keys are not copied)."""
+    A sorted copy of the keys (int32 where they fit) tells which keys are held more than once;
+    only the rows holding one of those are then put in order, stably, and every one of a key's
+    rows but the first repeats it. Most exports repeat few ids, so beside the keys this holds a
+    copy of 4 bytes a record, not an int64 order and the keys in it (24 bytes a record)."""
     rows = None if among.all() else np.flatnonzero(among)
     chosen = keys if rows is None else keys[rows]
-    order = np.argsort(chosen, kind="stable")
-    ordered = chosen[order]
-    del chosen
-    again = order[1:][ordered[1:] == ordered[:-1]]
-    del ordered, order
+    ordered = _narrowed(chosen)
+    ordered.sort()
+    twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    held = np.flatnonzero(_held(chosen, twice.astype(chosen.dtype)))
+    some = chosen[held]
+    order = np.argsort(some, kind="stable")
+    some = some[order]
+    again = held[order[1:][some[1:] == some[:-1]]]
     repeat = np.zeros(len(keys), dtype=bool)
     repeat[again if rows is None else rows[again]] = True
     return repeat
+
+
+def _narrowed(keys: np.ndarray) -> np.ndarray:
+    """Return a copy of integer keys, as int32 when every one fits."""
+    small = np.iinfo(np.int32)
+    if keys.dtype.itemsize > 4 and len(keys) and small.min <= keys.min() and keys.max() <= small.max:
+        return keys.astype(np.int32)
+    return keys.copy()
+
+
+def _held(values: np.ndarray, keys: np.ndarray, step: int = 1 << 20) -> np.ndarray:
+    """Return which values are among `keys` (sorted, distinct), a million values at a time."""
+    out = np.zeros(len(values), dtype=bool)
+    if len(keys) == 0:
+        return out
+    for start in range(0, len(values), step):
+        chunk = values[start:start + step]
+        at = np.minimum(np.searchsorted(keys, chunk), len(keys) - 1)
+        out[start:start + step] = keys[at] == chunk
+    return out
 
 
 def numeric_keys(column: pa.ChunkedArray) -> np.ndarray | None:
