@@ -178,14 +178,49 @@ class Funnel:
         return _buckets(self)
 
 
+CONVERTED, EXITED, STUCK, IN_PROGRESS = 1, 2, 3, 4  # a lead's bucket code at a stage; 0: not reached
+
+
+class _Bucket:
+    """One bucket of `Buckets`, read as a bool (lead x stage) matrix or a part of one:
+    b.stuck[:, i], b.exited[rows], b.converted[p, i]."""
+
+    def __init__(self, codes: np.ndarray, code: int) -> None:
+        self._codes, self._code = codes, code
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._codes.shape
+
+    def __getitem__(self, key):
+        return self._codes[key] == self._code
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self._codes == self._code, dtype=dtype)
+
+
 @dataclass
 class Buckets:
-    """Per (lead, stage): the bucket the lead is in for that stage."""
+    """Per (lead, stage): the bucket the lead is in for that stage, as one int8 code (a byte a lead
+    a stage, where four bool matrices took four); each bucket reads as a bool matrix."""
 
-    converted: np.ndarray
-    exited: np.ndarray
-    stuck: np.ndarray
-    in_progress: np.ndarray
+    codes: np.ndarray  # int8 [n, k], column-major: CONVERTED, EXITED, STUCK, IN_PROGRESS, 0 (not reached)
+
+    @property
+    def converted(self) -> _Bucket:
+        return _Bucket(self.codes, CONVERTED)
+
+    @property
+    def exited(self) -> _Bucket:
+        return _Bucket(self.codes, EXITED)
+
+    @property
+    def stuck(self) -> _Bucket:
+        return _Bucket(self.codes, STUCK)
+
+    @property
+    def in_progress(self) -> _Bucket:
+        return _Bucket(self.codes, IN_PROGRESS)
 
 
 def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = None,
@@ -372,20 +407,23 @@ def _take(matrix: np.ndarray, idx: np.ndarray, in_place: bool = False) -> np.nda
 
 def _buckets(f: Funnel) -> Buckets:
     n, k = f.reached.shape
-    matrices = {name: np.zeros((n, k), dtype=bool, order="F") for name in ("converted", "exited", "stuck", "in_progress")}
-    converted, exited, stuck, in_progress = matrices.values()
-    for i, stage in enumerate(f.defs.stages):  # a column at a time: the matrices are column-major
-        reached = f.reached[:, i]
-        if i + 1 < k:
-            converted[:, i] = f.reached[:, i + 1]
-        unresolved = reached & ~converted[:, i]
-        exited[:, i] = unresolved & f.exited
+    codes = np.zeros((n, k), dtype=np.int8, order="F")
+    for i, stage in enumerate(f.defs.stages):  # a column at a time: the matrix is column-major
+        column = codes[:, i]
+        unresolved = f.reached[:, i].copy()
+        if i + 1 < k:  # reaching the next stage implies reaching this one (the waterfall)
+            converted = f.reached[:, i + 1]
+            column[converted] = CONVERTED
+            unresolved &= ~converted
+        column[unresolved & f.exited] = EXITED
         unresolved &= ~f.exited
         if stage.sla_days is not None:
             with np.errstate(invalid="ignore"):
-                stuck[:, i] = unresolved & (f.age(i) > np.float64(stage.sla_days))  # compared in float64, as given
-        in_progress[:, i] = unresolved & ~stuck[:, i]
-    return Buckets(converted, exited, stuck, in_progress)
+                stuck = unresolved & (f.age(i) > np.float64(stage.sla_days))  # compared in float64, as given
+            column[stuck] = STUCK
+            unresolved &= ~stuck
+        column[unresolved] = IN_PROGRESS
+    return Buckets(codes)
 
 
 # --------------------------------------------------------------------------------------------
