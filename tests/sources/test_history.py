@@ -544,7 +544,7 @@ def test_log_in_lead_order_gives_what_time_order_gives(load):
     lines = TIME_ORDERED_LOG.splitlines()
     by_lead = "\n".join([lines[0]] + sorted(lines[1:], key=lambda line: line.split(",")[0])) + "\n"
     timed, grouped = load(TIME_ORDERED_LOG, PLAIN_DEFS), load(by_lead, PLAIN_DEFS)
-    assert day_list(grouped.date.ravel()) == day_list(timed.date.ravel())
+    assert day_list(np.asarray(grouped.date).ravel()) == day_list(np.asarray(timed.date).ravel())
     assert matrix(grouped.dated) == matrix(timed.dated)
     assert day_list(grouped.exit_until[0]) == day_list(timed.exit_until[0])
     assert {k: c for k, (c, _) in by_reason(grouped.notices).items()} == {k: c for k, (c, _) in by_reason(timed.notices).items()}

@@ -1,9 +1,10 @@
 """An opt-in cache of the loaded lead table, for cron jobs that run several reports on one export
 (`--cache`, or FUNNELCLI_CACHE=1).
 
-The key is everything a loaded table depends on: funnelcli's version; the export's and each
-joined file's path, size, modification time and a hash of its first and last 64 KiB; the
-definitions' digest (which covers every file's bytes and any --set); the encoding and delimiter.
+The key is everything a loaded table depends on: funnelcli's version and the layout of what is
+pickled; the export's and each joined file's path, size, modification time and a hash of its
+first and last 64 KiB; the definitions' digest (which covers every file's bytes and any --set);
+the encoding and delimiter.
 A file changed in any of these is another key: a stale entry is never read, and a changed
 definition never borrows an old load. Entries live in the user's cache folder
 ($XDG_CACHE_HOME/funnelcli, else ~/.cache/funnelcli; FUNNELCLI_CACHE_DIR to choose), written
@@ -21,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 EDGE = 1 << 16  # bytes hashed at each end of a file
+LAYOUT = 2  # of the pickled lead table: raised when its arrays change (2: dates as int32 days)
 MAX_ENTRIES = 16
 
 
@@ -47,7 +49,7 @@ def fingerprint(path: str) -> dict:
 def key(export: str, files: list[str], digest: str, settings: dict) -> str:
     from funnelcli import __version__
 
-    parts = {"version": __version__, "export": fingerprint(export), "files": [fingerprint(f) for f in files],
+    parts = {"version": __version__, "layout": LAYOUT, "export": fingerprint(export), "files": [fingerprint(f) for f in files],
              "definitions": digest, "settings": settings}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from funnelcli.definitions import OUT_OF_MARKET, Definitions, did_you_mean
 from funnelcli.engine.groups import QUANTILES, group_by, group_order, number, per_exit, per_stage, quantiles, rate
-from funnelcli.engine.leads import LoadedExport
+from funnelcli.engine.leads import LoadedExport, StageDays
 from funnelcli.errors import FunnelError, option
 from funnelcli.sources.accounting import RowIssue
 
@@ -88,7 +88,7 @@ class Funnel:
     frame: pd.DataFrame  # the export's lead table, every row
     rows: np.ndarray  # the positions in `frame` of the selected leads
     reached: np.ndarray  # bool [n, k]
-    date: np.ndarray  # datetime64[D] [n, k]; NaT when not reached, or reached with no date
+    date: StageDays  # [n, k]; NaT (as it reads) when not reached, or reached with no date
     implied: np.ndarray  # bool [n, k]
     exit_codes: np.ndarray  # int [n]: the lead's exit (index into defs.exits), -1 for none
     exited: np.ndarray  # bool [n]: an exit holds at the as-of date
@@ -151,7 +151,7 @@ class Funnel:
         """
         def make():
             own = self.reached[:, i + 1] & self.own_dated(i) & self.own_dated(i + 1)
-            return _days_between(self.date[:, i], self.date[:, i + 1], own)
+            return _days_between(self.date.days[:, i], self.date.days[:, i + 1], own)
 
         return self.remember_days(("days_to_next", i), make)
 
@@ -161,14 +161,14 @@ class Funnel:
         def make():
             if self.as_of is None:
                 return np.full(self.n, np.nan, dtype=np.float32)
-            as_of = np.datetime64(self.as_of.date(), "D")
-            entered = self.date[:, i]
-            days = _days_between(entered, as_of, ~np.isnat(entered))
+            as_of = _day_number(self.as_of.date())
+            entered = self.date.days[:, i]
+            days = _days_between(entered, as_of, entered != StageDays.NONE)
             if "stage_since" in self.frame.columns:
                 since = self.column("stage_since").to_numpy().astype("datetime64[D]")
                 current = ~self.reached[:, i + 1] if i + 1 < self.reached.shape[1] else np.ones(self.n, dtype=bool)
-                fallback = np.isnan(days) & current & (since <= as_of)  # NaT compares False
-                days[fallback] = _days_between(since[fallback], as_of)
+                fallback = np.isnan(days) & current & (since <= np.datetime64(self.as_of.date(), "D"))  # NaT compares False
+                days[fallback] = _days_between(since[fallback].view(np.int64), as_of)
             return days
 
         return self.remember_days(("age", i), make)
@@ -257,11 +257,11 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     accounting.unit, accounting.files = loaded.unit, list(loaded.files)
     if loaded.dated is not None:
         dated = _take(loaded.dated, idx, take_over)
-        dated &= ~np.isnat(at_date)
+        dated &= ~at_date.missing()
     else:
-        dated = ~np.isnat(at_date)
+        dated = ~at_date.missing()
     replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
-    unplaced = int((at_reached & np.isnat(at_date)).any(axis=1).sum()) if replay else 0
+    unplaced = int((at_reached & at_date.missing()).any(axis=1).sum()) if replay else 0
     return Funnel(
         defs, as_of_ts, as_of is not None, loaded.leads, idx, at_reached, at_date,
         _implied_at(loaded, idx, limit, at_reached, take_over), exit_codes, exit_codes >= 0, accounting,
@@ -290,30 +290,30 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, 
     the as-of date had not been reached then either (a deal can't be at Contact Made before it was
     created).
     """
-    reached, date = loaded.reached, loaded.date
-    in_funnel = reached[:, 0] & (date[:, 0] <= limit)  # a NaT date compares False
+    reached, date, none, last = loaded.reached, loaded.date.days, StageDays.NONE, _day_number(limit)
+    in_funnel = reached[:, 0] & (date[:, 0] <= last) & (date[:, 0] != none)
     after = np.zeros(len(loaded.leads), dtype=bool)
     for j, day in loaded.exit_dates.items():
         after |= loaded.exit_met[j] & (day > limit)
     later = []
     future = np.zeros(len(loaded.leads), dtype=bool)  # a stage up to this one is dated after as-of (not an exit)
     for i in range(reached.shape[1]):
-        beyond = date[:, i] > limit
+        beyond = date[:, i] > last  # none is below every day
         after |= beyond
         future |= beyond
-        in_funnel |= reached[:, i] & np.isnat(date[:, i]) & ~future
+        in_funnel |= reached[:, i] & (date[:, i] == none) & ~future
         later.append(bool(beyond.any()))
     return in_funnel, after, later
 
 
 def _in_range(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None) -> np.ndarray:
     """Return the leads that entered `stage` by the as-of date, within since..until."""
-    entry = loaded.date[:, stage]
-    inside = loaded.reached[:, stage] & (entry <= limit)
+    entry = loaded.date.days[:, stage]
+    inside = loaded.reached[:, stage] & (entry <= _day_number(limit)) & (entry != StageDays.NONE)
     if since is not None:
-        inside &= entry >= np.datetime64(since, "D")
+        inside &= entry >= _day_number(since)
     if until is not None:
-        inside &= entry <= np.datetime64(until, "D")
+        inside &= entry <= _day_number(until)
     return inside
 
 
@@ -331,25 +331,32 @@ def _chosen_markets(loaded: LoadedExport, defs: Definitions, markets: tuple[str,
 
 
 def _replay_stages(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, later: list[bool],
-                   take_over: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                   take_over: bool = False) -> tuple[np.ndarray, StageDays]:
     """Return reached and dates of the selected leads at the as-of date.
 
     Events after it have not happened yet; stages reached with no date are judged on the export
     as it is (their time is unknown) unless an earlier stage is dated after the as-of date, and
     the waterfall is made monotone again.
     """
-    at_reached, at_date = _take(loaded.reached, idx, take_over), _take(loaded.date, idx, take_over)
+    at_reached, at_date = _take(loaded.reached, idx, take_over), _take(loaded.date.days, idx, take_over)
+    none, last = StageDays.NONE, _day_number(limit)
     future = np.zeros(len(idx), dtype=bool)  # a stage up to this one is dated after the as-of date
     for i in range(at_reached.shape[1]):
         if later[i] or future.any():
             day = at_date[:, i]
-            happened = day <= limit
-            future |= day > limit
-            at_reached[:, i] &= happened | (np.isnat(day) & ~future)
-            day[~happened] = np.datetime64("NaT")
+            known = day != none
+            happened = known & (day <= last)
+            future |= day > last
+            at_reached[:, i] &= happened | (~known & ~future)
+            day[~happened] = none
     for i in range(at_reached.shape[1] - 2, -1, -1):
         at_reached[:, i] |= at_reached[:, i + 1]
-    return at_reached, at_date
+    return at_reached, StageDays(at_date)
+
+
+def _day_number(day) -> int:
+    """Return a date (datetime.date or datetime64) as days since 1970, as StageDays keeps it."""
+    return int(np.datetime64(day, "D").astype(np.int64))
 
 
 def _exits_at(loaded: LoadedExport, defs: Definitions, idx: np.ndarray, limit: np.datetime64) -> np.ndarray:
@@ -477,13 +484,11 @@ def conversion(f: Funnel, by: str | None = None) -> list[dict]:
 
 
 def _days_between(start: np.ndarray, end, where: np.ndarray | None = None) -> np.ndarray:
-    """Return whole days from `start` to `end` (datetime64[D]) as float32, NaN outside `where` or
-    where a date is missing; only the leads `where` holds are computed (a column at 4 bytes a lead)."""
+    """Return whole days from `start` to `end` (days since 1970, int) as float32, NaN outside
+    `where`, which holds only where both are known; only those leads are computed (a column at 4
+    bytes a lead). Dates are 1970-2199: a difference is exact in float32."""
     if where is None:
-        span = end - start
-        out = span.astype(np.float32)
-        out[np.isnat(span)] = np.nan
-        return out
+        return (end - start).astype(np.float32)
     out = np.full(len(start), np.nan, dtype=np.float32)
     out[where] = _days_between(start[where], end if np.ndim(end) == 0 else end[where])
     return out

@@ -27,6 +27,41 @@ from funnelcli.sources.fields import DayColumns, Fields
 from funnelcli.sources.shapes import Evidence
 
 
+class StageDays:
+    """A (leads x stages) matrix of dates kept as int32 days since 1970 (NONE: no date), column-
+    major: half of datetime64[D]. Indexed, it reads as a datetime64[D] matrix would (NaT for no
+    date): d[:, i], d[rows, i], d[p, i]; `days` is the int32 matrix, for the engine's own passes."""
+
+    NONE = DayColumns.NONE
+
+    def __init__(self, days: np.ndarray) -> None:
+        self.days = days
+
+    @classmethod
+    def empty(cls, n: int, k: int) -> "StageDays":
+        return cls(np.full((n, k), cls.NONE, dtype=np.int32, order="F"))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.days.shape
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def __getitem__(self, key):
+        days = self.days[key]
+        if np.ndim(days) == 0:
+            return np.datetime64("NaT", "D") if days == self.NONE else np.datetime64(int(days), "D")
+        return DayColumns.wide(days)
+
+    def __array__(self, dtype=None, copy=None):  # the whole matrix, datetime64[D]: 8 bytes a lead a stage
+        return np.asarray(DayColumns.wide(self.days), dtype=dtype)
+
+    def missing(self) -> np.ndarray:
+        """Return bool (leads x stages): no date."""
+        return self.days == self.NONE
+
+
 @dataclass
 class LoadedExport:
     """The canonical lead table (a frame, and stage matrices aligned with its rows) and accounting."""
@@ -34,7 +69,7 @@ class LoadedExport:
     leads: pd.DataFrame  # a row per row of the export
     usable: np.ndarray  # bool: the row is a lead (False: excluded, for a reason in `excluded`)
     reached: np.ndarray  # bool [rows, stages]: reached by its own rule or implied by a later stage
-    date: np.ndarray  # datetime64[D] [rows, stages]: effective entry date (NaT: none known)
+    date: StageDays  # [rows, stages]: effective entry date (none known: NaT as it reads)
     implied: np.ndarray  # bool [rows, stages]: reached only because a later stage was ("skipped")
     late: dict  # stage -> (rows, own dates): stages dated by a later stage's earlier date
     exit_met: list  # per exit, bool [rows]: the exit's rule holds
@@ -66,7 +101,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     event_columns = {s.date for s in defs.stages if s.date} | {e.date for e in defs.exits if e.date}
     other_latest = []  # created, last activity, stage since: they count only toward the latest date
     for h in [h for h in dates if h not in event_columns]:
-        other_latest += _latest(dates.pop(h), usable)
+        other_latest += _latest(dates.days(h, pop=True), usable)
     own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of)
     own_latest = _latest_of(own_date, usable)  # before the waterfall turns own dates into effective ones, in place
     reached, date, dated, out_of_order, late = _waterfall(own, own_date)
@@ -91,14 +126,18 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
 
 
 def _latest(days: np.ndarray, where: np.ndarray) -> list:
-    """Return [the latest known day of `days` where `where` holds], or [] when there is none."""
+    """Return [the latest known day of `days` (datetime64[D], or int32 days) where `where` holds
+    as datetime64[D]], or [] when there is none."""
+    if days.dtype == np.int32:
+        known = days[where & (days != DayColumns.NONE)]
+        return [np.datetime64(int(known.max()), "D")] if len(known) else []
     known = days[where & ~np.isnat(days)]
     return [known.max()] if len(known) else []
 
 
-def _latest_of(days: np.ndarray, where: np.ndarray) -> list:
-    """Return the latest known day of each column of `days` (leads x columns) where `where` holds."""
-    return [d for i in range(days.shape[1]) for d in _latest(days[:, i], where)]
+def _latest_of(days: StageDays, where: np.ndarray) -> list:
+    """Return the latest known day of each stage of `days` where `where` holds."""
+    return [d for i in range(days.shape[1]) for d in _latest(days.days[:, i], where)]
 
 
 def _latest_date(fields: Fields, latest: list, exit_met: list, exit_dates: dict) -> pd.Timestamp | None:
@@ -121,7 +160,7 @@ def _reading(defs: Definitions) -> conditions.Reading:
     return conditions.reading(defs)
 
 
-def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidence: Evidence, key_of) -> tuple[np.ndarray, np.ndarray]:
+def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidence: Evidence, key_of) -> tuple[np.ndarray, StageDays]:
     """Return (leads x stages) matrices: reached by the lead's own evidence, and the own entry date
     (NaT where the evidence has no date).
 
@@ -132,36 +171,39 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
     """
     n, k = len(frame), len(defs.stages)
     own = np.zeros((n, k), dtype=bool, order="F")
-    own_date = np.full((n, k), np.datetime64("NaT"), dtype="datetime64[D]", order="F")
+    own_date = StageDays.empty(n, k)
+    none = StageDays.NONE
     # a stage's date column is let go after its last stage (an exit's date column stays for the exit)
     last_use = {stage.date: i for i, stage in enumerate(defs.stages) if stage.date}
     last_use.update({e.date: k for e in defs.exits if e.date})
     for i, stage in enumerate(defs.stages):
         column = None
         if stage.date:
-            column = dates.pop(stage.date) if last_use[stage.date] == i else dates[stage.date]
+            column = dates.days(stage.date, pop=last_use[stage.date] == i)
         if stage.when is not None:
             own[:, i] |= conditions.evaluate(stage.when, frame, key_of, _reading(defs))
         if i in evidence.stage_reached:
             own[:, i] |= evidence.stage_reached[i]
         if column is not None and stage.when is None and stage.flag is None:
-            own[:, i] |= ~np.isnat(column)
+            own[:, i] |= column != none
         if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values or i in evidence.stage_dates):
             own[:, i] = True  # the funnel's entry: every lead
         day = evidence.stage_dates.get(i)
-        if column is not None:
-            day = column if day is None else np.where(np.isnat(day), column, day)
         if day is not None:
-            own_date[:, i] = day
-            own_date[~own[:, i], i] = np.datetime64("NaT")
+            day = DayColumns.compact(day)
+        if column is not None:
+            day = column if day is None else np.where(day == none, column, day)
+        if day is not None:
+            own_date.days[:, i] = day
+            own_date.days[~own[:, i], i] = none
         del column, day
     return own, own_date
 
 
-def _waterfall(own: np.ndarray, own_date: np.ndarray):
+def _waterfall(own: np.ndarray, own_date: StageDays):
     """Return reached, effective dates and dated (leads x stages, column-major), which leads had
     dates out of order, and for each stage the rows (and own dates) that took a later stage's
-    earlier date. `own_date` becomes the effective dates, in place (a copy is 8 bytes a lead a stage).
+    earlier date. `own_date` becomes the effective dates, in place (a copy is 4 bytes a lead a stage).
 
     A lead that reached a later stage passed the earlier ones ("implied" stages). An earlier
     stage's effective date is never after a later one's: it is the earliest known date of the
@@ -170,26 +212,26 @@ def _waterfall(own: np.ndarray, own_date: np.ndarray):
     an own date out of order (which the waterfall replaced by a later stage's earlier one).
     """
     n, k = own.shape
-    date = own_date
+    date, none = own_date.days, StageDays.NONE
     reached = np.empty((n, k), dtype=bool, order="F")
     dated = np.empty((n, k), dtype=bool, order="F")
     reached[:, k - 1] = own[:, k - 1]
-    dated[:, k - 1] = own[:, k - 1] & ~np.isnat(date[:, k - 1])
+    dated[:, k - 1] = own[:, k - 1] & (date[:, k - 1] != none)
     for i in range(k - 2, -1, -1):
         reached[:, i] = own[:, i] | reached[:, i + 1]
     out_of_order = np.zeros(n, dtype=bool)
     late: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for i in range(k - 2, -1, -1):
         later, mine = date[:, i + 1], date[:, i]
-        later_first = later < mine  # False where either is NaT
+        later_first = (later < mine) & (later != none)  # none is below every day: mine is known
         if later_first.any():  # kept so that a replay before the own date counts the stage as skipped
             rows = np.flatnonzero(later_first)
-            late[i] = (rows, mine[rows].copy())
+            late[i] = (rows, DayColumns.wide(mine[rows]))
         out_of_order |= later_first
-        unknown = np.isnat(mine)
+        unknown = mine == none
         dated[:, i] = own[:, i] & ~unknown & ~later_first
         date[:, i] = np.where(unknown | later_first, later, mine)
-    return reached, date, dated, out_of_order, late
+    return reached, own_date, dated, out_of_order, late
 
 
 def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidence: Evidence, key_of) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:

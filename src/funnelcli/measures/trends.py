@@ -314,5 +314,5 @@ def summary(rows: list[dict], measures: list[tuple[str, str, str]], by: str | No
 
 def undated_entries(f: Funnel) -> list[tuple[str, int]]:
     """Return (stage, leads that reached it with no date at all), which no period can count."""
-    counts = (f.reached & np.isnat(f.date)).sum(axis=0)
+    counts = (f.reached & f.date.missing()).sum(axis=0)
     return [(s, int(c)) for s, c in zip(f.stages, counts) if c]

@@ -264,6 +264,10 @@ class DayColumns(Mapping):
     def pop(self, header: str) -> np.ndarray:
         return self.wide(self._columns.pop(header))
 
+    def days(self, header: str, pop: bool = False) -> np.ndarray:
+        """Return a column as it is kept: int32 days, NONE for no date (`pop`: and let it go)."""
+        return self._columns.pop(header) if pop else self._columns[header]
+
 
 EXAMPLE_CELLS = 50  # the bad cells of a column looked at for its examples, as an analyst scans the first few
 
