@@ -33,9 +33,10 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
         cohorts = f"leads that reached {first} from {_date(f.since) or 'the start'} to {_date(f.until) or as_of}"
     else:
         cohorts = f"every lead that reached {first}" + (" by the as-of date" if as_of else "")
-        dates = f.date[:, 0][~np.isnat(f.date[:, 0])]
-        if len(dates):
-            cohorts += f" (entered {np.datetime_as_string(dates.min(), 'D')} to {np.datetime_as_string(dates.max(), 'D')})"
+        days = f.date.days[:, 0]
+        days = days[days != f.date.NONE]
+        if len(days):
+            cohorts += f" (entered {np.datetime64(int(days.min()), 'D')} to {np.datetime64(int(days.max()), 'D')})"
     meta = [
         ("Export", _export_line(f)),
         ("Definitions", f"{sources} (digest {defs.digest})"),

@@ -326,32 +326,30 @@ def categorical(column: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
 def repeats(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
     """Return which rows of `among` hold a key seen on an earlier row of `among`.
 
-    A sorted copy of the keys (int32 where they fit) tells which keys are held more than once;
-    only the rows holding one of those are then put in order, stably, and every one of a key's
-    rows but the first repeats it. Most exports repeat few ids, so beside the keys this holds a
-    copy of 4 bytes a record, not an int64 order and the keys in it (24 bytes a record)."""
-    rows = None if among.all() else np.flatnonzero(among)
-    chosen = keys if rows is None else keys[rows]
-    ordered = _narrowed(chosen)
+    A sorted copy of the chosen rows' keys (int32 where they fit) tells which keys are held more
+    than once; only the chosen rows holding one of those are then put in order, stably, and every
+    one of a key's rows but the first repeats it. Most exports repeat few ids, so beside the keys
+    this holds a copy of 4 bytes a record, where an int64 order and the keys in it took 16 more."""
+    ordered = _narrowed(keys, among)
     ordered.sort()
     twice = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     del ordered
-    held = np.flatnonzero(_held(chosen, twice.astype(chosen.dtype)))
-    some = chosen[held]
+    held = np.flatnonzero(_held(keys, twice.astype(keys.dtype)) & among)
+    some = keys[held]
     order = np.argsort(some, kind="stable")
     some = some[order]
-    again = held[order[1:][some[1:] == some[:-1]]]
     repeat = np.zeros(len(keys), dtype=bool)
-    repeat[again if rows is None else rows[again]] = True
+    repeat[held[order[1:][some[1:] == some[:-1]]]] = True
     return repeat
 
 
-def _narrowed(keys: np.ndarray) -> np.ndarray:
-    """Return a copy of integer keys, as int32 when every one fits."""
-    small = np.iinfo(np.int32)
+def _narrowed(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Return a copy of the integer keys of the rows `among`, as int32 when every key fits."""
+    small, every = np.iinfo(np.int32), among.all()
     if keys.dtype.itemsize > 4 and len(keys) and small.min <= keys.min() and keys.max() <= small.max:
-        return keys.astype(np.int32)
-    return keys.copy()
+        narrow = keys.astype(np.int32)  # a copy already
+        return narrow if every else narrow[among]
+    return keys.copy() if every else keys[among]
 
 
 def _held(values: np.ndarray, keys: np.ndarray, step: int = 1 << 20) -> np.ndarray:

@@ -412,6 +412,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     unusable |= bad_flag
     # An id's lead is its first row that is otherwise usable: a later row repeating it is left out.
     duplicate = repeats(id_keys, ~unusable)
+    del id_keys  # 8 bytes a record, needed no more
     _refuse_a_log(duplicate, unusable, name, defs)
     excluded.append(issue("with a duplicate id", duplicate, rows, detail="the first usable row of each id is kept"))
     usable = ~(unusable | duplicate)
