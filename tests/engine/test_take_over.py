@@ -1,5 +1,6 @@
-"""Property: a funnel made in the lead table's own matrices (take_over, what `run` does to save a
-copy of them) is the funnel made beside them, at any as-of date and selection.
+"""Property: a funnel that takes the lead table over (take_over, what `run` does: the frame and
+matrices cut to the selected leads, the rest let go) is the funnel made beside the lead table, at
+any as-of date and selection.
 
 The generated exports of tests/test_properties.py are loaded through the real code twice, and
 the funnel at a generated as-of date (before the export's latest, so that stages and exits are
@@ -13,6 +14,7 @@ import datetime as dt
 import tempfile
 
 import numpy as np
+import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.test_properties import SETTINGS, scenarios
@@ -44,7 +46,13 @@ def test_a_funnel_made_in_place_is_the_funnel_made_beside(scn, day):
     if isinstance(beside, str):
         assert beside == in_place
         return
-    for name in ("rows", "reached", "date", "implied", "exit_codes", "exited", "dated"):
+    # the lead table taken over is cut to the selected leads: its rows are 0..n-1 of their own
+    assert in_place.selected_only and not beside.selected_only
+    assert np.array_equal(in_place.rows, np.arange(beside.n))
+    pd.testing.assert_frame_equal(in_place.frame, beside.frame.take(beside.rows).reset_index(drop=True))
+    for key in in_place.frame.columns:
+        pd.testing.assert_series_equal(in_place.column(key), beside.column(key))
+    for name in ("reached", "date", "implied", "exit_codes", "exited", "dated"):
         want, got = getattr(beside, name), getattr(in_place, name)
         assert got.shape == want.shape, name
         if name == "date":  # int32 days, no date the same number on both sides

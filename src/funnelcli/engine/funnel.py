@@ -85,7 +85,7 @@ class Funnel:
     defs: Definitions
     as_of: pd.Timestamp | None  # None: the export has no dates and none was given
     as_of_given: bool
-    frame: pd.DataFrame  # the export's lead table, every row
+    frame: pd.DataFrame  # the export's lead table: every row, or (`selected_only`) the selected leads'
     rows: np.ndarray  # the positions in `frame` of the selected leads
     reached: np.ndarray  # bool [n, k]
     date: StageDays  # [n, k]; NaT (as it reads) when not reached, or reached with no date
@@ -103,6 +103,7 @@ class Funnel:
     unplaced: int = 0  # leads a replay before the export's date can't place: reached a stage with no date
     findings: list = dataclasses.field(default_factory=list)  # data-quality facts, as funnelcli.Finding
     memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
+    selected_only: bool = False  # `frame` holds only the selected leads, in order: `rows` is 0..n-1
 
     def remember(self, key, make):
         """Return make(), computed once per funnel (several tables use the same columns)."""
@@ -126,6 +127,8 @@ class Funnel:
         if key == "exit":
             names = pd.Index([e.name for e in self.defs.exits], dtype="str")
             return self.remember(("column", key), lambda: pd.Series(pd.Categorical.from_codes(self.exit_codes, categories=names)))
+        if self.selected_only:
+            return self.frame[key]
         return self.remember(("column", key), lambda: self.frame[key].take(self.rows).reset_index(drop=True))
 
     @property
@@ -230,8 +233,9 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
 
     `since` and `until` select cohorts by the date they entered `cohort_stage` (the first stage
     unless trends asks for another); leads that never reached that stage are outside the range.
-    With `take_over`, the selected leads' stage matrices are made in the lead table's own (which
-    can't be used again): no copy of them sits beside the originals (9 bytes a lead a stage).
+    With `take_over`, the lead table is the funnel's and can't be used again: its frame and stage
+    matrices are cut to the selected leads, each column let go once taken, so that the leads
+    outside the report hold no memory while it is made.
     """
     as_of_ts = _as_of_date(loaded, as_of)
     # with no dates at all nothing happens after the as-of date: compare with the last day there is
@@ -252,21 +256,25 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     accounting.in_report = int(keep.sum())
     # Select first, then replay the as-of date on the selected leads only.
     idx = np.flatnonzero(keep)
+    frame, rows = loaded.leads, idx
+    if take_over:  # the frame first: the most bytes a lead, freed before the matrices are copied
+        frame, rows = _selected(loaded.leads, idx), np.arange(len(idx))
+        loaded.leads = frame
     at_reached, at_date = _replay_stages(loaded, idx, limit, later, take_over)
     exit_codes = _exits_at(loaded, defs, idx, limit)
     accounting.unit, accounting.files = loaded.unit, list(loaded.files)
     if loaded.dated is not None:
-        dated = _take(loaded.dated, idx, take_over)
+        dated = _taken(loaded, "dated", idx, take_over)
         dated &= ~at_date.missing()
     else:
         dated = ~at_date.missing()
     replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
     unplaced = int((at_reached & at_date.missing()).any(axis=1).sum()) if replay else 0
     return Funnel(
-        defs, as_of_ts, as_of is not None, loaded.leads, idx, at_reached, at_date,
+        defs, as_of_ts, as_of is not None, frame, rows, at_reached, at_date,
         _implied_at(loaded, idx, limit, at_reached, take_over), exit_codes, exit_codes >= 0, accounting,
         since, until, tuple(markets), loaded.export, int((after & loaded.usable).sum()),
-        cohort_stage=cohort_stage, dated=dated, unplaced=unplaced,
+        cohort_stage=cohort_stage, dated=dated, unplaced=unplaced, selected_only=take_over,
     )
 
 
@@ -338,7 +346,7 @@ def _replay_stages(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, 
     as it is (their time is unknown) unless an earlier stage is dated after the as-of date, and
     the waterfall is made monotone again.
     """
-    at_reached, at_date = _take(loaded.reached, idx, take_over), _take(loaded.date.days, idx, take_over)
+    at_reached, at_date = _taken(loaded, "reached", idx, take_over), _taken(loaded, "date", idx, take_over)
     none, last = StageDays.NONE, _day_number(limit)
     future = np.zeros(len(idx), dtype=bool)  # a stage up to this one is dated after the as-of date
     for i in range(at_reached.shape[1]):
@@ -388,7 +396,7 @@ def _implied_at(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, at_
     """Return which stages of the selected leads are implied at the as-of date: reached but
     skipped, or with an own date that hasn't come though a later stage's earlier date has."""
     m = len(idx)
-    at_implied = _take(loaded.implied, idx, take_over)
+    at_implied = _taken(loaded, "implied", idx, take_over)
     for i, (rows, own) in loaded.late.items():
         pos = np.searchsorted(idx, rows)
         inside = pos < m
@@ -398,18 +406,28 @@ def _implied_at(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, at_
     return at_implied
 
 
-def _take(matrix: np.ndarray, idx: np.ndarray, in_place: bool = False) -> np.ndarray:
-    """Return the rows `idx` (ascending) of a (leads x stages) matrix, column-major like the
-    original; `in_place` moves them to the top of the matrix itself and returns a view of them."""
-    if in_place:
-        for i in range(matrix.shape[1]):
-            column = matrix[:, i]
-            column[:len(idx)] = column[idx]  # the rows are taken first, then written: no row is overwritten unread
-        return matrix[:len(idx)]
+def _taken(loaded: LoadedExport, name: str, idx: np.ndarray, take_over: bool) -> np.ndarray:
+    """Return the rows `idx` (ascending) of one of the lead table's (leads x stages) matrices as a
+    column-major copy (int32 days for `date`); with `take_over` the lead table lets it go."""
+    matrix = getattr(loaded, name)
+    if take_over:
+        setattr(loaded, name, None)
+    if isinstance(matrix, StageDays):
+        matrix = matrix.days
     out = np.empty((len(idx), matrix.shape[1]), dtype=matrix.dtype, order="F")
     for i in range(matrix.shape[1]):
         out[:, i] = matrix[idx, i]
     return out
+
+
+def _selected(frame: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
+    """Return the rows `idx` of the frame as a new frame, taking the frame's columns one at a time
+    (each is let go once taken: a copy of the whole frame never sits beside it)."""
+    columns = {}
+    for name in list(frame.columns):
+        columns[name] = frame[name].array.take(idx)
+        del frame[name]
+    return pd.DataFrame(columns, copy=False)
 
 
 def _buckets(f: Funnel) -> Buckets:
