@@ -186,9 +186,11 @@ def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike
             return found
     fields = sources.read(path, defs, encoding, delimiter, content, bound)
     from funnelcli.engine.leads import lead_table  # after the read: a large export's first part is read while pandas loads
+    from funnelcli.sources.fields import release_memory
 
     loaded = lead_table(fields, defs)
     del fields
+    release_memory()  # the fields' date columns and the lead table's temporaries
     if name is not None:
         store.store(name, loaded)
     return loaded

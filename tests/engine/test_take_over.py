@@ -15,6 +15,7 @@ import tempfile
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.test_properties import SETTINGS, scenarios
@@ -61,3 +62,16 @@ def test_a_funnel_made_in_place_is_the_funnel_made_beside(scn, day):
     assert in_place.accounting == beside.accounting
     assert (in_place.unplaced, in_place.after_as_of) == (beside.unplaced, beside.after_as_of)
     assert funnel.conversion(in_place) == funnel.conversion(beside)
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=6), st.data())
+def test_selected_rows_of_ids_read_in_parts(sizes, data):
+    # the ids come in the parts they were read in (some empty): each part's rows are taken from it
+    ids = pa.chunked_array([pa.array([f"L{sum(sizes[:i]) + j}" for j in range(n)], pa.large_string())
+                            for i, n in enumerate(sizes)], pa.large_string())
+    frame = pd.DataFrame({"id": ids.to_pandas(), "_row": np.arange(len(ids), dtype=np.int32) + 2}, copy=False)
+    want = frame.copy()
+    idx = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(ids) - 1, 0)), max_size=len(ids)))), dtype=np.int64)
+    got = funnel._selected(frame, idx)
+    assert list(frame.columns) == []  # taken over: the lead table's columns are let go
+    pd.testing.assert_frame_equal(got, want.take(idx).reset_index(drop=True))

@@ -421,13 +421,38 @@ def _taken(loaded: LoadedExport, name: str, idx: np.ndarray, take_over: bool) ->
 
 
 def _selected(frame: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
-    """Return the rows `idx` of the frame as a new frame, taking the frame's columns one at a time
-    (each is let go once taken: a copy of the whole frame never sits beside it)."""
-    columns = {}
-    for name in list(frame.columns):
-        columns[name] = frame[name].array.take(idx)
-        del frame[name]
-    return pd.DataFrame(columns, copy=False)
+    """Return the rows `idx` (ascending) of the frame as a new frame, taking the frame's columns
+    one at a time (each is let go once taken: a copy of the whole frame never sits beside it)."""
+    import pyarrow as pa
+
+    from funnelcli.sources.fields import release_memory
+
+    columns, order = {}, list(frame.columns)
+    # text last: by then the other columns' leads outside the report are let go
+    for name in sorted(frame.columns, key=lambda name: isinstance(frame[name].dtype, pd.StringDtype)):
+        column = frame[name]
+        text = isinstance(column.dtype, pd.StringDtype)  # the ids: text in pyarrow
+        columns[name] = _take_text(column, idx) if text else column.array.take(idx)
+        del frame[name], column
+        if text:
+            pa.default_memory_pool().release_unused()  # pyarrow's pool keeps what is freed
+    release_memory()  # and glibc the category codes (a few MB each, too small to be given back when freed)
+    return pd.DataFrame({name: columns[name] for name in order}, copy=False)
+
+
+def _take_text(column: pd.Series, idx: np.ndarray):
+    """Return the rows `idx` (ascending) of a text column, a part at a time, in the parts it was
+    read in: pyarrow's take over many parts holds 16 bytes of index per row taken."""
+    import pyarrow as pa
+
+    data = pa.array(column.array)
+    data = data if isinstance(data, pa.ChunkedArray) else pa.chunked_array([data])
+    lengths = np.array([len(c) for c in data.chunks], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    bounds = np.searchsorted(idx, ends)  # part i's rows are idx[bounds[i - 1]:bounds[i]]
+    parts = [part.take(idx[a:b] - start)
+             for part, a, b, start in zip(data.chunks, np.r_[0, bounds[:-1]], bounds, ends - lengths)]
+    return pa.chunked_array(parts, data.type).to_pandas(types_mapper={data.type: column.dtype}.get).array
 
 
 def _buckets(f: Funnel) -> Buckets:

@@ -126,7 +126,7 @@ def typed_parts(raws: Iterable[RawTable], defs: Definitions, evidence: Evidence 
             parts.append(store.add(_reduce(raw, defs, keys, store.n), raw.expected_records))
     fields = _finish(parts, store, defs, keys, name, left_out, ragged, footer_rows, evidence, files, unit)
     if len(parts) > 1:
-        _release_memory()  # and the joining's temporaries, before the lead table's arrays
+        release_memory()  # and the joining's temporaries, before the lead table's arrays
     return fields
 
 
@@ -382,7 +382,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     if not parts:
         raise InputError(f"{name}: the export has a header but no data rows")
     if len(parts) > 1:
-        _release_memory()  # the parts' text: freed, but kept by the allocator
+        release_memory()  # the parts' text: freed, but kept by the allocator
     rows, empty = store.take("rows"), store.take("empty")
     if empty.all():
         raise InputError(f"{name}: the export has a header but no data rows")
@@ -565,7 +565,7 @@ def _convert(raw: RawTable, defs: Definitions, keys: dict[str, str], date_header
         return id_job.result(), parsed, text
 
 
-def _release_memory() -> None:
+def release_memory() -> None:
     """Hand freed memory back to the system: glibc and pyarrow's own allocator keep freed blocks
     of a few MB (a part's text, its temporaries) for reuse, and the larger arrays that follow
     never reuse them (at 5,000,000 leads pyarrow's pool alone kept 35 MB)."""
