@@ -150,13 +150,11 @@ class Funnel:
         A stage with no own date (skipped, or reached by a status, flag or undated condition)
         would borrow the next stage's date, making one step 0 days and stretching another:
         velocity counts only steps between a lead's own dates, NaN otherwise
-        (docs/metrics.md#velocity).
+        (docs/metrics.md#velocity). Made on each call, not kept: a report asks once or twice a
+        stage, and kept they would be 4 bytes a lead a stage.
         """
-        def make():
-            own = self.reached[:, i + 1] & self.own_dated(i) & self.own_dated(i + 1)
-            return _days_between(self.date.days[:, i], self.date.days[:, i + 1], own)
-
-        return self.remember_days(("days_to_next", i), make)
+        own = self.reached[:, i + 1] & self.own_dated(i) & self.own_dated(i + 1)
+        return _days_between(self.date.days[:, i], self.date.days[:, i + 1], own)
 
     def age(self, i: int) -> np.ndarray:
         """Return days in stage i at the as-of date: from its entry date, else (for the stage a
@@ -260,11 +258,14 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     if take_over:  # the frame first: the most bytes a lead, freed before the matrices are copied
         frame, rows = _selected(loaded.leads, idx), np.arange(len(idx))
         loaded.leads = frame
-    at_reached, at_date = _replay_stages(loaded, idx, limit, later, take_over)
+    # the bool matrices first, the dates (4 bytes a lead a stage) last: less sits beside each copy
+    dated = _taken(loaded, "dated", idx, take_over) if loaded.dated is not None else None
+    at_implied = _taken(loaded, "implied", idx, take_over)
+    at_reached, at_date = _taken(loaded, "reached", idx, take_over), _taken(loaded, "date", idx, take_over)
+    at_date = _replay_stages(at_reached, at_date, limit, later)
     exit_codes = _exits_at(loaded, defs, idx, limit)
     accounting.unit, accounting.files = loaded.unit, list(loaded.files)
-    if loaded.dated is not None:
-        dated = _taken(loaded, "dated", idx, take_over)
+    if dated is not None:
         dated &= ~at_date.missing()
     else:
         dated = ~at_date.missing()
@@ -272,7 +273,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     unplaced = int((at_reached & at_date.missing()).any(axis=1).sum()) if replay else 0
     return Funnel(
         defs, as_of_ts, as_of is not None, frame, rows, at_reached, at_date,
-        _implied_at(loaded, idx, limit, at_reached, take_over), exit_codes, exit_codes >= 0, accounting,
+        _implied_at(loaded, idx, limit, at_reached, at_implied), exit_codes, exit_codes >= 0, accounting,
         since, until, tuple(markets), loaded.export, int((after & loaded.usable).sum()),
         cohort_stage=cohort_stage, dated=dated, unplaced=unplaced, selected_only=take_over,
     )
@@ -338,17 +339,16 @@ def _chosen_markets(loaded: LoadedExport, defs: Definitions, markets: tuple[str,
     return tuple(folded[name.casefold()] for name in markets)
 
 
-def _replay_stages(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, later: list[bool],
-                   take_over: bool = False) -> tuple[np.ndarray, StageDays]:
-    """Return reached and dates of the selected leads at the as-of date.
+def _replay_stages(at_reached: np.ndarray, at_date: np.ndarray, limit: np.datetime64, later: list[bool]) -> StageDays:
+    """Make the selected leads' reached and dates (int32 days) those at the as-of date, in place;
+    return the dates.
 
     Events after it have not happened yet; stages reached with no date are judged on the export
     as it is (their time is unknown) unless an earlier stage is dated after the as-of date, and
     the waterfall is made monotone again.
     """
-    at_reached, at_date = _taken(loaded, "reached", idx, take_over), _taken(loaded, "date", idx, take_over)
     none, last = StageDays.NONE, _day_number(limit)
-    future = np.zeros(len(idx), dtype=bool)  # a stage up to this one is dated after the as-of date
+    future = np.zeros(len(at_reached), dtype=bool)  # a stage up to this one is dated after the as-of date
     for i in range(at_reached.shape[1]):
         if later[i] or future.any():
             day = at_date[:, i]
@@ -359,7 +359,7 @@ def _replay_stages(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, 
             day[~happened] = none
     for i in range(at_reached.shape[1] - 2, -1, -1):
         at_reached[:, i] |= at_reached[:, i + 1]
-    return at_reached, StageDays(at_date)
+    return StageDays(at_date)
 
 
 def _day_number(day) -> int:
@@ -392,11 +392,11 @@ def _exits_at(loaded: LoadedExport, defs: Definitions, idx: np.ndarray, limit: n
 
 
 def _implied_at(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, at_reached: np.ndarray,
-                take_over: bool = False) -> np.ndarray:
-    """Return which stages of the selected leads are implied at the as-of date: reached but
-    skipped, or with an own date that hasn't come though a later stage's earlier date has."""
+                at_implied: np.ndarray) -> np.ndarray:
+    """Return which stages of the selected leads are implied at the as-of date (`at_implied`, the
+    lead table's, made so in place): reached but skipped, or with an own date that hasn't come
+    though a later stage's earlier date has."""
     m = len(idx)
-    at_implied = _taken(loaded, "implied", idx, take_over)
     for i, (rows, own) in loaded.late.items():
         pos = np.searchsorted(idx, rows)
         inside = pos < m
