@@ -253,10 +253,10 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
         keep &= in_market
     accounting.in_report = int(keep.sum())
     # Select first, then replay the as-of date on the selected leads only.
-    idx = np.flatnonzero(keep)
+    idx = np.flatnonzero(keep).astype(np.int32)  # 4 bytes a lead: an export has fewer than 2^31 rows (csvfile)
     frame, rows = loaded.leads, idx
     if take_over:  # the frame first: the most bytes a lead, freed before the matrices are copied
-        frame, rows = _selected(loaded.leads, idx), np.arange(len(idx))
+        frame, rows = _selected(loaded.leads, idx), np.arange(len(idx), dtype=np.int32)
         loaded.leads = frame
     # the bool matrices first, the dates (4 bytes a lead a stage) last: less sits beside each copy
     dated = _taken(loaded, "dated", idx, take_over) if loaded.dated is not None else None

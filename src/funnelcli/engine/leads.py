@@ -23,7 +23,7 @@ import pandas as pd
 from funnelcli.definitions import OUT_OF_MARKET, Definitions
 from funnelcli.sources import conditions
 from funnelcli.sources.accounting import RowIssue, issue
-from funnelcli.sources.fields import DayColumns, Fields
+from funnelcli.sources.fields import DayColumns, Fields, code_type
 from funnelcli.sources.shapes import Evidence
 
 
@@ -243,7 +243,7 @@ def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidenc
     n = len(frame)
     met: list[np.ndarray] = []
     when: dict[int, np.ndarray] = {}
-    codes = np.full(n, -1, dtype=np.int32)
+    codes = np.full(n, -1, dtype=code_type(len(defs.exits)))
     columns: dict[str, np.ndarray] = {}  # exits dated by the same column share its days
     for j, ex in enumerate(defs.exits):
         holds = np.zeros(n, dtype=bool)
@@ -289,7 +289,7 @@ def _blank_market_fields(frame: pd.DataFrame, defs: Definitions, key_of, usable:
 
 def _add_market(frame: pd.DataFrame, defs: Definitions, key_of) -> None:
     n = len(frame)
-    codes = np.full(n, len(defs.markets), dtype=np.int32)
+    codes = np.full(n, len(defs.markets), dtype=code_type(len(defs.markets) + 1))
     for j in range(len(defs.markets) - 1, -1, -1):  # the first market that matches wins
         codes[conditions.evaluate(defs.markets[j].when, frame, key_of, _reading(defs))] = j
     frame["market"] = pd.Categorical.from_codes(codes, categories=pd.Index([m.name for m in defs.markets] + [OUT_OF_MARKET], dtype="str"))

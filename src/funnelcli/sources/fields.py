@@ -185,13 +185,13 @@ class _Store:
         known = self.categories.get(key)
         if known is None:
             self.categories[key] = categories
-            return codes.astype(_code_type(len(categories)))
+            return codes.astype(code_type(len(categories)))
         remap = known.get_indexer(categories)
         new = remap < 0
         if new.any():
             remap[new] = np.arange(len(known), len(known) + int(new.sum()))
             self.categories[key] = known.append(categories[new])
-        return np.append(remap, -1).astype(_code_type(len(self.categories[key])))[codes]  # code -1 picks the appended -1
+        return np.append(remap, -1).astype(code_type(len(self.categories[key])))[codes]  # code -1 picks the appended -1
 
     def _grow(self, capacity: int) -> None:
         for name, array in self.arrays.items():
@@ -212,7 +212,7 @@ class _Store:
         return pd.Categorical.from_codes(self.take(("codes", key)), categories=pd.Index(self.categories[key], dtype="str"))
 
 
-def _code_type(categories: int) -> type:
+def code_type(categories: int) -> type:
     """Return the smallest integer type for the codes of so many categories (and -1 for blank)."""
     return np.int8 if categories <= 127 else np.int16 if categories <= 32767 else np.int32
 
