@@ -75,3 +75,18 @@ def test_selected_rows_of_ids_read_in_parts(sizes, data):
     got = funnel._selected(frame, idx)
     assert list(frame.columns) == []  # taken over: the lead table's columns are let go
     pd.testing.assert_frame_equal(got, want.take(idx).reset_index(drop=True))
+
+
+@given(st.lists(st.booleans(), max_size=40), st.integers(1, 9))
+def test_positions_found_a_few_rows_at_a_time(keep, step):
+    keep = np.array(keep, dtype=bool)
+    got = funnel._positions(keep, step)
+    assert got.dtype == np.int32
+    assert got.tolist() == np.flatnonzero(keep).tolist()
+
+
+@given(st.lists(st.integers(-50, 50), min_size=1, max_size=30), st.data(), st.integers(1, 7))
+def test_gather_a_few_positions_at_a_time(values, data, step):
+    values = np.array(values, dtype=np.int64)
+    idx = np.array(data.draw(st.lists(st.integers(0, len(values) - 1), max_size=40)), dtype=np.int32)
+    assert funnel._gather(values, idx, step=step).tolist() == values[idx].tolist()

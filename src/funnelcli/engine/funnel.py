@@ -253,7 +253,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
         keep &= in_market
     accounting.in_report = int(keep.sum())
     # Select first, then replay the as-of date on the selected leads only.
-    idx = np.flatnonzero(keep).astype(np.int32)  # 4 bytes a lead: an export has fewer than 2^31 rows (csvfile)
+    idx = _positions(keep)
     frame, rows = loaded.leads, idx
     if take_over:  # the frame first: the most bytes a lead, freed before the matrices are copied
         frame, rows = _selected(loaded.leads, idx), np.arange(len(idx), dtype=np.int32)
@@ -406,6 +406,18 @@ def _implied_at(loaded: LoadedExport, idx: np.ndarray, limit: np.datetime64, at_
     return at_implied
 
 
+def _positions(keep: np.ndarray, step: int = 1 << 22) -> np.ndarray:
+    """Return where `keep` holds, as int32 (an export has fewer than 2^31 rows: csvfile), found a
+    few million rows at a time: no int64 array of them all is made on the way."""
+    out = np.empty(int(np.count_nonzero(keep)), dtype=np.int32)
+    at = 0
+    for start in range(0, len(keep), step):
+        found = np.flatnonzero(keep[start:start + step]) + start
+        out[at:at + len(found)] = found
+        at += len(found)
+    return out
+
+
 def _taken(loaded: LoadedExport, name: str, idx: np.ndarray, take_over: bool) -> np.ndarray:
     """Return the rows `idx` (ascending) of one of the lead table's (leads x stages) matrices as a
     column-major copy (int32 days for `date`); with `take_over` the lead table lets it go."""
@@ -416,7 +428,16 @@ def _taken(loaded: LoadedExport, name: str, idx: np.ndarray, take_over: bool) ->
         matrix = matrix.days
     out = np.empty((len(idx), matrix.shape[1]), dtype=matrix.dtype, order="F")
     for i in range(matrix.shape[1]):
-        out[:, i] = matrix[idx, i]
+        _gather(matrix[:, i], idx, out[:, i])
+    return out
+
+
+def _gather(values: np.ndarray, idx: np.ndarray, out: np.ndarray | None = None, step: int = 1 << 22) -> np.ndarray:
+    """Return values[idx] (into `out`), a few million positions at a time: numpy widens int32
+    positions to int64 to index, and so holds 8 bytes a position only for those few."""
+    out = np.empty(len(idx), dtype=values.dtype) if out is None else out
+    for start in range(0, len(idx), step):
+        out[start:start + step] = values[idx[start:start + step]]
     return out
 
 
@@ -432,7 +453,14 @@ def _selected(frame: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
     for name in sorted(frame.columns, key=lambda name: isinstance(frame[name].dtype, pd.StringDtype)):
         column = frame[name]
         text = isinstance(column.dtype, pd.StringDtype)  # the ids: text in pyarrow
-        columns[name] = _take_text(column, idx) if text else column.array.take(idx)
+        if text:
+            columns[name] = _take_text(column, idx)
+        elif isinstance(column.dtype, pd.CategoricalDtype):
+            columns[name] = pd.Categorical.from_codes(_gather(column.cat.codes.to_numpy(), idx), dtype=column.dtype)
+        elif isinstance(column.dtype, np.dtype) and column.dtype != object:  # dates, numbers, row numbers
+            columns[name] = _gather(column.to_numpy(), idx)
+        else:
+            columns[name] = column.array.take(idx)
         del frame[name], column
         if text:
             pa.default_memory_pool().release_unused()  # pyarrow's pool keeps what is freed

@@ -105,6 +105,9 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of)
     own_latest = _latest_of(own_date, usable)  # before the waterfall turns own dates into effective ones, in place
     reached, date, dated, out_of_order, late = _waterfall(own, own_date)
+    # reached only by a later stage: reached and not own (own is within reached), in own's place
+    implied = np.logical_xor(reached, own, out=own)
+    del own
     notices = list(fields.notices)
     found = issue("with stage dates out of order", out_of_order & usable, fields.rows,
                   detail="an earlier stage dated after a later one takes the later stage's date")
@@ -117,7 +120,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
         gaps = _blank_market_fields(frame, defs, key_of, usable, fields.rows)
     latest = _latest_date(fields, own_latest + other_latest, exit_met, exit_dates)
     return LoadedExport(
-        leads=frame, usable=usable, reached=reached, date=date, implied=reached & ~own, late=late,
+        leads=frame, usable=usable, reached=reached, date=date, implied=implied, late=late,
         exit_met=exit_met, exit_dates=exit_dates, export=fields.export, rows_read=fields.rows_read,
         excluded=list(fields.excluded), notices=notices, latest_date=latest,
         dated=dated, files=list(fields.files), unit=fields.unit,
