@@ -220,3 +220,12 @@ def test_an_sla_just_under_a_whole_day_compares_as_written(tmp_path):
     from funnelcli.measures.purgatory import age_bands
     bands = {r["stage"]: r for r in age_bands(f, [1])}["SAL"]
     assert (bands["within_sla"], bands["sla_1_2x"]) == (0, 1)
+
+
+def test_the_accounting_sentence_counts_one_row_and_one_lead_in_the_singular():
+    one = funnel.Accounting(rows_read=1, excluded=[], not_reached=0, first_stage="MQL", in_report=1)
+    assert one.sentence() == "1 row read = 1 lead in the report + 0 excluded"
+    log = funnel.Accounting(rows_read=1, excluded=[], not_reached=1, first_stage="MQL", unit="leads")
+    assert log.sentence() == "1 lead read from the log = 0 leads in the report + 1 never reached MQL + 0 excluded"
+    many = funnel.Accounting(rows_read=1200, excluded=[], not_reached=200, first_stage="MQL", in_report=1000)
+    assert many.sentence() == "1,200 rows read = 1,000 leads in the report + 200 never reached MQL + 0 excluded"

@@ -62,7 +62,7 @@ class Accounting:
         }
 
     def sentence(self) -> str:
-        parts = [f"{self.in_report:,} leads in the report"]
+        parts = [f"{_count(self.in_report, 'lead')} in the report"]
         if self.not_reached:
             parts.append(f"{self.not_reached:,} never reached {self.first_stage}")
         if self.outside_range:
@@ -74,8 +74,13 @@ class Accounting:
             parts.append(f"{self.rows_excluded:,} excluded ({reasons})")
         else:
             parts.append("0 excluded")
-        read = "rows read" if self.unit == "rows" else f"{self.unit} read from the log"
-        return f"{self.rows_read:,} {read} = " + " + ".join(parts)
+        read = "read" if self.unit == "rows" else "read from the log"
+        return f"{_count(self.rows_read, self.unit.removesuffix('s'))} {read} = " + " + ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    """Return '1 lead', '2 leads', '1,000 leads'."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 @dataclass
