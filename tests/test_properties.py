@@ -672,7 +672,7 @@ def test_invariants(scn: Scenario):
     # The per-lead buckets partition the reached cells: each reached (lead, stage) in exactly
     # one bucket, an unreached one in none.
     b = f.buckets
-    total = b.converted.astype(int) + b.exited + b.stuck + b.in_progress
+    total = sum(np.asarray(bucket, dtype=int) for bucket in (b.converted, b.exited, b.stuck, b.in_progress))
     assert (total == f.reached.astype(int)).all()
     # converted at S is exactly reached T
     assert (b.converted[:, :-1] == f.reached[:, 1:]).all()
