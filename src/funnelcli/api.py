@@ -247,6 +247,8 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     findings += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
     findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]
     problems = [f for f in findings if f.kind != "accounting"]
+    problems += [Finding("excluded", f"{count:,} row{'s' if count != 1 else ''} of {account.name} {why}", count)
+                 for account in loaded.files for count, why in account.excluded()]  # a log's rows, a joined file's
     # a market rule over a field blank for most leads: about the definitions' fit, not bad rows
     findings += [Finding("warning", i.describe(), i.count) for i in loaded.market_gaps]
     if strict and problems:
@@ -258,8 +260,8 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     # the lead table is this run's alone: the funnel's matrices are made in its own, not beside them
     f = _funnel(loaded, defs, as_of, since, until, markets, cohort_stage, take_over=True)
     if f.after_as_of:
-        findings.append(Finding("notice", f"{f.after_as_of:,} leads have dates after the as-of date {f.as_of:%Y-%m-%d}; "
-                                          "those events are ignored", f.after_as_of))
+        findings.append(Finding("notice", f"{f.after_as_of:,} lead{' has' if f.after_as_of == 1 else 's have'} dates after the "
+                                          f"as-of date {f.as_of:%Y-%m-%d}; those events are ignored", f.after_as_of))
     if as_of is None and loaded.latest_date is not None and loaded.latest_date.date() > dt.date.today():
         findings.append(Finding("warning", f"the latest date in the export, {loaded.latest_date:%Y-%m-%d}, is in the future; "
                                            f"a mistyped date sets the as-of date: check it, or pass {option('as_of')}"))

@@ -162,9 +162,9 @@ def test_log_stage_date_is_the_first_entry(load):
 def test_log_reentries_and_backward_moves_are_reported_with_rows(load):
     loaded = load(LOG_CSV, LOG_DEFS)
     notices = {i.reason: i for i in loaded.notices}
-    again = notices["of the log that enter a stage the lead had entered before (re-entries)"]
+    again = notices["of the log entering a stage the lead had entered before (re-entries)"]
     assert (again.count, again.rows) == (3, [5, 6, 11])
-    back = notices["of the log that move a lead back to an earlier stage"]
+    back = notices["of the log moving a lead back to an earlier stage"]
     assert (back.count, back.rows) == (1, [5])
     assert "1 lead moved back" in back.detail
 
@@ -192,8 +192,8 @@ def test_log_file_account_balances_and_matches_the_hand_count(load):
     assert (account.role, account.rows_read) == ("log", 16)
     assert account.balanced()
     assert account.parts == [
-        (11, "stage changes (of 5 leads)"),
-        (1, "other changes (not selected by history.only)"),
+        (11, "stage changes (5 leads in the log)"),
+        (1, "other change (not selected by history.only)"),
         (0, "excluded with no values"),
         (1, "excluded with a blank id"),
         (2, "excluded with no date or an unparseable date in 'change_time'"),
@@ -238,11 +238,11 @@ def test_log_end_to_end_conversion(cli):
 def test_log_cli_states_the_log_account_on_stderr(cli):
     result = cli(LOG_CSV, LOG_DEFS, "-f", "json")
     assert result.exit_code == 0, result.stderr
-    assert ("log.csv (log): 16 rows read = 11 stage changes (of 5 leads) + 1 other changes (not selected by history.only)"
+    assert ("log.csv (log): 16 rows read = 11 stage changes (5 leads in the log) + 1 other change (not selected by history.only)"
             " + 1 excluded with a blank id (row 12) + 2 excluded with no date or an unparseable date in 'change_time' (rows 13, 17)"
             " + 1 excluded whose stage names no stage and no exit (row 14)") in result.stderr
-    assert "3 rows of the log that enter a stage the lead had entered before (re-entries) (rows 5, 6, 11)" in result.stderr
-    assert "1 row of the log that move a lead back to an earlier stage (row 5)" in result.stderr
+    assert "3 rows of the log entering a stage the lead had entered before (re-entries) (rows 5, 6, 11)" in result.stderr
+    assert "1 row of the log moving a lead back to an earlier stage (row 5)" in result.stderr
 
 
 def test_log_by_owner_uses_each_leads_latest_row(cli):
@@ -291,7 +291,7 @@ def test_log_rows_need_not_be_in_date_order(load):
     loaded = load("id,stage,at,owner\n1,Qualified,2024-01-09,Bob\n1,Lead,2024-01-01,Ann\n1, qualified ,2024-01-05,Cy\n",
                   PLAIN_DEFS)
     assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-05", "NaT"]
-    assert by_reason(loaded.notices) == {"of the log that enter a stage the lead had entered before (re-entries)": (1, [2])}
+    assert by_reason(loaded.notices) == {"of the log entering a stage the lead had entered before (re-entries)": (1, [2])}
     assert list(loaded.leads["owner"]) == ["Bob"]
     assert list(loaded.leads["_row"]) == [2]
 
@@ -309,7 +309,7 @@ def test_log_reopened_after_an_exit_is_not_out(load):
     assert day_list(loaded.exit_dates[0]) == ["2024-01-04", "2024-01-02", "2024-01-02"]
     assert day_list(loaded.exit_until[0]) == ["2024-01-06", "NaT", "NaT"]  # lead 1 came back on 01-06
     notices = by_reason(loaded.notices)
-    assert notices["of the log that move a lead back to an earlier stage"] == (1, [4])
+    assert notices["of the log moving a lead back to an earlier stage"] == (1, [4])
 
 
 def test_log_exit_on_the_same_day_as_a_stage_follows_file_order(load):
@@ -386,7 +386,7 @@ stages:
     assert account.balanced() and account.rows_read == 4
     parts = {what: count for count, what in account.parts}
     assert account.parts[0][0] == 3  # stage changes: rows 2, 3, 4
-    assert parts["other changes (not selected by history.only)"] == 1
+    assert parts["other change (not selected by history.only)"] == 1
     assert parts["excluded with no date or an unparseable date in 'at'"] == 0
     assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-02"]  # B first entered 01-02 (row 4)
     assert list(loaded.leads["owner"]) == ["Ann"]
@@ -535,8 +535,8 @@ def test_log_in_time_order_with_leads_interleaved(load):
     assert day_list(loaded.exit_dates[0]) == ["2024-01-04", "2024-01-08", "NaT"]
     assert day_list(loaded.exit_until[0]) == ["2024-01-06", "NaT", "NaT"]  # lead 1 reopened on 01-06
     notices = by_reason(loaded.notices)
-    assert notices["of the log that enter a stage the lead had entered before (re-entries)"] == (2, [8, 12])
-    assert notices["of the log that move a lead back to an earlier stage"] == (2, [7, 12])
+    assert notices["of the log entering a stage the lead had entered before (re-entries)"] == (2, [8, 12])
+    assert notices["of the log moving a lead back to an earlier stage"] == (2, [7, 12])
 
 
 def test_log_in_lead_order_gives_what_time_order_gives(load):
@@ -550,8 +550,8 @@ def test_log_in_lead_order_gives_what_time_order_gives(load):
     assert {k: c for k, (c, _) in by_reason(grouped.notices).items()} == {k: c for k, (c, _) in by_reason(timed.notices).items()}
     # rows 2-7 hold lead 1 in order (re-entries rows 5 and 7, a move back row 7), rows 8-11 lead 2
     # (a move back row 10)
-    assert by_reason(grouped.notices)["of the log that enter a stage the lead had entered before (re-entries)"] == (2, [5, 7])
-    assert by_reason(grouped.notices)["of the log that move a lead back to an earlier stage"] == (2, [7, 10])
+    assert by_reason(grouped.notices)["of the log entering a stage the lead had entered before (re-entries)"] == (2, [5, 7])
+    assert by_reason(grouped.notices)["of the log moving a lead back to an earlier stage"] == (2, [7, 10])
 
 
 def test_log_ragged_row_is_accounted_for(load):
@@ -576,3 +576,92 @@ def test_log_lead_lost_twice_is_out_in_both_times_out(write):
     loaded = api.read_export(str(write("log.csv", log)), defs)
     out = {day: list(api.funnel(loaded, defs, as_of=dt.date(2024, 1, day)).exit_codes) for day in (3, 5, 7, 10)}
     assert out == {3: [-1, 0], 5: [0, 0], 7: [-1, 0], 10: [0, 0]}
+
+
+# --------------------------------------------------------------------------------------------
+# Found by trying logs as users write them (a QA pass)
+
+QA_DEFS = """version: 1
+columns: {id: deal_id, owner: user_id}
+history: {stage: new_value, at: change_time, only: {changed_field_key: {in: [stage_id]}}}
+stages:
+  - {name: Qualified, values: ["1"], sla_days: 5}
+  - {name: Contact Made, values: ["2"], sla_days: 5}
+"""
+
+
+def test_log_whose_times_never_parse_is_refused_with_the_date_format_hint(cli):
+    # US dates with no date_format: five rows, none readable. A column of them is a setting, not
+    # five rows to exclude (the wide shape refuses such a column the same way).
+    log = "deal_id,changed_field_key,new_value,change_time,user_id\n" + "".join(
+        f"{i},stage_id,1,03/0{i}/2025 10:00,11\n" for i in range(1, 6))
+    result = cli(log, QA_DEFS)
+    assert result.exit_code == 2
+    assert "column 'change_time': no value parses as a date (such as '03/01/2025 10:00'); set date_format" in result.stderr
+    # four such rows are rows: excluded and counted, the run goes on
+    few = cli("\n".join(log.splitlines()[:5]) + "\n2,stage_id,1,2025-03-09,11\n", QA_DEFS)
+    assert few.exit_code == 0, few.stderr
+    assert "4 excluded with no date or an unparseable date in 'change_time' (rows 2, 3, 4, 5)" in few.stderr
+
+
+def test_strict_fails_on_the_logs_excluded_rows(cli):
+    log = ("deal_id,changed_field_key,new_value,change_time,user_id\n"
+           "1,stage_id,1,2025-01-01 10:00:00,11\n"
+           ",stage_id,1,2025-01-01 11:00:00,11\n"
+           "2,stage_id,1,2025-01-0x 10:00,11\n")
+    assert cli(log, QA_DEFS).exit_code == 0
+    result = cli(log, QA_DEFS, "--strict")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("  excluded 1 row of ") and line.endswith("log.csv with a blank id") for line in lines)
+    assert any(line.startswith("  excluded 1 row of ")
+               and line.endswith("log.csv with no date or an unparseable date in 'change_time'") for line in lines)
+    clean = "deal_id,changed_field_key,new_value,change_time,user_id\n1,stage_id,1,2025-01-01 10:00:00,11\n"
+    assert cli(clean, QA_DEFS, "--strict").exit_code == 0
+
+
+def test_an_excluded_row_of_the_log_does_not_set_the_as_of_date(cli):
+    # row 3 names no stage: excluded, so its date (03-01) is no event; as of 01-01 the lead
+    # entered Qualified that day (in progress, not stuck for 59 days)
+    log = ("deal_id,changed_field_key,new_value,change_time,user_id\n"
+           "1,stage_id,1,2025-01-01 10:00:00,11\n"
+           "1,stage_id,99,2025-03-01 10:00:00,11\n")
+    report = json.loads(cli(log, QA_DEFS, "-f", "json").stdout)
+    assert report["as_of"] == "2025-01-01"
+    assert (stage_rows(report)["Qualified"]["stuck"], stage_rows(report)["Qualified"]["in_progress"]) == (0, 1)
+    # an owner change is a change of the log: it does set the as-of date
+    owner = log.replace("1,stage_id,99,2025-03-01", "1,user_id,12,2025-01-20")
+    assert json.loads(cli(owner, QA_DEFS, "-f", "json").stdout)["as_of"] == "2025-01-20"
+
+
+def test_a_missing_history_column_points_to_history(cli):
+    log = "deal_id,changed_field_key,new_value,changed_at,user_id\n1,stage_id,1,2025-01-01,11\n"
+    result = cli(log, QA_DEFS)
+    assert result.exit_code == 2
+    assert "'change_time' (used by history at) (nearest: 'changed_at')" in result.stderr
+    assert "Fix the names under 'history:' in the definitions." in result.stderr
+
+
+def test_log_counts_read_in_the_singular(cli):
+    log = ("deal_id,changed_field_key,new_value,change_time,user_id\n"
+           "1,stage_id,2,2025-01-01 10:00:00,11\n"
+           "1,stage_id,1,2025-01-02 10:00:00,11\n"
+           "1,user_id,12,2025-01-03 10:00:00,11\n")
+    result = cli(log, QA_DEFS)
+    assert "3 rows read = 2 stage changes (1 lead in the log) + 1 other change (not selected by history.only)" in result.stderr
+    assert "1 row of the log moving a lead back to an earlier stage (row 3)" in result.stderr
+
+
+def test_explain_says_a_reopened_lead_came_back(write):
+    defs = write("defs.yml", QA_DEFS + "exits:\n  - {name: Lost, values: [Closed Lost]}\n")
+    log = write("log.csv", "deal_id,changed_field_key,new_value,change_time,user_id\n"
+                           "8,stage_id,1,2025-01-01 10:00:00,11\n"
+                           "8,stage_id,Closed Lost,2025-01-03 10:00:00,11\n"
+                           "8,stage_id,1,2025-01-06 10:00:00,11\n")
+    result = run("explain", log, "8", "-d", defs)
+    assert result.exit_code == 0, result.stderr
+    assert "Lost's rule holds, but the lead came back on 2025-01-06 (a later change of the log reopened it)" in result.stdout
+    assert "after the as-of date" not in result.stdout
+    # replayed between the loss and the reopening, the lead is out
+    replay = run("explain", log, "8", "-d", defs, "--as-of", "2025-01-04")
+    assert "Lost" in replay.stdout and "the first exit whose rule holds" in replay.stdout

@@ -528,3 +528,73 @@ def test_a_joined_file_with_no_rows_yet_leaves_every_lead_unmatched(files, as_pa
     result = cli(files, *(f"--join=opportunities={p}" for p in joins.values()))
     stages = stage_rows(report_of(result))
     assert (stages["Lead"]["reached"], stages["Won"]["reached"], stages["Lead"]["exited"]) == (5, 0, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# date_formats of a joined column (found by trying joins as users write them)
+
+FORMATS_LEADS = "id,created_at\nL1,2025-01-02\nL2,2025-01-03\n"
+FORMATS_OPPS = "lead,Close Date,won\nL2,01.02.2025,true\nL1,15.02.2025,true\n"
+
+
+def formats_defs(key: str, join_extra: str = "") -> str:
+    return f"""version: 1
+columns: {{id: id, created: created_at}}
+date_formats: {{{key}: ['%d.%m.%Y']}}
+joins:
+  - name: opps
+    path: opps.csv
+    on: {{id: lead}}
+    columns: {{close_date: Close Date, is_won: won}}{join_extra}
+stages:
+  - {{name: Lead, date: created_at}}
+  - {{name: Won, flag: is_won, date: close_date}}
+"""
+
+
+@pytest.mark.parametrize("key", ["Close Date", "close_date"])
+def test_date_formats_of_a_joined_column_by_header_or_canonical_name(write, key):
+    # L1: 01-02 -> 02-15 = 44 days; L2: 01-03 -> 02-01 = 29 days; median 36.5
+    write("opps.csv", FORMATS_OPPS)
+    result = run("conversion", write("leads.csv", FORMATS_LEADS), "-d", write("f.yml", formats_defs(key)), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = stage_rows(json.loads(result.stdout))
+    assert (rows["Lead"]["reached"], rows["Won"]["reached"], rows["Lead"]["median_days"]) == (2, 2, 36.5)
+
+
+@pytest.mark.parametrize("key", ["Close Date", "close_date"])
+def test_order_by_reads_dates_with_the_columns_own_formats(write, key):
+    # L1's rows: 28.02.2025 lost (row 2), 01.03.2025 won (row 3): many: last by date takes row 3
+    # (as text, '28.02' sorts after '01.03' and the lost row would win)
+    write("opps.csv", "lead,Close Date,won\nL1,28.02.2025,false\nL1,01.03.2025,true\n")
+    defs = write("f.yml", formats_defs(key, "\n    many: last\n    order_by: Close Date"))
+    result = run("conversion", write("leads.csv", "id,created_at\nL1,2025-01-02\n"), "-d", defs, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = stage_rows(json.loads(result.stdout))
+    assert (rows["Won"]["reached"], rows["Lead"]["median_days"]) == (1, 58)
+    assert "1 not used (another row of the same key won, many: last) (row 2)" in result.stderr
+
+
+def test_a_bad_date_in_a_joined_file_names_the_join_and_its_column(write):
+    write("opps.csv", "lead,close,won\nL2,TBD,true\nL1,2025-02-01,true\n")
+    defs = write("f.yml", """version: 1
+columns: {id: id, created: created_at}
+joins:
+  - {name: opps, path: opps.csv, on: {id: lead}, columns: {close_date: close, is_won: won}}
+stages:
+  - {name: Lead, date: created_at}
+  - {name: Won, flag: is_won, date: close_date}
+""")
+    result = run("conversion", write("leads.csv", FORMATS_LEADS), "-d", defs)
+    assert result.exit_code == 0, result.stderr
+    # the row is the lead's (L2, leads.csv row 3); the value is in opps.csv's column 'close'
+    assert "such as 'TBD' in 'close_date' (column 'close' of join opps) (row 3)" in result.stderr
+    assert "unless the definitions set date_format" in result.stderr
+
+
+def test_the_unparseable_date_detail_names_the_definitions_formats_when_they_give_some(write):
+    write("opps.csv", FORMATS_OPPS.replace("15.02.2025", "45.02.2025"))
+    result = run("conversion", write("leads.csv", FORMATS_LEADS), "-d", write("f.yml", formats_defs("Close Date")))
+    assert "such as '45.02.2025' in 'close_date' (column 'Close Date' of join opps)" in result.stderr
+    assert "or in the formats the definitions give (date_format, date_formats)" in result.stderr
+    assert "unless the definitions set date_format" not in result.stderr

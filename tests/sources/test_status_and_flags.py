@@ -652,3 +652,12 @@ def test_mixed_shapes_conversion(conversion):
     assert_partition(report)
     assert rows["MQL"]["median_days"] == 2.5
     assert rows["SQL"]["median_days"] is None
+
+
+def test_unknown_status_values_are_in_the_json_even_when_quiet(conversion):
+    # -q silences stderr; the values that name no stage still reach a pipeline reading the JSON
+    report, result = conversion(STATUS_CSV, STATUS_DEFS, "--as-of", "2024-06-30", "-q")
+    assert result.stderr == ""
+    (unknown,) = [x for x in report["findings"] if "names no stage and no exit" in x["message"]]
+    assert (unknown["kind"], unknown["count"]) == ("notice", 3)
+    assert "'Negotiation' (2), 'Proposal' (1)" in unknown["message"]

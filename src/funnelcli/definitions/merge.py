@@ -89,6 +89,14 @@ def _merge_column_formats(frags, columns: dict[str, str], refs: list[ColumnRef],
                                         "its formats are not used"))
     pairs = [(name, formats) for name, (formats, _) in merged.items()]
     pairs += [(columns[name], formats) for name, formats in pairs if name in columns and columns[name] not in merged]
+    # a joined column is read under its canonical name, and its file's order_by under the header:
+    # formats keyed by either reach both
+    for join in joins:
+        for canonical, header in join.columns.items():
+            for name, other in ((header, canonical), (canonical, header)):
+                if name in merged and other not in merged:
+                    pairs.append((other, merged[name][0]))
+                    merged[other] = merged[name]
     return tuple(pairs)
 
 

@@ -89,7 +89,7 @@ def _purgatory_tables(f: Funnel) -> list[Table]:
         stuck_cols.append(Column("value_at_risk", "Value at risk", "money"))
     # the last stage without an SLA has no stuck count at all: no row for it
     stuck_rows = [r for r in pm.stage_rows(f, stages) if r["stuck"] is not None]
-    notes = [f"{r['purgatory']}: {r['leads']:,} leads ({r['rule']})." for r in pm.named_purgatories(f, stages)]
+    notes = [f"{r['purgatory']}: {r['leads']:,} lead{'s' if r['leads'] != 1 else ''} ({r['rule']})." for r in pm.named_purgatories(f, stages)]
     tables = [Table("purgatory", "Purgatory", stuck_cols, stuck_rows, notes)]
     if "owner" in f.defs.columns:
         owners = [r for r in pm.by_group(f, "owner", stages) if r["stuck"]][:5]  # an owner with none stuck is no top owner

@@ -337,7 +337,13 @@ def _exit(loaded: LoadedExport, f: Funnel, r: int, p: int | None) -> dict:
     held = [j for j in range(len(defs.exits)) if loaded.exit_met[j][r]]
     if held and p is not None:  # a rule holds, but not at the as-of date
         ex, day = defs.exits[held[0]], _exit_day(loaded, held[0], r)
-        later = f"dated {_day(day)}, after the as-of date {_day(f.as_of)}" if not np.isnat(day) else "the lead came back before the as-of date"
+        back = loaded.exit_until[held[0]][r] if held[0] in loaded.exit_until else np.datetime64("NaT")
+        if not np.isnat(day) and (f.as_of is None or day > np.datetime64(f.as_of.date(), "D")):
+            later = f"dated {_day(day)}, after the as-of date {_day(f.as_of)}"
+        elif not np.isnat(back):  # a log's lead reopened by a later change
+            later = f"the lead came back on {_day(back)} (a later change of the log reopened it)"
+        else:
+            later = "the lead came back by the as-of date"
         return {"name": None, "rule": None, "date": None, "why": f"none at the as-of date: {ex.name}'s rule holds, but {later}"}
     rules = "; ".join(f"{e.name}: {_exit_rule(defs, e)}" for e in defs.exits)
     shown = {v for e in defs.exits for v in [_exit_values(loaded, defs, e, r)] if v}

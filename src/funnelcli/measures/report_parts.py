@@ -69,6 +69,8 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
         "by": by,
         "markets": list(f.markets),
         "accounting": acc.as_dict(),
+        # what stderr says about the data (notices: unknown status values, dates out of order...), for -q and pipelines
+        "findings": [{"kind": x.kind, "message": x.text(), "count": x.count} for x in f.findings],
     }
     return meta, data
 

@@ -38,7 +38,7 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
         days = {k: cell(cycle[k], "days") for k in ("median_days", "p75_days", "p90_days")}
         notes.append(
             f"Cycle time {first} to {last}, per lead ({cycle['leads']:,} lead{'s' if cycle['leads'] != 1 else ''}): "
-            f"median {days['median_days']} days, p75 {days['p75_days']}, p90 {days['p90_days']}."
+            f"median {days['median_days']} day{'' if days['median_days'] == '1' else 's'}, p75 {days['p75_days']}, p90 {days['p90_days']}."
         )
     if f.as_of is not None and not any(r["median_days"] is not None for r in rows) and any(r["converted"] for r in rows):
         notes.append("Days: none: no step has dates of the lead's own at both ends (a stage reached by a status, "

@@ -227,9 +227,6 @@ def parse_times(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | No
     return times, valid & np.isnat(times), column
 
 
-
-
-
 def numbers(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """Return (floats, which non-blank cells are not numbers): '1,200', '$ 35', '1.200,50' are
     numbers; 'nan', 'inf', words, '1,2,3', the ambiguous '1.200' and numbers of 10^15 or more

@@ -384,11 +384,27 @@ def _check_columns(needed: list, header: list[str], name: str, what: str) -> Non
         raise InputError(
             f"{name}: {len(missing)} column{'s' if len(missing) != 1 else ''} {what} use "
             f"{'are' if len(missing) != 1 else 'is'} not in the export's header:\n" + "\n".join(lines)
-            + f"\nThe export's columns are: {shown}\nFix the names under 'columns:' (or the stage dates) in the definitions."
+            + f"\nThe export's columns are: {shown}\nFix the names under {_sections(missing)} in the definitions."
         )
     duplicated = sorted({h for h, _ in needed if header.count(h) > 1})
     if duplicated:
         raise InputError(f"{name}: the header has column {duplicated[0]!r} more than once; rename one in the export")
+
+
+_SECTIONS = {"columns.": "columns:", "stage_column": "stage_column:", "stage ": "stages:", "exit ": "exits:",
+             "market ": "markets:", "history": "history:", "join ": "joins:"}
+
+
+def _sections(missing: list) -> str:
+    """Return where in the definitions the missing columns are named: 'columns:', 'history:'..."""
+    found = []
+    for _, roles in missing:
+        for role in roles:
+            section = next((s for prefix, s in _SECTIONS.items() if role.startswith(prefix)), None)
+            if section and section not in found:
+                found.append(section)
+    found = found or ["columns:"]
+    return " and ".join(", ".join(repr(s) for s in found[:-1]) and [", ".join(repr(s) for s in found[:-1]), repr(found[-1])] or [repr(found[-1])])
 
 
 def _refuse_mostly_ragged(ragged: list, kept: int, data, path: str, name: str, codec: str, delimiter: str, width: int) -> None:

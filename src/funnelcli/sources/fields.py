@@ -48,6 +48,11 @@ class FileAccount:
     def balanced(self) -> bool:
         return self.rows_read == sum(count for count, _ in self.parts)
 
+    def excluded(self) -> list[tuple[int, str]]:
+        """Return (count, why) for this file's rows that were excluded (a log's rows with a blank
+        id, a ragged row of a joined file)."""
+        return [(count, what.removeprefix("excluded ")) for count, what in self.parts if count and what.startswith("excluded ")]
+
     def sentence(self) -> str:
         def part(count: int, what: str) -> str:
             rows = self.first_rows.get(what)
@@ -398,7 +403,9 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     examples = _date_examples(parts, dates, name, defs)
     bad_date = store.take("bad_date")
     excluded.append(issue("with an unparseable date", bad_date, rows, examples=examples,
-                          detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
+                          detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) or in the formats the definitions give "
+                                 "(date_format, date_formats)" if defs.date_format or defs.column_formats else
+                                 "dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
     unusable |= bad_date
     bad_flag = store.take("bad_flag")
     examples = []
@@ -406,7 +413,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     for h in flag_headers:
         if len(examples) < 3:
             texts = [t for p in parts for t in p.bad_flag_texts[h]][:EXAMPLE_CELLS]
-            examples += [f"{v} in {h!r}" for v in _distinct(texts, 3 - len(examples))]
+            examples += [f"{v} in {_column_name(h, defs)}" for v in _distinct(texts, 3 - len(examples))]
     excluded.append(issue("with an unparseable flag", bad_flag, rows, examples=examples,
                           detail="a flag is true (1, true, yes, y, x, checked) or false (0, false, no, n, blank)"))
     unusable |= bad_flag
@@ -436,23 +443,36 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
                   evidence, list(files or []), unit)
 
 
+def no_date_parses(name: str, header: str, example: str, defs: Definitions) -> InputError:
+    """Return the error for a date column where no value parses (a few typos are rows to exclude;
+    a column of them is a setting to fix)."""
+    formats = defs.formats(header)
+    hint = (f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{header}: ...}} "
+            "for this column alone" if not formats
+            else f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}")
+    return InputError(f"{name}: column {header!r}: no value parses as a date (such as {example!r}); {hint}")
+
+
+def _column_name(key: str, defs: Definitions) -> str:
+    """Return a lead-table column as a message names it: a joined column with its join and header,
+    since its bad values are in that file, not the export."""
+    join = next((j for j in defs.joins if key in j.columns), None)
+    return repr(key) if join is None else f"{key!r} (column {join.columns[key]!r} of join {join.name})"
+
+
 def _date_examples(parts: list[_Part], dates: DayColumns, name: str, defs: Definitions) -> list[str]:
     """Return a few unparseable dates of usable records, as examples; raise when a whole column is
     in another format (a few typos are rows; a column of them is a setting)."""
     for h in dates:
         count = sum(p.bad_counts[h][0] for p in parts)
         if count >= 5 and dates.none_known(h):
-            example = next(p.bad_counts[h][1] for p in parts if p.bad_counts[h][0])
-            formats = defs.formats(h)
-            hint = (f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{h}: ...}} "
-                    "for this column alone" if not formats
-                    else f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}")
-            raise InputError(f"{name}: column {h!r}: no value parses as a date (such as {example!r}); {hint}")
+            raise no_date_parses(name, h, next(p.bad_counts[h][1] for p in parts if p.bad_counts[h][0]), defs)
     examples: list[str] = []
     for h in dates:
         if len(examples) < 3:  # distinct values: 'n/a' twice says less than 'n/a' and 'TBD'
             texts = [t for p in parts for t in p.bad_date_texts[h]][:EXAMPLE_CELLS]
-            examples += [f"{v} in {h!r}" for v in _distinct(texts, 2) if f"{v} in {h!r}" not in examples]
+            named = [f"{v} in {_column_name(h, defs)}" for v in _distinct(texts, 2)]
+            examples += [e for e in named if e not in examples]
             del examples[3:]
     return examples
 

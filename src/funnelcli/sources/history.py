@@ -25,7 +25,7 @@ from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import categorical, numeric_keys, parse_times, plain_digits
 from funnelcli.sources.cells import ids as read_ids
 from funnelcli.sources.csvfile import RawTable
-from funnelcli.sources.fields import FileAccount, blank_out
+from funnelcli.sources.fields import FileAccount, blank_out, no_date_parses
 from funnelcli.sources.shapes import Evidence, value_codes
 
 
@@ -76,7 +76,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
         account = _account(raw, kept, other, excluded_masks, leads)
-        latest = _latest_day(times, usable)
+        latest = _latest_day(times, usable & ~unknown)  # an excluded row is no event (undated ones have no time)
         evidence, moves = evidence_job.result()
     evidence.latest = latest
     return lead_table, evidence, account, [n for n in notices + moves if n]
@@ -95,7 +95,12 @@ def _columns(raw: RawTable, defs: Definitions) -> tuple:
         change_job = pool.submit(_stage_changes, raw, defs)
         stage_job = pool.submit(_stage_codes, raw.column(defs.history.stage), defs)
         ids, blank_id, _, lead_codes = _ids(id_column, numeric_job.result(), digits_job.result())
-        return ids, blank_id, lead_codes, time_job.result()[0], change_job.result(), stage_job.result()
+        times, bad, text = time_job.result()
+        bad_count = int(bad.sum())
+        if bad_count >= 5 and np.isnat(times).all():  # a column of them is a setting to fix, not rows to exclude
+            example = text.take(pa.array(np.flatnonzero(bad)[:1]))[0].as_py()
+            raise no_date_parses(raw.name, defs.history.at, example, defs)
+        return ids, blank_id, lead_codes, times, change_job.result(), stage_job.result()
 
 
 def _stage_codes(column: pa.ChunkedArray, defs: Definitions) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]:
@@ -112,7 +117,7 @@ def _lookup(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def _latest_day(times: np.ndarray, usable: np.ndarray) -> np.datetime64 | None:
-    """Return the log's effective date: its latest date on any row with an id (None if none)."""
+    """Return the log's effective date: its latest date on the `usable` rows (None if none)."""
     seconds = times.view(np.int64)
     seconds = seconds if usable.all() else seconds[usable]
     latest = seconds.max() if len(seconds) else np.iinfo(np.int64).min
@@ -310,16 +315,18 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
     backward = np.zeros(len(lead), dtype=bool)
     backward[where[1:]] = (lead_s[1:] == lead_s[:-1]) & (stage_s[1:] < stage_s[:-1])
     return [
-        issue("of the log that enter a stage the lead had entered before (re-entries)", repeat, rows,
+        issue("of the log entering a stage the lead had entered before (re-entries)", repeat, rows,
               detail="a stage's date is the first time the lead entered it"),
-        issue("of the log that move a lead back to an earlier stage", backward, rows,
+        issue("of the log moving a lead back to an earlier stage", backward, rows,
               detail=f"{_leads_word(len(np.unique(lead[backward])))} moved back; the waterfall counts the furthest stage reached"),
     ]
 
 
 def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int) -> FileAccount:
     """Return where every row of the log went."""
-    parts = [(int(kept.sum()), f"stage changes (of {leads:,} lead{'s' if leads != 1 else ''})"), (int(other.sum()), "other changes (not selected by history.only)")]
+    changes, others = int(kept.sum()), int(other.sum())
+    parts = [(changes, f"stage change{'s' if changes != 1 else ''} ({_leads_word(leads)} in the log)"),
+             (others, f"other change{'s' if others != 1 else ''} (not selected by history.only)")]
     first_rows = {}
     for reason, mask in excluded.items():
         count = int(mask.sum())
