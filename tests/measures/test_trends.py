@@ -217,3 +217,52 @@ def test_sample_flow_sums_and_monotone_cohorts(period, as_of):
         for key, value in row.items():
             if key.startswith(("rate:", "cumulative_rate")) and value is not None:
                 assert 0 <= value <= 1
+
+
+# --------------------------------------------------------------------------------------------
+# What a cohort table can't count is said, not dropped (a status export: Contact Made has no date)
+
+GAPS_DEFS = """version: 1
+columns: {id: Deal - ID, stage_now: Deal - Stage, state: Deal - Status}
+stage_column: stage_now
+stages:
+  - name: Qualified
+    date: Deal - Deal created
+    window_days: 60
+  - name: Contact Made
+  - name: Won
+    when: {state: {in: [won]}}
+    date: Deal - Won time
+"""
+GAPS_HEADER = "Deal - ID,Deal - Stage,Deal - Status,Deal - Deal created,Deal - Won time\n"
+
+
+def test_a_window_says_how_many_conversions_it_could_not_check(write):
+    # Deals 1 and 2 reached Contact Made by their status, with no date there or later: the 60-day
+    # window can't be checked, so they don't count (docs/metrics.md), and the note says so. Deal 3
+    # won: Contact Made takes Won's date (17 days after created): counted. May cohort: 1 of 3.
+    export = write("w.csv", GAPS_HEADER + "1,Contact Made,open,2024-05-01,\n2,Contact Made,open,2024-05-02,\n"
+                                          "3,Contact Made,won,2024-05-03,2024-05-20\n4,Qualified,open,2024-09-30,\n")
+    result = run("trends", export, "-d", write("f.yml", GAPS_DEFS), "-f", "json")
+    report = json.loads(result.stdout)
+    may = report["tables"]["cohorts"][0]
+    assert (may["period"], may["cohort"], may["reached:Contact Made"]) == ("2024-05", 3, 1)
+    text = run("trends", export, "-d", write("f.yml", GAPS_DEFS)).stdout
+    assert "Not counted under the window (a date of the step is unknown): Qualified->Contact Made 2." in text
+    assert "In no cohort" not in text
+    # without the window every conversion counts, and there is nothing to say
+    plain = run("trends", export, "-d", write("g.yml", GAPS_DEFS.replace("    window_days: 60\n", ""))).stdout
+    assert "Not counted under the window" not in plain
+
+
+def test_leads_with_no_date_at_the_cohort_stage_are_counted_in_a_note(write):
+    # Deal 1 has no created date and no later date: no cohort holds it (4 leads, cohorts of 3).
+    # From Contact Made: deal 4's is Won's date (06-20); deals 1 and 3 have none there.
+    export = write("d.csv", GAPS_HEADER + "1,Contact Made,open,,\n2,Qualified,open,2024-05-01,\n"
+                                          "3,Contact Made,open,2024-06-05,\n4,Contact Made,won,2024-05-03,2024-06-20\n")
+    defs = write("f.yml", GAPS_DEFS.replace("    window_days: 60\n", ""))
+    result = run("trends", export, "-d", defs)
+    assert "In no cohort: 1 lead reached Qualified with no date, there or at a later stage." in result.stdout
+    later = run("trends", export, "-d", defs, "--from-stage", "Contact Made")
+    assert "In no cohort: 2 leads reached Contact Made with no date, there or at a later stage." in later.stdout
+    assert "every lead that reached Contact Made by the as-of date (entered 2024-06-20 to 2024-06-20)" in later.stdout

@@ -9,7 +9,7 @@ from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
 from funnelcli.measures.model import Column, Report, Table
 from funnelcli.measures.report_parts import add_targets, closing_notes, header, stage_columns
-from funnelcli.measures.trends_report import cumulative_column, rate_columns, rate_measures
+from funnelcli.measures.trends_report import cohort_gap_notes, cumulative_column, rate_columns, rate_measures
 
 
 def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report:
@@ -34,6 +34,7 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     cohorts, _ = tr.cohort_rows(f, period, velocity=False)  # the digest shows rates, not days
     if f.as_of is not None:  # with no dates there are no periods: the stage table says it all
         tables.append(_mature_rates_table(f, cohorts, period, compare))
+        tables[-1].notes += cohort_gap_notes(f, None, start=0)
     # Stage by stage, all cohorts in the report.
     conv_cols = [c for c in stage_columns(f, None) if c.key in (
         "stage", "reached", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]

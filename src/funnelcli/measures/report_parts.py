@@ -33,8 +33,8 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
         cohorts = f"leads that reached {first} from {_date(f.since) or 'the start'} to {_date(f.until) or as_of}"
     else:
         cohorts = f"every lead that reached {first}" + (" by the as-of date" if as_of else "")
-        days = f.date.days[:, 0]
-        days = days[days != f.date.NONE]
+        days = f.date.days[:, f.cohort_stage]  # the cohort stage's dates (trends --from-stage), not the first's
+        days = days[(days != f.date.NONE) & f.reached[:, f.cohort_stage]]
         if len(days):
             cohorts += f" (entered {np.datetime64(int(days.min()), 'D')} to {np.datetime64(int(days.max()), 'D')})"
     meta = [

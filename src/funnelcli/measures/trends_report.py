@@ -58,6 +58,8 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
     if undated and counting == "flow":
         parts = ", ".join(f"{stage} {n:,}" for stage, n in undated)
         tables[0].notes.append(f"Not counted (reached with no date, here or at a later stage): {parts}.")
+    if counting != "flow":
+        tables[0].notes += cohort_gap_notes(f, window_days)
     # the latest change looks back over every period, not only the last N shown: --last 2 still
     # has the mature cohort before them; its sparkline covers the periods of the table
     summary = measures.summary(every, summary_measures, by)
@@ -102,6 +104,23 @@ def _windows_and_maturity(f: Funnel, window_days: float | None) -> list[tuple[st
         ("Maturity", "days a cohort needs after its last day, for each rate to be final: " + "; ".join(maturity)
          + " (each step's window, else its SLA, else 90 days, added up from the cohort's stage)"),
     ]
+
+
+def cohort_gap_notes(f: Funnel, window_days: float | None, start: int | None = None) -> list[str]:
+    """Return the notes that say which leads a cohort table can't count (docs/metrics.md#conversion-windows)."""
+    from funnelcli.measures import trends as measures
+
+    start = f.cohort_stage if start is None else start
+    no_cohort, unchecked = measures.cohort_gaps(f, start, window_days)
+    stage = f.stages[start]
+    notes = []
+    if no_cohort:
+        notes.append(f"In no cohort: {no_cohort:,} lead{'s' if no_cohort != 1 else ''} reached {stage} with no date, "
+                     "there or at a later stage.")
+    if unchecked:
+        parts = ", ".join(f"{step} {n:,}" for step, n in unchecked)
+        notes.append(f"Not counted under the window (a date of the step is unknown): {parts}.")
+    return notes
 
 
 def _cohort_tables(stages: tuple[str, ...], rows: list[dict], lead_cols: list[Column]) -> list[Table]:
