@@ -28,6 +28,8 @@ and L16 meet B too, but A comes first).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tests.conftest import FIXTURES, run
 
@@ -272,3 +274,31 @@ def test_purgatory_rule_without_activity_columns_is_a_validate_error(write):
     result = run("validate", str(write("defs.yml", text)))
     assert result.exit_code == 1
     assert "stage 'SAL' has a purgatory rule on activity but columns does not map touches (unmapped-field)" in result.stdout
+
+
+def test_the_stuck_list_says_which_leads_the_stage_table_counts_in_progress(write):
+    # Contact Made (SLA 10, touched at most 2 and idle 10+ days), as of 06-30:
+    #   C: stage since 06-01, 29 days: past the SLA (stuck); 5 touches, so not dropped
+    #   B: stage since 06-25, 5 days: within the SLA; 1 touch, idle since 06-01: touched and dropped
+    #   A: no stage since: age unknown (in progress); 1 touch, idle since 05-01: touched and dropped
+    #   D: no touches or activity recorded: neither
+    defs = write("defs.yml", """version: 1
+columns: {id: Id, stage_now: Stage, stage_since: Since, touches: Touches, last_activity: Last}
+stage_column: stage_now
+stages:
+  - {name: Qualified, date: Created, sla_days: 10}
+  - {name: Contact Made, sla_days: 10, purgatory: {touches_at_most: 2, idle_days: 10}}
+""")
+    export = write("deals.csv", "Id,Stage,Created,Since,Touches,Last\n"
+                                "A,Contact Made,2024-05-01,,1,2024-05-01\n"
+                                "B,Contact Made,2024-05-02,2024-06-25,1,2024-06-01\n"
+                                "C,Contact Made,2024-05-03,2024-06-01,5,2024-06-29\n"
+                                "D,Contact Made,2024-05-04,,,\n"
+                                "E,Qualified,2024-06-30,,,\n")
+    listed = run("purgatory", export, "-d", defs, "--list")
+    assert listed.exit_code == 0, listed.stderr
+    assert ("3 stuck leads, oldest first: 1 past the SLA (Stuck in the stage table), 2 touched and dropped only "
+            "(In progress there: within the SLA, or of unknown age).") in listed.stdout
+    stages = run("purgatory", export, "-d", defs, "-f", "json")
+    (row,) = [r for r in json.loads(stages.stdout)["tables"]["stages"] if r["stage"] == "Contact Made"]
+    assert (row["stuck"], row["in_progress"]) == (1, 3)

@@ -55,8 +55,14 @@ def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, met
         Column("days_in_stage", "Days in stage", "number"), Column("days_over_sla", "Over SLA by", "number", priority=2),
         Column("why", "Why", priority=2),
     ] + [Column(k, title_case(k), "number" if k in ("touches", "amount") else "text", priority=1 if k == "owner" else 3) for k in fields]
-    notes = [f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first. Past SLA: older in the stage "
-             "than its SLA with no next stage or exit. Touched and dropped: the stage's activity rule."]
+    past = sum(1 for r in rows if str(r["why"]).startswith("past SLA"))
+    dropped = len(rows) - past  # by the activity rule only: in progress in the stage table
+    count = f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first"
+    if dropped:
+        count += (f": {past:,} past the SLA (Stuck in the stage table), {dropped:,} touched and dropped only "
+                  "(In progress there: within the SLA, or of unknown age)")
+    notes = [f"{count}. Past SLA: older in the stage than its SLA with no next stage or exit. Touched and dropped: "
+             "the stage's activity rule."]
     return Report("purgatory", title, meta, [Table("stuck_leads", None, columns, rows, notes)], closing_notes(f), data)
 
 
