@@ -85,7 +85,7 @@ def test_the_arithmetic_is_written_out():
     assert why["L03"][3] == "the last stage: nothing follows it and it has no SLA"
     assert why["L05"][1].endswith("stuck (45 > 14); touched and dropped: 1 touch (at most 2) and no activity for 27 days "
                                   "since last activity 2026-10-20 (at least 10)")
-    assert why["L06"][0] == "converted: reached SAL on 2026-11-01; no days counted: MQL has no own date"
+    assert why["L06"][0] == "converted: reached SAL on 2026-11-01; no days counted: MQL is implied by a later stage"
     assert why["L06"][1].endswith("stuck (15 > 14); not touched and dropped: 5 touches (more than 2)")
     assert why["L10"][1].endswith("in progress (3 <= 14); not touched and dropped: 0 touches (at most 2) but idle 3 days "
                                   "since entering SAL 2026-11-13 (fewer than 10)")
@@ -278,3 +278,20 @@ def test_a_log_entry_and_a_stage_implied_by_a_later_one(write):
     assert one["stages"][0]["why"] == "converted: reached Qualified (implied by Won, dated 2026-01-20)"
     assert two["stages"][1]["why"] == ("entered Qualified 2026-01-06, 14 days before the as-of date 2026-01-20; "
                                        "no SLA; no Won, no exit: in progress")
+
+
+def test_a_step_with_an_own_date_out_of_order_says_why_no_days_count(write):
+    # Lead A: Lead 01-01, Converted 01-10, Won 01-05: Converted's own date is after Won's, so it
+    # takes Won's (01-05) and neither step Lead->Converted nor Converted->Won has days.
+    defs = write("defs.yml", """version: 1
+columns: {id: id}
+stages:
+  - {name: Lead, date: created}
+  - {name: Converted, date: converted}
+  - {name: Won, date: won}
+""")
+    export = write("leads.csv", "id,created,converted,won\nA,2026-01-01,2026-01-10,2026-01-05\n")
+    (lead,) = _leads("A", export=export, defs=defs).values()
+    assert lead["stages"][0]["why"] == ("converted: reached Converted on 2026-01-05; no days counted: Converted has no "
+                                        "own date, or one after a later stage's (out of order)")
+    assert lead["stages"][1]["why"].endswith("; no days counted: Converted has no own date, or one after a later stage's (out of order)")

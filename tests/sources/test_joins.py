@@ -240,9 +240,9 @@ def test_leads_with_no_row_are_a_notice(files):
     # Lead 4 (leads.csv row 5) has no contact. Leads 4 and 5 are not reported again for accounts
     # and opportunities: they have no account key to look up.
     loaded = read(files)
-    missing = [i for i in loaded.notices if "with no row in join" in i.reason]
+    missing = [i for i in loaded.notices if "matches no row of join" in i.reason]
     assert len(missing) == 1
-    assert missing[0].reason.startswith("with no row in join 'contacts'")
+    assert missing[0].reason.startswith("whose lead matches no row of join 'contacts'")
     assert (missing[0].count, missing[0].rows) == (1, [5])
 
 
@@ -254,7 +254,7 @@ def test_cli_states_each_files_account(files):
     assert "(join accounts): 3 rows read = 2 matched a lead + 1 matched no lead (row 4)" in err
     assert ("(join opportunities): 5 rows read = 2 matched a lead + 1 not used (another row of the same key won, many: last) "
             "(row 3) + 2 matched no lead (rows 5, 6)") in err
-    assert "leads.csv: 1 row with no row in join 'contacts'" in err and "(row 5)" in err
+    assert "leads.csv: 1 row whose lead matches no row of join 'contacts'" in err and "(row 5)" in err
 
 
 def test_a_key_that_matches_nothing_is_an_error_naming_both_columns(files, write):
@@ -275,7 +275,7 @@ def test_blank_key_rows_only_are_not_a_mismatch(write):
     (account,) = loaded.files
     assert parts(account)["excluded with a blank key"] == 2 and account.balanced()
     assert account.first_rows == {"excluded with a blank key": [2, 3]}
-    (missing,) = [i for i in loaded.notices if "with no row in join" in i.reason]
+    (missing,) = [i for i in loaded.notices if "matches no row of join" in i.reason]
     assert (missing.count, missing.rows) == (3, [2, 3, 4])
 
 
@@ -528,6 +528,7 @@ def test_a_joined_file_with_no_rows_yet_leaves_every_lead_unmatched(files, as_pa
     result = cli(files, *(f"--join=opportunities={p}" for p in joins.values()))
     stages = stage_rows(report_of(result))
     assert (stages["Lead"]["reached"], stages["Won"]["reached"], stages["Lead"]["exited"]) == (5, 0, 0)
+    assert "(join opportunities): 0 rows read (the file has a header only)" in result.stderr
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,3 +599,40 @@ def test_the_unparseable_date_detail_names_the_definitions_formats_when_they_giv
     assert "such as '45.02.2025' in 'close_date' (column 'Close Date' of join opps)" in result.stderr
     assert "or in the formats the definitions give (date_format, date_formats)" in result.stderr
     assert "unless the definitions set date_format" not in result.stderr
+
+
+def test_a_joined_files_missing_column_names_its_use_and_the_file(write):
+    write("opps.csv", "lead,close,won\nL1,2025-02-01,true\n")
+    defs = write("f.yml", formats_defs("close_date", "\n    many: last\n    order_by: close_dt").replace("Close Date", "close"))
+    leads = write("leads.csv", FORMATS_LEADS)
+    result = run("conversion", leads, "-d", defs)
+    assert result.exit_code == 2
+    assert "opps.csv: 1 column join 'opps' uses is not in the file's header:" in result.stderr
+    assert "'close_dt' (used by join opps order_by) (nearest: 'close')" in result.stderr
+    assert "The file's columns are: 'lead', 'close', 'won'" in result.stderr
+    assert "Fix the names under 'joins:' in the definitions." in result.stderr
+    # the lead file bound by mistake: every column the join reads is named with its use
+    wrong = run("conversion", leads, "-d", defs, "--join", f"opps={leads}")
+    assert "4 columns join 'opps' uses are not in the file's header" in wrong.stderr
+    assert "'lead' (used by join opps key)" in wrong.stderr and "'won' (used by join opps columns.is_won)" in wrong.stderr
+    folder = run("conversion", leads, "-d", defs, "--join", f"opps={leads.parent}")
+    assert folder.exit_code == 2
+    assert f"join 'opps': {leads.parent}: is a folder, not a file; pass --join opps=PATH" in folder.stderr
+
+
+def test_the_stuck_list_carries_the_joined_columns(write):
+    # L1 (Lead since 01-02, SLA 30) is stuck at the as-of date 03-01: 58 days, 28 over
+    write("acc.csv", "lead,amount,industry\nL1,500,Software\n")
+    defs = write("f.yml", """version: 1
+columns: {id: id, created: created_at, owner: owner}
+joins:
+  - {name: acc, path: acc.csv, on: {id: lead}, columns: {amount: amount, industry: industry}}
+stages:
+  - {name: Lead, date: created_at, sla_days: 30}
+  - {name: Won, date: won_at}
+""")
+    leads = write("leads.csv", "id,created_at,owner,won_at\nL1,2025-01-02,Ann,\nL2,2025-03-01,Bob,\n")
+    result = run("purgatory", leads, "-d", defs, "--list", "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == ["id,stage,entered,days_in_stage,days_over_sla,why,owner,created,amount,industry",
+                                          "L1,Lead,2025-01-02,58,28,past SLA,Ann,2025-01-02,500,Software"]

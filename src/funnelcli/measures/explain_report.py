@@ -278,8 +278,11 @@ def _converted_words(f: Funnel, p: int, i: int) -> str:
     if f.own_dated(i)[p] and f.own_dated(i + 1)[p]:
         days = float((f.date[p, i + 1] - f.date[p, i]) / DAY)
         text += f", {days:g} day{'s' if days != 1 else ''} after entering {f.stages[i]}"
-    elif not f.own_dated(i)[p]:
-        text += f"; no days counted: {f.stages[i]} has no own date"
+    elif not f.own_dated(i)[p]:  # velocity takes a step between the lead's own dates only
+        why = "is implied by a later stage" if f.implied[p, i] else "has no own date, or one after a later stage's (out of order)"
+        text += f"; no days counted: {f.stages[i]} {why}"
+    elif not f.implied[p, i + 1]:  # an implied next stage is said above
+        text += f"; no days counted: {nxt} has no own date, or one after a later stage's (out of order)"
     return text
 
 

@@ -278,7 +278,8 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None) -> t
             "why": why.to_numpy(),
         }))
     fields = [k for k in LIST_FIRST if k in f.frame.columns]
-    fields += [k for k in f.defs.columns if k not in fields and k != "id" and k in f.frame.columns]
+    mapped = list(f.defs.columns) + [k for j in f.defs.joins for k in j.columns]  # a joined file's columns too
+    fields += [k for k in mapped if k not in fields and k != "id" and k in f.frame.columns]
     if "market" in f.frame.columns:
         fields.append("market")
     if not picks:

@@ -381,10 +381,11 @@ def _check_columns(needed: list, header: list[str], name: str, what: str) -> Non
             used = f" (used by {', '.join(roles)})" if roles else ""
             lines.append(f"  {h!r}{used}{nearest_header(h, header)}")
         shown = ", ".join(repr(h) for h in header[:40]) + (", ..." if len(header) > 40 else "")
+        main = what == "the definitions"  # else a joined file, read for one join
         raise InputError(
-            f"{name}: {len(missing)} column{'s' if len(missing) != 1 else ''} {what} use "
-            f"{'are' if len(missing) != 1 else 'is'} not in the export's header:\n" + "\n".join(lines)
-            + f"\nThe export's columns are: {shown}\nFix the names under {_sections(missing)} in the definitions."
+            f"{name}: {len(missing)} column{'s' if len(missing) != 1 else ''} {what} {'use' if main else 'uses'} "
+            f"{'are' if len(missing) != 1 else 'is'} not in {'the export' if main else 'the file'}'s header:\n" + "\n".join(lines)
+            + f"\n{'The export' if main else 'The file'}'s columns are: {shown}\nFix the names under {_sections(missing)} in the definitions."
         )
     duplicated = sorted({h for h, _ in needed if header.count(h) > 1})
     if duplicated:

@@ -61,7 +61,9 @@ class FileAccount:
             more = ", ..." if count > len(rows) else ""
             return f"{count:,} {what} (row{'s' if count != 1 else ''} {', '.join(map(str, rows))}{more})"
 
-        shown = " + ".join(part(count, what) for count, what in self.parts if count) or "0"
+        if self.rows_read == 0:
+            return f"{self.name} ({self.role}): 0 rows read (the file has a header only)"
+        shown = " + ".join(part(count, what) for count, what in self.parts if count)
         return f"{self.name} ({self.role}): {self.rows_read:,} row{'s' if self.rows_read != 1 else ''} read = {shown}"
 
     def as_dict(self) -> dict:

@@ -35,7 +35,8 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
     notices: list[RowIssue] = []
     for join in defs.joins:
         path = join_path(join, bound)
-        needed = [(h, [f"join {join.name}"]) for h in defs.headers(join.name)]
+        needed = [(h, sorted({r.role for r in defs.refs if r.file == join.name and r.header == h}) or [f"join {join.name}"])
+                  for h in defs.headers(join.name)]
         # a joined file with no rows yet (no opportunities) leaves every lead unmatched
         raw = (read_parquet(path, needed, what=f"join {join.name!r}", may_be_empty=True) if is_parquet(path)
                else read_csv(path, needed, encoding, None, what=f"join {join.name!r}", may_be_empty=True))
@@ -54,6 +55,8 @@ def join_path(join: Join, bound: dict[str, str] | None) -> str:
                          f"or give it a default path: in the definitions")
     if path != "-" and not os.path.exists(path):
         raise InputError(f"join {join.name!r}: {path}: no such file; pass {option('join')}{join.name}=PATH")
+    if os.path.isdir(path):
+        raise InputError(f"join {join.name!r}: {path}: is a folder, not a file; pass {option('join')}{join.name}=PATH")
     if os.path.isabs(path):  # a default path is absolute: show it from here when it is below here
         relative = os.path.relpath(path)
         path = relative if not relative.startswith("..") else path
@@ -112,8 +115,8 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
         arrays[canonical] = pc.take(raw.column(header), take) if raw.num_rows else pa.nulls(len(position), pa.string())
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     account = _account(raw, join, blank, matches, chosen)
-    missing = issue(f"with no row in join {join.name!r} ({raw.name})", ~found & lead_has_key, leads.rows,
-                    detail="its columns are blank for them")
+    missing = issue(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key, leads.rows,
+                    detail="the columns the join brings are blank for those leads")
     return RawTable(leads.name, table, leads.rows), account, missing
 
 
