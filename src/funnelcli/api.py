@@ -131,6 +131,13 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
     from funnelcli.sources.datacheck import check_export
 
     problems = check_export(os.fspath(data), defs, encoding=encoding, delimiter=delimiter, content=raw)
+    if defs.joins:
+        from funnelcli.sources.datacheck import check_joined
+        from funnelcli.sources.joins import join_path
+
+        bound = {k: os.fspath(v) for k, v in (joins or {}).items()}
+        for join in defs.joins:
+            problems += check_joined(join_path(join, bound), join, defs, encoding=encoding)
     if defs.markets:
         from funnelcli.measures.markets import coverage_problems
 

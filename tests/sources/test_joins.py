@@ -636,3 +636,27 @@ stages:
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == ["id,stage,entered,days_in_stage,days_over_sla,why,owner,created,amount,industry",
                                           "L1,Lead,2025-01-02,58,28,past SLA,Ann,2025-01-02,500,Software"]
+
+
+def test_validate_data_reads_the_joined_files_values(write):
+    # Close Date in day.month.year with no format: the run would exclude both leads
+    write("opps.csv", FORMATS_OPPS)
+    leads = str(write("leads.csv", FORMATS_LEADS))
+    no_format = str(write("f.yml", formats_defs("Nope").replace("date_formats: {Nope: ['%d.%m.%Y']}\n", "")))
+    code, problems = validate_json(no_format, "--data", leads)
+    assert code == 0
+    assert [(p["level"], p["rule"]) for p in problems] == [("warning", "unparseable-date")]
+    assert "join opps columns.close_date: 2 of 2 values of column 'Close Date' don't parse" in problems[0]["message"]
+    assert "date_formats: {Close Date: ['%d.%m.%Y']}" in problems[0]["message"]
+    # with the format, nothing to say; a blank joined column, and a file with no rows, are warned of
+    assert validate_json(str(write("g.yml", formats_defs("Close Date"))), "--data", leads) == (0, [])
+    write("opps.csv", "lead,Close Date,won\nL1,,true\nL2,,false\n")
+    _, problems = validate_json(str(write("g.yml", formats_defs("Close Date"))), "--data", leads)
+    assert [p["rule"] for p in problems] == ["blank-column"]
+    assert "column 'Close Date' is blank in all 2 rows of " in problems[0]["message"]
+    assert "opps.csv; check that the file has its values" in problems[0]["message"]
+    write("opps.csv", "lead,Close Date,won\n")
+    _, problems = validate_json(str(write("g.yml", formats_defs("Close Date"))), "--data", leads)
+    assert [p["rule"] for p in problems] == ["no-rows"]
+    assert problems[0]["message"].startswith("join 'opps': ")
+    assert problems[0]["message"].endswith("opps.csv has no rows: the columns it brings (close_date, is_won) are blank for every lead")

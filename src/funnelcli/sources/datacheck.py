@@ -14,7 +14,8 @@ Three checks, each a Problem at the place in the YAML it is about:
   of them. The first 10,000 and last 1,000 rows are parsed; all of them before saying none parses.
 
 The export is read by the run's readers (csvfile, parquetfile), only the columns the definitions
-use, with `blank_values` applied. Joined files are not read here.
+use, with `blank_values` applied. Each joined file is read the same way for the blank-column and
+date checks, and a joined file with no rows is warned of (no-rows).
 """
 
 from __future__ import annotations
@@ -66,11 +67,38 @@ def check_export(path: str, defs: Definitions, *, encoding: str | None = None, d
     return problems
 
 
-def _first_refs(defs: Definitions) -> dict[str, tuple[str, Where]]:
-    """Return, per header of the export the definitions use, the first use: (its role, where)."""
+def check_joined(path: str, join, defs: Definitions, *, encoding: str | None = None) -> list[Problem]:
+    """Return the blank-column and date problems of a joined file (its header has every column
+    already), and a warning when it has no rows: every lead's joined columns are blank then."""
+    from funnelcli.sources.csvfile import read_csv
+    from funnelcli.sources.fields import blank_out
+    from funnelcli.sources.parquetfile import is_parquet, read_parquet
+
+    needed = defs.headers(join.name)
+    what = f"join {join.name!r}"
+    raw = (read_parquet(path, needed, what=what, may_be_empty=True) if is_parquet(path)
+           else read_csv(path, needed, encoding, None, what=what, may_be_empty=True))
+    if raw.num_rows == 0:
+        return [_where(join.where, "warning", "no-rows", f"{what}: {raw.name} has no rows: the columns it brings "
+                       f"({', '.join(join.columns)}) are blank for every lead")]
+    raw, _ = blank_out(raw, defs.blank_values)
+    blank = {h for h in raw.table.column_names if raw.column(h).null_count == raw.num_rows}
+    roles = _first_refs(defs, join.name)
+    problems = [_where(roles[h][1], "warning", "blank-column",
+                       f"{roles[h][0]}: column {h!r} is blank in all {raw.num_rows:,} rows of {raw.name}; "
+                       "check that the file has its values, or that the mapping names the right column")
+                for h in sorted(blank) if h in roles]
+    date_keys = defs.date_headers()
+    headers = sorted({h for c, h in join.columns.items() if c in date_keys})
+    return problems + dates(raw, defs, blank, roles, headers)
+
+
+def _first_refs(defs: Definitions, file: str | None = None) -> dict[str, tuple[str, Where]]:
+    """Return, per header of the export (or of the joined file `file`) the definitions use, the
+    first use: (its role, where)."""
     out: dict[str, tuple[str, Where]] = {}
     for ref in defs.refs:
-        if not ref.file:
+        if ref.file == file or (file is None and not ref.file):
             out.setdefault(ref.header, (ref.role, ref.where))
     return out
 
@@ -201,13 +229,15 @@ def _sample(n: int) -> np.ndarray:
     return np.concatenate([np.arange(HEAD_ROWS), np.arange(n - TAIL_ROWS, n)])
 
 
-def dates(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Problem]:
-    """Return an unparseable-date problem for each date column whose values don't all parse."""
+def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[str] | None = None) -> list[Problem]:
+    """Return an unparseable-date problem for each date column whose values don't all parse
+    (`headers`: the date columns of a joined file, by its own headers)."""
     from funnelcli.sources.cells import parse_times
 
-    headers = sorted(h for h in defs.date_headers() if h in raw.table.column_names)
-    if defs.history is not None and defs.history.at not in headers:
-        headers.append(defs.history.at)
+    if headers is None:
+        headers = sorted(h for h in defs.date_headers() if h in raw.table.column_names)
+        if defs.history is not None and defs.history.at not in headers:
+            headers.append(defs.history.at)
     problems = []
     for header in (h for h in headers if h not in blank and h in roles):
         picked = _sample(raw.num_rows)
