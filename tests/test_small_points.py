@@ -60,3 +60,41 @@ def test_trends_last_n_still_compares_with_the_period_before():
     assert len(doc["tables"]["cohorts"]) == 2
     assert latest["Entered MQL"]["previous_period"] is not None
     assert all(r["previous_period"] is not None for r in latest.values() if r["latest_period"])
+
+
+# An export with no dates at all (a flag funnel), found by a QA pass on mixed shapes
+
+NO_DATES_DEFS = """version: 1
+columns: {id: Id}
+stages:
+  - name: Lead
+  - {name: Converted, flag: Converted}
+"""
+NO_DATES_CSV = "Id,Converted\n1,yes\n2,no\n3,x\n"
+
+
+def test_trends_as_csv_of_an_export_with_no_dates_writes_nothing_and_says_why(write, tmp_path):
+    export, defs = write("e.csv", NO_DATES_CSV), write("d.yml", NO_DATES_DEFS)
+    result = run("trends", export, "-d", defs, "-f", "csv")
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert "funnelcli: no table to write: No trends: the export has no dates" in result.stderr
+    target = tmp_path / "trends.csv"
+    assert run("trends", export, "-d", defs, "-o", target, "-q").exit_code == 0
+    assert target.read_text() == ""
+
+
+def test_a_cohort_range_on_an_export_with_no_dates_says_no_lead_can_be_placed(write):
+    export, defs = write("e.csv", NO_DATES_CSV), write("d.yml", NO_DATES_DEFS)
+    text = run("conversion", export, "-d", defs, "--since", "2026-01-01", "-q").stdout
+    assert ("leads that reached Lead from 2026-01-01 to the end (the export has no dates: no lead can be placed "
+            "in the range)") in text
+    assert "None" not in text
+    report = json.loads(run("conversion", export, "-d", defs, "-f", "json").stdout)
+    assert (report["as_of"], report["as_of_source"]) == (None, "no dates in export")
+    assert report["accounting"]["leads_in_report"] == 3
+
+
+def test_explain_counts_one_row_in_the_singular(write):
+    export = write("one.csv", "Id,Converted\n1,yes\n")
+    result = run("explain", export, "1", "-d", write("d.yml", NO_DATES_DEFS))
+    assert "one.csv (1 row)" in result.stdout and "(1 rows)" not in result.stdout

@@ -622,28 +622,3 @@ def test_validate_with_data_stops_at_the_header_without_pandas(write):
     )
     assert result.returncode == 0, result.stderr
 
-
-STATUS_WITH_DATES = """version: 1
-columns: {id: Id, stage_now: Stage}
-stage_column: stage_now
-stages:
-  - name: Prospecting
-    date: Created
-  - name: Won
-    values: [Closed Won]
-    date: Close Date
-exits:
-  - name: Lost
-    values: [Closed Lost]
-    date: Close Date
-"""
-
-
-def test_a_status_stage_with_values_and_a_date_is_warned_of(write):
-    """Won's Close Date reaches Won for an open deal too (its expected close): validate says to
-    write when: instead. A first stage dated by its column alone, and an exit, are not warned of."""
-    path, problems = problems_in(write, STATUS_WITH_DATES)
-    assert [(p.path, p.line, p.col, p.level, p.rule) for p in problems] == [(path, 9, 11, "warning", "values-with-date")]
-    assert "write when: {stage_now: {in: [Closed Won]}} in place of values:" in problems[0].message
-    fixed = STATUS_WITH_DATES.replace("    values: [Closed Won]\n", "    when: {stage_now: {in: [Closed Won]}}\n")
-    assert problems_in(write, fixed)[1] == []

@@ -131,6 +131,8 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
     from funnelcli.sources.datacheck import check_export
 
     problems = check_export(os.fspath(data), defs, encoding=encoding, delimiter=delimiter, content=raw)
+    if any(p.rule == "no-rows" for p in problems):  # a header only: no values to check, no leads to load
+        return problems
     if defs.joins:
         from funnelcli.sources.datacheck import check_joined
         from funnelcli.sources.joins import join_path
@@ -138,11 +140,12 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
         bound = {k: os.fspath(v) for k, v in (joins or {}).items()}
         for join in defs.joins:
             problems += check_joined(join_path(join, bound), join, defs, encoding=encoding)
-    if defs.markets:
-        from funnelcli.measures.markets import coverage_problems
-
+    if defs.markets or defs.joins:  # the run's own load: a joined file's dates are judged per lead, as the run does
         loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw, joins=joins)
-        problems += coverage_problems(loaded, defs)
+        if defs.markets:
+            from funnelcli.measures.markets import coverage_problems
+
+            problems += coverage_problems(loaded, defs)
     return problems
 
 
@@ -155,8 +158,9 @@ def _joined_headers(defs: Definitions, joins: dict[str, PathLike] | None, encodi
     for join in defs.joins:
         path = bound.get(join.name) or join.path
         w = join.where
-        if not path or not os.path.exists(path):
-            why = f"{path}: no such file" if path else "no file"
+        if not path or not os.path.exists(path) or os.path.isdir(path):
+            why = (f"{path}: is a folder, not a file" if path and os.path.isdir(path)
+                   else f"{path}: no such file" if path else "no file")
             problems.append(Problem(w.path, w.line, w.col, "error", "missing-file",
                                     f"join {join.name!r}: {why}; pass {option('join')}{join.name}=PATH or set its path:"))
             continue
@@ -254,8 +258,10 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     findings += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
     findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]
     problems = [f for f in findings if f.kind != "accounting"]
-    problems += [Finding("excluded", f"{count:,} row{'s' if count != 1 else ''} of {account.name} {why}", count)
-                 for account in loaded.files for count, why in account.excluded()]  # a log's rows, a joined file's
+    problems += [Finding("excluded", f"{count:,} row{'s' if count != 1 else ''} of {account.name} {why}"
+                                     + (f" (row{'s' if count != 1 else ''} {', '.join(map(str, rows))}{', ...' if count > len(rows) else ''})"
+                                        if rows else ""), count)
+                 for account in loaded.files for count, why, rows in account.excluded()]  # a log's rows, a joined file's
     # a market rule over a field blank for most leads: about the definitions' fit, not bad rows
     findings += [Finding("warning", i.describe(), i.count) for i in loaded.market_gaps]
     if strict and problems:

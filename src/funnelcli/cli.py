@@ -341,6 +341,11 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
         main = report.csv_table().name if names else None
         echo_out("".join(f"{n}{'  (main: -f csv writes it by default)' if n == main else ''}\n" for n in [main, *[n for n in names if n != main]] if n))
         return
+    if fmt == "csv" and opts.table is None and not any(t.machine for t in report.tables):
+        # no table to write (trends of an export with no dates): an empty file, and why on stderr
+        note(opts.quiet, f"no table to write: {report.notes[0] if report.notes else 'the report is empty'}")
+        write_output("", opts.output, opts.pager)
+        return
     try:
         with progress("funnelcli: writing the report", sys.stderr, opts.quiet):
             text = api.render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=not opts.raw_csv,

@@ -250,6 +250,11 @@ def test_a_window_says_how_many_conversions_it_could_not_check(write):
     text = run("trends", export, "-d", write("f.yml", GAPS_DEFS)).stdout
     assert "Not counted under the window (a date of the step is unknown): Qualified->Contact Made 2." in text
     assert "In no cohort" not in text
+    # the last period alone (2024-09) holds neither: the note is about the cohorts shown
+    assert "Not counted under the window" not in run("trends", export, "-d", write("f.yml", GAPS_DEFS), "--last", "1").stdout
+    # the report's latest mature rates say it of all cohorts
+    digest = run("report", export, "-d", write("f.yml", GAPS_DEFS), "--period", "month").stdout
+    assert "Not counted under the window (a date of the step is unknown), in all cohorts: Qualified->Contact Made 2." in digest
     # without the window every conversion counts, and there is nothing to say
     plain = run("trends", export, "-d", write("g.yml", GAPS_DEFS.replace("    window_days: 60\n", ""))).stdout
     assert "Not counted under the window" not in plain

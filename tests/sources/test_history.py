@@ -193,7 +193,7 @@ def test_log_file_account_balances_and_matches_the_hand_count(load):
     assert account.balanced()
     assert account.parts == [
         (11, "stage changes (5 leads in the log)"),
-        (1, "other change (not selected by history.only)"),
+        (1, "other changes (not selected by history.only)"),
         (0, "excluded with no values"),
         (1, "excluded with a blank id"),
         (2, "excluded with no date or an unparseable date in 'change_time'"),
@@ -386,7 +386,7 @@ stages:
     assert account.balanced() and account.rows_read == 4
     parts = {what: count for count, what in account.parts}
     assert account.parts[0][0] == 3  # stage changes: rows 2, 3, 4
-    assert parts["other change (not selected by history.only)"] == 1
+    assert parts["other changes (not selected by history.only)"] == 1
     assert parts["excluded with no date or an unparseable date in 'at'"] == 0
     assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-02"]  # B first entered 01-02 (row 4)
     assert list(loaded.leads["owner"]) == ["Ann"]
@@ -613,9 +613,9 @@ def test_strict_fails_on_the_logs_excluded_rows(cli):
     result = cli(log, QA_DEFS, "--strict")
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert any(line.startswith("  excluded 1 row of ") and line.endswith("log.csv with a blank id") for line in lines)
+    assert any(line.startswith("  excluded 1 row of ") and line.endswith("log.csv with a blank id (row 3)") for line in lines)
     assert any(line.startswith("  excluded 1 row of ")
-               and line.endswith("log.csv with no date or an unparseable date in 'change_time'") for line in lines)
+               and line.endswith("log.csv with no date or an unparseable date in 'change_time' (row 4)") for line in lines)
     clean = "deal_id,changed_field_key,new_value,change_time,user_id\n1,stage_id,1,2025-01-01 10:00:00,11\n"
     assert cli(clean, QA_DEFS, "--strict").exit_code == 0
 

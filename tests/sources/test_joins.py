@@ -646,7 +646,9 @@ def test_validate_data_reads_the_joined_files_values(write):
     code, problems = validate_json(no_format, "--data", leads)
     assert code == 0
     assert [(p["level"], p["rule"]) for p in problems] == [("warning", "unparseable-date")]
-    assert "join opps columns.close_date: 2 of 2 values of column 'Close Date' don't parse" in problems[0]["message"]
+    assert "join opps columns.close_date: 2 of 2 values of column 'Close Date' of " in problems[0]["message"]
+    assert ("opps.csv don't parse as dates (such as '01.02.2025' in row 2): the run excludes the leads they join to, "
+            "and refuses the export when no lead's date there reads") in problems[0]["message"]
     assert "date_formats: {Close Date: ['%d.%m.%Y']}" in problems[0]["message"]
     # with the format, nothing to say; a blank joined column, and a file with no rows, are warned of
     assert validate_json(str(write("g.yml", formats_defs("Close Date"))), "--data", leads) == (0, [])
@@ -660,3 +662,39 @@ def test_validate_data_reads_the_joined_files_values(write):
     assert [p["rule"] for p in problems] == ["no-rows"]
     assert problems[0]["message"].startswith("join 'opps': ")
     assert problems[0]["message"].endswith("opps.csv has no rows: the columns it brings (close_date, is_won) are blank for every lead")
+
+
+def test_joined_columns_named_like_the_stuck_lists_own_do_not_replace_them(write):
+    write("acc.csv", "lead,amount,stage,why\nL1,500,Prospecting,because\n")
+    defs = write("f.yml", """version: 1
+columns: {id: id, created: created_at}
+joins:
+  - {name: acc, path: acc.csv, on: {id: lead}, columns: {amount: amount, stage: stage, why: why}}
+stages:
+  - {name: Lead, date: created_at, sla_days: 30}
+  - {name: Won, date: won_at}
+""")
+    leads = write("leads.csv", "id,created_at,won_at\nL1,2025-01-02,\nL2,2025-03-01,\n")
+    result = run("purgatory", leads, "-d", defs, "--list", "-f", "csv")
+    assert result.stdout.splitlines() == ["id,stage,entered,days_in_stage,days_over_sla,why,created,amount",
+                                          "L1,Lead,2025-01-02,58,28,past SLA,2025-01-02,500"]
+
+
+def test_validate_data_refuses_what_the_run_refuses_in_a_joined_file(write):
+    # one account row, unreadable, joined to six leads: the run judges the leads (six with no
+    # readable date: a setting, not rows) and refuses; validate reads the export as the run does
+    write("acc.csv", "acc_id,Signed\nA1,15.02.2025\n")
+    defs = str(write("f.yml", """version: 1
+columns: {id: id, created: created_at, account: account}
+joins:
+  - {name: acc, path: acc.csv, on: {account: acc_id}, columns: {signed_date: Signed}}
+stages:
+  - {name: Lead, date: created_at}
+  - {name: Signed, date: signed_date}
+"""))
+    leads = str(write("leads.csv", "id,created_at,account\n" + "".join(f"L{i},2025-01-0{i},A1\n" for i in range(1, 7))))
+    for command in (["conversion", leads, "-d", defs], ["validate", defs, "--data", leads]):
+        result = run(*command)
+        assert result.exit_code == 2
+        assert ("column 'signed_date' (column 'Signed' of join acc): no value parses as a date (such as '15.02.2025')"
+                in result.stderr)

@@ -661,3 +661,55 @@ def test_unknown_status_values_are_in_the_json_even_when_quiet(conversion):
     (unknown,) = [x for x in report["findings"] if "names no stage and no exit" in x["message"]]
     assert (unknown["kind"], unknown["count"]) == ("notice", 3)
     assert "'Negotiation' (2), 'Proposal' (1)" in unknown["message"]
+
+
+def test_a_stage_since_after_the_as_of_date_is_an_event_ignored(conversion):
+    # as of 06-26: deal 1 changed stage on 06-28 and deal 2 was created on 06-30, both after it
+    export = ("Deal - ID,Deal - Stage,Deal - Status,Deal - Deal created,Deal - Last stage change\n"
+              "1,Contact Made,open,2024-05-01,2024-06-28\n2,Qualified,open,2024-06-30,\n3,Qualified,open,2024-05-02,\n")
+    defs = """version: 1
+columns: {id: Deal - ID, stage_now: Deal - Stage, state: Deal - Status, stage_since: Deal - Last stage change}
+stage_column: stage_now
+stages:
+  - {name: Qualified, date: Deal - Deal created, sla_days: 10}
+  - {name: Contact Made, sla_days: 10}
+"""
+    report, result = conversion(export, defs, "--as-of", "2024-06-26")
+    assert "2 leads have dates after the as-of date 2024-06-26; those events are ignored" in result.stderr
+    _, single = conversion(export.replace("2024-06-28", "2024-06-20"), defs, "--as-of", "2024-06-26")
+    assert "1 lead has dates after the as-of date 2024-06-26; those events are ignored" in single.stderr
+
+
+CLOSE_DATE_DEFS = """version: 1
+columns: {id: Id, stage_now: Stage}
+stage_column: stage_now
+stages:
+  - {name: Prospecting, date: Created}
+  - {name: Proposal, values: [Proposal]}
+  - {name: Won, values: [Closed Won], date: Close Date}
+exits:
+  - {name: Lost, values: [Closed Lost], date: Close Date}
+"""
+CLOSE_DATE_CSV = ("Id,Stage,Created,Close Date\n"
+                  "1,Prospecting,2024-03-01,2024-05-30\n"   # open: Close Date is the expected close
+                  "2,Closed Won,2024-03-02,2024-04-10\n"
+                  "3,Closed Lost,2024-03-03,2024-04-12\n"   # an exit's value: not an earlier stage
+                  "4,Proposal,2024-03-04,\n")
+
+
+def test_a_stage_date_ahead_of_the_status_is_a_notice(conversion):
+    # Won's date column reaches Won for deals 1 and 3 (the definitions say so: values: are evidence
+    # beside the date). Deal 1's status names Prospecting, an earlier stage: the notice names it
+    # (row 2) and says how to write it. Deal 3's names an exit, which says nothing of how far it
+    # got (a recycled lead did reach SQL): no notice. Deal 4 has no Close Date.
+    report, result = conversion(CLOSE_DATE_CSV, CLOSE_DATE_DEFS)
+    assert stage_rows(report)["Won"]["reached"] == 3  # deals 1, 2 and 3 (the lost deal's Close Date too)
+    assert ("1 row whose Won date in 'Close Date' reaches Won while its status names an earlier stage "
+            "(row 2); a date there counts whatever the status") in result.stderr
+    assert "write when: {stage_now: {in: [...]}} with the date" in result.stderr
+    # written with when:, the date counts only where the status is Closed Won: no notice
+    fixed = CLOSE_DATE_DEFS.replace("{name: Won, values: [Closed Won], date: Close Date}",
+                                    "{name: Won, when: {stage_now: {in: [Closed Won]}}, date: Close Date}")
+    report, result = conversion(CLOSE_DATE_CSV, fixed)
+    assert stage_rows(report)["Won"]["reached"] == 1
+    assert "reaches Won while its status" not in result.stderr

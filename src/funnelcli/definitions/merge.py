@@ -200,7 +200,7 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "columns needs an 'id': the export's column that identifies a lead (e.g. id: Record ID)"))
     _check_names(stages, exits, markets, problems)
     _check_joins(joins, columns, problems)
-    _check_rules(stages, exits, any(f.shape_given for f in frags), problems, stage_column)
+    _check_rules(stages, exits, any(f.shape_given for f in frags), problems)
     if any(f.shape_given for f in frags):
         _check_values(stages, exits, problems)
 
@@ -357,7 +357,7 @@ def _check_joins(joins: list[Join], columns: dict[str, str], problems: list[Prob
             brought.setdefault(canonical, f"join {join.name!r}")
 
 
-def _check_rules(stages: list[Stage], exits: list, has_values: bool, problems: list[Problem], status: str | None = None) -> None:
+def _check_rules(stages: list[Stage], exits: list, has_values: bool, problems: list[Problem]) -> None:
     """Report stages and exits with no rule saying who reached them, and values with nothing to read.
 
     Only the first stage may have no rule (every lead reaches it); with a status column or a log,
@@ -369,13 +369,6 @@ def _check_rules(stages: list[Stage], exits: list, has_values: bool, problems: l
             m = stage.marks.get("values", w)
             problems.append(Problem(m.path, m.line, m.col, "error", "missing-key",
                                     f"stage {stage.name!r} lists values, but the definitions name no stage_column or history to read them in"))
-        if stage.values and status and stage.date and stage.when is None and stage.flag is None:
-            m = stage.marks.get("date", w)
-            listed = ", ".join(stage.values)
-            problems.append(Problem(m.path, m.line, m.col, "warning", "values-with-date",
-                                    f"stage {stage.name!r}: its date column {stage.date!r} reaches the stage for every lead with a date "
-                                    f"there, whatever its status (an open deal's expected close date too); to date only the leads "
-                                    f"whose status is {listed}, write when: {{{status}: {{in: [{listed}]}}}} in place of values:"))
         # a rule written but invalid is reported where it is written, not again here
         if i > 0 and not (has_values or any(k in stage.marks for k in ("date", "when", "flag"))):
             problems.append(Problem(w.path, w.line, w.col, "error", "missing-key",

@@ -102,7 +102,7 @@ class Funnel:
     until: dt.date | None = None
     markets: tuple[str, ...] = ()
     export: str = ""
-    after_as_of: int = 0  # leads of the export with a stage or exit date after the as-of date
+    after_as_of: int = 0  # leads of the export with a stage, exit or stage_since date after the as-of date
     cohort_stage: int = 0  # the stage whose entry date --since/--until select on
     dated: np.ndarray | None = None  # bool [n, k]: reached with an own date, at the as-of date
     unplaced: int = 0  # leads a replay before the export's date can't place: reached a stage with no date
@@ -309,6 +309,8 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, 
     after = np.zeros(len(loaded.leads), dtype=bool)
     for j, day in loaded.exit_dates.items():
         after |= loaded.exit_met[j] & (day > limit)
+    if "stage_since" in loaded.leads.columns:  # a stage change after as-of: its age is unknown then
+        after |= loaded.leads["stage_since"].to_numpy().astype("datetime64[D]") > limit
     later = []
     future = np.zeros(len(loaded.leads), dtype=bool)  # a stage up to this one is dated after as-of (not an exit)
     for i in range(reached.shape[1]):

@@ -102,13 +102,14 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     other_latest = []  # created, last activity, stage since: they count only toward the latest date
     for h in [h for h in dates if h not in event_columns]:
         other_latest += _latest(dates.days(h, pop=True), usable)
-    own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of)
+    ahead: list = []  # (stage, leads its date reaches while their status names an earlier stage)
+    own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of, ahead)
     own_latest = _latest_of(own_date, usable)  # before the waterfall turns own dates into effective ones, in place
     reached, date, dated, out_of_order, late = _waterfall(own, own_date)
     # reached only by a later stage: reached and not own (own is within reached), in own's place
     implied = np.logical_xor(reached, own, out=own)
     del own
-    notices = list(fields.notices)
+    notices = list(fields.notices) + [_dated_ahead_of_status(defs, i, mask & usable, fields.rows) for i, mask in ahead]
     found = issue("with stage dates out of order", out_of_order & usable, fields.rows,
                   detail="an earlier stage dated after a later one takes the later stage's date")
     if found:
@@ -163,12 +164,25 @@ def _reading(defs: Definitions) -> conditions.Reading:
     return conditions.reading(defs)
 
 
-def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidence: Evidence, key_of) -> tuple[np.ndarray, StageDays]:
+def _dated_ahead_of_status(defs: Definitions, i: int, mask: np.ndarray, rows: np.ndarray) -> RowIssue | None:
+    """Return the notice of the leads that reached stage i by its date column while their status
+    names an earlier stage: an open deal's expected close date, as Salesforce writes it, say. (A
+    status naming an exit is no sign: a recycled lead did reach SQL.)"""
+    stage = defs.stages[i]
+    status = defs.stage_column
+    return issue(f"whose {stage.name} date in {stage.date!r} reaches {stage.name} while its status names an earlier stage",
+                 mask, rows, detail=f"a date there counts whatever the status (an open deal's expected close date too); to date "
+                                    f"{stage.name} only where the status names it, write when: {{{status}: {{in: [...]}}}} with the date")
+
+
+def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidence: Evidence, key_of,
+                  ahead: list | None = None) -> tuple[np.ndarray, StageDays]:
     """Return (leads x stages) matrices: reached by the lead's own evidence, and the own entry date
     (NaT where the evidence has no date).
 
     A stage's evidence is any of: its condition holds, its flag is true, the status column or the
-    log names it, or (with no condition and no flag) its date column has a date. A first stage with
+    log names it, or (with no condition and no flag) its date column has a date. `ahead` collects,
+    per stage, the leads its date column reaches while their status names an earlier stage. A first stage with
     no rule at all is reached by every lead. The date column dates a stage only for leads whose
     evidence says they reached it; a log's first entry into the stage comes first.
     """
@@ -188,6 +202,12 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
         if i in evidence.stage_reached:
             own[:, i] |= evidence.stage_reached[i]
         if column is not None and stage.when is None and stage.flag is None:
+            if ahead is not None and defs.stage_column and i > 0:  # the status says the lead is not there yet
+                before = [evidence.stage_reached[k] for k in range(i) if evidence.how.get(k) == "status" and k in evidence.stage_reached]
+                if before:
+                    earlier = np.logical_or.reduce(before) & (column != none)
+                    if earlier.any():
+                        ahead.append((i, earlier))
             own[:, i] |= column != none
         if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values or i in evidence.stage_dates):
             own[:, i] = True  # the funnel's entry: every lead

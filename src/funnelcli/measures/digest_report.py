@@ -34,7 +34,7 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     cohorts, _ = tr.cohort_rows(f, period, velocity=False)  # the digest shows rates, not days
     if f.as_of is not None:  # with no dates there are no periods: the stage table says it all
         tables.append(_mature_rates_table(f, cohorts, period, compare))
-        tables[-1].notes += cohort_gap_notes(f, None, start=0)
+        tables[-1].notes += cohort_gap_notes(f, None, start=0, scope=", in all cohorts")
     # Stage by stage, all cohorts in the report.
     conv_cols = [c for c in stage_columns(f, None) if c.key in (
         "stage", "reached", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]

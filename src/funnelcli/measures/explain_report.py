@@ -47,7 +47,7 @@ def explain(loaded: LoadedExport, f: Funnel, ids: list[str]) -> Report:
         "export": f.export,
         "definitions": {"paths": list(f.defs.sources), "digest": f.defs.digest, "set": list(f.defs.overrides)},
         "as_of": _day(f.as_of),
-        "as_of_source": "option" if f.as_of_given else "latest date in export",
+        "as_of_source": "option" if f.as_of_given else "latest date in export" if f.as_of is not None else "no dates in export",
         "asked": asked,
         "missing": missing,
         "leads": leads,
@@ -455,7 +455,7 @@ def _meta(f: Funnel, asked: list[str], missing: list[dict]) -> list[tuple[str, s
     unit = "rows" if acc.unit == "rows" else acc.unit
     as_of = _day(f.as_of)
     meta = [
-        ("Export", f"{f.export} ({acc.rows_read:,} {unit})"),
+        ("Export", f"{f.export} ({acc.rows_read:,} {unit.removesuffix('s') if acc.rows_read == 1 else unit})"),
         ("Definitions", f"{', '.join(f.defs.sources)} (digest {f.defs.digest})"),
         ("As of", f"{as_of} ({'given with --as-of' if f.as_of_given else 'the latest date in the export'})" if as_of
          else "none: the export has no dates (nothing can be stuck)"),

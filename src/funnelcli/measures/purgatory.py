@@ -136,7 +136,8 @@ def named_purgatories(f: Funnel, stages: list[int]) -> list[dict]:
         following = f.stages[i + 1] if i + 1 < len(f.stages) else None
         rows.append(_purgatory_row(
             f, i, dropped, amount, "Touched and dropped",
-            f"{stage.name} with at most {rule.touches_at_most} touches and no activity for {rule.idle_days:g}+ days"
+            f"{stage.name} with at most {rule.touches_at_most} touch{'es' if rule.touches_at_most != 1 else ''} and no activity "
+            f"for {rule.idle_days:g}+ days"
             + (f", not yet {following}" if following else ""),
         ))
     return rows
@@ -279,7 +280,8 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None) -> t
         }))
     fields = [k for k in LIST_FIRST if k in f.frame.columns]
     mapped = list(f.defs.columns) + [k for j in f.defs.joins for k in j.columns]  # a joined file's columns too
-    fields += [k for k in mapped if k not in fields and k != "id" and k in f.frame.columns]
+    own = {"id", "lead", "stage", "entered", "days_in_stage", "days_over_sla", "why"}  # the list's own columns win
+    fields += [k for k in mapped if k not in fields and k not in own and k in f.frame.columns]
     if "market" in f.frame.columns:
         fields.append("market")
     if not picks:

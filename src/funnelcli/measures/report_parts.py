@@ -30,7 +30,9 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
     as_of_source = "given with --as-of" if f.as_of_given else "the latest date in the export"
     as_of_line = f"{as_of} ({as_of_source})" if as_of else "none: the export has no dates (nothing can be stuck; no trends)"
     if f.since or f.until:
-        cohorts = f"leads that reached {first} from {_date(f.since) or 'the start'} to {_date(f.until) or as_of}"
+        cohorts = f"leads that reached {first} from {_date(f.since) or 'the start'} to {_date(f.until) or as_of or 'the end'}"
+        if not as_of:  # no dates: no lead has a date to be in the range
+            cohorts += " (the export has no dates: no lead can be placed in the range)"
     else:
         cohorts = f"every lead that reached {first}" + (" by the as-of date" if as_of else "")
         days = f.date.days[:, f.cohort_stage]  # the cohort stage's dates (trends --from-stage), not the first's
@@ -63,7 +65,7 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
         "export": f.export,
         "definitions": {"paths": list(defs.sources), "digest": defs.digest, "set": list(defs.overrides)},
         "as_of": as_of,
-        "as_of_source": "option" if f.as_of_given else "latest date in export",
+        "as_of_source": "option" if f.as_of_given else "latest date in export" if as_of else "no dates in export",
         "counting": counting,
         "cohorts": {"stage": first, "since": _date(f.since), "until": _date(f.until)},
         "by": by,

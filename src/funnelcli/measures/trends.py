@@ -312,16 +312,18 @@ def summary(rows: list[dict], measures: list[tuple[str, str, str]], by: str | No
     return out
 
 
-def cohort_gaps(f: Funnel, start: int, override: float | None) -> tuple[int, list[tuple[str, int]]]:
+def cohort_gaps(f: Funnel, start: int, override: float | None, first_day: dt.date | None = None) -> tuple[int, list[tuple[str, int]]]:
     """Return what cohort tables can't count, for their notes: the leads that reached the cohort
     stage with no date there (nor at a later stage: no cohort holds them), and per step with a
-    window, the conversions it can't check because a date is unknown (they don't count)."""
+    window, the conversions it can't check because a date is unknown (they don't count), among
+    the cohorts from `first_day` on (the periods a table shows)."""
     missing = f.date.missing()
     no_cohort = int((f.reached[:, start] & missing[:, start]).sum())
     counted, unchecked = _chain(f, start, override), []
+    shown = f.date[:, start] >= np.datetime64(first_day, "D") if first_day is not None else True
     for j, i in enumerate(range(start, len(f.stages) - 1)):
         if window(f, i, override) is not None:
-            n = int((counted[j] & f.reached[:, i + 1] & (missing[:, i] | missing[:, i + 1])).sum())
+            n = int((counted[j] & shown & f.reached[:, i + 1] & (missing[:, i] | missing[:, i + 1])).sum())
             if n:
                 unchecked.append((keys.step(f.stages[i], f.stages[i + 1]), n))
     return no_cohort, unchecked

@@ -4,6 +4,8 @@ transition, and the latest change of each measure; and the rate columns the dige
 
 from __future__ import annotations
 
+import datetime as dt
+
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
 from funnelcli.measures.model import Column, Report, Table
@@ -58,8 +60,9 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
     if undated and counting == "flow":
         parts = ", ".join(f"{stage} {n:,}" for stage, n in undated)
         tables[0].notes.append(f"Not counted (reached with no date, here or at a later stage): {parts}.")
-    if counting != "flow":
-        tables[0].notes += cohort_gap_notes(f, window_days)
+    if counting != "flow":  # among the periods shown (--last N)
+        first_day = dt.date.fromisoformat(rows[0]["period_start"]) if last and rows else None
+        tables[0].notes += cohort_gap_notes(f, window_days, first_day=first_day)
     # the latest change looks back over every period, not only the last N shown: --last 2 still
     # has the mature cohort before them; its sparkline covers the periods of the table
     summary = measures.summary(every, summary_measures, by)
@@ -106,12 +109,14 @@ def _windows_and_maturity(f: Funnel, window_days: float | None) -> list[tuple[st
     ]
 
 
-def cohort_gap_notes(f: Funnel, window_days: float | None, start: int | None = None) -> list[str]:
-    """Return the notes that say which leads a cohort table can't count (docs/metrics.md#conversion-windows)."""
+def cohort_gap_notes(f: Funnel, window_days: float | None, start: int | None = None, first_day: dt.date | None = None,
+                     scope: str = "") -> list[str]:
+    """Return the notes that say which leads a cohort table can't count (docs/metrics.md#conversion-windows):
+    the windows' among the cohorts from `first_day` on, `scope` saying which they are."""
     from funnelcli.measures import trends as measures
 
     start = f.cohort_stage if start is None else start
-    no_cohort, unchecked = measures.cohort_gaps(f, start, window_days)
+    no_cohort, unchecked = measures.cohort_gaps(f, start, window_days, first_day)
     stage = f.stages[start]
     notes = []
     if no_cohort:
@@ -119,7 +124,7 @@ def cohort_gap_notes(f: Funnel, window_days: float | None, start: int | None = N
                      "there or at a later stage.")
     if unchecked:
         parts = ", ".join(f"{step} {n:,}" for step, n in unchecked)
-        notes.append(f"Not counted under the window (a date of the step is unknown): {parts}.")
+        notes.append(f"Not counted under the window (a date of the step is unknown){scope}: {parts}.")
     return notes
 
 

@@ -59,7 +59,7 @@ def check_export(path: str, defs: Definitions, *, encoding: str | None = None, d
     blank = {h for h in raw.table.column_names if raw.column(h).null_count == raw.num_rows}
     roles = _first_refs(defs)
     problems = [_where(roles[h][1], "warning", "blank-column",
-                       f"{roles[h][0]}: column {h!r} is blank in all {raw.num_rows:,} rows of {raw.name}; "
+                       f"{roles[h][0]}: column {h!r} is blank in {'the one row' if raw.num_rows == 1 else f'all {raw.num_rows:,} rows'} of {raw.name}; "
                        "check that the export has its values, or that the mapping names the right column")
                 for h in sorted(blank) if h in roles]
     problems += drift(raw, defs, blank)
@@ -85,7 +85,7 @@ def check_joined(path: str, join, defs: Definitions, *, encoding: str | None = N
     blank = {h for h in raw.table.column_names if raw.column(h).null_count == raw.num_rows}
     roles = _first_refs(defs, join.name)
     problems = [_where(roles[h][1], "warning", "blank-column",
-                       f"{roles[h][0]}: column {h!r} is blank in all {raw.num_rows:,} rows of {raw.name}; "
+                       f"{roles[h][0]}: column {h!r} is blank in {'the one row' if raw.num_rows == 1 else f'all {raw.num_rows:,} rows'} of {raw.name}; "
                        "check that the file has its values, or that the mapping names the right column")
                 for h in sorted(blank) if h in roles]
     date_keys = defs.date_headers()
@@ -231,9 +231,11 @@ def _sample(n: int) -> np.ndarray:
 
 def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[str] | None = None) -> list[Problem]:
     """Return an unparseable-date problem for each date column whose values don't all parse
-    (`headers`: the date columns of a joined file, by its own headers)."""
+    (`headers`: the date columns of a joined file, by its own headers: always a warning, since
+    the run judges the leads its rows join to, which this can't count)."""
     from funnelcli.sources.cells import parse_times
 
+    joined = headers is not None
     if headers is None:
         headers = sorted(h for h in defs.date_headers() if h in raw.table.column_names)
         if defs.history is not None and defs.history.at not in headers:
@@ -256,7 +258,13 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[st
         example = f"such as {sample[first].as_py()!r} in row {int(raw.rows[picked[first]]):,}"
         hint = _suggestion(sample.filter(pa.array(bad)), header, formats, defs, typo=not none_parse)
         role, where = roles[header]
-        if none_parse and total_bad >= 5:  # the run refuses the export (fields._bad_dates)
+        if joined:
+            count = int(bad.sum())
+            message = (f"{role}: {count:,} of {int(sample.length() - sample.null_count):,} values of column {header!r} of {raw.name} "
+                       f"{'does' if count == 1 else 'do'}n't parse as dates ({example}): the run excludes the leads they join to, "
+                       f"and refuses the export when no lead's date there reads; {hint}")
+            problems.append(_where(where, "warning", "unparseable-date", message))
+        elif none_parse and total_bad >= 5:  # the run refuses the export (fields._bad_dates)
             message = f"{role}: no value of column {header!r} parses as a date ({example}); the run refuses the export; {hint}"
             problems.append(_where(where, "error", "unparseable-date", message))
         else:

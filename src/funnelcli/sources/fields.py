@@ -48,14 +48,17 @@ class FileAccount:
     def balanced(self) -> bool:
         return self.rows_read == sum(count for count, _ in self.parts)
 
-    def excluded(self) -> list[tuple[int, str]]:
-        """Return (count, why) for this file's rows that were excluded (a log's rows with a blank
-        id, a ragged row of a joined file)."""
-        return [(count, what.removeprefix("excluded ")) for count, what in self.parts if count and what.startswith("excluded ")]
+    def excluded(self) -> list[tuple[int, str, list[int]]]:
+        """Return (count, why, first row numbers) for this file's rows that were excluded (a log's
+        rows with a blank id, a ragged row of a joined file)."""
+        return [(count, what.removeprefix("excluded "), self.first_rows.get(what, []))
+                for count, what in self.parts if count and what.startswith("excluded ")]
 
     def sentence(self) -> str:
         def part(count: int, what: str) -> str:
             rows = self.first_rows.get(what)
+            if count == 1 and what.startswith(("stage changes", "other changes")):
+                what = what.replace("changes", "change", 1)
             if not rows:
                 return f"{count:,} {what}"
             more = ", ..." if count > len(rows) else ""
@@ -452,7 +455,7 @@ def no_date_parses(name: str, header: str, example: str, defs: Definitions) -> I
     hint = (f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{header}: ...}} "
             "for this column alone" if not formats
             else f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}")
-    return InputError(f"{name}: column {header!r}: no value parses as a date (such as {example!r}); {hint}")
+    return InputError(f"{name}: column {_column_name(header, defs)}: no value parses as a date (such as {example!r}); {hint}")
 
 
 def _column_name(key: str, defs: Definitions) -> str:

@@ -324,9 +324,9 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
 
 def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int) -> FileAccount:
     """Return where every row of the log went."""
-    changes, others = int(kept.sum()), int(other.sum())
-    parts = [(changes, f"stage change{'s' if changes != 1 else ''} ({_leads_word(leads)} in the log)"),
-             (others, f"other change{'s' if others != 1 else ''} (not selected by history.only)")]
+    # the labels stay the same whatever the count (JSON's parts[].what); the sentence says '1 stage change'
+    parts = [(int(kept.sum()), f"stage changes ({_leads_word(leads)} in the log)"),
+             (int(other.sum()), "other changes (not selected by history.only)")]
     first_rows = {}
     for reason, mask in excluded.items():
         count = int(mask.sum())
