@@ -98,3 +98,24 @@ def test_explain_counts_one_row_in_the_singular(write):
     export = write("one.csv", "Id,Converted\n1,yes\n")
     result = run("explain", export, "1", "-d", write("d.yml", NO_DATES_DEFS))
     assert "one.csv (1 row)" in result.stdout and "(1 rows)" not in result.stdout
+
+
+def test_a_number_a_rule_cannot_read_is_a_notice(write):
+    # Employees '1,001-5,000' (a range, text) and '1.200' (ambiguous) can't be compared with
+    # gte 500: leads 1 and 2 are out of market, and the notice says why; '7' and '' read fine
+    export = write("e.csv", "Id,Owner,Employees,MQL,Won\n1,Ann,\"1,001-5,000\",2024-01-01,\n2,Bob,1.200,2024-01-02,\n"
+                            "3,Cy,7,2024-01-03,\n4,Di,,2024-01-04,\n5,Ed,\"1,200\",2024-01-05,\n")
+    result = run("markets", export, "-d", write("d.yml", DEFS), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert ("2 rows whose 'Employees' is not a number such as '1,001-5,000', '1.200' (rows 2, 3); market Enterprise "
+            "compares it with a number: the rule does not hold for these leads") in result.stderr
+    rows = {r["market"]: r for r in json.loads(result.stdout)["tables"]["markets"]}
+    assert rows["Enterprise"]["reached:MQL"] == 1  # lead 5: 1,200 reads as 1200
+
+
+def test_an_owner_written_blank_is_not_the_blank_group(write):
+    # lead 1's owner is the text '(blank)'; lead 2 has none: two groups, told apart
+    export = write("e.csv", "Id,Owner,Employees,MQL,Won\n1,(blank),,2024-01-01,\n2,,,2024-01-02,2024-01-03\n")
+    report = json.loads(run("conversion", export, "-d", write("d.yml", DEFS), "--by", "owner", "-f", "json").stdout)
+    groups = {(r["group"], r["stage"]): r["reached"] for r in report["tables"]["stages"]}
+    assert groups == {("(blank)", "MQL"): 1, ("(blank)", "Won"): 0, ("(no value)", "MQL"): 1, ("(no value)", "Won"): 1}

@@ -52,8 +52,19 @@ def group_by(f: Funnel, by: str | None) -> Groups:
     labels = [str(u) for u in uniques]
     if (codes < 0).any():
         codes = np.where(codes < 0, len(labels), codes)
-        labels.append(BLANK)
+        labels.append(_blank_label(set(labels)))
     return Groups(by, codes.astype(np.int32), labels)  # 4 bytes a lead: a group's number is below 2^31
+
+
+def _blank_label(taken: set[str]) -> str:
+    """Return the label of the blank values' group: '(blank)', unless a value is written so."""
+    for label in (BLANK, "(no value)", "(empty)"):
+        if label not in taken:
+            return label
+    n = 2
+    while f"(blank {n})" in taken:
+        n += 1
+    return f"(blank {n})"
 
 
 def count(mask: np.ndarray, groups: Groups) -> np.ndarray:

@@ -119,6 +119,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     if defs.markets:
         _add_market(frame, defs, key_of)
         gaps = _blank_market_fields(frame, defs, key_of, usable, fields.rows)
+    notices += _unreadable_numbers(frame, defs, key_of, usable, fields.rows)
     latest = _latest_date(fields, own_latest + other_latest, exit_met, exit_dates)
     return LoadedExport(
         leads=frame, usable=usable, reached=reached, date=date, implied=implied, late=late,
@@ -288,6 +289,54 @@ def _add_exit(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evidenc
         codes[now & (codes == -1)] = j
     frame["exit"] = pd.Categorical.from_codes(codes, categories=pd.Index([e.name for e in defs.exits], dtype="str"))
     return met, when
+
+
+_NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in")
+
+
+def _unreadable_numbers(frame: pd.DataFrame, defs: Definitions, key_of, usable: np.ndarray, rows: np.ndarray) -> list[RowIssue]:
+    """Return a notice per field a rule compares with a number whose filled values don't read as
+    numbers ('1,001-5,000', the ambiguous '1.200'): the rule doesn't hold for those leads, and
+    the notice says so rather than leaving them out of a market silently."""
+    import pyarrow as pa
+
+    from funnelcli.definitions import walk_leaves
+    from funnelcli.sources.cells import numbers
+
+    uses: dict[str, list[str]] = {}
+    rules = [(f"stage {s.name}", s.when) for s in defs.stages] + [(f"exit {e.name}", e.when) for e in defs.exits]
+    rules += [(f"market {m.name}", m.when) for m in defs.markets]
+    for label, cond in rules:
+        for leaf in walk_leaves(cond) if cond is not None else ():
+            args = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
+            if leaf.op in _NUMBER_OPS and any(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+                labels = uses.setdefault(key_of(leaf.field), [])
+                if label not in labels:
+                    labels.append(label)
+    out = []
+    for key, labels in uses.items():
+        column = frame[key] if key in frame.columns else None
+        if column is None or pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(column.dtype):
+            continue
+        if isinstance(column.dtype, pd.CategoricalDtype):  # a value at a time: the categories
+            values = [str(v) for v in column.cat.categories]
+            codes = column.cat.codes.to_numpy()
+            bad_value = numbers(pa.chunked_array([pa.array(values, pa.string())], pa.string()))[1]
+            bad = np.append(bad_value, False)[codes]
+            held = np.zeros(len(values) + 1, dtype=bool)
+            held[codes[usable]] = True  # the values usable leads hold (code -1, blank, is the last)
+            examples = [repr(values[c]) for c in np.flatnonzero(bad_value & held[:-1])[:2]]
+        else:
+            text = pa.chunked_array([pa.array(column.astype(object).where(column.notna(), None), pa.string())])
+            bad = numbers(text)[1]
+            examples = [repr(v) for v in dict.fromkeys(column[bad & usable].astype(str))][:2]
+        shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+        found = issue(f"whose {defs.header(key)!r} is not a number", bad & usable, rows, examples=examples,
+                      detail=f"{shown} compare{'s' if len(labels) == 1 else ''} it with a number: the rule does not hold for "
+                             "these leads (write 1200, 1,200 or 1.2; a range like '1,001-5,000' is text: test it with in:)")
+        if found:
+            out.append(found)
+    return out
 
 
 def _blank_market_fields(frame: pd.DataFrame, defs: Definitions, key_of, usable: np.ndarray, rows: np.ndarray) -> list[RowIssue]:
