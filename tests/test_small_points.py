@@ -119,3 +119,11 @@ def test_an_owner_written_blank_is_not_the_blank_group(write):
     report = json.loads(run("conversion", export, "-d", write("d.yml", DEFS), "--by", "owner", "-f", "json").stdout)
     groups = {(r["group"], r["stage"]): r["reached"] for r in report["tables"]["stages"]}
     assert groups == {("(blank)", "MQL"): 1, ("(blank)", "Won"): 0, ("(no value)", "MQL"): 1, ("(no value)", "Won"): 1}
+
+
+def test_an_export_with_old_mac_line_ends_says_what_to_do(write):
+    export = write("cr.csv", "Id,Owner,Employees,MQL,Won\r1,Ann,,2024-01-01,\r2,Bob,,2024-01-02,\r")
+    result = run("conversion", export, "-d", write("d.yml", DEFS))
+    assert result.exit_code == 2
+    assert "cr.csv: its lines end with a carriage return alone (Excel's 'CSV (Macintosh)'); save it as 'CSV UTF-8'" in result.stderr
+    assert "Traceback" not in result.stderr and "universal-newline" not in result.stderr

@@ -97,3 +97,33 @@ def test_a_quoted_value_spanning_lines_at_the_end_is_data(load):
     loaded = load(csv_text(lines))
     assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3"]
     assert loaded.rows_read == 3 and not loaded.excluded
+
+
+# Saved again by Excel: every footer line padded to the header's width, and a Grand Totals line
+# that carries a total in another column (found by a QA pass on real report files)
+
+def test_a_footer_padded_by_excel_is_still_a_footer(load):
+    footer = ["", '"Grand Totals (3 records)","","",""', ",,,"] + [line + ",,," for line in FOOTER[1:]]
+    loaded = load(csv_text(DATA + footer))
+    # rows 5-11: a blank line, the totals, a line of commas and the four padded lines
+    assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3"]
+    assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"in the report footer": (7, [5, 6, 7, 8, 9])}
+    assert loaded.rows_read == 10
+
+
+def test_a_totals_line_with_a_total_in_another_column_starts_the_footer(load):
+    # the id is not the first column; the totals line has a sum under Amount: still the footer.
+    # Rows 4-10: a blank line, the totals, a blank line and the four footer lines
+    data = ['"Lead Owner","Lead ID","Created Date","Converted Date","Amount"']
+    data += ['"Ann","00Q1","6/3/2024 1:39 AM","11/6/2024","100"', '"Bob","00Q2","6/4/2024 9:10 PM","","250"']
+    footer = ["", '"Grand Totals (2 records)","","","","350"', ""] + FOOTER[1:]
+    loaded = load(csv_text(data + footer))
+    assert list(loaded.leads["id"]) == ["00Q1", "00Q2"]
+    assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"in the report footer": (7, [4, 5, 6, 7, 8])}
+
+
+def test_rows_with_only_an_id_at_the_end_are_data_not_a_footer(load):
+    # no Salesforce footer line among them: lead rows with the other cells blank stay leads
+    loaded = load(csv_text(DATA + ['"00Q4",,,', '"00Q5",,,']))
+    assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3", "00Q4", "00Q5"]
+    assert not [i for i in loaded.excluded if i.reason == "in the report footer"]

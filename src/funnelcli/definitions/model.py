@@ -149,7 +149,11 @@ DECIMAL_COMMA_PATTERN = r"^[-+]?(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,}))$"
 THOUSANDS_COMMA_PATTERN = r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$"
 THOUSANDS_DOT_PATTERN = r"^[-+]?\d{1,3}(\.\d{3}){2,}$"
 AMBIGUOUS_PATTERN = r"^[-+]?[1-9]\d{0,2}\.\d{3}$"
-CURRENCY_AND_SPACES = r"[\s$€£]"
+# Spaces (a no-break or thin one groups thousands in French and Swiss exports), currency signs,
+# and an ISO currency code before or after the number ('USD 1,200.00', a Salesforce multi-currency
+# report): the characters themselves, so that Python's re and pyarrow's RE2 read them alike
+_CODES = "USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|SEK|NOK|DKK|PLN|CZK|HUF|INR|CNY|BRL|MXN|ZAR|SGD|HKD"
+CURRENCY_AND_SPACES = f"[\\s\u00a0\u202f\u2009$€£¥]|^(?:{_CODES})|(?:{_CODES})$"
 LARGEST_NUMBER = 1e15  # a count or an amount of a quadrillion or more is not one: not read, reported
 
 

@@ -162,8 +162,10 @@ def finish(draft: Draft, sample: Sample, columns: list[Column]) -> Draft:
     date_settings(draft, columns, headers)
     failing_dates(draft, columns, headers)
     if sample.other_rows:
-        draft.outro.append(f"{sample.other_rows:,} lines of the rows read have another number of fields than the "
-                           "header (a report footer is left out by the run; other such lines are reported)")
+        n = sample.other_rows
+        draft.outro.append(f"{n:,} line{'s' if n != 1 else ''} of the rows read {'are' if n != 1 else 'is'} a report footer "
+                           "or ha" + ("ve" if n != 1 else "s") + " another number of fields than the header (a report footer "
+                           "is left out by the run; other such lines are reported)")
     if draft.stages and not any(e.key == "sla_days" for s in draft.stages for e in s.entries):
         draft.stages_above = SLA_HINT + draft.stages_above
     used = {e.value for e in draft.columns} | set(headers)

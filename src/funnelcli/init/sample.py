@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from funnelcli.errors import InputError, option
-from funnelcli.sources.sniff import encoding_hint, open_export, python_codec, read_head, read_header
+from funnelcli.sources.sniff import FOOTER_MARKS, encoding_hint, open_export, python_codec, read_head, read_header
 
 SAMPLE_ROWS = 2000
 
@@ -56,7 +56,7 @@ def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str
     handle = io.TextIOWrapper(io.BytesIO(data), codec, newline="") if data is not None \
         else open(path, encoding=codec, newline="")
     rows: list[list[str]] = []
-    other = 0
+    other, footer = 0, False
     old_limit = csv.field_size_limit()
     csv.field_size_limit(min(sys.maxsize, 1 << 30))
     try:
@@ -66,9 +66,13 @@ def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str
             for record in reader:
                 if len(rows) >= limit:
                     return rows, other, True
-                if len(record) == width:
+                filled = next((cell for cell in record if cell.strip()), None)
+                if filled is None:  # a blank line, or one of delimiters only (Excel pads blank lines)
+                    continue
+                footer = footer or bool(FOOTER_MARKS.match(filled))  # a report footer, padded or not: the end
+                if len(record) == width and not footer:
                     rows.append(record)
-                elif any(cell.strip() for cell in record):
+                else:
                     other += 1
     except UnicodeDecodeError:
         raise encoding_hint(name, encoding, " (within the first rows)") from None
