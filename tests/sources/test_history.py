@@ -192,7 +192,7 @@ def test_log_file_account_balances_and_matches_the_hand_count(load):
     assert (account.role, account.rows_read) == ("log", 16)
     assert account.balanced()
     assert account.parts == [
-        (11, "stage changes (5 leads in the log)"),
+        (11, "stage changes (of 4 leads of the 5 in the log)"),  # lead 13 has none kept (no date; a value naming nothing)
         (1, "other changes (not selected by history.only)"),
         (0, "excluded with no values"),
         (1, "excluded with a blank id"),
@@ -238,7 +238,7 @@ def test_log_end_to_end_conversion(cli):
 def test_log_cli_states_the_log_account_on_stderr(cli):
     result = cli(LOG_CSV, LOG_DEFS, "-f", "json")
     assert result.exit_code == 0, result.stderr
-    assert ("log.csv (log): 16 rows read = 11 stage changes (5 leads in the log) + 1 other change (not selected by history.only)"
+    assert ("log.csv (log): 16 rows read = 11 stage changes (of 4 leads of the 5 in the log) + 1 other change (not selected by history.only)"
             " + 1 excluded with a blank id (row 12) + 2 excluded with no date or an unparseable date in 'change_time' (rows 13, 17)"
             " + 1 excluded whose stage names no stage and no exit (row 14)") in result.stderr
     assert "3 rows of the log entering a stage the lead had entered before (re-entries) (rows 5, 6, 11)" in result.stderr
@@ -648,7 +648,7 @@ def test_log_counts_read_in_the_singular(cli):
            "1,stage_id,1,2025-01-02 10:00:00,11\n"
            "1,user_id,12,2025-01-03 10:00:00,11\n")
     result = cli(log, QA_DEFS)
-    assert "3 rows read = 2 stage changes (1 lead in the log) + 1 other change (not selected by history.only)" in result.stderr
+    assert "3 rows read = 2 stage changes (of 1 lead) + 1 other change (not selected by history.only)" in result.stderr
     assert "1 row of the log moving a lead back to an earlier stage (row 3)" in result.stderr
 
 

@@ -75,7 +75,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept, stage, exit_, times, rows)
         first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
-        account = _account(raw, kept, other, excluded_masks, leads)
+        changed = int(np.count_nonzero(np.bincount(lead_codes[kept], minlength=leads)))  # leads with a stage change
+        account = _account(raw, kept, other, excluded_masks, leads, changed)
         latest = _latest_day(times, usable & ~unknown)  # an excluded row is no event (undated ones have no time)
         evidence, moves = evidence_job.result()
     evidence.latest = latest
@@ -322,10 +323,11 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
     ]
 
 
-def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int) -> FileAccount:
-    """Return where every row of the log went."""
+def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int, changed: int) -> FileAccount:
+    """Return where every row of the log went (`changed` of its `leads` have a stage change)."""
     # the labels stay the same whatever the count (JSON's parts[].what); the sentence says '1 stage change'
-    parts = [(int(kept.sum()), f"stage changes ({_leads_word(leads)} in the log)"),
+    whose = _leads_word(leads) if changed == leads else f"{_leads_word(changed)} of the {leads:,} in the log"
+    parts = [(int(kept.sum()), f"stage changes (of {whose})"),
              (int(other.sum()), "other changes (not selected by history.only)")]
     first_rows = {}
     for reason, mask in excluded.items():
