@@ -75,10 +75,13 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept, stage, exit_, times, rows)
         first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
-        changed = int(np.count_nonzero(np.bincount(lead_codes[kept], minlength=leads)))  # leads with a stage change
-        account = _account(raw, kept, other, excluded_masks, leads, changed)
         latest = _latest_day(times, usable & ~unknown)  # an excluded row is no event (undated ones have no time)
         evidence, moves = evidence_job.result()
+    # the leads with a kept change: each names a stage or an exit (a byte a lead, not the rows' codes)
+    changed = np.zeros(leads, dtype=bool)
+    for reached in (*evidence.stage_reached.values(), *evidence.exit_met.values()):
+        changed |= reached
+    account = _account(raw, kept, other, excluded_masks, leads, int(np.count_nonzero(changed)))
     evidence.latest = latest
     return lead_table, evidence, account, [n for n in notices + moves if n]
 
