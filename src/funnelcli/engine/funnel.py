@@ -310,7 +310,8 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, 
     for j, day in loaded.exit_dates.items():
         after |= loaded.exit_met[j] & (day > limit)
     if "stage_since" in loaded.leads.columns:  # a stage change after as-of: its age is unknown then
-        after |= loaded.leads["stage_since"].to_numpy().astype("datetime64[D]") > limit
+        # a day after as-of or later, in the column's own unit: no copy of the column
+        after |= loaded.leads["stage_since"].to_numpy() >= np.datetime64(limit, "D") + DAY
     later = []
     future = np.zeros(len(loaded.leads), dtype=bool)  # a stage up to this one is dated after as-of (not an exit)
     for i in range(reached.shape[1]):
