@@ -317,15 +317,18 @@ def cohort_gaps(f: Funnel, start: int, override: float | None, first_day: dt.dat
     stage with no date there (nor at a later stage: no cohort holds them), and per step with a
     window, the conversions it can't check because a date is unknown (they don't count), among
     the cohorts from `first_day` on (the periods a table shows)."""
-    missing = f.date.missing()
-    no_cohort = int((f.reached[:, start] & missing[:, start]).sum())
+    days, none = f.date.days, f.date.NONE  # a column at a time: no matrix beside the funnel's
+    no_cohort = int(np.count_nonzero(f.reached[:, start] & (days[:, start] == none)))
+    steps = [i for i in range(start, len(f.stages) - 1) if window(f, i, override) is not None]
+    if not steps:  # no window: every conversion counts, with a date or not
+        return no_cohort, []
     counted, unchecked = _chain(f, start, override), []
-    shown = f.date[:, start] >= np.datetime64(first_day, "D") if first_day is not None else True
-    for j, i in enumerate(range(start, len(f.stages) - 1)):
-        if window(f, i, override) is not None:
-            n = int((counted[j] & shown & f.reached[:, i + 1] & (missing[:, i] | missing[:, i + 1])).sum())
-            if n:
-                unchecked.append((keys.step(f.stages[i], f.stages[i + 1]), n))
+    shown = days[:, start] >= (first_day - EPOCH).days if first_day is not None else True
+    for i in steps:
+        unknown = (days[:, i] == none) | (days[:, i + 1] == none)
+        n = int(np.count_nonzero(counted[i - start] & shown & f.reached[:, i + 1] & unknown))
+        if n:
+            unchecked.append((keys.step(f.stages[i], f.stages[i + 1]), n))
     return no_cohort, unchecked
 
 
