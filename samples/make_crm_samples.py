@@ -409,7 +409,7 @@ def make_pipedrive(out_dir, seed, export_date, n_deals=900):
         if r[1] != "stage_id":
             continue
         entered[r[3]].add(r[0])
-        if (r[0], r[3]) in seen:
+        if (r[0], r[3]) in seen and previous.get(r[0]) != int(r[3]):  # naming the stage it is in is no re-entry
             reentry_rows.append(j + 2)
         if r[0] in previous and int(r[3]) < previous[r[0]]:
             backward_rows.append(j + 2)

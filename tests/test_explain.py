@@ -275,7 +275,7 @@ def test_a_log_entry_and_a_stage_implied_by_a_later_one(write):
     assert [s["how"] for s in one["stages"]] == ["log", "implied", "log"]
     assert one["stages"][0]["evidence"] == "log entry: first entered Lead on 2026-01-01"
     assert one["stages"][1]["evidence"] == "implied by a later stage (Won)"
-    assert one["stages"][0]["why"] == "converted: reached Qualified (implied by Won, dated 2026-01-20)"
+    assert one["stages"][0]["why"] == "converted: reached Qualified (implied by Won, dated 2026-01-20); no days counted: Qualified is implied"
     assert two["stages"][1]["why"] == ("entered Qualified 2026-01-06, 14 days before the as-of date 2026-01-20; "
                                        "no SLA; no Won, no exit: in progress")
 

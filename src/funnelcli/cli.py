@@ -253,7 +253,7 @@ def output_format(opts: RunOptions) -> str:
         return opts.fmt
     if opts.output:
         return format_for_path(opts.output)
-    return "table" if sys.stdout.isatty() else "text"
+    return "table" if _stdout_is_terminal() else "text"
 
 
 def echo_out(text: str) -> None:
@@ -275,6 +275,14 @@ def echo_out(text: str) -> None:
         _discard_stdout()
         raise FunnelError(f"cannot write to standard output: {getattr(exc, 'strerror', None) or exc}; "
                           f"write the report to a file with {option('output')}FILE") from None
+
+
+def _stdout_is_terminal() -> bool:
+    """Return whether stdout is a terminal (False when it is closed: `>&-` leaves it None)."""
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 def _require_stdout() -> None:
@@ -330,10 +338,10 @@ def emit(report, opts: RunOptions, stdout: bool = True) -> None:
     if opts.output is None:
         _require_stdout()  # every command checked its -o before the run
     fmt = output_format(opts)
-    color = (fmt == "table" and opts.output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    color = (fmt == "table" and opts.output is None and _stdout_is_terminal() and not os.environ.get("NO_COLOR")
              and os.environ.get("TERM") != "dumb")  # a dumb terminal shows escape codes as text: no colour, no bold
     width = None
-    if fmt in ("table", "text") and opts.output is None and sys.stdout.isatty():
+    if fmt in ("table", "text") and opts.output is None and _stdout_is_terminal():
         width = shutil.get_terminal_size().columns  # a table never wider than the terminal, no number cut
     ascii_only = opts.output is None and not _can_encode(sys.stdout, "▁█─━")
     if opts.table == "list":  # the tables -f csv can write, the main one first
@@ -833,14 +841,34 @@ def init(export, output, encoding, delimiter, quiet) -> None:
 
 
 def main() -> None:
-    import signal
+    try:
+        import signal
 
-    def terminated(signum, frame):  # SIGTERM unwinds like Ctrl-C: no temporary file is left behind
-        raise SystemExit(128 + signum)
+        def terminated(signum, frame):  # SIGTERM unwinds like Ctrl-C: no temporary file is left behind
+            raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, terminated)
-    if not os.environ.get("FUNNELCLI_DEBUG"):  # stderr carries funnelcli's own messages, which cron mails
-        import warnings
+        signal.signal(signal.SIGTERM, terminated)
+        if not os.environ.get("FUNNELCLI_DEBUG"):  # stderr carries funnelcli's own messages, which cron mails
+            import warnings
 
-        warnings.simplefilter("ignore")
-    cli(prog_name="funnelcli")
+            warnings.simplefilter("ignore")
+        cli(prog_name="funnelcli")
+    except KeyboardInterrupt:  # Ctrl-C outside a command (starting, or while Click reads the options)
+        click.echo("funnelcli: interrupted", err=True)
+        _exit_now(ExitCode.INTERRUPTED)
+    except SystemExit as exc:
+        if exc.code == ExitCode.INTERRUPTED:
+            _exit_now(ExitCode.INTERRUPTED)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once after Ctrl-C (its temporary files are gone already): a reader thread still
+    in pyarrow is not waited for, and the interpreter's shutdown can't turn the exit into a
+    second interruption (a shell then sees 130, not a process killed by SIGINT)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(int(code))

@@ -194,6 +194,7 @@ def test_log_file_account_balances_and_matches_the_hand_count(load):
     assert account.parts == [
         (11, "stage changes (of 4 leads of the 5 in the log)"),  # lead 13 has none kept (no date; a value naming nothing)
         (1, "other changes (not selected by history.only)"),
+        (0, "rows naming the stage the lead is in already (not a change)"),
         (0, "excluded with no values"),
         (1, "excluded with a blank id"),
         (2, "excluded with no date or an unparseable date in 'change_time'"),
@@ -285,13 +286,14 @@ exits:
 
 def test_log_rows_need_not_be_in_date_order(load):
     # Lead 1's rows are written out of date order: Q 01-09 (row 2), Lead 01-01 (row 3),
-    # ' qualified ' 01-05 (row 4). By date: Lead, Q (01-05), Q again (01-09 = row 2, the re-entry).
-    # Nothing moves back: in date order the stages never go down.
+    # ' qualified ' 01-05 (row 4). By date: Lead, Q (01-05), Q again (01-09 = row 2): the lead is
+    # in Q already, so row 2 is no change and no re-entry. Nothing moves back.
     # Owner: the latest row by date is row 2 (Bob), not the last row of the file (Cy).
     loaded = load("id,stage,at,owner\n1,Qualified,2024-01-09,Bob\n1,Lead,2024-01-01,Ann\n1, qualified ,2024-01-05,Cy\n",
                   PLAIN_DEFS)
     assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-05", "NaT"]
-    assert by_reason(loaded.notices) == {"of the log entering a stage the lead had entered before (re-entries)": (1, [2])}
+    assert by_reason(loaded.notices) == {}
+    assert {what: count for count, what in loaded.files[0].parts}["rows naming the stage the lead is in already (not a change)"] == 1
     assert list(loaded.leads["owner"]) == ["Bob"]
     assert list(loaded.leads["_row"]) == [2]
 
@@ -385,7 +387,8 @@ stages:
     (account,) = loaded.files
     assert account.balanced() and account.rows_read == 4
     parts = {what: count for count, what in account.parts}
-    assert account.parts[0][0] == 3  # stage changes: rows 2, 3, 4
+    assert account.parts[0][0] == 2  # stage changes: rows 2 (A 01-01) and 4 (B 01-02)
+    assert parts["rows naming the stage the lead is in already (not a change)"] == 1  # row 3: B again on 01-03
     assert parts["other changes (not selected by history.only)"] == 1
     assert parts["excluded with no date or an unparseable date in 'at'"] == 0
     assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-02"]  # B first entered 01-02 (row 4)
@@ -665,3 +668,49 @@ def test_explain_says_a_reopened_lead_came_back(write):
     # replayed between the loss and the reopening, the lead is out
     replay = run("explain", log, "8", "-d", defs, "--as-of", "2025-01-04")
     assert "Lost" in replay.stdout and "the first exit whose rule holds" in replay.stdout
+
+
+def test_a_snapshot_log_names_the_stage_again_without_a_change(cli):
+    # Salesforce OpportunityHistory: a row per snapshot; rows 3 and 5 change only the amount.
+    # Stage changes: rows 2 (Prospecting 01-05) and 4 (Qualification 01-10); no re-entry.
+    # A lost deal reopened (B: Prospecting, Closed Lost, Prospecting) does re-enter Prospecting.
+    defs = """version: 1
+columns: {id: OpportunityId}
+history: {stage: StageName, at: CreatedDate}
+stages:
+  - {name: Prospecting, sla_days: 14}
+  - {name: Qualification, sla_days: 14}
+exits:
+  - {name: Closed Lost, values: [Closed Lost]}
+"""
+    log = ("OpportunityId,StageName,CreatedDate,Amount\n"
+           "A,Prospecting,2026-01-05,100\nA,Prospecting,2026-01-07,150\n"
+           "A,Qualification,2026-01-10,150\nA,Qualification,2026-01-12,200\n"
+           "B,Prospecting,2026-01-05,10\nB,Closed Lost,2026-01-06,10\nB,Prospecting,2026-01-08,10\n")
+    result = cli(log, defs, "--as-of", "2026-01-31")
+    assert result.exit_code == 0, result.stderr
+    assert ("7 rows read = 5 stage changes (of 2 leads) + 2 rows naming the stage the lead is in already "
+            "(not a change)") in result.stderr
+    assert "1 row of the log entering a stage the lead had entered before (re-entries) (row 8)" in result.stderr
+
+
+def test_explain_replays_the_exit_the_lead_was_out_through(write):
+    # X: lost 02-10, reopened 02-20, lost again 03-01. As of 02-15 it is out through the first
+    # loss (02-10), not the last; its age in Prospecting (since 02-01) is 14 whole days.
+    defs = write("defs.yml", """version: 1
+columns: {id: OpportunityId}
+history: {stage: StageName, at: CreatedDate}
+stages:
+  - {name: Prospecting, sla_days: 14}
+  - {name: Won}
+exits:
+  - {name: Closed Lost, values: [Closed Lost]}
+""")
+    log = write("log.csv", "OpportunityId,StageName,CreatedDate\nX,Prospecting,2026-02-01\nX,Closed Lost,2026-02-10\n"
+                           "X,Prospecting,2026-02-20\nX,Closed Lost,2026-03-01\n")
+    report = json.loads(run("explain", log, "X", "-d", defs, "--as-of", "2026-02-15", "-f", "json").stdout)
+    (lead,) = report["leads"]
+    assert (lead["exit"]["name"], lead["exit"]["date"]) == ("Closed Lost", "2026-02-10")
+    assert lead["stages"][0]["age_days"] == 14 and isinstance(lead["stages"][0]["age_days"], int)
+    now = json.loads(run("explain", log, "X", "-d", defs, "-f", "json").stdout)
+    assert now["leads"][0]["exit"]["date"] == "2026-03-01"

@@ -236,7 +236,7 @@ def _bucket(f: Funnel, p: int, i: int) -> tuple[str | None, str, float | None]:
     b, stage, k = f.buckets, f.defs.stages[i], len(f.stages)
     nxt = f.stages[i + 1] if i + 1 < k else None
     age = float(f.age(i)[p]) if f.as_of is not None else float("nan")
-    age_days = None if np.isnan(age) else age
+    age_days = None if np.isnan(age) else int(age) if age.is_integer() else age  # whole days as integers in JSON
     if b.converted[p, i]:
         return "converted", _converted_words(f, p, i), age_days
     if b.exited[p, i]:
@@ -281,8 +281,9 @@ def _converted_words(f: Funnel, p: int, i: int) -> str:
     elif not f.own_dated(i)[p]:  # velocity takes a step between the lead's own dates only
         why = "is implied by a later stage" if f.implied[p, i] else "has no own date, or one after a later stage's (out of order)"
         text += f"; no days counted: {f.stages[i]} {why}"
-    elif not f.implied[p, i + 1]:  # an implied next stage is said above
-        text += f"; no days counted: {nxt} has no own date, or one after a later stage's (out of order)"
+    else:
+        why = "is implied" if f.implied[p, i + 1] else "has no own date, or one after a later stage's (out of order)"
+        text += f"; no days counted: {nxt} {why}"
     return text
 
 
@@ -336,7 +337,8 @@ def _exit(loaded: LoadedExport, f: Funnel, r: int, p: int | None) -> dict:
         before = [e.name for e in defs.exits[:j]]
         if before:
             why += f"; {', '.join(before)} {'does' if len(before) == 1 else 'do'} not hold"
-        return {"name": ex.name, "rule": _exit_rule(defs, ex), "date": _day(_exit_day(loaded, j, r)), "why": why}
+        day = _exit_day(loaded, j, r, f.as_of if p is not None else None)
+        return {"name": ex.name, "rule": _exit_rule(defs, ex), "date": _day(day), "why": why}
     held = [j for j in range(len(defs.exits)) if loaded.exit_met[j][r]]
     if held and p is not None:  # a rule holds, but not at the as-of date
         ex, day = defs.exits[held[0]], _exit_day(loaded, held[0], r)
@@ -374,8 +376,17 @@ def _exit_values(loaded: LoadedExport, defs: Definitions, ex, r: int) -> str:
     return f" ({shown})" if shown else ""
 
 
-def _exit_day(loaded: LoadedExport, j: int, r: int):
-    return loaded.exit_dates[j][r] if j in loaded.exit_dates else np.datetime64("NaT")
+def _exit_day(loaded: LoadedExport, j: int, r: int, as_of=None):
+    """Return the day record r left through exit j: its last exit change, or in a replay (`as_of`)
+    the one it was out through then (a log's lead lost, reopened, lost again)."""
+    day = loaded.exit_dates[j][r] if j in loaded.exit_dates else np.datetime64("NaT")
+    if as_of is not None and j in loaded.exit_spans and not np.isnat(day) and day > np.datetime64(as_of.date(), "D"):
+        rows, start, end = loaded.exit_spans[j]
+        limit = np.datetime64(as_of.date(), "D")
+        mine = np.flatnonzero((rows == r) & (start <= limit) & (end > limit))
+        if len(mine):
+            return start[mine[0]]
+    return day
 
 
 def _market(loaded: LoadedExport, defs: Definitions, r: int) -> dict | None:

@@ -72,7 +72,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     used = lead_headers(defs)
     with ThreadPoolExecutor(max_workers=1) as pool:  # numpy releases the GIL: overlap with the rest
-        evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept, stage, exit_, times, rows)
+        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times)
+        evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows)
         first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
         latest = _latest_day(times, usable & ~unknown)  # an excluded row is no event (undated ones have no time)
@@ -81,7 +82,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     changed = np.zeros(leads, dtype=bool)
     for reached in (*evidence.stage_reached.values(), *evidence.exit_met.values()):
         changed |= reached
-    account = _account(raw, kept, other, excluded_masks, leads, int(np.count_nonzero(changed)))
+    account = _account(raw, kept & ~repeats, other, excluded_masks, leads, int(np.count_nonzero(changed)), repeats)
     evidence.latest = latest
     return lead_table, evidence, account, [n for n in notices + moves if n]
 
@@ -232,10 +233,29 @@ def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest
     return first_row, last_row
 
 
+def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.ndarray, exit_: np.ndarray,
+             times: np.ndarray) -> np.ndarray:
+    """Return which kept rows name the stage (or exit) the lead is in already: the lead's previous
+    stage-change row, by time then file order, named the same. A snapshot log (Salesforce's
+    OpportunityHistory writes a row when the amount or the close date changes) names the stage
+    again; that is no change and no re-entry. A row naming nothing in between (a stage the
+    definitions leave out) makes the next one a real change. `changes`: the dated stage-change
+    rows, kept or naming nothing."""
+    where = np.flatnonzero(changes)
+    repeats = np.zeros(len(kept), dtype=bool)
+    if len(where) < 2:
+        return repeats
+    order = where[_by_lead_and_time(lead[where], times[where])]
+    ls, ss, es, ks = lead[order], stage[order], exit_[order], kept[order]
+    same = (ls[1:] == ls[:-1]) & (ss[1:] == ss[:-1]) & (es[1:] == es[:-1]) & ks[1:] & ks[:-1]
+    repeats[order[1:][same]] = True
+    return repeats
+
+
 def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, stage: np.ndarray,
               exit_: np.ndarray, times: np.ndarray, rows: np.ndarray) -> tuple[Evidence, list[RowIssue | None]]:
     """Return each lead's first entry date per stage and its exit, and notices about re-entries
-    and backward moves."""
+    and backward moves (`kept`: the rows that change the lead's stage or exit)."""
     where = np.flatnonzero(kept)
     lead, time, s, e = lead_of[where], times[where], stage[where], exit_[where]
     if len(time) > 1 and not (time[1:] >= time[:-1]).all():
@@ -326,12 +346,15 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
     ]
 
 
-def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int, changed: int) -> FileAccount:
-    """Return where every row of the log went (`changed` of its `leads` have a stage change)."""
+def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int, changed: int,
+             repeated: np.ndarray) -> FileAccount:
+    """Return where every row of the log went (`changed` of its `leads` have a stage change;
+    `repeated` rows name the stage the lead is in again)."""
     # the labels stay the same whatever the count (JSON's parts[].what); the sentence says '1 stage change'
     whose = _leads_word(leads) if changed == leads else f"{_leads_word(changed)} of the {leads:,} in the log"
     parts = [(int(kept.sum()), f"stage changes (of {whose})"),
-             (int(other.sum()), "other changes (not selected by history.only)")]
+             (int(other.sum()), "other changes (not selected by history.only)"),
+             (int(repeated.sum()), "rows naming the stage the lead is in already (not a change)")]
     first_rows = {}
     for reason, mask in excluded.items():
         count = int(mask.sum())
