@@ -191,8 +191,9 @@ def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike
     name = _cache_key(path, defs, bound, encoding, delimiter) if cache and content is None and os.path.isfile(path) else None
     if name is not None:
         from funnelcli.engine import cache as store
+        from funnelcli.engine.leads import LoadedExport
 
-        found = store.load(name)
+        found = store.load(name, LoadedExport)
         if found is not None:
             return found
     fields = sources.read(path, defs, encoding, delimiter, content, bound)

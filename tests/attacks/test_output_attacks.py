@@ -145,6 +145,7 @@ def test_a_stage_name_with_markup_renders(tmp_path):
     ("[click](http://evil.example)", "\\[click\\](http://evil.example)"),
     ("**bold** _em_ `code` ~~gone~~", "\\*\\*bold\\*\\* \\_em\\_ \\`code\\` \\~\\~gone\\~\\~"),
     ("a|b", "a\\|b"),
+    ("AT&amp;T &lt;b&gt;", "AT\\&amp;T \\&lt;b\\&gt;"),  # an entity would show as & and <b>
 ])
 def test_markdown_shows_values_as_written(tmp_path, owner, shown):
     export = export_with_owner(tmp_path, owner)
@@ -157,3 +158,16 @@ def test_html_escapes_markup_and_control_characters(tmp_path):
     export = export_with_owner(tmp_path, "<script>alert(1)</script>\x1b[31m")
     out = ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", "html", "-q"))
     assert "<script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31m" in out
+
+
+def test_text_tables_align_wide_characters(tmp_path):
+    # 李雷 takes four columns on a terminal, not two: the numbers after it stay in their columns
+    export = export_with_owner(tmp_path, "Márcus 李雷")
+    out = ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", "text", "-q"))
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("Owner"))
+    row = next(line for line in lines if line.startswith("Márcus 李雷"))
+    from rich.cells import cell_len
+
+    stage_at = header.index("Stage")
+    assert cell_len(row[: row.index("  ", len("Márcus 李雷")) + 2]) == stage_at  # the stage starts under its heading

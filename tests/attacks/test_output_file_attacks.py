@@ -45,6 +45,14 @@ def leftovers(folder: Path) -> list[Path]:
     return sorted(folder.rglob(".funnelcli-*"))
 
 
+def test_o_in_a_missing_folder_or_with_no_name_says_so(inputs, tmp_path):
+    export, folder = inputs
+    missing = tmp_path / "nosuchdir" / "report.txt"
+    refused(run("conversion", export, "-d", folder, "-o", missing, "-q"), "the folder", "does not exist; create it")
+    refused(run("conversion", export, "-d", folder, "-o", "", "-q"), "--output: the name is empty")
+    assert leftovers(tmp_path) == []
+
+
 def test_o_naming_the_export_is_refused_and_the_export_kept(inputs, tmp_path):
     export, folder = inputs
     before = export.read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 
 import pytest
 from tests.conftest import run
@@ -83,14 +84,15 @@ def test_changed_definitions_are_not_served_an_old_load(files, write, cache_dir)
     assert len(list(cache_dir.glob("*.pickle"))) == 2
 
 
-def test_a_broken_cache_entry_is_ignored_and_replaced(files, cache_dir):
+@pytest.mark.parametrize("junk", [b"not a pickle", pickle.dumps({"a": 1})])  # garbage, and a pickle of something else
+def test_a_broken_cache_entry_is_ignored_and_replaced(files, cache_dir, junk):
     export, defs_path = files
     defs = definitions.load([str(defs_path)])
     api.read_export(export, defs, cache=True)
     (entry,) = cache_dir.glob("*.pickle")
-    entry.write_bytes(b"not a pickle")
+    entry.write_bytes(junk)
     assert reached(api.read_export(export, defs, cache=True)) == [3, 1]
-    assert entry.read_bytes() != b"not a pickle"
+    assert entry.read_bytes() != junk
 
 
 def test_cli_cache_flag_and_environment_agree(files, cache_dir):

@@ -54,12 +54,14 @@ def key(export: str, files: list[str], digest: str, settings: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def load(name: str):
-    """Return the cached object under `name`, or None (none, or unreadable)."""
+def load(name: str, kind: type | None = None):
+    """Return the cached object under `name`, or None (none, unreadable, or not a `kind`)."""
     path = folder() / f"{name}.pickle"
     try:
         with open(path, "rb") as handle:
             found = pickle.load(handle)
+        if kind is not None and not isinstance(found, kind):  # another program's pickle, or a damaged entry
+            return None
         os.utime(path)  # recently used: kept longest
         return found
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):

@@ -15,6 +15,8 @@ def check_output(path: str, inputs: list[str]) -> None:
     folder, a device such as /dev/sda, a FIFO). A symlink is judged by the file it points to."""
     if path in (None, "-"):
         return
+    if not path.strip():
+        raise FunnelError(f"{option('output')}: the name is empty; name a file to write the report to (or leave out -o to print it)")
     target = os.path.realpath(path)
     try:
         info = os.stat(target)
@@ -50,6 +52,9 @@ def write_atomic(text: str, path: str) -> None:
     try:
         handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=".funnelcli-", suffix=".tmp",
                                              delete=False, newline="")
+    except FileNotFoundError:
+        raise FunnelError(f"{path}: the folder {os.path.dirname(path) or '.'!r} does not exist; create it, "
+                          "or name a file in a folder that does") from None
     except OSError as exc:
         raise FunnelError(f"{path}: cannot write here: {exc.strerror or exc}") from None
     try:

@@ -108,7 +108,7 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     remain, the rows are listed instead (stacked). `gap` is the space between columns."""
     cols = _shown(table, choice)
     every = _cells(table, ascii_only, cols)
-    widths = {id(c): max([len(visible(c.label))] + [len(r[i]) for r in every]) for i, c in enumerate(cols)}
+    widths = {id(c): max([_span(visible(c.label))] + [_span(r[i]) for r in every]) for i, c in enumerate(cols)}
 
     def needed(chosen: list[Column]) -> int:
         return sum(widths[id(c)] for c in chosen) + gap * (len(chosen) - 1)
@@ -201,12 +201,27 @@ def render_text(report: Report, ascii_only: bool = False, width: int | None = No
     return "\n".join(out) + "\n"
 
 
+def _span(text: str) -> int:
+    """Return the columns `text` takes on a terminal: 2 for a wide character (李), 0 for a combining one."""
+    from rich.cells import cell_len
+
+    return cell_len(text) if not text.isascii() else len(text)
+
+
+def _ljust(text: str, width: int) -> str:
+    return text + " " * (width - _span(text))
+
+
+def _rjust(text: str, width: int) -> str:
+    return " " * (width - _span(text)) + text
+
+
 def _text_table(table: Table, ascii_only: bool = False, layout: Layout | None = None) -> list[str]:
     if not table.rows:
         return ["(no rows)"]
     layout = layout or _layout(table, None, None, ascii_only, gap=2)
     cols, body = layout.cols, layout.body
-    widths = [max([len(visible(c.label))] + [len(r[i]) for r in body]) for i, c in enumerate(cols)]
+    widths = [max([_span(visible(c.label))] + [_span(r[i]) for r in body]) for i, c in enumerate(cols)]
 
     marked = [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in body) for i, c in enumerate(cols)]
 
@@ -216,11 +231,11 @@ def _text_table(table: Table, ascii_only: bool = False, layout: Layout | None = 
             if marked[i] and not heading:
                 # the mark hangs after the number, so the numbers stay aligned
                 bare = value[:-1] if value.endswith(MARK) else value
-                parts.append(bare.rjust(widths[i] - 1) + (MARK if value.endswith(MARK) else " "))
+                parts.append(_rjust(bare, widths[i] - 1) + (MARK if value.endswith(MARK) else " "))
             elif col.kind in NUMERIC:
-                parts.append(value.rjust(widths[i]))
+                parts.append(_rjust(value, widths[i]))
             else:
-                parts.append(value.ljust(widths[i]))
+                parts.append(_ljust(value, widths[i]))
         return "  ".join(parts).rstrip()
 
     lines = [fmt([visible(c.label) for c in cols], heading=True), fmt(["-" * w for w in widths], heading=True)]
@@ -322,7 +337,7 @@ def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
 # markdown: GitHub-flavoured, for chat and $GITHUB_STEP_SUMMARY
 
 
-_MD_ACTIVE = re.compile(r"([\\`*_\[\]<|~])")  # emphasis, code, links, raw HTML, table cells, strikethrough
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<|~&])")  # emphasis, code, links, raw HTML, table cells, strikethrough, entities
 
 
 def _md_escape(text: str) -> str:
