@@ -490,7 +490,7 @@ def test_failed_run_leaves_the_output_file_alone(tmp_path, monkeypatch, case):
 def test_output_into_a_missing_folder(tmp_path):
     # Exit 2 naming the path; nothing created
     target = tmp_path / "no" / "such" / "folder" / "report.json"
-    fails(run("conversion", *PURGATORY, "-q", "-o", target), 2, str(target), "cannot write")
+    fails(run("conversion", *PURGATORY, "-q", "-o", target), 2, str(target), "does not exist; create it")
     assert not (tmp_path / "no").exists()
 
 
