@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from tests.conftest import FIXTURES, SAMPLE, run
 
@@ -127,3 +128,12 @@ def test_an_export_with_old_mac_line_ends_says_what_to_do(write):
     assert result.exit_code == 2
     assert "cr.csv: its lines end with a carriage return alone (Excel's 'CSV (Macintosh)'); save it as 'CSV UTF-8'" in result.stderr
     assert "Traceback" not in result.stderr and "universal-newline" not in result.stderr
+
+
+def test_an_export_whose_file_name_is_not_utf8_is_read(tmp_path, write):
+    # a POSIX file name is bytes: 'h\xe9.csv' (Latin-1) reaches Python as a surrogate, which
+    # pyarrow can't take as a path; the file is read all the same
+    name = os.fsdecode(b"h\xe9.csv")
+    (tmp_path / name).write_text("Id,Owner,Employees,MQL,Won\n1,Ann,,2024-01-01,\n2,Bob,,2024-01-02,2024-01-03\n")
+    report = json.loads(run("conversion", tmp_path / name, "-d", write("d.yml", DEFS), "-f", "json").stdout)
+    assert [r["reached"] for r in report["tables"]["stages"]] == [2, 1]

@@ -93,7 +93,7 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     header, delimiter, cut, footer_lines = export.header, export.delimiter, export.cut, export.footer_lines
     nul_somewhere = _has_nul(data, path)
     if cut is not None:  # read the data above the footer only, without copying the file
-        data = pa.py_buffer(memoryview(data)[:cut]) if data is not None else pa.memory_map(path).read_buffer(cut)
+        data = pa.py_buffer(memoryview(data)[:cut]) if data is not None else _mapped(path).read_buffer(cut)
     table, ragged = _read_table(data, path, name, export.columns, header, delimiter, encoding,
                                 {h for h, n in zip(export.columns, export.names) if n in coded})
     table = table.rename_columns([c.strip() for c in table.column_names])
@@ -160,6 +160,23 @@ PARTS_ABOVE = int(os.environ.get("FUNNELCLI_PARTS_ABOVE", 1 << 28))
 PART_BYTES = int(os.environ.get("FUNNELCLI_PART_BYTES", 1 << 24))
 # Codecs in which a 0x0A byte is always a line break: a file in them can be cut at any one.
 _CUTTABLE = ("utf-8-sig", "ascii", "latin-1", "iso8859-15", "cp1252", "cp1250", "cp1251", "mac-roman")
+
+
+def _arrow_source(path: str):
+    """Return the file for pyarrow to read: its path, or, when the name is not UTF-8 (a POSIX name
+    is bytes; Python keeps the odd ones as surrogates, which pyarrow can't encode), the file
+    opened by Python."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return pa.PythonFile(open(path, "rb"), mode="r")
+    return path
+
+
+def _mapped(path: str):
+    """Return the file mapped in memory (or, with a name that is not UTF-8, opened by Python)."""
+    source = _arrow_source(path)
+    return pa.memory_map(source) if isinstance(source, str) else source
 
 
 class NotInParts(Exception):
@@ -490,7 +507,7 @@ def _parse(data, path: str, name: str, needed: list[str], header: list[str], del
     convert_options = _convert_options(needed, coded)
 
     def read(newlines_in_values: bool, careful: bool = False) -> tuple[pa.Table, list]:
-        source = path if data is None else pa.BufferReader(data) if isinstance(data, pa.Buffer) else io.BytesIO(data)
+        source = _arrow_source(path) if data is None else pa.BufferReader(data) if isinstance(data, pa.Buffer) else io.BytesIO(data)
         ragged: list[tuple[int | None, int]] = []
 
         def skip(row) -> str:  # a record with more or fewer fields than the header: left out, counted
