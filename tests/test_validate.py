@@ -227,12 +227,16 @@ def test_unreadable_file_in_a_folder_does_not_hide_the_others(write):
 
 
 def test_encoding_error(write):
-    """A Latin-1 file is an encoding error at 1:1 that gives the offset of the first bad byte."""
+    """A Latin-1 file is an encoding error at the line and column of the first bad byte (where an
+    editor, or a GitHub annotation, shows it), with its offset."""
     content = BASE.replace("Lead Status", "Statut soci\u00e9t\u00e9").encode("latin-1")
     path, problems = problems_in(write, content)
     encoding = [p for p in problems if p.rule == "encoding"]
-    assert [(p.path, p.line, p.col, p.level) for p in encoding] == [(path, 1, 1, "error")]
     first_bad = content.index("\u00e9".encode("latin-1"))
+    line = content[:first_bad].count(b"\n") + 1
+    col = first_bad - (content.rfind(b"\n", 0, first_bad) + 1) + 1  # ASCII before it on its line
+    assert b"Statut soci" in content.splitlines()[line - 1]
+    assert [(p.path, p.line, p.col, p.level) for p in encoding] == [(path, line, col, "error")]
     assert f"byte {first_bad}" in encoding[0].message
     assert "UTF-8" in encoding[0].message
 

@@ -138,7 +138,14 @@ def _read_text(path: str, problems: list[Problem]) -> str | None:
     try:
         return raw.decode("utf-8-sig")  # a byte-order mark (Notepad writes one) is not part of the text
     except UnicodeDecodeError as exc:
-        problems.append(Problem(path, 1, 1, "error", "encoding", f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"))
+        # where the byte is, as an editor counts: its line, and its column among the characters before it
+        start = exc.start - (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+        before = body[:start]
+        line = before.count(b"\n") + 1
+        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
+        problems.append(Problem(path, line, col, "error", "encoding",
+                                f"not UTF-8 text (byte {exc.start}, {body[start:start + 1]!r}); save the file as UTF-8"))
         return None
 
 
