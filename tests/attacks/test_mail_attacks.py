@@ -234,3 +234,59 @@ def test_the_python_api_refuses_a_forged_header_too(picky):
     with pytest.raises(FunnelError, match="^subject: a line break"):
         api.mail_report(digest, ["sales@example.com"], subject="x\r\nBcc: a@evil.example", smtp_host="127.0.0.1",
                         smtp_port=port, smtp_tls="none")
+
+
+class Scripted:
+    """A scripted SMTP server on a socket that fails one way: 'busy' greets with 421 and hangs
+    up; 'spam' answers the message with 554; 'drop' hangs up once the message is in."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                self.talk(conn, conn.makefile("rb"))
+            except OSError:
+                pass
+
+    def talk(self, conn, lines) -> None:
+        if self.mode == "busy":
+            conn.sendall(b"421 4.3.2 too busy, try later\r\n")
+            return
+        conn.sendall(b"220 scripted.example ESMTP\r\n")
+        while line := lines.readline():
+            verb = line.split()[0].upper().decode() if line.strip() else ""
+            if verb == "DATA":
+                conn.sendall(b"354 go on\r\n")
+                while lines.readline() not in (b".\r\n", b""):
+                    pass
+                if self.mode == "drop":
+                    return
+                conn.sendall(b"554 5.7.1 rejected as spam\r\n")
+            elif verb == "QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"250 ok\r\n")
+
+
+@pytest.mark.parametrize("mode, said, sent", [
+    ("busy", "refused the connection: 421 4.3.2 too busy, try later", "the report was not sent"),
+    ("spam", "refused the report: 554 5.7.1 rejected as spam", "the report was not sent"),
+    ("drop", "closed the connection", "the report may or may not have been delivered"),
+])
+def test_a_server_that_fails_says_why_and_whether_the_report_went(mode, said, sent):
+    server = Scripted(mode)
+    try:
+        result = mail("--email-to", "sales@example.com", "--smtp-timeout", "5", port=server.port)
+        failed(result, f"SMTP server 127.0.0.1:{server.port} {said}", sent)
+    finally:
+        server.listener.close()

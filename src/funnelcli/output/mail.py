@@ -220,7 +220,13 @@ def _client(settings: SmtpSettings, port: int, deadline: _Deadline, context) -> 
     kwargs = {"context": context} if settings.tls == "tls" else {}
     client = Client(timeout=min(settings.timeout, deadline.left()), **kwargs)  # not connected yet: watched first
     client._host = settings.host  # the name TLS checks the certificate against (the constructor sets it when it connects)
-    client.connect(settings.host, port)
+    code, text = client.connect(settings.host, port)
+    if code != 220:  # a greeting such as '421 too busy': the server's own words say why
+        client.close()
+        if deadline.expired:  # cut short by the deadline: the caller says so
+            raise TimeoutError("the greeting did not come in time")
+        raise DeliveryError(f"SMTP server {settings.host}:{port} refused the connection: {_reply((code, text))}; "
+                            "the report was not sent; try again later or check the server")
     return client
 
 
@@ -239,7 +245,7 @@ def send(message: EmailMessage, settings: SmtpSettings) -> None:
                 sent = ("the report may or may not have been delivered: check a recipient's inbox before sending again"
                         if deadline.sending else "the report was not sent")
                 raise DeliveryError(f"{where} did not finish within {settings.timeout:g} s ({option('smtp_timeout')}); {sent}") from None
-            raise _delivery_error(exc, settings, where) from None
+            raise _delivery_error(exc, settings, where, deadline.sending) from None
 
 
 def _deliver(message: EmailMessage, settings: SmtpSettings, port: int, where: str, deadline: _Deadline) -> None:
@@ -262,8 +268,9 @@ def _deliver(message: EmailMessage, settings: SmtpSettings, port: int, where: st
                             f"the report was sent to {', '.join(accepted)} only; check the refused addresses")
 
 
-def _delivery_error(exc: Exception, settings: SmtpSettings, where: str) -> DeliveryError:
-    """Return the DeliveryError for an exception of a send: what went wrong and what to check."""
+def _delivery_error(exc: Exception, settings: SmtpSettings, where: str, sending: bool = False) -> DeliveryError:
+    """Return the DeliveryError for an exception of a send: what went wrong, whether the report
+    may have arrived (`sending`: the message was being handed over), and what to check."""
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return DeliveryError(f"{where} refused the login for user {settings.user!r}; check FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD")
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -275,8 +282,14 @@ def _delivery_error(exc: Exception, settings: SmtpSettings, where: str) -> Deliv
         if exc.smtp_code == 530:  # "authentication required", answered to MAIL FROM
             return DeliveryError(f"{where} requires a login ({_reply(exc)}); set FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD")
         return DeliveryError(f"{where} refused the sender {exc.sender!r}: {_reply(exc)}; set {option('email_from')}")
+    if isinstance(exc, smtplib.SMTPDataError):
+        return DeliveryError(f"{where} refused the report: {_reply(exc)}; the report was not sent; check what the server says")
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        sent = ("the report may or may not have been delivered: check a recipient's inbox before sending again"
+                if sending else "the report was not sent")
+        return DeliveryError(f"{where} closed the connection ({exc}); {sent}")
     if isinstance(exc, smtplib.SMTPException):
-        return DeliveryError(f"{where} failed: {_reply(exc)}")
+        return DeliveryError(f"{where} failed: {_reply(exc)}; the report was not sent")
     if isinstance(exc, ssl.SSLError):
         return DeliveryError(f"TLS with {where} failed: {exc.reason or exc}; check {option('smtp_tls')} and the server's certificate")
     if isinstance(exc, socket.gaierror):
