@@ -714,3 +714,30 @@ exits:
     assert lead["stages"][0]["age_days"] == 14 and isinstance(lead["stages"][0]["age_days"], int)
     now = json.loads(run("explain", log, "X", "-d", defs, "-f", "json").stdout)
     assert now["leads"][0]["exit"]["date"] == "2026-03-01"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_repeats_match_a_row_by_row_reading(seed):
+    # history._repeats against the rule read row by row: a kept row repeats when the lead's
+    # previous dated stage-change row (by time, then file order) named the same stage or exit;
+    # logs in time order (its shortcut) and shuffled ones
+    from funnelcli.sources.history import _repeats
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    lead = rng.integers(0, 40, n)
+    stage = rng.integers(-1, 3, n).astype(np.int8)
+    exit_ = np.where((stage == -1) & (rng.random(n) < 0.5), 0, -1).astype(np.int8)
+    kept = (stage >= 0) | (exit_ >= 0)
+    changes = kept | (rng.random(n) < 0.5)
+    for ordered in (True, False):
+        days = np.sort(rng.integers(0, 60, n)) if ordered else rng.integers(0, 60, n)
+        times = days.astype("datetime64[D]").astype("datetime64[s]")
+        got = _repeats(lead, kept, changes, stage, exit_, times)
+        want = np.zeros(n, dtype=bool)
+        previous: dict = {}
+        for r in sorted(np.flatnonzero(changes), key=lambda r: (times[r], r)):
+            named = (int(stage[r]), int(exit_[r])) if kept[r] else None
+            want[r] = named is not None and previous.get(int(lead[r])) == named
+            previous[int(lead[r])] = named
+        assert (got == want).all(), (seed, ordered)

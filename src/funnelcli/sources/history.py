@@ -245,7 +245,29 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     repeats = np.zeros(len(kept), dtype=bool)
     if len(where) < 2:
         return repeats
-    order = where[_by_lead_and_time(lead[where], times[where])]
+    lw, t = lead[where], times[where]
+    if (t[1:] >= t[:-1]).all():
+        # In time order, as CRMs write logs: a repeat names a stage (or exit) the lead named
+        # before, so only the leads with such a row are grouped (few, in a log of changes).
+        code = np.where(stage[where] >= 0, stage[where], -2 - exit_[where].astype(np.int64))  # -1: names nothing
+        again = np.zeros(len(where), dtype=bool)
+        leads = int(lw.max()) + 1
+        for c in range(int(code.min()), int(code.max()) + 1):  # a stage or exit each: a few
+            mine = np.flatnonzero(code == c)
+            if c == -1 or len(mine) < 2:
+                continue
+            first = np.full(leads, -1, dtype=np.int64)
+            first[lw[mine][::-1]] = mine[::-1]  # each lead's first row naming c: assigned last
+            again[mine] = True
+            again[first[first >= 0]] = False
+        if not again.any():
+            return repeats
+        grouped = np.zeros(leads, dtype=bool)
+        grouped[lw[again]] = True
+        sub = np.flatnonzero(grouped[lw])
+        order = where[sub[np.argsort(lw[sub], kind="stable")]]  # by lead; each lead's rows stay in time order
+    else:
+        order = where[_by_lead_and_time(lw, t)]
     ls, ss, es, ks = lead[order], stage[order], exit_[order], kept[order]
     same = (ls[1:] == ls[:-1]) & (ss[1:] == ss[:-1]) & (es[1:] == es[:-1]) & ks[1:] & ks[:-1]
     repeats[order[1:][same]] = True
