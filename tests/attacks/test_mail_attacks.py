@@ -86,16 +86,12 @@ def test_every_recipient_refused_says_nothing_was_sent(picky):
 # A server that answers one byte at a time: each byte well within any per-read timeout
 
 
-class Dribbler:
-    """A scripted SMTP server on a socket: it answers properly, except that the reply to `slow`
-    (a command, or 'greeting') comes one byte every 0.1 s, forever."""
+class ScriptedServer:
+    """An SMTP server on a socket for one connection, whose `talk` a subclass scripts."""
 
-    def __init__(self, slow: str):
-        self.slow = slow
+    def __init__(self):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        self.stop = threading.Event()
-        self.got_data = False
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self) -> None:
@@ -106,8 +102,22 @@ class Dribbler:
         with conn:
             try:
                 self.talk(conn, conn.makefile("rb"))
-            except OSError:  # the client hung up: what the deadline does
+            except OSError:  # the client hung up: what a deadline does
                 pass
+
+    def talk(self, conn, lines) -> None:
+        raise NotImplementedError
+
+
+class Dribbler(ScriptedServer):
+    """A scripted SMTP server: it answers properly, except that the reply to `slow` (a command,
+    or 'greeting') comes one byte every 0.1 s, forever."""
+
+    def __init__(self, slow: str):
+        self.slow = slow
+        self.stop = threading.Event()
+        self.got_data = False
+        super().__init__()
 
     def reply(self, conn, what: str, text: bytes) -> None:
         if what != self.slow:
@@ -236,26 +246,13 @@ def test_the_python_api_refuses_a_forged_header_too(picky):
                         smtp_port=port, smtp_tls="none")
 
 
-class Scripted:
-    """A scripted SMTP server on a socket that fails one way: 'busy' greets with 421 and hangs
-    up; 'spam' answers the message with 554; 'drop' hangs up once the message is in."""
+class Failing(ScriptedServer):
+    """A scripted SMTP server that fails one way: 'busy' greets with 421 and hangs up; 'spam'
+    answers the message with 554; 'drop' hangs up once the message is in."""
 
     def __init__(self, mode: str):
         self.mode = mode
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            try:
-                self.talk(conn, conn.makefile("rb"))
-            except OSError:
-                pass
+        super().__init__()
 
     def talk(self, conn, lines) -> None:
         if self.mode == "busy":
@@ -284,7 +281,7 @@ class Scripted:
     ("drop", "closed the connection", "the report may or may not have been delivered"),
 ])
 def test_a_server_that_fails_says_why_and_whether_the_report_went(mode, said, sent):
-    server = Scripted(mode)
+    server = Failing(mode)
     try:
         result = mail("--email-to", "sales@example.com", "--smtp-timeout", "5", port=server.port)
         failed(result, f"SMTP server 127.0.0.1:{server.port} {said}", sent)

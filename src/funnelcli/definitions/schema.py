@@ -139,8 +139,8 @@ def _read_text(path: str, problems: list[Problem]) -> str | None:
         return raw.decode("utf-8-sig")  # a byte-order mark (Notepad writes one) is not part of the text
     except UnicodeDecodeError as exc:
         # where the byte is, as an editor counts: its line, and its column among the characters before it
-        start = exc.start - (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
-        body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+        bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+        body, start = raw[bom:], exc.start - bom
         before = body[:start]
         line = before.count(b"\n") + 1
         col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1

@@ -20,7 +20,7 @@ from dataclasses import field as dataclass_field
 import numpy as np
 import pandas as pd
 
-from funnelcli.definitions import OUT_OF_MARKET, Definitions
+from funnelcli.definitions import OUT_OF_MARKET, Definitions, walk_leaves
 from funnelcli.sources import conditions
 from funnelcli.sources.accounting import RowIssue, issue
 from funnelcli.sources.fields import DayColumns, Fields, code_type
@@ -298,16 +298,11 @@ def _unreadable_numbers(frame: pd.DataFrame, defs: Definitions, key_of, usable: 
     """Return a notice per field a rule compares with a number whose filled values don't read as
     numbers ('1,001-5,000', the ambiguous '1.200'): the rule doesn't hold for those leads, and
     the notice says so rather than leaving them out of a market silently."""
-    import pyarrow as pa
-
-    from funnelcli.definitions import walk_leaves
-    from funnelcli.sources.cells import numbers
-
     uses: dict[str, list[str]] = {}
     rules = [(f"stage {s.name}", s.when) for s in defs.stages] + [(f"exit {e.name}", e.when) for e in defs.exits]
     rules += [(f"market {m.name}", m.when) for m in defs.markets]
     for label, cond in rules:
-        for leaf in walk_leaves(cond) if cond is not None else ():
+        for leaf in walk_leaves(cond):
             args = leaf.value if isinstance(leaf.value, tuple) else (leaf.value,)
             if leaf.op in _NUMBER_OPS and any(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
                 labels = uses.setdefault(key_of(leaf.field), [])
@@ -315,23 +310,10 @@ def _unreadable_numbers(frame: pd.DataFrame, defs: Definitions, key_of, usable: 
                     labels.append(label)
     out = []
     for key, labels in uses.items():
-        column = frame[key] if key in frame.columns else None
-        if column is None or pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(column.dtype):
+        bad = conditions.unreadable_numbers(frame[key]) if key in frame.columns else None
+        if bad is None:  # every value reads (a numeric column, or categories that all do): nothing a lead
             continue
-        if isinstance(column.dtype, pd.CategoricalDtype):  # a value at a time: the categories
-            values = [str(v) for v in column.cat.categories]
-            codes = column.cat.codes.to_numpy()
-            bad_value = numbers(pa.chunked_array([pa.array(values, pa.string())], pa.string()))[1]
-            if not bad_value.any():  # every value reads: no array a lead (a byte each at 20,000,000 leads)
-                continue
-            bad = np.append(bad_value, False)[codes]
-            held = np.zeros(len(values) + 1, dtype=bool)
-            held[codes[usable]] = True  # the values usable leads hold (code -1, blank, is the last)
-            examples = [repr(values[c]) for c in np.flatnonzero(bad_value & held[:-1])[:2]]
-        else:
-            text = pa.chunked_array([pa.array(column.astype(object).where(column.notna(), None), pa.string())])
-            bad = numbers(text)[1]
-            examples = [repr(v) for v in dict.fromkeys(column[bad & usable].astype(str))][:2]
+        examples = [repr(v) for v in dict.fromkeys(frame[key][bad & usable].astype(str))][:2]
         shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
         found = issue(f"whose {defs.header(key)!r} is not a number", bad & usable, rows, examples=examples,
                       detail=f"{shown} compare{'s' if len(labels) == 1 else ''} it with a number: the rule does not hold for "

@@ -145,6 +145,20 @@ _OPS = {
 }
 
 
+def unreadable_numbers(values: pd.Series) -> np.ndarray | None:
+    """Return which filled values don't read as numbers, as a comparison with a number reads
+    them ('1,001-5,000', the ambiguous '1.200'); None when every one does. A categorical column
+    is read a category at a time."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return None
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        bad = cells.numbers(_text_column(pd.Series(categories, dtype=categories.dtype)))[1]
+        return np.append(bad, False)[values.cat.codes.to_numpy()] if bad.any() else None  # code -1: blank
+    bad = cells.numbers(_text_column(values))[1]
+    return bad if bad.any() else None
+
+
 def _numbers(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.to_numpy(dtype="float64", na_value=np.nan)

@@ -258,22 +258,19 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[st
         example = f"such as {sample[first].as_py()!r} in row {int(raw.rows[picked[first]]):,}"
         hint = _suggestion(sample.filter(pa.array(bad)), header, formats, defs, typo=not none_parse)
         role, where = roles[header]
-        if joined:
-            count = int(bad.sum())
-            message = (f"{role}: {count:,} of {int(sample.length() - sample.null_count):,} values of column {header!r} of {raw.name} "
-                       f"{'does' if count == 1 else 'do'}n't parse as dates ({example}): the run excludes the leads they join to, "
-                       f"and refuses the export when no lead's date there reads; {hint}")
-            problems.append(_where(where, "warning", "unparseable-date", message))
-        elif none_parse and total_bad >= 5:  # the run refuses the export (fields._bad_dates)
+        if none_parse and total_bad >= 5 and not joined:  # the run refuses the export (fields._bad_dates)
             message = f"{role}: no value of column {header!r} parses as a date ({example}); the run refuses the export; {hint}"
             problems.append(_where(where, "error", "unparseable-date", message))
-        else:
-            read = "" if len(picked) == raw.num_rows else f" (of the first {HEAD_ROWS:,} and last {TAIL_ROWS:,} rows)"
-            values = int(sample.length() - sample.null_count)
-            count = int(bad.sum())
-            message = (f"{role}: {count:,} of {values:,} values of column {header!r}{read} {'does' if count == 1 else 'do'}n't parse as dates "
-                       f"({example}): the run excludes those rows; {hint}")
-            problems.append(_where(where, "warning", "unparseable-date", message))
+            continue
+        # a joined file's rows are judged by the leads they join to, which this doesn't count
+        read = f" of {raw.name}" if joined else "" if len(picked) == raw.num_rows else \
+            f" (of the first {HEAD_ROWS:,} and last {TAIL_ROWS:,} rows)"
+        then = ("the run excludes the leads they join to, and refuses the export when no lead's date there reads"
+                if joined else "the run excludes those rows")
+        values, count = int(sample.length() - sample.null_count), int(bad.sum())
+        message = (f"{role}: {count:,} of {values:,} values of column {header!r}{read} {'does' if count == 1 else 'do'}n't parse "
+                   f"as dates ({example}): {then}; {hint}")
+        problems.append(_where(where, "warning", "unparseable-date", message))
     return problems
 
 

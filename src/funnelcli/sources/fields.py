@@ -48,10 +48,10 @@ class FileAccount:
     def balanced(self) -> bool:
         return self.rows_read == sum(count for count, _ in self.parts)
 
-    def excluded(self) -> list[tuple[int, str, list[int]]]:
-        """Return (count, why, first row numbers) for this file's rows that were excluded (a log's
-        rows with a blank id, a ragged row of a joined file)."""
-        return [(count, what.removeprefix("excluded "), self.first_rows.get(what, []))
+    def excluded(self) -> list[RowIssue]:
+        """Return this file's excluded rows as issues, a reason each (a log's rows with a blank id,
+        a ragged row of a joined file), named with the file."""
+        return [RowIssue(f"of {self.name} {what.removeprefix('excluded ')}", count, self.first_rows.get(what, []))
                 for count, what in self.parts if count and what.startswith("excluded ")]
 
     def sentence(self) -> str:
