@@ -90,8 +90,10 @@ def _same_day(text: pa.Array, parsed: pa.Array) -> pa.Array:
     return pc.fill_null(pc.equal(written, pc.day(parsed)), False)
 
 
-def _parse_common(arr: pa.StringArray) -> pa.Array:
-    """Return values of the common naive shapes as timestamps; null for anything else."""
+def _parse_common(arr: pa.StringArray, slow: bool = True) -> pa.Array | None:
+    """Return values of the common naive shapes as timestamps; null for anything else. Without
+    `slow`, None when more than a few well-shaped values are not dates (then strptime would
+    read every value: the caller reads a part at a time instead)."""
     ok = _common_shape(arr)
     candidates = _only(arr, ok)
     # A well-shaped value that is not a date (2026-13-01) fails the strict pass, which names it:
@@ -105,6 +107,8 @@ def _parse_common(arr: pa.StringArray) -> pa.Array:
                 break
             ok &= ~pc.fill_null(pc.equal(candidates, failed.group(1)), False).to_numpy(zero_copy_only=False)
             candidates = _only(arr, ok)
+    if not slow:
+        return None
     normal = pc.replace_substring(candidates, "T", " ")
     length = pc.utf8_length(normal)
     parsed = pa.nulls(len(arr), pa.timestamp("s"))
@@ -197,27 +201,45 @@ def parse_dates(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | No
     return times.astype("datetime64[D]"), bad, text
 
 
+def _parse_iso(column: pa.ChunkedArray) -> list[pa.Array]:
+    """Return the naive ISO values of a column as timestamps (null for any other value), in one
+    pass over the whole column; a part at a time, where values of a common shape are not dates
+    in more than a few places (a whole column's text over 2 GB too)."""
+    try:
+        whole = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    except (pa.ArrowInvalid, pa.ArrowCapacityError):
+        whole = None
+    if whole is not None:
+        parsed = _strict(whole)
+        if parsed is None:
+            parsed = _parse_common(whole, slow=False)
+        if parsed is not None:
+            return [parsed]
+    return [_strict(chunk) or _parse_common(chunk) for chunk in column.chunks]
+
+
 def parse_times(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | None, tz: str) -> tuple[np.ndarray, np.ndarray, pa.ChunkedArray]:
     """Return (each cell as datetime64[s], wall time in `tz`; which cells failed to parse; the text).
 
     ISO dates and datetimes always parse; naive ones are wall-clock times in `tz`, ones with an
     offset or Z are moved to `tz`. The `date_format` formats (strptime) are tried first, in
-    order, per value. Each pass handles only what the previous one left, chunk by chunk, so a
-    few odd cells don't slow a whole column.
+    order, per value. Each pass handles only what the previous one left, so a few odd cells
+    don't slow a whole column.
     """
     formats = (date_format,) if isinstance(date_format, str) else tuple(date_format or ())
-    parts = []
+    known, left = [], []
     for chunk in column.chunks:
-        known = None
+        found = None
         for fmt in formats:
-            found = _parse_excel(chunk) if fmt.strip().casefold() == "excel" else _parse_format(chunk, fmt, tz)
-            known = found if known is None else pc.coalesce(known, found)
-            chunk = _only(chunk, found.is_null().to_numpy(zero_copy_only=False))
-        parsed = _strict(chunk)
-        if parsed is None:
-            parsed = _parse_common(chunk)
-        parts.append(parsed if known is None else pc.coalesce(known, parsed))
-    times = _seconds(pa.chunked_array(parts, type=pa.timestamp("s")))
+            got = _parse_excel(chunk) if fmt.strip().casefold() == "excel" else _parse_format(chunk, fmt, tz)
+            found = got if found is None else pc.coalesce(found, got)
+            chunk = _only(chunk, got.is_null().to_numpy(zero_copy_only=False))
+        known.append(found)
+        left.append(chunk)
+    times = _seconds(pa.chunked_array(_parse_iso(pa.chunked_array(left, type=column.type)), type=pa.timestamp("s")))
+    if formats:
+        found = _seconds(pa.chunked_array(known, type=pa.timestamp("s")))
+        times = np.where(np.isnat(found), times, found)
     valid = column.is_valid().to_numpy()
     rest = np.flatnonzero(valid & np.isnat(times))
     if len(rest):  # the few cells no fast pass could read
