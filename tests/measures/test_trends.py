@@ -240,21 +240,22 @@ GAPS_HEADER = "Deal - ID,Deal - Stage,Deal - Status,Deal - Deal created,Deal - W
 def test_a_window_says_how_many_conversions_it_could_not_check(write):
     # Deals 1 and 2 reached Contact Made by their status, with no date there or later: the 60-day
     # window can't be checked, so they don't count (docs/metrics.md), and the note says so. Deal 3
-    # won: Contact Made takes Won's date (17 days after created): counted. May cohort: 1 of 3.
+    # won: Contact Made only borrows Won's date (17 days after created), which is no duration of
+    # its own either: not counted. May cohort: 0 of 3. Won is dated, but the chain stops at 0.
     export = write("w.csv", GAPS_HEADER + "1,Contact Made,open,2024-05-01,\n2,Contact Made,open,2024-05-02,\n"
                                           "3,Contact Made,won,2024-05-03,2024-05-20\n4,Qualified,open,2024-09-30,\n")
     result = run("trends", export, "-d", write("f.yml", GAPS_DEFS), "-f", "json")
     report = json.loads(result.stdout)
     may = report["tables"]["cohorts"][0]
-    assert (may["period"], may["cohort"], may["reached:Contact Made"]) == ("2024-05", 3, 1)
+    assert (may["period"], may["cohort"], may["reached:Contact Made"], may["reached:Won"]) == ("2024-05", 3, 0, 0)
     text = run("trends", export, "-d", write("f.yml", GAPS_DEFS)).stdout
-    assert "Not counted under the window (a date of the step is unknown): Qualified->Contact Made 2." in text
+    assert "Not counted under the window (a date of the step is unknown or not the lead's own): Qualified->Contact Made 3." in text
     assert "In no cohort" not in text
     # the last period alone (2024-09) holds neither: the note is about the cohorts shown
     assert "Not counted under the window" not in run("trends", export, "-d", write("f.yml", GAPS_DEFS), "--last", "1").stdout
     # the report's latest mature rates say it of all cohorts
     digest = run("report", export, "-d", write("f.yml", GAPS_DEFS), "--period", "month").stdout
-    assert "Not counted under the window (a date of the step is unknown), in all cohorts: Qualified->Contact Made 2." in digest
+    assert "Not counted under the window (a date of the step is unknown or not the lead's own), in all cohorts: Qualified->Contact Made 3." in digest
     # without the window every conversion counts, and there is nothing to say
     plain = run("trends", export, "-d", write("g.yml", GAPS_DEFS.replace("    window_days: 60\n", ""))).stdout
     assert "Not counted under the window" not in plain

@@ -130,18 +130,28 @@ def _chain(f: Funnel, start: int, override: float | None) -> list[np.ndarray]:
     """Return, for each stage from `start`, which leads count as having reached it.
 
     A conversion counts when the next stage came within the window of the stage before (if
-    there is a window); each stage counts only leads counted at the previous one, so a cohort's
-    counts never increase down the stages.
+    there is a window), both stages dated by the lead's own evidence: a window is a duration,
+    and a borrowed date (a skipped stage's, or a status stage's) would make it 0 days or stretch
+    it (docs/metrics.md#velocity); such a conversion can't be checked and doesn't count. Each
+    stage counts only leads counted at the previous one, so a cohort's counts never increase
+    down the stages.
     """
     counted = [f.reached[:, start] & ~np.isnat(f.date[:, start])]
     for i in range(start, len(f.stages) - 1):
         nxt = counted[-1] & f.reached[:, i + 1]
         limit = window(f, i, override)
         if limit is not None:
+            nxt &= _checkable(f, i)
             with np.errstate(invalid="ignore"):
                 nxt &= (f.date[:, i + 1] - f.date[:, i]) / DAY <= limit
         counted.append(nxt)
     return counted
+
+
+def _checkable(f: Funnel, i: int) -> np.ndarray:
+    """Return which leads have the step from stage i to the next dated at both ends by their own
+    evidence: a window can be checked for them only."""
+    return f.own_dated(i) & f.own_dated(i + 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,7 +335,7 @@ def cohort_gaps(f: Funnel, start: int, override: float | None, first_day: dt.dat
     counted, unchecked = _chain(f, start, override), []
     shown = days[:, start] >= (first_day - EPOCH).days if first_day is not None else True
     for i in steps:
-        unknown = (days[:, i] == none) | (days[:, i + 1] == none)
+        unknown = ~_checkable(f, i)
         n = int(np.count_nonzero(counted[i - start] & shown & f.reached[:, i + 1] & unknown))
         if n:
             unchecked.append((keys.step(f.stages[i], f.stages[i + 1]), n))

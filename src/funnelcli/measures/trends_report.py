@@ -124,7 +124,7 @@ def cohort_gap_notes(f: Funnel, window_days: float | None, start: int | None = N
                      "there or at a later stage.")
     if unchecked:
         parts = ", ".join(f"{step} {n:,}" for step, n in unchecked)
-        notes.append(f"Not counted under the window (a date of the step is unknown){scope}: {parts}.")
+        notes.append(f"Not counted under the window (a date of the step is unknown or not the lead's own){scope}: {parts}.")
     return notes
 
 
