@@ -9,6 +9,7 @@ like ways out.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -317,3 +318,45 @@ def test_an_id_column_with_repeats_says_how_many(write):
                    + "7,2024-01-02\n")
     result = run("init", str(export), "-o", "-")
     assert "in the 40 rows read, 1 repeats an id and 0 have none" in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# The export's values are data in the definitions init writes: quoted in comments, never YAML
+
+
+def _status_export(tmp_path, statuses: list[str]):
+    rows = ["Key,Created Date,Lead Status"]
+    for i, status in enumerate(statuses * 3):  # each value held by a few rows
+        quoted = '"' + status.replace('"', '""') + '"'
+        rows.append(f"K{i},2025-01-{1 + i % 9:02d},{quoted}")
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r\n", "\u2028", "\x85"])
+def test_a_value_with_a_line_break_adds_nothing_to_the_definitions(tmp_path, breaker):
+    # a value quoted in a comment ('7 values: ...') ended the comment line and wrote a target
+    hostile = f"x{breaker}targets: {{Open->Closed Lost: 0.01}} #"
+    export = _status_export(tmp_path, ["Open", "Closed Lost", "Working", "Pending", "Nurture", "Hold", hostile])
+    result = init(export, tmp_path / "defs")
+    assert result.exit_code == 0, result.stderr
+    text = (tmp_path / "defs" / "funnel.yml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert "targets" not in data
+    assert not [line for line in text.splitlines() if line.startswith("targets")]
+    assert run("validate", str(tmp_path / "defs"), "--data", str(export)).exit_code == 0
+
+
+def test_a_status_value_with_a_line_break_is_a_stage_of_one_line_that_lists_it(tmp_path):
+    # 'Working\n- Contacted' can't be a stage's name (one line): the name has a space, and
+    # values: lists the value as written, so the leads holding it are counted there
+    export = _status_export(tmp_path, ["Open", "Working\n- Contacted"])
+    result = init(export, tmp_path / "defs")
+    assert result.exit_code == 0, result.stderr
+    data = yaml.safe_load((tmp_path / "defs" / "funnel.yml").read_text(encoding="utf-8"))
+    stage = next(s for s in data["stages"] if s["name"] == "Working - Contacted")
+    assert stage["values"] == ["Working\n- Contacted"]
+    report = json.loads(run("conversion", str(export), "-d", str(tmp_path / "defs"), "-f", "json").stdout)
+    reached = {r["stage"]: r["reached"] for r in report["tables"]["stages"]}
+    assert reached["Working - Contacted"] == 3  # the three rows holding the value

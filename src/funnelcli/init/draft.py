@@ -59,17 +59,24 @@ class Draft:
         return next((e.key for e in self.columns if e.value == header), None)
 
 
+# Characters that would end a comment line (YAML reads \x85, \u2028 and \u2029 as line breaks
+# too) or act on a terminal: a value from the export quoted in a comment shows them escaped.
+_UNSAFE_IN_COMMENT = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def scalar(text: str) -> str:
     """Return `text` as a YAML scalar that reads back as the same text."""
     plain = (re.fullmatch(r"[A-Za-z0-9_(][^\[\]{},#&*!|>'\"%@`]*", text) and text == text.strip()
-             and ": " not in text and not text.endswith(":"))
+             and ": " not in text and not text.endswith(":") and not _UNSAFE_IN_COMMENT.search(text))
     if plain:
         try:
             if yaml.safe_load(text) == text:
                 return text
         except yaml.YAMLError:
             pass
-    return json.dumps(text, ensure_ascii=False)
+    # JSON's escapes are YAML's, but JSON leaves \x7f-\x9f and \u2028-9 as they are: YAML breaks a
+    # line at some and refuses the others
+    return _UNSAFE_IN_COMMENT.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
 
 
 def flow(value: object) -> str:
@@ -85,15 +92,38 @@ def flow(value: object) -> str:
     return scalar(str(value))
 
 
+def _commented(text: str) -> str:
+    """Return comment text with any character that could end the comment, escaped: the export's
+    values are quoted in comments, and a value holding a line break must not become YAML."""
+    return _UNSAFE_IN_COMMENT.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _line(text: str, comment: str) -> str:
     if not comment:
         return text
+    comment = _commented(comment)
     return f"{text.ljust(COMMENT_AT - 1)} # {comment}" if len(text) < COMMENT_AT - 1 else f"{text}  # {comment}"
+
+
+def value_item(value: str, items: list[Item]) -> Item | None:
+    """Return a stage or exit named after a value of the export (its blanks, line breaks among
+    them, made single spaces: a name is one line), listing the value itself when the name differs
+    from it; None when an item of that name is in `items` already (the value is added to it)."""
+    name = " ".join(value.split())
+    same = next((item for item in items if item.name.casefold() == name.casefold()), None)
+    if same is not None:
+        listed = next((e for e in same.entries if e.key == "values"), None)
+        if listed is None:
+            same.entries.insert(0, Entry("values", [same.name, value]))
+        elif value not in listed.value:
+            listed.value.append(value)
+        return None
+    return Item(name, [Entry("values", [value])] if name != value.strip() else [])
 
 
 def _comments(lines: list[str], indent: str = "") -> list[str]:
     out = []
-    for line in lines:
+    for line in map(_commented, lines):
         out += textwrap.wrap(line, 100, initial_indent=f"{indent}# ", subsequent_indent=f"{indent}#   ",
                              break_long_words=False, break_on_hyphens=False) or [f"{indent}#"]
     return out

@@ -11,7 +11,7 @@ import statistics
 
 from funnelcli.init.columns import NOT_A_STAGE_DATE, Column, by_rows, find, id_column, placeholders
 from funnelcli.init.dates import EXCEL, typical
-from funnelcli.init.draft import Draft, Entry, Item
+from funnelcli.init.draft import Draft, Entry, Item, value_item
 from funnelcli.init.sample import Sample
 
 EXITS = (  # an exit's name and the status values that look like it
@@ -256,7 +256,9 @@ def _status_stages(draft: Draft, status: Column, columns: list[Column], created:
     ordered, how = order_statuses(values, status, (), created, since)
     draft.stages_above.append(f"Stages: the values of {status.header!r}, {how}.")
     for i, value in enumerate(ordered + won):
-        item = Item(value)
+        item = value_item(value, draft.stages)
+        if item is None:
+            continue
         if i == 0 and created is not None:
             item.entries.append(Entry("date", created.header, "when the lead entered the funnel"))
         if value in won:

@@ -16,7 +16,7 @@ import re
 import statistics
 
 from funnelcli.init.columns import Column, by_rows, id_column, id_note, profile
-from funnelcli.init.draft import Draft, Entry, Item
+from funnelcli.init.draft import Draft, Entry, Item, value_item
 from funnelcli.init.guess import exit_of, finish, generic, is_won, map_dimensions, order_statuses, split_statuses
 from funnelcli.init.sample import Sample
 
@@ -128,7 +128,9 @@ def _status_funnel(draft: Draft, status: Column, known: tuple[str, ...], created
     ordered, how = order_statuses(values, status, known, created, since)
     draft.stages_above.append(f"Stages: the values of {status.header!r}, {how}.")
     for i, value in enumerate(ordered):
-        item = Item(value)
+        item = value_item(value, draft.stages)
+        if item is None:
+            continue
         if i == 0 and created is not None and created.dates:
             item.entries.append(Entry("date", created.header, "every deal created (reached by its date)"))
         draft.stages.append(item)
