@@ -543,7 +543,7 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
     from funnelcli import api
 
     recipients = []
-    if email_to:  # checked before the run: a header must not forge others, no address is dropped
+    if email_to is not None:  # checked before the run (an empty one too: a crontab's unset variable): a header must not forge others, no address is dropped
         from funnelcli.output import mail  # the email package: imported only to mail
 
         for hint, check, value in (("--email-to", mail.parse_recipients, email_to), ("--email-from", mail.parse_sender, email_from),

@@ -198,6 +198,9 @@ def test_the_deadline_must_be_positive():
     ("--subject", "Weekly\r\nBcc: attacker@evil.example", "Invalid value for --subject: a line break (CR or LF) is not allowed"),
     ("--subject", "Weekly\nfunnel", "a line break (CR or LF)"),
     ("--subject", "Weekly \x1b[2J", "a control character (U+001B)"),
+    # the email package reads U+2028 as a line break: it was an internal error after the run
+    ("--subject", "Weekly\u2028Bcc: attacker@evil.example", "a line separator (U+2028)"),
+    ("--subject", "Weekly\u2029funnel", "a line separator (U+2029)"),
     ("--email-from", "f@example.com\r\nBcc: attacker@evil.example", "Invalid value for --email-from: not an email address"),
     ("--email-from", "f@example.com, g@example.com", "give one sender address"),
     ("--email-from", "funnel", "--email-from: not an email address: 'funnel'"),
@@ -224,6 +227,14 @@ def test_an_invalid_address_in_a_list_is_refused_not_dropped(picky, addresses, n
     result = mail("--email-to", addresses, port=port)
     failed(result, "Invalid value for --email-to: not an email address", named)
     assert handler.delivered == []  # nothing sent to the valid ones either: the list is wrong
+
+
+def test_an_empty_recipient_list_is_refused_not_ignored(picky):
+    # EMAIL_TO unset in a crontab: --email-to "$EMAIL_TO" printed the report and sent nothing, exit 0
+    handler, port = picky
+    result = mail("--email-to", "", port=port)
+    failed(result, "Invalid value for --email-to: no address given (the value is empty)")
+    assert handler.delivered == []
 
 
 def test_valid_lists_still_go_out(picky):

@@ -33,7 +33,8 @@ def parse_recipients(text: str) -> list[str]:
         if entry:
             found.append(_address(entry).addr_spec)
     if not found:
-        raise ValueError(f"not an email address: {text.strip()!r}")
+        raise ValueError(f"not an email address: {text.strip()!r}" if text.strip() else
+                         "no address given (the value is empty): give one or more, separated by commas")
     return found
 
 
@@ -50,11 +51,18 @@ def parse_sender(text: str) -> str:
 def check_subject(text: str) -> str:
     """Return the subject; raise ValueError when it holds a line break or another control character
     (a header that could forge further headers)."""
-    bad = next((c for c in text if unicodedata.category(c) == "Cc" and c != "\t"), None)
+    bad = next((c for c in text if _breaks_a_header(c) and c != "\t"), None)
     if bad is not None:
-        kind = "a line break (CR or LF)" if bad in "\r\n" else f"a control character ({_codepoint(bad)})"
+        kind = ("a line break (CR or LF)" if bad in "\r\n" else f"a line separator ({_codepoint(bad)})"
+                if unicodedata.category(bad) in ("Zl", "Zp") else f"a control character ({_codepoint(bad)})")
         raise ValueError(f"{kind} is not allowed in a mail subject; give one line of text")
     return text
+
+
+def _breaks_a_header(char: str) -> bool:
+    """Return whether a character can't be in a header: a control character, or a line or
+    paragraph separator (U+2028, U+2029: the email package refuses them as line breaks)."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp")
 
 
 def _codepoint(char: str) -> str:
@@ -91,7 +99,7 @@ _DOMAIN = re.compile(r"^(?:(?!-)[^\W_](?:[\w-]{0,61}[^\W_])?\.)*(?!-)[^\W_](?:[\
 def _address(entry: str) -> Address:
     """Return the one address an entry holds; raise ValueError naming the entry otherwise."""
     problem = ValueError(f"not an email address: {entry!r}")
-    if any(unicodedata.category(c) == "Cc" for c in entry):
+    if any(_breaks_a_header(c) for c in entry):
         raise ValueError(f"not an email address: {entry!r} (it holds a line break or a control character)")
     try:
         header = email.policy.default.header_factory("To", entry)
