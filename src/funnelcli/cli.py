@@ -38,7 +38,7 @@ class FunnelGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FunnelError as exc:
-            click.echo(f"funnelcli: error: {exc.message(cli=True, flags=FLAGS)}", err=True)
+            say(f"error: {exc.message(cli=True, flags=FLAGS)}")
             ctx.exit(exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
@@ -53,11 +53,8 @@ class FunnelGroup(click.Group):
         except Exception as exc:
             if os.environ.get("FUNNELCLI_DEBUG"):
                 raise
-            click.echo(
-                f"funnelcli: internal error: {type(exc).__name__}: {exc}\n"
-                "This is a bug in funnelcli. Rerun with FUNNELCLI_DEBUG=1 for a traceback, and report it.",
-                err=True,
-            )
+            say(f"internal error: {type(exc).__name__}: {exc}\n"
+                "This is a bug in funnelcli. Rerun with FUNNELCLI_DEBUG=1 for a traceback, and report it.")
             ctx.exit(ExitCode.CANNOT_RUN)
 
 
@@ -224,9 +221,17 @@ def report_options(f=None, *, by: bool = True):
 # The pipeline: definitions -> loading -> engine -> report -> output
 
 
+def say(message: str) -> None:
+    """Print a message on stderr as 'funnelcli: ...', its control characters written out line by
+    line: a file name or value quoted in it never colours the terminal or sets its title."""
+    from funnelcli.output.text import visible
+
+    click.echo("funnelcli: " + "\n".join(visible(line) for line in message.split("\n")), err=True)
+
+
 def note(opts_quiet: bool, message: str) -> None:
     if not opts_quiet:
-        click.echo(f"funnelcli: {message}", err=True)
+        say(message)
 
 
 def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
@@ -668,7 +673,7 @@ def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, enco
     if missing:
         # said even with -q: a script asked for these ids
         for line in report.notes[: len(missing)]:
-            click.echo(f"funnelcli: {line}", err=True)
+            say(line)
         sys.exit(ExitCode.PROBLEMS)
 
 
@@ -775,12 +780,14 @@ def validate(paths, data, fmt, joins, encoding, delimiter, strict, quiet) -> Non
     errors = sum(len(r.errors) for r in results)
     warnings = sum(len(r.warnings) for r in results)
     if not quiet:
-        where = ", ".join("<stdin>" if p == "-" else p for p in (paths or _definitions_paths(paths)))
+        from funnelcli.output.text import visible
+
+        where = ", ".join("<stdin>" if p == "-" else visible(p) for p in (paths or _definitions_paths(paths)))
         if problems:
-            click.echo(f"funnelcli: {where}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
-                       + (" (--strict: warnings fail)" if strict and warnings and not errors else ""), err=True)
+            say(f"{where}: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+                + (" (--strict: warnings fail)" if strict and warnings and not errors else ""))
         else:
-            click.echo(f"funnelcli: {where}: definitions are valid", err=True)
+            say(f"{where}: definitions are valid")
     if errors or (strict and warnings):
         sys.exit(ExitCode.PROBLEMS)
 

@@ -60,7 +60,11 @@ class Problem:
 
     def format(self, cli: bool = False) -> str:
         """Return the problem as `path:line:col: level: message (rule)`."""
-        return f"{self.path}:{self.line}:{self.col}: {self.level}: {self.text(cli)} ({self.rule})"
+        from funnelcli.output.text import visible
+
+        # one line: a file's name is data, and a line break in it must not start a line of its own
+        # (a CI log reads '::error ...' at a line's start as a command)
+        return visible(f"{self.path}:{self.line}:{self.col}: {self.level}: {self.text(cli)} ({self.rule})")
 
 
 class FunnelError(Exception):
