@@ -997,3 +997,12 @@ def test_text_on_a_cp1252_stdout_falls_back_to_ascii_sparklines():
     assert result.exit_code == 0, result.stderr
     _, row = find_row(result.stdout, "text", "Entered MQL")
     assert row["Trend"] and not set(row["Trend"]) & set("▁▂▃▄▅▆▇█")
+
+
+@pytest.mark.parametrize("command", ["conversion", "purgatory", "trends"])
+def test_a_second_by_is_a_usage_error_not_silently_the_one_kept(command):
+    # --by owner --by source printed a breakdown by source alone, exit 0
+    result = run(command, str(SAMPLE), "-d", str(DEFINITIONS), "--by", "owner", "--by", "source")
+    assert result.exit_code == 2
+    assert "'--by': one field at a time (got 'owner', 'source')" in result.stderr
+    assert result.stdout == ""

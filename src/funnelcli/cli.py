@@ -167,6 +167,14 @@ def definitions_option(f):
     )(f)
 
 
+def _one_by(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> str | None:
+    """Return the one --by given (None: none); a second is a usage error, not silently the one kept."""
+    if len(values) > 1:
+        raise click.BadParameter(f"one field at a time (got {', '.join(repr(v) for v in values)}); "
+                                 "a breakdown by two fields is not supported", ctx=ctx, param=param)
+    return values[0] if values else None
+
+
 def report_options(f=None, *, by: bool = True):
     """Add the options every report command takes, and pass them on as one RunOptions. A command
     that has no breakdown takes `@report_options(by=False)`: it is not offered --by."""
@@ -179,7 +187,8 @@ def report_options(f=None, *, by: bool = True):
         click.option("--as-of", callback=_date, metavar="DATE", help="Report as of this date (default: the latest date in the export)."),
         click.option("--since", callback=_date, metavar="DATE", help="Only cohorts entering the first stage on or after DATE."),
         click.option("--until", callback=_date, metavar="DATE", help="Only cohorts entering the first stage on or before DATE."),
-        *([click.option("--by", metavar="FIELD", help="Break down by a field: owner, source, market, any mapped column.")] if by else []),
+        *([click.option("--by", metavar="FIELD", multiple=True, callback=_one_by,
+                        help="Break down by a field: owner, source, market, any mapped column.")] if by else []),
         click.option("--market", "markets", multiple=True, metavar="NAME", help="Only leads in this market (repeatable; 'out of market' too)."),
         click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension)."),
         click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched)."),
