@@ -330,6 +330,53 @@ def test_reference_status_stage_since_dates_the_current_stage_for_its_age(conver
     assert (rows["Contact Made"]["stuck"], rows["Contact Made"]["in_progress"]) == (1, 0)
 
 
+# stage_since dates the stage the status names (the CRM's last stage change), and no other.
+# As-of: the latest date, E's stage_since 03-10. Working (sla 5 days, reached by a condition or
+# by the status naming it):
+#   A  status Lead, touched: Working by the condition; stage_since 03-01 dates Lead, not Working:
+#      age unknown, in progress (it was 9 days from 03-01: stuck)
+#   B  status Working since 03-02: 8 days > 5: stuck
+#   C  status Working since 02-01, but created 03-08: it can't have been in Working before it
+#      existed: the age runs from 03-08, 2 days: in progress (it was 38 days: stuck); a notice
+#   D  status 'Negotiation' names no stage, touched: Working by the condition; its stage_since
+#      dates a stage the definitions don't have: age unknown, in progress
+#   E  status Won: Working implied, converted
+# Working: 5 reached = 1 converted + 1 stuck + 3 in progress (2 of unknown age).
+SINCE_CSV = (
+    "Id,Stage,Since,Created,Touched\n"
+    "A,Lead,2024-03-01,2024-03-01,yes\n"
+    "B,Working,2024-03-02,2024-03-01,\n"
+    "C,Working,2024-02-01,2024-03-08,\n"
+    "D,Negotiation,2024-03-01,2024-02-28,yes\n"
+    "E,Won,2024-03-10,2024-03-05,\n"
+)
+SINCE_DEFS = """version: 1
+columns: {id: Id, stage_now: Stage, stage_since: Since, touched: Touched}
+stage_column: stage_now
+stages:
+  - {name: Lead, date: Created}
+  - {name: Working, sla_days: 5, when: {touched: {in: ['yes']}}}
+  - {name: Won}
+"""
+
+
+def test_stage_since_dates_only_the_stage_the_status_names(conversion, write):
+    report, result = conversion(SINCE_CSV, SINCE_DEFS)
+    assert report["as_of"] == "2024-03-10"
+    working = stage_rows(report)["Working"]
+    assert (working["reached"], working["converted"], working["stuck"], working["in_progress"]) == (5, 1, 1, 3)
+    assert working["age_unknown"] == 2
+    assert_partition(report)
+    assert "1 lead has a stage_since date before the date of an earlier stage" in result.stderr
+    stuck = run("purgatory", write("export.csv", SINCE_CSV), "-d", write("defs.yml", SINCE_DEFS), "--list", "-f", "json", "-q")
+    assert [r["id"] for r in json.loads(stuck.stdout)["tables"]["stuck_leads"]] == ["B"]
+
+
+def test_explain_says_an_early_stage_since_gives_way_to_the_earlier_stage(write):
+    result = run("explain", write("export.csv", SINCE_CSV), "C", "-d", write("defs.yml", SINCE_DEFS), "-q")
+    assert "in Working since 2024-03-08, an earlier stage's date (the stage-since column's 2024-02-01 is before it), 2 days" in result.stdout
+
+
 def test_status_strict_fails_on_unknown_values(write):
     # A value naming nothing is a notice: --strict turns it into exit 2; without it the run goes on.
     export, defs = write("export.csv", STATUS_CSV), write("defs.yml", STATUS_DEFS)
@@ -713,3 +760,13 @@ def test_a_stage_date_ahead_of_the_status_is_a_notice(conversion):
     report, result = conversion(CLOSE_DATE_CSV, fixed)
     assert stage_rows(report)["Won"]["reached"] == 1
     assert "reaches Won while its status" not in result.stderr
+
+
+def test_explain_gives_no_age_from_a_borrowed_date(write):
+    # Lead 4 reached Contact Made and Proposal by its status, with no date of their own: their
+    # dates are Won's (03-09), borrowed. An age from them (0 days) would be a number made up: null.
+    result = run("explain", write("export.csv", REFERENCE_STATUS_CSV), "4", "-d", write("defs.yml", REFERENCE_STATUS), "-f", "json", "-q")
+    rows = {r["item"]: r for r in json.loads(result.stdout)["tables"]["explain"] if r["kind"] == "stage"}
+    assert rows["Contact Made"]["date"] == "2024-03-09" and rows["Contact Made"]["own_date"] is None
+    assert rows["Contact Made"]["age_days"] is None and rows["Proposal"]["age_days"] is None
+    assert rows["Qualified"]["age_days"] == 6  # its own date, 03-03, to the as-of date 03-09

@@ -163,7 +163,13 @@ class Funnel:
 
     def age(self, i: int) -> np.ndarray:
         """Return days in stage i at the as-of date: from its entry date, else (for the stage a
-        lead is in now) from the export's stage_since column; NaN when unknown."""
+        lead is in now) from the export's stage_since column; NaN when unknown.
+
+        stage_since dates the stage the status column names (the CRM's last stage change): it
+        dates stage i only for the leads whose status names stage i, not for a stage reached by
+        a condition or a flag past it, nor for a status naming no stage. A stage_since before
+        an earlier stage's date can't be when the lead entered stage i: the age runs from that
+        earlier date (a notice counts such leads: stage_since_before)."""
         def make():
             if self.as_of is None:
                 return np.full(self.n, np.nan, dtype=np.float32)
@@ -174,10 +180,55 @@ class Funnel:
                 since = self.column("stage_since").to_numpy().astype("datetime64[D]")
                 current = ~self.reached[:, i + 1] if i + 1 < self.reached.shape[1] else np.ones(self.n, dtype=bool)
                 fallback = np.isnan(days) & current & (since <= np.datetime64(self.as_of.date(), "D"))  # NaT compares False
-                days[fallback] = _days_between(since[fallback].view(np.int64), as_of)
+                status = self.status_stage()
+                if status is not None:
+                    fallback &= status == i
+                start = np.maximum(since[fallback].view(np.int64), self.latest_before(i)[fallback])
+                days[fallback] = _days_between(start, as_of)
             return days
 
         return self.remember_days(("age", i), make)
+
+    def status_stage(self) -> np.ndarray | None:
+        """Return the stage each lead's status column names (-1: none), or None with no status column."""
+        if not self.defs.stage_column:
+            return None
+
+        def make():
+            from funnelcli.sources.shapes import value_codes
+
+            column = self.column(self.defs.field_key(self.defs.stage_column))
+            stage_of, _ = value_codes(column.cat.categories, self.defs)
+            return np.append(stage_of, -1)[column.cat.codes.to_numpy()]  # code -1 (blank) names nothing
+
+        return self.remember(("status_stage",), make)
+
+    def latest_before(self, i: int) -> np.ndarray:
+        """Return the latest date (int days; NONE, below every day, when none) among stages before i."""
+        if i == 0:
+            return np.full(self.n, StageDays.NONE, dtype=np.int64)
+        return self.date.days[:, :i].max(axis=1).astype(np.int64)
+
+    def stage_since_before(self) -> int:
+        """Return how many leads' stage_since, used for their current stage's age, is before an
+        earlier stage's date (so their age runs from that date instead)."""
+        if "stage_since" not in self.frame.columns or self.as_of is None:
+            return 0
+
+        def make():
+            since = self.column("stage_since").to_numpy().astype("datetime64[D]").view(np.int64)
+            known = since != np.datetime64("NaT", "D").view(np.int64)
+            status = self.status_stage()
+            count = 0
+            for i in range(self.reached.shape[1]):
+                current = self.reached[:, i] & (~self.reached[:, i + 1] if i + 1 < self.reached.shape[1] else True)
+                uses = current & (self.date.days[:, i] == StageDays.NONE) & known & (since <= _day_number(self.as_of.date()))
+                if status is not None:
+                    uses &= status == i
+                count += int(np.count_nonzero(uses & (since < self.latest_before(i))))
+            return count
+
+        return self.remember(("stage_since_before",), make)
 
     @functools.cached_property
     def buckets(self) -> "Buckets":

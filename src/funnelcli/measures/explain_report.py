@@ -236,6 +236,8 @@ def _bucket(f: Funnel, p: int, i: int) -> tuple[str | None, str, float | None]:
     b, stage, k = f.buckets, f.defs.stages[i], len(f.stages)
     nxt = f.stages[i + 1] if i + 1 < k else None
     age = float(f.age(i)[p]) if f.as_of is not None else float("nan")
+    if not np.isnat(f.date[p, i]) and not f.own_dated(i)[p]:
+        age = float("nan")  # from a borrowed date (an implied stage's, a status stage's): unknown, never shown
     age_days = None if np.isnan(age) else int(age) if age.is_integer() else age  # whole days as integers in JSON
     if b.converted[p, i]:
         return "converted", _converted_words(f, p, i), age_days
@@ -263,6 +265,10 @@ def _since_words(f: Funnel, p: int, i: int, age: float) -> str:
     name, as_of = f.stages[i], _day(f.as_of)
     if np.isnat(f.date[p, i]):  # the age came from the export's stage-since column
         since = pd.Timestamp(f.column("stage_since").iat[p])
+        earlier = int(f.latest_before(i)[p])
+        if earlier > (since - pd.Timestamp("1970-01-01")).days:
+            return (f"in {name} since {_day(np.datetime64(earlier, 'D'))}, an earlier stage's date (the stage-since column's "
+                    f"{since:%Y-%m-%d} is before it), {age:g} days before the as-of date {as_of}")
         return f"in {name} since {since:%Y-%m-%d} (the stage-since column), {age:g} days before the as-of date {as_of}"
     return f"entered {name} {_day(f.date[p, i])}, {age:g} day{'s' if age != 1 else ''} before the as-of date {as_of}"
 
