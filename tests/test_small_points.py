@@ -137,3 +137,24 @@ def test_an_export_whose_file_name_is_not_utf8_is_read(tmp_path, write):
     (tmp_path / name).write_text("Id,Owner,Employees,MQL,Won\n1,Ann,,2024-01-01,\n2,Bob,,2024-01-02,2024-01-03\n")
     report = json.loads(run("conversion", tmp_path / name, "-d", write("d.yml", DEFS), "-f", "json").stdout)
     assert [r["reached"] for r in report["tables"]["stages"]] == [2, 1]
+
+
+def test_an_option_given_a_relative_path_keeps_its_space(tmp_path):
+    # '--output./out: is a folder': the '.' of './out' was read as the end of a sentence
+    (tmp_path / "out").mkdir()
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = run("conversion", SAMPLE, "-q", "-o", "./out", "-d", str(FIXTURES.parent.parent / "definitions"))
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 2
+    assert "--output ./out: is a folder" in result.stderr
+
+
+def test_one_repeated_log_row_is_a_row(write):
+    # a log's account said '1 rows naming the stage the lead is in already'
+    log = write("log.csv", "deal,stage,at\n1,A,2024-01-01\n1,A,2024-01-02\n1,B,2024-01-03\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: deal}\nhistory: {stage: stage, at: at}\nstages: [{name: A}, {name: B}]\n")
+    result = run("conversion", log, "-d", defs, "-f", "text")
+    assert "+ 1 row naming the stage the lead is in already (not a change)" in result.stdout + result.stderr

@@ -21,7 +21,7 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C, as shells expect (128 + SIGINT)
 
 
-_OPTION = re.compile("\ue000([a-z_]+)\ue001(?=(.?))", re.S)
+_OPTION = re.compile("\ue000([a-z_]+)\ue001(?=(.?)(.?))", re.S)
 
 
 def option(name: str) -> str:
@@ -34,7 +34,8 @@ def option(name: str) -> str:
 def words(text: str, cli: bool = False, flags: dict[str, str] | None = None) -> str:
     """Return text with its setting markers (see `option`) as Python keywords or, with `cli`, options."""
     def word(m: re.Match) -> str:
-        alone = m.group(2) in ("", " ", ";", ",", ".", ")", ":", "\n")  # no value follows: the end of a clause
+        # no value follows: the end of a clause (a full stop, not a value such as './out')
+        alone = m.group(2) in ("", " ", ";", ",", ")", ":", "\n") or (m.group(2) == "." and m.group(3) in ("", " ", "\n"))
         if not cli:
             return m.group(1) if alone else m.group(1) + "="
         flag = (flags or {}).get(m.group(1)) or "--" + m.group(1).replace("_", "-")

@@ -40,7 +40,7 @@ def _definition_files(paths: list[str]) -> list[str]:
             files.append(_regular(path))
         else:
             raise InputError(
-                f"{path}: no such definitions file or folder; pass -d PATH or set FUNNELCLI_DEFINITIONS"
+                f"{path}: no such definitions file or folder; give their path (-d PATH, or validate PATH) or set FUNNELCLI_DEFINITIONS"
             )
     return files
 

@@ -319,9 +319,11 @@ def _purgatory(f: Funnel, p: int, i: int, bucket: str | None) -> str:
     elif dropped[p]:
         verdict = (f"touched and dropped: {touch_words} (at most {rule.touches_at_most}) and no activity for {idle:g} days "
                    f"since {what} {_day(since)} (at least {rule.idle_days:g})")
+    elif np.isnan(idle):  # no last activity by the as-of date and no date of entry: how long is unknown
+        verdict = (f"not touched and dropped: {touch_words} (at most {rule.touches_at_most}) but for how long is unknown "
+                   f"(no last activity and no date of entering {f.stages[i]})")
     else:
-        idle_words = "unknown" if np.isnan(idle) else f"{idle:g}"
-        verdict = (f"not touched and dropped: {touch_words} (at most {rule.touches_at_most}) but idle {idle_words} days "
+        verdict = (f"not touched and dropped: {touch_words} (at most {rule.touches_at_most}) but idle {idle:g} days "
                    f"since {what} {_day(since)} (fewer than {rule.idle_days:g})")
     return "; ".join(parts + [verdict])
 
