@@ -246,6 +246,16 @@ def test_leads_with_no_row_are_a_notice(files):
     assert (missing[0].count, missing[0].rows) == (1, [5])
 
 
+def test_an_excluded_lead_row_is_not_also_a_lead_with_no_match(files):
+    # Lead 4 (row 5) has no contact, and now an unparseable created_at too: it is counted once,
+    # excluded for its date, not also among the leads the join left blank (it was counted in both)
+    paths = files
+    paths["leads.csv"].write_text(LEADS.replace("4,2024-01-04,Web", "4,TBD,Web"))
+    loaded = read(paths)
+    assert [i for i in loaded.notices if "matches no row of join" in i.reason] == []
+    assert [(i.count, i.rows) for i in loaded.excluded if "unparseable date" in i.reason] == [(1, [5])]
+
+
 def test_cli_states_each_files_account(files):
     result = cli(files)
     assert result.exit_code == 0, result.stderr

@@ -55,7 +55,7 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
         _read_while_pandas_loads(read_csv, path, needed, encoding, delimiter, content, coded=coded)
     from funnelcli.sources.fields import typed_fields
 
-    evidence, files, notices, unit = None, [], [], "rows"
+    evidence, files, notices, unit, unmatched = None, [], [], "rows", []
     if defs.history is not None:
         from funnelcli.sources.history import pivot_log
 
@@ -64,11 +64,11 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     if defs.joins:
         from funnelcli.sources.joins import join_files
 
-        raw, accounts, join_notices = join_files(raw, defs, joins, encoding)
+        raw, accounts, join_notices, unmatched = join_files(raw, defs, joins, encoding)
         files += accounts
         notices += join_notices
     fields = typed_fields(raw, defs, evidence, files, unit)
-    fields.notices += notices
+    fields.notices += notices + [n for n in (u.notice(fields.usable, fields.rows) for u in unmatched) if n]
     return fields
 
 

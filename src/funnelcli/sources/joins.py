@@ -12,6 +12,7 @@ Vectorised: pandas index lookups, never a loop over rows.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,11 +29,13 @@ from funnelcli.sources.parquetfile import is_parquet, read_parquet
 
 
 def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None = None,
-               encoding: str | None = None) -> tuple[RawTable, list[FileAccount], list[RowIssue]]:
-    """Return the lead table with every join's columns added, where each file's rows went, and
-    notices (leads that no row of a file matches)."""
+               encoding: str | None = None) -> tuple[RawTable, list[FileAccount], list[RowIssue], list[Unmatched]]:
+    """Return the lead table with every join's columns added, where each file's rows went,
+    notices about the files, and per join the lead rows no row of its file matches (`Unmatched`:
+    a notice once the rows that are no leads are known, `Unmatched.notice`)."""
     accounts: list[FileAccount] = []
     notices: list[RowIssue] = []
+    unmatched: list[Unmatched] = []
     for join in defs.joins:
         path = join_path(join, bound)
         needed = [(h, sorted({r.role for r in defs.refs if r.file == join.name and r.header == h}) or [f"join {join.name}"])
@@ -43,8 +46,22 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
         raw, blanked = blank_out(raw, defs.blank_values, f"of {raw.name} (join {join.name!r})")
         leads, account, missing = _join_one(leads, raw, join, defs)
         accounts.append(account)
-        notices += [n for n in (blanked, missing) if n]
-    return leads, accounts, notices
+        notices += [blanked] if blanked else []
+        unmatched.append(missing)
+    return leads, accounts, notices, unmatched
+
+
+@dataclass
+class Unmatched:
+    """The lead rows (with a key) that no row of a join's file matches."""
+
+    reason: str
+    rows: np.ndarray  # bool per row of the lead table
+
+    def notice(self, usable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
+        """Return the notice of the unmatched rows that are leads (an excluded row is counted once,
+        for its exclusion)."""
+        return issue(self.reason, self.rows & usable, rows, detail="the columns the join brings are blank for those leads")
 
 
 def join_path(join: Join, bound: dict[str, str] | None) -> str:
@@ -86,7 +103,7 @@ def _order(raw: RawTable, join: Join, defs: Definitions) -> np.ndarray:
     return np.where(np.isnan(codes), np.inf, codes)
 
 
-def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> tuple[RawTable, FileAccount, RowIssue | None]:
+def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> tuple[RawTable, FileAccount, Unmatched]:
     """Return the leads with this join's columns, its file's accounting and the unmatched leads."""
     lead_text = _key_text(leads.column(defs.header(join.lead_key)))
     file_text = _key_text(raw.column(join.file_key))
@@ -115,8 +132,7 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
         arrays[canonical] = pc.take(raw.column(header), take) if raw.num_rows else pa.nulls(len(position), pa.string())
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     account = _account(raw, join, blank, matches, chosen)
-    missing = issue(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key, leads.rows,
-                    detail="the columns the join brings are blank for those leads")
+    missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key)
     return RawTable(leads.name, table, leads.rows), account, missing
 
 
