@@ -158,3 +158,11 @@ def test_one_repeated_log_row_is_a_row(write):
     defs = write("d.yml", "version: 1\ncolumns: {id: deal}\nhistory: {stage: stage, at: at}\nstages: [{name: A}, {name: B}]\n")
     result = run("conversion", log, "-d", defs, "-f", "text")
     assert "+ 1 row naming the stage the lead is in already (not a change)" in result.stdout + result.stderr
+
+
+def test_blank_lines_above_the_header_are_named(write):
+    # it said '17 columns the definitions use are not in the export's header', listing none
+    export = write("e.csv", "\n\nId,Owner,Employees,MQL,Won\n1,Ann,,2024-01-02,\n")
+    result = run("conversion", export, "-d", write("d.yml", DEFS))
+    assert result.exit_code == 2
+    assert "e.csv: line 1 holds no column names: the header must be the file's first line; remove any blank lines above it" in result.stderr

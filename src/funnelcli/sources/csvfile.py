@@ -412,6 +412,9 @@ def _check_columns(needed: list, header: list[str], name: str, what: str) -> Non
     """
     needed = [(n, ()) if isinstance(n, str) else n for n in needed]
     missing = [(h, roles) for h, roles in needed if h not in header]
+    if missing and not any(h.strip() for h in header):  # a blank first line (or blank names) as the header
+        raise InputError(f"{name}: line 1 holds no column names: the header must be the file's first line; "
+                         "remove any blank lines above it")
     if missing:
         lines = []
         for h, roles in missing:
