@@ -233,7 +233,7 @@ def report_options(f=None, *, by: bool = True):
 def say(message: str) -> None:
     """Print a message on stderr as 'funnelcli: ...', its control characters written out line by
     line: a file name or value quoted in it never colours the terminal or sets its title."""
-    from funnelcli.output.text import visible
+    from funnelcli.errors import visible
 
     click.echo("funnelcli: " + "\n".join(visible(line) for line in message.split("\n")), err=True)
 
@@ -789,7 +789,7 @@ def validate(paths, data, fmt, joins, encoding, delimiter, strict, quiet) -> Non
     errors = sum(len(r.errors) for r in results)
     warnings = sum(len(r.warnings) for r in results)
     if not quiet:
-        from funnelcli.output.text import visible
+        from funnelcli.errors import visible
 
         where = ", ".join("<stdin>" if p == "-" else visible(p) for p in (paths or _definitions_paths(paths)))
         if problems:

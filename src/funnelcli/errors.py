@@ -31,6 +31,19 @@ def option(name: str) -> str:
     return f"\ue000{name}\ue001"
 
 
+# C0 controls (escape sequences, newlines, tabs, carriage returns), DEL and C1 controls, line and
+# paragraph separators, and the bidirectional overrides and isolates that reorder what is shown
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Return text with its control characters written out (ESC as \\x1b, a newline as \\x0a): a
+    value never moves the cursor, colours the terminal or starts a line of its own."""
+    if not _INVISIBLE.search(text):
+        return text
+    return _INVISIBLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
 def words(text: str, cli: bool = False, flags: dict[str, str] | None = None) -> str:
     """Return text with its setting markers (see `option`) as Python keywords or, with `cli`, options."""
     def word(m: re.Match) -> str:
@@ -61,8 +74,6 @@ class Problem:
 
     def format(self, cli: bool = False) -> str:
         """Return the problem as `path:line:col: level: message (rule)`."""
-        from funnelcli.output.text import visible
-
         # one line: a file's name is data, and a line break in it must not start a line of its own
         # (a CI log reads '::error ...' at a line's start as a command)
         return visible(f"{self.path}:{self.line}:{self.col}: {self.level}: {self.text(cli)} ({self.rule})")
