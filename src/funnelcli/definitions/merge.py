@@ -198,7 +198,7 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     if "id" not in columns and not unreadable:
         where = _top_where(frags, files, ("columns",))
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "columns needs an 'id': the export's column that identifies a lead (e.g. id: Record ID)"))
-    _check_names(stages, exits, markets, problems)
+    _check_names(stages, exits, [m for f in frags for m in f.market_names], problems)
     _check_joins(joins, columns, problems)
     _check_rules(stages, exits, any(f.shape_given for f in frags), problems)
     if any(f.shape_given for f in frags):

@@ -86,7 +86,18 @@ class Fragment:
     stages: list | None = None
     exits: list = field(default_factory=list)
     markets: list = field(default_factory=list)
+    # every market with a usable name, its rule valid or not: names are checked for duplicates
+    # alongside the rule's problems, not in a second round
+    market_names: list = field(default_factory=list)  # Named
     targets: list = field(default_factory=list)  # (key, raw value, where) checked after merge
+
+
+@dataclass(frozen=True)
+class Named:
+    """A name and where it is written: an item whose rule may have failed to parse."""
+
+    name: str
+    where: Where
 
 
 def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
@@ -118,7 +129,7 @@ def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
     for section, parse in (("exits", _parse_exit), ("markets", _parse_market)):
         if section in data and data[section] is not None and expect_list(doc, data[section], (section,), section):
             for i, item in enumerate(data[section]):
-                parsed = parse(doc, item, (section, i))
+                parsed = parse(doc, item, (section, i), frag) if section == "markets" else parse(doc, item, (section, i))
                 if parsed is not None:
                     getattr(frag, section).append(parsed)
     if "targets" in data and data["targets"] is not None and expect_mapping(doc, data["targets"], ("targets",), "targets"):
@@ -412,7 +423,7 @@ def _parse_exit(doc: Doc, item: Any, kp: tuple) -> Exit | None:
     return Exit(name, when, date, values, doc.at(kp), marks)
 
 
-def _parse_market(doc: Doc, item: Any, kp: tuple) -> Market | None:
+def _parse_market(doc: Doc, item: Any, kp: tuple, frag: Fragment) -> Market | None:
     checked = _item(doc, item, kp, "market", MARKET_KEYS)
     if checked is None:
         return None
@@ -420,6 +431,8 @@ def _parse_market(doc: Doc, item: Any, kp: tuple) -> Market | None:
     if name and name.casefold() == OUT_OF_MARKET:
         doc.add(doc.at(kp + ("name",)), "reserved-name", f"{label}: {OUT_OF_MARKET!r} is where leads in no market go; name the market otherwise")
         name = None
+    if name is not None:
+        frag.market_names.append(Named(name, doc.at(kp)))
     if "when" not in item:
         doc.add(doc.at(kp), "missing-key", f"{label} needs a 'when' condition")
         return None
