@@ -929,8 +929,11 @@ def test_conversion_window(scn: Scenario):
     assume(rows)
     start, after = f.date[:, 0], f.date[:, 1]
     cohort = f.reached[:, 0] & ~np.isnat(start)
+    # a window is a duration: both ends dated by the lead's own evidence (not a skipped stage's
+    # borrowed date, nor an own date out of order, replaced by a later stage's), as velocity
+    own = f.own_dated(0) & f.own_dated(1)
     with np.errstate(invalid="ignore"):
-        in_time = cohort & f.reached[:, 1] & ((after - start) / np.timedelta64(1, "D") <= scn.stages[0].window)
+        in_time = cohort & f.reached[:, 1] & own & ((after - start) / np.timedelta64(1, "D") <= scn.stages[0].window)
     month = start.astype("datetime64[M]")
     for row in rows:
         here = month == np.datetime64(row["period"], "M")
