@@ -1,12 +1,20 @@
 """`python -m funnelcli`, and the `funnelcli` command's entry point: Ctrl-C while the command is
 still starting (importing Click and funnelcli takes a few tenths of a second on a busy machine)
-exits as Ctrl-C does later, with 130 and one line, not a traceback."""
+exits as Ctrl-C does later, with 130 and one line, not a traceback; SIGTERM then exits 143."""
 
 import os
 import sys
 
 
+def _terminated(signum, frame):  # SIGTERM unwinds like Ctrl-C: no temporary file is left behind
+    raise SystemExit(128 + signum)
+
+
 def run() -> None:
+    import signal
+
+    # first, before the imports: a SIGTERM while they run (a busy machine) exits 143, not killed
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         from funnelcli.cli import main
     except KeyboardInterrupt:
