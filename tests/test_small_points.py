@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.conftest import FIXTURES, SAMPLE, run
+from tests.conftest import DEFINITIONS, FIXTURES, SAMPLE, run
 
 DEFS = """\
 version: 1
@@ -139,15 +139,11 @@ def test_an_export_whose_file_name_is_not_utf8_is_read(tmp_path, write):
     assert [r["reached"] for r in report["tables"]["stages"]] == [2, 1]
 
 
-def test_an_option_given_a_relative_path_keeps_its_space(tmp_path):
+def test_an_option_given_a_relative_path_keeps_its_space(tmp_path, monkeypatch):
     # '--output./out: is a folder': the '.' of './out' was read as the end of a sentence
     (tmp_path / "out").mkdir()
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        result = run("conversion", SAMPLE, "-q", "-o", "./out", "-d", str(FIXTURES.parent.parent / "definitions"))
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path)
+    result = run("conversion", SAMPLE, "-q", "-o", "./out", "-d", DEFINITIONS)
     assert result.exit_code == 2
     assert "--output ./out: is a folder" in result.stderr
 

@@ -857,13 +857,7 @@ def init(export, output, encoding, delimiter, quiet) -> None:
 
 
 def main() -> None:
-    try:
-        import signal
-
-        def terminated(signum, frame):  # SIGTERM unwinds like Ctrl-C: no temporary file is left behind
-            raise SystemExit(128 + signum)
-
-        signal.signal(signal.SIGTERM, terminated)
+    try:  # SIGTERM's handler is the entry point's (funnelcli.__main__): set before funnelcli is imported
         if not os.environ.get("FUNNELCLI_DEBUG"):  # stderr carries funnelcli's own messages, which cron mails
             import warnings
 

@@ -176,18 +176,30 @@ class Funnel:
             as_of = _day_number(self.as_of.date())
             entered = self.date.days[:, i]
             days = _days_between(entered, as_of, entered != StageDays.NONE)
-            if "stage_since" in self.frame.columns:
-                since = self.column("stage_since").to_numpy().astype("datetime64[D]")
-                current = ~self.reached[:, i + 1] if i + 1 < self.reached.shape[1] else np.ones(self.n, dtype=bool)
-                fallback = np.isnan(days) & current & (since <= np.datetime64(self.as_of.date(), "D"))  # NaT compares False
-                status = self.status_stage()
-                if status is not None:
-                    fallback &= status == i
-                start = np.maximum(since[fallback].view(np.int64), self.latest_before(i)[fallback])
-                days[fallback] = _days_between(start, as_of)
+            dated = self._stage_since(i)
+            if dated is not None:
+                uses, since = dated
+                days[uses] = _days_between(np.maximum(since[uses], self.latest_before(i)[uses]), as_of)
             return days
 
         return self.remember_days(("age", i), make)
+
+    def _stage_since(self, i: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return (which leads' age in stage i runs from stage_since, stage_since as int days), or
+        None without the column: the leads in stage i now (reached, not the next), with no date
+        there, whose status names stage i (any, without a status column), and a stage_since by
+        the as-of date."""
+        if "stage_since" not in self.frame.columns or self.as_of is None:
+            return None
+        since = self.column("stage_since").to_numpy().astype("datetime64[D]")
+        uses = self.reached[:, i] & (self.date.days[:, i] == StageDays.NONE)
+        if i + 1 < self.reached.shape[1]:
+            uses &= ~self.reached[:, i + 1]
+        uses &= since <= np.datetime64(self.as_of.date(), "D")  # NaT compares False
+        status = self.status_stage()
+        if status is not None:
+            uses &= status == i
+        return uses, since.view(np.int64)
 
     def status_stage(self) -> np.ndarray | None:
         """Return the stage each lead's status column names (-1: none), or None with no status column."""
@@ -212,23 +224,13 @@ class Funnel:
     def stage_since_before(self) -> int:
         """Return how many leads' stage_since, used for their current stage's age, is before an
         earlier stage's date (so their age runs from that date instead)."""
-        if "stage_since" not in self.frame.columns or self.as_of is None:
-            return 0
-
-        def make():
-            since = self.column("stage_since").to_numpy().astype("datetime64[D]").view(np.int64)
-            known = since != np.datetime64("NaT", "D").view(np.int64)
-            status = self.status_stage()
-            count = 0
-            for i in range(self.reached.shape[1]):
-                current = self.reached[:, i] & (~self.reached[:, i + 1] if i + 1 < self.reached.shape[1] else True)
-                uses = current & (self.date.days[:, i] == StageDays.NONE) & known & (since <= _day_number(self.as_of.date()))
-                if status is not None:
-                    uses &= status == i
+        count = 0
+        for i in range(self.reached.shape[1]):
+            dated = self._stage_since(i)
+            if dated is not None:
+                uses, since = dated
                 count += int(np.count_nonzero(uses & (since < self.latest_before(i))))
-            return count
-
-        return self.remember(("stage_since_before",), make)
+        return count
 
     @functools.cached_property
     def buckets(self) -> "Buckets":

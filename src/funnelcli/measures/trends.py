@@ -325,7 +325,8 @@ def summary(rows: list[dict], measures: list[tuple[str, str, str]], by: str | No
 def cohort_gaps(f: Funnel, start: int, override: float | None, first_day: dt.date | None = None) -> tuple[int, list[tuple[str, int]]]:
     """Return what cohort tables can't count, for their notes: the leads that reached the cohort
     stage with no date there (nor at a later stage: no cohort holds them), and per step with a
-    window, the conversions it can't check because a date is unknown (they don't count), among
+    window, the conversions it can't check because a date is unknown or not the lead's own
+    (`_checkable`; they don't count), among
     the cohorts from `first_day` on (the periods a table shows)."""
     days, none = f.date.days, f.date.NONE  # a column at a time: no matrix beside the funnel's
     no_cohort = int(np.count_nonzero(f.reached[:, start] & (days[:, start] == none)))

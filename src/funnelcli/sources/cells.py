@@ -237,9 +237,9 @@ def parse_times(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | No
         known.append(found)
         left.append(chunk)
     times = _seconds(pa.chunked_array(_parse_iso(pa.chunked_array(left, type=column.type)), type=pa.timestamp("s")))
-    if formats:
-        found = _seconds(pa.chunked_array(known, type=pa.timestamp("s")))
-        times = np.where(np.isnat(found), times, found)
+    if formats:  # a value a format read keeps that reading
+        by_format = _seconds(pa.chunked_array(known, type=pa.timestamp("s")))
+        times = np.where(np.isnat(by_format), times, by_format)
     valid = column.is_valid().to_numpy()
     rest = np.flatnonzero(valid & np.isnat(times))
     if len(rest):  # the few cells no fast pass could read

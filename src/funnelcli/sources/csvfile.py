@@ -445,7 +445,8 @@ def _sections(missing: list) -> str:
             if section and section not in found:
                 found.append(section)
     found = found or ["columns:"]
-    return " and ".join(", ".join(repr(s) for s in found[:-1]) and [", ".join(repr(s) for s in found[:-1]), repr(found[-1])] or [repr(found[-1])])
+    head = ", ".join(repr(s) for s in found[:-1])
+    return f"{head} and {found[-1]!r}" if head else repr(found[-1])
 
 
 def _refuse_mostly_ragged(ragged: list, kept: int, data, path: str, name: str, codec: str, delimiter: str, width: int) -> None:

@@ -53,15 +53,7 @@ def check_export(path: str, defs: Definitions, *, encoding: str | None = None, d
             raise
         first = defs.sources[0] if defs.sources else path
         return [Problem(first, 1, 1, "warning", "no-rows", f"{path}: the export has no rows: its values and dates are not checked")]
-    from funnelcli.sources.fields import blank_out
-
-    raw, _ = blank_out(raw, defs.blank_values)
-    blank = {h for h in raw.table.column_names if raw.column(h).null_count == raw.num_rows}
-    roles = _first_refs(defs)
-    problems = [_where(roles[h][1], "warning", "blank-column",
-                       f"{roles[h][0]}: column {h!r} is blank in {'the one row' if raw.num_rows == 1 else f'all {raw.num_rows:,} rows'} of {raw.name}; "
-                       "check that the export has its values, or that the mapping names the right column")
-                for h in sorted(blank) if h in roles]
+    raw, blank, roles, problems = _blank_columns(raw, defs, None, "the export")
     problems += drift(raw, defs, blank)
     problems += dates(raw, defs, blank, roles)
     return problems
@@ -71,7 +63,6 @@ def check_joined(path: str, join, defs: Definitions, *, encoding: str | None = N
     """Return the blank-column and date problems of a joined file (its header has every column
     already), and a warning when it has no rows: every lead's joined columns are blank then."""
     from funnelcli.sources.csvfile import read_csv
-    from funnelcli.sources.fields import blank_out
     from funnelcli.sources.parquetfile import is_parquet, read_parquet
 
     needed = defs.headers(join.name)
@@ -81,16 +72,26 @@ def check_joined(path: str, join, defs: Definitions, *, encoding: str | None = N
     if raw.num_rows == 0:
         return [_where(join.where, "warning", "no-rows", f"{what}: {raw.name} has no rows: the columns it brings "
                        f"({', '.join(join.columns)}) are blank for every lead")]
-    raw, _ = blank_out(raw, defs.blank_values)
-    blank = {h for h in raw.table.column_names if raw.column(h).null_count == raw.num_rows}
-    roles = _first_refs(defs, join.name)
-    problems = [_where(roles[h][1], "warning", "blank-column",
-                       f"{roles[h][0]}: column {h!r} is blank in {'the one row' if raw.num_rows == 1 else f'all {raw.num_rows:,} rows'} of {raw.name}; "
-                       "check that the file has its values, or that the mapping names the right column")
-                for h in sorted(blank) if h in roles]
+    raw, blank, roles, problems = _blank_columns(raw, defs, join.name, "the file")
     date_keys = defs.date_headers()
     headers = sorted({h for c, h in join.columns.items() if c in date_keys})
     return problems + dates(raw, defs, blank, roles, headers)
+
+
+def _blank_columns(raw, defs: Definitions, file: str | None, holder: str):
+    """Return the file's table with the blank values made blank, its columns blank in every row,
+    the first use of each column (`_first_refs`), and a blank-column warning per column used."""
+    from funnelcli.sources.fields import blank_out
+
+    raw, _ = blank_out(raw, defs.blank_values)
+    blank = {h for h in raw.table.column_names if raw.column(h).null_count == raw.num_rows}
+    roles = _first_refs(defs, file)
+    rows = "the one row" if raw.num_rows == 1 else f"all {raw.num_rows:,} rows"
+    problems = [_where(roles[h][1], "warning", "blank-column",
+                       f"{roles[h][0]}: column {h!r} is blank in {rows} of {raw.name}; "
+                       f"check that {holder} has its values, or that the mapping names the right column")
+                for h in sorted(blank) if h in roles]
+    return raw, blank, roles, problems
 
 
 def _first_refs(defs: Definitions, file: str | None = None) -> dict[str, tuple[str, Where]]:
