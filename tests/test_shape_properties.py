@@ -748,7 +748,7 @@ def expected_status(funnel: Funnel, as_of: dt.date) -> Expected:
     date", "Stages with no own date"): A is dated by its own date; the stages after it have no
     date, so they are judged on the export as it stands (the lead is at the stage the status
     names), unless A is dated after as-of; the current stage's age runs from stage since when
-    that has come, else it is unknown (in progress)."""
+    that has come (from A's date when stage since is before it), else it is unknown (in progress)."""
     table = [{key: 0 for key in ("reached", "entered", "converted", "exited", "stuck", "in_progress", "age_unknown")} for _ in STAGES]
     out = Expected(table, {})
     for lead in funnel.leads:
@@ -767,7 +767,9 @@ def expected_status(funnel: Funnel, as_of: dt.date) -> Expected:
             elif lead.lost is not None and lead.lost <= as_of:
                 row["exited"] += 1
             else:
-                age = (as_of - a).days if i == 0 else (as_of - since).days if since <= as_of else None
+                # a stage since before A's date can't be when the lead entered stage i: A's date then
+                start = max(since, a) if a is not None and i > 0 else since
+                age = (as_of - a).days if i == 0 else (as_of - start).days if since <= as_of else None
                 sla = funnel.slas[i]
                 row["stuck" if sla is not None and age is not None and age > sla else "in_progress"] += 1
                 row["age_unknown"] += sla is not None and age is None  # counted where there is an SLA
