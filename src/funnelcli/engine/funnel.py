@@ -296,7 +296,8 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     as_of_ts = _as_of_date(loaded, as_of)
     # with no dates at all nothing happens after the as-of date: compare with the last day there is
     limit = np.datetime64(as_of_ts.date(), "D") if as_of_ts is not None else np.datetime64("2199-12-31", "D")
-    in_funnel, after, later = _in_funnel(loaded, limit)
+    moved = _moved_after(loaded, defs, limit)
+    in_funnel, after, later = _in_funnel(loaded, limit, moved)
     accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[0].name)
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
@@ -320,7 +321,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     dated = _taken(loaded, "dated", idx, take_over) if loaded.dated is not None else None
     at_implied = _taken(loaded, "implied", idx, take_over)
     at_reached, at_date = _taken(loaded, "reached", idx, take_over), _taken(loaded, "date", idx, take_over)
-    at_date = _replay_stages(at_reached, at_date, limit, later)
+    at_date = _replay_stages(at_reached, at_date, limit, later, None if moved is None else _gather(moved, idx))
     exit_codes = _exits_at(loaded, defs, idx, limit)
     accounting.unit, accounting.files = loaded.unit, list(loaded.files)
     if dated is not None:
@@ -347,7 +348,25 @@ def _as_of_date(loaded: LoadedExport, as_of: dt.date | None) -> pd.Timestamp | N
     return loaded.latest_date.normalize()
 
 
-def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+def _moved_after(loaded: LoadedExport, defs: Definitions, limit: np.datetime64) -> np.ndarray | None:
+    """Return, per row, the stage its status names when the lead moved there after the as-of date
+    (its stage_since is later), else -1; None without a status column and a stage_since column.
+
+    A deal at Contact Made since 01-20 was not there on 01-15: replayed as of 01-15, that stage
+    (when it has no date of its own) has not been reached yet (docs/metrics.md "As-of date").
+    """
+    if not defs.stage_column or "stage_since" not in loaded.leads.columns:
+        return None
+    from funnelcli.sources.shapes import value_codes
+
+    column = loaded.leads[defs.field_key(defs.stage_column)]
+    stage_of, _ = value_codes(column.cat.categories, defs)
+    status = np.append(stage_of, -1).astype(np.int16)[column.cat.codes.to_numpy()]  # code -1 (blank) names nothing
+    status[~(loaded.leads["stage_since"].to_numpy() >= np.datetime64(limit, "D") + DAY)] = -1  # NaT: no move after as-of
+    return status
+
+
+def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """Return who is in the funnel at the as-of date, who has an event after it, and which stages
     have a date after it.
 
@@ -355,7 +374,8 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, 
     Effective dates never decrease along the stages, so the first stage's date tells, but for
     leads whose stages reached have no date at all. An undated stage after one dated later than
     the as-of date had not been reached then either (a deal can't be at Contact Made before it was
-    created).
+    created), nor an undated stage the lead's status names from a stage_since after it (`moved`:
+    _moved_after), nor any undated stage after that one.
     """
     reached, date, none, last = loaded.reached, loaded.date.days, StageDays.NONE, _day_number(limit)
     in_funnel = reached[:, 0] & (date[:, 0] <= last) & (date[:, 0] != none)
@@ -371,8 +391,11 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64) -> tuple[np.ndarray, 
         beyond = date[:, i] > last  # none is below every day
         after |= beyond
         future |= beyond
-        in_funnel |= reached[:, i] & (date[:, i] == none) & ~future
-        later.append(bool(beyond.any()))
+        undated = date[:, i] == none
+        if moved is not None:
+            future |= (moved == i) & undated
+        in_funnel |= reached[:, i] & undated & ~future
+        later.append(bool(beyond.any()) or (moved is not None and bool((moved == i).any())))
     return in_funnel, after, later
 
 
@@ -400,13 +423,16 @@ def _chosen_markets(loaded: LoadedExport, defs: Definitions, markets: tuple[str,
     return tuple(folded[name.casefold()] for name in markets)
 
 
-def _replay_stages(at_reached: np.ndarray, at_date: np.ndarray, limit: np.datetime64, later: list[bool]) -> StageDays:
+def _replay_stages(at_reached: np.ndarray, at_date: np.ndarray, limit: np.datetime64, later: list[bool],
+                   moved: np.ndarray | None = None) -> StageDays:
     """Make the selected leads' reached and dates (int32 days) those at the as-of date, in place;
     return the dates.
 
     Events after it have not happened yet; stages reached with no date are judged on the export
     as it is (their time is unknown) unless an earlier stage is dated after the as-of date, and
-    the waterfall is made monotone again.
+    the waterfall is made monotone again. `moved` (_moved_after, of the selected leads): the
+    undated stage a lead's status names from a stage_since after the as-of date, which it had
+    not reached yet, nor the undated stages after it.
     """
     none, last = StageDays.NONE, _day_number(limit)
     future = np.zeros(len(at_reached), dtype=bool)  # a stage up to this one is dated after the as-of date
@@ -416,6 +442,8 @@ def _replay_stages(at_reached: np.ndarray, at_date: np.ndarray, limit: np.dateti
             known = day != none
             happened = known & (day <= last)
             future |= day > last
+            if moved is not None:
+                future |= (moved == i) & ~known
             at_reached[:, i] &= happened | (~known & ~future)
             day[~happened] = none
     for i in range(at_reached.shape[1] - 2, -1, -1):
