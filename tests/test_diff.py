@@ -218,6 +218,29 @@ def test_leads_leaving_the_report(tmp_path):
     ]
 
 
+# A stage-history log of 5 rows: deal 1 Lead 01-01, Won 01-20; deal 2 Lead 01-05, an owner
+# change 01-06; row 6 has no date. The new definitions select stage changes only (history.only):
+# the owner change is then "1 other change", where the old ones read 'Ann' as a stage value that
+# names no stage. Each side's log line says where every row went.
+DIFF_LOG = "deal_id,field,new_value,change_time\n1,stage,Lead,2026-01-01\n2,stage,Lead,2026-01-05\n2,owner,Ann,2026-01-06\n1,stage,Won,2026-01-20\n3,stage,Lead,\n"
+DIFF_LOG_DEFS = "version: 1\ncolumns: {id: deal_id}\nhistory: {stage: new_value, at: change_time%s}\nstages:\n  - name: Lead\n  - name: Won\n"
+
+
+def test_a_log_has_its_file_line_on_each_side(write):
+    log = write("log.csv", DIFF_LOG)
+    old, new = write("old.yml", DIFF_LOG_DEFS % ""), write("new.yml", DIFF_LOG_DEFS % ", only: {field: {in: [stage]}}")
+    notes = _report(old, new, log).notes
+    files = [n for n in notes if n.startswith("File")]
+    assert [n.split(":", 1)[0] for n in files] == ["File (old)", "File (new)"]
+    assert files[0].endswith("(log): 5 rows read = 3 stage changes (of 2 leads of the 3 in the log) + 1 excluded with "
+                             "no date or an unparseable date in 'change_time' (row 6) + 1 excluded whose stage names no "
+                             "stage and no exit (row 4).")
+    assert files[1].endswith("(log): 5 rows read = 3 stage changes (of 2 leads of the 3 in the log) + 1 other change "
+                             "(not selected by history.only) + 1 excluded with no date or an unparseable date in 'change_time' (row 6).")
+    same = _report(new, new, log).notes
+    assert [n.split(":", 1)[0] for n in same] == ["Rows (old and new)", "File (old and new)"]
+
+
 # --------------------------------------------------------------------------------------------
 # The command line
 

@@ -280,6 +280,20 @@ def test_a_log_entry_and_a_stage_implied_by_a_later_one(write):
                                        "no SLA; no Won, no exit: in progress")
 
 
+# Deal 3's only row is undated: excluded, so the deal has no stage change that counts. The text
+# says so, and the log's own accounting line (row 6 excluded) is among the notes.
+def test_a_log_lead_with_no_usable_change_and_the_logs_accounting(write):
+    defs, log = write("log.yml", LOG_DEFS), write("changes.csv", LOG_CSV + "3,Lead,someday\n")
+    (three,) = _leads("3", export=log, defs=defs).values()
+    assert three["in_report"] is False
+    assert three["reason"].startswith("never reached Lead: no row of the lead in the log is a stage change that counts")
+    text = run("explain", log, "3", "-d", defs, "-q").stdout
+    assert "(the lead's first row in the log)" in text
+    (line,) = [line for line in text.splitlines() if line.startswith("File: ")]
+    assert line.endswith("changes.csv (log): 5 rows read = 4 stage changes (of 2 leads of the 3 in the log) + 1 excluded "
+                         "with no date or an unparseable date in 'change_time' (row 6).")
+
+
 def test_a_step_with_an_own_date_out_of_order_says_why_no_days_count(write):
     # Lead A: Lead 01-01, Converted 01-10, Won 01-05: Converted's own date is after Won's, so it
     # takes Won's (01-05) and neither step Lead->Converted nor Converted->Won has days.

@@ -294,7 +294,9 @@ def _as_of_line(old: Funnel, new: Funnel) -> str:
 
 
 def _notes(old: Funnel, new: Funnel) -> list[str]:
-    a, b = old.accounting.sentence(), new.accounting.sentence()
-    if a == b:
-        return [f"Rows (old and new): {a}."]
-    return [f"Rows (old): {a}.", f"Rows (new): {b}."]
+    def lines(f: Funnel, who: str) -> list[str]:
+        return [f"Rows ({who}): {f.accounting.sentence()}.", *(f"File ({who}): {a.sentence()}." for a in f.accounting.files)]
+
+    if lines(old, "") == lines(new, ""):
+        return lines(old, "old and new")
+    return lines(old, "old") + lines(new, "new")

@@ -55,6 +55,7 @@ def explain(loaded: LoadedExport, f: Funnel, ids: list[str]) -> Report:
     }
     notes = [_missing_line(m, loaded.export) + "." for m in missing]
     notes.append(f"Rows: {f.accounting.sentence()}.")
+    notes += [f"File: {account.sentence()}." for account in f.accounting.files]
     return Report("explain", title, _meta(f, asked, missing), [_table(leads, f)], notes, data)
 
 
@@ -106,8 +107,13 @@ def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray) -> di
         lead.update(in_report=False, status="excluded", reason=_excluded_reason(loaded, r, None))
     elif p is None:
         first = f.defs.stages[0].name
-        reason = (f"never reached {first} by the as-of date {_day(f.as_of)}" if loaded.reached[r, 0] and f.as_of is not None
-                  else f"never reached {first}: no rule of it holds and no later stage was reached")
+        if loaded.reached[r, 0] and f.as_of is not None:
+            reason = f"never reached {first} by the as-of date {_day(f.as_of)}"
+        elif loaded.unit != "rows" and not loaded.reached[r].any() and not _exited(loaded, r):
+            reason = (f"never reached {first}: no row of the lead in the log is a stage change that counts (its rows are "
+                      "other changes, or excluded: the log's accounting line says which)")
+        else:
+            reason = f"never reached {first}: no rule of it holds and no later stage was reached"
         lead.update(in_report=False, status="not in the report", reason=reason)
     else:
         lead.update(in_report=True, status="in the report", reason="reached " + f.defs.stages[0].name)
@@ -116,6 +122,10 @@ def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray) -> di
     lead["market"] = _market(loaded, f.defs, r)
     lead["cohort"] = _cohort(f, p)
     return lead
+
+
+def _exited(loaded: LoadedExport, r: int) -> bool:
+    return any(bool(met[r]) for met in loaded.exit_met)
 
 
 def _row(loaded: LoadedExport, r: int) -> int:
@@ -159,8 +169,7 @@ def _stage(loaded: LoadedExport, f: Funnel, r: int, p: int | None, i: int) -> di
         out["why"] = "not reached" if not loaded.reached[r, i] else "the lead is not in the report"
         return out
     if not f.reached[p, i]:
-        out["why"] = ("not reached" if not loaded.reached[r, i]
-                      else f"not reached by the as-of date: {out['date']} is after it")
+        out["why"] = "not reached" if not loaded.reached[r, i] else _not_yet_words(f, p, i, out["date"])
         out["reached"] = False
         return out
     if f.implied[p, i] and not loaded.implied[r, i]:
@@ -259,6 +268,19 @@ def _bucket(f: Funnel, p: int, i: int) -> tuple[str | None, str, float | None]:
     if b.stuck[p, i]:
         return "stuck", f"{since}; SLA {stage.sla_days:g} days; {waiting}: stuck ({age:g} > {stage.sla_days:g})", age
     return "in progress", f"{since}; SLA {stage.sla_days:g} days; {waiting}: in progress ({age:g} <= {stage.sla_days:g})", age
+
+
+def _not_yet_words(f: Funnel, p: int, i: int, date: str | None) -> str:
+    """Say why a stage the export has the lead reach was not reached by the as-of date."""
+    if date is not None:
+        return f"not reached by the as-of date: {date} is after it"
+    status = f.status_stage()
+    if status is not None and 0 <= status[p] <= i and "stage_since" in f.frame.columns:
+        since = f.column("stage_since").iat[p]
+        if not pd.isna(since) and pd.Timestamp(since).normalize() > f.as_of:
+            return (f"not reached by the as-of date: the lead moved to {f.stages[status[p]]} on {since:%Y-%m-%d} "
+                    "(the stage-since column), after it")
+    return "not reached by the as-of date: an earlier stage is dated after it"
 
 
 def _since_words(f: Funnel, p: int, i: int, age: float) -> str:
@@ -524,7 +546,7 @@ def _lead_rows(lead: dict, export: str) -> list[dict]:
         return {"id": lead["id"], "item": item, "value": value, "own_date": None, "date": None, "bucket": None,
                 "why": why, "kind": kind, "how": None, "age_days": None, "sla_days": None, **more}
 
-    where = f"row {lead['row']} of {export}" + (" (the log's row of the lead's first change)" if lead["row_of"] == "log" else "")
+    where = f"row {lead['row']} of {export}" + (" (the lead's first row in the log)" if lead["row_of"] == "log" else "")
     out = [row("row", "Row", str(lead["row"]), f"{where}; {lead['status']}: {lead['reason']}")]
     out += [row("row", "Row", str(o["row"]), f"also row {o['row']}: excluded, {o['excluded']}") for o in lead["other_rows"]]
     for s in lead["stages"]:
