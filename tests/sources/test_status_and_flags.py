@@ -12,6 +12,7 @@ Stage columns in the matrices below are in definition order; 1 = yes, 0 = no.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -395,6 +396,20 @@ def test_status_replay_before_stage_since_is_before_the_stage(conversion, since_
     assert (rows["Contact Made"]["converted"], rows["Contact Made"]["exited"], rows["Contact Made"]["in_progress"]) == (0, 0, 3)
     assert report["accounting"]["leads_in_report"] == 6
     assert_partition(report)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_a_quiet_report_says_which_status_values_name_no_stage(write, fmt):
+    # -q silences stderr: a report mailed or written so still says that row 8's 'Negotiation'
+    # names no stage (the lead counts at Qualified only), and that row 7 has blank values
+    result = run("conversion", write("export.csv", REFERENCE_STATUS_CSV), "-d", write("defs.yml", REFERENCE_STATUS),
+                 "-f", fmt, "-q")
+    assert result.exit_code == 0 and result.stderr == ""
+    data = [line for line in re.sub(r"<[^>]+>", "", result.stdout).splitlines() if line.startswith("Data: ")]
+    assert len(data) == 2
+    assert "1 row whose" in data[1] and "names no stage and no exit (row 8)" in data[1]
+    assert ("Negotiation" if fmt != "html" else "&#x27;Negotiation&#x27;") in data[1]
+    assert "(row 7)" in data[0] and "blank" in data[0]
 
 
 def test_explain_says_a_replay_comes_before_the_stage_change(write):

@@ -103,6 +103,9 @@ def closing_notes(f: Funnel) -> list[str]:
     if f.unplaced:
         notes.append(f"Replay: {f.unplaced:,} lead{'s' if f.unplaced != 1 else ''} reached a stage with no date, which a "
                      "replay can't place in time: counted as the export has them.")
+    # what stderr says about the data, for a report read without it (a mailed one, -q): excluded
+    # rows are in the Rows line and each file's in its File line
+    notes += [f"Data: {x.text()}." for x in f.findings if x.kind in ("notice", "warning")]
     notes.append(f"Rows: {f.accounting.sentence()}.")
     notes += [f"File: {account.sentence()}." for account in f.accounting.files]
     return notes
