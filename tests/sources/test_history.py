@@ -741,3 +741,16 @@ def test_repeats_match_a_row_by_row_reading(seed):
             want[r] = named is not None and previous.get(int(lead[r])) == named
             previous[int(lead[r])] = named
         assert (got == want).all(), (seed, ordered)
+
+
+# The one lead that converted skipped a stage: lead 1 Lead 01-01 -> Proposal 01-20 (Qualified
+# implied); lead 2 stays at Lead. Lead -> Qualified has no Qualified date of lead 1's own, nor has
+# Qualified -> Proposal: no step has days. The note names the log's cause (a skipped stage), not statuses or flags.
+def test_log_with_no_days_says_a_skipped_stage_has_no_date(cli):
+    log = "id,owner,stage,at\n1,Ann,Lead,2026-01-01\n2,Bob,Lead,2026-01-03\n1,Ann,Proposal,2026-01-20\n"
+    report = json.loads(cli(log, PLAIN_DEFS, "-f", "json", "-q").stdout)
+    assert [r["converted"] for r in report["tables"]["stages"]] == [1, 1, None]
+    assert [r["median_days"] for r in report["tables"]["stages"]] == [None, None, None]
+    text = cli(log, PLAIN_DEFS, "-f", "text", "-q").stdout
+    assert ("Days: none: no step has dates of the lead's own at both ends (a stage the lead skipped, reached through "
+            "a later one, has no date of its own).") in text

@@ -41,8 +41,9 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
             f"median {days['median_days']} day{'' if days['median_days'] == '1' else 's'}, p75 {days['p75_days']}, p90 {days['p90_days']}."
         )
     if f.as_of is not None and not any(r["median_days"] is not None for r in rows) and any(r["converted"] for r in rows):
-        notes.append("Days: none: no step has dates of the lead's own at both ends (a stage reached by a status, "
-                     "a flag or an undated condition has no date of its own).")
+        why = ("a stage the lead skipped, reached through a later one, has no date of its own" if f.defs.history
+               else "a stage skipped, or reached by a status, a flag or an undated condition, has no date of its own")
+        notes.append(f"Days: none: no step has dates of the lead's own at both ends ({why}).")
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count", extra=True))
