@@ -243,6 +243,14 @@ def test_flag_and_a_first_stage_with_no_rule(write):
     assert b[1]["reached"] is False
 
 
+def test_an_exit_in_an_export_with_no_dates_says_so(write):
+    # no as-of date to hold at: the exit holds as the export has it
+    defs = write("flag.yml", FLAG_DEFS + "exits:\n  - name: Lost\n    when: {Status: {in: [lost]}}\n")
+    (c,) = _leads("C", export=write("flags.csv", "Id,Converted,Status\nC,no,lost\n"), defs=defs).values()
+    assert (c["stages"][0]["bucket"], c["stages"][0]["why"]) == (
+        "exited", "exited through Lost without reaching Converted: Lost holds (the export has no dates)")
+
+
 @pytest.mark.slow
 def test_sample_stuck_converted_exited():
     found = _leads("51003115", "51002508", export=SAMPLE, defs=FIXTURES.parent.parent / "definitions")
@@ -280,6 +288,14 @@ def test_a_log_entry_and_a_stage_implied_by_a_later_one(write):
                                        "no SLA; no Won, no exit: in progress")
 
 
+def test_a_log_exit_rule_is_a_change_of_the_log(write):
+    # deal 4 was lost on 01-08 (a change to 'Lost', the exit's name); deal 2 never was
+    defs, log = write("log.yml", LOG_DEFS), write("changes.csv", LOG_CSV + "4,Lead,2026-01-02\n4,Lost,2026-01-08\n")
+    found = _leads("4", "2", export=log, defs=defs)
+    assert found["4"]["exit"]["why"] == "the first exit whose rule holds: a change of the log to 'Lost'"
+    assert found["2"]["exit"]["why"] == "no exit's rule holds (Lost: a change of the log to 'Lost')"
+
+
 # Deal 3's only row is undated: excluded, so the deal has no stage change that counts. The text
 # says so, and the log's own accounting line (row 6 excluded) is among the notes.
 def test_a_log_lead_with_no_usable_change_and_the_logs_accounting(write):
@@ -289,6 +305,7 @@ def test_a_log_lead_with_no_usable_change_and_the_logs_accounting(write):
     assert three["reason"].startswith("never reached Lead: no row of the lead in the log is a stage change that counts")
     text = run("explain", log, "3", "-d", defs, "-q").stdout
     assert "(the lead's first row in the log)" in text
+    assert "changes.csv (5 rows: a stage-history log of 3 leads)" in text.splitlines()[2]  # the Export line, as in every report
     (line,) = [line for line in text.splitlines() if line.startswith("File: ")]
     assert line.endswith("changes.csv (log): 5 rows read = 4 stage changes (of 2 leads of the 3 in the log) + 1 excluded "
                          "with no date or an unparseable date in 'change_time' (row 6).")

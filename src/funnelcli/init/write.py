@@ -47,7 +47,7 @@ def init_definitions(export: str, output: str = "definitions", *, encoding: str 
     sample = read_sample(export, encoding, delimiter, sample_rows)
     draft = build(sample)
     text = render(draft)
-    _check_text(text, sample.header, sample.name)
+    _check_text(text, sample.header, sample.name, shown=target is None)
     if target is not None:
         _write_new(text, output, target)
     return InitResult(target, draft.layout, [s.name for s in draft.stages], text, len(sample.rows), not sample.truncated)
@@ -66,8 +66,9 @@ def _check_target(folder: str, target: str) -> None:
                              f"read together with new ones; pass {option('output')}DIR for an empty or new folder")
 
 
-def _check_text(text: str, header: list[str], name: str) -> None:
-    """Raise when the written definitions would not load against the export's header (a bug of init)."""
+def _check_text(text: str, header: list[str], name: str, shown: bool = False) -> None:
+    """Raise when the written definitions would not load against the export's header (a bug of init);
+    `shown`: they were asked for on stdout (-o -), which the message then doesn't suggest."""
     with tempfile.TemporaryDirectory(prefix="funnelcli-init-") as folder:
         path = os.path.join(folder, FILE_NAME)
         with open(path, "w", encoding="utf-8") as handle:
@@ -77,9 +78,10 @@ def _check_text(text: str, header: list[str], name: str) -> None:
             problems += definitions.check_headers(defs, header, name)
     errors = [p for p in problems if p.level == "error"]
     if errors:
-        shown = "\n".join(f"  {p.line}:{p.col}: {p.message}" for p in errors[:5])
+        listed = "\n".join(f"  {p.line}:{p.col}: {p.message}" for p in errors[:5])
+        see = "" if shown else "; pass -o - to see them"
         raise FunnelError(f"{name}: init wrote definitions that do not validate (a bug of funnelcli; nothing was "
-                          f"written; pass -o - to see them):\n{shown}")
+                          f"written{see}):\n{listed}")
 
 
 def _write_new(text: str, folder: str, target: str) -> None:

@@ -18,6 +18,7 @@ from funnelcli.engine import funnel
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
 from funnelcli.measures.model import Column, Report, Table, cell
+from funnelcli.measures.report_parts import export_line
 
 NOT_IN_REPORT = "(not in the report)"  # a lead's furthest stage when it is not in that side's report
 NO_EXIT = "(none)"
@@ -260,7 +261,7 @@ def _date(value) -> str | None:
 
 def _meta(old: Funnel, new: Funnel) -> list[tuple[str, str]]:
     meta = [
-        ("Export", f"{new.export} ({new.accounting.rows_read:,} {'rows' if new.accounting.unit == 'rows' else new.accounting.unit})"),
+        ("Export", export_line(new)),
         ("Old definitions", f"{', '.join(old.defs.sources)} (digest {old.defs.digest})"),
         ("New definitions", f"{', '.join(new.defs.sources)} (digest {new.defs.digest})"),
         ("As of", _as_of_line(old, new)),

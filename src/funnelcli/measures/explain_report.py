@@ -24,6 +24,7 @@ from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError
 from funnelcli.measures.model import Column, Report, Table
 from funnelcli.measures.purgatory import touched_and_dropped
+from funnelcli.measures.report_parts import export_line
 from funnelcli.sources import conditions
 
 SUGGESTIONS = 3  # near ids offered for an id not found
@@ -252,7 +253,8 @@ def _bucket(f: Funnel, p: int, i: int) -> tuple[str | None, str, float | None]:
         return "converted", _converted_words(f, p, i), age_days
     if b.exited[p, i]:
         name = f.defs.exits[f.exit_codes[p]].name
-        return "exited", f"exited through {name}" + (f" without reaching {nxt}" if nxt else "") + f": {name} holds at the as-of date", age_days
+        holds = "at the as-of date" if f.as_of is not None else "(the export has no dates)"
+        return "exited", f"exited through {name}" + (f" without reaching {nxt}" if nxt else "") + f": {name} holds {holds}", age_days
     if nxt is None and stage.sla_days is None:
         return None, "the last stage: nothing follows it and it has no SLA", age_days
     if f.as_of is None:
@@ -391,8 +393,8 @@ def _exit_rule(defs: Definitions, ex) -> str:
     if ex.when is not None:
         parts.append(describe(ex.when))
     if defs.stage_column or defs.history is not None:
-        where = f"status {defs.header(defs.stage_column)!r}" if defs.stage_column else "the log"
-        parts.append(f"{where} names it ({', '.join(repr(v) for v in ex.values or (ex.name,))})")
+        values = " or ".join(repr(v) for v in ex.values or (ex.name,))
+        parts.append(f"status {defs.header(defs.stage_column)!r} is {values}" if defs.stage_column else f"a change of the log to {values}")
     if ex.date and ex.when is None and not parts:
         parts.append(f"a date in {defs.header(ex.date)!r}")
     return " or ".join(parts)
@@ -492,11 +494,9 @@ def _day(value) -> str | None:
 
 
 def _meta(f: Funnel, asked: list[str], missing: list[dict]) -> list[tuple[str, str]]:
-    acc = f.accounting
-    unit = "rows" if acc.unit == "rows" else acc.unit
     as_of = _day(f.as_of)
     meta = [
-        ("Export", f"{f.export} ({acc.rows_read:,} {unit.removesuffix('s') if acc.rows_read == 1 else unit})"),
+        ("Export", export_line(f)),
         ("Definitions", f"{', '.join(f.defs.sources)} (digest {f.defs.digest})"),
         ("As of", f"{as_of} ({'given with --as-of' if f.as_of_given else 'the latest date in the export'})" if as_of
          else "none: the export has no dates (nothing can be stuck)"),

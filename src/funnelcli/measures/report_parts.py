@@ -40,7 +40,7 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
         if len(days):
             cohorts += f" (entered {np.datetime64(int(days.min()), 'D')} to {np.datetime64(int(days.max()), 'D')})"
     meta = [
-        ("Export", _export_line(f)),
+        ("Export", export_line(f)),
         ("Definitions", f"{sources} (digest {defs.digest})"),
         ("As of", as_of_line),
         ("Cohorts", cohorts),
@@ -77,7 +77,7 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
     return meta, data
 
 
-def _export_line(f: Funnel) -> str:
+def export_line(f: Funnel) -> str:
     """Return the Export header line: the file and its rows (a log's rows and its leads)."""
     acc = f.accounting
     log = next((a for a in acc.files if a.role == "log"), None)
