@@ -272,3 +272,47 @@ def test_leads_with_no_date_at_the_cohort_stage_are_counted_in_a_note(write):
     later = run("trends", export, "-d", defs, "--from-stage", "Contact Made")
     assert "In no cohort: 2 leads reached Contact Made with no date, there or at a later stage." in later.stdout
     assert "every lead that reached Contact Made by the as-of date (entered 2024-06-20 to 2024-06-20)" in later.stdout
+
+
+# A status export (the reference status definitions): Contact Made and Proposal have no date of
+# their own, so no step has own dates at both ends (Qualified->Contact Made, Contact Made->
+# Proposal, Proposal->Won): instead of a table of blanks, one line says why. With no lead past
+# the first stage, it says that none converted.
+def test_a_median_days_table_of_blanks_is_a_line_that_says_why(write):
+    from tests.reference_definitions import REFERENCE_STATUS
+    from tests.sources.test_status_and_flags import REFERENCE_STATUS_CSV
+
+    defs = write("defs.yml", REFERENCE_STATUS)
+    text = run("trends", write("deals.csv", REFERENCE_STATUS_CSV), "-d", defs, "-q", "-f", "text").stdout
+    assert "Median days per transition" not in text
+    assert ("Median days: none: no step has dates of the lead's own at both ends (a stage skipped, or reached by a "
+            "status, a flag or an undated condition, has no date of its own).") in text
+    only_first = "\n".join(line.replace("Contact Made", "Qualified").replace("Proposal sent", "Qualified")
+                           .replace("Proposal Made,won", "Qualified,open").replace("03/09/2024 04:45 PM", "")
+                           for line in REFERENCE_STATUS_CSV.splitlines())
+    text = run("trends", write("first.csv", only_first + "\n"), "-d", defs, "-q", "-f", "text").stdout
+    assert "Median days: none: no lead of these cohorts converted." in text
+
+
+def test_the_reports_flow_table_says_which_leads_it_cannot_count(monkeypatch):
+    # samples/pipedrive-deals.csv: a deal reached every stage up to the one its status names (and
+    # Won when won); only Qualified (created) and Won (won time) have dates. A stage reached with
+    # no date there or later (not won with a won time) has no period to count in: the report's
+    # headline flow table says how many, as trends --counting flow does. Counted here from the CSV.
+    import csv
+
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    order = {"Contact Made": 1, "Demo Scheduled": 2, "Proposal Made": 3, "Negotiations Started": 4}
+    with open("samples/pipedrive-deals.csv", encoding="utf-8", newline="") as handle:
+        deals = list(csv.DictReader(handle))
+    undated = []
+    for stage in range(1, 5):
+        undated.append(sum(1 for d in deals if (order.get(d["Deal - Stage"], 0) >= stage or d["Deal - Status"] == "won")
+                           and not (d["Deal - Status"] == "won" and d["Deal - Won time"])))
+    note = ("Not counted (reached with no date, here or at a later stage): Contact Made {:,}, Demo Scheduled {:,}, "
+            "Proposal Made {:,}, Negotiation {:,}.".format(*undated))
+    for command in (["report"], ["trends", "--counting", "flow"]):
+        text = run(*command, "samples/pipedrive-deals.csv", "-d", "definitions/pipedrive", "-q", "-f", "text").stdout
+        assert note in text, command

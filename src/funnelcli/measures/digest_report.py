@@ -30,6 +30,9 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
         before = whole[-2] if len(whole) > 1 and compare == "previous" else None
         meta.append(("Period", f"{latest['period']} ({latest['period_start']} to {latest['period_end']}), the last whole {period}"))
         tables.append(_headline_table(f, latest, before, compare))
+        undated = tr.undated_note(f)
+        if undated:
+            tables[-1].notes.append(undated)
     data["headline_period"] = latest["period"] if latest else None
     cohorts, _ = tr.cohort_rows(f, period, velocity=False)  # the digest shows rates, not days
     if f.as_of is not None:  # with no dates there are no periods: the stage table says it all

@@ -111,6 +111,13 @@ def closing_notes(f: Funnel) -> list[str]:
     return notes
 
 
+def no_days_reason(f: Funnel) -> str:
+    """Say why no step has days: no step has dates of the leads' own at both ends, and what has none."""
+    why = ("a stage the lead skipped, reached through a later one, has no date of its own" if f.defs.history
+           else "a stage skipped, or reached by a status, a flag or an undated condition, has no date of its own")
+    return f"no step has dates of the lead's own at both ends ({why})"
+
+
 def title_case(name: str) -> str:
     """Return a field name as a column label: 'lead_source' -> 'Lead source'."""
     return name.replace("_", " ").capitalize()

@@ -14,7 +14,7 @@ from funnelcli.measures import keys
 from funnelcli.measures.digest_report import digest
 from funnelcli.measures.model import Column, Report, Table, cell
 from funnelcli.measures.purgatory_report import purgatory
-from funnelcli.measures.report_parts import add_targets, closing_notes, header, stage_columns, targets_table
+from funnelcli.measures.report_parts import add_targets, closing_notes, header, no_days_reason, stage_columns, targets_table
 from funnelcli.measures.trends_report import trends
 
 __all__ = ["add_targets", "closing_notes", "conversion", "digest", "header", "markets", "purgatory", "stage_columns",
@@ -41,9 +41,7 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
             f"median {days['median_days']} day{'' if days['median_days'] == '1' else 's'}, p75 {days['p75_days']}, p90 {days['p90_days']}."
         )
     if f.as_of is not None and not any(r["median_days"] is not None for r in rows) and any(r["converted"] for r in rows):
-        why = ("a stage the lead skipped, reached through a later one, has no date of its own" if f.defs.history
-               else "a stage skipped, or reached by a status, a flag or an undated condition, has no date of its own")
-        notes.append(f"Days: none: no step has dates of the lead's own at both ends ({why}).")
+        notes.append(f"Days: none: {no_days_reason(f)}.")
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count", extra=True))

@@ -347,3 +347,11 @@ def undated_entries(f: Funnel) -> list[tuple[str, int]]:
     """Return (stage, leads that reached it with no date at all), which no period can count."""
     counts = (f.reached & f.date.missing()).sum(axis=0)
     return [(s, int(c)) for s, c in zip(f.stages, counts) if c]
+
+
+def undated_note(f: Funnel) -> str | None:
+    """Return the flow tables' note of the leads they can't count (undated_entries), or None."""
+    undated = undated_entries(f)
+    if not undated:
+        return None
+    return f"Not counted (reached with no date, here or at a later stage): {', '.join(f'{s} {n:,}' for s, n in undated)}."

@@ -9,7 +9,7 @@ import datetime as dt
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
 from funnelcli.measures.model import Column, Report, Table
-from funnelcli.measures.report_parts import closing_notes, header, title_case
+from funnelcli.measures.report_parts import closing_notes, header, no_days_reason, title_case
 
 _PARTIAL_NOTE = "partial: the period is only partly covered by the data or cut by the as-of date."
 
@@ -47,7 +47,7 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
         data["windows"] = {keys.step(a, b): measures.window(f, f.cohort_stage + j, window_days)
                            for j, (a, b) in enumerate(zip(stages, stages[1:]))}
         data["from_stage"] = stages[0]
-        tables = _cohort_tables(stages, rows, lead_cols)
+        tables = _cohort_tables(stages, rows, lead_cols, no_days_reason(f))
         summary_measures = [(keys.COHORT, f"Entered {stages[0]}", "count")] + rate_measures(stages, " (cumulative)")
     data["title"] = title
     if rng is not None:
@@ -56,10 +56,9 @@ def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_da
     if f.as_of is None:  # one line that says why, not empty tables
         return Report("trends", title, meta, [], ["No trends: the export has no dates, and trends count leads by "
                                                   "the period they entered a stage."] + notes, data)
-    undated = measures.undated_entries(f)
+    undated = measures.undated_note(f)
     if undated and counting == "flow":
-        parts = ", ".join(f"{stage} {n:,}" for stage, n in undated)
-        tables[0].notes.append(f"Not counted (reached with no date, here or at a later stage): {parts}.")
+        tables[0].notes.append(undated)
     if counting != "flow":  # among the periods shown (--last N)
         first_day = dt.date.fromisoformat(rows[0]["period_start"]) if last and rows else None
         tables[0].notes += cohort_gap_notes(f, window_days, first_day=first_day)
@@ -128,9 +127,10 @@ def cohort_gap_notes(f: Funnel, window_days: float | None, start: int | None = N
     return notes
 
 
-def _cohort_tables(stages: tuple[str, ...], rows: list[dict], lead_cols: list[Column]) -> list[Table]:
+def _cohort_tables(stages: tuple[str, ...], rows: list[dict], lead_cols: list[Column], no_days: str) -> list[Table]:
     """Return the cohort table (rates marked when immature, changes and days hidden) and the
-    people's view of its median days per transition."""
+    people's view of its median days per transition; instead of a table of blanks, a note that
+    says why (`no_days`, when leads converted)."""
     steps = list(zip(stages, stages[1:]))
     cols = lead_cols + [Column(keys.COHORT, f"Entered {stages[0]}", "count")]
     cols += [Column(keys.reached_key(s), s, "count", priority=2) for s in stages[1:]]  # the rates stay longest
@@ -148,7 +148,12 @@ def _cohort_tables(stages: tuple[str, ...], rows: list[dict], lead_cols: list[Co
         "reached the stage by the as-of date (within the window, if any).",
         "* immature: the cohort is younger than the transition's maturity; its rate is still rising and is left out "
         "of the change.", _PARTIAL_NOTE])
-    velocity_cols = lead_cols + [Column(keys.median_days_key(a, b), keys.step(a, b), "days") for a, b in steps]
+    days = [keys.median_days_key(a, b) for a, b in steps]
+    if rows and steps and all(row.get(key) is None for row in rows for key in days):
+        converted = any(row.get(keys.reached_key(s)) for row in rows for s in stages[1:])
+        cohorts.notes.append(f"Median days: none: {no_days if converted else 'no lead of these cohorts converted'}.")
+        return [cohorts]
+    velocity_cols = lead_cols + [Column(key, keys.step(a, b), "days") for key, (a, b) in zip(days, steps)]
     velocity = Table("velocity", "Median days per transition, by cohort", velocity_cols, rows,
                      ["Among the cohort's leads that converted."], machine=False)
     return [cohorts, velocity]
