@@ -54,3 +54,16 @@ def test_charts_are_self_contained_and_values_are_escaped(tmp_path):
 
 def test_a_breakdown_has_no_chart():
     assert svgs(run("conversion", *PURGATORY, "--by", "owner", "-f", "html", "-q").stdout) == []
+
+
+def test_a_long_stage_name_is_cut_with_an_ellipsis_and_whole_in_its_tooltip(tmp_path):
+    # the bars' labels have 200 px, right-aligned: a 40-character name ran off the chart's left edge
+    long = "Sales Accepted Lead (by the SDR team, EMEA)"
+    yml = Path(PURGATORY[2]).read_text(encoding="utf-8").replace("name: SAL", f"name: '{long}'")
+    defs = tmp_path / "defs.yml"
+    defs.write_text(yml, encoding="utf-8")
+    funnel = svgs(run("conversion", PURGATORY[0], "-d", defs, "-f", "html", "-q").stdout)[0]
+    (label,) = re.findall(r'text-anchor="end"><title>([^<]*)</title>([^<]*)</text>', funnel)
+    assert label[0] == long
+    assert label[1].endswith("\u2026") and long.startswith(label[1][:-1]) and len(label[1]) * 7 <= 200 - 8
+    assert re.findall(r'text-anchor="end">([^<]*)</text>', funnel) == ["MQL", "SQL", "Won"]  # short ones whole

@@ -15,6 +15,9 @@ from funnelcli.output.text import visible
 WIDTH = 640
 BAR = 22  # px per bar
 COLORS = ("#2f6fb3", "#d9822b", "#3a9a5b", "#b34a4a", "#7b5aa6", "#5f8f9c")
+LABEL_MAX = 200  # px for the bars' labels, at about 7 px a character
+LABEL_CHARS = (LABEL_MAX - 8) // 7 - 1  # the characters that fit in it, with room for the ellipsis
+LEGEND_CHARS = 26  # a legend entry has 200 px, its swatch 14 of them
 FONT = 'font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="12"'
 
 
@@ -43,6 +46,15 @@ def _escaped(text: str) -> str:
     return html.escape(visible(text))
 
 
+def _label(text: str, chars: int) -> str:
+    """Return a label's escaped text cut to `chars` characters with an ellipsis (the SVG would cut
+    it at its edge, or run it into the next), the whole of it in a tooltip."""
+    shown = visible(text)
+    if len(shown) <= chars:
+        return html.escape(shown)
+    return f"<title>{html.escape(shown)}</title>{html.escape(shown[:chars - 1])}…"
+
+
 def _pairs(table: Table, key: str) -> list[tuple[str, float | None]]:
     return [(str(row.get(table.columns[0].key, "")), _number(row.get(key))) for row in table.rows]
 
@@ -54,14 +66,14 @@ def _number(value) -> float | None:
 def bars(title: str, pairs: list[tuple[str, float | None]], color: str = COLORS[0]) -> str:
     """Return horizontal bars, one per label, the value written at the bar's end."""
     e = _escaped
-    label_width = min(200, 8 + 7 * max((len(label) for label, _ in pairs), default=4))
+    label_width = min(LABEL_MAX, 8 + 7 * max((len(label) for label, _ in pairs), default=4))
     top = max((v for _, v in pairs if v is not None), default=0) or 1
     span = WIDTH - label_width - 70
     height = 28 + BAR * len(pairs)
     parts = [_open(title, height), f'<text x="0" y="14" {FONT} font-weight="bold">{e(title)}</text>']
     for i, (label, value) in enumerate(pairs):
         y = 24 + i * BAR
-        parts.append(f'<text x="{label_width - 6}" y="{y + 14}" {FONT} text-anchor="end">{e(label)}</text>')
+        parts.append(f'<text x="{label_width - 6}" y="{y + 14}" {FONT} text-anchor="end">{_label(label, LABEL_CHARS)}</text>')
         if value is None:
             parts.append(f'<text x="{label_width + 4}" y="{y + 14}" {FONT} fill="#777">-</text>')
             continue
@@ -104,7 +116,7 @@ def lines(title: str, table: Table, rates: list[Column]) -> str:
                 parts.append(f'<circle cx="{px:.1f}" cy="{y(rate):.1f}" r="3" fill="{fill}" stroke="{color}" stroke-width="1.5"/>')
         lx, ly = left + (n % 3) * 200, top + plot_h + 34 + 18 * (n // 3)
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{e(col.label)}</text>')
+        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{_label(col.label, LEGEND_CHARS)}</text>')
     return "".join(parts) + "</svg>"
 
 
