@@ -110,3 +110,25 @@ def test_pager_on_a_terminal_only_when_asked():
                            env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "PAGER": "sed 's/^/PAGED: /'"},
                            capture_output=True, text=True, timeout=120)
     assert piped.returncode == 0 and "PAGED:" not in piped.stdout and piped.stdout.startswith("Stage-by-stage conversion")
+
+
+def test_a_very_long_value_is_cut_on_the_terminal_and_whole_in_csv(tmp_path):
+    # an owner of 5,000 characters (a pasted blob) is one group: the terminal shows its first 79
+    # characters and an ellipsis, and says so; -f text likewise; -f csv has it whole
+    import csv
+
+    rows = list(csv.reader((ROOT / "tests/fixtures/purgatory.csv").open(encoding="utf-8")))
+    owner = rows[0].index("Owner")
+    rows[1][owner] = "X" * 5000
+    export = tmp_path / "long.csv"
+    with export.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    args = ["conversion", str(export), "-d", "tests/fixtures/purgatory.yml", "--by", "owner"]
+    for shown in (on_terminal(args, 100), subprocess.run([sys.executable, "-m", "funnelcli", *args, "-q", "-f", "text"], cwd=ROOT,
+                                                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                                                         capture_output=True, text=True, check=True).stdout):
+        assert "X" * 5000 not in shown and "X" * 79 + "\u2026" in shown
+        assert "Values longer than 80 characters are cut; -f csv and -f json have them whole." in " ".join(shown.split())
+    whole = subprocess.run([sys.executable, "-m", "funnelcli", *args, "-q", "-f", "csv"], cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, text=True, check=True).stdout
+    assert "X" * 5000 in whole

@@ -515,11 +515,11 @@ COLUMNS = [
     Column("id", "Lead", "group"),
     Column("item", "Item"),
     # to fit a terminal the dates go first, the Why last: it is what the command is for
-    Column("value", "Reached / value", priority=2),
+    Column("value", "Reached / value", priority=2, prose=True),
     Column("own_date", "Own date", priority=4),
     Column("date", "Date", priority=3),
     Column("bucket", "Bucket", priority=2),
-    Column("why", "Why"),
+    Column("why", "Why", prose=True),
     Column("kind", "Kind", hidden=True),
     Column("how", "How", hidden=True),
     Column("age_days", "Age (days)", "days", hidden=True),

@@ -61,7 +61,19 @@ def _is_key(col: Column, cols: list[Column]) -> bool:
     return col.kind == "group" or col is next((c for c in cols if c.kind != "group"), None)
 
 
-def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None) -> list[list[str]]:
+LONG_CELL = 80  # characters of a text value that the terminal and -f text show; csv, json have it whole
+
+
+def _cut(text: str, ascii_only: bool) -> str:
+    """Return a text value cut to LONG_CELL characters, with an ellipsis where it was cut."""
+    if len(text) <= LONG_CELL:
+        return text
+    more = "..." if ascii_only else "\u2026"
+    return text[:LONG_CELL - len(more)] + more
+
+
+def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None, cut: bool = False) -> list[list[str]]:
+    """Return the table's cells as shown; with `cut`, a text value longer than LONG_CELL is cut."""
     cols = _shown(table) if cols is None else cols
     out = []
     previous_group = None
@@ -70,6 +82,7 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
         for col in cols:
             if col.kind == "group":
                 text = visible(str(row.get(col.key, "")))
+                text = _cut(text, ascii_only) if cut else text
                 line.append(text if text != previous_group else "")
                 previous_group = text
                 continue
@@ -80,6 +93,8 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
                 line.append(col.flag if row.get(col.key) else "")
                 continue
             text = visible(cell(row.get(col.key), col.kind_for(row)))
+            if cut and col.kind not in NUMERIC and not col.prose:
+                text = _cut(text, ascii_only)
             if col.mark and row.get(col.mark) and text != EMPTY:
                 text += MARK
             line.append(text)
@@ -100,6 +115,7 @@ class Layout:
     body: list[list[str]]
     left_out: list[Column]
     stacked: bool = False
+    cut: bool = False  # a text value was cut to LONG_CELL characters
 
 
 def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, ascii_only: bool, gap: int) -> Layout:
@@ -107,7 +123,9 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     highest priority number (the rightmost first), never a row's label; when only two more would
     remain, the rows are listed instead (stacked). `gap` is the space between columns."""
     cols = _shown(table, choice)
-    every = _cells(table, ascii_only, cols)
+    every = _cells(table, ascii_only, cols, cut=True)
+    text_cols = [c for c in cols if c.kind not in (*NUMERIC, "spark", "flag") and not c.prose]  # a group's too
+    cut = any(len(visible(str(row.get(c.key, "")))) > LONG_CELL for row in table.rows for c in text_cols)
     widths = {id(c): max([_span(visible(c.label))] + [_span(r[i]) for r in every]) for i, c in enumerate(cols)}
 
     def needed(chosen: list[Column]) -> int:
@@ -117,17 +135,25 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     while width is not None and table.rows and needed(kept) > width:
         values = [c for c in kept if not _is_key(c, kept)]
         if len(values) <= 2:  # a table of its label and one or two numbers is no table: list the rows
-            return Layout(cols, every, [], stacked=True)
+            return Layout(cols, every, [], stacked=True, cut=cut)
         victim = max(values, key=lambda c: (c.priority, kept.index(c)))
         kept.remove(victim)
         left_out.insert(0, victim)
     body = every if not left_out else [[r[i] for i, c in enumerate(cols) if c in kept] for r in every]
-    return Layout(kept, body, left_out)
+    return Layout(kept, body, left_out, cut=cut)
 
 
 def _fit_note(layout: Layout, width: int | None) -> str | None:
     """Return the line that says which columns were left out, or that the rows are a list, and how
-    to get the rest."""
+    to get the rest; and that long values were cut."""
+    fit = _fit_words(layout, width)
+    if layout.cut:
+        cut = f"Values longer than {LONG_CELL} characters are cut; -f csv and -f json have them whole."
+        return f"{fit} {cut}" if fit else cut
+    return fit
+
+
+def _fit_words(layout: Layout, width: int | None) -> str | None:
     if layout.stacked:
         return (f"Shown as a list: the table is wider than {width} columns. Choose fewer columns with --columns "
                 "(the names are -f csv's header), or widen the terminal.")
