@@ -33,7 +33,10 @@ def option(name: str) -> str:
 
 # C0 controls (escape sequences, newlines, tabs, carriage returns), DEL and C1 controls, line and
 # paragraph separators, and the bidirectional overrides and isolates that reorder what is shown
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# controls, line and paragraph separators, bidirectional controls and marks, and the characters
+# that show nothing at all (zero-width space, word joiner, invisible operators, BOM): a value
+# that looks like another is told apart (zero-width joiners of emoji and scripts stay)
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def visible(text: str) -> str:

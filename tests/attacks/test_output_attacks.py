@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,7 @@ def test_a_stage_name_with_markup_renders(tmp_path):
     ("**bold** _em_ `code` ~~gone~~", "\\*\\*bold\\*\\* \\_em\\_ \\`code\\` \\~\\~gone\\~\\~"),
     ("a|b", "a\\|b"),
     ("AT&amp;T &lt;b&gt;", "AT\\&amp;T \\&lt;b\\&gt;"),  # an entity would show as & and <b>
+    ("@octocat", "\\@octocat"),  # a mention in a GitHub step summary
 ])
 def test_markdown_shows_values_as_written(tmp_path, owner, shown):
     export = export_with_owner(tmp_path, owner)
@@ -171,3 +173,33 @@ def test_text_tables_align_wide_characters(tmp_path):
 
     stage_at = header.index("Stage")
     assert cell_len(row[: row.index("  ", len("Márcus 李雷")) + 2]) == stage_at  # the stage starts under its heading
+
+
+@pytest.mark.parametrize("fmt", ["text", "table", "markdown", "html"])
+def test_a_value_that_shows_nothing_is_written_out(tmp_path, fmt):
+    # a zero-width space, a word joiner and a BOM inside a name would make it look like another
+    export = export_with_owner(tmp_path, "B\u200bo\u2060b\ufeff")
+    out = ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", fmt, "-q"))
+    assert "\u200b" not in out and "\u2060" not in out and "\ufeff" not in out
+    written = "B\\u200bo\\u2060b\\ufeff"
+    assert (written.replace("\\", "\\\\") if fmt == "markdown" else written) in out  # Markdown escapes the backslash
+
+
+@pytest.mark.parametrize("fmt", ["text", "table", "markdown", "html"])
+def test_a_very_long_value_is_cut_in_every_human_format_and_whole_in_csv(tmp_path, fmt):
+    export = export_with_owner(tmp_path, "L" * 10_000)
+    out = ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", fmt, "-q"))
+    assert "L" * 81 not in out and "L" * 79 + "\u2026" in out
+    assert "Values longer than 80 characters are cut; -f csv and -f json have them whole." in " ".join(out.split())
+    assert "L" * 10_000 in ok(run("conversion", "--by", "owner", export, "-d", YML, "-f", "csv", "-q"))
+
+
+def test_html_text_cells_wrap_and_numbers_do_not(tmp_path):
+    # a long owner in a nowrap cell pushed every number of its row off the page
+    out = ok(run("conversion", "--by", "owner", export_with_owner(tmp_path, "Team " + "x " * 30), "-d", YML, "-f", "html", "-q"))
+    cells = re.findall(r'<td style="([^"]*)">([^<]*)</td>', out)
+    owner = [style for style, text in cells if text.startswith("Team ")]
+    numbers = [style for style, text in cells if re.fullmatch(r"[\d,.%]+", text)]
+    short = [style for style, text in cells if text == "Ann"]
+    assert owner and all("nowrap" not in style for style in owner)  # wraps at its spaces
+    assert numbers and short and all("white-space:nowrap" in style for style in numbers + short)

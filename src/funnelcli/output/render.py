@@ -72,6 +72,16 @@ def _cut(text: str, ascii_only: bool) -> str:
     return text[:LONG_CELL - len(more)] + more
 
 
+def _has_long(table: Table, cols: list[Column]) -> bool:
+    """Return whether a text value of the columns is longer than LONG_CELL (so _cells cuts it)."""
+    text_cols = [c for c in cols if c.kind not in (*NUMERIC, "spark", "flag") and not c.prose]  # a group's too
+    return any(len(visible(str(row.get(c.key, "")))) > LONG_CELL for row in table.rows for c in text_cols)
+
+
+SHORT_CELL = 24  # characters of a text value that HTML keeps on one line (an id, a date, a stage, an owner)
+CUT_NOTE = f"Values longer than {LONG_CELL} characters are cut; -f csv and -f json have them whole."
+
+
 def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None, cut: bool = False) -> list[list[str]]:
     """Return the table's cells as shown; with `cut`, a text value longer than LONG_CELL is cut."""
     cols = _shown(table) if cols is None else cols
@@ -124,8 +134,7 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     remain, the rows are listed instead (stacked). `gap` is the space between columns."""
     cols = _shown(table, choice)
     every = _cells(table, ascii_only, cols, cut=True)
-    text_cols = [c for c in cols if c.kind not in (*NUMERIC, "spark", "flag") and not c.prose]  # a group's too
-    cut = any(len(visible(str(row.get(c.key, "")))) > LONG_CELL for row in table.rows for c in text_cols)
+    cut = _has_long(table, cols)
     widths = {id(c): max([_span(visible(c.label))] + [_span(r[i]) for r in every]) for i, c in enumerate(cols)}
 
     def needed(chosen: list[Column]) -> int:
@@ -148,8 +157,7 @@ def _fit_note(layout: Layout, width: int | None) -> str | None:
     to get the rest; and that long values were cut."""
     fit = _fit_words(layout, width)
     if layout.cut:
-        cut = f"Values longer than {LONG_CELL} characters are cut; -f csv and -f json have them whole."
-        return f"{fit} {cut}" if fit else cut
+        return f"{fit} {CUT_NOTE}" if fit else CUT_NOTE
     return fit
 
 
@@ -363,7 +371,7 @@ def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
 # markdown: GitHub-flavoured, for chat and $GITHUB_STEP_SUMMARY
 
 
-_MD_ACTIVE = re.compile(r"([\\`*_\[\]<|~&])")  # emphasis, code, links, raw HTML, table cells, strikethrough, entities
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<|~&@])")  # emphasis, code, links, raw HTML, table cells, strikethrough, entities, mentions
 
 
 def _md_escape(text: str) -> str:
@@ -384,11 +392,12 @@ def render_markdown(report: Report, ascii_only: bool = False, columns: tuple[str
             cols = _shown(table, columns)
             out.append("| " + " | ".join(_md_escape(c.label) for c in cols) + " |")
             out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in cols) + "|")
-            for row in _cells(table, ascii_only, cols):
+            for row in _cells(table, ascii_only, cols, cut=True):
                 out.append("| " + " | ".join(_md_escape(v) for v in row) + " |")
-        if table.notes:
+        notes = table.notes + ([CUT_NOTE] if table.rows and _has_long(table, _shown(table, columns)) else [])
+        if notes:
             out.append("")
-            out += [f"{_md_escape(n)}  " for n in table.notes]
+            out += [f"{_md_escape(n)}  " for n in notes]
     if report.notes:
         out.append("")
         out += [f"{_md_escape(n)}  " for n in report.notes]
@@ -523,14 +532,16 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                 align = "right" if col.kind in NUMERIC else "left"
                 out.append(f'<th style="{_CELL}text-align:{align};background:#f4f4f4;">{e(col.label)}</th>')
             out.append("</tr></thead><tbody>")
-            for row in _cells(table, ascii_only, cols):
+            for row in _cells(table, ascii_only, cols, cut=True):
                 out.append("<tr>")
                 for col, value in zip(cols, row):
-                    align = "right" if col.kind in NUMERIC else "left"
-                    out.append(f'<td style="{_CELL}text-align:{align};white-space:nowrap;">{e(value)}</td>')
+                    # a number, a date, a name never breaks; a long text wraps at its spaces
+                    style = ("text-align:right;white-space:nowrap;" if col.kind in NUMERIC else "text-align:left;white-space:nowrap;"
+                             if col.kind in ("spark", "flag") or len(value) <= SHORT_CELL else "text-align:left;")
+                    out.append(f'<td style="{_CELL}{style}">{e(value)}</td>')
                 out.append("</tr>")
             out.append("</tbody></table>")
-        for note in table.notes:
+        for note in table.notes + ([CUT_NOTE] if table.rows and _has_long(table, _shown(table, columns)) else []):
             out.append(f'<p style="font-size:12px;color:#555;margin:4px 0;">{e(note)}</p>')
         out += charts_for(table)  # inline SVG, drawn from this table's own numbers
     if report.notes:
