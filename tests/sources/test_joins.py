@@ -194,6 +194,31 @@ def test_order_by_blank_never_wins(files, write):
     assert parts(account_of(loaded, "join opportunities"))["not used (another row of the same key won, many: last)"] == 2
 
 
+def test_order_by_one_unreadable_date_elsewhere_keeps_the_date_order(files, write):
+    # US dates: A's rows 10/15/2024 (row 2, won) and 9/30/2024 (row 3, lost); Z's row 4 reads 'TBD'
+    # and matches no lead. As dates 10/15 is the latest: many: last takes row 2 for leads 1 and 2.
+    # (funnelcli once read the whole column as text for Z's one bad value: '9/30/2024' sorted after
+    # '10/15/2024' and both leads were lost.)
+    write("opportunities.csv", "account_id,closed_at,is_won,is_closed,amount\nA,10/15/2024,TRUE,TRUE,100\n"
+                               "A,9/30/2024,FALSE,TRUE,50\nZ,TBD,TRUE,TRUE,1\n")
+    loaded = read(files, defs_text().replace("version: 1\n", "version: 1\ndate_format: '%m/%d/%Y'\n"))
+    assert column(loaded, "is_won")[:2] == ["TRUE", "TRUE"]
+    assert [str(d)[:10] for d in loaded.leads["closed_at"]][:2] == ["2024-10-15", "2024-10-15"]
+    assert not [n for n in loaded.notices if "can't be read" in n.reason]  # Z's row picks nothing
+
+
+def test_an_unreadable_order_by_among_a_leads_rows_ranks_last_and_is_reported(files, write):
+    # A's rows: 2024-02-10 (row 2, won), 'soon' (row 3, lost), 2024-02-01 (row 4, lost). Under
+    # many: last, 'soon' can't be the latest (as a blank can't): row 2 wins; a notice names row 3.
+    write("opportunities.csv", "account_id,closed_at,is_won,is_closed,amount\nA,2024-02-10,TRUE,TRUE,100\n"
+                               "A,soon,FALSE,TRUE,50\nA,2024-02-01,FALSE,TRUE,40\nB,2024-02-05,FALSE,TRUE,70\n")
+    loaded = read(files)
+    assert column(loaded, "is_won")[:2] == ["TRUE", "TRUE"]
+    (notice,) = [n for n in loaded.notices if "can't be read" in n.reason]
+    assert (notice.count, notice.rows) == (1, [3])
+    assert notice.reason.endswith("opportunities.csv (join 'opportunities') whose 'closed_at' can't be read")
+
+
 def test_many_error_names_the_key_rows_and_how_to_choose(files):
     # The default (many: error): A repeats (rows 2, 3) and matches leads 1 and 2 -> an error.
     # Z also repeats but matches no lead: it is not the one named.

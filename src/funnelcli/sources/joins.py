@@ -44,9 +44,9 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
         raw = (read_parquet(path, needed, what=f"join {join.name!r}", may_be_empty=True) if is_parquet(path)
                else read_csv(path, needed, encoding, None, what=f"join {join.name!r}", may_be_empty=True))
         raw, blanked = blank_out(raw, defs.blank_values, f"of {raw.name} (join {join.name!r})")
-        leads, account, missing = _join_one(leads, raw, join, defs)
+        leads, account, missing, unread = _join_one(leads, raw, join, defs)
         accounts.append(account)
-        notices += [blanked] if blanked else []
+        notices += [n for n in (blanked, unread) if n]
         unmatched.append(missing)
     return leads, accounts, notices, unmatched
 
@@ -86,25 +86,33 @@ def _key_text(column: pa.ChunkedArray) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def _order(raw: RawTable, join: Join, defs: Definitions) -> np.ndarray:
-    """Return the rows' sort keys for `many: first | last`: the order_by column read as dates when
-    they parse, else numbers, else text; file order without order_by. Blanks sort last."""
+def _order(raw: RawTable, join: Join, defs: Definitions) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rows' sort keys for `many: first | last` and which values could not be read.
+
+    The order_by column is read as dates when some of its values are dates (and no more are plain
+    numbers), else as numbers when some are, else as text; file order without order_by. A blank,
+    or a value the column's type can't read, sorts last and never wins: one mistyped date in a
+    row of another lead must not turn every lead's order into text order ('9/30' after '10/15').
+    """
     if not join.order_by:
-        return np.arange(raw.num_rows, dtype=np.float64)
+        return np.arange(raw.num_rows, dtype=np.float64), np.zeros(raw.num_rows, dtype=bool)
     column = raw.column(join.order_by)
-    days, bad, _ = parse_dates(column, defs.formats(join.order_by), defs.timezone)
-    if not bad.any() and not np.isnat(days).all():
-        return np.where(np.isnat(days), np.inf, days.astype("int64").astype(np.float64))
-    values, bad = numbers(column)
-    if not bad.any():
-        return np.where(np.isnan(values), np.inf, values)
+    days, bad_days, _ = parse_dates(column, defs.formats(join.order_by), defs.timezone)
+    dated = int(np.count_nonzero(~np.isnat(days)))
+    values, bad_values = numbers(column)
+    counted = int(np.count_nonzero(~np.isnan(values)))
+    if dated and dated >= counted:
+        return np.where(np.isnat(days), np.inf, days.astype("int64").astype(np.float64)), bad_days
+    if counted:
+        return np.where(np.isnan(values), np.inf, values), bad_values
     text = pd.Series(column.to_pandas(), dtype="str")
     codes = text.rank(method="dense").to_numpy()
-    return np.where(np.isnan(codes), np.inf, codes)
+    return np.where(np.isnan(codes), np.inf, codes), np.zeros(raw.num_rows, dtype=bool)
 
 
-def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> tuple[RawTable, FileAccount, Unmatched]:
-    """Return the leads with this join's columns, its file's accounting and the unmatched leads."""
+def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> tuple[RawTable, FileAccount, Unmatched, RowIssue | None]:
+    """Return the leads with this join's columns, its file's accounting, the unmatched leads and
+    the notice of order_by values that can't be read."""
     lead_text = _key_text(leads.column(defs.header(join.lead_key)))
     file_text = _key_text(raw.column(join.file_key))
     # The file's keys coded once (pyarrow, in C++): a lead finds its key's code by a hash of the
@@ -120,7 +128,7 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
     lead_has_key = lead_text.is_valid().to_numpy(zero_copy_only=False)
     if not matches.any() and (~blank).any() and lead_has_key.any():
         raise InputError(_nothing_matches(leads, raw, join, defs, lead_text, file_text))
-    chosen = _resolve(raw, join, defs, file_code, keys, matches)
+    chosen, unread = _resolve(raw, join, defs, file_code, keys, matches)
     winner = np.full(len(keys) + 1, -1, dtype=np.int64)  # per key code, the row that gives its values
     rows_of = np.flatnonzero(chosen)
     winner[file_code[rows_of]] = rows_of
@@ -133,12 +141,14 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     account = _account(raw, join, blank, matches, chosen)
     missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key)
-    return RawTable(leads.name, table, leads.rows), account, missing
+    return RawTable(leads.name, table, leads.rows), account, missing, unread
 
 
-def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray, keys: pa.Array, matches: np.ndarray) -> np.ndarray:
-    """Return which matching rows give their lead its values: one per key, by `many:`; raise for
-    several rows of one key under `many: error`."""
+def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray, keys: pa.Array,
+             matches: np.ndarray) -> tuple[np.ndarray, RowIssue | None]:
+    """Return which matching rows give their lead its values (one per key, by `many:`) and the
+    notice of the rows among those several of a key whose order_by value can't be read; raise
+    for several rows of one key under `many: error`."""
     where = np.flatnonzero(matches)
     codes = file_code[where]
     repeated = np.bincount(codes, minlength=len(keys))[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
@@ -154,15 +164,21 @@ def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray
     if not repeated.any():
         chosen = np.zeros(raw.num_rows, dtype=bool)
         chosen[where] = True
-        return chosen
-    sort = _order(raw, join, defs)[where]
+        return chosen, None
+    sort, bad = _order(raw, join, defs)
+    sort = sort[where]
+    unread = np.zeros(raw.num_rows, dtype=bool)
+    unread[where[repeated]] = bad[where[repeated]]
+    notice = issue(f"of {raw.name} (join {join.name!r}) whose {join.order_by!r} can't be read", unread, raw.rows,
+                   detail=f"ranked last, as a blank is, when many: {join.many} picks one row of a lead's several; "
+                          "correct the values, or set date_format for that column")
     if join.many == "last":
         sort = -np.where(np.isinf(sort), -np.inf, sort)  # the latest first; blanks still never win
     order = np.lexsort((where, sort, codes))
     first = np.r_[True, codes[order][1:] != codes[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
     chosen = np.zeros(raw.num_rows, dtype=bool)
     chosen[where[order][first]] = True
-    return chosen
+    return chosen, notice
 
 
 def _account(raw: RawTable, join: Join, blank: np.ndarray, matches: np.ndarray, chosen: np.ndarray) -> FileAccount:
