@@ -398,6 +398,34 @@ def test_status_replay_before_stage_since_is_before_the_stage(conversion, since_
     assert_partition(report)
 
 
+# A deal won on 02-25 from Proposal, where it was since 01-20 (its stage since): replayed as of
+# 02-10 it was at Proposal, though Proposal and Contact Made borrow Won's date (02-25, after the
+# as-of date). D2 sits at Contact Made since 01-25. Both are placed by their stage since: no
+# "can't place" note. Qualified 2 = converted 2; Contact Made 2 = converted 1 (W1) + in progress
+# 1 (D2); Proposal 1 in progress (W1, since 01-20); Won 0. (funnelcli once left W1 at Qualified.)
+WON_LATER_CSV = (
+    "Deal - ID,Deal - Stage,Deal - Status,Deal - Last stage change,Deal - Owner,Deal - Deal created,Deal - Won time,Deal - Lost time\n"
+    "W1,Proposal Made,won,01/20/2026,Ann,01/05/2026,02/25/2026,\n"
+    "D2,Contact Made,open,01/25/2026,Bob,01/10/2026,,\n"
+)
+
+
+def test_status_replay_places_a_stage_by_its_stage_since(conversion, write):
+    report, result = conversion(WON_LATER_CSV, REFERENCE_STATUS, "--as-of", "2026-02-10")
+    rows = stage_rows(report)
+    assert [rows[s]["reached"] for s in rows] == [2, 2, 1, 0]
+    assert (rows["Contact Made"]["converted"], rows["Contact Made"]["in_progress"]) == (1, 1)
+    assert (rows["Proposal"]["converted"], rows["Proposal"]["in_progress"]) == (0, 1)
+    assert_partition(report)
+    text = run("conversion", write("export.csv", WON_LATER_CSV), "-d", write("defs.yml", REFERENCE_STATUS),
+               "--as-of", "2026-02-10", "-q").stdout
+    assert "Replay:" not in text
+    explained = run("explain", write("export.csv", WON_LATER_CSV), "W1", "-d", write("defs.yml", REFERENCE_STATUS),
+                    "--as-of", "2026-02-10", "-f", "json", "-q").stdout
+    proposal = json.loads(explained)["leads"][0]["stages"][2]
+    assert proposal["bucket"] == "in progress" and proposal["why"].startswith("in Proposal since 2026-01-20 (the stage-since column), 21 days")
+
+
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
 def test_a_quiet_report_says_which_status_values_name_no_stage(write, fmt):
     # -q silences stderr: a report mailed or written so still says that row 8's 'Negotiation'

@@ -296,7 +296,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     as_of_ts = _as_of_date(loaded, as_of)
     # with no dates at all nothing happens after the as-of date: compare with the last day there is
     limit = np.datetime64(as_of_ts.date(), "D") if as_of_ts is not None else np.datetime64("2199-12-31", "D")
-    moved = _moved_after(loaded, defs, limit)
+    moved, settled = _status_moves(loaded, defs, limit)
     in_funnel, after, later = _in_funnel(loaded, limit, moved)
     accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[0].name)
     keep = loaded.usable & in_funnel
@@ -321,7 +321,8 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     dated = _taken(loaded, "dated", idx, take_over) if loaded.dated is not None else None
     at_implied = _taken(loaded, "implied", idx, take_over)
     at_reached, at_date = _taken(loaded, "reached", idx, take_over), _taken(loaded, "date", idx, take_over)
-    at_date = _replay_stages(at_reached, at_date, limit, later, None if moved is None else _gather(moved, idx))
+    settled = None if settled is None else _gather(settled, idx)
+    at_date = _replay_stages(at_reached, at_date, limit, later, None if moved is None else _gather(moved, idx), settled, dated)
     exit_codes = _exits_at(loaded, defs, idx, limit)
     accounting.unit, accounting.files = loaded.unit, list(loaded.files)
     if dated is not None:
@@ -329,7 +330,12 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     else:
         dated = ~at_date.missing()
     replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
-    unplaced = int((at_reached & at_date.missing()).any(axis=1).sum()) if replay else 0
+    unplaced = 0
+    if replay:  # a stage with no date is placed when its lead was at a later one (or at it) by a stage since
+        undated = at_reached & at_date.missing()
+        if settled is not None:
+            undated &= np.arange(undated.shape[1]) > settled[:, None]
+        unplaced = int(undated.any(axis=1).sum())
     return Funnel(
         defs, as_of_ts, as_of is not None, frame, rows, at_reached, at_date,
         _implied_at(loaded, idx, limit, at_reached, at_implied), exit_codes, exit_codes >= 0, accounting,
@@ -348,22 +354,27 @@ def _as_of_date(loaded: LoadedExport, as_of: dt.date | None) -> pd.Timestamp | N
     return loaded.latest_date.normalize()
 
 
-def _moved_after(loaded: LoadedExport, defs: Definitions, limit: np.datetime64) -> np.ndarray | None:
+def _status_moves(loaded: LoadedExport, defs: Definitions, limit: np.datetime64) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Return, per row, the stage its status names when the lead moved there after the as-of date
-    (its stage_since is later), else -1; None without a status column and a stage_since column.
+    (its stage_since is later), and when it had moved there by then (-1 otherwise, in each); None,
+    None without a status column and a stage_since column.
 
     A deal at Contact Made since 01-20 was not there on 01-15: replayed as of 01-15, that stage
-    (when it has no date of its own) has not been reached yet (docs/metrics.md "As-of date").
+    (when it has no date of its own) has not been reached yet. A deal won on 02-25 from Proposal,
+    where it was since 01-20, was at Proposal on 02-10, though the date Proposal borrows is Won's
+    (docs/metrics.md "As-of date").
     """
     if not defs.stage_column or "stage_since" not in loaded.leads.columns:
-        return None
+        return None, None
     from funnelcli.sources.shapes import value_codes
 
     column = loaded.leads[defs.field_key(defs.stage_column)]
     stage_of, _ = value_codes(column.cat.categories, defs)
     status = np.append(stage_of, -1).astype(np.int16)[column.cat.codes.to_numpy()]  # code -1 (blank) names nothing
-    status[~(loaded.leads["stage_since"].to_numpy() >= np.datetime64(limit, "D") + DAY)] = -1  # NaT: no move after as-of
-    return status
+    since = loaded.leads["stage_since"].to_numpy()
+    later = since >= np.datetime64(limit, "D") + DAY
+    by_then = since < np.datetime64(limit, "D") + DAY  # NaT compares False in both
+    return np.where(later, status, -1).astype(np.int16), np.where(by_then, status, -1).astype(np.int16)
 
 
 def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[bool]]:
@@ -375,7 +386,7 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
     leads whose stages reached have no date at all. An undated stage after one dated later than
     the as-of date had not been reached then either (a deal can't be at Contact Made before it was
     created), nor an undated stage the lead's status names from a stage_since after it (`moved`:
-    _moved_after), nor any undated stage after that one.
+    _status_moves), nor any undated stage after that one.
     """
     reached, date, none, last = loaded.reached, loaded.date.days, StageDays.NONE, _day_number(limit)
     in_funnel = reached[:, 0] & (date[:, 0] <= last) & (date[:, 0] != none)
@@ -424,15 +435,19 @@ def _chosen_markets(loaded: LoadedExport, defs: Definitions, markets: tuple[str,
 
 
 def _replay_stages(at_reached: np.ndarray, at_date: np.ndarray, limit: np.datetime64, later: list[bool],
-                   moved: np.ndarray | None = None) -> StageDays:
+                   moved: np.ndarray | None = None, settled: np.ndarray | None = None,
+                   own: np.ndarray | None = None) -> StageDays:
     """Make the selected leads' reached and dates (int32 days) those at the as-of date, in place;
     return the dates.
 
     Events after it have not happened yet; stages reached with no date are judged on the export
     as it is (their time is unknown) unless an earlier stage is dated after the as-of date, and
-    the waterfall is made monotone again. `moved` (_moved_after, of the selected leads): the
-    undated stage a lead's status names from a stage_since after the as-of date, which it had
-    not reached yet, nor the undated stages after it.
+    the waterfall is made monotone again. `moved` and `settled` (_status_moves, of the selected
+    leads): the stage a lead's status names from a stage_since after the as-of date, which it had
+    not reached yet when the stage has no date of its own (nor the undated stages after it), and
+    from a stage_since by then, which it had reached though the date it borrows from a later
+    stage (`own`: which dates are the lead's own) is after it; its date is then unknown, so its
+    age runs from the stage since.
     """
     none, last = StageDays.NONE, _day_number(limit)
     future = np.zeros(len(at_reached), dtype=bool)  # a stage up to this one is dated after the as-of date
@@ -441,10 +456,13 @@ def _replay_stages(at_reached: np.ndarray, at_date: np.ndarray, limit: np.dateti
             day = at_date[:, i]
             known = day != none
             happened = known & (day <= last)
-            future |= day > last
+            there = np.zeros(len(day), dtype=bool)  # at the stage by its stage since, whatever it borrows
+            if settled is not None and own is not None:
+                there = (settled == i) & known & ~happened & ~own[:, i]
+            future |= (day > last) & ~there
             if moved is not None:
                 future |= (moved == i) & ~known
-            at_reached[:, i] &= happened | (~known & ~future)
+            at_reached[:, i] &= happened | there | (~known & ~future)
             day[~happened] = none
     for i in range(at_reached.shape[1] - 2, -1, -1):
         at_reached[:, i] |= at_reached[:, i + 1]
