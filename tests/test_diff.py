@@ -129,9 +129,26 @@ def test_headline_says_what_changed_first():
     report = _report()
     label, text = report.meta[0]
     assert label == "Summary"
-    # biggest count moves: MQL stuck -4, then the two +2 of MQL in table order
-    assert text == ("8 of 13 leads change (1 furthest stage, 5 bucket, 3 exit, 3 market). Biggest moves: "
-                    "MQL stuck 5 -> 1 (-4); MQL exited 1 -> 3 (+2); MQL in progress 1 -> 3 (+2).")
+    # 1 + 5 + 3 + 3 = 12 changes of 8 leads: some change two ways, which it says. Biggest count
+    # moves, stages and markets alike (test_leads_by_market_by_hand): MQL stuck -4, then the
+    # markets' +3 and -3 before the +2 of MQL exited and in progress
+    assert text == ("8 of 13 leads change (1 furthest stage, 5 bucket, 3 exit, 3 market; a lead can change in more than "
+                    "one way). Biggest moves: MQL stuck 5 -> 1 (-4); market Enterprise 2 -> 5 (+3); market Mid-market 4 -> 1 (-3).")
+
+
+def test_exits_that_trade_leads_are_among_the_biggest_moves():
+    # the stage's Exited total hides exits trading leads; an exit's own row then says it (and is
+    # left out when it only repeats the total)
+    from funnelcli.measures.diff_report import headline
+
+    rows = [{"stage": "SAL", "measure": "exited", "label": "Exited", "kind": "count", "old": 400, "new": 400, "change": 0},
+            {"stage": "SAL", "measure": "exited:Disqualified", "label": "Exited: Disqualified", "kind": "count", "old": 100, "new": 376, "change": 276},
+            {"stage": "SAL", "measure": "exited:Lost", "label": "Exited: Lost", "kind": "count", "old": 300, "new": 24, "change": -276},
+            {"stage": "SQL", "measure": "exited", "label": "Exited", "kind": "count", "old": 5, "new": 9, "change": 4},
+            {"stage": "SQL", "measure": "exited:Lost", "label": "Exited: Lost", "kind": "count", "old": 5, "new": 9, "change": 4}]
+    counts = {"any": 276, "stage": 0, "bucket": 0, "exit": 276, "market": 0}
+    text = headline(counts, 1000, rows, 5, [], [])
+    assert text.endswith("Biggest moves: SAL exited: Disqualified 100 -> 376 (+276); SAL exited: Lost 300 -> 24 (-276); SQL exited 5 -> 9 (+4).")
 
 
 def test_examples_are_limited_and_counted_in_full():

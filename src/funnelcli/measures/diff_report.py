@@ -50,7 +50,8 @@ def diff(old: Funnel, new: Funnel, examples: int = 3) -> Report:
     title = "Impact of the definitions change"
     only_old = [s for s in old.stages if s not in new.stages]
     only_new = [s for s in new.stages if s not in old.stages]
-    meta = [("Summary", headline(counts, len(leads), stage_rows, numbers, only_old, only_new))] + _meta(old, new)
+    markets = market_rows(old, new, leads) if old.defs.markets or new.defs.markets else []
+    meta = [("Summary", headline(counts, len(leads), stage_rows, numbers, only_old, only_new, markets))] + _meta(old, new)
     data = {
         "title": title,
         "version": __version__,
@@ -68,8 +69,8 @@ def diff(old: Funnel, new: Funnel, examples: int = 3) -> Report:
         "accounting": {"old": old.accounting.as_dict(), "new": new.accounting.as_dict()},
     }
     tables = [_stages_table(stage_rows)]
-    if old.defs.markets or new.defs.markets:
-        tables.append(_markets_table(market_rows(old, new, leads)))
+    if markets:
+        tables.append(_markets_table(markets))
     tables.append(_changes_table(change_rows, examples))
     return Report("diff", title, meta, tables, _notes(old, new), data)
 
@@ -238,20 +239,29 @@ def _changes_table(rows: list[dict], examples: int) -> Table:
 
 
 def headline(counts: dict[str, int], leads: int, stage_rows: list[dict], numbers: int,
-             only_old: list[str], only_new: list[str]) -> str:
+             only_old: list[str], only_new: list[str], markets: list[dict] = ()) -> str:
     """Return what changed in one or two sentences: the leads that moved, the stages only one side
-    has, and the biggest moves of the counts."""
+    has, and the biggest moves of the counts (a stage's, an exit's, a market's)."""
     if not counts["any"] and not numbers:
         return "No change: no lead changes furthest stage, bucket, exit or market, and every number is the same."
-    parts = ", ".join(f"{counts[k]:,} {'furthest stage' if k == 'stage' else k}" for k in KINDS if counts[k])
+    kinds = [k for k in KINDS if counts[k]]
+    parts = ", ".join(f"{counts[k]:,} {'furthest stage' if k == 'stage' else k}" for k in kinds)
+    if sum(counts[k] for k in kinds) > counts["any"]:
+        parts += "; a lead can change in more than one way"
     text = f"{counts['any']:,} of {leads:,} lead{'s' if leads != 1 else ''} change" + (f" ({parts})." if parts else ".")
     sides = [f"{', '.join(names)} only in the {side} definitions" for names, side in ((only_old, "old"), (only_new, "new")) if names]
     if sides:
         text += f" Stages: {'; '.join(sides)}."
-    moves = sorted((r for r in stage_rows if r["kind"] == "count" and r["change"] and not r["measure"].startswith("exited:")),
-                   key=lambda r: -abs(r["change"]))  # an exit's own row would repeat its stage's Exited
-    shown = [f"{r['stage']} {r['label'][0].lower() + r['label'][1:]} {cell(r['old'], 'count')} -> {cell(r['new'], 'count')} "
-             f"({cell(r['change'], 'delta')})" for r in moves[:3]]
+    # an exit's own row says more than its stage's Exited when exits trade leads (Lost to
+    # Disqualified), and repeats it when it is the only exit that moved
+    exited = {r["stage"]: r["change"] for r in stage_rows if r["measure"] == "exited"}
+    moves = [(abs(r["change"]), f"{r['stage']} {r['label'][0].lower() + r['label'][1:]} {cell(r['old'], 'count')} -> "
+                                f"{cell(r['new'], 'count')} ({cell(r['change'], 'delta')})")
+             for r in stage_rows if r["kind"] == "count" and r["change"]
+             and not (r["measure"].startswith("exited:") and r["change"] == exited.get(r["stage"]))]
+    moves += [(abs(r["change"]), f"market {r['market']} {cell(r['old'], 'count')} -> {cell(r['new'], 'count')} "
+                                 f"({cell(r['change'], 'delta')})") for r in markets if r["change"]]
+    shown = [words for _, words in sorted(moves, key=lambda m: -m[0])[:3]]
     return text + (f" Biggest moves: {'; '.join(shown)}." if shown else "")
 
 
