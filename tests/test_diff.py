@@ -80,7 +80,8 @@ def test_stage_numbers_old_and_new_by_hand():
     assert v["SQL", "in_progress"] == (1, 0, -1)
     assert v["Won", "reached"] == (1, 1, 0)
     old, new, change = v["SAL", "step_rate"]
-    assert (old, new) == (pytest.approx(3 / 6), pytest.approx(2 / 6)) and change == pytest.approx(2 / 6 - 3 / 6)
+    # a rate's change is the difference of the rates as shown: 33.3% - 50.0% = -16.7 pp
+    assert (old, new) == (pytest.approx(3 / 6), pytest.approx(2 / 6)) and change == pytest.approx(0.333 - 0.5)
     assert v["SQL", "step_rate"][:2] == (pytest.approx(1 / 3), pytest.approx(1 / 2))
     assert v["SQL", "cumulative_rate"][:2] == (pytest.approx(3 / 13), pytest.approx(2 / 13))
     assert v["MQL", "step_rate"][:2] == (pytest.approx(6 / 13), pytest.approx(6 / 13))

@@ -316,3 +316,30 @@ def test_the_reports_flow_table_says_which_leads_it_cannot_count(monkeypatch):
     for command in (["report"], ["trends", "--counting", "flow"]):
         text = run(*command, "samples/pipedrive-deals.csv", "-d", "definitions/pipedrive", "-q", "-f", "text").stdout
         assert note in text, command
+
+
+def test_a_change_is_the_difference_of_the_rates_as_shown(monkeypatch):
+    # 68.4% against 56.8% reads +11.6 pp; taken from the unrounded rates (0.68421 - 0.56790) it
+    # read +11.7 pp, which a reader subtracting the two cells can't get
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from tests.conftest import ROOT
+
+    from funnelcli.measures.model import cell, rate_change
+
+    assert cell(rate_change(0.684210, 0.567901), "pp") == "+11.6 pp"
+    assert cell(rate_change(0.3, 0.3), "pp") == "+0.0 pp" and rate_change(None, 0.5) is None
+
+    def shown(rate: float) -> Decimal:
+        return Decimal(repr(rate * 100)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+    monkeypatch.chdir(ROOT)
+    checked = 0
+    for command in (["report", SAMPLE], ["trends", SAMPLE, "--by", "market"]):
+        data = json.loads(run(*command, "-q", "-f", "json").stdout)
+        table = data["tables"]["rates" if command[0] == "report" else "latest"]
+        for row in table:
+            if row.get("kind", "rate") == "rate" and row["latest"] is not None and row["previous"] is not None:
+                assert cell(row["change"], "pp") == f"{shown(row['latest']) - shown(row['previous']):+} pp", row
+                checked += 1
+    assert checked >= 10

@@ -17,7 +17,7 @@ from funnelcli.definitions import OUT_OF_MARKET
 from funnelcli.engine import funnel
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
-from funnelcli.measures.model import Column, Report, Table, cell
+from funnelcli.measures.model import Column, Report, Table, cell, rate_change
 from funnelcli.measures.report_parts import export_line
 
 NOT_IN_REPORT = "(not in the report)"  # a lead's furthest stage when it is not in that side's report
@@ -116,7 +116,7 @@ def stage_comparison(old: Funnel, new: Funnel, stages: list[str]) -> list[dict]:
             if key.startswith("exited:") and not a and not b:  # an exit that takes no lead here, on either side
                 continue
             row = {"stage": stage, "measure": key, "label": label, "kind": kind, "old": a, "new": b,
-                   "change": None if a is None or b is None else b - a}
+                   "change": rate_change(b, a) if kind == "rate" else None if a is None or b is None else b - a}
             row["changed"] = _changed(row)
             rows.append(row)
     return rows

@@ -91,6 +91,14 @@ def _half_up(value: float, places: int = 1) -> Decimal:
     return Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_WIDE)
 
 
+def rate_change(new: float | None, old: float | None) -> float | None:
+    """Return the change of a rate as the table shows both: the difference of the rates rounded as
+    they are shown (0.1 of a percent), so that 68.4% against 56.8% reads +11.6 pp, never +11.7."""
+    if new is None or old is None:
+        return None
+    return float(_half_up(new * 100) - _half_up(old * 100)) / 100
+
+
 def cell(value: Any, kind: str) -> str:
     """Return a value as people read it in a table."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -19,6 +19,7 @@ import pandas as pd
 from funnelcli.engine.funnel import DAY, Funnel
 from funnelcli.engine.groups import group_by, group_order, number, rate
 from funnelcli.measures import keys
+from funnelcli.measures.model import rate_change
 from funnelcli.measures.periods import PERIODS  # noqa: F401  (trends.PERIODS: the periods trends count in)
 
 DEFAULT_MATURITY_DAYS = 90
@@ -248,7 +249,7 @@ def _add_changes(rows: list[dict], rates: list[str]) -> None:
             # an immature rate is still rising: comparing it would show a fall that isn't one
             mature = value is not None and not row[keys.immature_key(key)]
             before = previous.get((group, key))
-            row[keys.change_key(key)] = value - before if mature and before is not None else None
+            row[keys.change_key(key)] = rate_change(value, before) if mature else None
             previous[(group, key)] = value if mature else None
 
 
@@ -315,7 +316,8 @@ def summary(rows: list[dict], measures: list[tuple[str, str, str]], by: str | No
                 "latest": latest[1],
                 "previous_period": before[0],
                 "previous": before[1],
-                "change": latest[1] - before[1] if latest[1] is not None and before[1] is not None else None,
+                "change": (rate_change(latest[1], before[1]) if kind == "rate"
+                           else latest[1] - before[1] if latest[1] is not None and before[1] is not None else None),
                 "series": series,
             })
             out.append(row)
