@@ -302,3 +302,20 @@ stages:
     stages = run("purgatory", export, "-d", defs, "-f", "json")
     (row,) = [r for r in json.loads(stages.stdout)["tables"]["stages"] if r["stage"] == "Contact Made"]
     assert (row["stuck"], row["in_progress"]) == (1, 3)
+
+
+def test_value_at_risk_is_to_the_cent_in_json_and_csv(monkeypatch):
+    # the sample's stuck amounts at Opportunity sum to 1,674,516.92 (float noise wrote 1674516.9200000002)
+    import csv
+    import io
+    import re
+
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    data = json.loads(run("purgatory", "samples/hubspot-contacts.csv", "--by", "owner", "-q", "-f", "json").stdout)
+    values = [r["value_at_risk"] for t in data["tables"].values() for r in t if r.get("value_at_risk")]
+    assert values and all(round(v, 2) == v and len(repr(float(v)).split(".")[-1]) <= 2 for v in values)
+    text = run("purgatory", "samples/hubspot-contacts.csv", "-q", "-f", "csv").stdout
+    risk = [row["value_at_risk"] for row in csv.DictReader(io.StringIO(text)) if row["value_at_risk"]]
+    assert "1674516.92" in risk and not [v for v in risk if re.search(r"\.\d{3,}", v)]

@@ -24,6 +24,12 @@ BANDS = (
 )
 
 
+def _money(total) -> float:
+    """Return a sum of amounts to the cent: float sums carry noise (1674516.9200000002) that
+    -f csv and -f json would print."""
+    return round(float(total), 2)
+
+
 def stage_indexes(f: Funnel, stage: str | None, param: str = "stage") -> list[int]:
     """Return the stages a report covers: all, or the one named by `stage` (the option `param`)."""
     if stage is None:
@@ -110,7 +116,7 @@ def stage_rows(f: Funnel, stages: list[int]) -> list[dict]:
             "stuck_share": rate(int(stuck.sum()), reached) if has_sla else None,
             "median_days_stuck": median,
             "max_days_stuck": longest,
-            "value_at_risk": None if amount is None or not (has_sla or not last) else float(np.nansum(amount[stuck])),
+            "value_at_risk": None if amount is None or not (has_sla or not last) else _money(np.nansum(amount[stuck])),
         })
         rows.append(row)
     return rows
@@ -154,7 +160,7 @@ def _purgatory_row(f: Funnel, i: int, mask: np.ndarray, amount, name: str, rule:
         "share_of_reached": rate(leads, int(f.reached[:, i].sum())),
         "median_days_in_stage": median,
         "max_days_in_stage": longest,
-        "value_at_risk": None if amount is None else float(np.nansum(amount[mask])),
+        "value_at_risk": None if amount is None else _money(np.nansum(amount[mask])),
     }
 
 
@@ -237,7 +243,7 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
         has = ages is not None and g in ages.index
         row["median_days_stuck"] = number(ages.loc[g, "median"]) if has else None
         row["max_days_stuck"] = number(ages.loc[g, "max"]) if has else None
-        row["value_at_risk"] = None if risk is None else float(risk[g])
+        row["value_at_risk"] = None if risk is None else _money(risk[g])
         rows.append(row)
     return rows
 
