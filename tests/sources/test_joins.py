@@ -219,6 +219,20 @@ def test_an_unreadable_order_by_among_a_leads_rows_ranks_last_and_is_reported(fi
     assert notice.reason.endswith("opportunities.csv (join 'opportunities') whose 'closed_at' can't be read")
 
 
+def test_a_file_row_that_only_an_excluded_lead_row_matched_is_counted_apart(files, write):
+    # lead 3 (leads.csv row 4) has an unparseable created date: excluded. Its contact (contacts.csv
+    # row 4, account B), B's account row (accounts.csv row 3) and B's opportunity (row 4) gave no
+    # lead its values: each file counts them apart, not as "matched a lead"; the accounts still add up.
+    write("leads.csv", LEADS.replace("3,2024-01-03", "3,2024-01-33"))
+    loaded = read(files)
+    assert [i.reason for i in loaded.excluded if i.rows == [4]]
+    only = "matched only rows of the export that are excluded"
+    for role, matched, rows in (("join contacts", 3, [4]), ("join accounts", 1, [3]), ("join opportunities", 1, [4])):
+        account = account_of(loaded, role)
+        assert (parts(account)["matched a lead"], parts(account)[only], account.first_rows[only]) == (matched, 1, rows), role
+        assert account.balanced()
+
+
 def test_many_error_names_the_key_rows_and_how_to_choose(files):
     # The default (many: error): A repeats (rows 2, 3) and matches leads 1 and 2 -> an error.
     # Z also repeats but matches no lead: it is not the one named.

@@ -69,6 +69,8 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
         notices += join_notices
     fields = typed_fields(raw, defs, evidence, files, unit)
     fields.notices += notices + [n for n in (u.notice(fields.usable, fields.rows) for u in unmatched) if n]
+    for u in unmatched:  # a joined file's rows that only excluded rows matched gave no lead its values
+        u.settle(fields.usable)
     return fields
 
 

@@ -53,15 +53,44 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
 
 @dataclass
 class Unmatched:
-    """The lead rows (with a key) that no row of a join's file matches."""
+    """The lead rows (with a key) that no row of a join's file matches, and which of the file's
+    rows give their values to which lead rows (to settle its account once the leads are known)."""
 
     reason: str
     rows: np.ndarray  # bool per row of the lead table
+    position: np.ndarray | None = None  # per row of the lead table: the file's row (position) it takes, -1: none
+    account: FileAccount | None = None  # the file's account, whose "matched a lead" this settles
+    file_rows: np.ndarray | None = None  # the file's row numbers, by position
 
     def notice(self, usable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
         """Return the notice of the unmatched rows that are leads (an excluded row is counted once,
         for its exclusion)."""
         return issue(self.reason, self.rows & usable, rows, detail="the columns the join brings are blank for those leads")
+
+    def settle(self, usable: np.ndarray) -> None:
+        """Count apart, in the file's account, its rows that only rows of the export that are
+        excluded (an unparseable date, a duplicate id) matched: they gave no lead its values."""
+        if self.position is None or self.account is None:
+            return
+        position, self.position = self.position, None  # once
+        taken = position >= 0
+        matched = np.zeros(len(self.file_rows), dtype=bool)
+        matched[position[taken]] = True
+        used = np.zeros(len(self.file_rows), dtype=bool)
+        used[position[taken & usable]] = True
+        only = matched & ~used
+        n = int(np.count_nonzero(only))
+        if not n:
+            return
+        parts = self.account.parts
+        at = next(i for i, (_, what) in enumerate(parts) if what == MATCHED)
+        parts[at] = (parts[at][0] - n, MATCHED)
+        parts.insert(at + 1, (n, ONLY_EXCLUDED))
+        self.account.first_rows[ONLY_EXCLUDED] = [int(r) for r in self.file_rows[np.flatnonzero(only)[:SHOW_ROWS]]]
+
+
+MATCHED = "matched a lead"
+ONLY_EXCLUDED = "matched only rows of the export that are excluded"
 
 
 def join_path(join: Join, bound: dict[str, str] | None) -> str:
@@ -140,7 +169,8 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
         arrays[canonical] = pc.take(raw.column(header), take) if raw.num_rows else pa.nulls(len(position), pa.string())
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     account = _account(raw, join, blank, matches, chosen)
-    missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key)
+    missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key,
+                        position, account, raw.rows)
     return RawTable(leads.name, table, leads.rows), account, missing, unread
 
 
@@ -184,13 +214,13 @@ def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray
 def _account(raw: RawTable, join: Join, blank: np.ndarray, matches: np.ndarray, chosen: np.ndarray) -> FileAccount:
     """Return where the join file's rows went: used, not used, unmatched, blank key."""
     parts = {
-        "matched a lead": chosen,
+        MATCHED: chosen,
         f"not used (another row of the same key won, many: {join.many})": matches & ~chosen,
         "matched no lead": ~matches & ~blank,
         "excluded with a blank key": blank,
     }
     first_rows = {what: [int(r) for r in raw.rows[np.flatnonzero(mask)[:SHOW_ROWS]]]
-                  for what, mask in parts.items() if mask.any() and what != "matched a lead"}
+                  for what, mask in parts.items() if mask.any() and what != MATCHED}
     counts = [(int(m.sum()), what) for what, m in parts.items()]
     for what, rows in raw.left_out_parts():
         counts.append((len(rows), what))
