@@ -319,3 +319,21 @@ def test_value_at_risk_is_to_the_cent_in_json_and_csv(monkeypatch):
     text = run("purgatory", "samples/hubspot-contacts.csv", "-q", "-f", "csv").stdout
     risk = [row["value_at_risk"] for row in csv.DictReader(io.StringIO(text)) if row["value_at_risk"]]
     assert "1674516.92" in risk and not [v for v in risk if re.search(r"\.\d{3,}", v)]
+
+
+def test_the_stuck_list_by_owner_is_a_block_per_owner():
+    # the fixture's stuck list (7 leads): Bob has 4, Ann 2, a blank owner 1. By owner: Bob's block
+    # first, then Ann's, then (blank); each oldest first; the owner column once, as the group
+    result = run("purgatory", CSV, "-d", YML, "--list", "--by", "owner", "-q", "-f", "json")
+    data = json.loads(result.stdout)
+    plain = json.loads(run("purgatory", CSV, "-d", YML, "--list", "-q", "-f", "json").stdout)["tables"]["stuck_leads"]
+    rows = data["tables"]["stuck_leads"]
+    assert sorted(r["id"] for r in rows) == sorted(r["id"] for r in plain)  # the same leads, grouped
+    assert [(r["group"], r["id"]) for r in rows] == [("Bob", "L12"), ("Bob", "L5"), ("Bob", "L9"), ("Bob", "L3"),
+                                                    ("Ann", "L7"), ("Ann", "L11"), ("(blank)", "L4")]
+    for group in ("Bob", "Ann"):
+        days = [r["days_in_stage"] for r in rows if r["group"] == group]
+        assert days == sorted(days, reverse=True)
+    text = run("purgatory", CSV, "-d", YML, "--list", "--by", "owner", "-q", "-f", "text").stdout
+    header = next(line for line in text.splitlines() if line.startswith("Owner"))
+    assert header.split().count("Owner") == 1

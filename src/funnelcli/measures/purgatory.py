@@ -251,8 +251,10 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
 LIST_FIRST = ("owner", "touches", "last_activity")
 
 
-def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None) -> tuple[list[dict], list[str]]:
-    """Return the stuck leads themselves, oldest first, and the field columns shown.
+def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None, by: str | None = None) -> tuple[list[dict], list[str]]:
+    """Return the stuck leads themselves, oldest first, and the field columns shown; with `by`,
+    a "group" per lead (its value of the field, as --by labels it), the groups with the most
+    listed first and each group's leads oldest first.
 
     A lead is listed for each stage where it is stuck past the SLA or touched and dropped.
     """
@@ -276,10 +278,15 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None) -> t
             tag = f"touched <= {rule.touches_at_most}, idle {rule.idle_days:g}+ days"
             why = why.where(~dropped[idx], (why + "; " + tag).str.lstrip("; "))
         days = age[idx].astype(np.float64)  # whole days, shown as every other number is
+        # the day the age runs from: the stage's date, or the stage since for the stage a status
+        # names (no date of its own), or the earlier stage's date that a stage since before it gives way to
+        known = ~np.isnan(days)
+        entered = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[D]")
+        entered[known] = np.datetime64(f.as_of.date(), "D") - days[known].astype(np.int64)
         picks.append(pd.DataFrame({
             "lead": idx,
             "stage": f.stages[i],
-            "entered": f.date[idx, i],
+            "entered": entered,
             "days_in_stage": days,
             "days_over_sla": np.where(stuck[idx], days - (sla or 0), np.nan),
             "why": why.to_numpy(),
@@ -301,6 +308,15 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None) -> t
         if pd.api.types.is_datetime64_any_dtype(column.dtype):
             column = column.dt.strftime("%Y-%m-%d")
         table[key] = column.astype(object)
-    table = table.sort_values(["days_in_stage", "id"], ascending=[False, True], kind="stable")
+    order = ["days_in_stage", "id"]
+    if by is not None:
+        groups = group_by(f, by)
+        codes = groups.codes[leads]
+        table.insert(0, "group", np.asarray(groups.labels, dtype=object)[codes])
+        listed = np.bincount(codes, minlength=groups.size)
+        table["_rank"] = -listed[codes]  # the group with the most listed leads first
+        order = ["_rank", "group"] + order
+    table = table.sort_values(order, ascending=[True] * (len(order) - 2) + [False, True], kind="stable")
+    table = table.drop(columns=["_rank"], errors="ignore")
     table = table.astype(object).where(table.notna(), None)
     return table.to_dict("records"), fields

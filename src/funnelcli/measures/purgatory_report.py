@@ -21,7 +21,7 @@ def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_l
         meta.append(("Stage", f.stages[stages[0]]))
     data["stage"] = f.stages[stages[0]] if stage else None
     if show_list:
-        return _stuck_list_report(f, stages, min_days, meta, data)
+        return _stuck_list_report(f, stages, min_days, meta, data, by)
 
     title = "Leakage and purgatory"
     data["title"] = title
@@ -41,11 +41,13 @@ def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_l
     return Report("purgatory", title, meta, tables, closing_notes(f), data)
 
 
-def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, meta: list, data: dict) -> Report:
-    """Return the purgatory report's --list form: the stuck leads themselves, oldest first."""
+def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, meta: list, data: dict,
+                       by: str | None = None) -> Report:
+    """Return the purgatory report's --list form: the stuck leads themselves, oldest first (with
+    `by`, in a block per group)."""
     from funnelcli.measures import purgatory as measures
 
-    rows, fields = measures.stuck_list(f, stages, min_days)
+    rows, fields = measures.stuck_list(f, stages, min_days, by)
     title = "Stuck leads"
     if min_days is not None:
         meta.append(("Filter", f"{min_days:g}+ days in the stage"))
@@ -55,9 +57,13 @@ def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, met
         Column("days_in_stage", "Days in stage", "number"), Column("days_over_sla", "Over SLA by", "number", priority=2),
         Column("why", "Why", priority=2),
     ] + [Column(k, title_case(k), "number" if k in ("touches", "amount") else "text", priority=1 if k == "owner" else 3) for k in fields]
+    if by is not None:  # the group first, and the field not again
+        keys = {by, "market" if by == "market" else f.defs.field_key(by)}
+        columns = [Column("group", title_case(by), "group")] + [c for c in columns if c.key not in keys]
     past = sum(1 for r in rows if str(r["why"]).startswith("past SLA"))
     dropped = len(rows) - past  # by the activity rule only: in progress in the stage table
-    count = f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first"
+    count = f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first" + (
+        f" within each {by}, the {by} with the most first" if by is not None else "")
     if dropped:
         count += (f": {past:,} past the SLA (Stuck in the stage table), {dropped:,} touched and dropped only "
                   "(In progress there: within the SLA, or of unknown age)")
