@@ -224,6 +224,24 @@ def test_a_day_first_column_gets_the_day_first_suggestion(write):
     assert message.endswith("the format '%d/%m/%Y' reads all of them: date_formats: {Created Date: ['%d/%m/%Y']}")
 
 
+def test_a_day_first_column_is_an_error_at_its_line_with_markets_too(write):
+    """With markets, validate --data also loads the export as a run does (for their coverage); a
+    column no value of which parses made that load fail (exit 2, no line): the error the check
+    found is reported instead, at the date's line (exit 1). A run names the format too."""
+    export = "Lead ID,Created Date,Country\n" + "".join(f"{i},{d},US\n" for i, d in enumerate(
+        ["01/02/2024", "13/01/2025", "25/12/2024", "05/06/2024", "17/08/2024"], 1))
+    text = ("version: 1\ncolumns: {id: Lead ID, country: Country}\nstages:\n  - {name: Lead, date: Created Date}\n"
+            "markets:\n  - {name: US, when: {country: {in: [US]}}}\n")
+    code, problems = validate(write, text, export)
+    assert code == 1
+    [(line, col, level, rule, message)] = problems
+    assert ((line, col), level, rule) == (pos(text, "date: ^Created Date"), "error", "unparseable-date")
+    assert message.endswith("the format '%d/%m/%Y' reads all of them: date_formats: {Created Date: ['%d/%m/%Y']}")
+    result = run("conversion", write("leads.csv", export), "-d", write("funnel.yml", text))
+    assert result.exit_code == 2
+    assert "the format '%d/%m/%Y' reads all of them: date_formats: {Created Date: ['%d/%m/%Y']}" in result.stderr
+
+
 def test_only_a_sample_is_parsed_but_none_parses_is_said_of_the_whole_column(write):
     """11,500 rows: the first 10,000 and last 1,000 in a format the definitions lack, rows 10,002
     to 10,501 in ISO. The sample has no date that parses, but the column has 500: the run reads

@@ -140,6 +140,8 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
         bound = {k: os.fspath(v) for k, v in (joins or {}).items()}
         for join in defs.joins:
             problems += check_joined(join_path(join, bound), join, defs, encoding=encoding)
+    if any(p.level == "error" for p in problems):  # the run would refuse the export: these say why, where
+        return problems
     if defs.markets or defs.joins:  # the run's own load: a joined file's dates are judged per lead, as the run does
         loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw, joins=joins)
         if defs.markets:

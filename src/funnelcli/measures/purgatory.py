@@ -251,6 +251,35 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
 LIST_FIRST = ("owner", "touches", "last_activity")
 
 
+def _listed_at(f: Funnel, i: int, min_days: float | None) -> pd.DataFrame | None:
+    """Return the leads the stuck list names at stage i (stuck past the SLA, or touched and
+    dropped), with their days and why; None when there are none."""
+    stuck = f.buckets.stuck[:, i]
+    dropped = touched_and_dropped(f, i)
+    listed = stuck | dropped if dropped is not None else stuck
+    age = f.age(i)
+    if min_days is not None:
+        with np.errstate(invalid="ignore"):
+            listed &= age >= np.float64(min_days)
+    idx = np.flatnonzero(listed)
+    if not len(idx):
+        return None
+    sla = f.defs.stages[i].sla_days
+    why = pd.Series(np.where(stuck[idx], "past SLA", ""), dtype=object)
+    if dropped is not None:
+        rule = f.defs.stages[i].purgatory
+        tag = f"touched <= {rule.touches_at_most}, idle {rule.idle_days:g}+ days"
+        why = why.where(~dropped[idx], (why + "; " + tag).str.lstrip("; "))
+    days = age[idx].astype(np.float64)  # whole days, shown as every other number is
+    # the day the age runs from: the stage's date, or the stage since for the stage a status
+    # names (no date of its own), or the earlier stage's date that a stage since before it gives way to
+    known = ~np.isnan(days)
+    entered = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[D]")
+    entered[known] = np.datetime64(f.as_of.date(), "D") - days[known].astype(np.int64)
+    return pd.DataFrame({"lead": idx, "stage": f.stages[i], "entered": entered, "days_in_stage": days,
+                         "days_over_sla": np.where(stuck[idx], days - (sla or 0), np.nan), "why": why.to_numpy()})
+
+
 def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None, by: str | None = None) -> tuple[list[dict], list[str]]:
     """Return the stuck leads themselves, oldest first, and the field columns shown; with `by`,
     a "group" per lead (its value of the field, as --by labels it), the groups with the most
@@ -258,39 +287,7 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None, by: 
 
     A lead is listed for each stage where it is stuck past the SLA or touched and dropped.
     """
-    b = f.buckets
-    picks = []
-    for i in stages:
-        stuck = b.stuck[:, i]
-        dropped = touched_and_dropped(f, i)
-        listed = stuck | dropped if dropped is not None else stuck
-        age = f.age(i)
-        if min_days is not None:
-            with np.errstate(invalid="ignore"):
-                listed &= age >= np.float64(min_days)
-        idx = np.flatnonzero(listed)
-        if not len(idx):
-            continue
-        sla = f.defs.stages[i].sla_days
-        why = pd.Series(np.where(stuck[idx], "past SLA", ""), dtype=object)
-        if dropped is not None:
-            rule = f.defs.stages[i].purgatory
-            tag = f"touched <= {rule.touches_at_most}, idle {rule.idle_days:g}+ days"
-            why = why.where(~dropped[idx], (why + "; " + tag).str.lstrip("; "))
-        days = age[idx].astype(np.float64)  # whole days, shown as every other number is
-        # the day the age runs from: the stage's date, or the stage since for the stage a status
-        # names (no date of its own), or the earlier stage's date that a stage since before it gives way to
-        known = ~np.isnan(days)
-        entered = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[D]")
-        entered[known] = np.datetime64(f.as_of.date(), "D") - days[known].astype(np.int64)
-        picks.append(pd.DataFrame({
-            "lead": idx,
-            "stage": f.stages[i],
-            "entered": entered,
-            "days_in_stage": days,
-            "days_over_sla": np.where(stuck[idx], days - (sla or 0), np.nan),
-            "why": why.to_numpy(),
-        }))
+    picks = [pick for pick in (_listed_at(f, i, min_days) for i in stages) if pick is not None]
     fields = [k for k in LIST_FIRST if k in f.frame.columns]
     mapped = list(f.defs.columns) + [k for j in f.defs.joins for k in j.columns]  # a joined file's columns too
     own = {"id", "lead", "stage", "entered", "days_in_stage", "days_over_sla", "why"}  # the list's own columns win

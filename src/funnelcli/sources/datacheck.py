@@ -257,7 +257,7 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[st
             total_bad = int(bad.sum())
         first = int(np.flatnonzero(bad)[0])
         example = f"such as {sample[first].as_py()!r} in row {int(raw.rows[picked[first]]):,}"
-        hint = _suggestion(sample.filter(pa.array(bad)), header, formats, defs, typo=not none_parse)
+        hint = format_advice(sample.filter(pa.array(bad)), header, formats, defs, typo=not none_parse)
         role, where = roles[header]
         if none_parse and total_bad >= 5 and not joined:  # the run refuses the export (fields._bad_dates)
             message = f"{role}: no value of column {header!r} parses as a date ({example}); the run refuses the export; {hint}"
@@ -275,7 +275,7 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[st
     return problems
 
 
-def _suggestion(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions, typo: bool = False) -> str:
+def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions, typo: bool = False) -> str:
     """Return advice naming the common format that reads most of the failing values (`typo`: the
     other values of the column parse, so a value no format reads is likely a typo)."""
     from funnelcli.sources.cells import parse_times

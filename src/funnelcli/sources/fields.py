@@ -450,13 +450,23 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
                   evidence, list(files or []), unit)
 
 
-def no_date_parses(name: str, header: str, example: str, defs: Definitions) -> InputError:
+def no_date_parses(name: str, header: str, example: str, defs: Definitions, failing: list[str] | None = None) -> InputError:
     """Return the error for a date column where no value parses (a few typos are rows to exclude;
-    a column of them is a setting to fix)."""
+    a column of them is a setting to fix), naming the common format that reads the failing values
+    (`failing`: a few of them) when one does."""
+    from funnelcli.sources.datacheck import format_advice
+
     formats = defs.formats(header)
-    hint = (f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{header}: ...}} "
-            "for this column alone" if not formats
-            else f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}")
+    advice = format_advice(pa.chunked_array([pa.array(list(dict.fromkeys([example, *(failing or [])])), pa.string())]),
+                           header, formats, defs)
+    fits = advice.startswith("the format ")  # a common format reads them: name it, with the line to write
+    if not formats:
+        hint = (f"set date_format in the definitions; {advice} (or date_format: for every column)" if fits else
+                f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{header}: ...}} "
+                "for this column alone")
+    else:
+        hint = f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}"
+        hint += f"; {advice}" if fits else ""
     return InputError(f"{name}: column {_column_name(header, defs)}: no value parses as a date (such as {example!r}); {hint}")
 
 
@@ -473,7 +483,8 @@ def _date_examples(parts: list[_Part], dates: DayColumns, name: str, defs: Defin
     for h in dates:
         count = sum(p.bad_counts[h][0] for p in parts)
         if count >= 5 and dates.none_known(h):
-            raise no_date_parses(name, h, next(p.bad_counts[h][1] for p in parts if p.bad_counts[h][0]), defs)
+            raise no_date_parses(name, h, next(p.bad_counts[h][1] for p in parts if p.bad_counts[h][0]), defs,
+                                 [t for p in parts for t in p.bad_date_texts[h]][:EXAMPLE_CELLS])
     examples: list[str] = []
     for h in dates:
         if len(examples) < 3:  # distinct values: 'n/a' twice says less than 'n/a' and 'TBD'
