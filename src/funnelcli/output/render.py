@@ -126,6 +126,37 @@ class Layout:
     left_out: list[Column]
     stacked: bool = False
     cut: bool = False  # a text value was cut to LONG_CELL characters
+    heads: dict[int, list[str]] | None = None  # id(column) -> its label's lines, where it was wrapped to fit
+
+    def head(self, col: Column) -> list[str]:
+        return (self.heads or {}).get(id(col)) or [visible(col.label)]
+
+
+HEAD_LINES = 3  # lines a column's label may take when a table is too wide for its labels on one line
+
+
+def _wrap_label(label: str, width: int) -> list[str]:
+    """Return the label in lines of at most `width` columns, broken at spaces and after '->'
+    (a longer word stays whole)."""
+    words = re.findall(r"\S+?->|\S+", label)
+    lines: list[str] = []
+    for word in words:
+        joined = (lines[-1] + ("" if lines[-1].endswith("->") else " ") + word) if lines else word
+        if lines and _span(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(word)
+    return lines or [label]
+
+
+def _narrow_label(label: str, cells: int) -> list[str]:
+    """Return the label wrapped as narrow as it goes in HEAD_LINES lines, but never narrower than
+    the column's cells."""
+    for w in range(max(cells, 1), _span(label) + 1):
+        lines = _wrap_label(label, w)
+        if len(lines) <= HEAD_LINES and max(_span(x) for x in lines) <= max(w, cells):
+            return lines
+    return [label]
 
 
 def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, ascii_only: bool, gap: int) -> Layout:
@@ -140,16 +171,24 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     def needed(chosen: list[Column]) -> int:
         return sum(widths[id(c)] for c in chosen) + gap * (len(chosen) - 1)
 
+    heads: dict[int, list[str]] = {}
+    if width is not None and table.rows and needed(cols) > width:  # labels on a few lines before leaving columns out
+        for i, c in enumerate(cols):
+            cells = max([0] + [_span(r[i]) for r in every])
+            lines = _narrow_label(visible(c.label), cells)
+            if len(lines) > 1:
+                heads[id(c)] = lines
+                widths[id(c)] = max([cells] + [_span(x) for x in lines])
     kept, left_out = list(cols), []
     while width is not None and table.rows and needed(kept) > width:
         values = [c for c in kept if not _is_key(c, kept)]
         if len(values) <= 2:  # a table of its label and one or two numbers is no table: list the rows
-            return Layout(cols, every, [], stacked=True, cut=cut)
+            return Layout(cols, every, [], stacked=True, cut=cut)  # a list shows each label whole
         victim = max(values, key=lambda c: (c.priority, kept.index(c)))
         kept.remove(victim)
         left_out.insert(0, victim)
     body = every if not left_out else [[r[i] for i, c in enumerate(cols) if c in kept] for r in every]
-    return Layout(kept, body, left_out, cut=cut)
+    return Layout(kept, body, left_out, cut=cut, heads=heads)
 
 
 def _fit_note(layout: Layout, width: int | None) -> str | None:
@@ -255,7 +294,8 @@ def _text_table(table: Table, ascii_only: bool = False, layout: Layout | None = 
         return ["(no rows)"]
     layout = layout or _layout(table, None, None, ascii_only, gap=2)
     cols, body = layout.cols, layout.body
-    widths = [max([_span(visible(c.label))] + [_span(r[i]) for r in body]) for i, c in enumerate(cols)]
+    heads = [layout.head(c) for c in cols]
+    widths = [max([_span(x) for x in heads[i]] + [_span(r[i]) for r in body]) for i, c in enumerate(cols)]
 
     marked = [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in body) for i, c in enumerate(cols)]
 
@@ -272,7 +312,9 @@ def _text_table(table: Table, ascii_only: bool = False, layout: Layout | None = 
                 parts.append(_ljust(value, widths[i]))
         return "  ".join(parts).rstrip()
 
-    lines = [fmt([visible(c.label) for c in cols], heading=True), fmt(["-" * w for w in widths], heading=True)]
+    depth = max(len(h) for h in heads)  # a wrapped label's lines end on the rule, under one another
+    lines = [fmt([(h[j - depth + len(h)] if j - depth + len(h) >= 0 else "") for h in heads], heading=True) for j in range(depth)]
+    lines.append(fmt(["-" * w for w in widths], heading=True))
     starts = _group_starts(table)
     for i, row in enumerate(body):
         if i in starts:
@@ -356,12 +398,23 @@ def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
     grid = RichTable(title=Text(visible(table.title), style="bold") if table.title else None, title_justify="left",
                      pad_edge=False, show_edge=False, collapse_padding=True, padding=(0, 1, 0, 0),
                      box=box.ASCII2 if ascii_only else box.SIMPLE_HEAD)
-    for col in layout.cols:
-        grid.add_column(Text(visible(col.label)), justify="right" if col.kind in NUMERIC else "left", no_wrap=True,
-                        style="bold" if col.kind == "group" else None)
+    depth = max((len(layout.head(c)) for c in layout.cols), default=1)
+    # a column with marked numbers (12.5%*) hangs the mark past the digits, as -f text does: its
+    # cells and label are laid out here, left-justified (rich drops a cell's trailing space)
+    marked = [c.kind in NUMERIC and c.mark is not None and any(r[j].endswith(MARK) for r in layout.body)
+              for j, c in enumerate(layout.cols)]
+    widths = [max([_span(x) for x in layout.head(c)] + [_span(r[j]) for r in layout.body]) for j, c in enumerate(layout.cols)]
+    for j, col in enumerate(layout.cols):
+        head = [""] * (depth - len(layout.head(col))) + layout.head(col)
+        if marked[j]:
+            head = [_rjust(x, widths[j]) for x in head]
+        grid.add_column(Text("\n".join(head)), justify="right" if col.kind in NUMERIC and not marked[j] else "left",
+                        no_wrap=True, style="bold" if col.kind == "group" else None)
     starts = _group_starts(table)
     for i, row in enumerate(layout.body):
-        grid.add_row(*(Text(text) for text in row), end_section=(i + 1) in starts)
+        cells = [_rjust(text.removesuffix(MARK), widths[j] - 1) + (MARK if text.endswith(MARK) else " ") if marked[j] else text
+                 for j, text in enumerate(row)]
+        grid.add_row(*(Text(text) for text in cells), end_section=(i + 1) in starts)
     if not table.rows:
         grid.add_row(*([Text("(no rows)")] + [Text("")] * (len(layout.cols) - 1)))
     return grid
