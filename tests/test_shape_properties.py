@@ -61,7 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, example, given, note, settings
+from hypothesis import HealthCheck, Phase, assume, example, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from tests.conftest import run
@@ -716,7 +716,16 @@ def test_wide_log_and_joined_agree(funnel: Funnel):
 def test_status_agrees_with_wide_where_it_carries_the_same(funnel: Funnel):
     """status names the current stage only: the same reached, converted, exited, stuck and in
     progress as wide at the export's as-of date; entered counts A's date and the stage named;
-    no velocity (null, not 0) and no cycle time."""
+    no velocity (null, not 0) and no cycle time.
+
+    Not compared: a lead whose current stage is dated before A (out of order). The wide export
+    has both dates and A takes the later stage's (docs/metrics.md "Dates out of order"); the
+    status export has a stage since before the deal was created, which gives way to A's date
+    ("A stage with no own date"): the two exports tell different stories, each counted by its rule."""
+    leads = tuple(lead for lead in funnel.leads if not (lead.furthest > 0 and lead.days[0] is not None
+                                                         and lead.days[lead.furthest] < lead.days[0]))
+    assume(any(lead.furthest >= 0 for lead in leads))
+    funnel = dataclasses.replace(funnel, leads=leads)
     show(funnel, "status")
     # the latest day the status export carries: A's days, stage since (the current stage's day),
     # Lost days. It is the wide export's latest day unless a middle stage was entered out of order.
