@@ -296,6 +296,16 @@ def test_a_log_exit_rule_is_a_change_of_the_log(write):
     assert found["2"]["exit"]["why"] == "no exit's rule holds (Lost: a change of the log to 'Lost')"
 
 
+def test_a_lead_lost_reopened_and_lost_again_says_it_came_back(write):
+    # deal 5: Lead 01-12, Lost 01-14, Lead again 02-01 (reopened), Lost 02-20. As of 02-05 it is
+    # not out: it came back on 02-01; its last exit (02-20) is after the as-of date
+    log = LOG_CSV + "5,Lead,2026-01-12\n5,Lost,2026-01-14\n5,Lead,2026-02-01\n5,Lost,2026-02-20\n"
+    (five,) = _leads("5", export=write("changes.csv", log), defs=write("log.yml", LOG_DEFS), as_of=dt.date(2026, 2, 5)).values()
+    assert five["exit"]["why"] == ("none at the as-of date: Lost's rule holds, but the lead left on 2026-01-14 and came back "
+                                   "on 2026-02-01 (a later change of the log reopened it); it left again on 2026-02-20, "
+                                   "after the as-of date 2026-02-05")
+
+
 # Deal 3's only row is undated: excluded, so the deal has no stage change that counts. The text
 # says so, and the log's own accounting line (row 6 excluded) is among the notes.
 def test_a_log_lead_with_no_usable_change_and_the_logs_accounting(write):

@@ -375,7 +375,11 @@ def _exit(loaded: LoadedExport, f: Funnel, r: int, p: int | None) -> dict:
     if held and p is not None:  # a rule holds, but not at the as-of date
         ex, day = defs.exits[held[0]], _exit_day(loaded, held[0], r)
         back = loaded.exit_until[held[0]][r] if held[0] in loaded.exit_until else np.datetime64("NaT")
-        if not np.isnat(day) and (f.as_of is None or day > np.datetime64(f.as_of.date(), "D")):
+        earlier = _earlier_exit(loaded, held[0], r, f.as_of)
+        if earlier is not None:  # out before the as-of date, back by then, out again after it
+            later = (f"the lead left on {_day(earlier[0])} and came back on {_day(earlier[1])} (a later change of the log "
+                     f"reopened it); it left again on {_day(day)}, after the as-of date {_day(f.as_of)}")
+        elif not np.isnat(day) and (f.as_of is None or day > np.datetime64(f.as_of.date(), "D")):
             later = f"dated {_day(day)}, after the as-of date {_day(f.as_of)}"
         elif not np.isnat(back):  # a log's lead reopened by a later change
             later = f"the lead came back on {_day(back)} (a later change of the log reopened it)"
@@ -386,6 +390,20 @@ def _exit(loaded: LoadedExport, f: Funnel, r: int, p: int | None) -> dict:
     shown = {v for e in defs.exits for v in [_exit_values(loaded, defs, e, r)] if v}
     return {"name": None, "rule": None, "date": None,
             "why": f"no exit's rule holds ({rules})" + (f"; the lead has {next(iter(shown)).strip()[1:-1]}" if len(shown) == 1 else "".join(sorted(shown)))}
+
+
+def _earlier_exit(loaded: LoadedExport, j: int, r: int, as_of) -> tuple | None:
+    """Return (left, came back) of record r's latest time out through exit j that ended by the
+    as-of date, when its last exit is after it (a log's lead lost, reopened, lost again); else None."""
+    if as_of is None or j not in loaded.exit_spans:
+        return None
+    rows, start, end = loaded.exit_spans[j]
+    limit = np.datetime64(as_of.date(), "D")
+    mine = np.flatnonzero((rows == r) & (end <= limit))
+    if not len(mine):
+        return None
+    last = mine[np.argmax(end[mine])]
+    return start[last], end[last]
 
 
 def _exit_rule(defs: Definitions, ex) -> str:
