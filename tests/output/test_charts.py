@@ -67,3 +67,33 @@ def test_a_long_stage_name_is_cut_with_an_ellipsis_and_whole_in_its_tooltip(tmp_
     assert label[0] == long
     assert label[1].endswith("\u2026") and long.startswith(label[1][:-1]) and len(label[1]) * 7 <= 200 - 8
     assert re.findall(r'text-anchor="end">([^<]*)</text>', funnel) == ["MQL", "SQL", "Won"]  # short ones whole
+
+
+def test_axis_labels_never_run_into_each_other_and_the_ends_are_labelled():
+    # 105 weekly periods on 560 px: the second and the last two labels once overlapped ('2026-W4047')
+    from funnelcli.output.charts import _axis_labels
+
+    for n in (1, 2, 3, 7, 20, 105):
+        periods = [f"2026-W{i:02d}" for i in range(n)]
+        step = 560 / max(1, n - 1)
+        x = [40 + i * step for i in range(n)]
+        chosen = _axis_labels(periods, x)
+        assert chosen[0] == (0, "start") and (n == 1 or chosen[-1] == (n - 1, "end"))
+        spans = []
+        for i, anchor in chosen:
+            w = 7 * len(periods[i])
+            left = x[i] if anchor == "start" else x[i] - w if anchor == "end" else x[i] - w / 2
+            spans.append((left, left + w))
+        assert all(a[1] + 8 <= b[0] for a, b in zip(spans, spans[1:])), (n, chosen)
+
+
+def test_long_step_names_get_fewer_legend_entries_a_row(tmp_path):
+    yml = Path(TRENDS[2]).read_text(encoding="utf-8").replace("name: SQL", "name: 'Sales Qualified Lead (by the AE)'")
+    defs = tmp_path / "defs.yml"
+    defs.write_text(yml, encoding="utf-8")
+    page = run("trends", TRENDS[0], "-d", defs, "-f", "html", "-q").stdout
+    (chart,) = [s for s in svgs(page) if "Conversion rate by cohort" in s]
+    # two steps of 37 characters: two entries a row, 300 px each (three of 200 px cut them at 26)
+    swatches = re.findall(r'<rect x="(\d+)" y="[\d.]+" width="10" height="10"', chart)
+    assert swatches == ["40", "340"]
+    assert "MQL-&gt;Sales Qualified Lead (by the AE)</text>" in chart and "\u2026" not in chart  # each name whole

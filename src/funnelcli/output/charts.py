@@ -89,7 +89,10 @@ def lines(title: str, table: Table, rates: list[Column]) -> str:
     e = _escaped
     periods = [str(row.get("period", "")) for row in table.rows]
     left, right, top, plot_h = 40, 40, 28, 180
-    legend_h = 18 * ((len(rates) + 2) // 3)
+    longest = max((len(visible(c.label)) for c in rates), default=0)
+    per_row = 3 if longest <= LEGEND_CHARS else 2 if longest <= 40 else 1  # long names: fewer entries a row
+    entry = (WIDTH - left) // per_row
+    legend_h = 18 * ((len(rates) + per_row - 1) // per_row)
     height = top + plot_h + 34 + legend_h
     step = (WIDTH - left - right) / max(1, len(periods) - 1)
     x = [left + i * step for i in range(len(periods))]
@@ -101,11 +104,8 @@ def lines(title: str, table: Table, rates: list[Column]) -> str:
     for pct in (0, 25, 50, 75, 100):
         parts.append(f'<line x1="{left}" y1="{y(pct / 100):.1f}" x2="{WIDTH - right}" y2="{y(pct / 100):.1f}" stroke="#e5e5e5"/>')
         parts.append(f'<text x="{left - 4}" y="{y(pct / 100) + 4:.1f}" {FONT} text-anchor="end" fill="#777">{pct}%</text>')
-    every = max(1, math.ceil(len(periods) / 8))
-    for i, period in enumerate(periods):
-        if i % every == 0 or i == len(periods) - 1:
-            anchor = "end" if i == len(periods) - 1 and len(periods) > 1 else "start" if i == 0 else "middle"
-            parts.append(f'<text x="{x[i]:.1f}" y="{top + plot_h + 16}" {FONT} text-anchor="{anchor}" fill="#555">{e(period)}</text>')
+    for i, anchor in _axis_labels(periods, x):
+        parts.append(f'<text x="{x[i]:.1f}" y="{top + plot_h + 16}" {FONT} text-anchor="{anchor}" fill="#555">{e(periods[i])}</text>')
     for n, col in enumerate(rates):
         color = COLORS[n % len(COLORS)]
         points = [(x[i], _number(row.get(col.key)), bool(col.mark and row.get(col.mark))) for i, row in enumerate(table.rows)]
@@ -114,10 +114,40 @@ def lines(title: str, table: Table, rates: list[Column]) -> str:
             if rate is not None:
                 fill = "#ffffff" if immature else color
                 parts.append(f'<circle cx="{px:.1f}" cy="{y(rate):.1f}" r="3" fill="{fill}" stroke="{color}" stroke-width="1.5"/>')
-        lx, ly = left + (n % 3) * 200, top + plot_h + 34 + 18 * (n // 3)
+        lx, ly = left + (n % per_row) * entry, top + plot_h + 34 + 18 * (n // per_row)
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{_label(col.label, LEGEND_CHARS)}</text>')
+        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{_label(col.label, (entry - 20) // 7)}</text>')
     return "".join(parts) + "</svg>"
+
+
+def _axis_labels(periods: list[str], x: list[float]) -> list[tuple[int, str]]:
+    """Return the periods to label on the axis (the first, the last, and between them as many as
+    fit, about 7 px a character and a gap), with their anchors: no label runs into the next."""
+    n = len(periods)
+    if n == 0:
+        return []
+    if n == 1:
+        return [(0, "start")]
+
+    def extent(i: int) -> tuple[float, float, str]:
+        w = 7 * len(periods[i])
+        if i == 0:
+            return x[i], x[i] + w, "start"
+        if i == n - 1:
+            return x[i] - w, x[i], "end"
+        return x[i] - w / 2, x[i] + w / 2, "middle"
+
+    gap = 8
+    last_left = extent(n - 1)[0]
+    chosen, right = [(0, "start")], extent(0)[1]
+    for i in range(1, n - 1):
+        lo, hi, anchor = extent(i)
+        if lo >= right + gap and hi + gap <= last_left:
+            chosen.append((i, anchor))
+            right = hi
+    if last_left >= extent(0)[1] + gap:
+        chosen.append((n - 1, "end"))
+    return chosen
 
 
 def _polylines(points: list[tuple[float, float | None, bool]], y, color: str) -> list[str]:
