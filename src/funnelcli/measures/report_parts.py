@@ -132,7 +132,7 @@ def stage_columns(f: Funnel, by: str | None) -> list[Column]:
         Column("converted", "Converted", "count"),
         Column("step_rate", "Step rate", "rate"),
         Column("cumulative_rate", "Cumulative", "rate", priority=2),
-        Column("exited", "Exited", "count", priority=2),
+        Column("exited", "Exited", "count"),  # with stuck and in progress: the buckets add up to reached
     ]
     # the compact set fits 100 columns; per exit and the upper percentiles on request (--columns)
     cols += [Column(keys.exited_key(e.name), e.name, "count", extra=True) for e in f.defs.exits]
