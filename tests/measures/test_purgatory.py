@@ -337,3 +337,13 @@ def test_the_stuck_list_by_owner_is_a_block_per_owner():
     text = run("purgatory", CSV, "-d", YML, "--list", "--by", "owner", "-q", "-f", "text").stdout
     header = next(line for line in text.splitlines() if line.startswith("Owner"))
     assert header.split().count("Owner") == 1
+
+
+def test_a_stage_with_no_sla_says_nothing_can_be_stuck_there(write):
+    # Lead has no sla_days: its Stuck is 0 whatever the ages; the table says why (init writes none)
+    export = write("e.csv", "Id,Created,Qualified\n1,2024-01-01,2024-01-05\n2,2024-01-02,\n3,2024-01-03,\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: Lead, date: Created}\n  - {name: Qualified, date: Qualified}\n")
+    text = run("purgatory", export, "-d", defs, "-q", "-f", "text").stdout
+    assert ("No SLA: Lead: no lead can be stuck there (Stuck 0); give it sla_days in the definitions to measure "
+            "its purgatory.") in text
+    assert "No SLA" not in run("purgatory", CSV, "-d", YML, "-q", "-f", "text").stdout  # only Won, the last, has none
