@@ -226,6 +226,15 @@ def test_unreadable_file_in_a_folder_does_not_hide_the_others(write):
     assert [(p.path.rsplit("/", 1)[-1], p.rule) for p in problems] == [("a.yml", "yaml-syntax"), ("b.yml", "missing-key")]
 
 
+def test_targets_beside_an_unreadable_stages_file_are_not_each_an_unknown_stage(write):
+    """The stages are in the file that can't be read: the targets file beside it does not add an
+    'unknown stage' error per target ('stages are' an empty list), only the syntax error is said."""
+    broken = write("defs/funnel.yml", "columns: {id: [}\nstages:\n  - name: MQL\n")
+    write("defs/targets.yml", "targets:\n  MQL stuck: {max: 0.1}\n")
+    _, problems = definitions.validate([str(broken.parent)])
+    assert [(p.path.rsplit("/", 1)[-1], p.rule) for p in problems] == [("funnel.yml", "yaml-syntax")]
+
+
 def test_encoding_error(write):
     """A Latin-1 file is an encoding error at the line and column of the first bad byte (where an
     editor, or a GitHub annotation, shows it), with its offset."""
