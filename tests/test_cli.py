@@ -424,7 +424,7 @@ def _text(text: str) -> None:
 
 
 @pytest.mark.parametrize("name, check", [
-    ("out.json", _json), ("out.JSON", _json), ("out.md", _markdown), ("out.html", _html), ("out.htm", _html),
+    ("out.json", _json), ("out.JSON", _json), ("out.md", _markdown), ("out.markdown", _markdown), ("out.html", _html), ("out.htm", _html),
     ("out.csv", _csv), ("out.txt", _text), ("out.xyz", _text), ("out", _text),
 ])
 def test_format_from_the_output_extension(tmp_path, name, check):

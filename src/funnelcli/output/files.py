@@ -78,7 +78,8 @@ def _umask() -> int:
     return mask
 
 
-EXTENSIONS = {".txt": "text", ".md": "markdown", ".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
+EXTENSIONS = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".json": "json", ".html": "html",
+              ".htm": "html"}
 
 
 # files that are not text: writing a text report under these names would give a file that the

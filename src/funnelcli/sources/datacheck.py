@@ -256,7 +256,7 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[st
         else:
             total_bad = int(bad.sum())
         first = int(np.flatnonzero(bad)[0])
-        example = f"such as {sample[first].as_py()!r} in row {int(raw.rows[picked[first]]):,}"
+        example = f"such as {sample[first].as_py()!r} in row {int(raw.rows[picked[first]])}"
         hint = format_advice(sample.filter(pa.array(bad)), header, formats, defs, typo=not none_parse)
         role, where = roles[header]
         if none_parse and total_bad >= 5 and not joined:  # the run refuses the export (fields._bad_dates)
