@@ -229,3 +229,15 @@ def test_the_accounting_sentence_counts_one_row_and_one_lead_in_the_singular():
     assert log.sentence() == "1 lead read from the log = 0 leads in the report + 1 never reached MQL + 0 excluded"
     many = funnel.Accounting(rows_read=1200, excluded=[], not_reached=200, first_stage="MQL", in_report=1000)
     assert many.sentence() == "1,200 rows read = 1,000 leads in the report + 200 never reached MQL + 0 excluded"
+
+
+def test_an_own_date_after_as_of_hidden_by_an_earlier_later_stage_counts_as_an_event_after_it(write):
+    # lead 1: A 01-01, B 01-25 (its own), C 01-10: B takes C's earlier date. Replayed as of 01-20,
+    # B's own 01-25 has not come (B is skipped as of then): an event after as-of, which the notice
+    # counts. Lead 2 has nothing after 01-20. (The count once looked at effective dates only.)
+    export = write("e.csv", "Id,A,B,C\n1,2024-01-01,2024-01-25,2024-01-10\n2,2024-01-02,2024-01-03,\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: A, date: A}\n  - {name: B, date: B}\n  - {name: C, date: C}\n")
+    f = api.run(str(export), str(defs), as_of=dt.date(2024, 1, 20))
+    assert f.after_as_of == 1
+    assert [x.message for x in f.findings if "after the as-of date" in x.message] == [
+        "1 lead has dates after the as-of date 2024-01-20; those events are ignored"]

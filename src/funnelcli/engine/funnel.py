@@ -393,6 +393,8 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
     after = np.zeros(len(loaded.leads), dtype=bool)
     for j, day in loaded.exit_dates.items():
         after |= loaded.exit_met[j] & (day > limit)
+    for rows, own in loaded.late.values():  # an own date after as-of that a later stage's earlier date hides
+        after[rows[own > limit]] = True
     if "stage_since" in loaded.leads.columns:  # a stage change after as-of: its age is unknown then
         # a day after as-of or later, in the column's own unit: no copy of the column
         after |= loaded.leads["stage_since"].to_numpy() >= np.datetime64(limit, "D") + DAY
