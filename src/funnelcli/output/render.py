@@ -72,19 +72,16 @@ def _cut(text: str, ascii_only: bool) -> str:
     return text[:LONG_CELL - len(more)] + more
 
 
-def _has_long(table: Table, cols: list[Column]) -> bool:
-    """Return whether a text value of the columns is longer than LONG_CELL (so _cells cuts it)."""
-    text_cols = [c for c in cols if c.kind not in (*NUMERIC, "spark", "flag") and not c.prose]  # a group's too
-    return any(len(visible(str(row.get(c.key, "")))) > LONG_CELL for row in table.rows for c in text_cols)
-
-
 SHORT_CELL = 24  # characters of a text value that HTML keeps on one line (an id, a date, a stage, an owner)
 CUT_NOTE = f"Values longer than {LONG_CELL} characters are cut; -f csv and -f json have them whole."
 
 
-def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None, cut: bool = False) -> list[list[str]]:
-    """Return the table's cells as shown; with `cut`, a text value longer than LONG_CELL is cut."""
+def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None, cut: bool = False,
+           cuts: list | None = None) -> list[list[str]]:
+    """Return the table's cells as shown; with `cut`, a text value longer than LONG_CELL is cut
+    (and `cuts`, when given, gets an item for each value cut)."""
     cols = _shown(table) if cols is None else cols
+    cuts = [] if cuts is None else cuts
     out = []
     previous_group = None
     for row in table.rows:
@@ -92,7 +89,9 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
         for col in cols:
             if col.kind == "group":
                 text = visible(str(row.get(col.key, "")))
-                text = _cut(text, ascii_only) if cut else text
+                if cut and len(text) > LONG_CELL:
+                    text = _cut(text, ascii_only)
+                    cuts.append(col.key)
                 line.append(text if text != previous_group else "")
                 previous_group = text
                 continue
@@ -103,8 +102,9 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
                 line.append(col.flag if row.get(col.key) else "")
                 continue
             text = visible(cell(row.get(col.key), col.kind_for(row)))
-            if cut and col.kind not in NUMERIC and not col.prose:
+            if cut and len(text) > LONG_CELL and col.kind not in NUMERIC and not col.prose:
                 text = _cut(text, ascii_only)
+                cuts.append(col.key)
             if col.mark and row.get(col.mark) and text != EMPTY:
                 text += MARK
             line.append(text)
@@ -164,9 +164,11 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     highest priority number (the rightmost first), never a row's label; when only two more would
     remain, the rows are listed instead (stacked). `gap` is the space between columns."""
     cols = _shown(table, choice)
-    every = _cells(table, ascii_only, cols, cut=True)
-    cut = _has_long(table, cols)
-    widths = {id(c): max([_span(visible(c.label))] + [_span(r[i]) for r in every]) for i, c in enumerate(cols)}
+    cuts: list = []
+    every = _cells(table, ascii_only, cols, cut=True, cuts=cuts)
+    cut = bool(cuts)
+    cells = [_column_span([r[i] for r in every]) for i in range(len(cols))]  # the widest cell of each column
+    widths = {id(c): max(_span(visible(c.label)), cells[i]) for i, c in enumerate(cols)}
 
     def needed(chosen: list[Column]) -> int:
         return sum(widths[id(c)] for c in chosen) + gap * (len(chosen) - 1)
@@ -174,11 +176,10 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     heads: dict[int, list[str]] = {}
     if width is not None and table.rows and needed(cols) > width:  # labels on a few lines before leaving columns out
         for i, c in enumerate(cols):
-            cells = max([0] + [_span(r[i]) for r in every])
-            lines = _narrow_label(visible(c.label), cells)
+            lines = _narrow_label(visible(c.label), cells[i])
             if len(lines) > 1:
                 heads[id(c)] = lines
-                widths[id(c)] = max([cells] + [_span(x) for x in lines])
+                widths[id(c)] = max([cells[i]] + [_span(x) for x in lines])
     kept, left_out = list(cols), []
     while width is not None and table.rows and needed(kept) > width:
         values = [c for c in kept if not _is_key(c, kept)]
@@ -274,6 +275,15 @@ def render_text(report: Report, ascii_only: bool = False, width: int | None = No
     return "\n".join(out) + "\n"
 
 
+def _column_span(values: list[str]) -> int:
+    """Return the columns the widest of `values` takes (one pass in C for a column of ASCII)."""
+    if not values:
+        return 0
+    if "".join(values).isascii():
+        return max(map(len, values))
+    return max(map(_span, values))
+
+
 def _span(text: str) -> int:
     """Return the columns `text` takes on a terminal: 2 for a wide character (李), 0 for a combining one."""
     from rich.cells import cell_len
@@ -282,11 +292,11 @@ def _span(text: str) -> int:
 
 
 def _ljust(text: str, width: int) -> str:
-    return text + " " * (width - _span(text))
+    return text + " " * (width - (len(text) if text.isascii() else _span(text)))
 
 
 def _rjust(text: str, width: int) -> str:
-    return " " * (width - _span(text)) + text
+    return " " * (width - (len(text) if text.isascii() else _span(text))) + text
 
 
 def _text_table(table: Table, ascii_only: bool = False, layout: Layout | None = None) -> list[str]:
@@ -295,7 +305,7 @@ def _text_table(table: Table, ascii_only: bool = False, layout: Layout | None = 
     layout = layout or _layout(table, None, None, ascii_only, gap=2)
     cols, body = layout.cols, layout.body
     heads = [layout.head(c) for c in cols]
-    widths = [max([_span(x) for x in heads[i]] + [_span(r[i]) for r in body]) for i, c in enumerate(cols)]
+    widths = [max([_span(x) for x in heads[i]] + [_column_span([r[i] for r in body])]) for i, c in enumerate(cols)]
 
     marked = [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in body) for i, c in enumerate(cols)]
 
@@ -445,9 +455,10 @@ def render_markdown(report: Report, ascii_only: bool = False, columns: tuple[str
             cols = _shown(table, columns)
             out.append("| " + " | ".join(_md_escape(c.label) for c in cols) + " |")
             out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in cols) + "|")
-            for row in _cells(table, ascii_only, cols, cut=True):
+            cuts: list = []
+            for row in _cells(table, ascii_only, cols, cut=True, cuts=cuts):
                 out.append("| " + " | ".join(_md_escape(v) for v in row) + " |")
-        notes = table.notes + ([CUT_NOTE] if table.rows and _has_long(table, _shown(table, columns)) else [])
+        notes = table.notes + ([CUT_NOTE] if table.rows and cuts else [])
         if notes:
             out.append("")
             out += [f"{_md_escape(n)}  " for n in notes]
@@ -585,7 +596,8 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                 align = "right" if col.kind in NUMERIC else "left"
                 out.append(f'<th style="{_CELL}text-align:{align};background:#f4f4f4;">{e(col.label)}</th>')
             out.append("</tr></thead><tbody>")
-            for row in _cells(table, ascii_only, cols, cut=True):
+            cuts = []
+            for row in _cells(table, ascii_only, cols, cut=True, cuts=cuts):
                 out.append("<tr>")
                 for col, value in zip(cols, row):
                     # a number, a date, a name never breaks; a long text wraps at its spaces
@@ -594,7 +606,7 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                     out.append(f'<td style="{_CELL}{style}">{e(value)}</td>')
                 out.append("</tr>")
             out.append("</tbody></table>")
-        for note in table.notes + ([CUT_NOTE] if table.rows and _has_long(table, _shown(table, columns)) else []):
+        for note in table.notes + ([CUT_NOTE] if table.rows and cuts else []):
             out.append(f'<p style="font-size:12px;color:#555;margin:4px 0;">{e(note)}</p>')
         out += charts_for(table)  # inline SVG, drawn from this table's own numbers
     if report.notes:
