@@ -235,6 +235,14 @@ def test_targets_beside_an_unreadable_stages_file_are_not_each_an_unknown_stage(
     assert [(p.path.rsplit("/", 1)[-1], p.rule) for p in problems] == [("funnel.yml", "yaml-syntax")]
 
 
+def test_targets_with_no_stages_at_all_are_not_each_an_unknown_stage(write):
+    """stages: [] is one error; the targets beside it don't each add 'stages are ' (an empty list)."""
+    folder = write("defs/funnel.yml", "version: 1\ncolumns: {id: Id}\nstages: []\n").parent
+    write("defs/targets.yml", "targets:\n  A->B: {min: 0.5}\n")
+    _, problems = definitions.validate([str(folder)])
+    assert problems and not [p for p in problems if p.rule == "unknown-stage"]
+
+
 def test_encoding_error(write):
     """A Latin-1 file is an encoding error at the line and column of the first bad byte (where an
     editor, or a GitHub annotation, shows it), with its offset."""

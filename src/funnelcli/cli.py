@@ -259,6 +259,7 @@ def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
     for finding in f.findings:  # an accounting line names its own file
         where = "" if finding.kind == "accounting" else f"{f.export}: "
         note(opts.quiet, where + finding.text(cli=True, flags=FLAGS))
+    f.option_words = FLAGS  # the report's Data: lines name options as stderr does
     return f
 
 

@@ -203,3 +203,16 @@ def test_html_text_cells_wrap_and_numbers_do_not(tmp_path):
     short = [style for style, text in cells if text == "Ann"]
     assert owner and all("nowrap" not in style for style in owner)  # wraps at its spaces
     assert numbers and short and all("white-space:nowrap" in style for style in numbers + short)
+
+
+def test_a_long_value_quoted_in_explains_sentences_is_cut(write):
+    # a 3,000-character status value: explain's Why quotes it ("the lead has status 'ZZZ...'"); a
+    # sentence wraps at its spaces, but the value made a 3,159-character line: it is cut
+    from tests.reference_definitions import REFERENCE_STATUS
+
+    export = write("l.csv", "Deal - ID,Deal - Stage,Deal - Status,Deal - Last stage change,Deal - Owner,Deal - Deal created,"
+                            "Deal - Won time,Deal - Lost time\n7," + "Z" * 3000 + ",open,,Ann,03/01/2024,,\n")
+    out = ok(run("explain", export, "7", "-d", write("d.yml", REFERENCE_STATUS), "-q", "-f", "text"))
+    assert "Z" * 81 not in out and "Z" * 70 in out
+    assert max(len(line) for line in out.splitlines()) < 600
+    assert "Values longer than 80 characters are cut" in out

@@ -347,3 +347,12 @@ def test_a_stage_with_no_sla_says_nothing_can_be_stuck_there(write):
     assert ("No SLA: Lead: no lead can be stuck there (Stuck 0); give it sla_days in the definitions to measure "
             "its purgatory.") in text
     assert "No SLA" not in run("purgatory", CSV, "-d", YML, "-q", "-f", "text").stdout  # only Won, the last, has none
+
+
+def test_no_sla_advice_where_nothing_has_a_date(write):
+    # a flag export has no dates: nothing can be stuck anywhere, which the report says once;
+    # advice to set sla_days would not help
+    export = write("f.csv", "Id,Converted\nA,yes\nB,no\n")
+    defs = write("flag.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - name: Lead\n  - name: Converted\n    flag: Converted\n")
+    text = run("purgatory", export, "-d", defs, "-q", "-f", "text").stdout
+    assert "No SLA" not in text and "The export has no dates" in text

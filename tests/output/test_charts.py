@@ -97,3 +97,15 @@ def test_long_step_names_get_fewer_legend_entries_a_row(tmp_path):
     swatches = re.findall(r'<rect x="(\d+)" y="[\d.]+" width="10" height="10"', chart)
     assert swatches == ["40", "340"]
     assert "MQL-&gt;Sales Qualified Lead (by the AE)</text>" in chart and "\u2026" not in chart  # each name whole
+
+
+def test_a_legend_name_as_long_as_a_third_of_a_row_holds_is_whole(tmp_path):
+    # 'Opportunity->Contract Sent' is 26 characters: three to a row it was cut at 25 ('...Se…');
+    # the threshold and the room now agree: it takes two a row, whole
+    yml = Path(TRENDS[2]).read_text(encoding="utf-8").replace("name: SQL", "name: Contract Sent").replace("name: MQL", "name: Opportunity")
+    assert len("Opportunity->Contract Sent") == 26
+    defs = tmp_path / "defs.yml"
+    defs.write_text(yml, encoding="utf-8")
+    page = run("trends", TRENDS[0], "-d", defs, "-f", "html", "-q").stdout
+    (chart,) = [s for s in svgs(page) if "Conversion rate by cohort" in s]
+    assert "\u2026" not in chart and "Opportunity-&gt;Contract Sent</text>" in chart

@@ -182,3 +182,20 @@ def test_the_four_buckets_stay_together_on_a_narrow_terminal(columns):
     numbers = [int(x.replace(",", "")) for x in sal.split() if re.fullmatch(r"[\d,]+", x)]
     reached, converted, exited, stuck, in_progress = numbers[0], numbers[1], numbers[-3], numbers[-2], numbers[-1]
     assert reached == converted + exited + stuck + in_progress
+
+
+def test_a_table_whose_buckets_do_not_fit_together_is_a_list(tmp_path):
+    # long stage names: after Median days and Cumulative, In progress would go and the buckets
+    # shown would not add up to Reached (4 = 2 + 0 + 1): the rows are listed instead, each whole
+    defs = tmp_path / "n.yml"
+    defs.write_text("version: 1\ncolumns: {id: id}\nstages:\n  - {name: Marketing Qualified Lead Stage, date: d1, sla_days: 3}\n"
+                    "  - {name: Sales Accepted Lead, date: d2, sla_days: 5}\n  - {name: Won, date: d3}\n", encoding="utf-8")
+    export = tmp_path / "n.csv"
+    export.write_text("id,d1,d2,d3\n1,2025-01-01,2025-01-02,2025-01-20\n2,2025-01-01,2025-01-18,\n3,2025-01-18,,\n"
+                      "4,2025-01-02,,\n", encoding="utf-8")
+    shown = on_terminal(["conversion", str(export), "-d", str(defs)], 80)
+    assert "Shown as a list: the table is wider than 80 columns." in " ".join(shown.split())
+    block = shown.split("Marketing Qualified Lead Stage\n", 1)[1].split("\n\n", 1)[0]
+    values = dict(line.split(None, 1) if not line.strip().startswith("In progress") else ("In progress", line.split()[-1])
+                  for line in block.splitlines())
+    assert [values[k].strip() for k in ("Reached", "Converted", "Exited", "Stuck", "In progress")] == ["4", "2", "0", "1", "1"]

@@ -442,6 +442,15 @@ def test_a_quiet_report_says_which_status_values_name_no_stage(write, fmt):
     assert "(row 7)" in data[0] and "blank" in data[0]
 
 
+def test_a_reports_data_lines_name_options_as_stderr_does(write):
+    # replayed before every deal: no leads; stderr and the report both say to check --as-of (the
+    # report said 'as_of', the Python keyword)
+    result = run("conversion", write("export.csv", REFERENCE_STATUS_CSV), "-d", write("defs.yml", REFERENCE_STATUS),
+                 "--as-of", "2023-12-01", "-f", "text")
+    said = "no leads in the report (check --since, --until, --market and --as-of)"
+    assert said in result.stderr and f"Data: {said}." in result.stdout
+
+
 def test_explain_says_a_replay_comes_before_the_stage_change(write):
     result = run("explain", write("export.csv", REFERENCE_STATUS_CSV), "3", "-d", write("defs.yml", REFERENCE_STATUS),
                  "--as-of", "2024-03-05", "-f", "json", "-q")

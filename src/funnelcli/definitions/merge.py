@@ -208,8 +208,8 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     stages = [dataclasses.replace(s, date=_header(columns, s.date), flag=_header(columns, s.flag)) for s in stages]
     exits = [dataclasses.replace(e, date=_header(columns, e.date)) for e in exits]
     _check_purgatory_fields(stages, columns, problems)
-    # with the stages in a file that could not be read, every target would name an unknown stage
-    targets = _merge_targets(frags, [s.name for s in stages], problems) if stages or not unreadable else []
+    # with no stages (none listed, or in a file that could not be read) every target would name an unknown stage
+    targets = _merge_targets(frags, [s.name for s in stages], problems) if stages else []
     refs = _column_refs(columns, column_where, stages, exits, markets, problems, joins)
     refs += _shape_refs(frags, columns, stage_column, history, joins)
 

@@ -107,6 +107,7 @@ class Funnel:
     dated: np.ndarray | None = None  # bool [n, k]: reached with an own date, at the as-of date
     unplaced: int = 0  # leads a replay before the export's date can't place: reached a stage with no date
     findings: list = dataclasses.field(default_factory=list)  # data-quality facts, as funnelcli.Finding
+    option_words: dict | None = None  # set by the command line: findings name its options (--as-of), not keywords
     memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
     selected_only: bool = False  # `frame` holds only the selected leads, in order: `rows` is 0..n-1
 

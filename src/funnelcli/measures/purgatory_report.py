@@ -88,7 +88,7 @@ def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_am
              "Days stuck: days in the stage at the as-of date." + (" Value at risk: the amount of the stuck leads." if has_amount else "")]
     last = len(f.stages) - 1
     open_ended = [f.stages[i] for i in stages if i != last and f.defs.stages[i].sla_days is None]
-    if open_ended:
+    if open_ended and f.as_of is not None:  # with no dates nothing can be stuck anywhere, and the report says so
         notes.append(f"No SLA: {', '.join(open_ended)}: no lead can be stuck there (Stuck 0); give "
                      f"{'it' if len(open_ended) == 1 else 'each'} sla_days in the definitions to measure its purgatory.")
     return Table("stages", "Stuck by stage", cols, measures.stage_rows(f, stages), notes)

@@ -105,7 +105,8 @@ def closing_notes(f: Funnel) -> list[str]:
                      "replay can't place in time: counted as the export has them.")
     # what stderr says about the data, for a report read without it (a mailed one, -q): excluded
     # rows are in the Rows line and each file's in its File line
-    notes += [f"Data: {x.text()}." for x in f.findings if x.kind in ("notice", "warning")]
+    cli = f.option_words is not None
+    notes += [f"Data: {x.text(cli, f.option_words)}." for x in f.findings if x.kind in ("notice", "warning")]
     notes.append(f"Rows: {f.accounting.sentence()}.")
     notes += [f"File: {account.sentence()}." for account in f.accounting.files]
     return notes
@@ -129,16 +130,16 @@ def stage_columns(f: Funnel, by: str | None) -> list[Column]:
     cols += [
         Column("stage", "Stage"),
         Column("reached", "Reached", "count"),
-        Column("converted", "Converted", "count"),
+        Column("converted", "Converted", "count", whole=True),
         Column("step_rate", "Step rate", "rate"),
         Column("cumulative_rate", "Cumulative", "rate", priority=2),
-        Column("exited", "Exited", "count"),  # with stuck and in progress: the buckets add up to reached
+        Column("exited", "Exited", "count", whole=True),  # the four buckets add up to reached: shown together
     ]
     # the compact set fits 100 columns; per exit and the upper percentiles on request (--columns)
     cols += [Column(keys.exited_key(e.name), e.name, "count", extra=True) for e in f.defs.exits]
     cols += [
-        Column("stuck", "Stuck", "count"),
-        Column("in_progress", "In progress", "count"),
+        Column("stuck", "Stuck", "count", whole=True),
+        Column("in_progress", "In progress", "count", whole=True),
         Column("median_days", "Median days", "days", priority=2),
         Column("p75_days", "p75 days", "days", extra=True),
         Column("p90_days", "p90 days", "days", extra=True),

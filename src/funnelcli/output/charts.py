@@ -17,7 +17,7 @@ BAR = 22  # px per bar
 COLORS = ("#2f6fb3", "#d9822b", "#3a9a5b", "#b34a4a", "#7b5aa6", "#5f8f9c")
 LABEL_MAX = 200  # px for the bars' labels, at about 7 px a character
 LABEL_CHARS = (LABEL_MAX - 8) // 7 - 1  # the characters that fit in it, with room for the ellipsis
-LEGEND_CHARS = 26  # a legend entry has 200 px, its swatch 14 of them
+LEGEND_CHARS = (200 - 20) // 7  # the characters of a legend entry three to a row: 200 px, its swatch and gap 20
 FONT = 'font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="12"'
 
 

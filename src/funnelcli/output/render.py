@@ -64,6 +64,9 @@ def _is_key(col: Column, cols: list[Column]) -> bool:
 LONG_CELL = 80  # characters of a text value that the terminal and -f text show; csv, json have it whole
 
 
+_LONG_WORD = re.compile(r"\S{%d,}" % (LONG_CELL + 1))
+
+
 def _cut(text: str, ascii_only: bool) -> str:
     """Return a text value cut to LONG_CELL characters, with an ellipsis where it was cut."""
     if len(text) <= LONG_CELL:
@@ -102,9 +105,13 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
                 line.append(col.flag if row.get(col.key) else "")
                 continue
             text = visible(cell(row.get(col.key), col.kind_for(row)))
-            if cut and len(text) > LONG_CELL and col.kind not in NUMERIC and not col.prose:
-                text = _cut(text, ascii_only)
-                cuts.append(col.key)
+            if cut and len(text) > LONG_CELL and col.kind not in NUMERIC:
+                if not col.prose:
+                    text = _cut(text, ascii_only)
+                    cuts.append(col.key)
+                elif _LONG_WORD.search(text):  # a sentence wraps at its spaces; a value quoted in it is cut
+                    text = _LONG_WORD.sub(lambda m: _cut(m.group(), ascii_only), text)
+                    cuts.append(col.key)
             if col.mark and row.get(col.mark) and text != EMPTY:
                 text += MARK
             line.append(text)
@@ -186,6 +193,8 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
         if len(values) <= 2:  # a table of its label and one or two numbers is no table: list the rows
             return Layout(cols, every, [], stacked=True, cut=cut)  # a list shows each label whole
         victim = max(values, key=lambda c: (c.priority, kept.index(c)))
+        if victim.whole:  # columns that add up (the four buckets) go together or not at all: list the rows
+            return Layout(cols, every, [], stacked=True, cut=cut)
         kept.remove(victim)
         left_out.insert(0, victim)
     body = every if not left_out else [[r[i] for i, c in enumerate(cols) if c in kept] for r in every]
