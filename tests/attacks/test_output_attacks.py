@@ -216,3 +216,18 @@ def test_a_long_value_quoted_in_explains_sentences_is_cut(write):
     assert "Z" * 81 not in out and "Z" * 70 in out
     assert max(len(line) for line in out.splitlines()) < 600
     assert "Values longer than 80 characters are cut" in out
+
+
+def test_two_long_groups_alike_in_their_first_characters_stay_two(tmp_path):
+    # Bob becomes 'L' * 100 + 'a'; Ann becomes 'L' * 100 + 'b': both are cut to the same 79
+    # characters, but each starts its own block (the second's label was blanked as a repeat)
+    rows = list(csv.reader((FIXTURES / "purgatory.csv").read_text(encoding="utf-8").splitlines()))
+    col = rows[0].index("Owner")
+    for r in rows[1:]:
+        r[col] = {"Bob": "L" * 100 + "a", "Ann": "L" * 100 + "b"}.get(r[col], r[col])
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    path = tmp_path / "long.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    out = ok(run("conversion", "--by", "owner", str(path), "-d", YML, "-f", "text", "-q"))
+    assert out.count("L" * 79 + "\u2026") == 2

@@ -91,12 +91,13 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
         line = []
         for col in cols:
             if col.kind == "group":
-                text = visible(str(row.get(col.key, "")))
+                whole = visible(str(row.get(col.key, "")))
+                text = whole
                 if cut and len(text) > LONG_CELL:
                     text = _cut(text, ascii_only)
                     cuts.append(col.key)
-                line.append(text if text != previous_group else "")
-                previous_group = text
+                line.append(text if whole != previous_group else "")  # two groups alike in their first 79 stay two
+                previous_group = whole
                 continue
             if col.kind == "spark":
                 line.append(sparkline(row.get(col.key) or [], ascii_only))
