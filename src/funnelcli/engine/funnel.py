@@ -207,14 +207,7 @@ class Funnel:
         if not self.defs.stage_column:
             return None
 
-        def make():
-            from funnelcli.sources.shapes import value_codes
-
-            column = self.column(self.defs.field_key(self.defs.stage_column))
-            stage_of, _ = value_codes(column.cat.categories, self.defs)
-            return np.append(stage_of, -1)[column.cat.codes.to_numpy()]  # code -1 (blank) names nothing
-
-        return self.remember(("status_stage",), make)
+        return self.remember(("status_stage",), lambda: _named_stages(self.column(self.defs.field_key(self.defs.stage_column)), self.defs))
 
     def latest_before(self, i: int) -> np.ndarray:
         """Return the latest date (int days; NONE, below every day, when none) among stages before i."""
@@ -355,6 +348,14 @@ def _as_of_date(loaded: LoadedExport, as_of: dt.date | None) -> pd.Timestamp | N
     return loaded.latest_date.normalize()
 
 
+def _named_stages(column: pd.Series, defs: Definitions) -> np.ndarray:
+    """Return the stage a status column names per row (int16; -1: none, or blank)."""
+    from funnelcli.sources.shapes import value_codes
+
+    stage_of, _ = value_codes(column.cat.categories, defs)
+    return np.append(stage_of, -1).astype(np.int16)[column.cat.codes.to_numpy()]  # code -1 (blank) names nothing
+
+
 def _status_moves(loaded: LoadedExport, defs: Definitions, limit: np.datetime64) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Return, per row, the stage its status names when the lead moved there after the as-of date
     (its stage_since is later), and when it had moved there by then (-1 otherwise, in each); None,
@@ -367,11 +368,7 @@ def _status_moves(loaded: LoadedExport, defs: Definitions, limit: np.datetime64)
     """
     if not defs.stage_column or "stage_since" not in loaded.leads.columns:
         return None, None
-    from funnelcli.sources.shapes import value_codes
-
-    column = loaded.leads[defs.field_key(defs.stage_column)]
-    stage_of, _ = value_codes(column.cat.categories, defs)
-    status = np.append(stage_of, -1).astype(np.int16)[column.cat.codes.to_numpy()]  # code -1 (blank) names nothing
+    status = _named_stages(loaded.leads[defs.field_key(defs.stage_column)], defs)
     since = loaded.leads["stage_since"].to_numpy()
     later = since >= np.datetime64(limit, "D") + DAY
     by_then = since < np.datetime64(limit, "D") + DAY  # NaT compares False in both
@@ -406,10 +403,11 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
         after |= beyond
         future |= beyond
         undated = date[:, i] == none
-        if moved is not None:
-            future |= (moved == i) & undated
+        moving = moved == i if moved is not None else None
+        if moving is not None:
+            future |= moving & undated
         in_funnel |= reached[:, i] & undated & ~future
-        later.append(bool(beyond.any()) or (moved is not None and bool((moved == i).any())))
+        later.append(bool(beyond.any()) or (moving is not None and bool(moving.any())))
     return in_funnel, after, later
 
 
