@@ -68,9 +68,8 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
         files += accounts
         notices += join_notices
     fields = typed_fields(raw, defs, evidence, files, unit)
-    fields.notices += notices + [n for n in (u.notice(fields.usable, fields.rows) for u in unmatched) if n]
-    for u in unmatched:  # a joined file's rows that only excluded rows matched gave no lead its values
-        u.settle(fields.usable)
+    # once the usable rows are known: each join's unmatched leads, and its rows that matched only excluded ones
+    fields.notices += notices + [n for n in (u.settle(fields.usable, fields.rows) for u in unmatched) if n]
     return fields
 
 

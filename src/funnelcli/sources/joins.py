@@ -32,7 +32,7 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
                encoding: str | None = None) -> tuple[RawTable, list[FileAccount], list[RowIssue], list[Unmatched]]:
     """Return the lead table with every join's columns added, where each file's rows went,
     notices about the files, and per join the lead rows no row of its file matches (`Unmatched`:
-    a notice once the rows that are no leads are known, `Unmatched.notice`)."""
+    settled, and a notice, once the rows that are leads are known)."""
     accounts: list[FileAccount] = []
     notices: list[RowIssue] = []
     unmatched: list[Unmatched] = []
@@ -54,39 +54,32 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
 @dataclass
 class Unmatched:
     """The lead rows (with a key) that no row of a join's file matches, and which of the file's
-    rows give their values to which lead rows (to settle its account once the leads are known)."""
+    rows give their values to which lead rows: settled once the rows that are leads are known."""
 
     reason: str
     rows: np.ndarray  # bool per row of the lead table
-    position: np.ndarray | None = None  # per row of the lead table: the file's row (position) it takes, -1: none
-    account: FileAccount | None = None  # the file's account, whose "matched a lead" this settles
-    file_rows: np.ndarray | None = None  # the file's row numbers, by position
+    position: np.ndarray  # per row of the lead table: the file's row (position) it takes, -1: none
+    account: FileAccount  # the file's account, whose "matched a lead" this settles
+    file_rows: np.ndarray  # the file's row numbers, by position
 
-    def notice(self, usable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
-        """Return the notice of the unmatched rows that are leads (an excluded row is counted once,
-        for its exclusion)."""
-        return issue(self.reason, self.rows & usable, rows, detail="the columns the join brings are blank for those leads")
-
-    def settle(self, usable: np.ndarray) -> None:
-        """Count apart, in the file's account, its rows that only rows of the export that are
-        excluded (an unparseable date, a duplicate id) matched: they gave no lead its values."""
-        if self.position is None or self.account is None:
-            return
-        position, self.position = self.position, None  # once
-        taken = position >= 0
+    def settle(self, usable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
+        """Count apart, in the file's account, its rows that only excluded rows of the export (an
+        unparseable date, a duplicate id) matched: they gave no lead its values. Return the notice
+        of the unmatched rows that are leads (an excluded row is counted once, for its exclusion)."""
+        taken = self.position >= 0
         matched = np.zeros(len(self.file_rows), dtype=bool)
-        matched[position[taken]] = True
+        matched[self.position[taken]] = True
         used = np.zeros(len(self.file_rows), dtype=bool)
-        used[position[taken & usable]] = True
+        used[self.position[taken & usable]] = True
         only = matched & ~used
         n = int(np.count_nonzero(only))
-        if not n:
-            return
-        parts = self.account.parts
-        at = next(i for i, (_, what) in enumerate(parts) if what == MATCHED)
-        parts[at] = (parts[at][0] - n, MATCHED)
-        parts.insert(at + 1, (n, ONLY_EXCLUDED))
-        self.account.first_rows[ONLY_EXCLUDED] = [int(r) for r in self.file_rows[np.flatnonzero(only)[:SHOW_ROWS]]]
+        if n:
+            parts = self.account.parts
+            at = next(i for i, (_, what) in enumerate(parts) if what == MATCHED)
+            parts[at] = (parts[at][0] - n, MATCHED)
+            parts.insert(at + 1, (n, ONLY_EXCLUDED))
+            self.account.first_rows[ONLY_EXCLUDED] = [int(r) for r in self.file_rows[np.flatnonzero(only)[:SHOW_ROWS]]]
+        return issue(self.reason, self.rows & usable, rows, detail="the columns the join brings are blank for those leads")
 
 
 MATCHED = "matched a lead"
@@ -128,6 +121,8 @@ def _order(raw: RawTable, join: Join, defs: Definitions) -> tuple[np.ndarray, np
     column = raw.column(join.order_by)
     days, bad_days, _ = parse_dates(column, defs.formats(join.order_by), defs.timezone)
     dated = int(np.count_nonzero(~np.isnat(days)))
+    if dated and not bad_days.any():  # every value a date or blank: no need to try numbers
+        return np.where(np.isnat(days), np.inf, days.astype("int64").astype(np.float64)), bad_days
     values, bad_values = numbers(column)
     counted = int(np.count_nonzero(~np.isnan(values)))
     if dated and dated >= counted:
