@@ -14,7 +14,7 @@ import json
 import math
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from funnelcli.errors import FunnelError, option
@@ -79,12 +79,10 @@ SHORT_CELL = 24  # characters of a text value that HTML keeps on one line (an id
 CUT_NOTE = f"Values longer than {LONG_CELL} characters are cut; -f csv and -f json have them whole."
 
 
-def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None, cut: bool = False,
-           cuts: list | None = None) -> list[list[str]]:
-    """Return the table's cells as shown; with `cut`, a text value longer than LONG_CELL is cut
-    (and `cuts`, when given, gets an item for each value cut)."""
+def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None) -> tuple[list[list[str]], bool]:
+    """Return the table's cells as shown, a text value longer than LONG_CELL cut, and whether one was."""
     cols = _shown(table) if cols is None else cols
-    cuts = [] if cuts is None else cuts
+    cut = False
     out = []
     previous_group = None
     for row in table.rows:
@@ -93,9 +91,8 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
             if col.kind == "group":
                 whole = visible(str(row.get(col.key, "")))
                 text = whole
-                if cut and len(text) > LONG_CELL:
-                    text = _cut(text, ascii_only)
-                    cuts.append(col.key)
+                if len(text) > LONG_CELL:
+                    text, cut = _cut(text, ascii_only), True
                 line.append(text if whole != previous_group else "")  # two groups alike in their first 79 stay two
                 previous_group = whole
                 continue
@@ -106,18 +103,16 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
                 line.append(col.flag if row.get(col.key) else "")
                 continue
             text = visible(cell(row.get(col.key), col.kind_for(row)))
-            if cut and len(text) > LONG_CELL and col.kind not in NUMERIC:
+            if len(text) > LONG_CELL and col.kind not in NUMERIC:
                 if not col.prose:
-                    text = _cut(text, ascii_only)
-                    cuts.append(col.key)
+                    text, cut = _cut(text, ascii_only), True
                 elif _LONG_WORD.search(text):  # a sentence wraps at its spaces; a value quoted in it is cut
-                    text = _LONG_WORD.sub(lambda m: _cut(m.group(), ascii_only), text)
-                    cuts.append(col.key)
+                    text, cut = _LONG_WORD.sub(lambda m: _cut(m.group(), ascii_only), text), True
             if col.mark and row.get(col.mark) and text != EMPTY:
                 text += MARK
             line.append(text)
         out.append(line)
-    return out
+    return out, cut
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,10 +129,24 @@ class Layout:
     left_out: list[Column]
     stacked: bool = False
     cut: bool = False  # a text value was cut to LONG_CELL characters
-    heads: dict[int, list[str]] | None = None  # id(column) -> its label's lines, where it was wrapped to fit
+    heads: dict[int, list[str]] = field(default_factory=dict)  # id(column) -> its label's lines, where wrapped to fit
 
     def head(self, col: Column) -> list[str]:
-        return (self.heads or {}).get(id(col)) or [visible(col.label)]
+        return self.heads.get(id(col)) or [visible(col.label)]
+
+    def widths(self) -> list[int]:
+        """Return each column's width: its label's lines and its cells."""
+        return [max([_span(x) for x in self.head(c)] + [_column_span([r[i] for r in self.body])]) for i, c in enumerate(self.cols)]
+
+    def marked(self) -> list[bool]:
+        """Return which columns hold marked numbers (12.5%*): their mark hangs past the digits."""
+        return [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in self.body)
+                for i, c in enumerate(self.cols)]
+
+
+def _hang(value: str, width: int) -> str:
+    """Return a number of a marked column right-aligned in `width`, its mark (or a space) past the digits."""
+    return _rjust(value.removesuffix(MARK), width - 1) + (MARK if value.endswith(MARK) else " ")
 
 
 HEAD_LINES = 3  # lines a column's label may take when a table is too wide for its labels on one line
@@ -172,9 +181,7 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     highest priority number (the rightmost first), never a row's label; when only two more would
     remain, the rows are listed instead (stacked). `gap` is the space between columns."""
     cols = _shown(table, choice)
-    cuts: list = []
-    every = _cells(table, ascii_only, cols, cut=True, cuts=cuts)
-    cut = bool(cuts)
+    every, cut = _cells(table, ascii_only, cols)
     cells = [_column_span([r[i] for r in every]) for i in range(len(cols))]  # the widest cell of each column
     widths = {id(c): max(_span(visible(c.label)), cells[i]) for i, c in enumerate(cols)}
 
@@ -314,18 +321,13 @@ def _text_table(table: Table, ascii_only: bool = False, layout: Layout | None = 
         return ["(no rows)"]
     layout = layout or _layout(table, None, None, ascii_only, gap=2)
     cols, body = layout.cols, layout.body
-    heads = [layout.head(c) for c in cols]
-    widths = [max([_span(x) for x in heads[i]] + [_column_span([r[i] for r in body])]) for i, c in enumerate(cols)]
-
-    marked = [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in body) for i, c in enumerate(cols)]
+    heads, widths, marked = [layout.head(c) for c in cols], layout.widths(), layout.marked()
 
     def fmt(values: list[str], heading: bool = False) -> str:
         parts = []
         for i, (col, value) in enumerate(zip(cols, values)):
-            if marked[i] and not heading:
-                # the mark hangs after the number, so the numbers stay aligned
-                bare = value[:-1] if value.endswith(MARK) else value
-                parts.append(_rjust(bare, widths[i] - 1) + (MARK if value.endswith(MARK) else " "))
+            if marked[i] and not heading:  # the mark hangs after the number, so the numbers stay aligned
+                parts.append(_hang(value, widths[i]))
             elif col.kind in NUMERIC:
                 parts.append(_rjust(value, widths[i]))
             else:
@@ -421,9 +423,7 @@ def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
     depth = max((len(layout.head(c)) for c in layout.cols), default=1)
     # a column with marked numbers (12.5%*) hangs the mark past the digits, as -f text does: its
     # cells and label are laid out here, left-justified (rich drops a cell's trailing space)
-    marked = [c.kind in NUMERIC and c.mark is not None and any(r[j].endswith(MARK) for r in layout.body)
-              for j, c in enumerate(layout.cols)]
-    widths = [max([_span(x) for x in layout.head(c)] + [_span(r[j]) for r in layout.body]) for j, c in enumerate(layout.cols)]
+    marked, widths = layout.marked(), layout.widths()
     for j, col in enumerate(layout.cols):
         head = [""] * (depth - len(layout.head(col))) + layout.head(col)
         if marked[j]:
@@ -432,8 +432,7 @@ def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
                         no_wrap=True, style="bold" if col.kind == "group" else None)
     starts = _group_starts(table)
     for i, row in enumerate(layout.body):
-        cells = [_rjust(text.removesuffix(MARK), widths[j] - 1) + (MARK if text.endswith(MARK) else " ") if marked[j] else text
-                 for j, text in enumerate(row)]
+        cells = [_hang(text, widths[j]) if marked[j] else text for j, text in enumerate(row)]
         grid.add_row(*(Text(text) for text in cells), end_section=(i + 1) in starts)
     if not table.rows:
         grid.add_row(*([Text("(no rows)")] + [Text("")] * (len(layout.cols) - 1)))
@@ -459,16 +458,16 @@ def render_markdown(report: Report, ascii_only: bool = False, columns: tuple[str
         out.append("")
         if table.title:
             out += [f"### {_md_escape(table.title)}", ""]
+        cut = False
         if not table.rows:
             out.append("_No rows._")
         else:
             cols = _shown(table, columns)
             out.append("| " + " | ".join(_md_escape(c.label) for c in cols) + " |")
             out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in cols) + "|")
-            cuts: list = []
-            for row in _cells(table, ascii_only, cols, cut=True, cuts=cuts):
-                out.append("| " + " | ".join(_md_escape(v) for v in row) + " |")
-        notes = table.notes + ([CUT_NOTE] if table.rows and cuts else [])
+            cells, cut = _cells(table, ascii_only, cols)
+            out += ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in cells]
+        notes = table.notes + ([CUT_NOTE] if cut else [])
         if notes:
             out.append("")
             out += [f"{_md_escape(n)}  " for n in notes]
@@ -596,6 +595,7 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
     for table in report.tables:
         if table.title:
             out.append(f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{e(table.title)}</h2>')
+        cut = False
         if not table.rows:
             out.append('<p style="font-size:13px;color:#555;">No rows.</p>')
         else:
@@ -606,8 +606,8 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                 align = "right" if col.kind in NUMERIC else "left"
                 out.append(f'<th style="{_CELL}text-align:{align};background:#f4f4f4;">{e(col.label)}</th>')
             out.append("</tr></thead><tbody>")
-            cuts = []
-            for row in _cells(table, ascii_only, cols, cut=True, cuts=cuts):
+            cells, cut = _cells(table, ascii_only, cols)
+            for row in cells:
                 out.append("<tr>")
                 for col, value in zip(cols, row):
                     # a number, a date, a name never breaks; a long text wraps at its spaces
@@ -616,7 +616,7 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                     out.append(f'<td style="{_CELL}{style}">{e(value)}</td>')
                 out.append("</tr>")
             out.append("</tbody></table>")
-        for note in table.notes + ([CUT_NOTE] if table.rows and cuts else []):
+        for note in table.notes + ([CUT_NOTE] if cut else []):
             out.append(f'<p style="font-size:12px;color:#555;margin:4px 0;">{e(note)}</p>')
         out += charts_for(table)  # inline SVG, drawn from this table's own numbers
     if report.notes:
