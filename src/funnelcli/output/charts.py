@@ -17,7 +17,6 @@ BAR = 22  # px per bar
 COLORS = ("#2f6fb3", "#d9822b", "#3a9a5b", "#b34a4a", "#7b5aa6", "#5f8f9c")
 LABEL_MAX = 200  # px for the bars' labels, at about 7 px a character
 LABEL_CHARS = (LABEL_MAX - 8) // 7 - 1  # the characters that fit in it, with room for the ellipsis
-LEGEND_CHARS = (200 - 20) // 7  # the characters of a legend entry three to a row: 200 px, its swatch and gap 20
 FONT = 'font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="12"'
 
 
@@ -90,7 +89,11 @@ def lines(title: str, table: Table, rates: list[Column]) -> str:
     periods = [str(row.get("period", "")) for row in table.rows]
     left, right, top, plot_h = 40, 40, 28, 180
     longest = max((len(visible(c.label)) for c in rates), default=0)
-    per_row = 3 if longest <= LEGEND_CHARS else 2 if longest <= 40 else 1  # long names: fewer entries a row
+
+    def room(per_row: int) -> int:  # the characters of a legend entry, per_row to a row: its swatch and gap 20 px
+        return ((WIDTH - left) // per_row - 20) // 7
+
+    per_row = next((n for n in (3, 2) if longest <= room(n)), 1)  # long names: fewer entries a row
     entry = (WIDTH - left) // per_row
     legend_h = 18 * ((len(rates) + per_row - 1) // per_row)
     height = top + plot_h + 34 + legend_h
@@ -116,7 +119,7 @@ def lines(title: str, table: Table, rates: list[Column]) -> str:
                 parts.append(f'<circle cx="{px:.1f}" cy="{y(rate):.1f}" r="3" fill="{fill}" stroke="{color}" stroke-width="1.5"/>')
         lx, ly = left + (n % per_row) * entry, top + plot_h + 34 + 18 * (n // per_row)
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{_label(col.label, (entry - 20) // 7)}</text>')
+        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{_label(col.label, room(per_row))}</text>')
     return "".join(parts) + "</svg>"
 
 
