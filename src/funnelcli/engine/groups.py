@@ -35,11 +35,16 @@ class Groups:
         return len(self.labels)
 
 
+def by_key(defs, by: str) -> str:
+    """Return the lead-table column of `--by FIELD`: the market or exit, or the field's key."""
+    return by if by in ("market", "exit") else defs.field_key(by)
+
+
 def group_by(f: Funnel, by: str | None) -> Groups:
     """Return the groups of `--by FIELD` (one group 'all' without it); blank values are a group."""
     if by is None:
         return Groups(None, np.zeros(f.n, dtype=np.int32), ["all"])
-    key = by if by in ("market", "exit") else f.defs.field_key(by)
+    key = by_key(f.defs, by)
     if key not in f.frame.columns or key.startswith("_") or key == "id":
         raise FunnelError(f"{option('by')}{by!r}: not a field of the definitions{did_you_mean(by, f.defs.fields())}; "
                           f"fields are {', '.join(f.defs.fields())}")

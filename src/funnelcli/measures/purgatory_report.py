@@ -5,6 +5,7 @@ the leakage through each exit and the stuck per group; or with --list the stuck 
 from __future__ import annotations
 
 from funnelcli.engine.funnel import Funnel
+from funnelcli.engine.groups import by_key
 from funnelcli.measures import keys
 from funnelcli.measures.model import Column, Report, Table
 from funnelcli.measures.report_parts import closing_notes, header, title_case
@@ -58,8 +59,7 @@ def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, met
         Column("why", "Why", priority=2),
     ] + [Column(k, title_case(k), "number" if k in ("touches", "amount") else "text", priority=1 if k == "owner" else 3) for k in fields]
     if by is not None:  # the group first, and the field not again
-        keys = {by, "market" if by == "market" else f.defs.field_key(by)}
-        columns = [Column("group", title_case(by), "group")] + [c for c in columns if c.key not in keys]
+        columns = [Column("group", title_case(by), "group")] + [c for c in columns if c.key != by_key(f.defs, by)]
     past = sum(1 for r in rows if str(r["why"]).startswith("past SLA"))
     dropped = len(rows) - past  # by the activity rule only: in progress in the stage table
     count = f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first" + (
