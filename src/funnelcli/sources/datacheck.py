@@ -275,9 +275,11 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[st
     return problems
 
 
-def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions, typo: bool = False) -> str:
+def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions, typo: bool = False,
+                  only_a_format: bool = False) -> str | None:
     """Return advice naming the common format that reads most of the failing values (`typo`: the
-    other values of the column parse, so a value no format reads is likely a typo)."""
+    other values of the column parse, so a value no format reads is likely a typo); with
+    `only_a_format`, None when no common format reads them."""
     from funnelcli.sources.cells import parse_times
 
     failing = failing.slice(0, 1000)
@@ -286,6 +288,8 @@ def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: D
         read = int((~np.isnat(parse_times(failing, (fmt,), defs.timezone)[0])).sum())
         if read > most:
             best, most = fmt, read
+    if best is None and only_a_format:
+        return None
     if best is None and typo:
         return "no common format reads them either: correct them in the CRM, or leave them out knowingly"
     if best is None:

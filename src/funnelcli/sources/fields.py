@@ -457,16 +457,16 @@ def no_date_parses(name: str, header: str, example: str, defs: Definitions, fail
     from funnelcli.sources.datacheck import format_advice
 
     formats = defs.formats(header)
+    # a common format that reads them: named, with the line to write
     advice = format_advice(pa.chunked_array([pa.array(list(dict.fromkeys([example, *(failing or [])])), pa.string())]),
-                           header, formats, defs)
-    fits = advice.startswith("the format ")  # a common format reads them: name it, with the line to write
+                           header, formats, defs, only_a_format=True)
     if not formats:
-        hint = (f"set date_format in the definitions; {advice} (or date_format: for every column)" if fits else
+        hint = (f"set date_format in the definitions; {advice} (or date_format: for every column)" if advice else
                 f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{header}: ...}} "
                 "for this column alone")
     else:
         hint = f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}"
-        hint += f"; {advice}" if fits else ""
+        hint += f"; {advice}" if advice else ""
     return InputError(f"{name}: column {_column_name(header, defs)}: no value parses as a date (such as {example!r}); {hint}")
 
 
