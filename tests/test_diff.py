@@ -320,6 +320,25 @@ def test_findings_printed_once_or_by_side(write):
     assert "(old definitions)" not in result.stderr and "(new definitions)" not in result.stderr
 
 
+def test_data_lines_once_or_by_side(write):
+    # rows 2-4 are leads 1-3. Lead 2's status 'Demo' names no stage under the old definitions only;
+    # lead 2's employees 'x' is no number for market Big under both. The report says what stderr
+    # does (a diff mailed or written with -q has no stderr): once when both runs have it.
+    export = write("deals.csv", "id,stage,created,employees\n1,Lead,2026-01-01,10\n2,Demo,2026-01-02,x\n3,Won,2026-01-03,20\n")
+    head = "version: 1\ncolumns: {id: id, stage: stage, created: created, employees: employees}\nstage_column: stage\n"
+    markets = "markets:\n  - name: Big\n    when: {employees: {gte: 15}}\n"
+    old = write("old.yml", head + "stages:\n  - name: Lead\n    date: created\n  - name: Won\n" + markets)
+    new = write("new.yml", head + "stages:\n  - name: Lead\n    date: created\n  - name: Demo\n  - name: Won\n" + markets)
+    result = run("diff", export, old, new, "-q", "-f", "text")
+    assert result.exit_code == 0 and result.stderr == ""
+    data = [line for line in result.stdout.splitlines() if line.startswith("Data")]
+    assert len(data) == 2
+    assert data[0].startswith("Data: 1 row whose 'employees' is not a number such as 'x' (row 3); market Big")
+    assert data[1].startswith("Data (old): 1 row whose 'stage' names no stage and no exit (row 3); the values: 'Demo' (1)")
+    swapped = run("diff", export, new, old, "-q").stdout
+    assert [line[:10] for line in swapped.splitlines() if line.startswith("Data")] == ["Data: 1 ro", "Data (new)"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["nope.csv", OLD, NEW], "funnelcli: error: nope.csv: no such file\n"),
     ([LEADS, "missing-old", NEW], "'OLD_DEFINITIONS': Path 'missing-old' does not exist"),

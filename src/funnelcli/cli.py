@@ -726,6 +726,7 @@ def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimi
     check_output(opts)
     before, after = api.run_both(export, old, new, as_of=as_of, encoding=encoding, delimiter=delimiter,
                                  strict=strict, joins=joins)
+    before.option_words = after.option_words = FLAGS  # the report's Data: lines name options as stderr does
     _diff_findings(before, after, quiet)
     report = api.diff(before, after, examples)
     emit(report, opts)

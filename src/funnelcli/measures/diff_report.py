@@ -309,5 +309,16 @@ def _notes(old: Funnel, new: Funnel) -> list[str]:
         return [f"Rows ({who}): {f.accounting.sentence()}.", *(f"File ({who}): {a.sentence()}." for a in f.accounting.files)]
 
     if lines(old, "") == lines(new, ""):
-        return lines(old, "old and new")
-    return lines(old, "old") + lines(new, "new")
+        return _data_lines(old, new) + lines(old, "old and new")
+    return _data_lines(old, new) + lines(old, "old") + lines(new, "new")
+
+
+def _data_lines(old: Funnel, new: Funnel) -> list[str]:
+    """Return what stderr says about the data (notices, warnings) as Data lines, once when both
+    runs have it, else naming the definitions: a diff read without stderr (mailed, -q) says them too."""
+    def texts(f: Funnel) -> list[str]:
+        return [x.text(f.option_words is not None, f.option_words) for x in f.findings if x.kind in ("notice", "warning")]
+
+    before, after = texts(old), texts(new)
+    return ([f"Data: {t}." for t in before if t in after] + [f"Data (old): {t}." for t in before if t not in after]
+            + [f"Data (new): {t}." for t in after if t not in before])
