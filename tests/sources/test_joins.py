@@ -207,6 +207,23 @@ def test_order_by_one_unreadable_date_elsewhere_keeps_the_date_order(files, writ
     assert not [n for n in loaded.notices if "can't be read" in n.reason]  # Z's row picks nothing
 
 
+def test_order_by_dates_in_a_format_not_given_are_refused_not_sorted_as_text(files, write):
+    # order_by 'updated': US dates, no date_format. As text '9/30/2024' (A's row 3, lost) sorts
+    # after '10/15/2024' (row 2, won) and many: last would count leads 1 and 2 lost: refused, with
+    # the format that reads them.
+    write("opportunities.csv", "account_id,closed_at,is_won,is_closed,amount,updated\n"
+                               "A,2024-02-10,TRUE,TRUE,100,10/15/2024\nA,2024-02-01,FALSE,TRUE,50,9/30/2024\n"
+                               "B,2024-02-05,FALSE,TRUE,70,10/1/2024\n")
+    paths = dict(files)
+    paths["defs.yml"].write_text(defs_text(many="many: last\n    order_by: updated"))
+    assert_fails(cli(paths), "join 'opportunities': order_by 'updated' of", "holds dates that are not ISO dates",
+                 "such as '10/15/2024'", "the format '%m/%d/%Y' reads all of them")
+    # with the format given, the dates order the rows: row 2 (10/15) is the latest of A's
+    loaded = read(paths, defs_text(many="many: last\n    order_by: updated").replace(
+        "version: 1\n", "version: 1\ndate_formats: {updated: '%m/%d/%Y'}\n"))
+    assert column(loaded, "is_won")[:2] == ["TRUE", "TRUE"]
+
+
 def test_an_unreadable_order_by_among_a_leads_rows_ranks_last_and_is_reported(files, write):
     # A's rows: 2024-02-10 (row 2, won), 'soon' (row 3, lost), 2024-02-01 (row 4, lost). Under
     # many: last, 'soon' can't be the latest (as a blank can't): row 2 wins; a notice names row 3.

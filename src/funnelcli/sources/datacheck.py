@@ -275,19 +275,26 @@ def dates(raw, defs: Definitions, blank: set[str], roles: dict, headers: list[st
     return problems
 
 
+def common_format(values: pa.ChunkedArray, defs: Definitions) -> tuple[str | None, int]:
+    """Return the common date format that reads most of `values` and how many it reads (None, 0
+    when none reads any)."""
+    from funnelcli.sources.cells import parse_times
+
+    best, most = None, 0
+    for fmt in COMMON_FORMATS:
+        read = int((~np.isnat(parse_times(values, (fmt,), defs.timezone)[0])).sum())
+        if read > most:
+            best, most = fmt, read
+    return best, most
+
+
 def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions, typo: bool = False,
                   only_a_format: bool = False) -> str | None:
     """Return advice naming the common format that reads most of the failing values (`typo`: the
     other values of the column parse, so a value no format reads is likely a typo); with
     `only_a_format`, None when no common format reads them."""
-    from funnelcli.sources.cells import parse_times
-
     failing = failing.slice(0, 1000)
-    best, most = None, 0
-    for fmt in COMMON_FORMATS:
-        read = int((~np.isnat(parse_times(failing, (fmt,), defs.timezone)[0])).sum())
-        if read > most:
-            best, most = fmt, read
+    best, most = common_format(failing, defs)
     if best is None and only_a_format:
         return None
     if best is None and typo:

@@ -129,9 +129,27 @@ def _order(raw: RawTable, join: Join, defs: Definitions) -> tuple[np.ndarray, np
         return np.where(np.isnat(days), np.inf, days.astype("int64").astype(np.float64)), bad_days
     if counted:
         return np.where(np.isnan(values), np.inf, values), bad_values
+    _refuse_dates_as_text(raw, join, defs, column)
     text = pd.Series(column.to_pandas(), dtype="str")
     codes = text.rank(method="dense").to_numpy()
     return np.where(np.isnan(codes), np.inf, codes), np.zeros(raw.num_rows, dtype=bool)
+
+
+def _refuse_dates_as_text(raw: RawTable, join: Join, defs: Definitions, column: pa.ChunkedArray) -> None:
+    """Raise when most of an order_by column's values are dates in a format the definitions don't
+    give ('9/30/2025'): as text, '9/30/2025' would sort after '10/15/2025' and pick the wrong row."""
+    from funnelcli.sources.datacheck import common_format, format_advice
+
+    filled = pc.drop_null(column).slice(0, 1000)
+    fmt, read = common_format(filled, defs)
+    if fmt is None or 2 * read < len(filled):
+        return
+    given = f"its formats {list(defs.formats(join.order_by))!r}" if defs.formats(join.order_by) else "ISO dates (2026-03-31)"
+    raise InputError(
+        f"join {join.name!r}: order_by {join.order_by!r} of {raw.name} holds dates that are not {given}, such as "
+        f"{filled[0].as_py()!r}; as text they would not sort in time order. "
+        f"Give the column its format: {format_advice(filled, join.order_by, defs.formats(join.order_by), defs)}"
+    )
 
 
 def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> tuple[RawTable, FileAccount, Unmatched, RowIssue | None]:
