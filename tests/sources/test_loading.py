@@ -308,6 +308,17 @@ def test_a_ragged_row_after_a_multiline_value_is_named_by_its_row(load):
     assert account is None or account.balanced()
 
 
+def test_a_quote_left_open_says_how_many_lines_it_joined(load):
+    # Row 3 opens a quote before Bob that the quote before Z closes, two lines later: lines 3-5 of
+    # the file are read as one record of 2 fields (2 | Bob,...Z"), left out. Leads 3 and 4 are on
+    # those lines: the reason says 3 lines were joined, so that their loss is not silent.
+    loaded = load('Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,"Bob,2024-01-03,\n3,Cy,2024-01-04,\n4,Di,2024-01-05,"Z"\n5,Ed,2024-01-06,\n')
+    assert excluded(loaded) == {"with 2 fields where the header has 4, a quote left open joining 3 lines of the file": (1, [3])}
+    assert list(loaded.leads["_row"]) == [2, 4]
+    (issue,) = loaded.excluded
+    assert "close the quote" in issue.describe() and "the leads on them are not counted" in issue.describe()
+
+
 def test_ragged_rows_of_every_width_are_counted_apart(load):
     # rows 3 and 5 have three fields, row 4 has six: two reasons, each with its rows; 4 leads remain
     loaded = load("Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,Bob,x\n3,Cy,2024-01-02,,,\n4,Di,y\n"

@@ -61,6 +61,9 @@ class RawTable:
         """Return what to check about the records left out for `why` (a key of `ragged`)."""
         if why == NUL_REASON:
             return "a NUL byte is no text a CRM writes: is the row damaged, or was a binary file appended?"
+        if OPEN_QUOTE in why:
+            return ("a quote opened in the row and not closed runs on to the next quote, lines later: those lines were read "
+                    "into the row, and the leads on them are not counted; close the quote (write a quote in a value as \"\")")
         return "a row needs as many fields as the header: is a quote or a delimiter off in it?"
 
     def left_out_parts(self) -> list[tuple[str, list[int]]]:
@@ -103,9 +106,8 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     rows = row_numbers(name, 2, total)
     by_reason: dict[str, list[int]] = {}
     if ragged:
-        rows = np.setdiff1d(rows, [number for number, _ in ragged])
-        for number, count in sorted(ragged):
-            by_reason.setdefault(f"with {count} field{'s' if count != 1 else ''} where the header has {len(header)}", []).append(number)
+        rows = np.setdiff1d(rows, [number for number, _, _ in ragged])
+        by_reason = _ragged_reasons(ragged, len(header))
     nul = _nul_rows(table) if nul_somewhere else None
     if nul is not None:  # a NUL byte is damage in that row, not a value: left out and counted, as a ragged row
         by_reason[NUL_REASON] = [int(r) for r in rows[nul]]
@@ -116,6 +118,25 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
 
 
 NUL_REASON = "with a NUL byte (binary data) in a cell"
+OPEN_QUOTE = "a quote left open joining"  # in the reason of a ragged record that a quote left open ran on
+
+
+def _ragged_reasons(ragged: list[tuple[int, int, int]], width: int) -> dict[str, list[int]]:
+    """Return reason -> row numbers of the ragged records (row number, field count, lines): by
+    field count, and apart, saying how many lines they took, the records a quote left open
+    joined the lines after it into (those lines are no rows of their own: a spreadsheet reads
+    them so too, and the leads on them are lost unless the quote is closed)."""
+    by_reason: dict[str, list[int]] = {}
+    spans: dict[int, int] = {}  # field count -> the lines its records that span several lines take
+    for number, count, lines in sorted(ragged):
+        if lines > 1:
+            spans[count] = spans.get(count, 0) + lines
+    for number, count, lines in sorted(ragged):
+        why = f"with {count} field{'s' if count != 1 else ''} where the header has {width}"
+        if lines > 1:
+            why += f", {OPEN_QUOTE} {spans[count]:,} lines of the file"
+        by_reason.setdefault(why, []).append(number)
+    return by_reason
 
 
 @dataclass
@@ -512,10 +533,11 @@ def _parse(data, path: str, name: str, needed: list[str], header: list[str], del
 
     def read(newlines_in_values: bool, careful: bool = False) -> tuple[pa.Table, list]:
         source = _arrow_source(path) if data is None else pa.BufferReader(data) if isinstance(data, pa.Buffer) else io.BytesIO(data)
-        ragged: list[tuple[int | None, int]] = []
+        ragged: list[tuple[int | None, int, int]] = []
 
         def skip(row) -> str:  # a record with more or fewer fields than the header: left out, counted
-            ragged.append((row.number, row.actual_columns))
+            # and the lines it spans: a quote left open joins the lines up to the next quote into it
+            ragged.append((row.number, row.actual_columns, (row.text or "").rstrip("\r\n").count("\n") + 1))
             return "skip"
 
         # Empty lines are rows too: a spreadsheet numbers them, so skipping them would shift
