@@ -188,8 +188,9 @@ def test_trends_flow_csv_and_usage_errors():
     result = run("trends", CSV, "-d", YML, "--counting", "flow", "-f", "csv", "-q", "--since", "2024-01-01")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()  # one table, the flow: its header first
-    assert lines[0] == "period,partial,entered:MQL,entered:SQL,entered:Won,change:MQL,change:SQL,change:Won"
-    assert lines[1] == "2024-01,False,2,1,0,,,"
+    # the table's columns, then the fields JSON has besides them (each period's first and last day)
+    assert lines[0] == "period,partial,entered:MQL,entered:SQL,entered:Won,change:MQL,change:SQL,change:Won,period_start,period_end"
+    assert lines[1] == "2024-01,False,2,1,0,,,,2024-01-01,2024-01-31"
     bad = run("trends", CSV, "-d", YML, "--counting", "flow", "--window", "30")
     assert bad.exit_code == 2 and "--window and --from-stage go with --counting cohort" in bad.stderr
 

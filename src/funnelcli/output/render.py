@@ -491,6 +491,8 @@ def _raw(value: Any, kind: str = "text") -> Any:
             return None
         if kind in WHOLE and value.is_integer():
             return int(value)
+        if kind == "days":  # an interpolated percentile: 5.2, not 5.200000000000001
+            return round(value, 6)
     return value
 
 
@@ -527,6 +529,8 @@ def _kinds(table: Table) -> dict[str, str]:
 
 
 def _csv_keys(table: Table) -> list[str]:
+    """Return the CSV header: the table's columns (hidden and extra ones too), then every other
+    field its rows have a plain value for, as JSON has them (entered, age_unknown, ...)."""
     keys = []
     for col in table.columns:
         if col.kind == "spark":
@@ -534,6 +538,13 @@ def _csv_keys(table: Table) -> list[str]:
         keys.append(col.key)
         if col.mark and col.mark not in keys:
             keys.append(col.mark)
+    sparks = {c.key for c in table.columns if c.kind == "spark"}
+    known = set(keys) | sparks
+    for row in table.rows:
+        for key, value in row.items():
+            if key not in known and (value is None or isinstance(value, (str, int, float, bool))):
+                keys.append(key)
+                known.add(key)
     return keys
 
 
