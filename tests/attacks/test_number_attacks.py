@@ -81,10 +81,21 @@ def test_no_amount_breaks_a_format(write, fmt):
     (1.5e300, "money", "1" + "5" + "0" * 299),
     (1e20, "days", "100,000,000,000,000,000,000"),
     (0.123456, "rate", "12.3%"),
+    (1e300, "number", "1" + "0" * 300),
 ])
 def test_cells_format_any_float(value, kind, shown):
     # rounding half up once needed more digits than Decimal's default 28 (1e28 crashed every format)
     assert cell(value, kind).replace(",", "") == shown.replace(",", "")
+
+
+@pytest.mark.parametrize("value, shown", [
+    (1234567.0, "1,234,567"), (12345.67, "12,345.67"), (1e8, "100,000,000"), (999999.5, "999,999.5"),
+    (3, "3"), (0.125, "0.13"), (-4.0, "-4"),
+])
+def test_an_amount_in_a_list_is_shown_whole(value, shown):
+    # a stuck list's amount (kind number) read '1.23457e+06' and '1e+06' for 999,999.5: a deal
+    # of a million shown as ten, or rounded away
+    assert cell(value, "number") == shown
 
 
 def test_a_chunk_with_no_text_at_all():

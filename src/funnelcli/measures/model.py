@@ -110,8 +110,8 @@ def cell(value: Any, kind: str) -> str:
         return f"{_half_up(value * 100)}%"
     if kind == "days":
         return f"{_half_up(value).normalize():,f}"
-    if kind == "number":
-        return f"{value:,g}"
+    if kind == "number":  # an amount or a count from the export, whole: 1,234,567 (never 1.23457e+06), 12,345.67
+        return f"{_half_up(value, 2).normalize():,f}"
     if kind == "money":
         return f"{_half_up(value, 0):,f}"
     if kind == "pp":
