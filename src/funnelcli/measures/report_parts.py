@@ -153,8 +153,13 @@ def targets_table(rows: list[dict]) -> Table:
             Column("numerator", "Leads", "count", priority=2), Column("denominator", "Of", "count", priority=2),
             Column("basis", "Basis", priority=3), Column("status", "Status")]
     missed = sum(r["status"] == "missed" for r in rows)
-    note = f"{missed} of {len(rows)} target{'s' if len(rows) != 1 else ''} missed." if missed else f"All {len(rows)} targets met or without data."
-    return Table("targets", "Targets", cols, rows, [note])
+    count = f"{len(rows)} target{'s' if len(rows) != 1 else ''}"
+    notes = [f"{missed} of {count} missed." if missed else
+             f"The target is met or without data." if len(rows) == 1 else f"All {count} met or without data."]
+    if any(r["basis"].startswith("entered ") for r in rows):
+        notes.append("Basis: a rate counts the leads that entered by that date, whose conversion windows have all "
+                     "passed (a mature rate); report and trends count the latest mature cohort of their period instead.")
+    return Table("targets", "Targets", cols, rows, notes)
 
 
 def add_targets(report: Report, rows: list[dict]) -> Report:

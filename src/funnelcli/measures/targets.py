@@ -80,7 +80,7 @@ def evaluate(f: Funnel) -> list[dict]:
         cutoff = (f.as_of - dt.timedelta(days=path_maturity(f, 0, b, None))).date()
         old_enough = first <= np.datetime64(cutoff, "D")
         reached_a, reached_b = int((f.reached[:, a] & old_enough).sum()), int((f.reached[:, b] & old_enough).sum())
-        basis = f"leads entering {f.stages[0]} by {cutoff:%Y-%m-%d} (mature)"
+        basis = f"entered {f.stages[0]} by {cutoff:%Y-%m-%d}"  # the leads old enough: the note says why
         rows.append(_row(target, rate(reached_b, reached_a), basis, reached_b, reached_a))
     return rows
 
