@@ -305,6 +305,17 @@ def test_every_format(tmp_path):
     assert out.read_text().startswith("## Impact of the definitions change")
 
 
+def test_columns_chooses_what_the_tables_show():
+    # the fit note says "Choose the columns with --columns": diff has the option the note names
+    result = run("diff", LEADS, OLD, NEW, "-q", "-f", "text", "--columns", "stage,measure,change")
+    assert result.exit_code == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("Stage  "))
+    assert header.split() == ["Stage", "Measure", "Change"]
+    explained = run("explain", LEADS, "L02", "-d", OLD, "-q", "-f", "text", "--columns", "item,bucket")
+    assert explained.exit_code == 0, explained.stderr
+    assert next(line for line in explained.stdout.splitlines() if line.startswith("Lead ")).split() == ["Lead", "Item", "Bucket"]
+
+
 def test_stdin_export_is_read_once():
     result = run("diff", "-", OLD, NEW, "-q", "-f", "json", input=LEADS.read_bytes())
     assert result.exit_code == 0, result.stderr

@@ -126,6 +126,11 @@ def _columns(ctx, param, value):
     return names
 
 
+columns_option = click.option("--columns", callback=_columns, metavar="LIST",
+                              help="The columns tables show: comma-separated names (stuck,median_days) or 'all' "
+                                   "(default: a compact set; csv and json have all).")
+
+
 def _delimiter(ctx, param, value):
     if value is None:
         return None
@@ -203,8 +208,7 @@ def report_options(f=None, *, by: bool = True):
         click.option("--cache", is_flag=True, envvar="FUNNELCLI_CACHE",
                      help="Reuse the lead table an earlier run loaded from the same files and definitions ($FUNNELCLI_CACHE=1); for cron jobs running several reports."),
         click.option("--pager", is_flag=True, help="On a terminal, show the report through a pager ($PAGER, else less); never in a pipe."),
-        click.option("--columns", callback=_columns, metavar="LIST",
-                     help="The columns tables show: comma-separated names (stuck,median_days) or 'all' (default: a compact set; csv and json have all)."),
+        columns_option,
     ]
 
     @functools.wraps(f)
@@ -652,8 +656,10 @@ def plan(opts: RunOptions, target, period, cohorts, confidence) -> None:
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
 @click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @).")
 @click.option("--cache", is_flag=True, envvar="FUNNELCLI_CACHE", help="Reuse the lead table an earlier run loaded ($FUNNELCLI_CACHE=1).")
+@columns_option
 @click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only.")
-def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, encoding, delimiter, raw_csv, cache, quiet) -> None:
+def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, encoding, delimiter, raw_csv, cache, columns,
+            quiet) -> None:
     """Why a lead is counted where it is: its rows, stages, buckets, exit, market, cohort.
 
     For each ID (compared as trimmed text, as a run compares ids): its row in the export (or
@@ -673,7 +679,7 @@ def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, enco
     from funnelcli import api
 
     opts = RunOptions(export, _definitions_paths(definitions), as_of, None, None, None, (), fmt, output, encoding,
-                      delimiter, False, quiet, joins, raw_csv, None, None, False, tuple(overrides), cache)
+                      delimiter, False, quiet, joins, raw_csv, None, columns, False, tuple(overrides), cache)
     output_format(opts)  # -o report.xlsx is refused before the run
     check_output(opts)
     defs = api.load_definitions(opts.definitions, opts.overrides)
@@ -703,8 +709,9 @@ def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, enco
 @click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only.")
 @click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @).")
 @click.option("--table", metavar="NAME", help="With -f csv: write this table (default: stages); --table list lists them.")
+@columns_option
 def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimiter, strict, fail_on_change, quiet,
-         raw_csv, table) -> None:
+         raw_csv, table, columns) -> None:
     """The impact of a change of the definitions on one export: old against new.
 
     Runs the export under OLD_DEFINITIONS and NEW_DEFINITIONS (each a file or a folder) at one
@@ -722,7 +729,7 @@ def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimi
     from funnelcli import api
 
     opts = RunOptions(export, (old, new), as_of, None, None, None, (), fmt, output, encoding, delimiter, strict, quiet, joins,
-                      raw_csv, table)
+                      raw_csv, table, columns)
     check_output(opts)
     before, after = api.run_both(export, old, new, as_of=as_of, encoding=encoding, delimiter=delimiter,
                                  strict=strict, joins=joins)

@@ -128,8 +128,9 @@ def _changed(row: dict) -> bool:
 
 def _stages_table(rows: list[dict]) -> Table:
     cols = [Column("stage", "Stage", "group"), Column("measure", "Measure key", hidden=True), Column("label", "Measure"),
-            Column("old", "Old", "count", kind_of={"rate": "rate"}), Column("new", "New", "count", kind_of={"rate": "rate"}),
-            Column("change", "Change", "delta", kind_of={"rate": "pp"}), Column("changed", "Changed", "flag", flag="yes")]
+            Column("old", "Old", "count", kind_of={"rate": "rate"}, priority=2), Column("new", "New", "count", kind_of={"rate": "rate"}),
+            # a diff is its changes: to fit a width, the yes marks go first, then Old (New and Change give it)
+            Column("change", "Change", "delta", kind_of={"rate": "pp"}), Column("changed", "Changed", "flag", flag="yes", priority=3)]
     return Table("stages", "Stage by stage", cols, rows, [
         "Old: under the old definitions; New: under the new; Change: new minus old (rates in percentage points). "
         "Step rate: to the stage's next stage on that side. '-': the stage or the measure does not exist on that side; a measure neither side has is left out, and so is "
