@@ -26,6 +26,7 @@ COMMANDS = {
     "conversion by owner": ["conversion", SAMPLE, "--by", "owner"],
     "purgatory": ["purgatory", SAMPLE],
     "stuck list": ["purgatory", SAMPLE, "--list", "--stage", "SAL", "--min-days", "700"],
+    "empty stuck list": ["purgatory", SAMPLE, "--list", "--min-days", "5000"],  # no lead is that old
     "markets": ["markets", SAMPLE],
     "trends": ["trends", SAMPLE, "--last", "6"],
     "report": ["report", SAMPLE],
@@ -74,6 +75,13 @@ def test_no_line_wider_than_the_terminal_and_no_number_cut(name, columns):
     assert "…" not in shown
     if any(line.startswith("Left out to fit") for line in lines):
         assert f"Left out to fit {columns} columns: " in shown
+
+
+def test_a_table_with_no_rows_says_so_without_a_header():
+    # the empty stuck list drew 17 column labels cut to 'En…', 'Cr…' and '(no …' at 100 columns
+    for columns in (80, 100):
+        shown = on_terminal(COMMANDS["empty stuck list"], columns)
+        assert "\n(no rows)\n" in shown and "Days in" not in shown
 
 
 def test_the_compact_stage_table_fits_100_columns():

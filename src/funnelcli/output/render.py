@@ -364,7 +364,7 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
         long = len(table.rows) > LONG_TABLE  # drawn as the text layout, past rich (seconds for thousands of rows)
         layout = _layout(table, columns, width, ascii_only, gap=2)
         segments.append(Text(""))
-        if layout.stacked or long:
+        if layout.stacked or long or not table.rows:  # no rows: a line that says so, no header of empty columns
             if table.title:
                 segments.append(Text(v(table.title), style="bold"))
             segments.append("\n".join(_stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)))
@@ -434,8 +434,6 @@ def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
     for i, row in enumerate(layout.body):
         cells = [_hang(text, widths[j]) if marked[j] else text for j, text in enumerate(row)]
         grid.add_row(*(Text(text) for text in cells), end_section=(i + 1) in starts)
-    if not table.rows:
-        grid.add_row(*([Text("(no rows)")] + [Text("")] * (len(layout.cols) - 1)))
     return grid
 
 
