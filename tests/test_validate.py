@@ -155,6 +155,9 @@ CASES = [
          "'%d/%m/%Q' is not a strptime format"),
     case("invalid-date-format-no-directive", BASE + "date_format: dd/mm/yyyy\n", "dd/mm/yyyy", "invalid-date-format",
          "'dd/mm/yyyy'"),
+    # a directive twice was an internal error (strptime's pattern named a group twice)
+    case("invalid-date-format-twice", BASE + "date_format: '%Y-%m-%d %Y'\n", "'%Y-%m-%d %Y'", "invalid-date-format",
+         "'%Y-%m-%d %Y' gives a directive twice"),
     case("unsupported-version", BASE.replace("version: 1", "version: 2"), "version: ^2", "unsupported-version",
          "version must be 1, got 2"),
 ]

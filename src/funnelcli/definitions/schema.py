@@ -330,6 +330,9 @@ def _check_date_format(doc: Doc, fmt: str, kp: tuple = ("date_format",)) -> None
         if "%" not in fmt:
             raise ValueError("no % directive")
         dt.datetime.strptime(sample.strftime(fmt), fmt)
+    except re.error:  # a directive twice ('%Y-%m-%d %Y'): strptime's pattern names a group twice
+        doc.add(doc.at(kp), "invalid-date-format",
+                f"date_format {fmt!r} gives a directive twice; each of %Y, %m, %d, %H... may appear once")
     except ValueError:
         doc.add(
             doc.at(kp),
