@@ -229,3 +229,20 @@ def test_categories_that_outgrow_a_small_code_type_in_a_later_part_keep_every_va
     assert "Owner 309,MQL,1," in whole.stdout and sum(line.startswith("Owner ") and ",MQL," in line for line in lines) == 300
     assert_same(whole, parts)
     assert parts_seen["parts"] > 5
+
+
+@pytest.mark.parametrize("variable, value", [("FUNNELCLI_PARTS_ABOVE", "abc"), ("FUNNELCLI_PART_BYTES", "0"),
+                                             ("FUNNELCLI_PART_BYTES", "-5")])
+def test_a_bad_part_setting_is_a_clear_error(variable, value):
+    # each was an internal error (int('abc'), a part of 0 bytes, a negative count)
+    import os
+    import subprocess
+    import sys
+
+    # read in parts (any export is above 10 bytes), unless the setting under test is that one
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FUNNELCLI_PARTS_ABOVE": "10", variable: value}
+    done = subprocess.run([sys.executable, "-m", "funnelcli", "conversion", str(SAMPLE), "-d", str(DEFINITIONS), "-q"],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"funnelcli: error: ${variable} is {value!r}: give a number of bytes, a whole number of at "
+                           f"least 1 (default {1 << 28 if variable.endswith('ABOVE') else 1 << 24}), or unset it\n")

@@ -177,8 +177,23 @@ def _convert_options(columns: list[str], coded: set[str] = frozenset()) -> pacsv
 # An export larger than PARTS_ABOVE (256 MB, about a million leads) is read in parts of about
 # PART_BYTES (16 MB): its text is never in memory whole. A smaller one is read whole, which is a
 # little faster (one pass of pyarrow's reader, typing a column at a time).
-PARTS_ABOVE = int(os.environ.get("FUNNELCLI_PARTS_ABOVE", 1 << 28))
-PART_BYTES = int(os.environ.get("FUNNELCLI_PART_BYTES", 1 << 24))
+def _bytes_setting(name: str, default: int) -> int:
+    """Return the environment's byte count `name` (a whole number of at least 1), else `default`."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(f"${name} is {text!r}: give a number of bytes, a whole number of at least 1 (default {default}), "
+                         "or unset it")
+    return value
+
+
+PARTS_ABOVE = _bytes_setting("FUNNELCLI_PARTS_ABOVE", 1 << 28)
+PART_BYTES = _bytes_setting("FUNNELCLI_PART_BYTES", 1 << 24)
 # Codecs in which a 0x0A byte is always a line break: a file in them can be cut at any one.
 _CUTTABLE = ("utf-8-sig", "ascii", "latin-1", "iso8859-15", "cp1252", "cp1250", "cp1251", "mac-roman")
 
