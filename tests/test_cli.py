@@ -474,7 +474,9 @@ def test_failed_run_leaves_the_output_file_alone(tmp_path, monkeypatch, case):
     args = {
         "bad export": (tmp_path / "missing.csv", "-d", PURGATORY_YML),
         "bad definitions": (PURGATORY_CSV, "-d", write_defs(tmp_path, "broken.yml", BROKEN_YAML)),
-        "unknown --by": (*PURGATORY, "--by", "ownr"),
+        "--since after --as-of": (("conversion", *PURGATORY, "--since", "2024-06-01", "--as-of", "2024-05-01"),
+                              "--since 2024-06-01 is after --as-of 2024-05-01"),
+    "unknown --by": (*PURGATORY, "--by", "ownr"),
         "--strict with a bad row": (*SMALL, "--strict"),
         "internal error": PURGATORY,
     }[case]

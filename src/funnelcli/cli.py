@@ -216,6 +216,8 @@ def report_options(f=None, *, by: bool = True):
                 raw_csv, table, pager, columns, overrides, cache, by=None, **rest):
         if since and until and since > until:
             raise click.UsageError(f"--since {since} is after --until {until}")
+        if since and as_of and since > as_of:  # no lead can have entered by the as-of date
+            raise click.UsageError(f"--since {since} is after --as-of {as_of}")
         opts = RunOptions(export, _definitions_paths(definitions), as_of, since, until, by, tuple(markets),
                           fmt, output, encoding, delimiter, strict, quiet, joins, raw_csv, table, columns, pager,
                           tuple(overrides), cache)
