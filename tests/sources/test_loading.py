@@ -319,6 +319,32 @@ def test_a_quote_left_open_says_how_many_lines_it_joined(load):
     assert "close the quote" in issue.describe() and "the leads on them are not counted" in issue.describe()
 
 
+# Row 2 has a quote inside an unquoted value (27" screen: a character, not a quote that opens);
+# row 3 a note over two lines (real exports have them); row 4 opens a quote before Acme that the
+# quote before Z closes two lines later: lines 5-7 of the file are one record of five fields, as
+# the header has, the Note holding leads 3 and 4. Row 5 is lead 6.
+OPEN_QUOTE = ('Id,Owner,MQL,SAL,Note\n5,Ed,2024-01-06,,27" screen\n1,Ann,2024-01-02,,"call back\ntomorrow"\n'
+              '2,Bob,2024-01-03,,"Acme\n3,Cy,2024-01-04,,x\n4,Di,2024-01-05,,"Z"\n6,Fy,2024-01-07,,\n')
+
+
+def test_a_quote_left_open_over_rows_of_the_export_is_never_silent(load):
+    # the record has the header's five fields, so the reader keeps it: lead 2 would be counted
+    # with lead 4's line in its note, and leads 3 and 4 lost without a word
+    loaded = load(OPEN_QUOTE)
+    assert excluded(loaded) == {
+        "with a quote left open joining 3 lines of the file, 2 of them rows of the export (ids '3', '4')": (1, [4])}
+    assert list(loaded.leads["_row"]) == [2, 3, 5] and list(loaded.leads["id"]) == ["5", "1", "6"]
+    (issue,) = loaded.excluded
+    assert "close the quote" in issue.describe()
+
+
+def test_a_note_over_lines_that_quotes_a_known_row_is_no_open_quote(load):
+    # a note may hold a line shaped like a row; one whose id the export has is not a row swallowed
+    loaded = load('Id,Owner,MQL,SAL,Note\n1,Ann,2024-01-02,,"see\n2,Bob,2024-01-03,,x"\n2,Bob,2024-01-03,,\n')
+    assert excluded(loaded) == {}
+    assert list(loaded.leads["_row"]) == [2, 3]
+
+
 def test_ragged_rows_of_every_width_are_counted_apart(load):
     # rows 3 and 5 have three fields, row 4 has six: two reasons, each with its rows; 4 leads remain
     loaded = load("Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,Bob,x\n3,Cy,2024-01-02,,,\n4,Di,y\n"

@@ -246,3 +246,14 @@ def test_a_bad_part_setting_is_a_clear_error(variable, value):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (f"funnelcli: error: ${variable} is {value!r}: give a number of bytes, a whole number of at "
                            f"least 1 (default {1 << 28 if variable.endswith('ABOVE') else 1 << 24}), or unset it\n")
+
+
+def test_a_quote_left_open_is_found_in_parts_too(monkeypatch, write):
+    # the export of test_loading's open quote, read whole and in parts of 40 bytes (a part that
+    # ends inside the quoted note is read again whole): the same record left out, the same leads
+    from tests.sources.test_loading import OPEN_QUOTE, yml
+
+    export, defs = write("export.csv", OPEN_QUOTE), write("defs.yml", yml())
+    whole, parts = both(monkeypatch, 40, "conversion", export, "-d", defs, "-f", "json")
+    assert_same(whole, parts)
+    assert "a quote left open joining 3 lines of the file, 2 of them rows of the export (ids '3', '4')" in whole.stderr

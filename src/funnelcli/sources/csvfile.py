@@ -114,7 +114,37 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
         table, rows = table.filter(pa.array(~nul)), rows[~nul]
         if table.num_rows == 0:
             raise InputError(f"{name}: every row holds a NUL byte: this looks like a binary file, not a CSV export")
+    id_header = _id_header(needed)
+    if id_header is not None and python_codec(encoding) in _CUTTABLE:
+        block = data if data is not None else _mapped(path).read_buffer()
+        table, rows = _leave_out_open_quotes(block, table, rows, total, 2, True, id_header, export, by_reason)
     return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason)
+
+
+def _id_header(needed: list) -> str | None:
+    """Return the header of the export's id among the columns `needed` ((header, roles) pairs), if named."""
+    return next((n[0] for n in needed if not isinstance(n, str) and "columns.id" in n[1]), None)
+
+
+def _leave_out_open_quotes(block, table: pa.Table, rows: np.ndarray, records: int, first_row: int, has_header: bool,
+                           id_header: str, export: "_Export", by_reason: dict) -> tuple[pa.Table, np.ndarray]:
+    """Leave out the records of `block` whose quoted value holds rows of the export (quotes.py),
+    counted under one reason in `by_reason`; return the table and row numbers without them."""
+    from funnelcli.sources.quotes import swallowed
+
+    written = export.columns[export.names.index(id_header)]
+    found = swallowed(block, table.column(id_header), records, first_row, has_header, export.header.index(written),
+                      len(export.header), export.delimiter)
+    found = [s for s, kept in zip(found, np.isin([s.row for s in found], rows)) if kept]  # not left out as ragged already
+    if not found:
+        return table, rows
+    ids = [i for s in found for i in s.ids]
+    shown = ", ".join(repr(i) for i in ids[:3]) + (", ..." if len(ids) > 3 else "")
+    why = (f"with {OPEN_QUOTE} {sum(s.lines for s in found):,} lines of the file, {len(ids):,} of them rows of the export "
+           f"(id{'s' if len(ids) != 1 else ''} {shown})")
+    by_reason.setdefault(why, []).extend(s.row for s in found)
+    keep = ~np.isin(rows, [s.row for s in found])
+    return table.filter(pa.array(keep)), rows[keep]
 
 
 NUL_REASON = "with a NUL byte (binary data) in a cell"
@@ -247,6 +277,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
     convert = _convert_options(export.columns)
     codec = python_codec(encoding)
     arrow_codec = "utf8" if codec == "utf-8-sig" else codec
+    id_header = _id_header(needed)
     # A line break may sit inside a quoted value, and a part read alone takes its end as the end of
     # the value (pyarrow reads an open quote at the end of a file as closed). A line of markers after
     # each part tells: it is read as a record of its own only where the part ends outside quotes.
@@ -261,12 +292,15 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
             raise NotInParts(name) from None
         if table.num_rows == 0 or table.column(0)[-1].as_py() != SENTINEL:
             raise NotInParts(name)  # the part ended inside a quoted value
-        first = False
+        has_header, first = first, False
         table = table.slice(0, table.num_rows - 1).rename_columns([c.strip() for c in table.column_names])
         rows = row_numbers(name, records + 2, table.num_rows)
-        records += table.num_rows
-        nul = _nul_rows(table) if block.find(b"\x00") >= 0 else None  # the part is in memory: no pass over the file
         ragged = {}
+        if id_header is not None:
+            table, rows = _leave_out_open_quotes(memoryview(block)[:len(block) - len(sentinel)], table, rows, table.num_rows,
+                                                 records + 2, has_header, id_header, export, ragged)
+        records += len(rows) + sum(map(len, ragged.values()))
+        nul = _nul_rows(table) if block.find(b"\x00") >= 0 else None  # the part is in memory: no pass over the file
         if nul is not None:
             ragged[NUL_REASON] = [int(r) for r in rows[nul]]
             nul_rows += int(nul.sum())
