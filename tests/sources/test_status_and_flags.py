@@ -836,12 +836,14 @@ CLOSE_DATE_CSV = ("Id,Stage,Created,Close Date\n"
 def test_a_stage_date_ahead_of_the_status_is_a_notice(conversion):
     # Won's date column reaches Won for deals 1 and 3 (the definitions say so: values: are evidence
     # beside the date). Deal 1's status names Prospecting, an earlier stage: the notice names it
-    # (row 2) and says how to write it. Deal 3's names an exit, which says nothing of how far it
-    # got (a recycled lead did reach SQL): no notice. Deal 4 has no Close Date.
+    # (row 2) and says how to write it. Deal 3's names an exit: before the last stage that says
+    # nothing of how far a lead got (a recycled lead did reach SQL), but a lost deal counted won
+    # is the close date's mistake too: a notice of its own (row 4). Deal 4 has no Close Date.
     report, result = conversion(CLOSE_DATE_CSV, CLOSE_DATE_DEFS)
     assert stage_rows(report)["Won"]["reached"] == 3  # deals 1, 2 and 3 (the lost deal's Close Date too)
     assert ("1 row whose Won date in 'Close Date' reaches Won while its status names an earlier stage "
             "(row 2); a date there counts whatever the status") in result.stderr
+    assert "1 row whose Won date in 'Close Date' reaches Won while its status names an exit (row 4)" in result.stderr
     assert "write when: {stage_now: {in: [...]}} with the date" in result.stderr
     # written with when:, the date counts only where the status is Closed Won: no notice
     fixed = CLOSE_DATE_DEFS.replace("{name: Won, values: [Closed Won], date: Close Date}",

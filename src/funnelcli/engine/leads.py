@@ -109,7 +109,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     # reached only by a later stage: reached and not own (own is within reached), in own's place
     implied = np.logical_xor(reached, own, out=own)
     del own
-    notices = list(fields.notices) + [_dated_ahead_of_status(defs, i, mask & usable, fields.rows) for i, mask in ahead]
+    notices = list(fields.notices) + [_dated_ahead_of_status(defs, i, mask & usable, fields.rows, named) for i, mask, named in ahead]
     found = issue("with stage dates out of order", out_of_order & usable, fields.rows,
                   detail="an earlier stage dated after a later one takes the later stage's date")
     if found:
@@ -165,13 +165,14 @@ def _reading(defs: Definitions) -> conditions.Reading:
     return conditions.reading(defs)
 
 
-def _dated_ahead_of_status(defs: Definitions, i: int, mask: np.ndarray, rows: np.ndarray) -> RowIssue | None:
+def _dated_ahead_of_status(defs: Definitions, i: int, mask: np.ndarray, rows: np.ndarray, named: str) -> RowIssue | None:
     """Return the notice of the leads that reached stage i by its date column while their status
-    names an earlier stage: an open deal's expected close date, as Salesforce writes it, say. (A
-    status naming an exit is no sign: a recycled lead did reach SQL.)"""
+    names `named`: an earlier stage (an open deal's expected close date, as Salesforce writes it,
+    say), or, at the last stage, an exit (a lost deal's close date counted as won). (An exit is no
+    sign before the last stage: a recycled lead did reach SQL.)"""
     stage = defs.stages[i]
     status = defs.stage_column
-    return issue(f"whose {stage.name} date in {stage.date!r} reaches {stage.name} while its status names an earlier stage",
+    return issue(f"whose {stage.name} date in {stage.date!r} reaches {stage.name} while its status names {named}",
                  mask, rows, detail=f"a date there counts whatever the status (an open deal's expected close date too); to date "
                                     f"{stage.name} only where the status names it, write when: {{{status}: {{in: [...]}}}} with the date")
 
@@ -208,7 +209,11 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
                 if before:
                     earlier = np.logical_or.reduce(before) & (column != none)
                     if earlier.any():
-                        ahead.append((i, earlier))
+                        ahead.append((i, earlier, "an earlier stage"))
+                if i == k - 1 and evidence.exit_met:  # won by its date while the status says lost: a close date, say
+                    left = np.logical_or.reduce(list(evidence.exit_met.values())) & (column != none)
+                    if left.any():
+                        ahead.append((i, left, "an exit"))
             own[:, i] |= column != none
         if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values or i in evidence.stage_dates):
             own[:, i] = True  # the funnel's entry: every lead
