@@ -336,3 +336,33 @@ stages:
     assert lead["stages"][0]["why"] == ("converted: reached Converted on 2026-01-05; no days counted: Converted has no "
                                         "own date, or one after a later stage's (out of order)")
     assert lead["stages"][1]["why"].endswith("; no days counted: Converted has no own date, or one after a later stage's (out of order)")
+
+
+def test_a_replay_names_a_stage_on_the_way_to_one_reached_after_the_as_of_date(write):
+    # Deal 3's status names Proposal, where it moved on 03-06 (stage since): as of 03-04 it is not
+    # there yet. Contact Made counts for it (the stage before), and was "implied by Proposal" next
+    # to "Proposal: not reached"; it is on its way to Proposal, reached after the as-of date.
+    from tests.reference_definitions import REFERENCE_STATUS
+    from tests.sources.test_status_and_flags import REFERENCE_STATUS_CSV
+
+    export, defs = write("deals.csv", REFERENCE_STATUS_CSV), write("defs.yml", REFERENCE_STATUS)
+    result = run("explain", export, "3", "-d", defs, "--as-of", "2024-03-04", "-f", "json", "-q")
+    rows = {r["item"]: r for r in json.loads(result.stdout)["tables"]["explain"] if r["kind"] == "stage"}
+    assert rows["Proposal"]["value"] == "not reached"
+    assert rows["Contact Made"]["value"] == "before Proposal" and rows["Contact Made"]["bucket"] == "in progress"
+    assert rows["Qualified"]["why"].startswith("converted: reached Contact Made (on its way to a stage it reached after the as-of date)")
+    assert "implied by" not in rows["Qualified"]["why"] + rows["Contact Made"]["value"]
+
+
+def test_an_earlier_exit_that_holds_only_after_the_as_of_date_is_not_said_not_to_hold(write):
+    # E1 is Lost (dated 03-25) and Junk (owner junkbot, no date); Lost comes first. As of 03-20,
+    # Junk is its exit: Lost's rule holds, but after the as-of date ("Lost does not hold" was wrong).
+    export = write("e.csv", "id,status,owner,mql,lost_at\nE1,Lost,junkbot,2026-03-01,2026-03-25\n")
+    defs = write("e.yml", "version: 1\ncolumns: {id: id, status: status, owner: owner}\nstages:\n  - {name: MQL, date: mql}\n"
+                          "exits:\n  - {name: Lost, when: {status: {in: [Lost]}}, date: lost_at}\n"
+                          "  - {name: Junk, when: {owner: {in: [junkbot]}}}\n")
+    result = run("explain", export, "E1", "-d", defs, "--as-of", "2026-03-20", "-f", "json", "-q")
+    (exit_row,) = [r for r in json.loads(result.stdout)["tables"]["explain"] if r["kind"] == "exit"]
+    assert exit_row["value"] == "Junk"
+    assert exit_row["why"].endswith("; Lost's rule holds, but dated 2026-03-25, after the as-of date")
+    assert "does not hold" not in exit_row["why"]

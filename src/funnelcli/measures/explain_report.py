@@ -176,6 +176,12 @@ def _stage(loaded: LoadedExport, f: Funnel, r: int, p: int | None, i: int) -> di
     if f.implied[p, i] and not loaded.implied[r, i]:
         out["how"], out["evidence"] = "implied", "implied by a later stage: its own date is after the as-of date"
         out["short"] = "implied by a later stage"
+    elif loaded.implied[r, i]:  # implied in the export by a stage the replay has not reached yet
+        later = next((j for j in range(i + 1, len(f.defs.stages)) if loaded.reached[r, j] and not loaded.implied[r, j]), None)
+        if later is not None and not f.reached[p, later]:
+            name = f.defs.stages[later].name
+            out["evidence"] = f"on its way to {name}, which it reached after the as-of date"
+            out["short"] = f"before {name}"
     out["date"] = _day(f.date[p, i])
     out["bucket"], out["why"], out["age_days"] = _bucket(f, p, i)
     purgatory = _purgatory(f, p, i, out["bucket"])
@@ -300,8 +306,10 @@ def _since_words(f: Funnel, p: int, i: int, age: float) -> str:
 def _converted_words(f: Funnel, p: int, i: int) -> str:
     nxt = f.stages[i + 1]
     day = _day(f.date[p, i + 1])
-    if f.implied[p, i + 1]:
-        later = next((f.stages[j] for j in range(i + 2, len(f.stages)) if f.reached[p, j] and not f.implied[p, j]), "a later stage")
+    later = next((f.stages[j] for j in range(i + 2, len(f.stages)) if f.reached[p, j] and not f.implied[p, j]), None)
+    if f.implied[p, i + 1] and later is None:  # a replay: on its way to a stage reached after the as-of date
+        text = f"converted: reached {nxt} (on its way to a stage it reached after the as-of date)"
+    elif f.implied[p, i + 1]:
         text = f"converted: reached {nxt} (implied by {later}" + (f", dated {day}" if day else "") + ")"
     else:
         text = f"converted: reached {nxt}" + (f" on {day}" if day else " (no date)")
@@ -312,7 +320,8 @@ def _converted_words(f: Funnel, p: int, i: int) -> str:
         why = "is implied by a later stage" if f.implied[p, i] else "has no own date, or one after a later stage's (out of order)"
         text += f"; no days counted: {f.stages[i]} {why}"
     else:
-        why = "is implied" if f.implied[p, i + 1] else "has no own date, or one after a later stage's (out of order)"
+        why = ("is implied" if later is not None else "has no own date") if f.implied[p, i + 1] else \
+            "has no own date, or one after a later stage's (out of order)"
         text += f"; no days counted: {nxt} {why}"
     return text
 
@@ -356,6 +365,12 @@ def _purgatory(f: Funnel, p: int, i: int, bucket: str | None) -> str:
 # Exit, market, cohort
 
 
+def _not_by_then(loaded: LoadedExport, j: int, r: int) -> str:
+    """Say why exit j, whose rule holds for record r, is not the lead's exit at the as-of date."""
+    day = _exit_day(loaded, j, r)
+    return "not at the as-of date (the lead came back)" if np.isnat(day) else f"dated {_day(day)}, after the as-of date"
+
+
 def _exit(loaded: LoadedExport, f: Funnel, r: int, p: int | None) -> dict:
     """Return the lead's exit at the as-of date (as the export stands, for a lead not in the
     report) and the rule that matched, or why none did."""
@@ -366,9 +381,13 @@ def _exit(loaded: LoadedExport, f: Funnel, r: int, p: int | None) -> dict:
     if j >= 0:
         ex = defs.exits[j]
         why = f"the first exit whose rule holds: {_exit_rule(defs, ex)}{_exit_values(loaded, defs, ex, r)}"
-        before = [e.name for e in defs.exits[:j]]
+        before = [e.name for k, e in enumerate(defs.exits[:j]) if not loaded.exit_met[k][r]]
         if before:
             why += f"; {', '.join(before)} {'does' if len(before) == 1 else 'do'} not hold"
+        later = [f"{e.name}'s rule holds, but {_not_by_then(loaded, k, r)}"
+                 for k, e in enumerate(defs.exits[:j]) if loaded.exit_met[k][r]]  # first in order, not by the as-of date
+        if later:
+            why += "; " + "; ".join(later)
         day = _exit_day(loaded, j, r, f.as_of if p is not None else None)
         return {"name": ex.name, "rule": _exit_rule(defs, ex), "date": _day(day), "why": why}
     held = [j for j in range(len(defs.exits)) if loaded.exit_met[j][r]]
