@@ -276,10 +276,12 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     if f.after_as_of:
         findings.append(Finding("notice", f"{f.after_as_of:,} lead{' has' if f.after_as_of == 1 else 's have'} dates after the "
                                           f"as-of date {f.as_of:%Y-%m-%d}; those events are ignored", f.after_as_of))
-    early = f.stage_since_before()
+    from funnelcli.sources.accounting import issue
+
+    early = issue("whose stage_since date is before the date of an earlier stage", f.stage_since_before(),
+                  f.column("_row").to_numpy(), detail="their age in the stage counts from that earlier date")
     if early:
-        findings.append(Finding("notice", f"{early:,} lead{' has' if early == 1 else 's have'} a stage_since date before the date of an "
-                                          "earlier stage; their age in the stage counts from that earlier date", early))
+        findings.append(Finding("notice", early.describe(), early.count))
     if as_of is None and loaded.latest_date is not None and loaded.latest_date.date() > dt.date.today():
         findings.append(Finding("warning", f"the latest date in the export, {loaded.latest_date:%Y-%m-%d}, is in the future; "
                                            f"a mistyped date sets the as-of date: check it, or pass {option('as_of')}"))

@@ -215,16 +215,16 @@ class Funnel:
             return np.full(self.n, StageDays.NONE, dtype=np.int64)
         return self.date.days[:, :i].max(axis=1).astype(np.int64)
 
-    def stage_since_before(self) -> int:
-        """Return how many leads' stage_since, used for their current stage's age, is before an
+    def stage_since_before(self) -> np.ndarray:
+        """Return which leads' stage_since, used for their current stage's age, is before an
         earlier stage's date (so their age runs from that date instead)."""
-        count = 0
+        early = np.zeros(self.reached.shape[0], dtype=bool)
         for i in range(self.reached.shape[1]):
             dated = self._stage_since(i)
             if dated is not None:
                 uses, since = dated
-                count += int(np.count_nonzero(uses & (since < self.latest_before(i))))
-        return count
+                early |= uses & (since < self.latest_before(i))
+        return early
 
     @functools.cached_property
     def buckets(self) -> "Buckets":

@@ -269,13 +269,13 @@ def _bucket(f: Funnel, p: int, i: int) -> tuple[str | None, str, float | None]:
     if np.isnan(age):
         if stage.sla_days is None:
             return "in progress", f"{waiting}; no SLA: in progress", None
-        return "in progress", f"age unknown: the stage has no own date: in progress ({waiting}; SLA {stage.sla_days:g} days)", None
+        return "in progress", f"age unknown: the stage has no own date: in progress ({waiting}; SLA {stage.sla_days:g} day{'' if stage.sla_days == 1 else 's'})", None
     since = _since_words(f, p, i, age)
     if stage.sla_days is None:
         return "in progress", f"{since}; no SLA; {waiting}: in progress", age
     if b.stuck[p, i]:
-        return "stuck", f"{since}; SLA {stage.sla_days:g} days; {waiting}: stuck ({age:g} > {stage.sla_days:g})", age
-    return "in progress", f"{since}; SLA {stage.sla_days:g} days; {waiting}: in progress ({age:g} <= {stage.sla_days:g})", age
+        return "stuck", f"{since}; SLA {stage.sla_days:g} day{'' if stage.sla_days == 1 else 's'}; {waiting}: stuck ({age:g} > {stage.sla_days:g})", age
+    return "in progress", f"{since}; SLA {stage.sla_days:g} day{'' if stage.sla_days == 1 else 's'}; {waiting}: in progress ({age:g} <= {stage.sla_days:g})", age
 
 
 def _not_yet_words(f: Funnel, p: int, i: int, date: str | None) -> str:
