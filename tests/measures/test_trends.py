@@ -344,3 +344,22 @@ def test_a_change_is_the_difference_of_the_rates_as_shown(monkeypatch):
                 assert cell(row["change"], "pp") == f"{shown(row['latest']) - shown(row['previous']):+} pp", row
                 checked += 1
     assert checked >= 10
+
+
+def test_report_rates_show_the_leads_they_count():
+    # a weekly rate of 100% may be 9 of 9; each latest rate is its leads over "of", and those are
+    # the cohort table's counts for that week (reached:B of reached:A, the cohort for the first stage)
+    report = json.loads(run("report", SAMPLE, "-d", DEFINITIONS, "-f", "json", "-q").stdout)
+    trends = json.loads(run("trends", SAMPLE, "-d", DEFINITIONS, "--period", "week", "-f", "json", "-q").stdout)
+    cohorts = {r["period"]: r for r in trends["tables"]["cohorts"]}
+    stages = [r["stage"] for r in report["tables"]["stages"]]
+    rates = report["tables"]["rates"]
+    assert len(rates) == len(stages)  # each step, and the cumulative rate
+    for row in rates:
+        a, b = row["measure"].split("->")
+        week = cohorts[row["latest_period"]]
+        of = week["cohort"] if a == stages[0] else week[f"reached:{a}"]
+        assert (row["latest_leads"], row["latest_of"]) == (week[f"reached:{b}"], of)
+        assert abs(row["latest"] - row["latest_leads"] / row["latest_of"]) < 1e-12
+        before = cohorts[row["previous_period"]]
+        assert row["previous_of"] == (before["cohort"] if a == stages[0] else before[f"reached:{a}"])

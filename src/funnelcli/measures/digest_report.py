@@ -74,11 +74,31 @@ def _mature_rates_table(f: Funnel, cohorts: list[dict], period: str, compare: st
     from funnelcli.measures import trends as tr
 
     rates = tr.summary(cohorts, rate_measures(f.stages), None)
-    cols = [Column("measure", "Rate"), Column("latest_period", "Cohort"), Column("latest", "Rate", "rate")]
+    _add_counts(f, cohorts, rates)
+    cols = [Column("measure", "Rate"), Column("latest_period", "Cohort"), Column("latest", "Latest rate", "rate"),
+            Column("latest_leads", "Leads", "count", priority=2), Column("latest_of", "Of", "count", priority=2)]
     if compare == "previous":
-        cols += [Column("previous_period", "Previous cohort"), Column("previous", "Rate", "rate"), Column("change", "Change", "pp")]
+        cols += [Column("previous_period", "Previous cohort"), Column("previous", "Previous rate", "rate"),
+                 Column("previous_of", "Of", "count", priority=3), Column("change", "Change", "pp")]
     return Table("rates", "Conversion of the latest mature cohorts", cols, rates, [
         f"Cohorts by the {period} they entered {f.stages[0]}; a cohort counts once it is old enough for the rate to be final."])
+
+
+def _add_counts(f: Funnel, cohorts: list[dict], rates: list[dict]) -> None:
+    """Add to each rate the leads it counts in its latest cohort (and of how many), and the leads of
+    the previous cohort's: a 100% of 2 leads is no 100% of 200."""
+    by_period = {r["period"]: r for r in cohorts}
+    ends = {keys.step(a, b): (a, b) for a, b in zip(f.stages, f.stages[1:])} | {keys.step(f.stages[0], f.stages[-1]): (f.stages[0], f.stages[-1])}
+
+    def count(row: dict | None, stage: str) -> int | None:
+        if row is None:
+            return None
+        return row["cohort"] if stage == f.stages[0] else row.get(keys.reached_key(stage))
+
+    for rate in rates:
+        a, b = ends[rate["measure"]]
+        latest, previous = by_period.get(rate["latest_period"]), by_period.get(rate["previous_period"])
+        rate["latest_leads"], rate["latest_of"], rate["previous_of"] = count(latest, b), count(latest, a), count(previous, a)
 
 
 def _purgatory_tables(f: Funnel) -> list[Table]:
