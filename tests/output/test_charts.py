@@ -43,6 +43,20 @@ def test_trends_draws_a_line_per_rate_with_immature_points_hollow():
     assert chart.count("<polyline") >= 2 and "MQL-&gt;SQL" in chart and "SQL-&gt;Won" in chart
 
 
+def test_a_line_into_immature_points_is_dashed():
+    # a solid line from 41% to an immature 0% read as conversion collapsing: the segments into and
+    # between immature points are dashed and faint; a missing point still breaks the line
+    from funnelcli.output.charts import DASHED, _polylines
+
+    def y(rate):
+        return 100 * rate
+
+    drawn = _polylines([(0, 0.4, False), (1, 0.5, False), (2, 0.1, True), (3, 0.0, True), (4, None, False), (5, 0.2, True),
+                        (6, 0.3, False)], y, "c")
+    assert [(re.search(r'points="([^"]*)"', line).group(1), DASHED in line) for line in drawn] == [
+        ("0.0,40.0 1.0,50.0", False), ("1.0,50.0 2.0,10.0 3.0,0.0", True), ("5.0,20.0 6.0,30.0", True)]
+
+
 def test_charts_are_self_contained_and_values_are_escaped(tmp_path):
     yml = Path(PURGATORY[2]).read_text(encoding="utf-8").replace("name: SAL", "name: '<script>alert(1)</script>'")
     defs = tmp_path / "defs.yml"

@@ -37,7 +37,7 @@ def charts_for(table: Table) -> list[str]:
             out.append(bars("Stuck leads by stage", stuck, color=COLORS[1]))
     rates = [c for c in table.columns if c.kind == "rate" and c.key.startswith("rate:") and not c.hidden]
     if "period" in keys and rates:
-        out.append(lines("Conversion rate by cohort (hollow: immature, still rising)", table, rates))
+        out.append(lines("Conversion rate by cohort (hollow, dashed: immature, still rising)", table, rates))
     return out
 
 
@@ -153,16 +153,28 @@ def _axis_labels(periods: list[str], x: list[float]) -> list[tuple[int, str]]:
     return chosen
 
 
+DASHED = 'stroke-dasharray="4 3" stroke-opacity="0.6"'  # a segment to an immature point: not a trend yet
+
+
 def _polylines(points: list[tuple[float, float | None, bool]], y, color: str) -> list[str]:
-    """Return the line through the known points, broken where a value is missing."""
-    out, run = [], []
-    for px, rate, _ in points + [(0.0, None, False)]:
-        if rate is None:
+    """Return the line through the known points, broken where a value is missing, and dashed
+    (faint) into and between immature points: a rate still rising is no fall."""
+    out: list[str] = []
+    run: list[str] = []
+    dashed = None  # the style of the run being drawn
+    previous = None
+    for px, rate, immature in points + [(0.0, None, False)]:
+        here = None if rate is None else (f"{px:.1f},{y(rate):.1f}", immature)
+        style = None if here is None or previous is None else (previous[1] or here[1])
+        if style != dashed or here is None:  # the run ends: a gap, or the style changes
             if len(run) > 1:
-                out.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="2"/>')
-            run = []
-        else:
-            run.append(f"{px:.1f},{y(rate):.1f}")
+                out.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="2"'
+                           f'{" " + DASHED if dashed else ""}/>')
+            run = [previous[0]] if style is not None else []
+            dashed = style
+        if here is not None:
+            run.append(here[0])
+        previous = here
     return out
 
 
