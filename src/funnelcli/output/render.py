@@ -608,6 +608,8 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
         if not table.rows:
             out.append('<p style="font-size:13px;color:#555;">No rows.</p>')
         else:
+            # a table wider than the page scrolls in its own box instead of running off the page
+            out.append('<div style="overflow-x:auto;max-width:100%;">')
             out.append('<table style="border-collapse:collapse;font-size:13px;">')
             out.append("<thead><tr>")
             cols = _shown(table, columns)
@@ -624,7 +626,7 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                              if col.kind in ("spark", "flag") or len(value) <= SHORT_CELL else "text-align:left;")
                     out.append(f'<td style="{_CELL}{style}">{e(value)}</td>')
                 out.append("</tr>")
-            out.append("</tbody></table>")
+            out.append("</tbody></table></div>")
         for note in table.notes + ([CUT_NOTE] if cut else []):
             out.append(f'<p style="font-size:12px;color:#555;margin:4px 0;">{e(note)}</p>')
         out += charts_for(table)  # inline SVG, drawn from this table's own numbers
