@@ -43,6 +43,17 @@ def test_trends_draws_a_line_per_rate_with_immature_points_hollow():
     assert chart.count("<polyline") >= 2 and "MQL-&gt;SQL" in chart and "SQL-&gt;Won" in chart
 
 
+def test_labels_cut_alike_keep_their_ends():
+    # two stages named alike in their first 21 characters both read 'Marketing Qualified L…': cut
+    # in the middle, each keeps its end, and its tooltip the whole name
+    from funnelcli.output.charts import _labels
+
+    alike = _labels(["Marketing Qualified Lead - Inbound", "Marketing Qualified Lead - Accepted", "SQL"], 22)
+    assert alike == ["<title>Marketing Qualified Lead - Inbound</title>Marketing …d - Inbound",
+                     "<title>Marketing Qualified Lead - Accepted</title>Marketing … - Accepted", "SQL"]
+    assert _labels(["Marketing Qualified Lead - Inbound", "SQL"], 22)[0].endswith("Marketing Qualified L…")
+
+
 def test_a_line_into_immature_points_is_dashed():
     # a solid line from 41% to an immature 0% read as conversion collapsing: the segments into and
     # between immature points are dashed and faint; a missing point still breaks the line

@@ -45,13 +45,24 @@ def _escaped(text: str) -> str:
     return html.escape(visible(text))
 
 
-def _label(text: str, chars: int) -> str:
+def _label(text: str, chars: int, middle: bool = False) -> str:
     """Return a label's escaped text cut to `chars` characters with an ellipsis (the SVG would cut
-    it at its edge, or run it into the next), the whole of it in a tooltip."""
+    it at its edge, or run it into the next), at the end or (`middle`) between its start and its
+    end, the whole of it in a tooltip."""
     shown = visible(text)
     if len(shown) <= chars:
         return html.escape(shown)
-    return f"<title>{html.escape(shown)}</title>{html.escape(shown[:chars - 1])}…"
+    head = chars - 1 if not middle else (chars - 1) // 2
+    cut = shown[:head] + "…" + (shown[len(shown) - (chars - 1 - head):] if middle else "")
+    return f"<title>{html.escape(shown)}</title>{html.escape(cut)}"
+
+
+def _labels(texts: list[str], chars: int) -> list[str]:
+    """Return the labels cut to `chars` (see _label): at the end, unless two would then read the
+    same ('Marketing Qualified Lea…' twice), when each keeps its start and its end."""
+    cut = [visible(t)[:chars - 1] if len(visible(t)) > chars else visible(t) for t in texts]
+    middle = len(set(cut)) < len(set(map(visible, texts)))
+    return [_label(t, chars, middle) for t in texts]
 
 
 def _pairs(table: Table, key: str) -> list[tuple[str, float | None]]:
@@ -70,9 +81,10 @@ def bars(title: str, pairs: list[tuple[str, float | None]], color: str = COLORS[
     span = WIDTH - label_width - 70
     height = 28 + BAR * len(pairs)
     parts = [_open(title, height), f'<text x="0" y="14" {FONT} font-weight="bold">{e(title)}</text>']
+    shown = _labels([label for label, _ in pairs], LABEL_CHARS)
     for i, (label, value) in enumerate(pairs):
         y = 24 + i * BAR
-        parts.append(f'<text x="{label_width - 6}" y="{y + 14}" {FONT} text-anchor="end">{_label(label, LABEL_CHARS)}</text>')
+        parts.append(f'<text x="{label_width - 6}" y="{y + 14}" {FONT} text-anchor="end">{shown[i]}</text>')
         if value is None:
             parts.append(f'<text x="{label_width + 4}" y="{y + 14}" {FONT} fill="#777">-</text>')
             continue
@@ -109,6 +121,7 @@ def lines(title: str, table: Table, rates: list[Column]) -> str:
         parts.append(f'<text x="{left - 4}" y="{y(pct / 100) + 4:.1f}" {FONT} text-anchor="end" fill="#777">{pct}%</text>')
     for i, anchor in _axis_labels(periods, x):
         parts.append(f'<text x="{x[i]:.1f}" y="{top + plot_h + 16}" {FONT} text-anchor="{anchor}" fill="#555">{e(periods[i])}</text>')
+    legend = _labels([c.label for c in rates], room(per_row))
     for n, col in enumerate(rates):
         color = COLORS[n % len(COLORS)]
         points = [(x[i], _number(row.get(col.key)), bool(col.mark and row.get(col.mark))) for i, row in enumerate(table.rows)]
@@ -119,7 +132,7 @@ def lines(title: str, table: Table, rates: list[Column]) -> str:
                 parts.append(f'<circle cx="{px:.1f}" cy="{y(rate):.1f}" r="3" fill="{fill}" stroke="{color}" stroke-width="1.5"/>')
         lx, ly = left + (n % per_row) * entry, top + plot_h + 34 + 18 * (n // per_row)
         parts.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{_label(col.label, room(per_row))}</text>')
+        parts.append(f'<text x="{lx + 14}" y="{ly}" {FONT}>{legend[n]}</text>')
     return "".join(parts) + "</svg>"
 
 
