@@ -163,6 +163,18 @@ def test_the_flag_sample_gives_a_flag_funnel(tmp_path):
     assert data["columns"]["id"] == "Prospect ID" and data["columns"]["source"] == "Lead Source"
 
 
+def test_a_proposal_sent_date_is_a_stage_and_an_email_sent_date_is_not(write):
+    # 'sent' once kept 'Proposal Sent' out of the stages (and listed it as a breakdown column,
+    # its name split over two comment lines); an email's tracking date is still no stage
+    export = write("leads.csv", "id,MQL Date,Proposal Sent,Last Email Sent,Won Date\n"
+                   "1,2024-01-02,2024-01-20,2024-02-01,2024-03-01\n2,2024-01-03,2024-01-25,2024-01-05,\n"
+                   "3,2024-01-04,,2024-01-06,\n")
+    text = run("init", str(export), "-o", "-").stdout
+    data = yaml.safe_load(text)
+    assert names(data) == ["MQL", "Proposal Sent", "Won"]
+    assert "(map one under columns: to break down by it, --by NAME): 'Last Email Sent'" in text
+
+
 def test_generic_status_column_ordered_by_dates(write, tmp_path):
     # Median days from created to the last stage change: Contacted 2, Meeting 6, Proposal 15.
     # By rows the order would be Meeting (3), Contacted (2), Proposal (1).

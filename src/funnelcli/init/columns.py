@@ -34,7 +34,8 @@ ROLE_NAMES = {  # a role's name patterns, the likeliest first
     "stage_since": (r"last stage change|stage (since|changed|entered)|stage change (date|time)",),
 }
 NOT_A_STAGE_DATE = re.compile(
-    r"creat|modif|update|last|birth|expected|next|due|renewal|contract|sent|opened|clicked|visit|import|sync", re.IGNORECASE)
+    # an email's tracking dates ('Email sent', 'Last email opened') are no stages; a proposal sent is one
+    r"creat|modif|update|last|birth|expected|next|due|renewal|contract|e-?mail|opened|clicked|visit|import|sync", re.IGNORECASE)
 
 
 @dataclass

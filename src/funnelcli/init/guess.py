@@ -172,7 +172,7 @@ def finish(draft: Draft, sample: Sample, columns: list[Column]) -> Draft:
     used |= {e.value for s in draft.stages for e in s.entries if e.key == "flag"}
     rest = [c.header for c in columns if c.header not in used]
     if rest:
-        shown = ", ".join(rest[:12]) + (f" and {len(rest) - 12} more" if len(rest) > 12 else "")
+        shown = ", ".join(repr(h) for h in rest[:12]) + (f" and {len(rest) - 12} more" if len(rest) > 12 else "")  # quoted: a name may hold spaces
         draft.outro.append(f"Columns not used yet (map one under columns: to break down by it, --by NAME): {shown}")
     return draft
 
@@ -218,7 +218,11 @@ def stage_name(header: str) -> str:
     """Return a stage's name from its date column's header: 'mql_date' -> 'MQL', 'Demo Date' -> 'Demo'."""
     name = re.sub(r"(?i)\b(became an?|date|time|timestamp|at|on|entered|reached)\b", " ", header.replace("_", " "))
     name = re.sub(r"\s+", " ", name).strip(" -") or header
-    return name.upper() if len(name) <= 4 and name.isalpha() else name[:1].upper() + name[1:]
+    acronym = name.casefold() in ACRONYMS or (len(name) <= 4 and name.isalpha() and not re.search(r"[aeiouy]", name, re.I))
+    return name.upper() if acronym else name[:1].upper() + name[1:]  # 'mql' -> MQL, 'won' -> Won
+
+
+ACRONYMS = {"mql", "sql", "sal", "pql", "sqo", "sao", "mqa", "sqa"}  # the waterfall's stages, as they are written
 
 
 def _wide(draft: Draft, stage_dates: list[Column], created: Column | None) -> None:
