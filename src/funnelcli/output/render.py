@@ -195,17 +195,27 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
             if len(lines) > 1:
                 heads[id(c)] = lines
                 widths[id(c)] = max([cells[i]] + [_span(x) for x in lines])
+    if width is None or not table.rows or needed(cols) <= width:
+        return Layout(cols, every, [], cut=cut, heads=heads)
+    empty = {id(c) for i, c in enumerate(cols) if all(r[i] in ("", "0", EMPTY) for r in every)}  # says nothing
     kept, left_out = list(cols), []
-    while width is not None and table.rows and needed(kept) > width:
+    while needed(kept) > width:
         values = [c for c in kept if not _is_key(c, kept)]
         if len(values) <= 2:  # a table of its label and one or two numbers is no table: list the rows
             return Layout(cols, every, [], stacked=True, cut=cut)  # a list shows each label whole
-        victim = max(values, key=lambda c: (c.priority, kept.index(c)))
+        # the highest priority number first; among those, a column of zeros, then the rightmost
+        victim = max(values, key=lambda c: (c.priority, id(c) in empty, kept.index(c)))
         if victim.whole:  # columns that add up (the four buckets) go together or not at all: list the rows
             return Layout(cols, every, [], stacked=True, cut=cut)
         kept.remove(victim)
         left_out.insert(0, victim)
-    body = every if not left_out else [[r[i] for i, c in enumerate(cols) if c in kept] for r in every]
+    for c in sorted(left_out, key=lambda c: (c.priority, id(c) in empty, cols.index(c))):  # a narrow one may fit again
+        trial = [x for x in cols if any(x is k for k in kept) or x is c]
+        if needed(trial) <= width:
+            kept = trial
+            left_out = [x for x in left_out if x is not c]
+    body = [[r[i] for i, c in enumerate(cols) if any(c is k for k in kept)] for r in every]
+    left_out.sort(key=lambda c: next(i for i, x in enumerate(cols) if x is c))  # named in the table's order
     return Layout(kept, body, left_out, cut=cut, heads=heads)
 
 
