@@ -280,6 +280,17 @@ def test_header_only(cli):
     assert_fails(cli("Id,Owner,MQL,SAL\r\n"), "export.csv", "header but no data rows")
 
 
+def test_an_excel_delimiter_hint_above_the_header_is_named(cli):
+    # Excel writes 'sep=,' above the header: the columns were all "missing", the header read as 'sep='
+    assert_fails(cli("sep=,\nId,Owner,MQL,SAL\n1,Ann,2024-01-02,\n"), "export.csv: line 1 is 'sep=,', the delimiter hint Excel",
+                 "delete that line")
+
+
+def test_blank_lines_only_are_no_header(cli):
+    assert_fails(cli("\n\n"), "export.csv: the file holds only blank lines; expected a CSV export with a header row")
+    assert_fails(cli(""), "export.csv: the file is empty")
+
+
 def test_binary_file(cli):
     noise = bytes(random.Random(7).randrange(256) for _ in range(4096))
     assert_fails(cli(noise, name="export.bin"), "export.bin", "binary")

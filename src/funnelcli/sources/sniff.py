@@ -185,7 +185,8 @@ def _refuse_binary(head: bytes, name: str) -> None:
 def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | None) -> tuple[list[str], str]:
     """Return the header's column names and the delimiter (given, or sniffed from the header)."""
     if not head.strip(b"\r\n\t \xef\xbb\xbf"):
-        raise InputError(f"{name}: the file is empty; expected a CSV export with a header row")
+        what = "is empty" if not head.strip(b"\xef\xbb\xbf") else "holds only blank lines"
+        raise InputError(f"{name}: the file {what}; expected a CSV export with a header row")
     codec = python_codec(encoding)
     if delimiter is not None:
         check_delimiter(delimiter)
@@ -206,6 +207,9 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
     except UnicodeError as exc:  # a codec's own complaint, not a byte it cannot decode
         raise encoding_hint(name, encoding, f" ({exc})") from None
     first = text.split("\n", 1)[0]
+    if re.fullmatch(r"\ufeff?sep=.", first.rstrip("\r"), re.IGNORECASE):  # Excel's delimiter hint, above the header
+        raise InputError(f"{name}: line 1 is {first.rstrip(chr(13)).lstrip(chr(0xfeff))!r}, the delimiter hint Excel writes "
+                         "above the header: delete that line (the header must be line 1) and run again")
     if "\r" in first.rstrip("\r") and "\n" not in text:  # old Mac line ends: a CR alone, no LF
         raise InputError(f"{name}: its lines end with a carriage return alone (Excel's 'CSV (Macintosh)'); save it as "
                          "'CSV UTF-8' or convert its line ends (tr '\\r' '\\n' < IN > OUT)")
