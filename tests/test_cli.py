@@ -555,7 +555,9 @@ def test_notices_about_the_as_of_date_and_an_empty_report(tmp_path):
     export.write_text(Path(PURGATORY_CSV).read_text().replace("US,2024-06-29,", "US,2099-06-29,"), encoding="utf-8")
     result = run("conversion", export, "-d", PURGATORY_YML)
     assert re.search(r"^As of +2099-06-29 \(the latest date in the export\)$", ok(result), re.M)
-    assert "the latest date in the export, 2099-06-29, is in the future" in result.stderr and "--as-of" in result.stderr
+    # where it is, to correct it: L1's MQL Date (row 2)
+    assert "the latest date in the export, 2099-06-29 ('MQL Date', row 2), is in the future" in result.stderr
+    assert "--as-of" in result.stderr
     assert run("conversion", export, "-d", PURGATORY_YML, "-q").stderr == ""
     assert "in the future" not in run("conversion", export, "-d", PURGATORY_YML, "--as-of", "2024-06-30").stderr
     empty = run("conversion", *PURGATORY, "--since", "2030-01-01", "-f", "json")

@@ -283,7 +283,8 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     if early:
         findings.append(Finding("notice", early.describe(), early.count))
     if as_of is None and loaded.latest_date is not None and loaded.latest_date.date() > dt.date.today():
-        findings.append(Finding("warning", f"the latest date in the export, {loaded.latest_date:%Y-%m-%d}, is in the future; "
+        where = f" ({loaded.latest_where})" if loaded.latest_where else ""
+        findings.append(Finding("warning", f"the latest date in the export, {loaded.latest_date:%Y-%m-%d}{where}, is in the future; "
                                            f"a mistyped date sets the as-of date: check it, or pass {option('as_of')}"))
     if f.accounting.in_report == 0:
         findings.append(Finding("warning", f"no leads in the report (check {option('since')}, {option('until')}, "

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 EDGE = 1 << 16  # bytes hashed at each end of a file
-LAYOUT = 2  # of the pickled lead table: raised when its arrays change (2: dates as int32 days)
+LAYOUT = 3  # of the pickled lead table: raised when its arrays change (2: dates as int32 days; 3: latest_where)
 MAX_ENTRIES = 16
 
 

@@ -85,6 +85,7 @@ class LoadedExport:
     market_gaps: list = dataclass_field(default_factory=list)  # RowIssues: fields a market tests, blank for most leads
     files: list = dataclass_field(default_factory=list)  # FileAccount of a log's or joined files' rows
     unit: str = "rows"  # what rows_read counts: rows of the export, or leads (of a log)
+    latest_where: str | None = None  # where the latest date is: "'Last Activity Date', row 17"
 
     @property
     def rows_excluded(self) -> int:
@@ -101,10 +102,10 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     event_columns = {s.date for s in defs.stages if s.date} | {e.date for e in defs.exits if e.date}
     other_latest = []  # created, last activity, stage since: they count only toward the latest date
     for h in [h for h in dates if h not in event_columns]:
-        other_latest += _latest(dates.days(h, pop=True), usable)
+        other_latest += _latest(dates.days(h, pop=True), usable, repr(h), fields.rows)
     ahead: list = []  # (stage, leads its date reaches while their status names an earlier stage)
     own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of, ahead)
-    own_latest = _latest_of(own_date, usable)  # before the waterfall turns own dates into effective ones, in place
+    own_latest = _latest_of(own_date, usable, defs, fields.rows)  # before the waterfall turns own dates into effective ones, in place
     reached, date, dated, out_of_order, late = _waterfall(own, own_date)
     # reached only by a later stage: reached and not own (own is within reached), in own's place
     implied = np.logical_xor(reached, own, out=own)
@@ -120,32 +121,35 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
         _add_market(frame, defs, key_of)
         gaps = _blank_market_fields(frame, defs, key_of, usable, fields.rows)
     notices += _unreadable_numbers(frame, defs, key_of, usable, fields.rows)
-    latest = _latest_date(fields, own_latest + other_latest, exit_met, exit_dates)
+    latest, where = _latest_date(fields, defs, own_latest + other_latest, exit_met, exit_dates)
     return LoadedExport(
         leads=frame, usable=usable, reached=reached, date=date, implied=implied, late=late,
         exit_met=exit_met, exit_dates=exit_dates, export=fields.export, rows_read=fields.rows_read,
-        excluded=list(fields.excluded), notices=notices, latest_date=latest,
+        excluded=list(fields.excluded), notices=notices, latest_date=latest, latest_where=where,
         dated=dated, files=list(fields.files), unit=fields.unit,
         exit_until=dict(fields.evidence.exit_until), exit_spans=dict(fields.evidence.exit_spans), market_gaps=gaps,
     )
 
 
-def _latest(days: np.ndarray, where: np.ndarray) -> list:
-    """Return [the latest known day of `days` (datetime64[D], or int32 days) where `where` holds
-    as datetime64[D]], or [] when there is none."""
-    if days.dtype == np.int32:
-        known = days[where & (days != DayColumns.NONE)]
-        return [np.datetime64(int(known.max()), "D")] if len(known) else []
-    known = days[where & ~np.isnat(days)]
-    return [known.max()] if len(known) else []
+def _latest(days: np.ndarray, where: np.ndarray, what: str, rows: np.ndarray) -> list:
+    """Return [(the latest known day of `days` (datetime64[D], or int32 days) where `where` holds,
+    as datetime64[D]; where it is: `what` and the row)], or [] when there is none."""
+    known = where & ((days != DayColumns.NONE) if days.dtype == np.int32 else ~np.isnat(days))
+    at = np.flatnonzero(known)
+    if not len(at):
+        return []
+    p = at[np.argmax(days[at])]
+    day = np.datetime64(int(days[p]), "D") if days.dtype == np.int32 else days[p]
+    return [(day, f"{what}, row {int(rows[p])}")]
 
 
-def _latest_of(days: StageDays, where: np.ndarray) -> list:
-    """Return the latest known day of each stage of `days` where `where` holds."""
-    return [d for i in range(days.shape[1]) for d in _latest(days.days[:, i], where)]
+def _latest_of(days: StageDays, where: np.ndarray, defs: Definitions, rows: np.ndarray) -> list:
+    """Return the latest known day of each stage of `days` where `where` holds, and where it is."""
+    return [d for i, stage in enumerate(defs.stages)
+            for d in _latest(days.days[:, i], where, repr(stage.date) if stage.date else f"{stage.name}'s date", rows)]
 
 
-def _latest_date(fields: Fields, latest: list, exit_met: list, exit_dates: dict) -> pd.Timestamp | None:
+def _latest_date(fields: Fields, defs: Definitions, latest: list, exit_met: list, exit_dates: dict) -> tuple[pd.Timestamp | None, str | None]:
     """Return the export's effective date: the latest date of something that happened to a lead.
 
     `latest` holds the latest own date of each stage (where the lead reached it by its own
@@ -155,10 +159,13 @@ def _latest_date(fields: Fields, latest: list, exit_met: list, exit_dates: dict)
     """
     usable = fields.usable
     candidates = list(latest)
-    candidates += [d for j, day in exit_dates.items() for d in _latest(day, usable & exit_met[j])]
+    candidates += [d for j, day in exit_dates.items() for d in _latest(day, usable & exit_met[j], repr(defs.exits[j].date), fields.rows)]
     if fields.evidence.latest is not None:
-        candidates.append(np.datetime64(fields.evidence.latest, "D"))
-    return pd.Timestamp(max(candidates)) if candidates else None
+        candidates.append((np.datetime64(fields.evidence.latest, "D"), "a change of the log"))
+    if not candidates:
+        return None, None
+    day, where = max(candidates, key=lambda c: c[0])
+    return pd.Timestamp(day), where
 
 
 def _reading(defs: Definitions) -> conditions.Reading:
