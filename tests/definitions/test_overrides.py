@@ -61,6 +61,8 @@ def test_a_target_set_on_the_command_line():
     ("stages.MQL.purgatory.idle_days=3", "stage 'MQL' has no purgatory: rule to change"),
     ("targets.MQL->XYZ=0.5", "names unknown stage 'XYZ'"),
     ("timezone=Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
+    ("timezone=", "give a timezone: an IANA name"),  # was "unknown timezone None"
+    ("timezone=America", "unknown timezone 'America'"),  # a folder of zones
     ("stagez.MQL.sla_days=5", "no such setting"),
     ("stages.MQL.sla_days", "write KEY=VALUE"),
 ])

@@ -106,9 +106,11 @@ def _set_target(defs: Definitions, key: str, value: Any, text: str) -> tuple[Def
 def _set_timezone(defs: Definitions, value: Any, text: str) -> tuple[Definitions, str]:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    if value is None or not str(value).strip():
+        raise _error(text, "give a timezone: an IANA name such as UTC or America/New_York")
     try:
         ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # 'America' is a folder of zones
         raise _error(text, f"unknown timezone {value!r}; use an IANA name such as UTC or America/New_York") from None
     return dataclasses.replace(defs, timezone=str(value)), defs.timezone
 
