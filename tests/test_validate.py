@@ -96,6 +96,8 @@ CASES = [
          "unknown-key", "'idle'", "did you mean 'idle_days'?"),
     case("wrong-type-section", BASE + "exits: {name: Lost}\n", "{name: Lost}", "wrong-type",
          "exits must be a list, got a mapping"),
+    case("wrong-type-empty-test", BASE + "exits:\n  - {name: Lost, when: {status: {}}}\n", "{}}", "wrong-type",
+         "the test of 'status' must be a mapping of operators", "got an empty mapping, which tests nothing"),
     case("wrong-type-stage-date", stage("  - name: SQL\n    date: [SQL Date]\n"), "[SQL Date]", "wrong-type",
          "'date' must be non-empty text"),
     case("wrong-type-column", BASE.replace("status: Lead Status", "status: ''"), "''", "wrong-type", "status must name a column"),

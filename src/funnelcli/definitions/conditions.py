@@ -85,7 +85,8 @@ def _field_test(doc: Doc, fld: str, value: Any, kp: tuple, what: str) -> Conditi
         doc.add(
             doc.at(kp),
             "wrong-type",
-            f"{what}: the test of {fld!r} must be a mapping of operators such as {{in: [...]}} or {{gte: 100}}, got {describe_value(value)}",
+            f"{what}: the test of {fld!r} must be a mapping of operators such as {{in: [...]}} or {{gte: 100}}, got "
+            f"{'an empty mapping, which tests nothing' if value == {} else describe_value(value)}",
         )
         return None
     case_sensitive = value.get("case_sensitive", False)
