@@ -462,6 +462,17 @@ def test_output_replaces_an_existing_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
+def test_a_read_only_output_file_is_not_replaced(tmp_path):
+    # the rename that writes atomically passes by a file's own permissions: a file kept from
+    # writes (chmod 444) was replaced
+    target = tmp_path / "report.txt"
+    target.write_text("kept\n")
+    target.chmod(0o444)
+    result = run("conversion", *PURGATORY, "-q", "-o", target)
+    assert result.exit_code == 2 and "is read-only; make it writable (chmod u+w)" in result.stderr
+    assert target.read_text() == "kept\n"
+
+
 BROKEN_YAML = "version: 1\nstages: 3\n"  # 'stages' must be a list: line 2, column 9
 
 

@@ -29,6 +29,9 @@ def check_output(path: str, inputs: list[str]) -> None:
             else "a FIFO" if stat.S_ISFIFO(info.st_mode) else "not a regular file"
         raise FunnelError(f"{option('output')}{path}: is {kind}, not a file; name a file to write the report to "
                           "(or leave out -o to print it)")
+    if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):  # kept from writes: replacing it would pass by that
+        raise FunnelError(f"{option('output')}{path}: is read-only; make it writable (chmod u+w) to replace it, or "
+                          "write the report to another file")
     for source in inputs:
         try:
             same = source not in (None, "-") and os.path.samefile(target, source)
