@@ -293,9 +293,11 @@ def render_text(report: Report, ascii_only: bool = False, width: int | None = No
         if table.title:
             out += [v(table.title), "-" * len(v(table.title))]
         layout = _layout(table, columns, width, ascii_only, gap=2)
-        out += _stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)
         note = _fit_note(layout, width)
-        out += [v(n) for n in table.notes] + ([note] if note else [])
+        if layout.stacked and note:  # a list may run for pages: what it is and why comes first
+            out.append(note)
+        out += _stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)
+        out += [v(n) for n in table.notes] + ([note] if note and not layout.stacked else [])
     if report.notes:
         out.append("")
         out += [v(n) for n in report.notes]
@@ -373,15 +375,17 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
     for table in report.tables:
         long = len(table.rows) > LONG_TABLE  # drawn as the text layout, past rich (seconds for thousands of rows)
         layout = _layout(table, columns, width, ascii_only, gap=2)
+        note = _fit_note(layout, width)
         segments.append(Text(""))
         if layout.stacked or long or not table.rows:  # no rows: a line that says so, no header of empty columns
             if table.title:
                 segments.append(Text(v(table.title), style="bold"))
+            if layout.stacked and note:  # a list may run for pages: what it is and why comes first
+                segments.append(Text(note, style="dim"))
             segments.append("\n".join(_stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)))
         else:
             segments.append(_rich_grid(table, layout, ascii_only))
-        note = _fit_note(layout, width)
-        for line in [v(n) for n in table.notes] + ([note] if note else []):
+        for line in [v(n) for n in table.notes] + ([note] if note and not layout.stacked else []):
             segments.append(Text(line, style="dim"))
     if report.notes:
         segments.append(Text(""))
