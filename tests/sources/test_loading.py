@@ -349,6 +349,14 @@ def test_a_quote_left_open_over_rows_of_the_export_is_never_silent(load):
     assert "close the quote" in issue.describe()
 
 
+def test_a_note_line_with_the_header_s_field_count_is_no_row_unless_shaped_as_an_id(load):
+    # a narrow export: the note's second line 'Thanks, John, bye' splits into three fields as the
+    # header does, but 'Thanks' is no id of this export's shape (digits): the row is kept
+    loaded = load('Id,MQL,Note\n1,2024-01-02,"call me\nThanks, John, bye"\n2,2024-01-03,x\n', yml("id: Id", ("MQL",)))
+    assert excluded(loaded) == {}
+    assert list(loaded.leads["id"]) == ["1", "2"]
+
+
 def test_a_note_over_lines_that_quotes_a_known_row_is_no_open_quote(load):
     # a note may hold a line shaped like a row; one whose id the export has is not a row swallowed
     loaded = load('Id,Owner,MQL,SAL,Note\n1,Ann,2024-01-02,,"see\n2,Bob,2024-01-03,,x"\n2,Bob,2024-01-03,,\n')

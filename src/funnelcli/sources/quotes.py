@@ -77,6 +77,20 @@ def _inside_as_the_reader(data: np.ndarray, breaks: np.ndarray, quotes: np.ndarr
     return (k >= 0) & (breaks < stops[np.maximum(k, 0)])
 
 
+def _id_shape(ids: pa.Array):
+    """Return a test of whether a text is shaped as the export's ids are (digits only, when they
+    all are; no space, when none has one; a length among theirs): a note's line 'Thanks, John'
+    in a two-column export splits into two fields, but is no row."""
+    sample = [i for i in ids.slice(0, 10_000).to_pylist() if i]
+    if not sample:
+        return lambda text: False
+    digits = all(i.isdigit() for i in sample)
+    spaced = any(any(c.isspace() for c in i) for i in sample)
+    shortest, longest = min(map(len, sample)), max(map(len, sample))
+    return lambda text: ((not digits or text.isdigit()) and (spaced or not any(c.isspace() for c in text))
+                         and shortest <= len(text) <= longest)
+
+
 def swallowed(block, ids: pa.ChunkedArray, records: int, first_row: int, has_header: bool, id_index: int, width: int,
               delimiter: str) -> list[Swallowed]:
     """Return the records of `block` (the bytes of whole records of the file, in an encoding where
@@ -115,9 +129,10 @@ def swallowed(block, ids: pa.ChunkedArray, records: int, first_row: int, has_hea
     if not found:
         return []
     known = pc.utf8_trim_whitespace(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids)
+    looks_like = _id_shape(known)
     for record, item in list(found.items()):
         there = pc.is_in(pa.array(item.ids, pa.string()), value_set=known).to_numpy(zero_copy_only=False)
-        item.ids = [i for i, seen in zip(item.ids, there) if not seen]
+        item.ids = [i for i, seen in zip(item.ids, there) if not seen and looks_like(i)]
         if not item.ids:  # rows the export has elsewhere: a note quoting one, not a row swallowed
             del found[record]
             continue
