@@ -54,6 +54,18 @@ def test_labels_cut_alike_keep_their_ends():
     assert _labels(["Marketing Qualified Lead - Inbound", "SQL"], 22)[0].endswith("Marketing Qualified L…")
 
 
+def test_cohorts_with_no_rate_draw_no_chart():
+    # the last weeks held no cohort: the report drew axes and a legend with no line
+    from funnelcli.measures.model import Column, Table
+    from funnelcli.output.charts import charts_for
+
+    cols = [Column("period", "Period"), Column("rate:A->B", "A->B", "rate")]
+    empty = Table("cohorts", None, cols, [{"period": "2026-W40", "rate:A->B": None}, {"period": "2026-W41", "rate:A->B": None}])
+    assert charts_for(empty) == []
+    some = Table("cohorts", None, cols, [{"period": "2026-W40", "rate:A->B": 0.5}, {"period": "2026-W41", "rate:A->B": None}])
+    assert len(charts_for(some)) == 1
+
+
 def test_a_line_into_immature_points_is_dashed():
     # a solid line from 41% to an immature 0% read as conversion collapsing: the segments into and
     # between immature points are dashed and faint; a missing point still breaks the line

@@ -36,7 +36,7 @@ def charts_for(table: Table) -> list[str]:
         if any(value for _, value in stuck):
             out.append(bars("Stuck leads by stage", stuck, color=COLORS[1]))
     rates = [c for c in table.columns if c.kind == "rate" and c.key.startswith("rate:") and not c.hidden]
-    if "period" in keys and rates:
+    if "period" in keys and any(_number(row.get(c.key)) is not None for c in rates for row in table.rows):  # no empty axes
         out.append(lines("Conversion rate by cohort (hollow, dashed: immature, still rising)", table, rates))
     return out
 
