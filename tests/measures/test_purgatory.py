@@ -356,3 +356,14 @@ def test_no_sla_advice_where_nothing_has_a_date(write):
     defs = write("flag.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - name: Lead\n  - name: Converted\n    flag: Converted\n")
     text = run("purgatory", export, "-d", defs, "-q", "-f", "text").stdout
     assert "No SLA" not in text and "The export has no dates" in text
+
+
+def test_an_export_with_no_dates_explains_no_days():
+    # the flag sample has no dates: no as-of date, so the note says nothing of days at it
+    from tests.conftest import ROOT
+
+    doc = json.loads(run("purgatory", ROOT / "samples" / "flag-leads.csv", "-d", ROOT / "definitions" / "flag", "-f", "json", "-q").stdout)
+    assert doc["as_of"] is None
+    text = run("purgatory", ROOT / "samples" / "flag-leads.csv", "-d", ROOT / "definitions" / "flag", "-f", "text", "-q").stdout
+    assert "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA.\n" in text
+    assert "as-of date" not in text.split("Stuck by stage", 1)[1].split("Leakage", 1)[0]

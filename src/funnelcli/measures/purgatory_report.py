@@ -84,8 +84,9 @@ def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_am
              Column("max_days_stuck", "Max days stuck", "days", priority=3)]
     if has_amount:
         cols.append(Column("value_at_risk", "Value at risk", "money"))
-    notes = ["Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA. "
-             "Days stuck: days in the stage at the as-of date." + (" Value at risk: the amount of the stuck leads." if has_amount else "")]
+    notes = ["Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA."
+             + (" Days stuck: days in the stage at the as-of date." if f.as_of is not None else "")  # no dates: no days
+             + (" Value at risk: the amount of the stuck leads." if has_amount else "")]
     last = len(f.stages) - 1
     open_ended = [f.stages[i] for i in stages if i != last and f.defs.stages[i].sla_days is None]
     if open_ended and f.as_of is not None:  # with no dates nothing can be stuck anywhere, and the report says so
