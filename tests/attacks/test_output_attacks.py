@@ -143,7 +143,8 @@ def test_a_stage_name_with_markup_renders(tmp_path):
 
 @pytest.mark.parametrize("owner, shown", [
     ("<img src=x onerror=alert(1)>", "\\<img src=x onerror=alert(1)>"),
-    ("[click](http://evil.example)", "\\[click\\](http://evil.example)"),
+    ("[click](http://evil.example)", "\\[click\\](http\\://evil.example)"),
+    ("see http://evil.example or www.evil.example", "see http\\://evil.example or www\\.evil.example"),  # GitHub links bare URLs
     ("**bold** _em_ `code` ~~gone~~", "\\*\\*bold\\*\\* \\_em\\_ \\`code\\` \\~\\~gone\\~\\~"),
     ("a|b", "a\\|b"),
     ("AT&amp;T &lt;b&gt;", "AT\\&amp;T \\&lt;b\\&gt;"),  # an entity would show as & and <b>

@@ -458,9 +458,14 @@ def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
 _MD_ACTIVE = re.compile(r"([\\`*_\[\]<|~&@])")  # emphasis, code, links, raw HTML, table cells, strikethrough, entities, mentions
 
 
+_MD_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)")  # GitHub links 'www.x.com' and 'http://x' in plain text
+
+
 def _md_escape(text: str) -> str:
-    """Return text that Markdown shows as it is: no emphasis, link, HTML or cell break of its own."""
-    return _MD_ACTIVE.sub(r"\\\1", visible(text))
+    """Return text that Markdown shows as it is: no emphasis, link, HTML or cell break of its own
+    (a URL stays text: the '.' after www and the ':' before // are escaped, which shows them as
+    they are and keeps GitHub from linking them)."""
+    return _MD_AUTOLINK.sub(lambda m: "\\" + m.group(), _MD_ACTIVE.sub(r"\\\1", visible(text)))
 
 
 def render_markdown(report: Report, ascii_only: bool = False, columns: tuple[str, ...] | None = None) -> str:
