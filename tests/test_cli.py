@@ -485,9 +485,7 @@ def test_failed_run_leaves_the_output_file_alone(tmp_path, monkeypatch, case):
     args = {
         "bad export": (tmp_path / "missing.csv", "-d", PURGATORY_YML),
         "bad definitions": (PURGATORY_CSV, "-d", write_defs(tmp_path, "broken.yml", BROKEN_YAML)),
-        "--since after --as-of": (("conversion", *PURGATORY, "--since", "2024-06-01", "--as-of", "2024-05-01"),
-                              "--since 2024-06-01 is after --as-of 2024-05-01"),
-    "unknown --by": (*PURGATORY, "--by", "ownr"),
+        "unknown --by": (*PURGATORY, "--by", "ownr"),
         "--strict with a bad row": (*SMALL, "--strict"),
         "internal error": PURGATORY,
     }[case]
@@ -632,6 +630,8 @@ USAGE_ERRORS = {
     "bad --as-of": (("conversion", *PURGATORY, "--as-of", "2024-13-01"), "'2024-13-01' is not a date like"),
     "--since after --until": (("conversion", *PURGATORY, "--since", "2024-06-01", "--until", "2024-05-01"),
                               "--since 2024-06-01 is after --until 2024-05-01"),
+    "--since after --as-of": (("conversion", *PURGATORY, "--since", "2024-06-01", "--as-of", "2024-05-01"),
+                              "--since 2024-06-01 is after --as-of 2024-05-01"),
     "unknown --by": (("conversion", *PURGATORY, "--by", "ownr"), "--by 'ownr': not a field of the definitions (did you mean 'owner'?)"),
     "unknown --by on trends": (("trends", *PURGATORY, "--by", "contry"), "did you mean 'country'?"),
     "unknown --market": (("conversion", *PURGATORY, "--market", "C"), "--market 'C': no such market; markets are A, B, out of market"),

@@ -201,6 +201,8 @@ def funnels(draw, reopen: bool = False, relost: bool = False) -> Funnel:
     since, until = (draw(st.one_of(st.none(), st.none(), edge)) for _ in range(2))
     if since and until and since > until:
         since, until = until, since
+    if since and since > replay:  # refused: no lead can have entered by the as-of date (a usage error)
+        since = None
     funnel = Funnel(slas, leads, replay, since, until, log_times=draw(st.booleans()), orphans=draw(st.integers(0, 2)),
                     blank_keys=draw(st.integers(0, 1)), blank_ids=draw(st.integers(0, 1)), chain=draw(st.booleans()))
     blocks = len(log_blocks(funnel))

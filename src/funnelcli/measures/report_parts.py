@@ -155,7 +155,7 @@ def targets_table(rows: list[dict]) -> Table:
     missed = sum(r["status"] == "missed" for r in rows)
     count = f"{len(rows)} target{'s' if len(rows) != 1 else ''}"
     notes = [f"{missed} of {count} missed." if missed else
-             f"The target is met or without data." if len(rows) == 1 else f"All {count} met or without data."]
+             "The target is met or without data." if len(rows) == 1 else f"All {count} met or without data."]
     if any(r["basis"].startswith("entered ") for r in rows):
         notes.append("Basis: a rate counts the leads that entered by that date, whose conversion windows have all "
                      "passed (a mature rate); report and trends count the latest mature cohort of their period instead.")

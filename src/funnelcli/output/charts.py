@@ -82,7 +82,7 @@ def bars(title: str, pairs: list[tuple[str, float | None]], color: str = COLORS[
     height = 28 + BAR * len(pairs)
     parts = [_open(title, height), f'<text x="0" y="14" {FONT} font-weight="bold">{e(title)}</text>']
     shown = _labels([label for label, _ in pairs], LABEL_CHARS)
-    for i, (label, value) in enumerate(pairs):
+    for i, (_, value) in enumerate(pairs):
         y = 24 + i * BAR
         parts.append(f'<text x="{label_width - 6}" y="{y + 14}" {FONT} text-anchor="end">{shown[i]}</text>')
         if value is None:

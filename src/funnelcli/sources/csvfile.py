@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 
 from funnelcli.definitions import nearest_header
 from funnelcli.errors import InputError, option
+from funnelcli.sources.accounting import RowIssue
 from funnelcli.sources.sniff import (
     FOOTER_MARKS,
     decode_error_line,
@@ -50,6 +51,7 @@ class RawTable:
     footer_rows: list = field(default_factory=list)  # row numbers of a report footer left out
     ragged: dict = field(default_factory=dict)  # reason -> row numbers of records left out: their field count, a NUL byte
     expected_records: int = 0  # a first part's estimate of the records in the whole export (0: this is all)
+    notices: list = field(default_factory=list)  # RowIssues about the text: quotes that don't pair
 
     @property
     def left_out(self) -> int:
@@ -61,9 +63,9 @@ class RawTable:
         """Return what to check about the records left out for `why` (a key of `ragged`)."""
         if why == NUL_REASON:
             return "a NUL byte is no text a CRM writes: is the row damaged, or was a binary file appended?"
-        if OPEN_QUOTE in why:
-            return ("a quote opened in the row and not closed runs on to the next quote, lines later: those lines were read "
-                    "into the row, and the leads on them are not counted; close the quote (write a quote in a value as \"\")")
+        if f", {OVER_LINES} " in why:
+            return ("a row needs as many fields as the header: is a quote or a delimiter off in it? It runs over several lines: "
+                    "if a quote was left open in it, the lines after it were read into it, and the leads on them are not counted")
         return "a row needs as many fields as the header: is a quote or a delimiter off in it?"
 
     def left_out_parts(self) -> list[tuple[str, list[int]]]:
@@ -114,57 +116,61 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
         table, rows = table.filter(pa.array(~nul)), rows[~nul]
         if table.num_rows == 0:
             raise InputError(f"{name}: every row holds a NUL byte: this looks like a binary file, not a CSV export")
-    id_header = _id_header(needed)
-    if id_header is not None and python_codec(encoding) in _CUTTABLE:
+    notices = []
+    if python_codec(encoding) in _CUTTABLE:
         block = data if data is not None else _mapped(path).read_buffer()
-        table, rows = _leave_out_open_quotes(block, table, rows, total, 2, True, id_header, export, by_reason)
-    return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason)
+        notices = _quote_notices(block, table, total, 2, True, needed, export, encoding)
+    return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason, notices=notices)
 
 
-def _id_header(needed: list) -> str | None:
-    """Return the header of the export's id among the columns `needed` ((header, roles) pairs), if named."""
-    return next((n[0] for n in needed if not isinstance(n, str) and "columns.id" in n[1]), None)
+def _quote_notices(block, table: pa.Table, records: int, first_row: int, has_header: bool, needed: list, export: "_Export",
+                   encoding: str | None) -> list[RowIssue]:
+    """Return the notices of quotes in `block` that don't pair as a CSV writer writes them, and of
+    quoted values holding lines shaped like rows the export lacks (quotes.py): a quote left open
+    reads the lines up to the next quote into one value, and the leads on them are lost."""
+    from funnelcli.sources.quotes import check, first_break
 
-
-def _leave_out_open_quotes(block, table: pa.Table, rows: np.ndarray, records: int, first_row: int, has_header: bool,
-                           id_header: str, export: "_Export", by_reason: dict) -> tuple[pa.Table, np.ndarray]:
-    """Leave out the records of `block` whose quoted value holds rows of the export (quotes.py),
-    counted under one reason in `by_reason`; return the table and row numbers without them."""
-    from funnelcli.sources.quotes import swallowed
-
-    written = export.columns[export.names.index(id_header)]
-    found = swallowed(block, table.column(id_header), records, first_row, has_header, export.header.index(written),
-                      len(export.header), export.delimiter)
-    found = [s for s, kept in zip(found, np.isin([s.row for s in found], rows)) if kept]  # not left out as ragged already
-    if not found:
-        return table, rows
-    ids = [i for s in found for i in s.ids]
-    shown = ", ".join(repr(i) for i in ids[:3]) + (", ..." if len(ids) > 3 else "")
-    why = (f"with {OPEN_QUOTE} {sum(s.lines for s in found):,} lines of the file, {len(ids):,} of them rows of the export "
-           f"(id{'s' if len(ids) != 1 else ''} {shown})")
-    by_reason.setdefault(why, []).extend(s.row for s in found)
-    keep = ~np.isin(rows, [s.row for s in found])
-    return table.filter(pa.array(keep)), rows[keep]
+    id_header = next((n[0] for n in needed if not isinstance(n, str) and "columns.id" in n[1]), None)
+    id_index = export.header.index(export.columns[export.names.index(id_header)]) if id_header else None
+    ids = table.column(id_header) if id_header else None
+    unpaired, holding = check(block, records, has_header, ids, id_index, len(export.header), export.delimiter)
+    what = ("a quote left open reads the lines up to the next quote into one value, and the leads on them are not counted; "
+            "close the quote left open, and run again")
+    if unpaired:  # the counts differ: a quote left open, or one inside an unquoted value (27" screen), a character
+        found = first_break(block, python_codec(encoding), export.delimiter)
+        if found is None:  # read whole by the strict reader too: the quotes inside values only
+            return []
+        line, row = found
+        return [RowIssue(f"where the quotes stop pairing as a CSV writer writes them (line {line} of the file)", 1, [row],
+                         detail=what)]
+    if not holding:
+        return []
+    ids_shown = [i for _, _, found_ids in holding for i in found_ids]
+    shown = ", ".join(repr(i) for i in ids_shown[:3]) + (", ..." if len(ids_shown) > 3 else "")
+    return [RowIssue(f"whose quoted value runs over lines shaped like rows the export lacks (ids {shown})", len(holding),
+                     [first_row - 1 + r for r, _, _ in holding][:5],
+                     detail="if a quote was left open there, it read the lines up to the next quote into one value, and the "
+                            "leads on them are not counted; close it, and run again (a note that pastes rows reads so too)")]
 
 
 NUL_REASON = "with a NUL byte (binary data) in a cell"
-OPEN_QUOTE = "a quote left open joining"  # in the reason of a ragged record that a quote left open ran on
+OVER_LINES = "over"  # in the reason of ragged records that run over several lines: "..., over 3 lines of the file"
 
 
 def _ragged_reasons(ragged: list[tuple[int, int, int]], width: int) -> dict[str, list[int]]:
     """Return reason -> row numbers of the ragged records (row number, field count, lines): by
-    field count, and apart, saying how many lines they took, the records a quote left open
-    joined the lines after it into (those lines are no rows of their own: a spreadsheet reads
-    them so too, and the leads on them are lost unless the quote is closed)."""
+    field count, and apart, saying how many lines they take, the records that run over several
+    (a quote left open reads the lines after it into its record: they are no rows of their own,
+    a spreadsheet reads them so too, and the leads on them are lost unless the quote is closed)."""
     by_reason: dict[str, list[int]] = {}
     spans: dict[int, int] = {}  # field count -> the lines its records that span several lines take
-    for number, count, lines in sorted(ragged):
+    for _, count, lines in ragged:
         if lines > 1:
             spans[count] = spans.get(count, 0) + lines
     for number, count, lines in sorted(ragged):
         why = f"with {count} field{'s' if count != 1 else ''} where the header has {width}"
         if lines > 1:
-            why += f", {OPEN_QUOTE} {spans[count]:,} lines of the file"
+            why += f", {OVER_LINES} {spans[count]:,} lines of the file"
         by_reason.setdefault(why, []).append(number)
     return by_reason
 
@@ -225,7 +231,7 @@ def _bytes_setting(name: str, default: int) -> int:
 PARTS_ABOVE = _bytes_setting("FUNNELCLI_PARTS_ABOVE", 1 << 28)
 PART_BYTES = _bytes_setting("FUNNELCLI_PART_BYTES", 1 << 24)
 # Codecs in which a 0x0A byte is always a line break: a file in them can be cut at any one.
-_CUTTABLE = ("utf-8-sig", "ascii", "latin-1", "iso8859-15", "cp1252", "cp1250", "cp1251", "mac-roman")
+_CUTTABLE = ("utf-8-sig", "ascii", "latin-1", "iso8859-1", "iso8859-15", "cp1252", "cp1250", "cp1251", "mac-roman")
 
 
 def _arrow_source(path: str):
@@ -277,7 +283,6 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
     convert = _convert_options(export.columns)
     codec = python_codec(encoding)
     arrow_codec = "utf8" if codec == "utf-8-sig" else codec
-    id_header = _id_header(needed)
     # A line break may sit inside a quoted value, and a part read alone takes its end as the end of
     # the value (pyarrow reads an open quote at the end of a file as closed). A line of markers after
     # each part tells: it is read as a record of its own only where the part ends outside quotes.
@@ -296,10 +301,10 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
         table = table.slice(0, table.num_rows - 1).rename_columns([c.strip() for c in table.column_names])
         rows = row_numbers(name, records + 2, table.num_rows)
         ragged = {}
-        if id_header is not None:
-            table, rows = _leave_out_open_quotes(memoryview(block)[:len(block) - len(sentinel)], table, rows, table.num_rows,
-                                                 records + 2, has_header, id_header, export, ragged)
-        records += len(rows) + sum(map(len, ragged.values()))
+        if _quote_notices(memoryview(block)[:len(block) - len(sentinel)], table, table.num_rows, records + 2, has_header,
+                          needed, export, encoding):
+            raise NotInParts(name)  # the whole-file reader says where, with every id of the export known
+        records += table.num_rows
         nul = _nul_rows(table) if block.find(b"\x00") >= 0 else None  # the part is in memory: no pass over the file
         if nul is not None:
             ragged[NUL_REASON] = [int(r) for r in rows[nul]]

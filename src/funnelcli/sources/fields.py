@@ -129,14 +129,17 @@ def typed_parts(raws: Iterable[RawTable], defs: Definitions, evidence: Evidence 
     keys, parts, name, left_out, store = field_keys(defs), [], "", 0, _Store()
     footer_rows: list[int] = []
     ragged: dict[str, list[int]] = {}
+    read_notices: list[RowIssue] = []  # what reading the text found (quotes that don't pair)
     for raw in raws:
         name, left_out = raw.name, left_out + raw.left_out
         footer_rows += raw.footer_rows
+        read_notices += raw.notices
         for why, left in raw.ragged.items():
             ragged.setdefault(why, []).extend(left)
         if raw.num_rows:  # a part may hold only rows left out (NUL bytes, the footer)
             parts.append(store.add(_reduce(raw, defs, keys, store.n), raw.expected_records))
     fields = _finish(parts, store, defs, keys, name, left_out, ragged, footer_rows, evidence, files, unit)
+    fields.notices = read_notices + fields.notices
     if len(parts) > 1:
         release_memory()  # and the joining's temporaries, before the lead table's arrays
     return fields
