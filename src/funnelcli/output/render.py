@@ -61,28 +61,13 @@ def _is_key(col: Column, cols: list[Column]) -> bool:
     return col.kind == "group" or col is next((c for c in cols if c.kind != "group"), None)
 
 
-LONG_CELL = 80  # characters of a text value that the terminal and -f text show; csv, json have it whole
-
-
-_LONG_WORD = re.compile(r"\S{%d,}" % (LONG_CELL + 1))
-
-
-def _cut(text: str, ascii_only: bool) -> str:
-    """Return a text value cut to LONG_CELL characters, with an ellipsis where it was cut."""
-    if len(text) <= LONG_CELL:
-        return text
-    more = "..." if ascii_only else "\u2026"
-    return text[:LONG_CELL - len(more)] + more
-
-
 SHORT_CELL = 24  # characters of a text value that HTML keeps on one line (an id, a date, a stage, an owner)
-CUT_NOTE = f"Values longer than {LONG_CELL} characters are cut; -f csv and -f json have them whole."
 
 
-def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None) -> tuple[list[list[str]], bool]:
-    """Return the table's cells as shown, a text value longer than LONG_CELL cut, and whether one was."""
+def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = None) -> list[list[str]]:
+    """Return the table's cells as shown: every value whole (style rule 7: nothing is cut; a
+    table too wide for the terminal leaves columns out, or lists its rows, and says so)."""
     cols = _shown(table) if cols is None else cols
-    cut = False
     out = []
     previous_group = None
     for row in table.rows:
@@ -90,10 +75,7 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
         for col in cols:
             if col.kind == "group":
                 whole = visible(str(row.get(col.key, "")))
-                text = whole
-                if len(text) > LONG_CELL:
-                    text, cut = _cut(text, ascii_only), True
-                line.append(text if whole != previous_group else "")  # two groups alike in their first 79 stay two
+                line.append(whole if whole != previous_group else "")  # a group's label once, on its first row
                 previous_group = whole
                 continue
             if col.kind == "spark":
@@ -103,16 +85,11 @@ def _cells(table: Table, ascii_only: bool = False, cols: list[Column] | None = N
                 line.append(col.flag if row.get(col.key) else "")
                 continue
             text = visible(cell(row.get(col.key), col.kind_for(row)))
-            if len(text) > LONG_CELL and col.kind not in NUMERIC:
-                if not col.prose:
-                    text, cut = _cut(text, ascii_only), True
-                elif _LONG_WORD.search(text):  # a sentence wraps at its spaces; a value quoted in it is cut
-                    text, cut = _LONG_WORD.sub(lambda m: _cut(m.group(), ascii_only), text), True
             if col.mark and row.get(col.mark) and text != EMPTY:
                 text += MARK
             line.append(text)
         out.append(line)
-    return out, cut
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,7 +105,6 @@ class Layout:
     body: list[list[str]]
     left_out: list[Column]
     stacked: bool = False
-    cut: bool = False  # a text value was cut to LONG_CELL characters
     heads: dict[int, list[str]] = field(default_factory=dict)  # id(column) -> its label's lines, where wrapped to fit
 
     def head(self, col: Column) -> list[str]:
@@ -181,7 +157,7 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     highest priority number (the rightmost first), never a row's label; when only two more would
     remain, the rows are listed instead (stacked). `gap` is the space between columns."""
     cols = _shown(table, choice)
-    every, cut = _cells(table, ascii_only, cols)
+    every = _cells(table, ascii_only, cols)
     cells = [_column_span([r[i] for r in every]) for i in range(len(cols))]  # the widest cell of each column
     widths = {id(c): max(_span(visible(c.label)), cells[i]) for i, c in enumerate(cols)}
 
@@ -196,17 +172,17 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
                 heads[id(c)] = lines
                 widths[id(c)] = max([cells[i]] + [_span(x) for x in lines])
     if width is None or not table.rows or needed(cols) <= width:
-        return Layout(cols, every, [], cut=cut, heads=heads)
+        return Layout(cols, every, [], heads=heads)
     empty = {id(c) for i, c in enumerate(cols) if all(r[i] in ("", "0", EMPTY) for r in every)}  # says nothing
     kept, left_out = list(cols), []
     while needed(kept) > width:
         values = [c for c in kept if not _is_key(c, kept)]
         if len(values) <= 2:  # a table of its label and one or two numbers is no table: list the rows
-            return Layout(cols, every, [], stacked=True, cut=cut)  # a list shows each label whole
+            return Layout(cols, every, [], stacked=True)  # a list shows each label whole
         # the highest priority number first; among those, a column of zeros, then the rightmost
         victim = max(values, key=lambda c: (c.priority, id(c) in empty, kept.index(c)))
         if victim.whole:  # columns that add up (the four buckets) go together or not at all: list the rows
-            return Layout(cols, every, [], stacked=True, cut=cut)
+            return Layout(cols, every, [], stacked=True)
         kept.remove(victim)
         left_out.insert(0, victim)
     for c in sorted(left_out, key=lambda c: (c.priority, id(c) in empty, cols.index(c))):  # a narrow one may fit again
@@ -216,19 +192,12 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
             left_out = [x for x in left_out if x is not c]
     body = [[r[i] for i, c in enumerate(cols) if any(c is k for k in kept)] for r in every]
     left_out.sort(key=lambda c: next(i for i, x in enumerate(cols) if x is c))  # named in the table's order
-    return Layout(kept, body, left_out, cut=cut, heads=heads)
+    return Layout(kept, body, left_out, heads=heads)
 
 
 def _fit_note(layout: Layout, width: int | None) -> str | None:
     """Return the line that says which columns were left out, or that the rows are a list, and how
-    to get the rest; and that long values were cut."""
-    fit = _fit_words(layout, width)
-    if layout.cut:
-        return f"{fit} {CUT_NOTE}" if fit else CUT_NOTE
-    return fit
-
-
-def _fit_words(layout: Layout, width: int | None) -> str | None:
+    to get the rest."""
     if layout.stacked:
         return (f"Shown as a list: the table is wider than {width} columns. Choose fewer columns with --columns "
                 "(the names are -f csv's header), or widen the terminal.")
@@ -399,7 +368,7 @@ def _print_segments(segments: list, color: bool, width: int | None) -> str:
     as rich would otherwise squeeze to 80), with the plain lines (str) between them as they are."""
     from rich.console import Console, Group
 
-    probe = Console(file=io.StringIO(), width=10_000, color_system=None)
+    probe = Console(file=io.StringIO(), width=1 << 20, color_system=None)  # wide enough for any value whole
     natural = max((probe.measure(p).maximum for p in segments if not isinstance(p, str)), default=1)
     out: list[str] = []
     run: list = []
@@ -475,19 +444,16 @@ def render_markdown(report: Report, ascii_only: bool = False, columns: tuple[str
         out.append("")
         if table.title:
             out += [f"### {_md_escape(table.title)}", ""]
-        cut = False
         if not table.rows:
             out.append("_No rows._")
         else:
             cols = _shown(table, columns)
             out.append("| " + " | ".join(_md_escape(c.label) for c in cols) + " |")
             out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in cols) + "|")
-            cells, cut = _cells(table, ascii_only, cols)
-            out += ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in cells]
-        notes = table.notes + ([CUT_NOTE] if cut else [])
-        if notes:
+            out += ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in _cells(table, ascii_only, cols)]
+        if table.notes:
             out.append("")
-            out += [f"{_md_escape(n)}  " for n in notes]
+            out += [f"{_md_escape(n)}  " for n in table.notes]
     if report.notes:
         out.append("")
         out += [f"{_md_escape(n)}  " for n in report.notes]
@@ -623,7 +589,6 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
     for table in report.tables:
         if table.title:
             out.append(f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{e(table.title)}</h2>')
-        cut = False
         if not table.rows:
             out.append('<p style="font-size:13px;color:#555;">No rows.</p>')
         else:
@@ -636,17 +601,17 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                 align = "right" if col.kind in NUMERIC else "left"
                 out.append(f'<th style="{_CELL}text-align:{align};background:#f4f4f4;">{e(col.label)}</th>')
             out.append("</tr></thead><tbody>")
-            cells, cut = _cells(table, ascii_only, cols)
-            for row in cells:
+            for row in _cells(table, ascii_only, cols):
                 out.append("<tr>")
                 for col, value in zip(cols, row):
-                    # a number, a date, a name never breaks; a long text wraps at its spaces
+                    # a number, a date, a name never breaks; a long text wraps at its spaces (a word
+                    # longer than the page, within it)
                     style = ("text-align:right;white-space:nowrap;" if col.kind in NUMERIC else "text-align:left;white-space:nowrap;"
-                             if col.kind in ("spark", "flag") or len(value) <= SHORT_CELL else "text-align:left;")
+                             if col.kind in ("spark", "flag") or len(value) <= SHORT_CELL else "text-align:left;overflow-wrap:anywhere;")
                     out.append(f'<td style="{_CELL}{style}">{e(value)}</td>')
                 out.append("</tr>")
             out.append("</tbody></table></div>")
-        for note in table.notes + ([CUT_NOTE] if cut else []):
+        for note in table.notes:
             out.append(f'<p style="font-size:12px;color:#555;margin:4px 0;">{e(note)}</p>')
         out += charts_for(table)  # inline SVG, drawn from this table's own numbers
     if report.notes:
