@@ -190,7 +190,8 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
         if needed(trial) <= width:
             kept = trial
             left_out = [x for x in left_out if x is not c]
-    body = [[r[i] for i, c in enumerate(cols) if any(c is k for k in kept)] for r in every]
+    shown = [i for i, c in enumerate(cols) if any(c is k for k in kept)]  # once, not per row
+    body = [[r[i] for i in shown] for r in every]
     left_out.sort(key=lambda c: next(i for i, x in enumerate(cols) if x is c))  # named in the table's order
     return Layout(kept, body, left_out, heads=heads)
 
