@@ -94,8 +94,9 @@ def rows_inside(data: np.ndarray, breaks: np.ndarray, inside: np.ndarray, ids, h
     if not candidates:
         return []
     looks_like, known = _id_shape(ids)
-    found = {record: kept for record, texts in candidates.items()
-             if (kept := [t for t in texts if looks_like(t) and not known(t)])}
+    texts = [t for found_ids in candidates.values() for t in found_ids if looks_like(t)]
+    lacking = {t for t, there in zip(texts, known(texts)) if not there}  # one lookup of them all
+    found = {record: kept for record, found_ids in candidates.items() if (kept := [t for t in found_ids if t in lacking])}
     out = []
     for record, found_ids in sorted(found.items()):
         before = int(ends[record + int(has_header) - 1]) if record + int(has_header) else -1
@@ -106,15 +107,15 @@ def rows_inside(data: np.ndarray, breaks: np.ndarray, inside: np.ndarray, ids, h
 
 def _id_shape(ids) -> tuple:
     """Return a test of whether a text is shaped as the export's ids (digits only, when they all
-    are; no space, when none has one; a length among theirs), and one of whether the export has
-    it: a note's line 'Thanks, John, bye' splits into fields as a row does, but holds no id."""
+    are; no space, when none has one; a length among theirs), and one of which texts the export
+    has: a note's line 'Thanks, John, bye' splits into fields as a row does, but holds no id."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     known = pc.drop_null(pc.utf8_trim_whitespace(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids))
     known = known.filter(pc.not_equal(known, ""))
     if not len(known):
-        return (lambda text: False), (lambda text: False)
+        return (lambda text: False), (lambda texts: [False] * len(texts))
     digits = pc.all(pc.utf8_is_digit(known)).as_py()
     spaced = pc.any(pc.match_substring(known, " ")).as_py()
     lengths = pc.min_max(pc.utf8_length(known)).as_py()
@@ -123,4 +124,4 @@ def _id_shape(ids) -> tuple:
     def shaped(text: str) -> bool:
         return (not digits or text.isdigit()) and (spaced or " " not in text) and shortest <= len(text) <= longest
 
-    return shaped, (lambda text: pc.is_in(pa.array([text]), value_set=known)[0].as_py())
+    return shaped, (lambda texts: pc.is_in(pa.array(texts, pa.string()), value_set=known).to_pylist())
