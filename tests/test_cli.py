@@ -1022,3 +1022,12 @@ def test_a_second_by_is_a_usage_error_not_silently_the_one_kept(command):
     assert result.exit_code == 2
     assert "'--by': one field at a time (got 'owner', 'source')" in result.stderr
     assert result.stdout == ""
+
+
+def test_a_bad_value_from_the_environment_names_the_variable():
+    # a crontab sets FUNNELCLI_SMTP_PORT, never --smtp-port: the error says where the value came from
+    result = run("report", *PURGATORY, "--email-to", "a@example.com", "-q", env={"FUNNELCLI_SMTP_PORT": "abc"})
+    assert result.exit_code == 2
+    assert "Invalid value for '--smtp-port': 'abc'" in result.stderr and "(from $FUNNELCLI_SMTP_PORT)" in result.stderr
+    given = run("report", *PURGATORY, "--email-to", "a@example.com", "--smtp-port", "abc", "-q")
+    assert given.exit_code == 2 and "FUNNELCLI_SMTP_PORT" not in given.stderr

@@ -31,6 +31,18 @@ DEFAULT_DEFINITIONS = "definitions"
 FLAGS = {"markets": "--market", "cohort_stage": "--from-stage", "stage": "--stage"}
 
 
+def _name_the_variable(exc: click.BadParameter) -> None:
+    """Add the environment variable a bad value came from to its error ('--smtp-port' alone names
+    an option the crontab never set)."""
+    from click.core import ParameterSource
+
+    param, ctx = exc.param, exc.ctx
+    if param is None or ctx is None or not isinstance(param.envvar, str):
+        return
+    if ctx.get_parameter_source(param.name) == ParameterSource.ENVIRONMENT:
+        exc.message = f"{exc.message} (from ${param.envvar})"
+
+
 class FunnelGroup(click.Group):
     """A Click group that turns funnelcli's errors into messages and exit codes."""
 
@@ -40,6 +52,9 @@ class FunnelGroup(click.Group):
         except FunnelError as exc:
             say(f"error: {exc.message(cli=True, flags=FLAGS)}")
             ctx.exit(exc.exit_code)
+        except click.BadParameter as exc:
+            _name_the_variable(exc)
+            raise
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
