@@ -93,6 +93,15 @@ def test_columns_that_fit_again_come_back_and_columns_of_zeros_go_first():
     assert next(line for line in rows if line.startswith("Opportunity")).split()[-1] == "333"
 
 
+def test_the_note_under_a_table_defines_only_the_columns_shown():
+    # at 80 columns Median days is left out: "Days: from a stage to the next" went on explaining it
+    narrow, wide = on_terminal(COMMANDS["conversion"], 80), on_terminal(COMMANDS["conversion"], 120)
+    assert "Left out to fit 80 columns: Median days." in " ".join(narrow.split())
+    assert "Days: from a stage to the next" not in " ".join(narrow.split())
+    assert "Stuck: past the stage's SLA" in " ".join(narrow.split())
+    assert "Days: from a stage to the next, among the leads that converted." in " ".join(wide.split())
+
+
 def test_a_table_with_no_rows_says_so_without_a_header():
     # the empty stuck list drew 17 column labels cut to 'En…', 'Cr…' and '(no …' at 100 columns
     for columns in (80, 100):

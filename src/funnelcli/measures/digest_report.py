@@ -7,7 +7,7 @@ from __future__ import annotations
 from funnelcli.engine import funnel
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
-from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.model import Column, ColumnNotes, Report, Table
 from funnelcli.measures.report_parts import add_targets, closing_notes, header, stage_columns
 from funnelcli.measures.trends_report import cohort_gap_notes, cumulative_column, rate_columns, rate_measures
 
@@ -42,7 +42,8 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     conv_cols = [c for c in stage_columns(f, None) if c.key in (
         "stage", "reached", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]
     tables.append(Table("stages", "Stage-by-stage conversion", conv_cols, funnel.conversion(f),
-                        ["All cohorts in the report, by cohort counting. Days: median from a stage to the next."]))
+                        [ColumnNotes([(None, "All cohorts in the report, by cohort counting."),
+                                      ("median_days", "Days: median from a stage to the next.")])]))
     tables += _purgatory_tables(f)
     if f.as_of is not None:
         tables.append(_cohort_trend_table(f, cohorts, period))

@@ -34,6 +34,22 @@ class Column:
         return self.kind_of.get(row.get("kind"), self.kind) if self.kind_of else self.kind
 
 
+class ColumnNotes(str):
+    """A note of definitions, a sentence per column ("Stuck: past the stage's SLA ..."): as text,
+    all of them; under a table shown without some columns, only those of the columns shown."""
+
+    parts: tuple[tuple[str | None, str], ...]
+
+    def __new__(cls, parts: list[tuple[str | None, str]]) -> "ColumnNotes":
+        note = super().__new__(cls, " ".join(text for _, text in parts))
+        note.parts = tuple(parts)
+        return note
+
+    def of(self, keys: set[str]) -> str:
+        """Return the sentences of the columns `keys` (and those of no column)."""
+        return " ".join(text for key, text in self.parts if key is None or key in keys)
+
+
 @dataclass
 class Table:
     name: str  # the table's key in JSON
@@ -42,6 +58,13 @@ class Table:
     rows: list[dict]
     notes: list[str] = field(default_factory=list)  # footnotes shown under the table
     machine: bool = True  # False: a view for people only, its data is in another table for csv and json
+
+    def notes_for(self, shown: list[Column]) -> list[str]:
+        """Return the notes as shown under the table with the columns `shown`: a ColumnNotes note
+        without the sentences of columns left out, and none left empty."""
+        keys = {c.key for c in shown}
+        notes = [n.of(keys) if isinstance(n, ColumnNotes) else n for n in self.notes]
+        return [n for n in notes if n]
 
     def to_frame(self):
         """Return the rows as a pandas DataFrame, one column per row key (hidden ones too)."""

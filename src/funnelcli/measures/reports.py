@@ -12,7 +12,7 @@ from funnelcli.engine import funnel
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
 from funnelcli.measures.digest_report import digest
-from funnelcli.measures.model import Column, Report, Table, cell
+from funnelcli.measures.model import Column, ColumnNotes, Report, Table, cell
 from funnelcli.measures.purgatory_report import purgatory
 from funnelcli.measures.report_parts import add_targets, closing_notes, header, no_days_reason, stage_columns, targets_table
 from funnelcli.measures.trends_report import trends
@@ -27,11 +27,12 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
     meta, data = header(f, by=by)
     title = "Stage-by-stage conversion"
     data["title"] = title
-    notes = [
-        "Converted: reached the next stage. Step rate: converted / reached. Cumulative: reached / "
-        f"reached {f.defs.stages[0].name}. Stuck: past the stage's SLA with no next stage or exit. "
-        "Days: from a stage to the next, among the leads that converted.",
-    ]
+    notes = [ColumnNotes([
+        ("converted", "Converted: reached the next stage."), ("step_rate", "Step rate: converted / reached."),
+        ("cumulative_rate", f"Cumulative: reached / reached {f.defs.stages[0].name}."),
+        ("stuck", "Stuck: past the stage's SLA with no next stage or exit."),
+        ("median_days", "Days: from a stage to the next, among the leads that converted."),
+    ])]
     cycle = funnel.cycle_time(f)
     if cycle["leads"]:
         first, last = f.defs.stages[0].name, f.defs.stages[-1].name

@@ -267,7 +267,7 @@ def render_text(report: Report, ascii_only: bool = False, width: int | None = No
         if layout.stacked and note:  # a list may run for pages: what it is and why comes first
             out.append(note)
         out += _stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)
-        out += [v(n) for n in table.notes] + ([note] if note and not layout.stacked else [])
+        out += [v(n) for n in table.notes_for(layout.cols)] + ([note] if note and not layout.stacked else [])
     if report.notes:
         out.append("")
         out += [v(n) for n in report.notes]
@@ -355,7 +355,7 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
             segments.append("\n".join(_stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)))
         else:
             segments.append(_rich_grid(table, layout, ascii_only))
-        for line in [v(n) for n in table.notes] + ([note] if note and not layout.stacked else []):
+        for line in [v(n) for n in table.notes_for(layout.cols)] + ([note] if note and not layout.stacked else []):
             segments.append(Text(line, style="dim"))
     if report.notes:
         segments.append(Text(""))
@@ -452,9 +452,10 @@ def render_markdown(report: Report, ascii_only: bool = False, columns: tuple[str
             out.append("| " + " | ".join(_md_escape(c.label) for c in cols) + " |")
             out.append("|" + "|".join("---:" if c.kind in NUMERIC else ":---" for c in cols) + "|")
             out += ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in _cells(table, ascii_only, cols)]
-        if table.notes:
+        notes = table.notes_for(_shown(table, columns))
+        if notes:
             out.append("")
-            out += [f"{_md_escape(n)}  " for n in table.notes]
+            out += [f"{_md_escape(n)}  " for n in notes]
     if report.notes:
         out.append("")
         out += [f"{_md_escape(n)}  " for n in report.notes]
@@ -612,7 +613,7 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                     out.append(f'<td style="{_CELL}{style}">{e(value)}</td>')
                 out.append("</tr>")
             out.append("</tbody></table></div>")
-        for note in table.notes:
+        for note in table.notes_for(_shown(table, columns)):
             out.append(f'<p style="font-size:12px;color:#555;margin:4px 0;">{e(note)}</p>')
         out += charts_for(table)  # inline SVG, drawn from this table's own numbers
     if report.notes:
