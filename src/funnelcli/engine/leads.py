@@ -103,7 +103,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
     other_latest = []  # created, last activity, stage since: they count only toward the latest date
     for h in [h for h in dates if h not in event_columns]:
         other_latest += _latest(dates.days(h, pop=True), usable, repr(h), fields.rows)
-    ahead: list = []  # (stage, leads its date reaches while their status names an earlier stage)
+    ahead: list = []  # (stage, leads its date reaches while their status names an earlier stage or an exit, which)
     own, own_date = _own_evidence(frame, defs, dates, fields.evidence, key_of, ahead)
     own_latest = _latest_of(own_date, usable, defs, fields.rows)  # before the waterfall turns own dates into effective ones, in place
     reached, date, dated, out_of_order, late = _waterfall(own, own_date)

@@ -266,16 +266,17 @@ def _bucket(f: Funnel, p: int, i: int) -> tuple[str | None, str, float | None]:
     if f.as_of is None:
         return "in progress", "the export has no dates: nothing can be stuck: in progress", None
     waiting = f"no {nxt}, no exit" if nxt else "no exit"
+    sla = f"SLA {stage.sla_days:g} day{'' if stage.sla_days == 1 else 's'}" if stage.sla_days is not None else ""
     if np.isnan(age):
         if stage.sla_days is None:
             return "in progress", f"{waiting}; no SLA: in progress", None
-        return "in progress", f"age unknown: the stage has no own date: in progress ({waiting}; SLA {stage.sla_days:g} day{'' if stage.sla_days == 1 else 's'})", None
+        return "in progress", f"age unknown: the stage has no own date: in progress ({waiting}; {sla})", None
     since = _since_words(f, p, i, age)
     if stage.sla_days is None:
         return "in progress", f"{since}; no SLA; {waiting}: in progress", age
     if b.stuck[p, i]:
-        return "stuck", f"{since}; SLA {stage.sla_days:g} day{'' if stage.sla_days == 1 else 's'}; {waiting}: stuck ({age:g} > {stage.sla_days:g})", age
-    return "in progress", f"{since}; SLA {stage.sla_days:g} day{'' if stage.sla_days == 1 else 's'}; {waiting}: in progress ({age:g} <= {stage.sla_days:g})", age
+        return "stuck", f"{since}; {sla}; {waiting}: stuck ({age:g} > {stage.sla_days:g})", age
+    return "in progress", f"{since}; {sla}; {waiting}: in progress ({age:g} <= {stage.sla_days:g})", age
 
 
 def _not_yet_words(f: Funnel, p: int, i: int, date: str | None) -> str:
@@ -381,11 +382,14 @@ def _exit(loaded: LoadedExport, f: Funnel, r: int, p: int | None) -> dict:
     if j >= 0:
         ex = defs.exits[j]
         why = f"the first exit whose rule holds: {_exit_rule(defs, ex)}{_exit_values(loaded, defs, ex, r)}"
-        before = [e.name for k, e in enumerate(defs.exits[:j]) if not loaded.exit_met[k][r]]
+        before, later = [], []  # the exits listed first: their rule does not hold, or not by the as-of date
+        for k, e in enumerate(defs.exits[:j]):
+            if loaded.exit_met[k][r]:
+                later.append(f"{e.name}'s rule holds, but {_not_by_then(loaded, k, r)}")
+            else:
+                before.append(e.name)
         if before:
             why += f"; {', '.join(before)} {'does' if len(before) == 1 else 'do'} not hold"
-        later = [f"{e.name}'s rule holds, but {_not_by_then(loaded, k, r)}"
-                 for k, e in enumerate(defs.exits[:j]) if loaded.exit_met[k][r]]  # first in order, not by the as-of date
         if later:
             why += "; " + "; ".join(later)
         day = _exit_day(loaded, j, r, f.as_of if p is not None else None)
