@@ -289,12 +289,13 @@ def common_format(values: pa.ChunkedArray, defs: Definitions) -> tuple[str | Non
 
 
 def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions, typo: bool = False,
-                  only_a_format: bool = False) -> str | None:
+                  only_a_format: bool = False, found: tuple[str | None, int] | None = None) -> str | None:
     """Return advice naming the common format that reads most of the failing values (`typo`: the
     other values of the column parse, so a value no format reads is likely a typo); with
-    `only_a_format`, None when no common format reads them."""
+    `only_a_format`, None when no common format reads them. `found` is common_format's answer
+    for them, when the caller has it."""
     failing = failing.slice(0, 1000)
-    best, most = common_format(failing, defs)
+    best, most = found if found is not None else common_format(failing, defs)
     if best is None and only_a_format:
         return None
     if best is None and typo:

@@ -148,7 +148,7 @@ def _refuse_dates_as_text(raw: RawTable, join: Join, defs: Definitions, column: 
     raise InputError(
         f"join {join.name!r}: order_by {join.order_by!r} of {raw.name} holds dates that are not {given}, such as "
         f"{filled[0].as_py()!r}; as text they would not sort in time order. "
-        f"Give the column its format: {format_advice(filled, join.order_by, defs.formats(join.order_by), defs)}"
+        f"Give the column its format: {format_advice(filled, join.order_by, defs.formats(join.order_by), defs, found=(fmt, read))}"
     )
 
 
