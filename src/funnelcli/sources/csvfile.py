@@ -119,21 +119,28 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     notices = []
     if python_codec(encoding) in _CUTTABLE:
         block = data if data is not None else _mapped(path).read_buffer()
-        notices = _quote_notices(block, table, total, 2, True, needed, export, encoding)
+        notices = _quote_notices(block, table, total, needed, export, encoding)
     return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason, notices=notices)
 
 
-def _quote_notices(block, table: pa.Table, records: int, first_row: int, has_header: bool, needed: list, export: "_Export",
-                   encoding: str | None) -> list[RowIssue]:
-    """Return the notices of quotes in `block` that don't pair as a CSV writer writes them, and of
-    quoted values holding lines shaped like rows the export lacks (quotes.py): a quote left open
-    reads the lines up to the next quote into one value, and the leads on them are lost."""
-    from funnelcli.sources.quotes import check, first_break
+def _quote_check(block, table: pa.Table, records: int, has_header: bool, needed: list, export: "_Export") -> tuple[bool, list]:
+    """Return quotes.check's answer for `block`: whether its quotes don't pair, and the records
+    whose quoted value holds lines shaped like rows the export lacks (by the id column, if mapped)."""
+    from funnelcli.sources.quotes import check
 
     id_header = next((n[0] for n in needed if not isinstance(n, str) and "columns.id" in n[1]), None)
     id_index = export.header.index(export.columns[export.names.index(id_header)]) if id_header else None
     ids = table.column(id_header) if id_header else None
-    unpaired, holding = check(block, records, has_header, ids, id_index, len(export.header), export.delimiter)
+    return check(block, records, has_header, ids, id_index, len(export.header), export.delimiter)
+
+
+def _quote_notices(block, table: pa.Table, records: int, needed: list, export: "_Export", encoding: str | None) -> list[RowIssue]:
+    """Return the notices of quotes in `block` that don't pair as a CSV writer writes them, and of
+    quoted values holding lines shaped like rows the export lacks (quotes.py): a quote left open
+    reads the lines up to the next quote into one value, and the leads on them are lost."""
+    from funnelcli.sources.quotes import first_break
+
+    unpaired, holding = _quote_check(block, table, records, True, needed, export)
     what = ("a quote left open reads the lines up to the next quote into one value, and the leads on them are not counted; "
             "close the quote left open, and run again")
     if unpaired:  # the counts differ: a quote left open, or one inside an unquoted value (27" screen), a character
@@ -148,7 +155,7 @@ def _quote_notices(block, table: pa.Table, records: int, first_row: int, has_hea
     ids_shown = [i for _, _, found_ids in holding for i in found_ids]
     shown = ", ".join(repr(i) for i in ids_shown[:3]) + (", ..." if len(ids_shown) > 3 else "")
     return [RowIssue(f"whose quoted value runs over lines shaped like rows the export lacks (ids {shown})", len(holding),
-                     [first_row - 1 + r for r, _, _ in holding][:5],
+                     [1 + r for r, _, _ in holding][:5],  # the header is row 1
                      detail="if a quote was left open there, it read the lines up to the next quote into one value, and the "
                             "leads on them are not counted; close it, and run again (a note that pastes rows reads so too)")]
 
@@ -301,8 +308,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
         table = table.slice(0, table.num_rows - 1).rename_columns([c.strip() for c in table.column_names])
         rows = row_numbers(name, records + 2, table.num_rows)
         ragged = {}
-        if _quote_notices(memoryview(block)[:len(block) - len(sentinel)], table, table.num_rows, records + 2, has_header,
-                          needed, export, encoding):
+        if any(_quote_check(memoryview(block)[:len(block) - len(sentinel)], table, table.num_rows, has_header, needed, export)):
             raise NotInParts(name)  # the whole-file reader says where, with every id of the export known
         records += table.num_rows
         nul = _nul_rows(table) if block.find(b"\x00") >= 0 else None  # the part is in memory: no pass over the file

@@ -24,6 +24,8 @@ import csv
 import io
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _STEP = 1 << 22  # bytes compared at a time: the temporaries stay small
 
@@ -109,9 +111,6 @@ def _id_shape(ids) -> tuple:
     """Return a test of whether a text is shaped as the export's ids (digits only, when they all
     are; no space, when none has one; a length among theirs), and one of which texts the export
     has: a note's line 'Thanks, John, bye' splits into fields as a row does, but holds no id."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     known = pc.drop_null(pc.utf8_trim_whitespace(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids))
     known = known.filter(pc.not_equal(known, ""))
     if not len(known):
