@@ -25,7 +25,8 @@ the diff. Every number in them is derived by hand from its fixture:
       June (9 leads): SAL 5. Maturity along the path: MQL->SAL 3 days, SAL->SQL 3+10 = 13,
       SQL->Won and MQL->Won 3+10+20 = 33. Days since the cohort's end: April 61, May 30,
       June 0. Latest mature: MQL->SAL May 1/3 = 33.3% vs April 3/3 (-66.7 pp); SAL->SQL May
-      0/1 vs April 3/3 (-100 pp); SQL->Won and MQL->Won April 1/3 = 33.3%, nothing before;
+      0/1 vs April 3/3 (-100 pp); SQL->Won and MQL->Won April 1/3 = 33.3%, nothing before (the
+      numerators and denominators are the Leads and Of columns, the previous cohort's Of 3 and 3);
     stage-by-stage and purgatory as in test_purgatory.py, days between own dates: MQL->SAL
       median 7.5 (see test_mail.py), SAL->SQL 8, SQL->Won 21; top owners as `by_group`;
     targets: MQL stuck 3/15 = 20% > 10%; MQL->SQL in the May cohort 0/3 < 10%: both missed.

@@ -43,3 +43,23 @@ def test_an_unknown_column_is_an_error_naming_the_columns():
     result = run("conversion", *EXPORT, "-f", "text", "-q", "--columns", "stuk")
     assert result.exit_code == 2
     assert "--columns 'stuk': no such column in the conversion report; its stages table has stage, reached, converted" in result.stderr
+
+
+def test_to_fit_a_width_a_column_of_zeros_goes_first_and_a_narrow_one_comes_back():
+    # Stage 5, Lost 4, Zeros 5, Recycled 8, Note 30 wide: 60 with the four 2-column gaps.
+    from funnelcli.measures.model import Column, Table
+    from funnelcli.output.render import _layout
+
+    cols = [Column("stage", "Stage"), Column("lost", "Lost", "count"), Column("zeros", "Zeros", "count"),
+            Column("recycled", "Recycled", "count"), Column("note", "Note")]
+    rows = [{"stage": "SAL", "lost": 12, "zeros": 0, "recycled": 3, "note": "x" * 30},
+            {"stage": "SQL", "lost": 7, "zeros": 0, "recycled": 1, "note": "y"}]
+
+    def fit(width: int) -> tuple[list[str], list[str]]:
+        layout = _layout(Table("t", None, cols, rows), None, width, ascii_only=True, gap=2)
+        return [c.key for c in layout.cols], [c.key for c in layout.left_out]
+
+    # at 55 one column must go: the column of zeros (60 - 7 = 53), not the rightmost, Note
+    assert fit(55) == (["stage", "lost", "recycled", "note"], ["zeros"])
+    # at 31 Zeros and then Note go (21 wide); Zeros fits again (28): it comes back, Note alone is out
+    assert fit(31) == (["stage", "lost", "zeros", "recycled"], ["note"])
