@@ -586,6 +586,30 @@ def test_flag_funnel_with_no_dates_runs_without_as_of(write):
     assert (rows["Lead"]["reached"], rows["Converted"]["reached"]) == (3, 2)
 
 
+NO_DATES_SLA_DEFS = """version: 1
+columns: {id: Id, status: Status}
+stages:
+  - {name: MQL, sla_days: 3, when: {status: {in: [MQL, SAL, Won]}}}
+  - {name: SAL, sla_days: 5, when: {status: {in: [SAL, Won]}}}
+  - {name: Won, when: {status: {in: [Won]}}}
+"""
+
+
+def test_no_dates_with_an_sla_counts_the_age_unknown_in_conversion_as_purgatory_does(write):
+    # No dates at all: nothing can be stuck, and every lead waiting in a stage with an SLA is of
+    # unknown age (docs/metrics.md). Leads 1, 2 wait in MQL, lead 3 in SAL, lead 4 won: MQL 2,
+    # SAL 1. Conversion left them out (0) while purgatory's backlog counted them.
+    export, defs = write("export.csv", "Id,Status\n1,MQL\n2,MQL\n3,SAL\n4,Won\n"), write("defs.yml", NO_DATES_SLA_DEFS)
+    result = run("conversion", export, "-d", defs, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    rows = stage_rows(report)
+    assert [(rows[s]["in_progress"], rows[s]["stuck"], rows[s]["age_unknown"]) for s in ("MQL", "SAL")] == [(2, 0, 2), (1, 0, 1)]
+    assert "Age unknown (the export has no dates; counted in progress): MQL 2, SAL 1." in report["notes"]
+    backlog = json.loads(run("purgatory", export, "-d", defs, "-f", "json").stdout)["tables"]["age_bands"]
+    assert [(r["stage"], r["age_unknown"]) for r in backlog] == [("MQL", 2), ("SAL", 1)]
+
+
 def test_flag_funnel_with_as_of(conversion):
     # The same file with --as-of: Lead 3 = converted 2 + in progress 1; nothing stuck (no SLA).
     report, result = conversion("Id,Converted\n1,yes\n2,no\n3,1\n", FLAG_DEFS, "--as-of", "2024-01-31")

@@ -702,10 +702,9 @@ def skipped_summary(f: Funnel) -> list[tuple[str, int]]:
 
 def unknown_age(f: Funnel) -> np.ndarray:
     """Return [n, k]: in progress in a stage with an SLA, with no way to tell how long (no date
-    of their own there, no stage_since): they can't be stuck, so they count as in progress."""
+    of their own there, no stage_since, or no dates at all): they can't be stuck, so they count
+    as in progress."""
     out = np.zeros(f.reached.shape, dtype=bool, order="F")
-    if f.as_of is None:
-        return out
     for i, stage in enumerate(f.defs.stages):
         if stage.sla_days is not None:
             out[:, i] = f.buckets.in_progress[:, i] & np.isnan(f.age(i))

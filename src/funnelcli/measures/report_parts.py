@@ -97,7 +97,9 @@ def closing_notes(f: Funnel) -> list[str]:
     unknown = funnel.unknown_age_summary(f)
     if unknown:
         parts = ", ".join(f"{stage} {n:,}" for stage, n in unknown)
-        notes.append(f"Age unknown (no date of their own in the stage, and no stage_since by the as-of date; counted in progress): {parts}.")
+        why = ("the export has no dates" if f.as_of is None
+               else "no date of their own in the stage, and no stage_since by the as-of date")
+        notes.append(f"Age unknown ({why}; counted in progress): {parts}.")
     if f.as_of is None:
         notes.append("The export has no dates: nothing can be stuck, and velocity and trends need dates.")
     if f.unplaced:
