@@ -687,6 +687,7 @@ KEY_OPTIONS = {
     "plan": ["--target", "--period", "--cohorts", "--confidence", "--as-of", "--join", "--format", "--output", "--quiet"],
     "init": ["--output", "--encoding", "--delimiter", "--quiet"],
     "explain": ["--definitions", "--as-of", "--join", "--set", "--format", "--output", "--encoding", "--delimiter", "--quiet"],
+    "sql": ["--definitions", "--set"],
 }
 
 

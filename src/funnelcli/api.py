@@ -110,6 +110,14 @@ def validate_each(paths: PathLike | Sequence[PathLike], data: PathLike | None = 
     return [validate(found, data, **settings) for found in definition_sets(_paths(paths))]
 
 
+def sql(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "definitions") -> str:
+    """Return the stage table of `export` under simple wide definitions as one DuckDB query
+    (definitions/sql.py); raise FunnelError naming what the definitions use that it doesn't write."""
+    from funnelcli.definitions.sql import query
+
+    return query(_as_definitions(defs), os.fspath(export))
+
+
 def json_schema() -> str:
     """Return the JSON Schema (draft-07) of a definitions file, for editors and CI: YAML files
     with `# yaml-language-server: $schema=PATH` get completion and checks of their keys."""

@@ -828,6 +828,37 @@ def validate(paths, data, fmt, joins, encoding, delimiter, strict, quiet) -> Non
 
 
 @cli.command()
+@click.argument("export", metavar="EXPORT")
+@definitions_option
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="What-if: change a value of the definitions for this query (repeatable), e.g. stages.SAL.sla_days=5.")
+def sql(export, definitions, overrides) -> None:
+    """Print the stage table of `conversion` as one SQL query, in DuckDB's dialect.
+
+    The query reads EXPORT (it is not read now) and computes what `funnelcli conversion EXPORT`
+    computes by the same rules: the rows kept and excluded (a blank id, an unparseable date, a
+    repeated id), the waterfall, the as-of date (the latest date), the exits, and per stage
+    reached, entered, converted, exited (per exit), stuck, in progress and the days to the next
+    stage. A starting point for running the definitions where the data lives (docs/scale.md).
+
+    Simple wide definitions only: a date column per stage, exits by text tests (in, eq,
+    contains, matches, present). Others (a status column, flags, a log, joins) exit 2 naming why.
+
+    \b
+    Examples:
+      funnelcli sql samples/hubspot-contacts.csv | duckdb
+      funnelcli sql leads.csv -d definitions/ --set stages.SAL.sla_days=5 > funnel.sql
+    """
+    from funnelcli import api
+
+    if export == "-" or not os.path.isfile(export):
+        raise click.BadParameter("give the export's path: the query reads it by name" if export == "-"
+                                 else f"{export!r}: no such file", param_hint="EXPORT")
+    defs = api.load_definitions(_definitions_paths(definitions), overrides)
+    echo_out(api.sql(export, defs))
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of definitions files, for editors and CI.
 
