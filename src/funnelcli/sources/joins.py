@@ -11,6 +11,8 @@ Vectorised: pandas index lookups, never a loop over rows.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from dataclasses import dataclass
 
@@ -184,7 +186,8 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
     account = _account(raw, join, blank, matches, chosen)
     missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key,
                         position, account, raw.rows)
-    return RawTable(leads.name, table, leads.rows), account, missing, unread
+    # the lead file's own rows left out (ragged, a footer) and notices go on with it
+    return dataclasses.replace(leads, table=table), account, missing, unread
 
 
 def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray, keys: pa.Array,
