@@ -12,7 +12,6 @@ Vectorised: pandas index lookups, never a loop over rows.
 from __future__ import annotations
 
 import dataclasses
-
 import os
 from dataclasses import dataclass
 
