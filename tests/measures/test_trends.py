@@ -363,3 +363,32 @@ def test_report_rates_show_the_leads_they_count():
         assert abs(row["latest"] - row["latest_leads"] / row["latest_of"]) < 1e-12
         before = cohorts[row["previous_period"]]
         assert row["previous_of"] == (before["cohort"] if a == stages[0] else before[f"reached:{a}"])
+
+
+WINDOW_DEFS = """version: 1
+columns: {id: Id}
+stages:
+  - {name: MQL, date: MQL, window_days: 10}
+  - {name: SAL, date: SAL, window_days: 30}
+  - {name: SQL, date: SQL}
+targets:
+  MQL->SQL: 0.5
+"""
+# As of 2025-06-30. A: SAL 1 day after MQL, SQL 8 days after SAL: counts. B: SQL 66 days after
+# SAL, past SAL's 30-day window: doesn't count. C reached SAL only, D MQL only. The rate into
+# SQL is final 10 + 30 = 40 days after MQL: every lead (MQL by 2025-05-21) and the April cohort
+# (ended 61 days before) are mature. MQL->SQL = 1 of 4 = 25%: missed, by conversion and report.
+# Conversion counted B (2 of 4 = 50%: met) while report and trends did not.
+WINDOW_CSV = "Id,MQL,SAL,SQL\nA,2025-04-01,2025-04-02,2025-04-10\nB,2025-04-01,2025-04-05,2025-06-10\nC,2025-04-02,2025-04-03,\nD,2025-04-03,,\n"
+
+
+def test_a_rate_target_counts_only_conversions_within_the_windows_in_conversion_as_in_report(write):
+    export, defs = write("e.csv", WINDOW_CSV), write("defs.yml", WINDOW_DEFS)
+    rows = {}
+    for command in ("conversion", "report"):
+        result = run(command, export, "-d", defs, "--as-of", "2025-06-30", "-f", "json", "-q")
+        assert result.exit_code == 0, result.stderr
+        (rows[command],) = json.loads(result.stdout)["tables"]["targets"]
+    assert [rows["conversion"][k] for k in ("numerator", "denominator", "actual", "status")] == [1, 4, 0.25, "missed"]
+    assert [rows["report"][k] for k in ("numerator", "denominator", "actual", "status")] == [1, 4, 0.25, "missed"]
+    assert rows["conversion"]["basis"] == "entered MQL by 2025-05-21"

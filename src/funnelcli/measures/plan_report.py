@@ -151,7 +151,7 @@ def _step_rows(stages: tuple[str, ...], reached: list[int], chosen: list[dict], 
 def _lead_times(f: Funnel, t: int, period: str, chosen: list[dict]) -> list[tuple[float | None, int]]:
     """Return per stage up to t: (median days from it to stage t, leads measured), among the chosen
     cohorts' leads counted at t, both dates their own; (0, leads at t) for t itself."""
-    counted = trends._chain(f, 0, None)[t]  # the leads the cohort rows count at t (windows applied)
+    counted = trends.counted_chain(f, 0, None)[t]  # the leads the cohort rows count at t (windows applied)
     days0 = f.date[:, 0]
     numbers = [trends.period_of(np.array([r["period_start"]], dtype="datetime64[D]"), period)[0] for r in chosen]
     inside = counted & ~np.isnat(days0) & np.isin(trends.period_of(days0, period), numbers)

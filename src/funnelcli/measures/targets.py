@@ -62,12 +62,14 @@ def evaluate(f: Funnel) -> list[dict]:
 
     A rate into stage B is final for leads that entered the first stage at least the maturity
     of the steps up to B before the as-of date (trends.path_maturity): younger leads are still
-    converting, and counting them would miss a target that is being met.
+    converting, and counting them would miss a target that is being met. A step with a
+    conversion window counts only the conversions within it, as trends and report count them.
     """
-    from funnelcli.measures.trends import path_maturity
+    from funnelcli.measures.trends import counted_chain, path_maturity
 
     rows = []
     first = f.date[:, 0]
+    counted = None  # per stage, the leads that count as reaching it: within each step's window, as trends counts
     for target in f.defs.targets:
         if target.kind == "stuck":
             rows.append(stuck_row(f, target))
@@ -79,7 +81,8 @@ def evaluate(f: Funnel) -> list[dict]:
             continue
         cutoff = (f.as_of - dt.timedelta(days=path_maturity(f, 0, b, None))).date()
         old_enough = first <= np.datetime64(cutoff, "D")
-        reached_a, reached_b = int((f.reached[:, a] & old_enough).sum()), int((f.reached[:, b] & old_enough).sum())
+        counted = counted_chain(f, 0, None) if counted is None else counted
+        reached_a, reached_b = int((counted[a] & old_enough).sum()), int((counted[b] & old_enough).sum())
         basis = f"entered {f.stages[0]} by {cutoff:%Y-%m-%d}"  # the leads old enough: the note says why
         rows.append(_row(target, rate(reached_b, reached_a), basis, reached_b, reached_a))
     return rows

@@ -127,7 +127,7 @@ def path_maturity(f: Funnel, start: int, to: int, override: float | None) -> flo
     return sum(maturity_days(f, i, override) for i in range(start, to))
 
 
-def _chain(f: Funnel, start: int, override: float | None) -> list[np.ndarray]:
+def counted_chain(f: Funnel, start: int, override: float | None) -> list[np.ndarray]:
     """Return, for each stage from `start`, which leads count as having reached it.
 
     A conversion counts when the next stage came within the window of the stage before (if
@@ -177,7 +177,7 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
     rng = make_range(period, cohort_days[f.reached[:, start]], f.as_of.date(), f.since, f.until, last)
     if rng is None:
         return [], None
-    counted = _chain(f, start, window_override)
+    counted = counted_chain(f, start, window_override)
     inside, codes = _codes(cohort_days, counted[0], rng)
     groups = group_by(f, by)
     size = rng.last - rng.first + 1
@@ -335,7 +335,7 @@ def cohort_gaps(f: Funnel, start: int, override: float | None, first_day: dt.dat
     steps = [i for i in range(start, len(f.stages) - 1) if window(f, i, override) is not None]
     if not steps:  # no window: every conversion counts, with a date or not
         return no_cohort, []
-    counted, unchecked = _chain(f, start, override), []
+    counted, unchecked = counted_chain(f, start, override), []
     shown = days[:, start] >= (first_day - EPOCH).days if first_day is not None else True
     for i in steps:
         unknown = ~_checkable(f, i)
