@@ -246,6 +246,18 @@ def test_log_cli_states_the_log_account_on_stderr(cli):
     assert "1 row of the log moving a lead back to an earlier stage (row 5)" in result.stderr
 
 
+def test_a_move_back_in_a_log_is_reported_once_at_the_row_that_moved(cli):
+    # Deal 20: Lead Generation 01-01 (row 2), Proposal 01-02 (row 3), Qualified 01-03 (row 4).
+    # Qualified's first entry is after Proposal's: the move back at row 4. It was also reported
+    # as "1 row with stage dates out of order (row 2)", the deal's first row, which is in order.
+    log = ("deal_id,changed_field_key,new_value,change_time,owner\n"
+           "20,stage_id,1,2024-01-01,Ann\n20,stage_id,3,2024-01-02,Ann\n20,stage_id,2,2024-01-03,Ann\n")
+    result = cli(log, LOG_DEFS, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "1 row of the log moving a lead back to an earlier stage (row 4)" in result.stderr
+    assert "out of order" not in result.stderr
+
+
 def test_log_by_owner_uses_each_leads_latest_row(cli):
     # --by owner: Bob (10), Cy (11), Dee (12), Eve (14) reached LG; X (13) never did.
     result = cli(LOG_CSV, LOG_DEFS, "-f", "json", "--by", "owner")
