@@ -112,12 +112,23 @@ class Layout:
 
     def widths(self) -> list[int]:
         """Return each column's width: its label's lines and its cells."""
-        return [max([_span(x) for x in self.head(c)] + [_column_span([r[i] for r in self.body])]) for i, c in enumerate(self.cols)]
+        return [max([_span(x) for x in self.head(c)] + [_cells_span(c, [r[i] for r in self.body])]) for i, c in enumerate(self.cols)]
 
     def marked(self) -> list[bool]:
         """Return which columns hold marked numbers (12.5%*): their mark hangs past the digits."""
-        return [c.kind in NUMERIC and c.mark is not None and any(r[i].endswith(MARK) for r in self.body)
-                for i, c in enumerate(self.cols)]
+        return [_is_marked(c, [r[i] for r in self.body]) for i, c in enumerate(self.cols)]
+
+
+def _is_marked(col: Column, values: list[str]) -> bool:
+    return col.kind in NUMERIC and col.mark is not None and any(v.endswith(MARK) for v in values)
+
+
+def _cells_span(col: Column, values: list[str]) -> int:
+    """Return the columns a column's cells take: in a column of marked numbers the mark (or a
+    space) hangs past the digits, so it is one more than its widest number (12.5% is 12.5%_)."""
+    if _is_marked(col, values):
+        return _column_span([v.removesuffix(MARK) for v in values]) + 1
+    return _column_span(values)
 
 
 def _hang(value: str, width: int) -> str:
@@ -158,7 +169,7 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     remain, the rows are listed instead (stacked). `gap` is the space between columns."""
     cols = _shown(table, choice)
     every = _cells(table, ascii_only, cols)
-    cells = [_column_span([r[i] for r in every]) for i in range(len(cols))]  # the widest cell of each column
+    cells = [_cells_span(c, [r[i] for r in every]) for i, c in enumerate(cols)]  # the widest cell of each column
     widths = {id(c): max(_span(visible(c.label)), cells[i]) for i, c in enumerate(cols)}
 
     def needed(chosen: list[Column]) -> int:
