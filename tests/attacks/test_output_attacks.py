@@ -203,6 +203,8 @@ def test_html_text_cells_wrap_and_numbers_do_not(tmp_path):
     numbers = [style for style, text in cells if re.fullmatch(r"[\d,.%]+", text)]
     short = [style for style, text in cells if text == "Ann"]
     assert owner and all("nowrap" not in style for style in owner)  # wraps at its spaces
+    # and only there: 'anywhere' let a browser squeeze a text column to a letter a line ("touc/hed")
+    assert all("overflow-wrap:break-word" in style and "min-width" in style for style in owner)
     assert numbers and short and all("white-space:nowrap" in style for style in numbers + short)
 
 

@@ -620,7 +620,7 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                     # a number, a date, a name never breaks; a long text wraps at its spaces (a word
                     # longer than the page, within it)
                     style = ("text-align:right;white-space:nowrap;" if col.kind in NUMERIC else "text-align:left;white-space:nowrap;"
-                             if col.kind in ("spark", "flag") or len(value) <= SHORT_CELL else "text-align:left;overflow-wrap:anywhere;")
+                             if col.kind in ("spark", "flag") or len(value) <= SHORT_CELL else "text-align:left;overflow-wrap:break-word;min-width:16em;")
                     out.append(f'<td style="{_CELL}{style}">{e(value)}</td>')
                 out.append("</tr>")
             out.append("</tbody></table></div>")
