@@ -110,6 +110,20 @@ def test_the_note_under_a_table_defines_only_the_columns_shown():
     assert "Days: from a stage to the next, among the leads that converted." in " ".join(wide.split())
 
 
+def test_purgatorys_notes_define_only_the_columns_shown():
+    # at 80 columns Stuck by stage leaves out both days-stuck columns and the stuck list its Why:
+    # "Days stuck: ..." and "Past SLA: ... Touched and dropped: ..." went on defining them
+    narrow = " ".join(on_terminal(COMMANDS["purgatory"], 80).split())
+    assert "Median days stuck, Max days stuck." in narrow and "Days stuck:" not in narrow
+    assert "Stuck: reached the stage, neither moved on nor exited" in narrow
+    wide = " ".join(on_terminal(COMMANDS["purgatory"], 200).split())
+    assert "Days stuck: days in the stage at the as-of date." in wide
+    listed = " ".join(on_terminal(COMMANDS["stuck list"], 80).split())
+    assert "Left out to fit 80 columns: Why," in listed and "Past SLA:" not in listed
+    assert "stuck leads, oldest first." in listed
+    assert "Past SLA: older in the stage than its SLA" in " ".join(on_terminal(COMMANDS["stuck list"], 200).split())
+
+
 def test_a_table_with_no_rows_says_so_without_a_header():
     # the empty stuck list drew 17 column labels cut to 'En…', 'Cr…' and '(no …' at 100 columns
     for columns in (80, 100):

@@ -226,12 +226,13 @@ def change_table_rows(leads: pd.DataFrame, examples: int) -> list[dict]:
 def _changes_table(rows: list[dict], examples: int) -> Table:
     cols = [Column("change", "Change"), Column("old", "Old"), Column("new", "New"), Column("leads", "Leads", "count"),
             Column("example_ids", "Example ids")]
-    notes = [] if rows else ["No lead changed furthest stage, bucket, exit or market."]
-    notes.append(
+    if not rows:  # nothing listed: nothing to define
+        return Table("lead_changes", "Leads that changed", cols, rows, ["No lead changed furthest stage, bucket, exit or market."])
+    notes = [
         f"Stage: the furthest stage a lead reached, or {NOT_IN_REPORT} when it had not reached the first stage by "
         "the as-of date or its row was excluded. Bucket: exited, stuck or in progress at that stage (at the last stage, "
         f"{CONVERTED} unless exited or stuck), for leads whose furthest stage is the same. Exit and market: for "
-        f"leads in both reports. Example ids: the first {examples} in export order.")
+        f"leads in both reports. Example ids: the first {examples} in export order."]
     return Table("lead_changes", "Leads that changed", cols, rows, notes)
 
 

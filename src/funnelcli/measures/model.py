@@ -38,16 +38,17 @@ class ColumnNotes(str):
     """A note of definitions, a sentence per column ("Stuck: past the stage's SLA ..."): as text,
     all of them; under a table shown without some columns, only those of the columns shown."""
 
-    parts: tuple[tuple[str | None, str], ...]
+    parts: tuple[tuple[str | tuple[str, ...] | None, str], ...]  # (the column's key, or the keys of columns it defines, its sentence)
 
-    def __new__(cls, parts: list[tuple[str | None, str]]) -> "ColumnNotes":
+    def __new__(cls, parts: list[tuple[str | tuple[str, ...] | None, str]]) -> "ColumnNotes":
         note = super().__new__(cls, " ".join(text for _, text in parts))
         note.parts = tuple(parts)
         return note
 
     def of(self, keys: set[str]) -> str:
         """Return the sentences of the columns `keys` (and those of no column)."""
-        return " ".join(text for key, text in self.parts if key is None or key in keys)
+        return " ".join(text for key, text in self.parts
+                        if key is None or (key in keys if isinstance(key, str) else any(k in keys for k in key)))
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 from funnelcli.engine.funnel import Funnel
 from funnelcli.engine.groups import by_key
 from funnelcli.measures import keys
-from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.model import Column, ColumnNotes, Report, Table
 from funnelcli.measures.report_parts import closing_notes, header, title_case
 
 
@@ -67,8 +67,8 @@ def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, met
     if dropped:
         count += (f": {past:,} past the SLA (Stuck in the stage table), {dropped:,} touched and dropped only "
                   "(In progress there: within the SLA, or of unknown age)")
-    notes = [f"{count}. Past SLA: older in the stage than its SLA with no next stage or exit. Touched and dropped: "
-             "the stage's activity rule."]
+    notes = [ColumnNotes([(None, f"{count}."), ("why", "Past SLA: older in the stage than its SLA with no next stage or exit. "
+                                                         "Touched and dropped: the stage's activity rule.")])]
     return Report("purgatory", title, meta, [Table("stuck_leads", None, columns, rows, notes)], closing_notes(f), data)
 
 
@@ -84,9 +84,10 @@ def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_am
              Column("max_days_stuck", "Max days stuck", "days", priority=3)]
     if has_amount:
         cols.append(Column("value_at_risk", "Value at risk", "money"))
-    notes = ["Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA."
-             + (" Days stuck: days in the stage at the as-of date." if f.as_of is not None else "")  # no dates: no days
-             + (" Value at risk: the amount of the stuck leads." if has_amount else "")]
+    notes = [ColumnNotes([("stuck", "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA.")]
+                         + ([(("median_days_stuck", "max_days_stuck"), "Days stuck: days in the stage at the as-of date.")]
+                            if f.as_of is not None else [])  # no dates: no days
+                         + ([("value_at_risk", "Value at risk: the amount of the stuck leads.")] if has_amount else []))]
     last = len(f.stages) - 1
     open_ended = [f.stages[i] for i in stages if i != last and f.defs.stages[i].sla_days is None]
     if open_ended and f.as_of is not None:  # with no dates nothing can be stuck anywhere, and the report says so

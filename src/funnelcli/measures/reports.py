@@ -31,7 +31,7 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
         ("converted", "Converted: reached the next stage."), ("step_rate", "Step rate: converted / reached."),
         ("cumulative_rate", f"Cumulative: reached / reached {f.defs.stages[0].name}."),
         ("stuck", "Stuck: past the stage's SLA with no next stage or exit."),
-        ("median_days", "Days: from a stage to the next, among the leads that converted."),
+        (("median_days", "p75_days", "p90_days"), "Days: from a stage to the next, among the leads that converted."),
     ])]
     cycle = funnel.cycle_time(f)
     if cycle["leads"]:
@@ -42,7 +42,7 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
             f"median {days['median_days']} day{'' if days['median_days'] == '1' else 's'}, p75 {days['p75_days']}, p90 {days['p90_days']}."
         )
     if f.as_of is not None and not any(r["median_days"] is not None for r in rows) and any(r["converted"] for r in rows):
-        notes.append(f"Days: none: {no_days_reason(f)}.")
+        notes.append(ColumnNotes([(("median_days", "p75_days", "p90_days"), f"Days: none: {no_days_reason(f)}.")]))
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count", extra=True))
