@@ -615,7 +615,7 @@ def test_fail_on_miss_exits_0_when_targets_are_met(tmp_path, command):
     _, row = find_row(ok(result), "text", "MQL stuck")
     assert row["Status"] == "met"
     assert "missed" not in result.stderr
-    assert "The target is met or without data." in result.stdout  # one target: not "All 1 targets"
+    assert "The target is met." in result.stdout  # one target: not "All 1 targets"
 
 
 def test_missed_target_without_fail_on_miss_exits_0(tmp_path):

@@ -162,3 +162,16 @@ def test_blank_lines_above_the_header_are_named(write):
     result = run("conversion", export, "-d", write("d.yml", DEFS))
     assert result.exit_code == 2
     assert "e.csv: line 1 holds no column names: the header must be the file's first line; remove any blank lines above it" in result.stderr
+
+
+def test_a_replay_before_every_lead_says_had_not_reached_and_no_target_has_data():
+    # As of 2020-01-01, before the sample's first date (2024-11-17): every usable lead reached MQL
+    # later, if at all. "4,991 never reached MQL" said they never would; and "All 3 targets met or
+    # without data" read as met when none had data. 5,000 rows = 0 + 4,991 + 9 excluded.
+    result = run("conversion", SAMPLE, "-d", DEFINITIONS, "--as-of", "2020-01-01", "-f", "text", "-q")
+    assert result.exit_code == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "5,000 rows read = 0 leads in the report + 4,991 had not reached MQL by 2020-01-01 + 9 excluded" in text
+    assert "None of the 3 targets has data yet." in text
+    latest = " ".join(run("conversion", SAMPLE, "-d", DEFINITIONS, "-f", "text", "-q").stdout.split())
+    assert "1,623 never reached MQL" in latest  # at the export's own date: never, as far as it shows

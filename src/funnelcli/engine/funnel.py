@@ -38,6 +38,7 @@ class Accounting:
     in_report: int = 0
     unit: str = "rows"  # what rows_read counts: the export's rows, or the leads of a log
     files: list = dataclasses.field(default_factory=list)  # FileAccount: a log's or joined files' rows
+    replayed_to: str | None = None  # a replay's as-of date: leads not reached by then may reach it later
 
     @property
     def rows_excluded(self) -> int:
@@ -64,7 +65,8 @@ class Accounting:
     def sentence(self) -> str:
         parts = [f"{_count(self.in_report, 'lead')} in the report"]
         if self.not_reached:
-            parts.append(f"{self.not_reached:,} never reached {self.first_stage}")
+            parts.append(f"{self.not_reached:,} had not reached {self.first_stage} by {self.replayed_to}" if self.replayed_to
+                         else f"{self.not_reached:,} never reached {self.first_stage}")
         if self.outside_range:
             parts.append(f"{self.outside_range:,} outside the cohort range")
         if self.other_markets:
@@ -292,7 +294,9 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     limit = np.datetime64(as_of_ts.date(), "D") if as_of_ts is not None else np.datetime64("2199-12-31", "D")
     moved, settled = _status_moves(loaded, defs, limit)
     in_funnel, after, later = _in_funnel(loaded, limit, moved)
-    accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[0].name)
+    replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
+    accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[0].name,
+                            replayed_to=f"{as_of_ts:%Y-%m-%d}" if replay else None)
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
     if since is not None or until is not None:
@@ -323,7 +327,6 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
         dated &= ~at_date.missing()
     else:
         dated = ~at_date.missing()
-    replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
     unplaced = 0
     if replay:  # a stage with no date is placed when its lead was at a later one (or at it) by a stage since
         undated = at_reached & at_date.missing()

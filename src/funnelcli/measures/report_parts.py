@@ -149,15 +149,26 @@ def stage_columns(f: Funnel, by: str | None) -> list[Column]:
     return cols
 
 
+def _targets_count(rows: list[dict]) -> str:
+    """Return the sentence that counts the targets missed, met and without data (none missed can
+    be none met: a replay before any cohort is mature has no data)."""
+    missed, no_data = (sum(r["status"] == status for r in rows) for status in ("missed", "no data"))
+    met = len(rows) - missed - no_data
+    if len(rows) == 1:
+        return {"missed": "The target is missed.", "met": "The target is met."}.get(rows[0]["status"], "The target has no data yet.")
+    if missed:
+        return f"{missed} of {len(rows)} targets missed." + (f" {no_data} without data yet." if no_data else "")
+    if not met:
+        return f"None of the {len(rows)} targets has data yet."
+    return f"None missed: {met} met, {no_data} without data yet." if no_data else f"All {len(rows)} targets met."
+
+
 def targets_table(rows: list[dict]) -> Table:
     """Return the targets table, its note counting the missed ones."""
     cols = [Column("target", "Target"), Column("goal", "Goal"), Column("actual", "Actual", "rate"),
             Column("numerator", "Leads", "count", priority=2), Column("denominator", "Of", "count", priority=2),
             Column("basis", "Basis", priority=3), Column("status", "Status")]
-    missed = sum(r["status"] == "missed" for r in rows)
-    count = f"{len(rows)} target{'s' if len(rows) != 1 else ''}"
-    notes = [f"{missed} of {count} missed." if missed else
-             "The target is met or without data." if len(rows) == 1 else f"All {count} met or without data."]
+    notes = [_targets_count(rows)]
     if any(r["basis"].startswith("entered ") for r in rows):
         notes.append("Basis: a rate counts the leads that entered by that date, whose conversion windows have all "
                      "passed (a mature rate); report and trends count the latest mature cohort of their period instead.")
