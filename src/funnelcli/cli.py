@@ -589,6 +589,9 @@ def report(opts: RunOptions, period, compare, fail_on_miss, email_to, email_from
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint=hint) from None
             recipients = checked if hint == "--email-to" else recipients
+        if opts.fmt and not opts.output:  # -f would be dropped without a word: the mail is text and HTML
+            raise click.BadParameter(f"-f {opts.fmt} with --email-to: the mailed report is text and HTML; "
+                                     "drop -f, or add -o FILE to also write the report in that format", param_hint="-f")
     f = load_funnel(opts)
     digest = api.digest(f, period, compare)
     emit(digest, opts, stdout=not recipients)

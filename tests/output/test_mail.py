@@ -186,6 +186,28 @@ def test_implicit_tls(server, defs, tls_files):
     assert len(inbox.messages) == 1
 
 
+def test_a_login_to_a_server_that_offers_none_says_the_report_was_not_sent_and_what_to_change(server, defs):
+    # aiosmtpd without an authenticator offers no AUTH: the login can't happen
+    inbox, port = server()
+    result = send(defs, "--email-to", "a@example.com", env=mail_env(port, FUNNELCLI_SMTP_USER="robot", FUNNELCLI_SMTP_PASSWORD="pw"))
+    assert result.exit_code == 2
+    assert "does not support login" in result.stderr and "the report was not sent" in result.stderr
+    assert "--smtp-tls starttls" in result.stderr and "FUNNELCLI_SMTP_USER" in result.stderr
+    assert inbox.messages == []
+
+
+def test_a_format_with_email_to_and_no_output_file_is_refused(server, defs, tmp_path):
+    # -f csv was dropped without a word: the mail went out as text and HTML, exit 0
+    inbox, port = server()
+    result = send(defs, "--email-to", "a@example.com", "-f", "csv", env=mail_env(port))
+    assert result.exit_code == 2 and "-f csv with --email-to" in result.stderr and "-o FILE" in result.stderr
+    assert inbox.messages == []
+    out = tmp_path / "report.csv"  # with -o, -f is the file's format, and the mail goes too
+    both = send(defs, "--email-to", "a@example.com", "-f", "csv", "-o", str(out), env=mail_env(port))
+    assert both.exit_code == 0, both.stderr
+    assert len(inbox.messages) == 1 and out.read_text().startswith("stage,")
+
+
 def test_bad_recipient_is_a_usage_error(defs):
     result = send(defs, "--email-to", "not-an-address", env={})
     assert result.exit_code == 2 and "not an email address" in result.stderr

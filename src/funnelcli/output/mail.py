@@ -282,7 +282,11 @@ def _delivery_error(exc: Exception, settings: SmtpSettings, where: str, sending:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return DeliveryError(f"{where} refused the login for user {settings.user!r}; check FUNNELCLI_SMTP_USER and FUNNELCLI_SMTP_PASSWORD")
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return DeliveryError(f"{where} does not support {'login' if settings.user else 'that'}: {_reply(exc)}")
+        if settings.user:  # AUTH is offered only over TLS by most servers, or not at all by a relay
+            return DeliveryError(f"{where} does not support login: {_reply(exc)}; the report was not sent; a server that "
+                                 "offers login only over TLS needs --smtp-tls starttls (or tls), and a relay that takes "
+                                 "mail without login needs no FUNNELCLI_SMTP_USER")
+        return DeliveryError(f"{where} does not support that: {_reply(exc)}; the report was not sent")
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = ", ".join(f"{addr} ({_reply(reply)})" for addr, reply in exc.recipients.items())
         return DeliveryError(f"{where} refused the recipients: {refused}; the report was not sent")
