@@ -31,7 +31,7 @@ conditions are only `in` over text (trimmed, case-insensitive) and number compar
 is generated but the reference, like the partition docs/metrics.md asks for, ignores it (see 4).
 Where docs/metrics.md is silent the reference follows the documented choice of funnelcli, said where
 it is: an id's lead is its first usable row (a row excluded for a bad date doesn't claim the
-id); a row blank in every column read is excluded "with no values"; the default as-of date is
+id); a row blank in every column read is excluded "blank in every column the definitions use"; the default as-of date is
 the latest date of the rows kept; a date column with nothing parseable may be refused whole.
 """
 
@@ -493,7 +493,7 @@ def reference(scn: Scenario) -> Reference:
     for number, r in enumerate(data, start=2):
         lead_id = r[col[ID_HEADER]].strip()
         if empty[number - 2]:
-            excluded.setdefault("with no values", []).append(number)
+            excluded.setdefault("blank in every column the definitions use", []).append(number)
             continue
         if not lead_id:
             excluded.setdefault("with a blank id", []).append(number)

@@ -195,7 +195,7 @@ def test_log_file_account_balances_and_matches_the_hand_count(load):
         (11, "stage changes (of 4 leads of the 5 in the log)"),  # lead 13 has none kept (no date; a value naming nothing)
         (1, "other changes (not selected by history.only)"),
         (0, "rows naming the stage the lead is in already (not a change)"),
-        (0, "excluded with no values"),
+        (0, "excluded blank in every column the definitions use"),
         (1, "excluded with a blank id"),
         (2, "excluded with no date or an unparseable date in 'change_time'"),
         (1, "excluded whose stage names no stage and no exit"),

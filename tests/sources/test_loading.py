@@ -249,13 +249,13 @@ def test_all_empty_record_is_a_row_with_no_values(load):
     # Row 3 is ',,,' : a record (counted in rows_read) with nothing in it, not a skipped line.
     loaded = load("Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n,,,\n2,Bob,2024-01-03,\n")
     assert loaded.rows_read == 3
-    assert excluded(loaded) == {"with no values": (1, [3])}
+    assert excluded(loaded) == {"blank in every column the definitions use": (1, [3])}
 
 
 def test_empty_line_keeps_later_row_numbers(load):
     # Line 3 is empty: a spreadsheet shows it as row 3, and the blank id below it as row 4.
     loaded = load("Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n\n,Bob,2024-01-03,\n")
-    assert excluded(loaded) == {"with no values": (1, [3]), "with a blank id": (1, [4])}
+    assert excluded(loaded) == {"blank in every column the definitions use": (1, [3]), "with a blank id": (1, [4])}
 
 
 # --------------------------------------------------------------------------------------------

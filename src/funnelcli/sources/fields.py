@@ -402,7 +402,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     if empty.all():
         raise InputError(f"{name}: the export has a header but no data rows")
     ids, blank, id_keys = _joined_ids(parts, store)
-    excluded = [issue("with no values", empty, rows), issue("with a blank id", blank & ~empty, rows)]
+    excluded = [issue("blank in every column the definitions use", empty, rows), issue("with a blank id", blank & ~empty, rows)]
     for why, left in ragged.items():  # counted among the rows read, as a spreadsheet shows them
         excluded.append(RowIssue(why, len(left), left[:SHOW_ROWS], detail=RawTable.detail(why)))
     if footer_rows:

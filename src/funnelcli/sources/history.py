@@ -59,7 +59,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     unknown = change & ~undated & ~named
     kept = change & ~undated & named
     excluded_masks = {
-        "with no values": empty,
+        "blank in every column the definitions use": empty,
         "with a blank id": blank_id & ~empty,
         f"with no date or an unparseable date in {history.at!r}": undated,
         "whose stage names no stage and no exit": unknown,
