@@ -330,6 +330,8 @@ def test_a_change_is_the_difference_of_the_rates_as_shown(monkeypatch):
 
     assert cell(rate_change(0.684210, 0.567901), "pp") == "+11.6 pp"
     assert cell(rate_change(0.3, 0.3), "pp") == "+0.0 pp" and rate_change(None, 0.5) is None
+    # the change as CSV and JSON write it: 1.1 points is 0.011, not 0.011000000000000001
+    assert repr(rate_change(0.5, 0.489)) == "0.011"
 
     def shown(rate: float) -> Decimal:
         return Decimal(repr(rate * 100)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)

@@ -121,7 +121,7 @@ def rate_change(new: float | None, old: float | None) -> float | None:
     they are shown (0.1 of a percent), so that 68.4% against 56.8% reads +11.6 pp, never +11.7."""
     if new is None or old is None:
         return None
-    return float(_half_up(new * 100) - _half_up(old * 100)) / 100
+    return float((_half_up(new * 100) - _half_up(old * 100)) / 100)  # divided as decimals: 0.011, not 0.011000000000000001
 
 
 def cell(value: Any, kind: str) -> str:
