@@ -175,3 +175,14 @@ def test_a_replay_before_every_lead_says_had_not_reached_and_no_target_has_data(
     assert "None of the 3 targets has data yet." in text
     latest = " ".join(run("conversion", SAMPLE, "-d", DEFINITIONS, "-f", "text", "-q").stdout.split())
     assert "1,623 never reached MQL" in latest  # at the export's own date: never, as far as it shows
+
+
+def test_a_breakdown_by_a_number_field_labels_its_groups_as_written(write):
+    # --by touches grouped 1.0 and 2.0 (the field is read as numbers): '1', '2' and '(blank)';
+    # 2.5 stays 2.5. Leads 1, 2 touched once, 3 twice, 4 two and a half times, 5 not filled.
+    export = write("e.csv", "Id,Touches,MQL\n1,1,2024-01-01\n2,1,2024-01-02\n3,2,2024-01-03\n4,2.5,2024-01-03\n5,,2024-01-04\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: Id, touches: Touches}\nstages:\n  - {name: MQL, date: MQL}\n")
+    result = run("conversion", export, "-d", defs, "--by", "touches", "-f", "json", "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["tables"]["stages"]
+    assert sorted((r["group"], r["reached"]) for r in rows) == [("(blank)", 1), ("1", 2), ("2", 1), ("2.5", 1)]

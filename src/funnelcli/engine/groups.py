@@ -51,14 +51,20 @@ def group_by(f: Funnel, by: str | None) -> Groups:
     column = f.column(key)
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         column = pd.Series(column.dt.strftime("%Y-%m"), dtype="str")
-    elif not isinstance(column.dtype, pd.CategoricalDtype):
+    elif not isinstance(column.dtype, pd.CategoricalDtype) and not pd.api.types.is_numeric_dtype(column.dtype):
         column = column.astype("str").where(column.notna())
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    labels = [str(u) for u in uniques]
+    # a number as written (15500, not 15500.0); formatted once per value, not per lead
+    labels = [_number_label(u) if isinstance(u, (float, np.floating, np.integer)) else str(u) for u in uniques]
     if (codes < 0).any():
         codes = np.where(codes < 0, len(labels), codes)
         labels.append(_blank_label(set(labels)))
     return Groups(by, codes.astype(np.int32), labels)  # 4 bytes a lead: a group's number is below 2^31
+
+
+def _number_label(value) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)  # a label machines read too: no separators
 
 
 def _blank_label(taken: set[str]) -> str:
