@@ -416,8 +416,8 @@ def _shape_refs(frags: list, columns: dict[str, str], stage_column: str | None, 
     if stage_column and stage_column not in joined:
         refs.append(ColumnRef(columns.get(stage_column, stage_column), "stage_column", where("stage_column")))
     if history:
-        refs.append(ColumnRef(history.stage, "history stage", history.where))
-        refs.append(ColumnRef(history.at, "history at", history.where))
+        refs.append(ColumnRef(history.stage, "history stage", history.marks.get("stage", history.where)))
+        refs.append(ColumnRef(history.at, "history at", history.marks.get("at", history.where)))
         for leaf in walk_leaves(history.only):
             refs.append(ColumnRef(columns.get(leaf.field, leaf.field), "history only condition", leaf.where))
     brought: set[str] = set()

@@ -136,6 +136,7 @@ class History:
     at: str  # the log's header of when
     only: Condition | None = None  # the rows that are stage changes (default: every row)
     where: Where = field(default=Where(""), compare=False, repr=False)
+    marks: dict = field(default_factory=dict, compare=False, repr=False)  # where its 'stage' and 'at' were written
 
 
 # How numbers are written in exports, read the same way in cells and in conditions: '1,200',

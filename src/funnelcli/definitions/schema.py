@@ -231,7 +231,7 @@ def _parse_history(doc: Doc, value: Any) -> History | None:
     only = parse_condition(doc, value["only"], kp + ("only",), "history only") if "only" in value else None
     if stage is None or at is None or ("only" in value and only is None):
         return None
-    return History(stage, at, only, doc.at(kp, key=True))
+    return History(stage, at, only, doc.at(kp, key=True), {k: doc.at(kp + (k,)) for k in ("stage", "at")})
 
 
 def _parse_join(doc: Doc, item: Any, kp: tuple) -> Join | None:
