@@ -264,3 +264,33 @@ def test_an_export_with_a_header_only_is_a_warning(write):
     code, problems = validate(write, DATE_DEFS, "Lead ID,Lead Status,Created Date,Converted Date\n")
     assert code == 0
     assert [(p[2], p[3]) for p in problems] == [("warning", "no-rows")]
+
+
+# --------------------------------------------------------------------------------------------
+# Values the run reports: a status naming no stage, a log row naming none, a flag neither true nor false
+
+
+def test_status_values_that_name_no_stage_are_a_warning_at_stage_column(write):
+    # Open (row 2) and Nurturing (row 5) name no stage (Lead, Working - Contacted, Working,
+    # Converted) and no exit (Lost; Closed - Not Converted by the rule): the run says so of the
+    # same two rows, and validate passed them
+    code, problems = validate(write, DEFS, LEADS)
+    (found,) = only(problems, "unnamed-value")
+    assert found[:3] == (*pos(DEFS, "columns: {id: Lead ID, status: ^Lead Status"), "warning")
+    assert "leads.csv hold values of 'Lead Status' that name no stage and no exit: 'Nurturing' (1), 'Open' (1);" in found[4]
+    assert found[4].startswith("columns.status: 2 rows of ")
+    assert code == 0
+    run_notice = run("conversion", write("leads.csv", LEADS), "-d", write("defs.yml", DEFS), "-f", "json").stderr
+    assert "2 rows whose 'Lead Status' names no stage and no exit" in run_notice
+
+
+FLAG_DEFS = "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: Lead}\n  - {name: Converted, flag: IsConverted}\n"
+
+
+def test_flag_values_neither_true_nor_false_are_a_warning_at_the_flag(write):
+    # 'maybe' (row 3) is neither: the run excludes the row; 'Yes', ' 0 ' and blank read
+    code, problems = validate(write, FLAG_DEFS, "Id,IsConverted\n1,Yes\n2,maybe\n3, 0 \n4,\n")
+    (found,) = only(problems, "unreadable-flag")
+    assert found[:4] == (*pos(FLAG_DEFS, "flag: ^IsConverted"), "warning", "unreadable-flag")
+    assert "1 value of column 'IsConverted' is neither true nor false (such as 'maybe' in row 3): the run excludes those rows" in found[4]
+    assert only(validate(write, FLAG_DEFS, "Id,IsConverted\n1,Yes\n2,no\n")[1], "unreadable-flag") == []

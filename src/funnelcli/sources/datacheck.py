@@ -55,6 +55,7 @@ def check_export(path: str, defs: Definitions, *, encoding: str | None = None, d
         return [Problem(first, 1, 1, "warning", "no-rows", f"{path}: the export has no rows: its values and dates are not checked")]
     raw, blank, roles, problems = _blank_columns(raw, defs, None, "the export")
     problems += drift(raw, defs, blank)
+    problems += unnamed(raw, defs, blank, roles)
     problems += dates(raw, defs, blank, roles)
     return problems
 
@@ -164,6 +165,53 @@ def drift(raw, defs: Definitions, blank: set[str]) -> list[Problem]:
         among = " among the rows history only selects" if rows == "log" else ""
         problems.append(_where(positions.of(where, value), "warning", "drift-value",
                                f"{what}: {value!r} is in no row of {raw.name}'s {header!r}{among}; {_occurring(value, found)}"))
+    return problems
+
+
+def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Problem]:
+    """Return a warning for each status or log column with values that name no stage and no exit,
+    and each flag column with values neither true nor false: what the run reports (a status it
+    counts at no stage, a log row it excludes, a row it excludes for its flag)."""
+    from funnelcli.sources.shapes import _listed_values, read_flags
+
+    known = set(defs.stage_values())
+    checks = []  # (header, rows counted or None for all, what the run does)
+    if defs.stage_column and defs.history is None:
+        header = defs.header(defs.stage_column)
+        listed = _listed_values(defs, defs.field_key(defs.stage_column))
+        checks.append((header, None, "the run counts those leads by their dates and rules only", known | listed))
+    if defs.history is not None:
+        from funnelcli.sources.history import _stage_changes
+
+        checks.append((defs.history.stage, np.asarray(_stage_changes(raw, defs), dtype=bool),
+                       "the run excludes those rows of the log", known))
+    problems = []
+    for header, rows, then, names in checks:
+        if header in blank or header not in roles or header not in raw.table.column_names:
+            continue
+        found = _counts(raw.column(header), rows)
+        odd = {v: n for v, n in found.items() if v.strip() and v.strip().casefold() not in names}
+        if odd:
+            shown = ", ".join(f"{v!r} ({n:,})" for v, n in sorted(odd.items(), key=lambda x: (-x[1], x[0]))[:SHOWN])
+            more = f" and {len(odd) - SHOWN} more" if len(odd) > SHOWN else ""
+            role, where = roles[header]
+            n = sum(odd.values())
+            rows_hold = f"1 row of {raw.name} holds a value" if n == 1 else f"{n:,} rows of {raw.name} hold values"
+            problems.append(_where(where, "warning", "unnamed-value",
+                                   f"{role}: {rows_hold} of {header!r} that name{'s' if n == 1 else ''} no stage and no exit: "
+                                   f"{shown}{more}; {then}; add them to a stage's or an exit's values: to count them"))
+    for header in sorted({s.flag for s in defs.stages if s.flag}):
+        if header in blank or header not in roles or header not in raw.table.column_names:
+            continue
+        _, bad = read_flags(raw.column(header))
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            role, where = roles[header]
+            problems.append(_where(where, "warning", "unreadable-flag",
+                                   f"{role}: {int(bad.sum()):,} value{'s' if bad.sum() != 1 else ''} of column {header!r} "
+                                   f"{'is' if bad.sum() == 1 else 'are'} neither true nor false (such as "
+                                   f"{raw.column(header)[first].as_py()!r} in row {int(raw.rows[first])}): the run excludes "
+                                   "those rows; true is 1, true, yes, y, x or checked, false 0, false, no, n or blank"))
     return problems
 
 
