@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 import pytest
-from tests.conftest import run
+from tests.conftest import pos, run
 
 from funnelcli import api, definitions
 from funnelcli.engine.leads import LoadedExport
@@ -438,13 +438,13 @@ def test_log_with_a_missing_history_column_names_it(cli):
 
 
 def test_validate_data_reports_missing_log_columns(write):
-    # The log's header says 'when' for history.at (change_time): missing-column "history at",
-    # at history: (line 3, col 1), the nearest header named.
+    # The log's header says 'change_time_utc' for history.at (change_time): missing-column
+    # "history at", at at:'s value (line 5, col 7: "  at: change_time"), the nearest header named.
     log = write("log.csv", "deal_id,changed_field_key,new_value,change_time_utc,owner\n10,stage_id,1,2024-01-01,Ann\n")
     result = run("validate", write("defs.yml", LOG_DEFS), "--data", log, "-f", "json")
     assert result.exit_code == 1
     (problem,) = json.loads(result.stdout)
-    assert problem["rule"] == "missing-column" and (problem["line"], problem["col"]) == (3, 1)
+    assert problem["rule"] == "missing-column" and (problem["line"], problem["col"]) == pos(LOG_DEFS, "  at: ^change_time")
     assert "history at: column 'change_time' is not in" in problem["message"]
     assert "(nearest: 'change_time_utc')" in problem["message"]
 
