@@ -295,6 +295,16 @@ def test_empty_stage_list_is_an_error(write):
     assert "stages" in problems[0].message
 
 
+@pytest.mark.parametrize("text, needle", [
+    ("version: 1\ncolumns: {id: Record ID}\nstages: \"MQL\"\n", 'stages: ^"MQL"'),
+    ("version: 1\ncolumns: {id: [a, b]}\nstages:\n  - {name: MQL, date: d}\n", "id: ^[a, b]"),
+])
+def test_a_key_of_the_wrong_type_is_one_problem_where_it_is_not_also_missing(write, text, needle):
+    # 'stages: "MQL"' was also "no 'stages'", and 'id: [a, b]' also "columns needs an 'id'"
+    _, problems = problems_in(write, text)
+    assert summary(problems) == [(*pos(text, needle), "error", "wrong-type")]
+
+
 @pytest.mark.parametrize("keyword, suggestion", [("And", "all"), ("Or", "any"), ("ALL", "all"), ("ANY", "any")])
 def test_capitalised_keywords_suggest_all_any(write, keyword, suggestion):
     """And/Or/ALL/ANY are keyword typos like and/or/All/Any: unknown-operator with the hint."""

@@ -195,7 +195,7 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     stage_column = _merge_scalar(frags, "stage_column", "stage_column", problems)
     history = _merge_scalar(frags, "history", "history", problems)
     joins = [j for f in frags for j in (f.joins or [])]
-    if "id" not in columns and not unreadable:
+    if "id" not in columns and not unreadable and not _written(frags, "columns", "id"):  # a wrong one is reported where it is
         where = _top_where(frags, files, ("columns",))
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "columns needs an 'id': the export's column that identifies a lead (e.g. id: Record ID)"))
     _check_names(stages, exits, [m for f in frags for m in f.market_names], problems)
@@ -276,10 +276,19 @@ def _merge_stages(frags: list, files: list[str], unreadable: bool, problems: lis
             frag.doc.add(frag.doc.at(("stages",), key=True), "conflict", f"stages are also listed in {other}; keep the ordered list of stages in one file")
     if stage_frags:
         return stage_frags[0].stages
-    if not unreadable:
+    if not unreadable and not _written(frags, "stages"):  # stages of the wrong type are reported where they are
         where = _top_where(frags, files, ())
         problems.append(Problem(where.path, where.line, where.col, "error", "missing-key", "no 'stages': list the funnel's stages in order, each with a date column or a condition"))
     return []
+
+
+def _written(frags: list, key: str, inner: str | None = None) -> bool:
+    """Return whether a file writes `key` (and `inner` under it), of whatever type."""
+    for frag in frags:
+        data = frag.doc.data
+        if isinstance(data, dict) and key in data and (inner is None or (isinstance(data[key], dict) and inner in data[key])):
+            return True
+    return False
 
 
 def _check_names(stages: list, exits: list, markets: list, problems: list[Problem]) -> None:
