@@ -25,6 +25,8 @@ def describe_value(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, bool):  # as YAML writes it (yes, on and true all read as true)
+        return "true" if value else "false"
     if isinstance(value, dt.date):
         return value.isoformat()
     return repr(value)
