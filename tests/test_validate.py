@@ -141,7 +141,7 @@ CASES = [
     case("invalid-target-share", targets("MQL->SAL: 1.5"), "MQL->SAL: ^1.5", "invalid-target",
          "1.5 is not a share between 0 and 1"),
     case("invalid-target-percent", targets("MQL stuck: 150%"), "MQL stuck: ^150%", "invalid-target", "'150%' is not a share"),
-    case("invalid-target-bool", targets("MQL->SAL: true"), "MQL->SAL: ^true", "invalid-target", "True is not a share"),
+    case("invalid-target-bool", targets("MQL->SAL: true"), "MQL->SAL: ^true", "invalid-target", "true is not a share"),
     case("invalid-target-two-bounds", targets("MQL stuck: {min: 0.1, max: 0.2}"), "{min", "invalid-target",
          "one of {min: 0.8} / {max: 0.1}"),
     case("invalid-sla-zero", stage("sla_days: 0\n"), "sla_days: ^0", "invalid-sla",
