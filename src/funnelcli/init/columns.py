@@ -132,10 +132,10 @@ def id_column(columns: list[Column]) -> tuple[Column, str]:
             return c, id_note(c)
     for c in columns:
         if c.unique and not c.dates and re.search(r"\bid\b|_id$|number|email", c.header, re.IGNORECASE):
-            return c, f"unique in the {len(c.cells):,} rows read"
+            return c, f"unique in {_rows_read(len(c.cells))}"
     for c in columns:
         if c.unique and not c.dates:
-            return c, f"the first column unique in the {len(c.cells):,} rows read; check it identifies a lead"
+            return c, f"the first column unique in {_rows_read(len(c.cells))}; check it identifies a lead"
     named = find(columns, "id")
     if named is not None:
         return named, id_note(named)
@@ -145,7 +145,7 @@ def id_column(columns: list[Column]) -> tuple[Column, str]:
 def id_note(column: Column) -> str:
     """Return a comment on an id column: unique, or how many of the rows read repeat an id or have none."""
     if column.unique:
-        return f"unique in the {len(column.cells):,} rows read"
+        return f"unique in {_rows_read(len(column.cells))}"
     blank = len(column.cells) - column.filled
     repeated = column.filled - len(column.counts)
     return (f"check: in the {len(column.cells):,} rows read, {repeated:,} repeat{'s' if repeated == 1 else ''} an id "
@@ -156,3 +156,7 @@ def id_note(column: Column) -> str:
 def by_rows(column: Column) -> list[str]:
     """Return the column's values, most rows first."""
     return [v for v, _ in column.counts.most_common()]
+
+
+def _rows_read(n: int) -> str:
+    return "the one row read" if n == 1 else f"the {n:,} rows read"
