@@ -175,6 +175,21 @@ def test_a_proposal_sent_date_is_a_stage_and_an_email_sent_date_is_not(write):
     assert "(map one under columns: to break down by it, --by NAME): 'Last Email Sent'" in text
 
 
+def test_stage_dates_are_ordered_by_which_comes_first_then_by_how_many_have_them(write):
+    # Converted is dated in 3 rows of 10, early ones (the median 01-03 is before Signup's 01-06);
+    # where both are dated, Signup is on or before Converted: Signup first. The median put
+    # Converted first, and the waterfall then counted every lead converted. "Created: Date" is
+    # the creation date (a colon in its name kept it out of the draft).
+    rows = [f"{i},2024-01-{i + 1:02d},{f'2024-01-{i + 2:02d}' if i < 3 else ''},2024-01-{i + 1:02d}" for i in range(10)]
+    export = write("leads.csv", "id,Signup,Converted Date,Created: Date\n" + "\n".join(rows) + "\n")
+    data = yaml.safe_load(run("init", str(export), "-o", "-").stdout)
+    assert names(data) == ["Lead", "Signup", "Converted"]
+    assert data["columns"]["created"] == "Created: Date"
+    # no row with both: the one more rows have first
+    export = write("other.csv", "id,B Date,A Date\n1,2024-01-01,\n2,,2024-03-01\n3,,2024-03-02\n")
+    assert names(yaml.safe_load(run("init", str(export), "-o", "-").stdout)) == ["A", "B"]
+
+
 def test_generic_status_column_ordered_by_dates(write, tmp_path):
     # Median days from created to the last stage change: Contacted 2, Meeting 6, Proposal 15.
     # By rows the order would be Meeting (3), Contacted (2), Proposal (1).

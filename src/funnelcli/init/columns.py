@@ -21,7 +21,7 @@ _NUMBER = re.compile(r"^[-+]?[$€£]?\s?\d[\d,. ]*%?$")
 
 ROLE_NAMES = {  # a role's name patterns, the likeliest first
     "id": (r"^(record |lead |contact |deal |opportunity |prospect |account )?id$", r"^(lead|deal|contact|record|prospect)[ _-]?id$"),
-    "created": (r"creat(e|ed|ion)[ _-]?(date|time|at|on)?$|^(date|time)[ _-]?created$|deal created",),
+    "created": (r"creat(e|ed|ion)[ _:.-]*(date|time|at|on)?$|^(date|time)[ _-]?created$|deal created",),
     "owner": (r"owner", r"assigned[ _]to|sales ?rep|^rep$", r"user"),
     "source": (r"source", r"origin|channel|utm"),
     "status": (r"status|stage|state|lifecycle|phase",),

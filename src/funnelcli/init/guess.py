@@ -6,6 +6,7 @@ dimensions, date formats and placeholders.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import statistics
 
@@ -225,14 +226,33 @@ def stage_name(header: str) -> str:
 ACRONYMS = {"mql", "sql", "sal", "pql", "sqo", "sao", "mqa", "sqa"}  # the waterfall's stages, as they are written
 
 
+def _earlier(a: Column, b: Column) -> int:
+    """Order two stage date columns: the one dated first in most rows that have both; if none
+    has both (or as many each way), the one more rows have (a funnel narrows), then the earlier
+    median. A median alone put a column filled in 30% of the rows, early ones, before one filled
+    in all of them, and the waterfall then had every lead converted."""
+    first = later = 0
+    for x, y in zip(a.dates.days, b.dates.days):
+        if x is not None and y is not None:
+            first, later = first + (x < y), later + (x > y)
+    if first != later:
+        return -1 if first > later else 1
+    filled = sum(d is not None for d in b.dates.days) - sum(d is not None for d in a.dates.days)
+    if filled:
+        return filled
+    ta, tb = typical(a.dates.days) or dt.date.max, typical(b.dates.days) or dt.date.max
+    return (ta > tb) - (ta < tb)
+
+
 def _wide(draft: Draft, stage_dates: list[Column], created: Column | None) -> None:
-    stage_dates = sorted(stage_dates, key=lambda c: typical(c.dates.days) or dt.date.max)
+    stage_dates = sorted(stage_dates, key=functools.cmp_to_key(_earlier))
     if created is not None:
         draft.stages.append(Item("Lead", [Entry("date", created.header, "every lead with a creation date")]))
     for c in stage_dates:
         blank = "" if c.dates.read else f"; check: blank in the {len(c.cells):,} rows read"
         draft.stages.append(Item(stage_name(c.header), [Entry("date", c.header, f"reached when the date is filled{blank}")]))
-    draft.stages_above.append("Stages from the date columns, ordered by their typical (median) date: check the order and the names.")
+    draft.stages_above.append("Stages from the date columns, ordered by which comes first where a lead has both dates, "
+                              "else by how many leads have each: check the order and the names.")
 
 
 def _exits_from(draft: Draft, columns: list[Column], status: Column | None) -> None:
