@@ -186,3 +186,12 @@ def test_a_breakdown_by_a_number_field_labels_its_groups_as_written(write):
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)["tables"]["stages"]
     assert sorted((r["group"], r["reached"]) for r in rows) == [("(blank)", 1), ("1", 2), ("2", 1), ("2.5", 1)]
+
+
+def test_a_funnel_of_one_stage_has_no_cycle_time(write):
+    # "Cycle time Converted to Converted, per lead (2 leads): median 0 days" was printed
+    export = write("e.csv", "Id,D\n1,2024-01-01\n2,2024-01-03\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: Converted, date: D}\n")
+    result = run("conversion", export, "-d", defs, "-f", "json", "-q")
+    assert json.loads(result.stdout)["cycle_time"] == {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
+    assert "Cycle time" not in run("conversion", export, "-d", defs, "-f", "text", "-q").stdout

@@ -688,6 +688,8 @@ def _days_between(start: np.ndarray, end, where: np.ndarray | None = None) -> np
 def cycle_time(f: Funnel) -> dict:
     """Return days from the first to the last stage, per lead that reached the last stage with
     both of those dates its own."""
+    if f.reached.shape[1] < 2:  # one stage: no way from a first to a last
+        return {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
     both = f.reached[:, -1] & f.own_dated(0) & f.own_dated(f.reached.shape[1] - 1)
     days = (f.date[both, -1] - f.date[both, 0]) / DAY
     days = days[~np.isnan(days)]
