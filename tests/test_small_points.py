@@ -195,3 +195,14 @@ def test_a_funnel_of_one_stage_has_no_cycle_time(write):
     result = run("conversion", export, "-d", defs, "-f", "json", "-q")
     assert json.loads(result.stdout)["cycle_time"] == {"leads": 0, "median_days": None, "p75_days": None, "p90_days": None}
     assert "Cycle time" not in run("conversion", export, "-d", defs, "-f", "text", "-q").stdout
+
+
+def test_the_reports_purgatory_says_why_a_stage_without_an_sla_has_no_stuck_share():
+    # the flag sample's Lead has no sla_days: Stuck 0 beside a share of '-', unexplained
+    flag, defs = DEFINITIONS.parent / "samples" / "flag-leads.csv", DEFINITIONS / "flag"
+    result = run("report", flag, "-d", defs, "-f", "json", "-q")
+    report = json.loads(result.stdout)
+    (lead,) = report["tables"]["purgatory"]
+    assert (lead["stage"], lead["stuck"], lead["stuck_share"]) == ("Lead", 0, None)
+    text = run("report", flag, "-d", defs, "-f", "text", "-q").stdout
+    assert "No SLA: Lead: no lead can be stuck there, so no stuck share." in text

@@ -115,6 +115,9 @@ def _purgatory_tables(f: Funnel) -> list[Table]:
     # the last stage without an SLA has no stuck count at all: no row for it
     stuck_rows = [r for r in pm.stage_rows(f, stages) if r["stuck"] is not None]
     notes = [f"{r['purgatory']}: {r['leads']:,} lead{'s' if r['leads'] != 1 else ''} ({r['rule']})." for r in pm.named_purgatories(f, stages)]
+    open_ended = [r["stage"] for r in stuck_rows if r["sla_days"] is None]
+    if open_ended:  # Stuck 0 beside a share of '-': no share of a stuck count that can't be other than 0
+        notes.append(f"No SLA: {', '.join(open_ended)}: no lead can be stuck there, so no stuck share.")
     tables = [Table("purgatory", "Purgatory", stuck_cols, stuck_rows, notes)]
     if "owner" in f.defs.columns:
         owners = [r for r in pm.by_group(f, "owner", stages) if r["stuck"]][:5]  # an owner with none stuck is no top owner
