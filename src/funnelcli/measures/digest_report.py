@@ -18,7 +18,7 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     from funnelcli.measures import trends as tr
 
     meta, data = header(f)
-    title = f"Funnel report, {period}ly"
+    title = f"Funnel report, {period}ly" if f.as_of is not None else "Funnel report"  # no dates: no periods
     data.update(title=title, period=period, compare=compare)
     tables = []
     # Headline: new leads per stage in the last whole period (flow), against the one before; a
