@@ -1039,4 +1039,4 @@ def test_a_delimiter_given_wrong_names_the_one_that_splits_the_header(write):
     result = run("conversion", export, "-d", defs, "--delimiter", ";")
     assert result.exit_code == 2
     assert "the header reads as one column ('Id,MQL')" in result.stderr
-    assert "the delimiter is likely ','" in result.stderr and "Traceback" not in result.stderr
+    assert "the delimiter is likely ',': give --delimiter ','" in result.stderr and "Traceback" not in result.stderr

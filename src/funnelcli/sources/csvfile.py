@@ -499,9 +499,10 @@ def _check_columns(needed: list, header: list[str], name: str, what: str) -> Non
     if missing and len(header) == 1:  # the whole line read as one column: another delimiter splits it
         other = next((d for d in (",", ";", "\t", "|") if d in header[0] and any(h in header[0].split(d) for h, _ in missing)), None)
         if other is not None:
+            shown_delimiter = "tab" if other == "\t" else other
             raise InputError(f"{name}: the header reads as one column ({header[0][:80]!r}{'...' if len(header[0]) > 80 else ''}), "
-                             f"and the columns the definitions use are in it split at {other!r}: the delimiter is likely "
-                             f"{other!r} (give --delimiter {'tab' if other == chr(9) else repr(other)}, or leave it out: it is sniffed)")
+                             f"and the columns the definitions use are in it split at {shown_delimiter!r}: the delimiter is likely "
+                             f"{shown_delimiter!r}: give --delimiter {'tab' if other == chr(9) else repr(other)}")
     if missing:
         lines = []
         for h, roles in missing:
