@@ -110,12 +110,13 @@ def validate_each(paths: PathLike | Sequence[PathLike], data: PathLike | None = 
     return [validate(found, data, **settings) for found in definition_sets(_paths(paths))]
 
 
-def sql(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "definitions") -> str:
+def sql(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "definitions", *,
+        encoding: str | None = None, delimiter: str | None = None) -> str:
     """Return the stage table of `export` under simple wide definitions as one DuckDB query
-    (definitions/sql.py); raise FunnelError naming what the definitions use that it doesn't write."""
-    from funnelcli.definitions.sql import query
+    (output/sql.py); raise FunnelError naming what the definitions use that it doesn't write."""
+    from funnelcli.output.sql import query
 
-    return query(_as_definitions(defs), os.fspath(export))
+    return query(_as_definitions(defs), os.fspath(export), encoding, delimiter)
 
 
 def json_schema() -> str:

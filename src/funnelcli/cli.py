@@ -835,7 +835,9 @@ def validate(paths, data, fmt, joins, encoding, delimiter, strict, quiet) -> Non
 @definitions_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="What-if: change a value of the definitions for this query (repeatable), e.g. stages.SAL.sla_days=5.")
-def sql(export, definitions, overrides) -> None:
+@click.option("--encoding", metavar="ENC", help="The export's text encoding, for DuckDB's reader (utf-8, utf-16, latin-1).")
+@click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: DuckDB sniffs it).")
+def sql(export, definitions, overrides, encoding, delimiter) -> None:
     """Print the stage table of `conversion` as one SQL query, in DuckDB's dialect.
 
     The query reads EXPORT (it is not read now) and computes what `funnelcli conversion EXPORT`
@@ -846,6 +848,8 @@ def sql(export, definitions, overrides) -> None:
 
     Simple wide definitions only: a date column per stage, exits by text tests (in, eq,
     contains, matches, present). Others (a status column, flags, a log, joins) exit 2 naming why.
+    The query is as of the export's latest date (no replay) and reads a CSV or Parquet file; a
+    report footer or a stage-history log read as leads, which a run refuses, it doesn't tell apart.
 
     \b
     Examples:
@@ -857,8 +861,11 @@ def sql(export, definitions, overrides) -> None:
     if export == "-" or not os.path.isfile(export):
         raise click.BadParameter("give the export's path: the query reads it by name" if export == "-"
                                  else f"{export!r}: no such file", param_hint="EXPORT")
+    if any(c in export for c in "*?[{"):  # DuckDB reads them as a pattern of names: other files too
+        raise click.BadParameter(f"{export!r}: DuckDB reads * ? [ {{ in a file name as a pattern of names (and would read "
+                                 "other files too): rename or link the file without them", param_hint="EXPORT")
     defs = api.load_definitions(_definitions_paths(definitions), overrides)
-    echo_out(api.sql(export, defs))
+    echo_out(api.sql(export, defs, encoding=encoding, delimiter=delimiter))
 
 
 @cli.command()

@@ -21,6 +21,8 @@ OPERATORS = (
     "eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "not_in",
     "matches", "not_matches", "contains", "not_contains", "present", "missing",
 )
+NEGATIVE_OPS = frozenset({"ne", "not_in", "not_matches", "not_contains", "missing"})  # true of a blank cell
+ZONED = r"(Z|[+-]\d{2}:?\d{2})$"  # a date's UTC offset (or Z) at its end, as the readers read one
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from funnelcli.definitions.model import (
     NUMBER_PATTERN,
     THOUSANDS_COMMA_PATTERN,
     THOUSANDS_DOT_PATTERN,
+    ZONED,
 )
 
 
@@ -30,7 +31,7 @@ def _trimmed(column: pa.ChunkedArray) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
-_ZONED = r"(Z|[+-]\d{2}:?\d{2})$"
+_ZONED = ZONED
 _NULL_TEXT = pa.scalar(None, pa.string())
 _NULL_TIME = pa.scalar(None, pa.timestamp("s"))
 _FAILED_VALUE = re.compile(r"Failed to parse string: '(.*)' as a scalar")

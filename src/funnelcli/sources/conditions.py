@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from funnelcli.definitions import AllOf, AnyOf, Condition, Leaf, NotOf
+from funnelcli.definitions.model import NEGATIVE_OPS
 from funnelcli.errors import InputError
 from funnelcli.sources import cells
 
-_NEGATIVE = {"ne", "not_in", "not_matches", "not_contains", "missing"}
+_NEGATIVE = NEGATIVE_OPS
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,18 @@
 The query computes the stage table `funnelcli conversion` prints, by the same rules
 (docs/metrics.md, docs/scale.md): the rows a run keeps (a blank id, an unparseable date in any
 mapped date column or a repeated id excludes a row; the first usable row of an id is kept), the
-waterfall (a stage is reached when it or a later stage has a date, its effective date the
-earliest of those), the as-of date (the latest date of the kept rows), the first exit whose rule
-holds, and per stage reached, entered, converted, exited (in all and per exit), stuck, in
-progress and the days to the next stage between a lead's own dates (median, p75, p90).
+cells as the readers see them (trimmed of Unicode spaces, blank_values blank, dates in the
+readers' ISO forms or the date_format formats, offsets moved to the timezone, placeholder dates
+such as 1900-01-01 no date), the waterfall (a stage is reached when it or a later stage has a
+date, its effective date the earliest of those), the as-of date (the latest date of the kept
+rows), the first exit whose rule holds, and per stage reached, entered, converted, exited (in
+all and per exit), stuck, in progress and the days to the next stage between a lead's own dates
+(median, p75, p90).
 
 "Simple wide" means: a date column per stage (no status, flag or condition reaches a stage), no
-stage-history log, no joined files, exits by text tests (in, eq, contains, matches, present).
-Anything else is refused with the reason, rather than computed another way.
+stage-history log, no joined files, exits by text tests (in, eq, contains, matches, present) on
+text columns, or present/missing on any. Anything else is refused with the reason, rather than
+computed another way. The query does not replay an earlier as-of date.
 
 Every value from the definitions is written as an SQL string literal or a quoted identifier, with
 its quotes doubled, and comments hold none of them: a name can't end a comment or a literal.
@@ -18,14 +22,36 @@ its quotes doubled, and comments hold none of them: a name can't end a comment o
 
 from __future__ import annotations
 
-from funnelcli.definitions.model import AllOf, AnyOf, Condition, Definitions, Leaf, NotOf
+from funnelcli.definitions.model import (
+    NEGATIVE_OPS,
+    NUMBER_FIELDS,
+    ZONED,
+    AllOf,
+    AnyOf,
+    Condition,
+    Definitions,
+    NotOf,
+    walk_leaves,
+)
 from funnelcli.errors import FunnelError
 
-_TEXT_OPS = {"eq", "ne", "in", "not_in", "contains", "not_contains", "matches", "not_matches", "present", "missing"}
-_NEGATIVE = {"ne", "not_in", "not_matches", "not_contains", "missing"}  # true where the cell is blank
-_ZONED = r"(Z|[+-]\d{2}:?\d{2})$"  # as sources/cells.py reads an offset
-# trimmed around every cell, as the readers trim: a space, tab, line breaks, a no-break space
-_SPACES = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"
+_TEXT_OPS = {"eq", "ne", "in", "not_in", "contains", "not_contains", "matches", "not_matches"}
+_BLANK = r"[\s\pZ\x{85}]"  # what the readers trim around a cell: Unicode's white space (RE2)
+EARLIEST, LATEST = "1970-01-01", "2199-12-31"  # a day on or before EARLIEST or after LATEST is a placeholder: no date
+# The ISO forms the readers take, made plain first, as sources/cells.py does: 2024-3-5 and
+# 2024/03/05 are 2024-03-05, a T is a space, a fraction of a second goes, Z is +00:00
+_NORMALISE = (
+    (r"^(\d{4})[-/](\d)[-/]", r"\1-0\2-"),
+    (r"^(\d{4})/(\d{2})/", r"\1-\2-"),
+    (r"^(\d{4}-\d{2})-(\d)(\D|$)", r"\1-0\2\3"),
+    (r"^(\d{4}-\d{2}-\d{2})T", r"\1 "),
+    (r"(\d{2}:\d{2}:\d{2})[.,]\d+", r"\1"),
+    (r"\s*Z$", "+00:00"),
+    (r"\s+([+-]\d{2}:?\d{2})$", r"\1"),
+)
+_NAIVE = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%d %H")
+_ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z")
+_ISO_SHAPE = r"^\d{4}-\d{2}-\d{2}( \d{2}(:\d{2}(:\d{2})?)?)?([+-]\d{2}:?\d{2})?$"  # what the formats above read, no more
 
 
 class NotSimple(FunnelError):
@@ -58,45 +84,30 @@ def refusals(defs: Definitions) -> list[str]:
             why.append(f"stage {s.name!r} is reached by a condition")
         elif not s.date:
             why.append(f"stage {s.name!r} has no date column")
+    dates = defs.date_headers()
     for e in defs.exits:
         if e.date:
             why.append(f"exit {e.name!r} has a date column")
         if e.when is None:
             why.append(f"exit {e.name!r} has no condition")
-        else:
-            why += [f"exit {e.name!r} {problem}" for problem in _leaf_problems(e.when)]
-    if any(f.strip().casefold() == "excel" for _, fs in _all_formats(defs) for f in fs):
+        for leaf in walk_leaves(e.when):
+            values = leaf.value if isinstance(leaf.value, (list, tuple)) else [leaf.value]
+            header = defs.header(leaf.field)
+            if leaf.op in ("present", "missing"):
+                continue
+            if leaf.op not in _TEXT_OPS:
+                why.append(f"exit {e.name!r} tests {leaf.field!r} with {leaf.op}")
+            elif header in dates or defs.field_key(leaf.field) in NUMBER_FIELDS:
+                why.append(f"exit {e.name!r} tests {leaf.field!r}, read as {'dates' if header in dates else 'numbers'}, "
+                           "as text (only present and missing are written for it)")
+            elif not all(isinstance(v, str) for v in values):
+                why.append(f"exit {e.name!r} tests {leaf.field!r} against a number, date or true/false (only text tests are written)")
+    if any(f.strip().casefold() == "excel" for fs in [defs.date_format] + [fs for _, fs in defs.column_formats] for f in fs):
         why.append("a date column is read as Excel serial numbers (date_format: excel)")
     return why
 
 
-def _leaf_problems(cond: Condition) -> list[str]:
-    out = []
-    for leaf in _leaves(cond):
-        values = leaf.value if isinstance(leaf.value, (list, tuple)) else [leaf.value]
-        if leaf.op not in _TEXT_OPS:
-            out.append(f"tests {leaf.field!r} with {leaf.op}")
-        elif leaf.op not in ("present", "missing") and not all(isinstance(v, str) for v in values):
-            out.append(f"tests {leaf.field!r} against a number, date or true/false (only text tests are written)")
-    return out
-
-
-def _leaves(cond: Condition):
-    if isinstance(cond, Leaf):
-        yield cond
-    elif isinstance(cond, (AllOf, AnyOf)):
-        for c in cond.items:
-            yield from _leaves(c)
-    elif isinstance(cond, NotOf):
-        yield from _leaves(cond.item)
-
-
-def _all_formats(defs: Definitions):
-    yield "", defs.date_format
-    yield from defs.column_formats
-
-
-def query(defs: Definitions, export: str) -> str:
+def query(defs: Definitions, export: str, encoding: str | None = None, delimiter: str | None = None) -> str:
     """Return the query of the stage table of `export` under simple wide definitions; raise
     NotSimple naming every reason they are not."""
     why = refusals(defs)
@@ -106,32 +117,39 @@ def query(defs: Definitions, export: str) -> str:
                         + ". Run funnelcli conversion for them")
     k = len(defs.stages)
     dates = _date_headers(defs)
-    fields = sorted({defs.header(leaf.field) for e in defs.exits for leaf in _leaves(e.when)} - set(dates))
+    tested = {defs.header(leaf.field) for e in defs.exits for leaf in walk_leaves(e.when)}
+    fields = sorted(tested - set(dates))
     cells = [f"{_cell(defs.columns['id'], defs)} AS id"]
     cells += [f"{_cell(h, defs)} AS t{n}" for n, h in enumerate(fields)]
     cells += [f"{_cell(h, defs)} AS s{n}" for n, h in enumerate(dates)]
-    column = {h: f"t{n}" for n, h in enumerate(fields)}
-    typed = [f"{_day(f's{n}', defs.formats(h), defs.timezone)} AS c{n}" for n, h in enumerate(dates)]
-    bad = " OR ".join(f"(s{n} IS NOT NULL AND c{n} IS NULL)" for n in range(len(dates))) or "FALSE"
+    column = {h: f"t{n}" for n, h in enumerate(fields)} | {h: f"c{n}" for n, h in enumerate(dates)}
+    parsed = [f"{_day(f's{n}', defs.formats(h), defs.timezone)} AS p{n}" for n, h in enumerate(dates)]
+    days = [f"CASE WHEN p{n} <= DATE '{EARLIEST}' OR p{n} > DATE '{LATEST}' THEN NULL ELSE p{n} END AS c{n}"
+            for n in range(len(dates))]  # a placeholder is no date, and no fault
+    bad = " OR ".join(f"(s{n} IS NOT NULL AND p{n} IS NULL)" for n in range(len(dates)))
     own = [f"c{dates.index(s.date)}" for s in defs.stages]
     latest = f"max(greatest({', '.join(f'c{n}' for n in range(len(dates)))}))"
     effective = [f"least({', '.join(own[i:])}) AS e{i}" for i in range(k)]
     exits = " ".join(f"WHEN {_condition(e.when, column, defs)} THEN {literal(e.name)}" for e in defs.exits)
     furthest = "CASE " + " ".join(f"WHEN e{i} IS NOT NULL THEN {i}" for i in reversed(range(k))) + " END"
     per_stage = "\n    UNION ALL\n".join(_stage(defs, i, own) for i in range(k))
+    sep = ",\n           "
     return f"""-- The stage table of `funnelcli conversion`, as one DuckDB query (funnelcli sql).
 -- Definitions digest {defs.digest}. Rows: a blank id, an unparseable date in a mapped date
 -- column or a repeated id excludes a row (the first usable row of an id is kept). As of: the
 -- latest date of the kept rows. Cohort: every lead that reached the first stage.
 WITH raw AS (
     SELECT row_number() OVER () AS row_no, *
-    FROM read_csv({literal(export)}, all_varchar = true, header = true)
+    FROM {_source(export, encoding, delimiter)}
 ), cells AS (
-    SELECT row_no, {(',' + chr(10) + '           ').join(cells)}
+    SELECT row_no, {sep.join(cells)}
     FROM raw
-), typed AS (
-    SELECT *, {(',' + chr(10) + '              ').join(typed) if typed else 'NULL AS c0'}
+), parsed AS (
+    SELECT *, {sep.join(parsed)}
     FROM cells
+), typed AS (
+    SELECT *, {sep.join(days)}
+    FROM parsed
 ), leads AS (
     SELECT * FROM typed
     WHERE id IS NOT NULL AND NOT ({bad})
@@ -153,6 +171,19 @@ ORDER BY i;
 """
 
 
+def _source(export: str, encoding: str | None, delimiter: str | None) -> str:
+    """Return the table function that reads the export, every column as text."""
+    if export.casefold().endswith((".parquet", ".pq")):
+        return f"read_parquet({literal(export)})"
+    # a row of another field count (a report footer, a row cut short) is left out, as a run excludes it
+    options = ["all_varchar = true", "header = true", "ignore_errors = true"]
+    if delimiter:
+        options.append(f"delim = {literal(delimiter)}")
+    if encoding:
+        options.append(f"encoding = {literal(encoding)}")
+    return f"read_csv({literal(export)}, {', '.join(options)})"
+
+
 def _date_headers(defs: Definitions) -> list[str]:
     """Return every mapped date column, the stages' first: an unparseable date in any excludes
     the row, and each counts toward the as-of date."""
@@ -161,8 +192,8 @@ def _date_headers(defs: Definitions) -> list[str]:
 
 
 def _cell(header: str, defs: Definitions) -> str:
-    """Return a cell as the readers see it: trimmed, blank (or one of blank_values) as NULL."""
-    text = f"nullif(trim({identifier(header)}, {_SPACES}), '')"
+    """Return a cell as the readers see it: text, trimmed, blank (or one of blank_values) as NULL."""
+    text = f"nullif(regexp_replace(CAST({identifier(header)} AS VARCHAR), {literal(f'^{_BLANK}+|{_BLANK}+$')}, '', 'g'), '')"
     if defs.blank_values:
         listed = ", ".join(literal(v.strip().casefold()) for v in defs.blank_values)
         text = f"CASE WHEN lower({text}) IN ({listed}) THEN NULL ELSE {text} END"
@@ -170,15 +201,20 @@ def _cell(header: str, defs: Definitions) -> str:
 
 
 def _day(cell: str, formats: tuple[str, ...], tz: str) -> str:
-    """Return the day of a cell: by the formats given, in order, then ISO; an ISO value with an
-    offset or Z is moved to the timezone, a naive one is wall-clock time there."""
-    iso = (f"CASE WHEN regexp_matches({cell}, {literal(_ZONED)}) "
-           f"THEN CAST(timezone({literal(tz)}, TRY_CAST({cell} AS TIMESTAMPTZ)) AS DATE) "
-           f"ELSE CAST(TRY_CAST({cell} AS TIMESTAMP) AS DATE) END")
-    if not formats:
-        return iso
-    listed = ", ".join(literal(f) for f in formats)
-    return f"coalesce(CAST(try_strptime({cell}, [{listed}]) AS DATE), {iso})"
+    """Return the day of a cell: by the formats given, in order, then the readers' ISO forms; a
+    value with an offset or Z is moved to the timezone, a naive one is wall-clock time there."""
+    norm = cell
+    for pattern, replacement in _NORMALISE:
+        norm = f"regexp_replace({norm}, {literal(pattern)}, {literal(replacement)})"
+    naive = f"CAST(try_strptime({norm}, [{', '.join(literal(f) for f in _NAIVE)}]) AS DATE)"
+    zoned = f"CAST(timezone({literal(tz)}, try_strptime({norm}, [{', '.join(literal(f) for f in _ZONED_FORMATS)}])) AS DATE)"
+    iso = (f"CASE WHEN NOT regexp_matches({norm}, {literal(_ISO_SHAPE)}) THEN NULL "
+           f"WHEN regexp_matches({norm}, {literal(ZONED)}) THEN {zoned} ELSE {naive} END")
+    by_format = [f"CAST(timezone({literal(tz)}, try_strptime({cell}, {literal(f)})) AS DATE)" if "%z" in f
+                 else f"CAST(try_strptime({cell}, {literal(f)}) AS DATE)" for f in formats]
+    day = f"coalesce({', '.join(by_format + [iso])})" if by_format else iso
+    # DuckDB reads 'epoch' and 'infinity' as dates whatever the format: a date has a digit
+    return f"CASE WHEN regexp_matches({cell}, '[0-9]') THEN {day} END"
 
 
 def _condition(cond: Condition, column: dict[str, str], defs: Definitions) -> str:
@@ -202,7 +238,7 @@ def _condition(cond: Condition, column: dict[str, str], defs: Definitions) -> st
         test = f"contains({text}, {literal(fold(values[0]))})"
     else:  # matches: RE2 finds the pattern anywhere, as funnelcli's reader does
         test = f"regexp_matches({cell}, {literal(values[0])})"
-    if cond.op in _NEGATIVE:
+    if cond.op in NEGATIVE_OPS:
         return f"coalesce(NOT ({test}), TRUE)"
     return f"coalesce({test}, FALSE)"
 
