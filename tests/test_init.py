@@ -188,6 +188,20 @@ def test_stage_dates_are_ordered_by_which_comes_first_then_by_how_many_have_them
     # no row with both: the one more rows have first
     export = write("other.csv", "id,B Date,A Date\n1,2024-01-01,\n2,,2024-03-01\n3,,2024-03-02\n")
     assert names(yaml.safe_load(run("init", str(export), "-o", "-").stdout)) == ["A", "B"]
+    # three columns whose pairs disagree row by row (X before Y twice, Y before Z twice, Z before
+    # X twice: a cycle): the order is one score per column, the same whatever the columns' order
+    # in the file (a pairwise comparison sorted them X, Y, Z one way and Y, Z, X another)
+    rows = ["1,2024-01-01,2024-01-02,", "2,2024-01-01,2024-01-02,", "3,,2024-01-01,2024-01-02", "4,,2024-01-01,2024-01-02",
+            "5,2024-01-02,,2024-01-01", "6,2024-01-02,,2024-01-01", "7,2024-01-05,2024-01-06,2024-01-07"]
+    orders = set()
+    for columns in ([0, 1, 2], [1, 2, 0], [2, 0, 1]):
+        header = ["X Date", "Y Date", "Z Date"]
+        text = "id," + ",".join(header[c] for c in columns) + "\n"
+        for row in rows:
+            cells = row.split(",")
+            text += cells[0] + "," + ",".join(cells[1 + c] for c in columns) + "\n"
+        orders.add(tuple(names(yaml.safe_load(run("init", str(write("cycle.csv", text)), "-o", "-").stdout))))
+    assert len(orders) == 1, orders
 
 
 def test_generic_status_column_ordered_by_dates(write, tmp_path):
