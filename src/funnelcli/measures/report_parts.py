@@ -13,6 +13,7 @@ from funnelcli.engine import funnel
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
 from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.targets import MET, MISSED, NO_DATA
 
 
 def _date(value) -> str | None:
@@ -152,10 +153,10 @@ def stage_columns(f: Funnel, by: str | None) -> list[Column]:
 def _targets_count(rows: list[dict]) -> str:
     """Return the sentence that counts the targets missed, met and without data (none missed can
     be none met: a replay before any cohort is mature has no data)."""
-    missed, no_data = (sum(r["status"] == status for r in rows) for status in ("missed", "no data"))
+    missed, no_data = (sum(r["status"] == status for r in rows) for status in (MISSED, NO_DATA))
     met = len(rows) - missed - no_data
     if len(rows) == 1:
-        return {"missed": "The target is missed.", "met": "The target is met."}.get(rows[0]["status"], "The target has no data yet.")
+        return {MISSED: "The target is missed.", MET: "The target is met."}.get(rows[0]["status"], "The target has no data yet.")
     if missed:
         return f"{missed} of {len(rows)} targets missed." + (f" {no_data} without data yet." if no_data else "")
     if not met:
@@ -179,5 +180,5 @@ def add_targets(report: Report, rows: list[dict]) -> Report:
     """Add the targets table and the list of missed ones (JSON: `missed_targets`)."""
     if rows:
         report.tables.append(targets_table(rows))
-    report.data["missed_targets"] = [r["target"] for r in rows if r["status"] == "missed"]
+    report.data["missed_targets"] = [r["target"] for r in rows if r["status"] == MISSED]
     return report

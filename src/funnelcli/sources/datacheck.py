@@ -151,9 +151,9 @@ def drift(raw, defs: Definitions, blank: set[str]) -> list[Problem]:
         return []
     log_rows = None
     if defs.history is not None and any(x[5] == "log" for x in listed):
-        from funnelcli.sources.history import _stage_changes  # the rows the run reads as stage changes
+        from funnelcli.sources.history import stage_changes  # the rows the run reads as stage changes
 
-        log_rows = np.asarray(_stage_changes(raw, defs), dtype=bool)
+        log_rows = np.asarray(stage_changes(raw, defs), dtype=bool)
     counts: dict[tuple, dict[str, int]] = {}
     positions = _Positions()
     problems = []
@@ -172,18 +172,18 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
     """Return a warning for each status or log column with values that name no stage and no exit,
     and each flag column with values neither true nor false: what the run reports (a status it
     counts at no stage, a log row it excludes, a row it excludes for its flag)."""
-    from funnelcli.sources.shapes import _listed_values, read_flags
+    from funnelcli.sources.shapes import listed_values, read_flags
 
     known = set(defs.stage_values())
     checks = []  # (header, rows counted or None for all, what the run does)
     if defs.stage_column and defs.history is None:
         header = defs.header(defs.stage_column)
-        listed = _listed_values(defs, defs.field_key(defs.stage_column))
+        listed = listed_values(defs, defs.field_key(defs.stage_column))
         checks.append((header, None, "the run counts those leads by their dates and rules only", known | listed))
     if defs.history is not None:
-        from funnelcli.sources.history import _stage_changes
+        from funnelcli.sources.history import stage_changes
 
-        checks.append((defs.history.stage, np.asarray(_stage_changes(raw, defs), dtype=bool),
+        checks.append((defs.history.stage, np.asarray(stage_changes(raw, defs), dtype=bool),
                        "the run excludes those rows of the log", known))
     problems = []
     for header, rows, then, names in checks:

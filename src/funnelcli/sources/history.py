@@ -97,7 +97,7 @@ def _columns(raw: RawTable, defs: Definitions) -> tuple:
         # the time of day orders a lead's changes of one day; days date the stages
         time_job = pool.submit(parse_times, raw.column(defs.history.at), defs.formats(defs.history.at), defs.timezone)
         digits_job = pool.submit(plain_digits, id_column)
-        change_job = pool.submit(_stage_changes, raw, defs)
+        change_job = pool.submit(stage_changes, raw, defs)
         stage_job = pool.submit(_stage_codes, raw.column(defs.history.stage), defs)
         ids, blank_id, _, lead_codes = _ids(id_column, numeric_job.result(), digits_job.result())
         times, bad, text = time_job.result()
@@ -140,7 +140,7 @@ def _empty_rows(raw: RawTable, blank_id: np.ndarray) -> np.ndarray:
     return empty
 
 
-def _stage_changes(raw: RawTable, defs: Definitions) -> np.ndarray:
+def stage_changes(raw: RawTable, defs: Definitions) -> np.ndarray:
     """Return which rows of the log are stage changes: those `history.only` selects (all without it)."""
     only = defs.history.only
     if only is None:

@@ -57,7 +57,7 @@ def flag_evidence(evidence: Evidence, defs: Definitions, flags: dict[str, np.nda
             evidence.add_stage(i, flags[stage.flag], "flag")
 
 
-def _listed_values(defs: Definitions, key: str) -> set[str]:
+def listed_values(defs: Definitions, key: str) -> set[str]:
     """Return the values (casefolded) that conditions over the status column list: those are known
     values too (an exit `when: {status: {in: [Closed Lost]}}` names one)."""
     conds = [s.when for s in defs.stages] + [e.when for e in defs.exits] + [m.when for m in defs.markets]
@@ -99,7 +99,7 @@ def status_evidence(evidence: Evidence, defs: Definitions, frame: pd.DataFrame, 
         evidence.add_stage(i, stage == i, "status")
     for j in range(len(defs.exits)):
         evidence.add_exit(j, exit_ == j)
-    listed = _listed_values(defs, key)
+    listed = listed_values(defs, key)
     unknown_category = np.array([stage_of[c] < 0 and exit_of[c] < 0 and str(v).strip().casefold() not in listed
                                  for c, v in enumerate(categories)] + [False], dtype=bool)
     unknown = unknown_category[codes] & usable
