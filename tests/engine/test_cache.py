@@ -75,6 +75,29 @@ def test_an_edit_that_keeps_size_and_time_is_still_seen(files, cache_dir):
     assert any("out of order" in n.reason for n in api.read_export(export, defs, cache=True).notices)
 
 
+def test_an_edit_in_the_middle_that_keeps_size_and_time_is_still_seen(files, write, cache_dir):
+    # a file over 128 KiB, one status changed in the middle (outside the hashed 64 KiB at each end),
+    # same size, the modification time put back: the change time moved, so it is read again (the
+    # old load counted the lead as Lost 0 times where the file now has 1)
+    filler = "".join(f"{i},Ann,2024-01-02,2024-01-03,open\n" for i in range(10, 10_010))
+    export = write("big.csv", "Id,Owner,MQL,SAL,Status\n" + filler)
+    defs = definitions.load([str(write("lost.yml", DEFS + "exits:\n  - {name: Lost, when: {Status: {in: [lost]}}}\n"))])
+    middle = export.stat().st_size // 2
+    assert 64 * 1024 < middle < export.stat().st_size - 64 * 1024
+
+    def lost(loaded) -> int:
+        return int((loaded.exit_met[0] & loaded.usable).sum())
+
+    assert lost(api.read_export(export, defs, cache=True)) == 0
+    stat = os.stat(export)
+    data = export.read_bytes()
+    at = data.index(b",open\n", middle)
+    export.write_bytes(data[:at] + b",lost\n" + data[at + len(b",open\n"):])
+    os.utime(export, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (os.stat(export).st_size, os.stat(export).st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert lost(api.read_export(export, defs, cache=True)) == 1
+
+
 def test_changed_definitions_are_not_served_an_old_load(files, write, cache_dir):
     # MQL dated by the SAL column instead: only lead 1 has one
     export, defs_path = files

@@ -2,8 +2,8 @@
 (`--cache`, or FUNNELCLI_CACHE=1).
 
 The key is everything a loaded table depends on: funnelcli's version and the layout of what is
-pickled; the export's and each joined file's path, size, modification time and a hash of its
-first and last 64 KiB; the definitions' digest (which covers every file's bytes and any --set);
+pickled; the export's and each joined file's path, size, modification and change times, inode
+and a hash of its first and last 64 KiB; the definitions' digest (which covers every file's bytes and any --set);
 the encoding and delimiter.
 A file changed in any of these is another key: a stale entry is never read, and a changed
 definition never borrows an old load. Entries live in the user's cache folder
@@ -43,7 +43,11 @@ def fingerprint(path: str) -> dict:
         if info.st_size > EDGE:
             handle.seek(max(EDGE, info.st_size - EDGE))
             digest.update(handle.read(EDGE))
-    return {"path": os.path.abspath(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns, "edges": digest.hexdigest()}
+    # the change time and the inode too: a write in the middle of the file that keeps its size,
+    # with its modification time set back (touch -r, a sync tool), still moves the change time,
+    # which no user can set; a file replaced by another is another inode
+    return {"path": os.path.abspath(path), "size": info.st_size, "mtime_ns": info.st_mtime_ns, "ctime_ns": info.st_ctime_ns,
+            "inode": info.st_ino, "edges": digest.hexdigest()}
 
 
 def key(export: str, files: list[str], digest: str, settings: dict) -> str:
