@@ -394,3 +394,19 @@ def test_a_rate_target_counts_only_conversions_within_the_windows_in_conversion_
     assert [rows["conversion"][k] for k in ("numerator", "denominator", "actual", "status")] == [1, 4, 0.25, "missed"]
     assert [rows["report"][k] for k in ("numerator", "denominator", "actual", "status")] == [1, 4, 0.25, "missed"]
     assert rows["conversion"]["basis"] == "entered MQL by 2025-05-21"
+
+
+def test_flow_by_quarter_with_a_range_counts_only_the_days_in_the_range():
+    # --since 2025-05-01 --until 2025-11-30: 2025-Q2 counted April's entries too and Q4 December's
+    # (the quarters were only marked partial). Each quarter now is the sum of its months in the range.
+    def entries(period: str) -> dict[str, int]:
+        result = run("trends", SAMPLE, "-d", DEFINITIONS, "--counting", "flow", "--period", period,
+                     "--since", "2025-05-01", "--until", "2025-11-30", "-f", "json", "-q")
+        assert result.exit_code == 0, result.stderr
+        return {r["period"]: r["entered:MQL"] for r in json.loads(result.stdout)["tables"]["flow"]}
+
+    months, quarters = entries("month"), entries("quarter")
+    assert sorted(months) == [f"2025-{m:02d}" for m in range(5, 12)]
+    assert quarters == {"2025-Q2": months["2025-05"] + months["2025-06"],
+                        "2025-Q3": sum(months[f"2025-{m:02d}"] for m in (7, 8, 9)),
+                        "2025-Q4": months["2025-10"] + months["2025-11"]}

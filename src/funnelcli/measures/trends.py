@@ -160,9 +160,11 @@ def _checkable(f: Funnel, i: int) -> np.ndarray:
 
 
 def _codes(days: np.ndarray, mask: np.ndarray, rng: Range) -> tuple[np.ndarray, np.ndarray]:
-    """Return (which masked leads fall inside the range, their period index within it)."""
+    """Return (which masked leads fall inside the range, their period index within it): in one of
+    its periods, and between the days it covers (a quarter cut by --since counts from that day)."""
     codes = period_of(days, rng.period) - rng.first
     inside = mask & ~np.isnat(days) & (codes >= 0) & (codes <= rng.last - rng.first)
+    inside &= (days >= np.datetime64(rng.covered_from, "D")) & (days <= np.datetime64(rng.covered_to, "D"))
     return inside, codes
 
 

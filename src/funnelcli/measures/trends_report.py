@@ -11,7 +11,7 @@ from funnelcli.measures import keys
 from funnelcli.measures.model import Column, Report, Table
 from funnelcli.measures.report_parts import closing_notes, header, no_days_reason, title_case
 
-_PARTIAL_NOTE = "partial: the period is only partly covered by the data or cut by the as-of date."
+_PARTIAL_NOTE = "partial: the period is only partly covered by the data, or cut by the range (--since, --until) or the as-of date."
 
 
 def trends(f: Funnel, period: str = "month", counting: str = "cohort", window_days: float | None = None,
