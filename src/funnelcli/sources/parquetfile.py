@@ -91,6 +91,12 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     elif pa.types.is_timestamp(kind):  # '2024-11-18 18:19:05': a cast, a tenth of strftime's time
         seconds = pc.floor_temporal(column, unit="second") if kind.unit != "s" else column
         column = pc.cast(pc.cast(seconds, pa.timestamp("s")), pa.string())
+    elif pa.types.is_floating(kind):  # a whole number as an integer: an id stored as a float (pandas
+        # writes an id column with a blank as floats) reads 15051002514, not 1.5051002514e+10
+        whole = pc.fill_null(pc.and_(pc.is_finite(column), pc.less(pc.abs(column), 2.0 ** 53)), False)
+        whole = pc.and_(whole, pc.equal(pc.if_else(whole, pc.floor(column), 0.5), column))
+        as_int = pc.cast(pc.cast(pc.if_else(whole, column, 0.0), pa.int64()), pa.string())
+        column = pc.if_else(whole, as_int, column.cast(pa.string()))
     elif not pa.types.is_string(kind):
         column = column.cast(pa.string())
     blank = pc.equal(pc.utf8_trim_whitespace(column), "")
