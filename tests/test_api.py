@@ -6,6 +6,7 @@ The example's printed numbers are the sample's, the same the README's `conversio
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -74,6 +75,30 @@ def test_errors_name_keywords_in_python_and_options_on_the_command_line(cli_run)
     result = cli_run("conversion", FIXTURES / "purgatory.csv", "-d", FIXTURES / "purgatory.yml", "--by", "ownr")
     assert result.exit_code == funnelcli.ExitCode.CANNOT_RUN
     assert "error: --by 'ownr': not a field" in result.stderr
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: funnelcli.trends(f, period="Month"), "period='Month': give one of 'month', 'week', 'quarter'"),
+    (lambda f: funnelcli.trends(f, counting="flows"), "counting='flows': give one of"),
+    (lambda f: funnelcli.digest(f, period="fortnight"), "period='fortnight': give one of 'week', 'month'"),
+    (lambda f: funnelcli.render(funnelcli.conversion(f), "xlsx"), "fmt='xlsx': give one of"),
+    (lambda f: funnelcli.run(FIXTURES / "purgatory.csv", FIXTURES / "purgatory.yml", as_of="yesterday"),
+     "as_of='yesterday' is not a date like 2026-03-31"),
+    (lambda f: funnelcli.funnel(f, FIXTURES / "purgatory.yml", since="Jan 1"), "since='Jan 1' is not a date"),
+])
+def test_settings_the_cli_refuses_are_refused_by_the_api_as_funnel_errors(call, message):
+    # trends(period='Month') counted nonsense periods (2208-W31), render('xlsx') raised KeyError,
+    # as_of='yesterday' a pandas error, and a since given as text crashed markets later
+    f = funnelcli.run(FIXTURES / "purgatory.csv", FIXTURES / "purgatory.yml")
+    with pytest.raises(funnelcli.FunnelError, match=re.escape(message)):
+        call(f)
+
+
+def test_dates_as_iso_text_are_dates_everywhere():
+    f = funnelcli.run(FIXTURES / "purgatory.csv", FIXTURES / "purgatory.yml", as_of="2024-06-30", since="2024-05-01")
+    g = funnelcli.run(FIXTURES / "purgatory.csv", FIXTURES / "purgatory.yml", as_of=dt.date(2024, 6, 30), since=dt.date(2024, 5, 1))
+    assert funnelcli.markets(f).tables[0].rows == funnelcli.markets(g).tables[0].rows
+    assert funnelcli.conversion(f).tables[0].rows == funnelcli.conversion(g).tables[0].rows
 
 
 def test_validate_returns_problems():

@@ -329,7 +329,7 @@ def test_one_unreadable_value_is_noted_not_fatal(write):
     export = write("leads.csv", "id,created,mql_date\n1,2024-01-01,2024-01-03\n2,2024-01-02,TBD\n"
                    "3,2024-01-03,2024-01-05\n4,2024-01-04,2024-01-06\n5,2024-01-05,2024-01-09\n")
     result = run("init", str(export), "-o", "-")
-    assert "1 values of 'mql_date' in the rows read are not dates (e.g. 'TBD')" in " ".join(
+    assert "1 value of 'mql_date' in the rows read is not a date (e.g. 'TBD')" in " ".join(
         line.lstrip("# ").strip() for line in result.stdout.splitlines())
 
 

@@ -77,6 +77,27 @@ def load_definitions(paths: PathLike | Sequence[PathLike] = "definitions", overr
     return defs
 
 
+def _choice(value, name: str, allowed: Sequence[str]) -> str:
+    """Return `value` if it is one of `allowed`; raise FunnelError naming the setting, as the CLI
+    refuses such an option (a period of 'Month' counted nonsense periods)."""
+    if value not in allowed:
+        raise FunnelError(f"{option(name)}{value!r}: give one of {', '.join(repr(a) for a in allowed)}")
+    return value
+
+
+def _day(value, name: str) -> dt.date | None:
+    """Return a date given as a date or as ISO text ('2026-03-31'); raise FunnelError naming the
+    setting for anything else, as --as-of refuses it."""
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise FunnelError(f"{option(name)}{value!r} is not a date like 2026-03-31") from None
+
+
 def _as_definitions(defs: Definitions | PathLike | Sequence[PathLike]) -> Definitions:
     return defs if isinstance(defs, Definitions) else load_definitions(defs)
 
@@ -239,7 +260,8 @@ def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: 
     `since`/`until` select cohorts by the date they entered the first stage (or `cohort_stage`);
     `markets` keeps only the leads of those markets.
     """
-    return _funnel(export, _as_definitions(defs), as_of, since, until, markets, cohort_stage)
+    return _funnel(export, _as_definitions(defs), _day(as_of, "as_of"), _day(since, "since"), _day(until, "until"),
+                   markets, cohort_stage)
 
 
 def _funnel(export, defs: Definitions, as_of, since, until, markets, cohort_stage, take_over: bool = False):
@@ -263,6 +285,7 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     """
     defs = _as_definitions(defs)
     # checked before the export is read: a typo shouldn't cost a long load
+    as_of, since, until = _day(as_of, "as_of"), _day(since, "since"), _day(until, "until")
     if cohort_stage:
         defs.require_stage(cohort_stage, "cohort_stage")
     loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, content=content, joins=joins, cache=cache)
@@ -330,14 +353,19 @@ def trends(f, period: str = "month", counting: str = "cohort", window_days: floa
            last: int | None = None, by: str | None = None, since: dt.date | None = None, until: dt.date | None = None):
     """Return cohort (with maturity) or flow tables by period, and each measure's latest change."""
     from funnelcli.measures import reports
+    from funnelcli.measures.periods import PERIODS
 
-    return reports.trends(f, period, counting, window_days, last, by, since, until)
+    _choice(period, "period", PERIODS)
+    _choice(counting, "counting", ("cohort", "flow"))
+    return reports.trends(f, period, counting, window_days, last, by, _day(since, "since"), _day(until, "until"))
 
 
 def digest(f, period: str = "week", compare: str = "previous"):
     """Return the weekly (or monthly) digest for the heads of sales and marketing."""
     from funnelcli.measures import reports
 
+    _choice(period, "period", ("week", "month"))
+    _choice(compare, "compare", ("previous", "none"))
     return reports.digest(f, period, compare)
 
 
@@ -434,8 +462,10 @@ def render(report, fmt: str = "text", *, color: bool = False, width: int | None 
     False writes them as they are). CSV holds one table: `table`, else the report's main one.
     Tables show a compact set of columns unless `columns` names them or is ['all']; at a `width`
     they leave out columns (saying which) or list their rows, never cutting a number."""
+    from funnelcli.output.render import FORMATS
     from funnelcli.output.render import render as _render
 
+    _choice(fmt, "fmt", FORMATS)
     return _render(report, fmt, color=color, width=width, ascii_only=ascii_only, csv_guard=csv_guard, table=table,
                    columns=tuple(columns) if columns else None)
 
@@ -457,5 +487,6 @@ def mail_report(report, to: Sequence[str], *, sender: str | None = None, subject
     from funnelcli.output import mail
 
     settings = mail.SmtpSettings(smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls, smtp_timeout)
-    mail.send(mail.compose(report, list(to), sender, subject, smtp_user), settings)
+    recipients = [to] if isinstance(to, str) else list(to)  # one address as a string too, not its letters
+    mail.send(mail.compose(report, recipients, sender, subject, smtp_user), settings)
     return settings.address

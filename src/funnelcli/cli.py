@@ -835,7 +835,8 @@ def validate(paths, data, fmt, joins, encoding, delimiter, strict, quiet) -> Non
 @definitions_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="What-if: change a value of the definitions for this query (repeatable), e.g. stages.SAL.sla_days=5.")
-@click.option("--encoding", metavar="ENC", help="The export's text encoding, for DuckDB's reader (utf-8, utf-16, latin-1).")
+@click.option("--encoding", type=click.Choice(["utf-8", "utf-16", "latin-1"], case_sensitive=False),
+              help="The export's text encoding, as DuckDB's reader names it (default utf-8).")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: DuckDB sniffs it).")
 def sql(export, definitions, overrides, encoding, delimiter) -> None:
     """Print the stage table of `conversion` as one SQL query, in DuckDB's dialect.
@@ -853,7 +854,7 @@ def sql(export, definitions, overrides, encoding, delimiter) -> None:
 
     \b
     Examples:
-      funnelcli sql samples/hubspot-contacts.csv | duckdb
+      funnelcli sql samples/hubspot-contacts.csv > funnel.sql && duckdb < funnel.sql
       funnelcli sql leads.csv -d definitions/ --set stages.SAL.sla_days=5 > funnel.sql
     """
     from funnelcli import api

@@ -208,6 +208,16 @@ def test_a_format_with_email_to_and_no_output_file_is_refused(server, defs, tmp_
     assert len(inbox.messages) == 1 and out.read_text().startswith("stage,")
 
 
+def test_the_api_mails_to_one_address_given_as_a_string(server, defs):
+    # mail_report(report, "a@example.com") went through the string a letter at a time: "'a' is not an address"
+    import funnelcli
+
+    inbox, port = server()
+    report = funnelcli.digest(funnelcli.run(CSV, defs), "month")
+    funnelcli.mail_report(report, "a@example.com", smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none")
+    assert [rcpt for rcpt, _ in inbox.messages] == [["a@example.com"]]
+
+
 def test_bad_recipient_is_a_usage_error(defs):
     result = send(defs, "--email-to", "not-an-address", env={})
     assert result.exit_code == 2 and "not an email address" in result.stderr

@@ -15,7 +15,7 @@ from funnelcli.init.dates import DateColumn, guess_dates
 from funnelcli.init.sample import Sample
 
 # Values CRMs and forms write for "no value"; read as blank with `blank_values:` (any case)
-PLACEHOLDERS = ("select", "--none--", "n/a", "#n/a", "null", "(none)", "(blank)", "-", "--")
+PLACEHOLDERS = ("select", "--none--", "-none-", "n/a", "#n/a", "null", "(none)", "(blank)", "-", "--")
 FEW_VALUES = 15  # a status column has at most this many distinct values
 _NUMBER = re.compile(r"^[-+]?[$€£]?\s?\d[\d,. ]*%?$")
 

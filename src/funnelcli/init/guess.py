@@ -134,7 +134,9 @@ def failing_dates(draft: Draft, columns: list[Column], headers: list[str]) -> No
     """Note the date columns the definitions read where some values read as no date."""
     for c in columns:
         if c.header in headers and c.dates and c.dates.failed:
-            draft.outro.append(f"check: {c.dates.failed:,} values of {c.header!r} in the rows read are not dates "
+            n = c.dates.failed
+            draft.outro.append(f"check: {n:,} value{'s' if n != 1 else ''} of {c.header!r} in the rows read "
+                               f"{'are' if n != 1 else 'is'} not {'dates' if n != 1 else 'a date'} "
                                f"(e.g. {c.dates.example_failed!r}); the run leaves such rows out: fix them, or "
                                "list the value under blank_values")
 

@@ -132,7 +132,10 @@ def default_sender(user: str | None) -> str:
     """Return the sender when none is given: the SMTP user if it is an address, else funnelcli@host."""
     if user and "@" in user:
         return user
-    return f"funnelcli@{socket.getfqdn() or 'localhost'}"
+    name = socket.getfqdn()
+    if not name or name.startswith("localhost"):  # a machine without a domain name: its own name
+        name = socket.gethostname() or "localhost"
+    return f"funnelcli@{name}"
 
 
 def subject_of(report) -> str:
