@@ -366,3 +366,16 @@ def test_an_earlier_exit_that_holds_only_after_the_as_of_date_is_not_said_not_to
     assert exit_row["value"] == "Junk"
     assert exit_row["why"].endswith("; Lost's rule holds, but dated 2026-03-25, after the as-of date")
     assert "does not hold" not in exit_row["why"]
+
+
+def test_an_id_not_found_points_at_rows_left_out_unread_and_a_blank_id_is_refused(write):
+    # Lead 2's row has a field too many: left out unread, so its id can't be found; the message
+    # said only "no lead with id '2'" while the Rows line counted the row as excluded
+    export = write("e.csv", "Id,MQL\n1,2024-01-01\n2,2024-01-02,extra\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: MQL, date: MQL}\n")
+    result = run("explain", export, "2", "-d", defs, "-q")
+    assert result.exit_code == 2
+    assert "no lead with id '2'" in result.stderr
+    assert "(or it is on the row left out unread, whose fields don't match the header: row 3)" in result.stderr
+    blank = run("explain", export, "", "1", "-d", defs, "-q")
+    assert blank.exit_code == 2 and "an id given is blank" in blank.stderr

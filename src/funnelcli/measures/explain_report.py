@@ -35,11 +35,15 @@ def explain(loaded: LoadedExport, f: Funnel, ids: list[str]) -> Report:
     """Return the explanation of each lead asked for, found by id as the run compares ids
     (trimmed text); raise FunnelError, with near ids, when none of them is in the export."""
     asked = list(dict.fromkeys(str(i).strip() for i in ids))
+    if "" in asked:  # a blank id names no lead: the rows with one are excluded, and the Rows line counts them
+        raise FunnelError("an id given is blank: give each lead's id (rows with a blank id are excluded, and a run's "
+                          "Rows line counts them)")
     keys = _id_keys(loaded)
     found = _rows_by_id(keys, asked)
     missing = [{"id": i, "suggestions": near_ids(keys, i)} for i in asked if i not in found]
+    unread = _unread(loaded)
     if not found:
-        raise FunnelError("; ".join(_missing_line(m, loaded.export) for m in missing))
+        raise FunnelError("; ".join(_missing_line(m, loaded.export) for m in missing) + unread)
     leads = [_lead(loaded, f, i, found[i]) for i in asked if i in found]
     title = "Why each lead is counted where it is"
     data = {
@@ -54,7 +58,7 @@ def explain(loaded: LoadedExport, f: Funnel, ids: list[str]) -> Report:
         "leads": leads,
         "accounting": f.accounting.as_dict(),
     }
-    notes = [_missing_line(m, loaded.export) + "." for m in missing]
+    notes = [_missing_line(m, loaded.export) + unread + "." for m in missing]
     notes.append(f"Rows: {f.accounting.sentence()}.")
     notes += [f"File: {account.sentence()}." for account in f.accounting.files]
     return Report("explain", title, _meta(f, asked, missing), [_table(leads, f)], notes, data)
@@ -83,6 +87,18 @@ def near_ids(keys: pd.Series, wanted: str, most: int = SUGGESTIONS) -> list[str]
     known = keys.dropna()
     near = known[(known.str.len() - len(wanted)).abs() <= 2]  # difflib looks at each: keep the plausible ones
     return difflib.get_close_matches(wanted, list(dict.fromkeys(near.tolist())), n=most, cutoff=0.6)
+
+
+def _unread(loaded: LoadedExport) -> str:
+    """Return what to add to 'no lead with id' when rows were left out unread (a field count other
+    than the header's, a NUL byte): an id on one of them can't be looked up."""
+    rows = [r for i in loaded.excluded if "fields where the header has" in i.reason or "NUL" in i.reason for r in i.rows]
+    count = sum(i.count for i in loaded.excluded if "fields where the header has" in i.reason or "NUL" in i.reason)
+    if not count:
+        return ""
+    shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if count > 5 else "")
+    which = "the row" if count == 1 else f"one of the {count:,} rows"
+    return f" (or it is on {which} left out unread, whose fields don't match the header: row{'s' if count != 1 else ''} {shown})"
 
 
 def _missing_line(missing: dict, export: str) -> str:
