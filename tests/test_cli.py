@@ -800,6 +800,14 @@ def test_market_filter_accounts_for_other_markets():
     assert (acc["leads_in_report"], acc["other_markets"], acc["never_reached_first_stage"]) == (3, 12, 1)
 
 
+def test_markets_with_a_market_filter_lists_only_the_markets_chosen():
+    # --market A: market B's and out of market's leads are not in the report; their rows read as
+    # markets of 0 leads. A at MQL: 3 (L1, L5, L16), as in the test above.
+    doc = json.loads(ok(run("markets", *PURGATORY, "--market", "A", "-f", "json", "-q")))
+    rows = doc["tables"]["markets"]
+    assert [(r["market"], r["reached:MQL"]) for r in rows] == [("A", 3)]
+
+
 def test_conversion_by_market():
     # Per market at MQL: A 3 (L1, L5, L16), B 1 (L2), out of market 11
     out = ok(run("conversion", *PURGATORY, "--by", "market", "-f", "csv", "-q"))

@@ -31,6 +31,8 @@ def by_market(f: Funnel) -> list[dict]:
     counts = per_stage(f.reached, Groups("market", codes.astype(np.int64), labels))
     rows = []
     for label, reached in zip(labels, counts.tolist()):
+        if f.markets and label not in f.markets:  # --market: the others' leads are not in the report, not 0
+            continue
         row = {"market": label}
         for name, n in zip(stages, reached):
             row[keys.reached_key(name)] = n
