@@ -23,6 +23,23 @@ OPERATORS = (
 )
 NEGATIVE_OPS = frozenset({"ne", "not_in", "not_matches", "not_contains", "missing"})  # true of a blank cell
 ZONED = r"(Z|[+-]\d{2}:?\d{2})$"  # a date's UTC offset (or Z) at its end, as the readers read one
+# The rarer ISO forms the readers take (sources/cells.py, and funnelcli sql's query), made plain
+# first, a pattern at a time (RE2, as pyarrow and DuckDB run it): 2024-3-5 and 2024/03/05 are
+# 2024-03-05, a T is a space, a fraction of a second goes, Z is +00:00, no blank before an offset
+ISO_NORMALISE = (
+    (r"^(\d{4})[-/](\d)[-/]", r"\1-0\2-"),
+    (r"^(\d{4})/(\d{2})/", r"\1-\2-"),
+    (r"^(\d{4}-\d{2})-(\d)(\D|$)", r"\1-0\2\3"),
+    (r"^(\d{4}-\d{2}-\d{2})T", r"\1 "),
+    (r"(\d{2}:\d{2}:\d{2})[.,]\d+", r"\1"),
+    (r"\s*Z$", "+00:00"),
+    (r"\s+([+-]\d{2}:?\d{2})$", r"\1"),
+)
+ISO_NAIVE = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%d %H")  # then read by these, in order
+ISO_ZONED = ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z")  # and those with an offset by these
+# CRMs write 9999-12-31, 1900-01-01 or 1970-01-01 (zero dates) for "never" or "unknown": days on
+# or before EARLIEST_DAY or after LATEST_DAY are placeholders, read as no date.
+EARLIEST_DAY, LATEST_DAY = "1970-01-01", "2199-12-31"
 
 
 @dataclass(frozen=True)

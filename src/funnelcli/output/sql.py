@@ -23,6 +23,11 @@ its quotes doubled, and comments hold none of them: a name can't end a comment o
 from __future__ import annotations
 
 from funnelcli.definitions.model import (
+    EARLIEST_DAY,
+    ISO_NAIVE,
+    ISO_NORMALISE,
+    ISO_ZONED,
+    LATEST_DAY,
     NEGATIVE_OPS,
     NUMBER_FIELDS,
     ZONED,
@@ -37,21 +42,8 @@ from funnelcli.errors import FunnelError
 
 _TEXT_OPS = {"eq", "ne", "in", "not_in", "contains", "not_contains", "matches", "not_matches"}
 _BLANK = r"[\s\pZ\x{85}]"  # what the readers trim around a cell: Unicode's white space (RE2)
-EARLIEST, LATEST = "1970-01-01", "2199-12-31"  # a day on or before EARLIEST or after LATEST is a placeholder: no date
-# The ISO forms the readers take, made plain first, as sources/cells.py does: 2024-3-5 and
-# 2024/03/05 are 2024-03-05, a T is a space, a fraction of a second goes, Z is +00:00
-_NORMALISE = (
-    (r"^(\d{4})[-/](\d)[-/]", r"\1-0\2-"),
-    (r"^(\d{4})/(\d{2})/", r"\1-\2-"),
-    (r"^(\d{4}-\d{2})-(\d)(\D|$)", r"\1-0\2\3"),
-    (r"^(\d{4}-\d{2}-\d{2})T", r"\1 "),
-    (r"(\d{2}:\d{2}:\d{2})[.,]\d+", r"\1"),
-    (r"\s*Z$", "+00:00"),
-    (r"\s+([+-]\d{2}:?\d{2})$", r"\1"),
-)
-_NAIVE = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%d %H")
-_ZONED_FORMATS = ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z")
-_ISO_SHAPE = r"^\d{4}-\d{2}-\d{2}( \d{2}(:\d{2}(:\d{2})?)?)?([+-]\d{2}:?\d{2})?$"  # what the formats above read, no more
+# what ISO_NAIVE and ISO_ZONED read, no more (DuckDB's strptime takes a 5-digit year, a lone +02)
+_ISO_SHAPE = r"^\d{4}-\d{2}-\d{2}( \d{2}(:\d{2}(:\d{2})?)?)?([+-]\d{2}:?\d{2})?$"
 
 
 class NotSimple(FunnelError):
@@ -124,7 +116,7 @@ def query(defs: Definitions, export: str, encoding: str | None = None, delimiter
     cells += [f"{_cell(h, defs)} AS s{n}" for n, h in enumerate(dates)]
     column = {h: f"t{n}" for n, h in enumerate(fields)} | {h: f"c{n}" for n, h in enumerate(dates)}
     parsed = [f"{_day(f's{n}', defs.formats(h), defs.timezone)} AS p{n}" for n, h in enumerate(dates)]
-    days = [f"CASE WHEN p{n} <= DATE '{EARLIEST}' OR p{n} > DATE '{LATEST}' THEN NULL ELSE p{n} END AS c{n}"
+    days = [f"CASE WHEN p{n} <= DATE '{EARLIEST_DAY}' OR p{n} > DATE '{LATEST_DAY}' THEN NULL ELSE p{n} END AS c{n}"
             for n in range(len(dates))]  # a placeholder is no date, and no fault
     bad = " OR ".join(f"(s{n} IS NOT NULL AND p{n} IS NULL)" for n in range(len(dates)))
     own = [f"c{dates.index(s.date)}" for s in defs.stages]
@@ -204,10 +196,10 @@ def _day(cell: str, formats: tuple[str, ...], tz: str) -> str:
     """Return the day of a cell: by the formats given, in order, then the readers' ISO forms; a
     value with an offset or Z is moved to the timezone, a naive one is wall-clock time there."""
     norm = cell
-    for pattern, replacement in _NORMALISE:
+    for pattern, replacement in ISO_NORMALISE:  # the readers' own rules (definitions.model)
         norm = f"regexp_replace({norm}, {literal(pattern)}, {literal(replacement)})"
-    naive = f"CAST(try_strptime({norm}, [{', '.join(literal(f) for f in _NAIVE)}]) AS DATE)"
-    zoned = f"CAST(timezone({literal(tz)}, try_strptime({norm}, [{', '.join(literal(f) for f in _ZONED_FORMATS)}])) AS DATE)"
+    naive = f"CAST(try_strptime({norm}, [{', '.join(literal(f) for f in ISO_NAIVE)}]) AS DATE)"
+    zoned = f"CAST(timezone({literal(tz)}, try_strptime({norm}, [{', '.join(literal(f) for f in ISO_ZONED)}])) AS DATE)"
     iso = (f"CASE WHEN NOT regexp_matches({norm}, {literal(_ISO_SHAPE)}) THEN NULL "
            f"WHEN regexp_matches({norm}, {literal(ZONED)}) THEN {zoned} ELSE {naive} END")
     by_format = [f"CAST(timezone({literal(tz)}, try_strptime({cell}, {literal(f)})) AS DATE)" if "%z" in f

@@ -17,6 +17,9 @@ from funnelcli.definitions.model import (
     AMBIGUOUS_PATTERN,
     CURRENCY_AND_SPACES,
     DECIMAL_COMMA_PATTERN,
+    ISO_NAIVE,
+    ISO_NORMALISE,
+    ISO_ZONED,
     LARGEST_NUMBER,
     NUMBER_PATTERN,
     THOUSANDS_COMMA_PATTERN,
@@ -31,7 +34,6 @@ def _trimmed(column: pa.ChunkedArray) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
 
 
-_ZONED = ZONED
 _NULL_TEXT = pa.scalar(None, pa.string())
 _NULL_TIME = pa.scalar(None, pa.timestamp("s"))
 _FAILED_VALUE = re.compile(r"Failed to parse string: '(.*)' as a scalar")
@@ -121,24 +123,19 @@ def _parse_common(arr: pa.StringArray, slow: bool = True) -> pa.Array | None:
 
 def _parse_unusual(arr: pa.Array, tz: str) -> pa.Array:
     """Return the rarer ISO forms (offsets, Z, fractions, blanks around) as naive times in `tz`."""
-    # 2024-3-5 is read as 2024-03-05: pad a one-digit month and day first.
-    norm = pc.replace_substring_regex(arr, r"^(\d{4})[-/](\d)[-/]", r"\1-0\2-")
-    norm = pc.replace_substring_regex(norm, r"^(\d{4})/(\d{2})/", r"\1-\2-")
-    norm = pc.replace_substring_regex(norm, r"^(\d{4}-\d{2})-(\d)(\D|$)", r"\1-0\2\3")
-    norm = pc.replace_substring_regex(norm, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
-    norm = pc.replace_substring_regex(norm, r"(\d{2}:\d{2}:\d{2})[.,]\d+", r"\1")
-    norm = pc.replace_substring_regex(norm, r"\s*Z$", "+00:00")
-    norm = pc.replace_substring_regex(norm, r"\s+([+-]\d{2}:?\d{2})$", r"\1")
-    zoned = pc.fill_null(pc.match_substring_regex(norm, _ZONED), False)
+    norm = arr
+    for pattern, replacement in ISO_NORMALISE:  # 2024-3-5 is read as 2024-03-05, and so on
+        norm = pc.replace_substring_regex(norm, pattern, replacement)
+    zoned = pc.fill_null(pc.match_substring_regex(norm, ZONED), False)
     naive_part = pc.if_else(zoned, _NULL_TEXT, norm)
     zoned_part = pc.if_else(zoned, norm, _NULL_TEXT)
     parsed = pa.nulls(len(arr), pa.timestamp("s"))
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%d %H"):
+    for fmt in ISO_NAIVE:
         parsed = pc.coalesce(parsed, pc.strptime(naive_part, format=fmt, unit="s", error_is_null=True))
     parsed = pc.if_else(_same_day(norm, parsed), parsed, _NULL_TIME)
     if pc.any(zoned).as_py():
         instants = pa.nulls(len(arr), pa.timestamp("s", "UTC"))
-        for fmt in ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z"):
+        for fmt in ISO_ZONED:
             instants = pc.coalesce(instants, pc.strptime(zoned_part, format=fmt, unit="s", error_is_null=True))
         # The day written must exist; the instant then moves to the definitions' timezone.
         written = pc.strptime(pc.utf8_slice_codeunits(zoned_part, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)

@@ -25,8 +25,6 @@ from funnelcli.definitions.model import NEGATIVE_OPS
 from funnelcli.errors import InputError
 from funnelcli.sources import cells
 
-_NEGATIVE = NEGATIVE_OPS
-
 
 @dataclass(frozen=True)
 class Reading:
@@ -78,11 +76,11 @@ def _leaf(leaf: Leaf, column: pd.Series, reading: Reading) -> np.ndarray:
         on_categories = _test(leaf, pd.Series(categories, dtype=categories.dtype), reading)
         codes = column.cat.codes.to_numpy()
         # Code -1 is a missing value: index it as the last element, set by the operator.
-        table = np.append(on_categories, leaf.op in _NEGATIVE)
+        table = np.append(on_categories, leaf.op in NEGATIVE_OPS)
         return table[codes]
     result = _test(leaf, column, reading)
     missing = column.isna().to_numpy()
-    return np.where(missing, leaf.op in _NEGATIVE, result)
+    return np.where(missing, leaf.op in NEGATIVE_OPS, result)
 
 
 def _test(leaf: Leaf, values: pd.Series, reading: Reading) -> np.ndarray:

@@ -21,16 +21,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from funnelcli.definitions import NUMBER_FIELDS, Definitions
+from funnelcli.definitions.model import EARLIEST_DAY, LATEST_DAY
 from funnelcli.errors import InputError
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import categorical, id_keys, parse_dates, quantities, repeats
 from funnelcli.sources.csvfile import RawTable
 from funnelcli.sources.shapes import Evidence, flag_evidence, read_flags, status_evidence
 
-# CRMs write 9999-12-31, 1900-01-01 or 1970-01-01 (zero dates) for "never" or "unknown": days on
-# or before EARLIEST or after LATEST are placeholders, read as no date.
-EARLIEST = np.datetime64("1970-01-01", "D")
-LATEST = np.datetime64("2199-12-31", "D")
+# placeholder dates (definitions.model): on or before EARLIEST, or after LATEST, no date
+EARLIEST = np.datetime64(EARLIEST_DAY, "D")
+LATEST = np.datetime64(LATEST_DAY, "D")
 
 
 @dataclass
