@@ -353,19 +353,20 @@ def trends(f, period: str = "month", counting: str = "cohort", window_days: floa
            last: int | None = None, by: str | None = None, since: dt.date | None = None, until: dt.date | None = None):
     """Return cohort (with maturity) or flow tables by period, and each measure's latest change."""
     from funnelcli.measures import reports
-    from funnelcli.measures.periods import PERIODS
+    from funnelcli.measures.periods import COUNTINGS, PERIODS
 
     _choice(period, "period", PERIODS)
-    _choice(counting, "counting", ("cohort", "flow"))
+    _choice(counting, "counting", COUNTINGS)
     return reports.trends(f, period, counting, window_days, last, by, _day(since, "since"), _day(until, "until"))
 
 
 def digest(f, period: str = "week", compare: str = "previous"):
     """Return the weekly (or monthly) digest for the heads of sales and marketing."""
     from funnelcli.measures import reports
+    from funnelcli.measures.periods import COMPARES, DIGEST_PERIODS
 
-    _choice(period, "period", ("week", "month"))
-    _choice(compare, "compare", ("previous", "none"))
+    _choice(period, "period", DIGEST_PERIODS)
+    _choice(compare, "compare", COMPARES)
     return reports.digest(f, period, compare)
 
 

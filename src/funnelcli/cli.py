@@ -20,7 +20,7 @@ import click
 
 from funnelcli import __version__
 from funnelcli.errors import ExitCode, FunnelError, option
-from funnelcli.measures.periods import PERIODS
+from funnelcli.measures.periods import COMPARES, COUNTINGS, DIGEST_PERIODS, PERIODS, PLAN_PERIODS
 from funnelcli.output.files import format_for_path
 from funnelcli.output.problems import PROBLEM_FORMATS
 from funnelcli.output.render import FORMATS  # the output package imports nothing heavy at module level
@@ -505,7 +505,7 @@ def markets(opts: RunOptions) -> None:
 @click.option("--period", type=click.Choice(PERIODS), default="month", show_default=True,
               help="Calendar periods (weeks start on Monday).")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the last N periods.")
-@click.option("--counting", type=click.Choice(["cohort", "flow"]), default="cohort", show_default=True,
+@click.option("--counting", type=click.Choice(COUNTINGS), default="cohort", show_default=True,
               help="cohort: leads by the period they entered the first stage, with rates; flow: leads entering each stage per period.")
 @click.option("--from-stage", metavar="STAGE", help="Cohorts by entry into this stage instead of the first.")
 @click.option("--window", "window_days", type=click.FloatRange(min=0, min_open=True, max=36_500), metavar="DAYS",
@@ -538,9 +538,9 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
 
 @cli.command()
 @report_options(by=False)  # the digest has its own breakdowns (top owners)
-@click.option("--period", type=click.Choice(["week", "month"]), default="week", show_default=True,
+@click.option("--period", type=click.Choice(DIGEST_PERIODS), default="week", show_default=True,
               help="The period of the headline numbers and of the cohort trend.")
-@click.option("--compare", type=click.Choice(["previous", "none"]), default="previous", show_default=True,
+@click.option("--compare", type=click.Choice(COMPARES), default="previous", show_default=True,
               help="Compare with the previous period.")
 @fail_on_miss_option
 @click.option("--email-to", metavar="ADDR[,ADDR]", help="Mail the report (text and HTML) to these addresses instead of printing it.")
@@ -632,7 +632,7 @@ def _confidence(ctx, param, value):
 @cli.command()
 @report_options(by=False)  # --market plans for a market
 @click.option("--target", required=True, callback=_target, metavar="STAGE=N", help="The leads wanted at a stage in the period, e.g. Won=120.")
-@click.option("--period", type=click.Choice(["month", "quarter"]), default="quarter", show_default=True,
+@click.option("--period", type=click.Choice(PLAN_PERIODS), default="quarter", show_default=True,
               help="The period the target is for (the one after the as-of date), and the cohorts' unit.")
 @click.option("--cohorts", type=click.IntRange(min=1), default=3, show_default=True, metavar="K",
               help="Take the step rates from the last K cohorts mature for the path to the target stage.")

@@ -21,9 +21,9 @@ from funnelcli.engine.funnel import DAY, Funnel
 from funnelcli.errors import FunnelError, option
 from funnelcli.measures import keys, trends
 from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.periods import PLAN_PERIODS
 from funnelcli.measures.report_parts import closing_notes, header
 
-PLAN_PERIODS = ("month", "quarter")
 DEFAULT_PERIOD = "quarter"
 DEFAULT_COHORTS = 3
 DEFAULT_CONFIDENCE = 0.80  # per step rate; the chained range is wider than this (docs/metrics.md#plan)
