@@ -26,6 +26,7 @@ from funnelcli.measures.model import Column, Report, Table
 from funnelcli.measures.purgatory import touched_and_dropped
 from funnelcli.measures.report_parts import export_line
 from funnelcli.sources import conditions
+from funnelcli.sources.csvfile import left_out_unread
 
 SUGGESTIONS = 3  # near ids offered for an id not found
 NONE = "none"
@@ -92,8 +93,8 @@ def near_ids(keys: pd.Series, wanted: str, most: int = SUGGESTIONS) -> list[str]
 def _unread(loaded: LoadedExport) -> str:
     """Return what to add to 'no lead with id' when rows were left out unread (a field count other
     than the header's, a NUL byte): an id on one of them can't be looked up."""
-    rows = [r for i in loaded.excluded if "fields where the header has" in i.reason or "NUL" in i.reason for r in i.rows]
-    count = sum(i.count for i in loaded.excluded if "fields where the header has" in i.reason or "NUL" in i.reason)
+    unread = [i for i in loaded.excluded if left_out_unread(i.reason)]
+    rows, count = [r for i in unread for r in i.rows], sum(i.count for i in unread)
     if not count:
         return ""
     shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if count > 5 else "")

@@ -161,6 +161,13 @@ def _quote_notices(block, table: pa.Table, records: int, needed: list, export: "
 
 
 NUL_REASON = "with a NUL byte (binary data) in a cell"
+FIELD_COUNT = "where the header has"  # in the reason of records left out for their field count
+
+
+def left_out_unread(reason: str) -> bool:
+    """Return whether an exclusion's reason is one of records left out unread (their field count,
+    a NUL byte): their ids are not known, so a lead asked for by id may be on one."""
+    return reason == NUL_REASON or FIELD_COUNT in reason
 OVER_LINES = "over"  # in the reason of ragged records that run over several lines: "..., over 3 lines of the file"
 
 
@@ -175,7 +182,7 @@ def _ragged_reasons(ragged: list[tuple[int, int, int]], width: int) -> dict[str,
         if lines > 1:
             spans[count] = spans.get(count, 0) + lines
     for number, count, lines in sorted(ragged):
-        why = f"with {count} field{'s' if count != 1 else ''} where the header has {width}"
+        why = f"with {count} field{'s' if count != 1 else ''} {FIELD_COUNT} {width}"
         if lines > 1:
             why += f", {OVER_LINES} {spans[count]:,} lines of the file"
         by_reason.setdefault(why, []).append(number)
@@ -499,10 +506,10 @@ def _check_columns(needed: list, header: list[str], name: str, what: str) -> Non
     if missing and len(header) == 1:  # the whole line read as one column: another delimiter splits it
         other = next((d for d in (",", ";", "\t", "|") if d in header[0] and any(h in header[0].split(d) for h, _ in missing)), None)
         if other is not None:
-            shown_delimiter = "tab" if other == "\t" else other
+            shown = "tab" if other == "\t" else repr(other)  # as --delimiter takes it
             raise InputError(f"{name}: the header reads as one column ({header[0][:80]!r}{'...' if len(header[0]) > 80 else ''}), "
-                             f"and the columns the definitions use are in it split at {shown_delimiter!r}: the delimiter is likely "
-                             f"{shown_delimiter!r}: give --delimiter {'tab' if other == chr(9) else repr(other)}")
+                             f"and the columns the definitions use are in it split at {shown}: the delimiter is likely "
+                             f"{shown}: give --delimiter {shown}")
     if missing:
         lines = []
         for h, roles in missing:
