@@ -69,7 +69,7 @@ def evaluate(f: Funnel) -> list[dict]:
 
     rows = []
     first = f.date[:, 0]
-    counted = None  # per stage, the leads that count as reaching it: within each step's window, as trends counts
+    counted = counted_chain(f, 0, None)  # per stage, the leads that count as reaching it: within each step's window
     for target in f.defs.targets:
         if target.kind == "stuck":
             rows.append(stuck_row(f, target))
@@ -81,7 +81,6 @@ def evaluate(f: Funnel) -> list[dict]:
             continue
         cutoff = (f.as_of - dt.timedelta(days=path_maturity(f, 0, b, None))).date()
         old_enough = first <= np.datetime64(cutoff, "D")
-        counted = counted_chain(f, 0, None) if counted is None else counted
         reached_a, reached_b = int((counted[a] & old_enough).sum()), int((counted[b] & old_enough).sum())
         basis = f"entered {f.stages[0]} by {cutoff:%Y-%m-%d}"  # the leads old enough: the note says why
         rows.append(_row(target, rate(reached_b, reached_a), basis, reached_b, reached_a))
