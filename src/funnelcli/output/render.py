@@ -207,6 +207,16 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
     return Layout(kept, body, left_out, heads=heads)
 
 
+def _notes_around(table: Table, layout: Layout, width: int | None) -> tuple[list[str], list[str]]:
+    """Return the lines before a table as shown and those after it: the fit note goes first when
+    the rows are a list (which may run for pages), else last, after the notes of the columns shown."""
+    note = _fit_note(layout, width)
+    after = [visible(n) for n in table.notes_for(layout.cols)]
+    if note and layout.stacked:
+        return [note], after
+    return [], after + ([note] if note else [])
+
+
 def _fit_note(layout: Layout, width: int | None) -> str | None:
     """Return the line that says which columns were left out, or that the rows are a list, and how
     to get the rest."""
@@ -274,11 +284,10 @@ def render_text(report: Report, ascii_only: bool = False, width: int | None = No
         if table.title:
             out += [v(table.title), "-" * len(v(table.title))]
         layout = _layout(table, columns, width, ascii_only, gap=2)
-        note = _fit_note(layout, width)
-        if layout.stacked and note:  # a list may run for pages: what it is and why comes first
-            out.append(note)
+        before, after = _notes_around(table, layout, width)
+        out += before
         out += _stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)
-        out += [v(n) for n in table.notes_for(layout.cols)] + ([note] if note and not layout.stacked else [])
+        out += after
     if report.notes:
         out.append("")
         out += [v(n) for n in report.notes]
@@ -356,18 +365,16 @@ def render_table(report: Report, color: bool = False, width: int | None = None, 
     for table in report.tables:
         long = len(table.rows) > LONG_TABLE  # drawn as the text layout, past rich (seconds for thousands of rows)
         layout = _layout(table, columns, width, ascii_only, gap=2)
-        note = _fit_note(layout, width)
+        before, after = _notes_around(table, layout, width)
         segments.append(Text(""))
         if layout.stacked or long or not table.rows:  # no rows: a line that says so, no header of empty columns
             if table.title:
                 segments.append(Text(v(table.title), style="bold"))
-            if layout.stacked and note:  # a list may run for pages: what it is and why comes first
-                segments.append(Text(note, style="dim"))
+            segments += [Text(line, style="dim") for line in before]
             segments.append("\n".join(_stacked(table, layout, width) if layout.stacked else _text_table(table, ascii_only, layout)))
         else:
             segments.append(_rich_grid(table, layout, ascii_only))
-        for line in [v(n) for n in table.notes_for(layout.cols)] + ([note] if note and not layout.stacked else []):
-            segments.append(Text(line, style="dim"))
+        segments += [Text(line, style="dim") for line in after]
     if report.notes:
         segments.append(Text(""))
         for note in report.notes:
