@@ -378,8 +378,9 @@ targets:
 """
 # As of 2025-06-30. A: SAL 1 day after MQL, SQL 8 days after SAL: counts. B: SQL 66 days after
 # SAL, past SAL's 30-day window: doesn't count. C reached SAL only, D MQL only. The rate into
-# SQL is final 10 + 30 = 40 days after MQL: every lead (MQL by 2025-05-21) and the April cohort
-# (ended 61 days before) are mature. MQL->SQL = 1 of 4 = 25%: missed, by conversion and report.
+# SQL is final 10 + 30 = 40 days after MQL: every lead (MQL by 2025-05-21) and report's weekly
+# cohort 2025-W14 (03-31 to 04-06, all four; ended 85 days before) are mature. MQL->SQL = 1 of 4
+# = 25%: missed, by conversion and report.
 # Conversion counted B (2 of 4 = 50%: met) while report and trends did not.
 WINDOW_CSV = "Id,MQL,SAL,SQL\nA,2025-04-01,2025-04-02,2025-04-10\nB,2025-04-01,2025-04-05,2025-06-10\nC,2025-04-02,2025-04-03,\nD,2025-04-03,,\n"
 
@@ -394,6 +395,7 @@ def test_a_rate_target_counts_only_conversions_within_the_windows_in_conversion_
     assert [rows["conversion"][k] for k in ("numerator", "denominator", "actual", "status")] == [1, 4, 0.25, "missed"]
     assert [rows["report"][k] for k in ("numerator", "denominator", "actual", "status")] == [1, 4, 0.25, "missed"]
     assert rows["conversion"]["basis"] == "entered MQL by 2025-05-21"
+    assert rows["report"]["basis"] == "cohort 2025-W14 (latest mature)"
 
 
 def test_flow_by_quarter_with_a_range_counts_only_the_days_in_the_range():

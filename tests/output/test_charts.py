@@ -67,8 +67,9 @@ def test_cohorts_with_no_rate_draw_no_chart():
 
 
 def test_a_line_into_immature_points_is_dashed():
-    # a solid line from 41% to an immature 0% read as conversion collapsing: the segments into and
-    # between immature points are dashed and faint; a missing point still breaks the line
+    # a solid line from 41% to an immature 0% read as conversion collapsing: every segment that
+    # touches an immature point (into, between, out of) is dashed and faint; a missing point still
+    # breaks the line
     from funnelcli.output.charts import DASHED, _polylines
 
     def y(rate):

@@ -80,7 +80,7 @@ def test_no_line_wider_than_the_terminal_and_no_number_cut(name, columns):
         assert f"Left out to fit {columns} columns: " in shown
 
 
-def test_columns_that_fit_again_come_back_and_columns_of_zeros_go_first():
+def test_columns_that_fit_again_come_back():
     # the stuck list at 80: leaving out Why and the wide fields made room that Touches and Last
     # activity fit in, yet they were left out too
     shown = on_terminal(COMMANDS["stuck list"], 80)
@@ -88,7 +88,8 @@ def test_columns_that_fit_again_come_back_and_columns_of_zeros_go_first():
     heading = " ".join(shown.splitlines()[rule - 3:rule])
     assert "Touches" in heading and "activity" in heading
     # leakage at 80: Disqualified and Recycled (0 at Opportunity) stayed while Lost, all 333 of its
-    # exits, was left out; among columns alike, one of zeros only goes first
+    # exits, was left out; it comes back once the shares are out (the sample has no column of
+    # zeros: the rule that one goes first is tested on a small table in test_columns.py)
     leakage = re.split(r"\nLeakage *\n", on_terminal(COMMANDS["purgatory"], 80))[1]  # the table, not the title
     rows = leakage.splitlines()
     rule = next(i for i, line in enumerate(rows) if line.startswith("───"))
@@ -98,7 +99,6 @@ def test_columns_that_fit_again_come_back_and_columns_of_zeros_go_first():
         values = [int(x.replace(",", "")) for x in line.split() if re.fullmatch(r"[\d,]+", x)]
         reached, exited, disqualified, recycled, lost = values
         assert exited == disqualified + recycled + lost and reached >= exited, line
-    assert any(int(line.split()[-1].replace(",", "")) > 0 for line in rows[rule + 1:rule + 6])  # Lost is no column of zeros
 
 
 def test_the_note_under_a_table_defines_only_the_columns_shown():
