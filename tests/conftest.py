@@ -12,6 +12,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SAMPLE = ROOT / "samples" / "hubspot-contacts.csv"
 SAMPLE_MANIFEST = ROOT / "samples" / "hubspot-contacts.manifest.json"
 DEFINITIONS = ROOT / "definitions"
+FLAG_SAMPLE = ROOT / "samples" / "flag-leads.csv"  # a flag funnel with no dates, and its definitions
+FLAG_DEFINITIONS = DEFINITIONS / "flag"
 
 
 def run(*args: str, input: str | bytes | None = None, env: dict | None = None):

@@ -347,6 +347,7 @@ def test_a_replay_names_a_stage_on_the_way_to_one_reached_after_the_as_of_date(w
 
     export, defs = write("deals.csv", REFERENCE_STATUS_CSV), write("defs.yml", REFERENCE_STATUS)
     result = run("explain", export, "3", "-d", defs, "--as-of", "2024-03-04", "-f", "json", "-q")
+    assert result.exit_code == 0, result.stderr
     rows = {r["item"]: r for r in json.loads(result.stdout)["tables"]["explain"] if r["kind"] == "stage"}
     assert rows["Proposal"]["value"] == "not reached"
     assert rows["Contact Made"]["value"] == "before Proposal" and rows["Contact Made"]["bucket"] == "in progress"
@@ -362,6 +363,7 @@ def test_an_earlier_exit_that_holds_only_after_the_as_of_date_is_not_said_not_to
                           "exits:\n  - {name: Lost, when: {status: {in: [Lost]}}, date: lost_at}\n"
                           "  - {name: Junk, when: {owner: {in: [junkbot]}}}\n")
     result = run("explain", export, "E1", "-d", defs, "--as-of", "2026-03-20", "-f", "json", "-q")
+    assert result.exit_code == 0, result.stderr
     (exit_row,) = [r for r in json.loads(result.stdout)["tables"]["explain"] if r["kind"] == "exit"]
     assert exit_row["value"] == "Junk"
     assert exit_row["why"].endswith("; Lost's rule holds, but dated 2026-03-25, after the as-of date")

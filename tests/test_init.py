@@ -15,7 +15,7 @@ import time
 
 import pytest
 import yaml
-from tests.conftest import FIXTURES, ROOT, run
+from tests.conftest import FIXTURES, FLAG_SAMPLE, ROOT, run
 
 from funnelcli.errors import FunnelError
 from funnelcli.init import init_definitions
@@ -155,7 +155,7 @@ def test_generic_semicolon_export_with_german_dates(tmp_path):
 
 
 def test_the_flag_sample_gives_a_flag_funnel(tmp_path):
-    result = init(ROOT / "samples" / "flag-leads.csv", tmp_path / "d")
+    result = init(FLAG_SAMPLE, tmp_path / "d")
     data = yaml.safe_load((tmp_path / "d" / "funnel.yml").read_text(encoding="utf-8"))
     assert result.exit_code == 0
     assert data["stages"] == [{"name": "Lead"}, {"name": "Converted", "flag": "Converted"}]  # not Do Not Email

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.conftest import DEFINITIONS, FIXTURES, SAMPLE, run
+from tests.conftest import DEFINITIONS, FIXTURES, FLAG_DEFINITIONS, FLAG_SAMPLE, SAMPLE, run
 
 DEFS = """\
 version: 1
@@ -205,7 +205,7 @@ def test_a_funnel_of_one_stage_has_no_cycle_time(write):
 
 def test_the_reports_purgatory_says_why_a_stage_without_an_sla_has_no_stuck_share():
     # the flag sample's Lead has no sla_days: Stuck 0 beside a share of '-', unexplained
-    flag, defs = DEFINITIONS.parent / "samples" / "flag-leads.csv", DEFINITIONS / "flag"
+    flag, defs = FLAG_SAMPLE, FLAG_DEFINITIONS
     result = run("report", flag, "-d", defs, "-f", "json", "-q")
     report = json.loads(result.stdout)
     (lead,) = report["tables"]["purgatory"]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.conftest import FIXTURES, run
+from tests.conftest import FIXTURES, FLAG_DEFINITIONS, FLAG_SAMPLE, run
 
 from funnelcli import api, definitions
 from funnelcli.engine import funnel
@@ -360,10 +360,8 @@ def test_no_sla_advice_where_nothing_has_a_date(write):
 
 def test_an_export_with_no_dates_explains_no_days():
     # the flag sample has no dates: no as-of date, so the note says nothing of days at it
-    from tests.conftest import ROOT
-
-    doc = json.loads(run("purgatory", ROOT / "samples" / "flag-leads.csv", "-d", ROOT / "definitions" / "flag", "-f", "json", "-q").stdout)
+    doc = json.loads(run("purgatory", FLAG_SAMPLE, "-d", FLAG_DEFINITIONS, "-f", "json", "-q").stdout)
     assert doc["as_of"] is None
-    text = run("purgatory", ROOT / "samples" / "flag-leads.csv", "-d", ROOT / "definitions" / "flag", "-f", "text", "-q").stdout
+    text = run("purgatory", FLAG_SAMPLE, "-d", FLAG_DEFINITIONS, "-f", "text", "-q").stdout
     assert "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA.\n" in text
     assert "as-of date" not in text.split("Stuck by stage", 1)[1].split("Leakage", 1)[0]

@@ -11,7 +11,7 @@ messages byte for byte. A spy checks that the parts path was taken, not quietly 
 from __future__ import annotations
 
 import pytest
-from tests.conftest import DEFINITIONS, ROOT, SAMPLE, run
+from tests.conftest import DEFINITIONS, FLAG_DEFINITIONS, FLAG_SAMPLE, ROOT, SAMPLE, run
 
 from funnelcli.sources import csvfile
 
@@ -53,7 +53,7 @@ def assert_same(whole, parts):
 
 @pytest.mark.parametrize(("export", "defs"), [
     (SAMPLE, DEFINITIONS),
-    (ROOT / "samples" / "flag-leads.csv", DEFINITIONS / "flag"),
+    (FLAG_SAMPLE, FLAG_DEFINITIONS),
     (ROOT / "samples" / "pipedrive-deals.csv", DEFINITIONS / "pipedrive"),
 ])
 @pytest.mark.parametrize("command", [["report", "-f", "json"], ["purgatory", "--list", "-f", "csv"], ["trends", "--by", "owner", "-f", "json"]])

@@ -595,18 +595,17 @@ stages:
 """
 
 
-def test_no_dates_with_an_sla_counts_the_age_unknown_in_conversion_as_purgatory_does(write):
+def test_no_dates_with_an_sla_counts_the_age_unknown_in_conversion_as_purgatory_does(conversion, tmp_path):
     # No dates at all: nothing can be stuck, and every lead waiting in a stage with an SLA is of
     # unknown age (docs/metrics.md). Leads 1, 2 wait in MQL, lead 3 in SAL, lead 4 won: MQL 2,
     # SAL 1. Conversion left them out (0) while purgatory's backlog counted them.
-    export, defs = write("export.csv", "Id,Status\n1,MQL\n2,MQL\n3,SAL\n4,Won\n"), write("defs.yml", NO_DATES_SLA_DEFS)
-    result = run("conversion", export, "-d", defs, "-f", "json")
-    assert result.exit_code == 0, result.stderr
-    report = json.loads(result.stdout)
+    report, _ = conversion("Id,Status\n1,MQL\n2,MQL\n3,SAL\n4,Won\n", NO_DATES_SLA_DEFS)
     rows = stage_rows(report)
     assert [(rows[s]["in_progress"], rows[s]["stuck"], rows[s]["age_unknown"]) for s in ("MQL", "SAL")] == [(2, 0, 2), (1, 0, 1)]
     assert "Age unknown (the export has no dates; counted in progress): MQL 2, SAL 1." in report["notes"]
-    backlog = json.loads(run("purgatory", export, "-d", defs, "-f", "json").stdout)["tables"]["age_bands"]
+    purgatory = run("purgatory", tmp_path / "export.csv", "-d", tmp_path / "defs.yml", "-f", "json")  # the files conversion wrote
+    assert purgatory.exit_code == 0, purgatory.stderr
+    backlog = json.loads(purgatory.stdout)["tables"]["age_bands"]
     assert [(r["stage"], r["age_unknown"]) for r in backlog] == [("MQL", 2), ("SAL", 1)]
 
 
