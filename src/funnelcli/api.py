@@ -136,8 +136,16 @@ def sql(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     """Return the stage table of `export` under simple wide definitions as one DuckDB query
     (output/sql.py); raise FunnelError naming what the definitions use that it doesn't write."""
     from funnelcli.output.sql import query
+    from funnelcli.sources import sniff
 
-    return query(_as_definitions(defs), os.fspath(export), encoding, delimiter)
+    path = os.fspath(export)
+    if not path.casefold().endswith((".parquet", ".pq")) and os.path.isfile(path):
+        marked = sniff.file_encoding(None, path, encoding)  # a byte-order mark names the file's own, as a run reads it
+        if marked == "utf-32":
+            raise FunnelError(f"{path}: the file is UTF-32 text (its byte-order mark says so), which DuckDB's reader "
+                              "doesn't read: save it as UTF-8, or run funnelcli conversion on it")
+        encoding = "utf-16" if marked == "utf-16" else encoding
+    return query(_as_definitions(defs), path, encoding, delimiter)
 
 
 def json_schema() -> str:

@@ -212,7 +212,7 @@ def report_options(f=None, *, by: bool = True):
         click.option("--market", "markets", multiple=True, metavar="NAME", help="Only leads in this market (repeatable; 'out of market' too)."),
         click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension)."),
         click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched)."),
-        click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM)."),
+        click.option("--encoding", metavar="ENC", help="The text encoding of a file without a byte-order mark (default UTF-8); a mark names its file's own."),
         click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab)."),
         click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice (dates out of order, a non-number)."),
         click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only."),
@@ -672,7 +672,7 @@ def plan(opts: RunOptions, target, period, cohorts, confidence) -> None:
               help="What-if: change a value of the definitions for this run (repeatable), e.g. stages.MQL.sla_days=5.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension).")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched).")
-@click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM).")
+@click.option("--encoding", metavar="ENC", help="The text encoding of a file without a byte-order mark (default UTF-8); a mark names its file's own.")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
 @click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @).")
 @click.option("--cache", is_flag=True, envvar="FUNNELCLI_CACHE", help="Reuse the lead table an earlier run loaded ($FUNNELCLI_CACHE=1).")
@@ -722,7 +722,7 @@ def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, enco
 @click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True, metavar="N", help="Example ids per kind of change.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension).")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched).")
-@click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM).")
+@click.option("--encoding", metavar="ENC", help="The text encoding of a file without a byte-order mark (default UTF-8); a mark names its file's own.")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
 @click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice, under either definitions.")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 when any number, lead or stage changes (after the report is written).")
@@ -893,7 +893,7 @@ def schema() -> None:
 @click.argument("export", metavar="EXPORT")
 @click.option("-o", "--output", default=DEFAULT_DEFINITIONS, show_default=True, metavar="DIR",
               help="The folder to write funnel.yml in (made if missing; '-' prints the definitions instead).")
-@click.option("--encoding", metavar="ENC", help="The export's text encoding (default UTF-8, with or without BOM).")
+@click.option("--encoding", metavar="ENC", help="The text encoding of a file without a byte-order mark (default UTF-8); a mark names its file's own.")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 def init(export, output, encoding, delimiter, quiet) -> None:

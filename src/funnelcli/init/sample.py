@@ -13,7 +13,15 @@ import sys
 from dataclasses import dataclass
 
 from funnelcli.errors import InputError, option
-from funnelcli.sources.sniff import FOOTER_MARKS, encoding_hint, open_export, python_codec, read_head, read_header
+from funnelcli.sources.sniff import (
+    FOOTER_MARKS,
+    encoding_hint,
+    marked_encoding,
+    open_export,
+    python_codec,
+    read_head,
+    read_header,
+)
 
 SAMPLE_ROWS = 2000
 
@@ -42,7 +50,9 @@ def read_sample(path: str, encoding: str | None = None, delimiter: str | None = 
     empty, binary or a workbook, undecodable, one column, no header, no data rows.
     """
     data, name = open_export(path)
-    header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
+    head = read_head(data, path)
+    encoding = marked_encoding(head, encoding)  # a byte-order mark names the file's own
+    header, delimiter = read_header(head, name, encoding, delimiter)
     codec = python_codec(encoding)
     records, other, truncated = _records(data, path, name, codec, encoding, delimiter, len(header), limit)
     header = [h.strip() for h in header]

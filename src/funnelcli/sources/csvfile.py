@@ -7,6 +7,7 @@ the line and what to do.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import mmap
@@ -27,6 +28,8 @@ from funnelcli.sources.sniff import (
     FOOTER_MARKS,
     decode_error_line,
     encoding_hint,
+    file_encoding,
+    marked_encoding,
     open_export,
     python_codec,
     read_head,
@@ -96,6 +99,12 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     """
     data, name = (content, "<stdin>" if path == "-" else path) if content is not None else open_export(path)
     export = _open(data, path, name, needed, encoding, delimiter, what)
+    encoding = export.encoding
+    if python_codec(encoding) not in _CUTTABLE:  # UTF-16, say: as UTF-8, so the footer and quotes are checked too
+        utf8 = _as_utf8(data, path, python_codec(encoding))
+        if utf8 is not None:
+            data, encoding = utf8, None
+            export = _open(data, path, name, needed, encoding, export.delimiter, what)
     header, delimiter, cut, footer_lines = export.header, export.delimiter, export.cut, export.footer_lines
     nul_somewhere = _has_nul(data, path)
     if cut is not None:  # read the data above the footer only, without copying the file
@@ -197,6 +206,7 @@ class _Export:
 
     header: list  # as written, spaces and all
     delimiter: str
+    encoding: str | None  # the file's: the one its byte-order mark names, else the one given (None: UTF-8)
     names: list  # the columns used, by their trimmed names
     columns: list  # the same, as the header writes them (what pyarrow is asked for)
     cut: int | None  # the byte offset of a report footer
@@ -206,12 +216,14 @@ class _Export:
 def _open(data: bytes | None, path: str, name: str, needed: list, encoding: str | None, delimiter: str | None,
           what: str) -> _Export:
     """Return the export's header and footer, raising InputError naming every missing column."""
-    header, delimiter = read_header(read_head(data, path), name, encoding, delimiter)
+    head = read_head(data, path)
+    encoding = marked_encoding(head, encoding)
+    header, delimiter = read_header(head, name, encoding, delimiter)
     _check_columns(needed, [h.strip() for h in header], name, what)
     written = {h.strip(): h for h in header}
     names = [n if isinstance(n, str) else n[0] for n in needed]
     cut, footer_lines = _report_footer(data, path, python_codec(encoding), delimiter, len(header))
-    return _Export(header, delimiter, names, [written[n] for n in names], cut, footer_lines)
+    return _Export(header, delimiter, encoding, names, [written[n] for n in names], cut, footer_lines)
 
 
 def _convert_options(columns: list[str], coded: set[str] = frozenset()) -> pacsv.ConvertOptions:
@@ -274,8 +286,8 @@ class NotInParts(Exception):
 def in_parts(path: str, content: bytes | None, encoding: str | None) -> bool:
     """Return whether the export is worth reading in parts and can be: a regular file larger than
     PARTS_ABOVE, in an encoding where every 0x0A byte ends a line."""
-    return (content is None and path != "-" and python_codec(encoding) in _CUTTABLE and os.path.isfile(path)
-            and os.path.getsize(path) > PARTS_ABOVE)
+    return (content is None and path != "-" and os.path.isfile(path) and os.path.getsize(path) > PARTS_ABOVE
+            and python_codec(file_encoding(None, path, encoding)) in _CUTTABLE)
 
 
 def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: str | None = None,
@@ -292,7 +304,9 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
     if data is not None:
         raise NotInParts(name)
     export = _open(None, path, name, needed, encoding, delimiter, what)
-    header, delimiter, footer_lines = export.header, export.delimiter, export.footer_lines
+    header, delimiter, footer_lines, encoding = export.header, export.delimiter, export.footer_lines, export.encoding
+    if python_codec(encoding) not in _CUTTABLE:  # a byte-order mark names an encoding that can't be cut at any 0x0A
+        raise NotInParts(name)
     end = export.cut if export.cut is not None else os.path.getsize(path)
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False, ignore_empty_lines=False)
     convert = _convert_options(export.columns)
@@ -409,6 +423,22 @@ def _line_blocks(path: str, end: int, sentinel: bytes) -> Iterator[bytearray]:
             del block[cut:]  # in place: the sentinel takes the room the rest of the block had
             block += sentinel
             yield block
+
+
+def _as_utf8(data: bytes | None, path: str, codec: str) -> bytes | None:
+    """Return the file (`data`, else read from `path` a block at a time) in UTF-8, or None when a
+    byte doesn't decode (the reader then names its line)."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    out = bytearray()
+    handle = io.BytesIO(data) if data is not None else open(path, "rb")
+    try:
+        with handle:
+            while block := handle.read(NUL_BLOCK):
+                out += decoder.decode(block).encode("utf-8")
+            out += decoder.decode(b"", final=True).encode("utf-8")
+    except UnicodeError:
+        return None
+    return bytes(out)
 
 
 def _has_nul(data: bytes | None, path: str) -> bool:

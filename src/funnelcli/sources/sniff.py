@@ -151,6 +151,30 @@ def check_delimiter(delimiter: str) -> str:
     return delimiter
 
 
+# Byte-order marks, longest first (UTF-32's little-endian mark starts as UTF-16's does), and the
+# encoding each names.
+_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8"),
+          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def marked_encoding(head: bytes, encoding: str | None) -> str | None:
+    """Return the encoding to read a file in: the one its byte-order mark names (no text in another
+    encoding starts with one: Excel's "Unicode Text" and Salesforce's "Unicode" exports are UTF-16
+    with a mark), else `encoding` (None: UTF-8). The mark decides per file, as a browser's does,
+    so one --encoding can be given for a run whose files differ. An unknown `encoding` is refused
+    all the same."""
+    python_codec(encoding)
+    return next((named for mark, named in _MARKS if head.startswith(mark)), encoding)
+
+
+def file_encoding(data: bytes | None, path: str, encoding: str | None) -> str | None:
+    """Return marked_encoding() of the export at `path` (its bytes `data` when read already)."""
+    if data is not None:
+        return marked_encoding(data[:4], encoding)
+    with open(path, "rb") as handle:
+        return marked_encoding(handle.read(4), encoding)
+
+
 def _check_byte_order_mark(head: bytes, name: str, codec: str) -> None:
     """Raise when `codec` needs a byte-order mark (utf-16, utf-32) the file does not start with,
     naming the little- or big-endian encoding to pass instead."""
@@ -159,6 +183,11 @@ def _check_byte_order_mark(head: bytes, name: str, codec: str) -> None:
     if head.startswith(marks):
         return
     sample = head[: 4096 - 4096 % width]
+    if sample and sample.count(0) == 0:  # ASCII in UTF-16 has a zero in every other byte: this is another encoding
+        raise InputError(f"{name}: the file has no byte-order mark and no zero bytes in its start: it is not {codec} text. "
+                         f"{option('encoding')} applies to every file the run reads, and a file that starts with a "
+                         f"byte-order mark is read in the encoding it names without it: drop {option('encoding')}{codec}, "
+                         "or give the encoding of the files that have no mark")
     big = sample[0::width].count(0) > sample[width - 1 :: width].count(0)  # ASCII text big-endian: the zeros come first
     raise InputError(f"{name}: the file has no byte-order mark, so {codec} does not say its byte order; "
                      f"pass {option('encoding')}{codec}-{'be' if big else 'le'}")
@@ -187,7 +216,7 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
     if not head.strip(b"\r\n\t \xef\xbb\xbf"):
         what = "is empty" if not head.strip(b"\xef\xbb\xbf") else "holds only blank lines"
         raise InputError(f"{name}: the file {what}; expected a CSV export with a header row")
-    codec = python_codec(encoding)
+    codec = python_codec(marked_encoding(head, encoding))
     if delimiter is not None:
         check_delimiter(delimiter)
     if codec in ("utf-16", "utf-32"):
@@ -195,8 +224,6 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
     if codec == "utf-8-sig":
         if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
             raise InputError(f"{name}: this is an Excel workbook, not CSV; save it as CSV (UTF-8) first")
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise InputError(f"{name}: the file is UTF-16 text; pass {option('encoding')}utf-16")
         _refuse_binary(head, name)
     decoder = codecs.getincrementaldecoder(codec)()
     try:
