@@ -148,3 +148,25 @@ def test_a_short_year_is_unparseable_not_an_internal_error(load):
     # day stands: unparseable (found by the fuzz run; it was an internal error)
     loaded = load("Id,Close Date\n1,4-01-02\n2,2024-01-02\n", EXCEL_DEFS.replace("[excel, '%d.%m.%Y']", "excel"))
     assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"with an unparseable date": (1, [2])}
+
+
+def test_a_year_of_two_digits_under_a_four_digit_format_is_unparseable(load, write):
+    # Excel saves a report again with its short date: '3/1/25 9:05 AM' under '%m/%d/%Y %I:%M %p'
+    # read as the year 25 (strptime here takes fewer digits for %Y), a placeholder, so the row lost
+    # its date and stayed. Python's strptime reads %Y as four digits: the value is unparseable, and
+    # its row (row 3, 00Q2) is excluded. A year written in four digits before 1000 (0001) is a
+    # placeholder as before: no date, no fault (row 5, 00Q4, keeps its Converted date); a three-digit
+    # year (row 6, 00Q5) fails too.
+    content = (SALESFORCE_CSV.replace("00Q2,Bob Ray,12/31/2023 11:59 PM,", "00Q2,Bob Ray,3/1/25 9:05 AM,")
+               + "00Q4,Cy Ho,01/01/0001 12:00 AM,1/20/2024\n00Q5,Di Po,1/4/202 1:00 PM,\n")
+    loaded = load(content, PER_COLUMN)
+    assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"with an unparseable date": (2, [3, 6])}
+    assert list(loaded.leads["id"][loaded.usable]) == ["00Q1", "00Q3", "00Q4"]
+    assert days(loaded, 1)[loaded.usable.nonzero()[0][2]] == "2024-01-20"
+    # a whole column of short years stops the run, naming the format that reads them
+    short = "Lead ID,Lead Owner,Created Date,Converted Date\n" + "".join(
+        f"00Q{i},Ann Lee,3/{i}/25 9:05 AM,\n" for i in range(1, 7))
+    result = run("conversion", write("short.csv", short), "-d", write("defs.yml", PER_COLUMN))
+    assert result.exit_code == 2
+    assert "column 'Created Date': no value parses as a date (such as '3/1/25 9:05 AM')" in result.stderr
+    assert "the format '%m/%d/%y %I:%M %p' reads all of them" in result.stderr

@@ -40,6 +40,10 @@ ISO_ZONED = ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z")  # and 
 # CRMs write 9999-12-31, 1900-01-01 or 1970-01-01 (zero dates) for "never" or "unknown": days on
 # or before EARLIEST_DAY or after LATEST_DAY are placeholders, read as no date.
 EARLIEST_DAY, LATEST_DAY = "1970-01-01", "2199-12-31"
+# A date format's %Y is a year of four digits, as Python's strptime reads it; pyarrow's and DuckDB's
+# take fewer (3/1/25, Excel's short date, as the year 25). A value that reads as a year before 1000
+# by such a format is a date only when it holds the year written in four digits (0001, a placeholder).
+EARLY_YEAR_WRITTEN = r"(^|[^0-9])0[0-9]{3}([^0-9]|$)"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from funnelcli.definitions.model import (
     AMBIGUOUS_PATTERN,
     CURRENCY_AND_SPACES,
     DECIMAL_COMMA_PATTERN,
+    EARLY_YEAR_WRITTEN,
     ISO_NAIVE,
     ISO_NORMALISE,
     ISO_ZONED,
@@ -165,6 +166,10 @@ def _parse_format(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
         same = pc.fill_null(pc.equal(canon(check), canon(arr)), False)
     else:  # an offset prints back as UTC: compare the day and month fields only through validity
         same = check.is_valid()
+    if "%Y" in fmt:  # four digits (definitions.model): 3/1/25 is no year 25
+        early = pc.fill_null(pc.less(pc.year(parsed), 1000), False)
+        four = pc.fill_null(pc.match_substring_regex(arr, EARLY_YEAR_WRITTEN), False)
+        same = pc.and_(same, pc.or_(pc.invert(early), four))
     return pc.if_else(same, parsed, _NULL_TIME)
 
 

@@ -34,8 +34,9 @@ HEAD_ROWS, TAIL_ROWS = 10_000, 1_000  # the rows whose dates are parsed when the
 SHOWN = 5  # values named in a drift warning
 COMMON_FORMATS = (
     "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y",
-    "%Y-%m-%d %H:%M:%S", "%m/%d/%y", "%d/%m/%y", "%d-%b-%Y", "%b %d, %Y", "%Y/%m/%d", "excel",
-)
+    "%Y-%m-%d %H:%M:%S", "%m/%d/%y %I:%M %p", "%m/%d/%y %H:%M", "%m/%d/%y", "%d/%m/%y %H:%M", "%d/%m/%y", "%d-%b-%Y",
+    "%b %d, %Y", "%Y/%m/%d", "excel",
+)  # the short years (%y) are Excel's short date, when it saves a report again
 
 
 def check_export(path: str, defs: Definitions, *, encoding: str | None = None, delimiter: str | None = None,
