@@ -408,6 +408,21 @@ stages:
     assert by_reason(loaded.notices)["of the log with a value the definitions read as blank (blank_values)"] == (2, [4, 5])
 
 
+def test_a_logs_footer_and_short_rows_are_accounted_for_with_blank_values(load):
+    # blank_values remade the log's table and dropped what the reader had left out: the short row 4
+    # and the report footer went unsaid. 6 rows read = 3 stage changes (rows 2, 3, 5) + 1 short
+    # (row 4) + 2 lines of footer: the blank line (row 6) and the totals (row 7).
+    defs = "version: 1\ncolumns: {id: id}\nblank_values: [--None--]\nhistory: {stage: value, at: at}\nstages:\n  - name: A\n  - name: B\n"
+    text = 'id,value,at\n1,A,2024-01-01\n1,B,2024-01-03\n2,A\n3,A,2024-01-02\n\n"Grand Totals (4 records)"\n'
+    loaded = load(text, defs)
+    (account,) = loaded.files
+    assert account.balanced() and account.rows_read == 6
+    parts = {what: count for count, what in account.parts}
+    assert parts["excluded with 2 fields where the header has 3"] == 1
+    assert parts["in the report footer"] == 2
+    assert account.first_rows["in the report footer"] == [6, 7]
+
+
 @pytest.mark.parametrize("value, blank_values", [("", ""), ("N/A", "blank_values: [N/A]\n")], ids=["empty", "blank-value"])
 def test_log_stage_change_with_a_blank_stage_is_excluded_and_reported(load, value, blank_values):
     # Row 3 is a stage change (every row is, without only:) whose stage is blank: it names no stage.

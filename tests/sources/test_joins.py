@@ -360,6 +360,26 @@ def test_a_ragged_row_of_a_joined_file_is_accounted_for(write):
     assert column(loaded, "region") == ["NA", "-", "APAC"]
 
 
+def test_a_joined_files_left_out_rows_are_accounted_for_with_blank_values(write):
+    # blank_values (set by every reference definition) remade the joined file's table and dropped
+    # what it had left out: its short row 3, long row 4 and footer (rows 6 and 7, after a blank line)
+    # went unsaid ("2 rows read = 2 matched a lead" of 6). Leads 1 and 4 match rows 2 and 5.
+    leads = write("leads.csv", "id,created_at\n1,2024-01-01\n2,2024-01-02\n3,2024-01-03\n4,2024-01-04\n")
+    write("opps.csv", 'lead_id,stage\n1,Won\n2\n3,Lost,x\n4,--None--\n\n"Grand Totals (4 records)"\n')
+    defs = write("defs.yml", "version: 1\ncolumns: {id: id}\nblank_values: [--None--]\njoins:\n"
+                             "  - {name: opps, path: opps.csv, on: {id: lead_id}, columns: {stage: stage}}\n"
+                             "stages:\n  - {name: Lead, date: created_at}\n")
+    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    (account,) = loaded.files
+    assert account.rows_read == 6 and account.balanced()
+    assert parts(account) == {"matched a lead": 2, "not used (another row of the same key won, many: error)": 0,
+                              "matched no lead": 0, "excluded with a blank key": 0,
+                              "excluded with 1 field where the header has 2": 1, "excluded with 3 fields where the header has 2": 1,
+                              "in the report footer": 2}
+    assert account.first_rows["in the report footer"] == [6, 7]
+    assert column(loaded, "stage") == ["Won", "-", "-", "-"]  # lead 4's --None-- read as blank
+
+
 def test_chained_join_with_no_key_for_any_lead(write):
     # contacts gives leads 1 and 2 a blank account_id (lead 3 no contact): accounts has nothing to
     # look up. Expected: the accounts columns are blank, and the file's one row matched no lead.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from typing import Iterable
 
@@ -574,7 +574,7 @@ def _blank(raw: RawTable, blank_values: tuple[str, ...]) -> tuple[RawTable, np.n
             column = pc.if_else(match, pa.scalar(None, pa.string()), column)
         columns.append(column)
     table = pa.Table.from_arrays(columns, names=raw.table.column_names)
-    return RawTable(raw.name, table, raw.rows), hit, firsts
+    return replace(raw, table=table), hit, firsts  # its rows left out (ragged, a footer) and notices go on with it
 
 
 def _refuse_a_log(duplicate: np.ndarray, unusable: np.ndarray, name: str, defs: Definitions) -> None:
