@@ -177,6 +177,23 @@ def test_first_and_last_without_order_by_follow_file_order(files, many, won):
     assert column(loaded, "is_won")[:2] == [won, won]
 
 
+@pytest.mark.parametrize("many, won, unused", [("first", [False, False], [2, 5]), ("last", [True, True], [3, 4])])
+def test_order_by_the_time_of_day_and_ties_by_file_order(write, many, won, unused):
+    # L1 closes twice on 2025-03-01: a win at 13:00 (row 2) and a loss at 11:00 (row 3), so first
+    # is the loss and last the win; by the day alone both took row 2. L2's two rows (4: lost,
+    # 5: won) tie: first takes the first of them in the file, last the last; both took row 4.
+    leads = write("leads.csv", "id,created_at\nL1,2025-01-02\nL2,2025-01-03\n")
+    write("opps.csv", "lead_id,closed_at,is_won\nL1,2025-03-01 13:00,TRUE\nL1,2025-03-01 11:00,FALSE\n"
+                      "L2,2025-03-02,FALSE\nL2,2025-03-02,TRUE\n")
+    defs = write("defs.yml", "version: 1\ncolumns: {id: id}\njoins:\n  - {name: opps, path: opps.csv, on: {id: lead_id}, "
+                             f"columns: {{is_won: is_won}}, many: {many}, order_by: closed_at}}\n"
+                             "stages:\n  - {name: Lead, date: created_at}\n")
+    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    assert column(loaded, "is_won") == ["TRUE" if w else "FALSE" for w in won]
+    (account,) = loaded.files
+    assert account.first_rows[f"not used (another row of the same key won, many: {many})"] == unused
+
+
 def test_order_by_numbers_not_text(files, write):
     # order_by amount: '1,000' (row 2, won) and '200' (row 3, lost) for A. As numbers 1000 > 200:
     # many: last takes row 2. (As text '200' > '1,000' would take row 3.)

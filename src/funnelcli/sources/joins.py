@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from funnelcli.definitions import Definitions, Join
 from funnelcli.errors import InputError, option
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
-from funnelcli.sources.cells import numbers, parse_dates
+from funnelcli.sources.cells import numbers, parse_times
 from funnelcli.sources.csvfile import RawTable, read_csv
 from funnelcli.sources.fields import FileAccount, blank_out
 from funnelcli.sources.parquetfile import is_parquet, read_parquet
@@ -120,14 +120,15 @@ def _order(raw: RawTable, join: Join, defs: Definitions) -> tuple[np.ndarray, np
     if not join.order_by:
         return np.arange(raw.num_rows, dtype=np.float64), np.zeros(raw.num_rows, dtype=bool)
     column = raw.column(join.order_by)
-    days, bad_days, _ = parse_dates(column, defs.formats(join.order_by), defs.timezone)
-    dated = int(np.count_nonzero(~np.isnat(days)))
-    if dated and not bad_days.any():  # every value a date or blank: no need to try numbers
-        return np.where(np.isnat(days), np.inf, days.astype("int64").astype(np.float64)), bad_days
+    # by the time of day too: two closes on one day are in order
+    times, bad_times, _ = parse_times(column, defs.formats(join.order_by), defs.timezone)
+    dated = int(np.count_nonzero(~np.isnat(times)))
+    if dated and not bad_times.any():  # every value a date or blank: no need to try numbers
+        return np.where(np.isnat(times), np.inf, times.astype("int64").astype(np.float64)), bad_times
     values, bad_values = numbers(column)
     counted = int(np.count_nonzero(~np.isnan(values)))
     if dated and dated >= counted:
-        return np.where(np.isnat(days), np.inf, days.astype("int64").astype(np.float64)), bad_days
+        return np.where(np.isnat(times), np.inf, times.astype("int64").astype(np.float64)), bad_times
     if counted:
         return np.where(np.isnan(values), np.inf, values), bad_values
     _refuse_dates_as_text(raw, join, defs, column)
@@ -217,9 +218,11 @@ def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray
     notice = issue(f"of {raw.name} (join {join.name!r}) whose {join.order_by!r} can't be read", unread, raw.rows,
                    detail=f"ranked last, as a blank is, when many: {join.many} picks one row of a lead's several; "
                           "correct the values, or set date_format for that column")
+    tie = where  # rows of one key and one order_by value: the first in the file for first, the last for last
     if join.many == "last":
         sort = -np.where(np.isinf(sort), -np.inf, sort)  # the latest first; blanks still never win
-    order = np.lexsort((where, sort, codes))
+        tie = -where
+    order = np.lexsort((tie, sort, codes))
     first = np.r_[True, codes[order][1:] != codes[order][:-1]] if len(order) else np.zeros(0, dtype=bool)
     chosen = np.zeros(raw.num_rows, dtype=bool)
     chosen[where[order][first]] = True
