@@ -314,16 +314,48 @@ def test_log_reopened_after_an_exit_is_not_out(load):
     # Lead 1: Proposal 01-03, Lost 01-04, Qualified 01-06 (a move back: row 4). Latest: Qualified,
     # so no exit; the waterfall keeps the furthest stage (Proposal).
     # Lead 2: Lead 01-01, Lost 01-02: out, dated 01-02.
-    # Lead 3: Lost only (01-02): out, but never reached a stage.
+    # Lead 3: Lost only (01-02): out at Lead, the first stage, which has no rule (no values:, date,
+    # when or flag): every lead of the log reaches it, as in every other shape (a deal created
+    # straight into Lost is a lead lost at the entry).
     text = ("id,stage,at,owner\n1,Proposal,2024-01-03,A\n1,Lost,2024-01-04,A\n1,Qualified,2024-01-06,A\n"
             "2,Lead,2024-01-01,B\n2,Lost,2024-01-02,B\n3,lost,2024-01-02,C\n")
     loaded = load(text, PLAIN_DEFS)
-    assert matrix(loaded.reached) == ["111", "100", "000"]
+    assert matrix(loaded.reached) == ["111", "100", "100"]
     assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "Lost"]
     assert day_list(loaded.exit_dates[0]) == ["2024-01-04", "2024-01-02", "2024-01-02"]
     assert day_list(loaded.exit_until[0]) == ["2024-01-06", "NaT", "NaT"]  # lead 1 came back on 01-06
     notices = by_reason(loaded.notices)
     assert notices["of the log moving a lead back to an earlier stage"] == (1, [4])
+
+
+def test_a_first_stage_with_no_rule_is_every_lead_of_the_log(load):
+    # Lead has no values:, date, condition or flag: every lead with a row that counts reaches it,
+    # as in a wide or status export. Deal 1: Qualified (1) then Proposal (2). Deal 2: only an
+    # owner change (not selected by only:): at Lead, in progress. Deal 3: straight into Lost (9):
+    # out at Lead. Deal 4: Qualified then Won (3), Proposal skipped. Deal 5: its one change is
+    # undated, excluded: no row counts, so it reaches nothing. It had counted only deals 1 and 4,
+    # and said Lead was skipped by both.
+    defs = """\
+version: 1
+columns: {id: deal_id}
+history: {stage: new_value, at: change_time, only: {changed_field_key: {in: [stage_id]}}}
+stages:
+  - name: Lead
+  - {name: Qualified, values: [1], sla_days: 10}
+  - {name: Proposal, values: [2], sla_days: 10}
+  - {name: Won, values: [3]}
+exits:
+  - {name: Lost, values: [9]}
+"""
+    log = ("deal_id,changed_field_key,new_value,change_time\n1,stage_id,1,2025-01-01 09:00\n1,stage_id,2,2025-01-05 09:00\n"
+           "2,user_id,7,2025-01-02 09:00\n3,stage_id,9,2025-01-03 09:00\n4,stage_id,1,2025-01-04 09:00\n"
+           "4,stage_id,3,2025-01-20 09:00\n5,stage_id,1,someday\n")
+    loaded = load(log, defs)
+    assert list(loaded.leads["id"]) == ["1", "2", "3", "4", "5"]
+    assert matrix(loaded.reached) == ["1110", "1000", "1000", "1111", "0000"]
+    assert matrix(loaded.implied) == ["0000", "0000", "0000", "0010", "0000"]  # only deal 4's Proposal
+    assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "-", "Lost", "-", "-"]
+    assert day_list(loaded.date[:, 0]) == ["2025-01-01", "NaT", "NaT", "2025-01-04", "NaT"]  # by the next stage's date
 
 
 def test_log_exit_on_the_same_day_as_a_stage_follows_file_order(load):

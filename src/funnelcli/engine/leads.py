@@ -225,8 +225,9 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
                     if left.any():
                         ahead.append((i, left, "an exit"))
             own[:, i] |= column != none
-        if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values or i in evidence.stage_dates):
-            own[:, i] = True  # the funnel's entry: every lead
+        if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values):
+            # the funnel's entry: every lead (of a log, with a row that counts); a log's rows naming it date it
+            own[:, i] = True if evidence.entering is None else evidence.entering
         day = evidence.stage_dates.get(i)
         if day is not None:
             day = DayColumns.compact(day)

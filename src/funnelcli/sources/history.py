@@ -84,6 +84,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         changed |= reached
     account = _account(raw, kept & ~repeats, other, excluded_masks, leads, int(np.count_nonzero(changed)), repeats)
     evidence.latest = latest
+    counted = (kept | other) & (lead_codes >= 0)
+    evidence.entering = np.bincount(lead_codes[counted], minlength=leads).astype(bool)
     return lead_table, evidence, account, [n for n in notices + moves if n]
 
 

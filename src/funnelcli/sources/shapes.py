@@ -31,6 +31,9 @@ class Evidence:
     exit_spans: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     how: dict[int, str] = field(default_factory=dict)  # stage -> "status", "flag", "log": for explanations
     latest: np.datetime64 | None = None  # the latest date the shape read (a log's last change)
+    # the leads a first stage with no rule takes in (None: every lead): a log's leads with a row
+    # that counts (a change, or another change such as the owner's); not those whose rows are all excluded
+    entering: np.ndarray | None = None
 
     def add_stage(self, i: int, reached: np.ndarray, how: str) -> None:
         self.stage_reached[i] = reached if i not in self.stage_reached else self.stage_reached[i] | reached
