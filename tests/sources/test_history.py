@@ -358,6 +358,26 @@ exits:
     assert day_list(loaded.date[:, 0]) == ["2025-01-01", "NaT", "NaT", "2025-01-04", "NaT"]  # by the next stage's date
 
 
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_changes_at_one_time_happened_in_the_logs_own_direction(load, newest_first):
+    # A Salesforce history report of dates only. Opportunity 0061: Prospecting 03-01, Proposal and
+    # Closed Lost both on 03-10, the loss last. Written newest first (as Salesforce, HubSpot and
+    # Pipedrive often write history), the loss is above the Proposal row: read top-down, the deal
+    # was lost and then reopened into Proposal, and counted in progress. The log's direction is
+    # its own rows': 0061's and 0062's each run backwards in time, so rows of one time run bottom-up.
+    rows = [("0061", "Prospecting", "3/1/2025"), ("0061", "Proposal", "3/10/2025"), ("0061", "Closed Lost", "3/10/2025"),
+            ("0062", "Prospecting", "3/2/2025"), ("0062", "Proposal", "3/5/2025"), ("0062", "Closed Won", "3/12/2025")]
+    if newest_first:
+        rows = rows[2::-1] + rows[:2:-1]
+    defs = ("version: 1\ndate_format: ['%m/%d/%Y']\ncolumns: {id: Opportunity ID}\nhistory: {stage: To Stage, at: Last Modified}\n"
+            "stages: [{name: Prospecting, sla_days: 7}, {name: Proposal, sla_days: 7}, {name: Closed Won}]\n"
+            "exits: [{name: Closed Lost}]\n")
+    loaded = load("Opportunity ID,To Stage,Last Modified\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows), defs)
+    assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["Closed Lost", "-"]
+    assert matrix(loaded.reached) == ["110", "111"]
+    assert by_reason(loaded.notices) == {}  # no move back, no reopening
+
+
 def test_log_exit_on_the_same_day_as_a_stage_follows_file_order(load):
     # Both of lead 1's changes are on 01-05: file order decides the latest. Lost then Qualified:
     # not out; Qualified then Lost: out.

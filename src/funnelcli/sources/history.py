@@ -71,10 +71,11 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     if leads == 0:
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     used = lead_headers(defs)
+    backwards = _newest_first(times, change & ~undated, lead_codes)
     with ThreadPoolExecutor(max_workers=1) as pool:  # numpy releases the GIL: overlap with the rest
-        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times)
-        evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows)
-        first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
+        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times, backwards)
+        evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows, backwards)
+        first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used), backwards=backwards)
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
         latest = _latest_day(times, usable & ~unknown)  # an excluded row is no event (undated ones have no time)
         evidence, moves = evidence_job.result()
@@ -168,9 +169,25 @@ def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index
                  detail=f"the values: {shown}; add them to a stage's or an exit's values: to count them")
 
 
-def _by_lead_and_time(lead: np.ndarray, times: np.ndarray) -> np.ndarray:
+def _newest_first(times: np.ndarray, dated: np.ndarray, lead: np.ndarray) -> bool:
+    """Return whether the log is written newest first, as Pipedrive's, HubSpot's and Salesforce's
+    history exports often are: more of its dated stage changes are earlier than the one before
+    them (of the same lead, when a lead's rows follow each other; else of any) than later. Then
+    changes of one lead at one time happened in the reverse of file order."""
+    t, codes = times[dated].astype("int64"), lead[dated]
+    steps = np.sign(np.diff(t))
+    same = codes[1:] == codes[:-1]
+    if np.count_nonzero(steps[same]):  # a lead's own rows tell; across leads, a log grouped by lead jumps about
+        steps = steps[same]
+    return int(np.count_nonzero(steps < 0)) > int(np.count_nonzero(steps > 0))
+
+
+def _by_lead_and_time(lead: np.ndarray, times: np.ndarray, backwards: bool = False) -> np.ndarray:
     """Return the order of rows by lead, then time (NaT first), then file order (a stable sort of
-    one int64 key: faster than a lexsort of three)."""
+    one int64 key: faster than a lexsort of three); `backwards`, a log written newest first: rows
+    of one lead and one time in the reverse of file order, the order they happened in."""
+    if backwards:
+        return len(lead) - 1 - _by_lead_and_time(lead[::-1], times[::-1])
     missing = np.isnat(times)
     seconds = times.astype("int64")
     known = seconds[~missing] if missing.any() else seconds
@@ -212,9 +229,10 @@ def _ids(column: pa.ChunkedArray, numeric: tuple | None, digits: bool) -> tuple[
     return ids, blank, keys, _lead_codes(keys, blank)
 
 
-def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True,
+           backwards: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Return per lead (a code in order of first appearance; -1 for unusable rows) its first row
-    and (with `latest`) its latest row (by time, then file order), as positions in the log."""
+    and (with `latest`) its latest row (by time, then file order: `_by_lead_and_time`), as positions in the log."""
     everything = bool(usable.all())
     where = None if everything else np.flatnonzero(usable)
     codes = lead_codes if everything else lead_codes[where]
@@ -229,14 +247,14 @@ def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest
     first_row = np.flatnonzero(grows) if everything else where[grows]
     if not latest:
         return first_row, None
-    order = _by_lead_and_time(codes, times if everything else times[where])
+    order = _by_lead_and_time(codes, times if everything else times[where], backwards)
     last_row = np.empty(len(first_row), dtype=np.int64)
     last_row[codes[order]] = order if everything else where[order]  # rows sorted so, the last assignment wins
     return first_row, last_row
 
 
 def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.ndarray, exit_: np.ndarray,
-             times: np.ndarray) -> np.ndarray:
+             times: np.ndarray, backwards: bool = False) -> np.ndarray:
     """Return which kept rows name the stage (or exit) the lead is in already: the lead's previous
     stage-change row, by time then file order, named the same. A snapshot log (Salesforce's
     OpportunityHistory writes a row when the amount or the close date changes) names the stage
@@ -248,7 +266,7 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     if len(where) < 2:
         return repeats
     lw, t = lead[where], times[where]
-    if (t[1:] >= t[:-1]).all():
+    if not backwards and (t[1:] >= t[:-1]).all():
         # In time order, as CRMs write logs: a repeat names a stage (or exit) the lead named
         # before, so only the leads with such a row are grouped (few, in a log of changes).
         code = np.where(stage[where] >= 0, stage[where], -2 - exit_[where].astype(np.int64))  # -1: names nothing
@@ -269,7 +287,7 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
         sub = np.flatnonzero(grouped[lw])
         order = where[sub[np.argsort(lw[sub], kind="stable")]]  # by lead; each lead's rows stay in time order
     else:
-        order = where[_by_lead_and_time(lw, t)]
+        order = where[_by_lead_and_time(lw, t, backwards)]
     ls, ss, es, ks = lead[order], stage[order], exit_[order], kept[order]
     same = (ls[1:] == ls[:-1]) & (ss[1:] == ss[:-1]) & (es[1:] == es[:-1]) & ks[1:] & ks[:-1]
     repeats[order[1:][same]] = True
@@ -277,15 +295,15 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
 
 
 def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, stage: np.ndarray,
-              exit_: np.ndarray, times: np.ndarray, rows: np.ndarray) -> tuple[Evidence, list[RowIssue | None]]:
+              exit_: np.ndarray, times: np.ndarray, rows: np.ndarray, backwards: bool = False) -> tuple[Evidence, list[RowIssue | None]]:
     """Return each lead's first entry date per stage and its exit, and notices about re-entries
     and backward moves (`kept`: the rows that change the lead's stage or exit)."""
     where = np.flatnonzero(kept)
     lead, time, s, e = lead_of[where], times[where], stage[where], exit_[where]
-    if len(time) > 1 and not (time[1:] >= time[:-1]).all():
+    if len(time) > 1 and (backwards or not (time[1:] >= time[:-1]).all()):
         # A log in time order (as CRMs write them) has each lead's changes in order already; else
         # sort them per lead, by time, then file order.
-        order = _by_lead_and_time(lead, time)
+        order = _by_lead_and_time(lead, time, backwards)
         lead, time, s, e, where = lead[order], time[order], s[order], e[order], where[order]
     day = time.astype("datetime64[D]")
     evidence = Evidence()
