@@ -586,6 +586,24 @@ def test_flag_funnel_with_no_dates_runs_without_as_of(write):
     assert (rows["Lead"]["reached"], rows["Converted"]["reached"]) == (3, 2)
 
 
+@pytest.mark.parametrize("command", ["conversion", "trends"])
+def test_an_as_of_date_for_an_export_with_no_dates_is_set_aside_and_said(write, command):
+    # --as-of 2025-01-01 on a flag funnel with no dates: there is no earlier state to replay. The
+    # header claimed a replay ("As of 2025-01-01 (given with --as-of)") and trends printed an empty
+    # table; now the run is as of none, as without it, and a notice says the date was set aside.
+    export, defs = write("export.csv", "Id,Converted\n1,yes\n2,no\n3,1\n"), write("defs.yml", FLAG_DEFS)
+    result = run(command, export, "-d", defs, "--as-of", "2025-01-01", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["as_of"], report["as_of_source"]) == (None, "no dates in export")
+    assert "--as-of 2025-01-01 is set aside: the export has no dates" in result.stderr
+    plain = json.loads(run(command, export, "-d", defs, "-f", "json").stdout)
+    assert report["tables"] == plain["tables"]
+    if command == "conversion":
+        rows = stage_rows(report)
+        assert (rows["Lead"]["reached"], rows["Converted"]["reached"]) == (3, 2)
+
+
 NO_DATES_SLA_DEFS = """version: 1
 columns: {id: Id, status: Status}
 stages:
