@@ -177,7 +177,7 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
 
         bound = {k: os.fspath(v) for k, v in (joins or {}).items()}
         for join in defs.joins:
-            problems += check_joined(join_path(join, bound), join, defs, encoding=encoding)
+            problems += check_joined(join_path(join, bound), join, defs, encoding=join.encoding or encoding)
     if any(p.level == "error" for p in problems):  # the run would refuse the export: these say why, where
         return problems
     if defs.markets or defs.joins:  # the run's own load: a joined file's dates are judged per lead, as the run does
@@ -205,7 +205,10 @@ def _joined_headers(defs: Definitions, joins: dict[str, PathLike] | None, encodi
                                     f"join {join.name!r}: {why}; pass {option('join')}{join.name}=PATH or set its path:"))
             continue
         raw, name = sniff.open_export(path)
-        header, _ = sniff.read_header(sniff.read_head(raw, path), name, encoding, None)
+        try:
+            header, _ = sniff.read_header(sniff.read_head(raw, path), name, join.encoding or encoding, None)
+        except sniff.EncodingError as exc:
+            raise exc.of_join(join.name) from None
         problems += _definitions.check_headers(defs, [h.strip() for h in header], name, join.name)
     return problems
 

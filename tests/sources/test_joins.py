@@ -815,3 +815,27 @@ def test_the_lead_files_own_left_out_rows_are_counted_with_joins(files):
     assert (acc["rows_read"], acc["rows_excluded"], acc["leads_in_report"] + acc["never_reached_first_stage"]) == (9, 5, 4)
     reasons = {item["reason"]: item["first_rows"] for item in acc["excluded"]}
     assert reasons == {"with 2 fields where the header has 3": [4], "in the report footer": [7, 8, 9, 10]}
+
+
+def test_a_joined_file_in_another_encoding_names_its_own(write):
+    # leads.csv is UTF-8 (Zoë); the contacts file is cp1252, as Excel on Windows saves it (Müller).
+    # --encoding cp1252 would misread the leads without a word (ZoÃ«): the error for the joined file
+    # says to give the join its own encoding, and with it both read right.
+    leads = write("leads.csv", "id,created_at,name\n1,2024-01-01,Zoë\n2,2024-01-02,Ann\n")
+    write("contacts.csv", "lead_id,region\n1,Müller GmbH\n2,EU\n".encode("cp1252"))
+    join = "  - {name: contacts, path: contacts.csv, on: {id: lead_id}, columns: {region: region}%s}\n"
+    text = "version: 1\ncolumns: {id: id, name: name}\njoins:\n%sstages:\n  - {name: Lead, date: created_at}\n"
+    plain = write("plain.yml", text % (join % ""))
+    result = run("conversion", leads, "-d", plain)
+    assert_fails(result, "contacts.csv: the file is not UTF-8 text (line 2 has bytes it cannot decode)",
+                 "give join 'contacts' its own encoding in the definitions, e.g. encoding: cp1252")
+    assert "--encoding cp1252" not in result.stderr
+    own = write("own.yml", text % (join % ", encoding: cp1252"))
+    loaded = api.read_export(str(leads), definitions.load([str(own)]))
+    assert column(loaded, "region") == ["Müller GmbH", "EU"]
+    assert list(loaded.leads["name"]) == ["Zoë", "Ann"]
+    assert run("validate", own, "--data", leads).exit_code == 0
+    wrong = write("wrong.yml", text % (join % ", encoding: klingon"))
+    checked = run("validate", wrong)
+    assert checked.exit_code == 1
+    assert "join 'contacts': encoding 'klingon' is not a text encoding a file is written in" in checked.stdout

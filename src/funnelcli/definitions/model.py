@@ -149,6 +149,7 @@ class Join:
     many: str = "error"  # several rows for one lead: first | last (by order_by, else file order) | error
     order_by: str | None = None  # this file's header that orders rows for many: first | last
     where: Where = field(default=Where(""), compare=False, repr=False)
+    encoding: str | None = None  # this file's text encoding, where it differs from the export's (--encoding)
 
 
 @dataclass(frozen=True)

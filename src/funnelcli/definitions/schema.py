@@ -8,6 +8,7 @@ together.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import os
 import re
@@ -65,7 +66,7 @@ STAGE_KEYS = ("name", "description", "date", "when", "values", "flag", "sla_days
 PURGATORY_KEYS = ("touches_at_most", "idle_days")
 EXIT_KEYS = ("name", "description", "when", "date", "values")
 HISTORY_KEYS = ("stage", "at", "only")
-JOIN_KEYS = ("name", "description", "path", "on", "columns", "many", "order_by")
+JOIN_KEYS = ("name", "description", "path", "on", "columns", "many", "order_by", "encoding")
 MANY_RULES = ("first", "last", "error")
 MARKET_KEYS = ("name", "description", "when")
 
@@ -253,11 +254,24 @@ def _parse_join(doc: Doc, item: Any, kp: tuple) -> Join | None:
         doc.add(doc.at(kp + ("many",)), "invalid-value", f"{label}: many must be one of {', '.join(MANY_RULES)}, got {describe_value(many)}")
         many = None
     order_by = _text(doc, item, "order_by", kp, label)
+    encoding = _text(doc, item, "encoding", kp, label)
+    if encoding is not None and not _text_encoding(encoding):
+        doc.add(doc.at(kp + ("encoding",)), "invalid-value", f"{label}: encoding {encoding!r} is not a text encoding a file is "
+                                                               "written in (such as utf-8, cp1252, latin-1, utf-16)")
+        encoding = None
     if name is None or keys is None or many is None:
         return None
     if path and not os.path.isabs(path):
         path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(doc.path)), path))
-    return Join(name, keys[0], keys[1], columns, path, many, order_by, doc.at(kp))
+    return Join(name, keys[0], keys[1], columns, path, many, order_by, doc.at(kp), encoding)
+
+
+def _text_encoding(name: str) -> bool:
+    """Return whether `name` is a text encoding Python knows (the reader refuses the odd ones, rot13, say)."""
+    try:
+        return codecs.lookup(name)._is_text_encoding
+    except LookupError:
+        return False
 
 
 def _join_key(doc: Doc, item: dict, kp: tuple, label: str) -> tuple[str, str] | None:

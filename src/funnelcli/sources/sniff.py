@@ -97,12 +97,23 @@ def read_head(data: bytes | None, path: str, size: int = 1 << 16) -> bytes:
     return head
 
 
-def encoding_hint(name: str, encoding: str | None, detail: str = "") -> InputError:
-    tried = encoding or "UTF-8"
-    return InputError(
-        f"{name}: the file is not {tried} text{detail}; pass its encoding, e.g. {option('encoding')}cp1252 "
-        f"(Excel on Windows) or {option('encoding')}latin-1"
-    )
+class EncodingError(InputError):
+    """A file's bytes are not text in the encoding it is read in."""
+
+    def __init__(self, name: str, tried: str, detail: str) -> None:
+        super().__init__(f"{name}: the file is not {tried} text{detail}; pass its encoding, e.g. {option('encoding')}cp1252 "
+                         f"(Excel on Windows) or {option('encoding')}latin-1")
+        self.name, self.tried, self.detail = name, tried, detail
+
+    def of_join(self, join: str) -> InputError:
+        """Return the error for a joined file: --encoding is the export's, and would misread it."""
+        return InputError(f"{self.name}: the file is not {self.tried} text{self.detail}; give join {join!r} its own "
+                          f"encoding in the definitions, e.g. encoding: cp1252 (Excel on Windows) or encoding: latin-1 "
+                          f"({option('encoding')} is the export's, and changing it would misread the export instead)")
+
+
+def encoding_hint(name: str, encoding: str | None, detail: str = "") -> EncodingError:
+    return EncodingError(name, encoding or "UTF-8", detail)
 
 
 def decode_error_line(data: bytes | None, path: str, codec: str) -> int | None:
