@@ -71,6 +71,17 @@ def test_footer_from_stdin_and_the_accounting_balances(write):
     assert "5 rows in the report footer (rows 5, 6, 7, 8, 9)" in result.stderr
 
 
+def test_strict_passes_a_footer_and_fails_a_fault(write):
+    # a report footer is the export's form: every Salesforce report has one, so --strict, failing on
+    # it, failed every such export. A short row (00Q4's, row 5, before the footer) is a fault: exit 2.
+    defs = write("defs.yml", DEFS)
+    clean = run("conversion", write("report.csv", csv_text(DATA + FOOTER)), "-d", defs, "--strict", "-q")
+    assert clean.exit_code == 0, clean.stderr
+    short = run("conversion", write("short.csv", csv_text(DATA + ['"00Q4","Bob"'] + FOOTER)), "-d", defs, "--strict", "-q")
+    assert short.exit_code == 2
+    assert "with 2 fields where the header has 4" in short.stderr and "report footer" not in short.stderr
+
+
 def test_no_footer_no_change(load):
     loaded = load(csv_text(DATA))
     assert loaded.rows_read == 3 and not loaded.excluded

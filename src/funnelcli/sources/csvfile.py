@@ -75,7 +75,7 @@ class RawTable:
     def left_out_parts(self) -> list[tuple[str, list[int]]]:
         """Return (why, row numbers) for the rows read but not in the table, ragged records first."""
         parts = [(f"excluded {why}", rows) for why, rows in self.ragged.items()]
-        return parts + ([("in the report footer", self.footer_rows)] if self.footer_rows else [])
+        return parts + ([(FOOTER, self.footer_rows)] if self.footer_rows else [])
 
     @property
     def num_rows(self) -> int:
@@ -171,6 +171,7 @@ def _quote_notices(block, table: pa.Table, records: int, needed: list, export: "
 
 
 NUL_REASON = "with a NUL byte (binary data) in a cell"
+FOOTER = "in the report footer"  # the reason of a report footer's lines: the export's form, not a fault in it
 FIELD_COUNT = "where the header has"  # in the reason of records left out for their field count
 
 
