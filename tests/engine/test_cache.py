@@ -54,6 +54,37 @@ def test_a_second_load_reuses_the_first(files, cache_dir, monkeypatch):
         api.read_export(export, defs)  # without cache: always read
 
 
+def test_a_table_loaded_by_other_code_is_not_read(tmp_path, files, cache_dir, monkeypatch):
+    # funnelcli's version stays 0.1.0 from one checkout (or an editable install's edit) to the next,
+    # while how a table is loaded changes: the key has a digest of its own source. A copy of the
+    # package: its digest, then the same with one line of a source file changed.
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    from funnelcli.engine import cache
+
+    package = Path(cache.__file__).resolve().parent.parent
+    copy = tmp_path / "copy" / "funnelcli"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = importlib.util.spec_from_file_location("copied_cache", copy / "engine" / "cache.py")
+    copied = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copied)
+    before = copied.code_digest()
+    assert before == cache.code_digest()  # the same source, the same digest
+    history = copy / "sources" / "history.py"
+    history.write_text(history.read_text() + "\n# a change\n")
+    assert copied.code_digest() != before
+    # and the key follows it: a load stored under one code digest is not found under another
+    export, defs_path = files
+    defs = definitions.load([str(defs_path)])
+    api.read_export(export, defs, cache=True)
+    monkeypatch.setattr(cache, "code_digest", lambda: "other code")
+    monkeypatch.setattr(sources, "read", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read again")))
+    with pytest.raises(AssertionError, match="read again"):
+        api.read_export(export, defs, cache=True)
+
+
 def test_a_changed_export_is_read_again(files, cache_dir):
     export, defs_path = files
     defs = definitions.load([str(defs_path)])

@@ -1,7 +1,8 @@
 """An opt-in cache of the loaded lead table, for cron jobs that run several reports on one export
 (`--cache`, or FUNNELCLI_CACHE=1).
 
-The key is everything a loaded table depends on: funnelcli's version and the layout of what is
+The key is everything a loaded table depends on: funnelcli's version, a digest of its own source
+(a table loaded by other code, an upgrade or a checkout, is never read) and the layout of what is
 pickled; the export's and each joined file's path, size, modification and change times, inode
 and a hash of its first and last 64 KiB; the definitions' digest (which covers every file's bytes and any --set);
 the encoding and delimiter.
@@ -53,9 +54,20 @@ def fingerprint(path: str) -> dict:
 def key(export: str, files: list[str], digest: str, settings: dict) -> str:
     from funnelcli import __version__
 
-    parts = {"version": __version__, "layout": LAYOUT, "export": fingerprint(export), "files": [fingerprint(f) for f in files],
-             "definitions": digest, "settings": settings}
+    parts = {"version": __version__, "code": code_digest(), "layout": LAYOUT, "export": fingerprint(export),
+             "files": [fingerprint(f) for f in files], "definitions": digest, "settings": settings}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def code_digest() -> str:
+    """Return a digest of funnelcli's own source files (a few ms): a change to how a table is
+    loaded changes the key, whatever the version says."""
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
 
 
 def load(name: str, kind: type | None = None):
