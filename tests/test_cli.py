@@ -332,8 +332,8 @@ def test_trends_marks_the_immature_cohort(fmt):
     elif fmt == "csv":
         _, cohorts = csv_tables(out)[None]  # cohorts: the main table
         rows = {r["period"]: r for r in cohorts}
-        assert (rows["2024-04"]["rate:MQL->SQL"], rows["2024-04"]["immature:MQL->SQL"]) == ("0.5", "True")
-        assert rows["2024-02"]["immature:MQL->SQL"] == "False"
+        assert (rows["2024-04"]["rate:MQL->SQL"], rows["2024-04"]["immature:MQL->SQL"]) == ("0.5", "true")
+        assert rows["2024-02"]["immature:MQL->SQL"] == "false"
     else:
         table, april = find_row(out, fmt, "2024-04")
         assert april["MQL->SQL"] == "50.0%*"

@@ -295,7 +295,7 @@ def test_every_format(tmp_path):
     assert doc["tables"]["lead_changes"][0] == {"change": "stage", "old": "SQL", "new": "SAL", "leads": 1, "example_ids": "L08"}
     assert doc["accounting"]["old"]["leads_in_report"] == 13
     csv_text = run("diff", LEADS, OLD, NEW, "-f", "csv", "-q").stdout  # one table: stages, the main one
-    assert csv_text.startswith("stage,measure,label,old,new,change,changed,kind\nMQL,reached,Reached,13,13,0,False,count\n")
+    assert csv_text.startswith("stage,measure,label,old,new,change,changed,kind\nMQL,reached,Reached,13,13,0,false,count\n")
     changes = run("diff", LEADS, OLD, NEW, "-f", "csv", "-q", "--table", "lead_changes").stdout
     assert changes.startswith("change,old,new,leads,example_ids\nstage,SQL,SAL,1,L08\n")
     html = run("diff", LEADS, OLD, NEW, "-f", "html", "-q").stdout

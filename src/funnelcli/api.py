@@ -320,9 +320,10 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
                           + "\n".join(f"  {f}" for f in findings))
     # the lead table is this run's alone: the funnel's matrices are made in its own, not beside them
     f = _funnel(loaded, defs, as_of, since, until, markets, cohort_stage, take_over=True)
-    if f.as_of_set_aside is not None:
-        findings.append(Finding("notice", f"{option('as_of')} {f.as_of_set_aside:%Y-%m-%d} is set aside: the export has no "
-                                          "dates, so there is no earlier state to replay; counted as the export stands", 0))
+    if f.set_aside:
+        given = ", ".join(f"{option(k)} {v:%Y-%m-%d}" for k, v in f.set_aside.items())
+        findings.append(Finding("notice", f"{given} set aside: the export has no dates, so there is no earlier state to "
+                                          "replay; counted as the export stands", 0))
     if f.after_as_of:
         findings.append(Finding("notice", f"{f.after_as_of:,} lead{' has' if f.after_as_of == 1 else 's have'} dates after the "
                                           f"as-of date {f.as_of:%Y-%m-%d}; those events are ignored", f.after_as_of))

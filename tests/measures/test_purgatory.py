@@ -339,6 +339,32 @@ def test_the_stuck_list_by_owner_is_a_block_per_owner():
     assert header.split().count("Owner") == 1
 
 
+def test_the_stuck_list_ranks_owners_as_the_stuck_by_table_does(write):
+    # Contact Made (SLA 10; touched at most 2, idle 10+ days), as of 06-30. Ann: A1 stuck (since
+    # 06-01, 29 days), A2 and A3 touched and dropped within the SLA (since 06-25). Bob: B1 and B2
+    # stuck (since 06-05 and 06-10). 3 listed each; "Stuck by owner" ranks Bob (2 stuck) before Ann
+    # (1): the list's blocks come in that order (they went by listed leads, then by name: Ann first).
+    defs = write("defs.yml", """version: 1
+columns: {id: Id, owner: Owner, stage_now: Stage, stage_since: Since, touches: Touches, last_activity: Last}
+stage_column: stage_now
+stages:
+  - {name: Qualified, date: Created}
+  - {name: Contact Made, sla_days: 10, purgatory: {touches_at_most: 2, idle_days: 10}}
+""")
+    export = write("deals.csv", "Id,Owner,Stage,Created,Since,Touches,Last\n"
+                                "A1,Ann,Contact Made,2024-05-01,2024-06-01,5,2024-06-29\n"
+                                "A2,Ann,Contact Made,2024-05-02,2024-06-25,1,2024-06-01\n"
+                                "A3,Ann,Contact Made,2024-05-03,2024-06-25,1,2024-06-02\n"
+                                "B1,Bob,Contact Made,2024-05-04,2024-06-05,5,2024-06-29\n"
+                                "B2,Bob,Contact Made,2024-05-05,2024-06-10,5,2024-06-29\n"
+                                "Z,Cy,Qualified,2024-06-30,,,\n")
+    groups = json.loads(run("purgatory", export, "-d", defs, "--by", "owner", "-q", "-f", "json").stdout)["tables"]["groups"]
+    assert [(r["group"], r["stuck"]) for r in groups][:2] == [("Bob", 2), ("Ann", 1)]
+    listed = json.loads(run("purgatory", export, "-d", defs, "--by", "owner", "--list", "-q", "-f", "json").stdout)
+    assert [(r["group"], r["id"]) for r in listed["tables"]["stuck_leads"]] == [
+        ("Bob", "B1"), ("Bob", "B2"), ("Ann", "A1"), ("Ann", "A2"), ("Ann", "A3")]  # each oldest first
+
+
 def test_a_stage_with_no_sla_says_nothing_can_be_stuck_there(write):
     # Lead has no sla_days: its Stuck is 0 whatever the ages; the table says why (init writes none)
     export = write("e.csv", "Id,Created,Qualified\n1,2024-01-01,2024-01-05\n2,2024-01-02,\n3,2024-01-03,\n")

@@ -190,7 +190,7 @@ def test_trends_flow_csv_and_usage_errors():
     lines = result.stdout.splitlines()  # one table, the flow: its header first
     # the table's columns, then the fields JSON has besides them (each period's first and last day)
     assert lines[0] == "period,partial,entered:MQL,entered:SQL,entered:Won,change:MQL,change:SQL,change:Won,period_start,period_end"
-    assert lines[1] == "2024-01,False,2,1,0,,,,2024-01-01,2024-01-31"
+    assert lines[1] == "2024-01,false,2,1,0,,,,2024-01-01,2024-01-31"  # true/false as JSON writes them
     bad = run("trends", CSV, "-d", YML, "--counting", "flow", "--window", "30")
     assert bad.exit_code == 2 and "--window and --from-stage go with --counting cohort" in bad.stderr
 
@@ -412,3 +412,40 @@ def test_flow_by_quarter_with_a_range_counts_only_the_days_in_the_range():
     assert quarters == {"2025-Q2": months["2025-05"] + months["2025-06"],
                         "2025-Q3": sum(months[f"2025-{m:02d}"] for m in (7, 8, 9)),
                         "2025-Q4": months["2025-10"] + months["2025-11"]}
+
+
+REPORT_DEFS = "version: 1\ncolumns: {id: id}\nstages:\n  - {name: MQL, date: mql, sla_days: 3}\n  - {name: SAL, date: sal}\n"
+# MQLs on Tue 2026-03-10 and Wed 03-11 (2026-W11 runs Mon 03-09 to Sun 03-15), and in W12 (03-16
+# to 03-22) on 03-16, 03-17, 03-18 and 03-19; in W12 three of W12's MQLs reach SAL, and W11's a too.
+REPORT_CSV = ("id,mql,sal\na,2026-03-10,2026-03-17\nb,2026-03-11,\nc,2026-03-16,2026-03-17\nd,2026-03-17,2026-03-18\n"
+              "e,2026-03-18,2026-03-19\nf,2026-03-19,\n")
+
+
+def test_the_reports_headline_says_why_it_has_no_previous_or_no_period(write):
+    defs, export = write("d.yml", REPORT_DEFS), write("e.csv", REPORT_CSV)
+    # as of 03-23 (W13's Monday): W12 is the last whole week, with 4 MQLs and 4 SALs; W11 is cut by
+    # the data's start (03-10): no Previous, and the report says why rather than print "-" alone
+    text = run("report", export, "-d", defs, "--as-of", "2026-03-23", "-q").stdout
+    assert "MQL           4         -       -" in text and "SAL           4         -       -" in text
+    assert ("Previous: none: 2026-W11 (2026-03-09 to 2026-03-15) is partial (the data starts within it), and a part "
+            "of a week is no measure against a whole one.") in text
+    # as of 03-14, inside W11: no whole week yet; the headline says so (it was left out without a
+    # word), and -f csv --table headline writes its header, exit 0 (it was an error: no such table)
+    early = run("report", export, "-d", defs, "--as-of", "2026-03-14", "-q")
+    assert ("None yet: the report needs a whole week, and by the as-of date 2026-03-14 the data covers only part "
+            "of 2026-W11.") in early.stdout
+    table = run("report", export, "-d", defs, "--as-of", "2026-03-14", "-q", "-f", "csv", "--table", "headline")
+    assert (table.exit_code, table.stdout) == (0, "stage\n")
+
+
+def test_the_reports_headline_with_since_says_it_counts_the_cohorts_leads(write):
+    # --since 03-16 selects W12's cohorts (c, d, e, f): W12's headline counts their entries, 4 MQLs
+    # and 3 SALs (c's, d's and e's; not a's, of W11), and its note says so where it said "whoever they are"
+    defs, export = write("d.yml", REPORT_DEFS), write("e.csv", REPORT_CSV)
+    text = run("report", export, "-d", defs, "--as-of", "2026-03-23", "--since", "2026-03-16", "-q").stdout
+    assert "MQL           4" in text and "SAL           3" in text
+    assert ("Flow: leads entering each stage in the period, among the report's cohorts (leads that entered MQL from "
+            "2026-03-16); trends --counting flow counts whoever they are.") in text
+    flow = run("trends", export, "-d", defs, "--as-of", "2026-03-23", "--since", "2026-03-16", "--counting", "flow",
+               "--period", "week", "-q", "-f", "csv").stdout
+    assert "2026-W12,false,4,4," in flow  # whoever they are: a's SAL too

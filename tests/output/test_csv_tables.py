@@ -50,7 +50,9 @@ def test_csv_has_every_field_json_has(command):
     for got, want in zip(out, rows):
         for key in plain & set(want):
             value = want[key]
-            assert got[key].lstrip("'") == ("" if value is None else str(value)), (key, got[key], value)
+            # as JSON writes it: true/false, not Python's True/False
+            shown = "" if value is None else json.dumps(value) if isinstance(value, bool) else str(value)
+            assert got[key].lstrip("'") == shown, (key, got[key], value)
 
 
 def _quoted_newlines(text: str) -> int:

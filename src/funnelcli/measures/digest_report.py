@@ -30,9 +30,20 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
         before = whole[-2] if len(whole) > 1 and compare == "previous" else None
         meta.append(("Period", f"{latest['period']} ({latest['period_start']} to {latest['period_end']}), the last whole {period}"))
         tables.append(_headline_table(f, latest, before, compare))
+        at = flow.index(latest)
+        if compare == "previous" and before is None and at > 0:  # the one before is cut by the data's start (or --since)
+            cut = flow[at - 1]
+            tables[-1].notes.append(f"Previous: none: {cut['period']} ({cut['period_start']} to {cut['period_end']}) is partial "
+                                    f"(the data{' or --since' if f.since else ''} starts within it), and a part of a {period} "
+                                    f"is no measure against a whole one.")
         undated = tr.undated_note(f)
         if undated:
             tables[-1].notes.append(undated)
+    elif flow:  # the data is shorter than a whole period yet: say so, not leave the headline out
+        first, last = flow[0], flow[-1]
+        tables.append(Table("headline", "New leads per stage", [Column("stage", "Stage")], [],
+                            [f"None yet: the report needs a whole {period}, and by the as-of date {f.as_of:%Y-%m-%d} the "
+                             f"data covers only part of {first['period'] if first is last else first['period'] + ' to ' + last['period']}."]))
     data["headline_period"] = latest["period"] if latest else None
     cohorts, _ = tr.cohort_rows(f, period, velocity=False)  # the digest shows rates, not days
     if f.as_of is not None:  # with no dates there are no periods: the stage table says it all
@@ -65,8 +76,13 @@ def _headline_table(f: Funnel, latest: dict, before: dict | None, compare: str) 
     cols = [Column("stage", "Stage"), Column("entered", latest["period"], "count")]
     if compare == "previous":
         cols += [Column("previous", before["period"] if before else "Previous", "count"), Column("change", "Change", "delta")]
-    return Table("headline", f"New leads per stage, {latest['period']}", cols, rows,
-                 ["Flow: leads entering each stage in the period, whoever they are."])
+    if f.since is not None or f.until is not None:  # the report's leads are those cohorts': so are the entries counted
+        span = " ".join(p for p in (f"from {f.since}" if f.since else "", f"to {f.until}" if f.until else "") if p)
+        note = (f"Flow: leads entering each stage in the period, among the report's cohorts (leads that entered "
+                f"{f.stages[f.cohort_stage]} {span}); trends --counting flow counts whoever they are.")
+    else:
+        note = "Flow: leads entering each stage in the period, whoever they are."
+    return Table("headline", f"New leads per stage, {latest['period']}", cols, rows, [note])
 
 
 def _mature_rates_table(f: Funnel, cohorts: list[dict], period: str, compare: str) -> Table:

@@ -86,6 +86,11 @@ class Report:
     data: dict = field(default_factory=dict)  # the JSON document's fields besides "tables"
     main: str | None = None  # the table -f csv writes by default (None: the first for csv and json)
 
+    @property
+    def called(self) -> str:
+        """Return how a message names the report: 'the conversion report', 'the report' (report's own)."""
+        return "the report" if self.kind == "report" else f"the {self.kind} report"
+
     def csv_table(self, name: str | None = None) -> Table:
         """Return the table `-f csv` writes: the one named, else the main one (the first for csv
         and json unless the report names another); raise KeyError naming the tables there are."""
@@ -95,14 +100,14 @@ class Report:
         for table in tables:
             if table.name == name:
                 return table
-        raise KeyError(f"no table {name!r} in the {self.kind} report; its tables are {', '.join(t.name for t in tables)}")
+        raise KeyError(f"no table {name!r} in {self.called}; its tables are {', '.join(t.name for t in tables)}")
 
     def table(self, name: str) -> Table:
         """Return the table called `name` (its key in JSON); raise KeyError listing the names."""
         for table in self.tables:
             if table.name == name:
                 return table
-        raise KeyError(f"no table {name!r} in the {self.kind} report; its tables are {', '.join(t.name for t in self.tables)}")
+        raise KeyError(f"no table {name!r} in {self.called}; its tables are {', '.join(t.name for t in self.tables)}")
 
 
 MARK = "*"

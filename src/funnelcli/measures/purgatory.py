@@ -281,9 +281,10 @@ def _listed_at(f: Funnel, i: int, min_days: float | None) -> pd.DataFrame | None
 
 
 def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None, by: str | None = None) -> tuple[list[dict], list[str]]:
-    """Return the stuck leads themselves, oldest first, and the field columns shown; with `by`,
-    a "group" per lead (its value of the field, as --by labels it), the groups with the most
-    listed first and each group's leads oldest first.
+    """Return the stuck leads themselves, oldest first (by days in their stage, whatever the
+    stage), and the field columns shown; with `by`, a "group" per lead (its value of the field, as
+    --by labels it), the groups in the order of the "Stuck by" table (most stuck leads first, the
+    blank group last, then by name) and each group's leads oldest first.
 
     A lead is listed for each stage where it is stuck past the SLA or touched and dropped.
     """
@@ -310,10 +311,11 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None, by: 
         groups = group_by(f, by)
         codes = groups.codes[leads]
         table.insert(0, "group", np.asarray(groups.labels, dtype=object)[codes])
-        listed = np.bincount(codes, minlength=groups.size)
-        table["_rank"] = -listed[codes]  # the group with the most listed leads first
-        order = ["_rank", "group"] + order
+        stuck = count(f.buckets.stuck[:, stages].any(axis=1), groups)  # by_group's ranking: a lead once
+        table["_rank"] = -stuck[codes]
+        table["_blank"] = np.asarray(groups.labels, dtype=object)[codes] == BLANK
+        order = ["_rank", "_blank", "group"] + order
     table = table.sort_values(order, ascending=[True] * (len(order) - 2) + [False, True], kind="stable")
-    table = table.drop(columns=["_rank"], errors="ignore")
+    table = table.drop(columns=["_rank", "_blank"], errors="ignore")
     table = table.astype(object).where(table.notna(), None)
     return table.to_dict("records"), fields

@@ -523,7 +523,9 @@ def render_csv(report: Report, guard: bool = True, table: str | None = None) -> 
     writer.writerow(keys)
     for row in chosen.rows:
         values = (_raw(row.get(k), kinds.get(k, "text")) for k in keys)
-        writer.writerow(["" if v is None else _guarded(v) if guard else v for v in values])
+        # true/false as JSON writes them (the header is JSON's field names), not Python's True/False
+        writer.writerow(["" if v is None else ("true" if v else "false") if isinstance(v, bool) else _guarded(v) if guard else v
+                         for v in values])
     return buffer.getvalue()
 
 
@@ -648,7 +650,7 @@ def _check_columns(report: Report, names: tuple[str, ...]) -> None:
     unknown = [n for n in names if n.strip().casefold() not in known]
     if unknown:
         main = report.csv_table() if any(t.machine for t in report.tables) else report.tables[0]
-        raise FunnelError(f"{option('columns')}{unknown[0]!r}: no such column in the {report.kind} report; "
+        raise FunnelError(f"{option('columns')}{unknown[0]!r}: no such column in {report.called}; "
                           f"its {main.name} table has {', '.join(c.key for c in main.columns if not c.hidden)} (or 'all')")
 
 
