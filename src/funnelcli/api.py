@@ -144,7 +144,8 @@ def sql(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
         if marked == "utf-32":
             raise FunnelError(f"{path}: the file is UTF-32 text (its byte-order mark says so), which DuckDB's reader "
                               "doesn't read: save it as UTF-8, or run funnelcli conversion on it")
-        encoding = "utf-16" if marked == "utf-16" else encoding
+        # the mark decides, over --encoding: UTF-16 is passed on, UTF-8 is DuckDB's own (with its mark)
+        encoding = "utf-16" if marked == "utf-16" else None if marked == "utf-8" else encoding
     return query(_as_definitions(defs), path, encoding, delimiter)
 
 

@@ -152,6 +152,11 @@ def test_sql_passes_the_mark_s_encoding_to_duckdb(files):
     export.write_bytes("\r\n".join(",".join(r) for r in ROWS).encode("utf-16"))
     rows = duckdb.sql(api.sql(export, files / "defs.yml")).fetchall()
     assert [(r[0], r[1]) for r in rows] == [("MQL", 3), ("SAL", 1)]
+    # a UTF-8 mark decides over --encoding too (the header read as 'ï»¿Lead ID' under latin-1)
+    marked = files / "marked.csv"
+    marked.write_bytes("\r\n".join(",".join(r) for r in ROWS).encode("utf-8-sig"))
+    rows = duckdb.sql(api.sql(marked, files / "defs.yml", encoding="latin-1")).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("MQL", 3), ("SAL", 1)]
     utf32 = files / "wide.csv"
     utf32.write_bytes("\r\n".join(",".join(r) for r in ROWS).encode("utf-32"))
     with pytest.raises(api.FunnelError, match="UTF-32 text"):

@@ -163,6 +163,12 @@ def test_a_year_of_two_digits_under_a_four_digit_format_is_unparseable(load, wri
     assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"with an unparseable date": (2, [3, 6])}
     assert list(loaded.leads["id"][loaded.usable]) == ["00Q1", "00Q3", "00Q4"]
     assert days(loaded, 1)[loaded.usable.nonzero()[0][2]] == "2024-01-20"
+    # a compact format: 00010101 under %Y%m%d is the placeholder year 1 (no date, no fault), 250301 fails
+    compact = load("Lead ID,Lead Owner,Created Date,Converted Date\n00Q1,Ann,20250301,\n00Q2,Bob,00010101,3/5/2025\n"
+                   "00Q3,Cy,250301,\n", PER_COLUMN.replace("'%m/%d/%Y %I:%M %p'", "'%Y%m%d'"))
+    assert {i.reason: (i.count, i.rows) for i in compact.excluded} == {"with an unparseable date": (1, [4])}
+    assert {i.reason: (i.count, i.rows) for i in compact.notices} == {
+        "with a placeholder date (on or before 1970-01-01, or after 2199-12-31)": (1, [3])}
     # a whole column of short years stops the run, naming the format that reads them
     short = "Lead ID,Lead Owner,Created Date,Converted Date\n" + "".join(
         f"00Q{i},Ann Lee,3/{i}/25 9:05 AM,\n" for i in range(1, 7))

@@ -328,7 +328,7 @@ def test_log_reopened_after_an_exit_is_not_out(load):
     assert notices["of the log moving a lead back to an earlier stage"] == (1, [4])
 
 
-def test_a_first_stage_with_no_rule_is_every_lead_of_the_log(load):
+def test_a_first_stage_with_no_rule_is_every_lead_of_the_log(load, write):
     # Lead has no values:, date, condition or flag: every lead with a row that counts reaches it,
     # as in a wide or status export. Deal 1: Qualified (1) then Proposal (2). Deal 2: only an
     # owner change (not selected by only:): at Lead, in progress. Deal 3: straight into Lost (9):
@@ -355,27 +355,39 @@ exits:
     assert matrix(loaded.reached) == ["1110", "1000", "1000", "1111", "0000"]
     assert matrix(loaded.implied) == ["0000", "0000", "0000", "0010", "0000"]  # only deal 4's Proposal
     assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "-", "Lost", "-", "-"]
-    assert day_list(loaded.date[:, 0]) == ["2025-01-01", "NaT", "NaT", "2025-01-04", "NaT"]  # by the next stage's date
+    # Lead's own date: the lead's first row that counts (no row names Lead): deal 2's owner change
+    # (01-02) and deal 3's loss (01-03) date their entry, so that a replay places them
+    assert day_list(loaded.date[:, 0]) == ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04", "NaT"]
+    # as of 01-02: deals 1 and 2 had entered (deal 1 in Qualified), 3 and 4 not yet
+    replay = api.funnel(loaded, definitions.load([str(write("defs.yml", defs))]), as_of=dt.date(2025, 1, 2))
+    assert [int(n) for n in replay.reached.sum(axis=0)] == [2, 1, 0, 0]
 
 
 @pytest.mark.parametrize("newest_first", [False, True])
-def test_changes_at_one_time_happened_in_the_logs_own_direction(load, newest_first):
+def test_changes_at_one_time_in_a_log_written_newest_first_are_named(load, newest_first):
     # A Salesforce history report of dates only. Opportunity 0061: Prospecting 03-01, Proposal and
-    # Closed Lost both on 03-10, the loss last. Written newest first (as Salesforce, HubSpot and
-    # Pipedrive often write history), the loss is above the Proposal row: read top-down, the deal
-    # was lost and then reopened into Proposal, and counted in progress. The log's direction is
-    # its own rows': 0061's and 0062's each run backwards in time, so rows of one time run bottom-up.
+    # Closed Lost both on 03-10, the loss last. Written newest first (as CRMs often write history),
+    # the loss is above the Proposal row, and read top-down the deal was lost and then reopened.
+    # Changes at one time keep file order (a guess at the file's direction would make a replay
+    # differ from the log cut at its date), and a notice names the two rows, with what to do.
     rows = [("0061", "Prospecting", "3/1/2025"), ("0061", "Proposal", "3/10/2025"), ("0061", "Closed Lost", "3/10/2025"),
             ("0062", "Prospecting", "3/2/2025"), ("0062", "Proposal", "3/5/2025"), ("0062", "Closed Won", "3/12/2025")]
     if newest_first:
-        rows = rows[2::-1] + rows[:2:-1]
+        rows = rows[2::-1] + rows[:2:-1]  # rows 2-4: 0061's Lost, Proposal, Prospecting; 5-7: 0062's
     defs = ("version: 1\ndate_format: ['%m/%d/%Y']\ncolumns: {id: Opportunity ID}\nhistory: {stage: To Stage, at: Last Modified}\n"
             "stages: [{name: Prospecting, sla_days: 7}, {name: Proposal, sla_days: 7}, {name: Closed Won}]\n"
             "exits: [{name: Closed Lost}]\n")
     loaded = load("Opportunity ID,To Stage,Last Modified\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows), defs)
-    assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["Closed Lost", "-"]
-    assert matrix(loaded.reached) == ["110", "111"]
-    assert by_reason(loaded.notices) == {}  # no move back, no reopening
+    found = by_reason(loaded.notices)
+    reason = "of the log at the same time as another change of their lead, in a log that runs newest first"
+    if newest_first:
+        assert found[reason] == (2, [2, 3])
+        (notice,) = [n for n in loaded.notices if n.reason == reason]
+        assert "sort the log oldest first" in notice.describe()
+        assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "-"]  # as the file reads: reopened
+    else:
+        assert reason not in found
+        assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["Closed Lost", "-"]
 
 
 def test_log_exit_on_the_same_day_as_a_stage_follows_file_order(load):

@@ -225,10 +225,12 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
                     if left.any():
                         ahead.append((i, left, "an exit"))
             own[:, i] |= column != none
-        if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values):
-            # the funnel's entry: every lead (of a log, with a row that counts); a log's rows naming it date it
+        entry = i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values)
+        if entry:  # the funnel's entry: every lead (of a log, with a row that counts)
             own[:, i] = True if evidence.entering is None else evidence.entering
         day = evidence.stage_dates.get(i)
+        if entry and evidence.entering_dates is not None:  # a log's first row naming it dates it, else the lead's first row
+            day = evidence.entering_dates if day is None else np.where(np.isnat(day), evidence.entering_dates, day)
         if day is not None:
             day = DayColumns.compact(day)
         if column is not None:

@@ -28,7 +28,6 @@ from funnelcli.sources.sniff import (
     FOOTER_MARKS,
     decode_error_line,
     encoding_hint,
-    file_encoding,
     marked_encoding,
     open_export,
     python_codec,
@@ -287,8 +286,8 @@ class NotInParts(Exception):
 def in_parts(path: str, content: bytes | None, encoding: str | None) -> bool:
     """Return whether the export is worth reading in parts and can be: a regular file larger than
     PARTS_ABOVE, in an encoding where every 0x0A byte ends a line."""
-    return (content is None and path != "-" and os.path.isfile(path) and os.path.getsize(path) > PARTS_ABOVE
-            and python_codec(file_encoding(None, path, encoding)) in _CUTTABLE)
+    return (content is None and path != "-" and python_codec(encoding) in _CUTTABLE and os.path.isfile(path)
+            and os.path.getsize(path) > PARTS_ABOVE)  # a byte-order mark naming another encoding: read_parts says NotInParts
 
 
 def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: str | None = None,
@@ -426,9 +425,10 @@ def _line_blocks(path: str, end: int, sentinel: bytes) -> Iterator[bytearray]:
             yield block
 
 
-def _as_utf8(data: bytes | None, path: str, codec: str) -> bytes | None:
+def _as_utf8(data: bytes | None, path: str, codec: str) -> bytearray | None:
     """Return the file (`data`, else read from `path` a block at a time) in UTF-8, or None when a
-    byte doesn't decode (the reader then names its line)."""
+    byte doesn't decode (the reader then names its line). A bytearray, as it was built: a copy to
+    bytes would hold a large export twice."""
     decoder = codecs.getincrementaldecoder(codec)()
     out = bytearray()
     handle = io.BytesIO(data) if data is not None else open(path, "rb")
@@ -439,7 +439,7 @@ def _as_utf8(data: bytes | None, path: str, codec: str) -> bytes | None:
             out += decoder.decode(b"", final=True).encode("utf-8")
     except UnicodeError:
         return None
-    return bytes(out)
+    return out
 
 
 def _has_nul(data: bytes | None, path: str) -> bool:

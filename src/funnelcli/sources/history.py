@@ -71,11 +71,10 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     if leads == 0:
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     used = lead_headers(defs)
-    backwards = _newest_first(times, change & ~undated, lead_codes)
     with ThreadPoolExecutor(max_workers=1) as pool:  # numpy releases the GIL: overlap with the rest
-        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times, backwards)
-        evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows, backwards)
-        first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used), backwards=backwards)
+        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times)
+        evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows)
+        first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
         latest = _latest_day(times, usable & ~unknown)  # an excluded row is no event (undated ones have no time)
         evidence, moves = evidence_job.result()
@@ -87,7 +86,48 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     evidence.latest = latest
     counted = (kept | other) & (lead_codes >= 0)
     evidence.entering = np.bincount(lead_codes[counted], minlength=leads).astype(bool)
+    evidence.entering_dates = _first_days(lead_codes, times, counted, leads)
+    notices.append(_ties_in_a_newest_first_log(lead_codes, times, kept & ~repeats, change & ~undated, rows))
     return lead_table, evidence, account, [n for n in notices + moves if n]
+
+
+def _first_days(lead: np.ndarray, times: np.ndarray, counted: np.ndarray, n: int) -> np.ndarray:
+    """Return each lead's day of its first dated row that counts (NaT for none): when it entered a
+    first stage that has no rule of its own, where no row names that stage."""
+    where = np.flatnonzero(counted & ~np.isnat(times))
+    days = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    if len(where):
+        order = where[_by_lead_and_time(lead[where], times[where])]
+        first = np.r_[True, lead[order][1:] != lead[order][:-1]]
+        days[lead[order][first]] = times[order][first].astype("datetime64[D]")
+    return days
+
+
+def _ties_in_a_newest_first_log(lead: np.ndarray, times: np.ndarray, kept: np.ndarray, dated: np.ndarray,
+                                rows: np.ndarray) -> RowIssue | None:
+    """Return a notice of the changes of one lead at one time when the log runs newest first, as
+    CRMs often write history: more of a lead's successive rows go back in time than forward.
+    Changes at one time are read in file order, top-down, which is then the reverse of the order
+    they happened in (a deal lost on the day it moved to Proposal, written above that row, reads as
+    lost and then reopened). The order is the file's, never guessed: the notice says to sort it."""
+    where = np.flatnonzero(dated)
+    if len(where) < 3:
+        return None
+    by_lead = where[np.argsort(lead[where], kind="stable")]  # each lead's rows in file order
+    same = lead[by_lead][1:] == lead[by_lead][:-1]
+    steps = np.sign(np.diff(times[by_lead].astype("int64")))[same]
+    if int(np.count_nonzero(steps < 0)) <= int(np.count_nonzero(steps > 0)):
+        return None
+    mine = np.flatnonzero(kept)
+    order = mine[_by_lead_and_time(lead[mine], times[mine])]
+    tie = (lead[order][1:] == lead[order][:-1]) & (times[order][1:] == times[order][:-1])
+    tied = np.zeros(len(lead), dtype=bool)
+    tied[order[1:][tie]] = True
+    tied[order[:-1][tie]] = True
+    return issue("of the log at the same time as another change of their lead, in a log that runs newest first", tied, rows,
+                 detail="changes at one time are read in file order, top-down, which in a log written newest first is "
+                        "the reverse of the order they happened in; sort the log oldest first (or export the time of "
+                        "day), and run again")
 
 
 def _columns(raw: RawTable, defs: Definitions) -> tuple:
@@ -169,25 +209,9 @@ def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index
                  detail=f"the values: {shown}; add them to a stage's or an exit's values: to count them")
 
 
-def _newest_first(times: np.ndarray, dated: np.ndarray, lead: np.ndarray) -> bool:
-    """Return whether the log is written newest first, as Pipedrive's, HubSpot's and Salesforce's
-    history exports often are: more of its dated stage changes are earlier than the one before
-    them (of the same lead, when a lead's rows follow each other; else of any) than later. Then
-    changes of one lead at one time happened in the reverse of file order."""
-    t, codes = times[dated].astype("int64"), lead[dated]
-    steps = np.sign(np.diff(t))
-    same = codes[1:] == codes[:-1]
-    if np.count_nonzero(steps[same]):  # a lead's own rows tell; across leads, a log grouped by lead jumps about
-        steps = steps[same]
-    return int(np.count_nonzero(steps < 0)) > int(np.count_nonzero(steps > 0))
-
-
-def _by_lead_and_time(lead: np.ndarray, times: np.ndarray, backwards: bool = False) -> np.ndarray:
+def _by_lead_and_time(lead: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Return the order of rows by lead, then time (NaT first), then file order (a stable sort of
-    one int64 key: faster than a lexsort of three); `backwards`, a log written newest first: rows
-    of one lead and one time in the reverse of file order, the order they happened in."""
-    if backwards:
-        return len(lead) - 1 - _by_lead_and_time(lead[::-1], times[::-1])
+    one int64 key: faster than a lexsort of three)."""
     missing = np.isnat(times)
     seconds = times.astype("int64")
     known = seconds[~missing] if missing.any() else seconds
@@ -229,10 +253,9 @@ def _ids(column: pa.ChunkedArray, numeric: tuple | None, digits: bool) -> tuple[
     return ids, blank, keys, _lead_codes(keys, blank)
 
 
-def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True,
-           backwards: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Return per lead (a code in order of first appearance; -1 for unusable rows) its first row
-    and (with `latest`) its latest row (by time, then file order: `_by_lead_and_time`), as positions in the log."""
+    and (with `latest`) its latest row (by time, then file order), as positions in the log."""
     everything = bool(usable.all())
     where = None if everything else np.flatnonzero(usable)
     codes = lead_codes if everything else lead_codes[where]
@@ -247,14 +270,14 @@ def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest
     first_row = np.flatnonzero(grows) if everything else where[grows]
     if not latest:
         return first_row, None
-    order = _by_lead_and_time(codes, times if everything else times[where], backwards)
+    order = _by_lead_and_time(codes, times if everything else times[where])
     last_row = np.empty(len(first_row), dtype=np.int64)
     last_row[codes[order]] = order if everything else where[order]  # rows sorted so, the last assignment wins
     return first_row, last_row
 
 
 def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.ndarray, exit_: np.ndarray,
-             times: np.ndarray, backwards: bool = False) -> np.ndarray:
+             times: np.ndarray) -> np.ndarray:
     """Return which kept rows name the stage (or exit) the lead is in already: the lead's previous
     stage-change row, by time then file order, named the same. A snapshot log (Salesforce's
     OpportunityHistory writes a row when the amount or the close date changes) names the stage
@@ -266,7 +289,7 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     if len(where) < 2:
         return repeats
     lw, t = lead[where], times[where]
-    if not backwards and (t[1:] >= t[:-1]).all():
+    if (t[1:] >= t[:-1]).all():
         # In time order, as CRMs write logs: a repeat names a stage (or exit) the lead named
         # before, so only the leads with such a row are grouped (few, in a log of changes).
         code = np.where(stage[where] >= 0, stage[where], -2 - exit_[where].astype(np.int64))  # -1: names nothing
@@ -287,7 +310,7 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
         sub = np.flatnonzero(grouped[lw])
         order = where[sub[np.argsort(lw[sub], kind="stable")]]  # by lead; each lead's rows stay in time order
     else:
-        order = where[_by_lead_and_time(lw, t, backwards)]
+        order = where[_by_lead_and_time(lw, t)]
     ls, ss, es, ks = lead[order], stage[order], exit_[order], kept[order]
     same = (ls[1:] == ls[:-1]) & (ss[1:] == ss[:-1]) & (es[1:] == es[:-1]) & ks[1:] & ks[:-1]
     repeats[order[1:][same]] = True
@@ -295,15 +318,15 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
 
 
 def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, stage: np.ndarray,
-              exit_: np.ndarray, times: np.ndarray, rows: np.ndarray, backwards: bool = False) -> tuple[Evidence, list[RowIssue | None]]:
+              exit_: np.ndarray, times: np.ndarray, rows: np.ndarray) -> tuple[Evidence, list[RowIssue | None]]:
     """Return each lead's first entry date per stage and its exit, and notices about re-entries
     and backward moves (`kept`: the rows that change the lead's stage or exit)."""
     where = np.flatnonzero(kept)
     lead, time, s, e = lead_of[where], times[where], stage[where], exit_[where]
-    if len(time) > 1 and (backwards or not (time[1:] >= time[:-1]).all()):
+    if len(time) > 1 and not (time[1:] >= time[:-1]).all():
         # A log in time order (as CRMs write them) has each lead's changes in order already; else
         # sort them per lead, by time, then file order.
-        order = _by_lead_and_time(lead, time, backwards)
+        order = _by_lead_and_time(lead, time)
         lead, time, s, e, where = lead[order], time[order], s[order], e[order], where[order]
     day = time.astype("datetime64[D]")
     evidence = Evidence()

@@ -34,6 +34,7 @@ class Evidence:
     # the leads a first stage with no rule takes in (None: every lead): a log's leads with a row
     # that counts (a change, or another change such as the owner's); not those whose rows are all excluded
     entering: np.ndarray | None = None
+    entering_dates: np.ndarray | None = None  # datetime64[D]: when each of them entered (a log's first row that counts)
 
     def add_stage(self, i: int, reached: np.ndarray, how: str) -> None:
         self.stage_reached[i] = reached if i not in self.stage_reached else self.stage_reached[i] | reached

@@ -98,22 +98,24 @@ def read_head(data: bytes | None, path: str, size: int = 1 << 16) -> bytes:
 
 
 class EncodingError(InputError):
-    """A file's bytes are not text in the encoding it is read in."""
+    """A file's bytes are not text in the encoding it is read in: what to pass for the export, and
+    (`of_join`) what to set for a joined file, whose encoding is the join's `encoding:`."""
 
-    def __init__(self, name: str, tried: str, detail: str) -> None:
-        super().__init__(f"{name}: the file is not {tried} text{detail}; pass its encoding, e.g. {option('encoding')}cp1252 "
-                         f"(Excel on Windows) or {option('encoding')}latin-1")
-        self.name, self.tried, self.detail = name, tried, detail
+    def __init__(self, what: str, for_export: str, for_join: str) -> None:
+        super().__init__(f"{what}; {for_export}")
+        self.what, self.for_join = what, for_join  # for_join: with {join} where the join's name goes
 
     def of_join(self, join: str) -> InputError:
         """Return the error for a joined file: --encoding is the export's, and would misread it."""
-        return InputError(f"{self.name}: the file is not {self.tried} text{self.detail}; give join {join!r} its own "
-                          f"encoding in the definitions, e.g. encoding: cp1252 (Excel on Windows) or encoding: latin-1 "
-                          f"({option('encoding')} is the export's, and changing it would misread the export instead)")
+        return InputError(f"{self.what}; {self.for_join.replace('{join}', repr(join))} ({option('encoding')} is the "
+                          "export's: changing it would misread the export instead)")
 
 
 def encoding_hint(name: str, encoding: str | None, detail: str = "") -> EncodingError:
-    return EncodingError(name, encoding or "UTF-8", detail)
+    return EncodingError(f"{name}: the file is not {encoding or 'UTF-8'} text{detail}",
+                         f"pass its encoding, e.g. {option('encoding')}cp1252 (Excel on Windows) or {option('encoding')}latin-1",
+                         "give join {join} its own encoding in the definitions, e.g. encoding: cp1252 (Excel on Windows) "
+                         "or encoding: latin-1")
 
 
 def decode_error_line(data: bytes | None, path: str, codec: str) -> int | None:
@@ -194,14 +196,23 @@ def _check_byte_order_mark(head: bytes, name: str, codec: str) -> None:
     if head.startswith(marks):
         return
     sample = head[: 4096 - 4096 % width]
-    if sample and sample.count(0) == 0:  # ASCII in UTF-16 has a zero in every other byte: this is another encoding
-        raise InputError(f"{name}: the file has no byte-order mark and no zero bytes in its start: it is not {codec} text. "
-                         f"{option('encoding')} applies to every file the run reads, and a file that starts with a "
-                         f"byte-order mark is read in the encoding it names without it: drop {option('encoding')}{codec}, "
-                         "or give the encoding of the files that have no mark")
+    _refuse_no_zeros(sample, name, codec)
     big = sample[0::width].count(0) > sample[width - 1 :: width].count(0)  # ASCII text big-endian: the zeros come first
-    raise InputError(f"{name}: the file has no byte-order mark, so {codec} does not say its byte order; "
-                     f"pass {option('encoding')}{codec}-{'be' if big else 'le'}")
+    order = f"{codec}-{'be' if big else 'le'}"
+    raise EncodingError(f"{name}: the file has no byte-order mark, so {codec} does not say its byte order",
+                        f"pass {option('encoding')}{order}", f"give join {{join}} encoding: {order} in the definitions")
+
+
+def _refuse_no_zeros(sample: bytes, name: str, codec: str) -> None:
+    """Raise when a file read as UTF-16 or UTF-32 has no zero byte in its start: ASCII in them has
+    a zero in every other (or three in four) byte, so this is another encoding."""
+    if sample and sample.count(0) == 0:
+        raise EncodingError(
+            f"{name}: the file has no byte-order mark and no zero bytes in its start: it is not {codec} text",
+            f"{option('encoding')} applies to every file the run reads, and a file that starts with a byte-order mark is "
+            f"read in the encoding it names without it: drop {option('encoding')}{codec}, or give the encoding of the "
+            "files that have no mark",
+            "give join {join} the file's own encoding in the definitions (encoding:; none for UTF-8)")
 
 
 def _refuse_binary(head: bytes, name: str) -> None:
@@ -232,6 +243,8 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
         check_delimiter(delimiter)
     if codec in ("utf-16", "utf-32"):
         _check_byte_order_mark(head, name, codec)
+    elif codec in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):  # else ASCII reads as other letters, not an error
+        _refuse_no_zeros(head[:4096], name, codec)
     if codec == "utf-8-sig":
         if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
             raise InputError(f"{name}: this is an Excel workbook, not CSV; save it as CSV (UTF-8) first")
