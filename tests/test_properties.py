@@ -532,11 +532,12 @@ def reference(scn: Scenario) -> Reference:
     ref.excluded = excluded
 
     # The as-of date: given, or the latest date of the export's events; none when it has no dates
-    # (then nothing happens after it and nothing can be stuck).
-    if scn.as_of is not None:
+    # (then nothing happens after it and nothing can be stuck), a date given too (it is set aside:
+    # there is no earlier state to replay).
+    known = [d for lead in usable for d in lead.all_days]
+    if scn.as_of is not None and known:
         as_of = scn.as_of
     else:
-        known = [d for lead in usable for d in lead.all_days]
         as_of = max(known) if known else None
     ref.as_of = as_of
     if as_of is None:
