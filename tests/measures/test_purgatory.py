@@ -139,7 +139,7 @@ def test_ranked_by_owner(f):
 
 
 def test_stuck_list_oldest_first_and_filtered(f):
-    rows, fields = purgatory.stuck_list(f, [0, 1, 2, 3])
+    rows, fields, _ = purgatory.stuck_list(f, [0, 1, 2, 3])
     assert [(r["id"], r["stage"], r["days_in_stage"]) for r in rows] == [
         ("L12", "SQL", 81), ("L5", "MQL", 60), ("L7", "SAL", 59), ("L9", "SAL", 15),
         ("L4", "MQL", 10), ("L11", "SAL", 8), ("L3", "MQL", 4),
@@ -151,9 +151,9 @@ def test_stuck_list_oldest_first_and_filtered(f):
     assert by_id["L7"]["owner"] == "Ann" and by_id["L7"]["touches"] == 1 and by_id["L7"]["last_activity"] == "2024-05-03"
     assert by_id["L4"]["owner"] is None
     assert fields[:3] == ["owner", "touches", "last_activity"] and "market" in fields
-    filtered, _ = purgatory.stuck_list(f, [0, 1, 2, 3], min_days=10)
+    filtered, _, _ = purgatory.stuck_list(f, [0, 1, 2, 3], min_days=10)
     assert [r["id"] for r in filtered] == ["L12", "L5", "L7", "L9", "L4"]  # 10 days is 10 or more
-    sal_only, _ = purgatory.stuck_list(f, [1])
+    sal_only, _, _ = purgatory.stuck_list(f, [1])
     assert [r["id"] for r in sal_only] == ["L7", "L9", "L11"]
 
 
@@ -391,3 +391,22 @@ def test_an_export_with_no_dates_explains_no_days():
     text = run("purgatory", FLAG_SAMPLE, "-d", FLAG_DEFINITIONS, "-f", "text", "-q").stdout
     assert "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA.\n" in text
     assert "as-of date" not in text.split("Stuck by stage", 1)[1].split("Leakage", 1)[0]
+
+
+def test_a_replays_stuck_list_leaves_out_what_happened_after_the_as_of_date(write):
+    # As of 06-30, B's last activity 07-05 was not known yet: the list shows none (it showed
+    # 2024-07-05) and a note says why; A's 06-01 stays. Both stuck (SLA 10, since 06-01 and 06-05).
+    defs = write("defs.yml", """version: 1
+columns: {id: Id, stage_now: Stage, stage_since: Since, last_activity: Last}
+stage_column: stage_now
+stages:
+  - {name: Qualified, date: Created}
+  - {name: Contact Made, sla_days: 10}
+""")
+    export = write("deals.csv", "Id,Stage,Created,Since,Last\nA,Contact Made,2024-05-01,2024-06-01,2024-06-01\n"
+                                "B,Contact Made,2024-05-02,2024-06-05,2024-07-05\n")
+    result = run("purgatory", export, "-d", defs, "--list", "--as-of", "2024-06-30", "-q", "-f", "json")
+    rows = json.loads(result.stdout)["tables"]["stuck_leads"]
+    assert [(r["id"], r["last_activity"]) for r in rows] == [("A", "2024-06-01"), ("B", None)]
+    text = run("purgatory", export, "-d", defs, "--list", "--as-of", "2024-06-30", "-q").stdout
+    assert "Last activity: left out where after the as-of date 2024-06-30 (1 lead): not known then." in text

@@ -280,13 +280,16 @@ def _listed_at(f: Funnel, i: int, min_days: float | None) -> pd.DataFrame | None
                          "days_over_sla": np.where(stuck[idx], days - (sla or 0), np.nan), "why": why.to_numpy()})
 
 
-def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None, by: str | None = None) -> tuple[list[dict], list[str]]:
+def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None,
+               by: str | None = None) -> tuple[list[dict], list[str], dict[str, int]]:
     """Return the stuck leads themselves, oldest first (by days in their stage, whatever the
     stage), and the field columns shown; with `by`, a "group" per lead (its value of the field, as
     --by labels it), the groups in the order of the "Stuck by" table (most stuck leads first, the
     blank group last, then by name) and each group's leads oldest first.
 
-    A lead is listed for each stage where it is stuck past the SLA or touched and dropped.
+    A lead is listed for each stage where it is stuck past the SLA or touched and dropped. In a
+    replay, a date field's value after the as-of date (a later activity) was not known then: it is
+    left out, and the third value counts those per field.
     """
     picks = [pick for pick in (_listed_at(f, i, min_days) for i in stages) if pick is not None]
     fields = [k for k in LIST_FIRST if k in f.frame.columns]
@@ -296,15 +299,19 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None, by: 
     if "market" in f.frame.columns:
         fields.append("market")
     if not picks:
-        return [], fields
+        return [], fields, {}
     table = pd.concat(picks, ignore_index=True)
     leads = table.pop("lead").to_numpy()
     table.insert(0, "id", f.column("id").to_numpy(dtype=object)[leads])
     table["entered"] = pd.Series(table["entered"].to_numpy(dtype="datetime64[D]")).dt.strftime("%Y-%m-%d")
+    later: dict[str, int] = {}
     for key in fields:
         column = f.column(key).take(leads).reset_index(drop=True)
         if pd.api.types.is_datetime64_any_dtype(column.dtype):
-            column = column.dt.strftime("%Y-%m-%d")
+            after = (column.dt.normalize() > f.as_of).to_numpy() if f.as_of is not None else np.zeros(len(column), bool)
+            if after.any():
+                later[key] = int(after.sum())
+            column = column.dt.strftime("%Y-%m-%d").where(~after, None)
         table[key] = column.astype(object)
     order = ["days_in_stage", "id"]
     if by is not None:
@@ -318,4 +325,4 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None, by: 
     table = table.sort_values(order, ascending=[True] * (len(order) - 2) + [False, True], kind="stable")
     table = table.drop(columns=["_rank", "_blank"], errors="ignore")
     table = table.astype(object).where(table.notna(), None)
-    return table.to_dict("records"), fields
+    return table.to_dict("records"), fields, later

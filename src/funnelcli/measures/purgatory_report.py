@@ -48,7 +48,7 @@ def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, met
     `by`, in a block per group)."""
     from funnelcli.measures import purgatory as measures
 
-    rows, fields = measures.stuck_list(f, stages, min_days, by)
+    rows, fields, later = measures.stuck_list(f, stages, min_days, by)
     title = "Stuck leads"
     if min_days is not None:
         meta.append(("Filter", f"{min_days:g}+ days in the stage"))
@@ -63,12 +63,15 @@ def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, met
     past = sum(1 for r in rows if str(r["why"]).startswith("past SLA"))
     dropped = len(rows) - past  # by the activity rule only: in progress in the stage table
     count = f"{len(rows):,} stuck lead{'s' if len(rows) != 1 else ''}, oldest first" + (
-        f" within each {by}, the {by} with the most first" if by is not None else "")
+        f" within each {by}, in the order of Stuck by {by}" if by is not None else "")
     if dropped:
         count += (f": {past:,} past the SLA (Stuck in the stage table), {dropped:,} touched and dropped only "
                   "(In progress there: within the SLA, or of unknown age)")
     notes = [ColumnNotes([(None, f"{count}."), ("why", "Past SLA: older in the stage than its SLA with no next stage or exit. "
                                                          "Touched and dropped: the stage's activity rule.")])]
+    for key, n in later.items():  # a replay: what happened after the as-of date was not known then
+        notes.append(f"{title_case(key)}: left out where after the as-of date {f.as_of:%Y-%m-%d} ({n:,} lead"
+                     f"{'s' if n != 1 else ''}): not known then.")
     return Report("purgatory", title, meta, [Table("stuck_leads", None, columns, rows, notes)], closing_notes(f), data)
 
 
