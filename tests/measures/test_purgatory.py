@@ -410,3 +410,6 @@ stages:
     assert [(r["id"], r["last_activity"]) for r in rows] == [("A", "2024-06-01"), ("B", None)]
     text = run("purgatory", export, "-d", defs, "--list", "--as-of", "2024-06-30", "-q").stdout
     assert "Last activity: left out where after the as-of date 2024-06-30 (1 lead): not known then." in text
+    # no replay (as of the export's own latest date, 07-05): shown as the export has it
+    rows = json.loads(run("purgatory", export, "-d", defs, "--list", "-q", "-f", "json").stdout)["tables"]["stuck_leads"]
+    assert [(r["id"], r["last_activity"]) for r in rows] == [("A", "2024-06-01"), ("B", "2024-07-05")]

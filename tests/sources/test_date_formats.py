@@ -169,6 +169,11 @@ def test_a_year_of_two_digits_under_a_four_digit_format_is_unparseable(load, wri
     assert {i.reason: (i.count, i.rows) for i in compact.excluded} == {"with an unparseable date": (1, [4])}
     assert {i.reason: (i.count, i.rows) for i in compact.notices} == {
         "with a placeholder date (on or before 1970-01-01, or after 2199-12-31)": (1, [3])}
+    # a short year beside a time of four or six digits: '0905' and '090500' are no year written in
+    # four digits (the year 25 would be '0025'), so the value is unparseable, not a placeholder
+    timed = load("Lead ID,Lead Owner,Created Date,Converted Date\n00Q1,Ann,3/1/25 090500,\n00Q2,Bob,3/2/2025 090500,\n",
+                 PER_COLUMN.replace("'%m/%d/%Y %I:%M %p'", "'%m/%d/%Y %H%M%S'"))
+    assert {i.reason: (i.count, i.rows) for i in timed.excluded} == {"with an unparseable date": (1, [2])}
     # a whole column of short years stops the run, naming the format that reads them
     short = "Lead ID,Lead Owner,Created Date,Converted Date\n" + "".join(
         f"00Q{i},Ann Lee,3/{i}/25 9:05 AM,\n" for i in range(1, 7))

@@ -361,6 +361,10 @@ exits:
     # as of 01-02: deals 1 and 2 had entered (deal 1 in Qualified), 3 and 4 not yet
     replay = api.funnel(loaded, definitions.load([str(write("defs.yml", defs))]), as_of=dt.date(2025, 1, 2))
     assert [int(n) for n in replay.reached.sum(axis=0)] == [2, 1, 0, 0]
+    # deals 1 and 4 have no date of their own at Lead (their first row is Qualified's): no days from
+    # Lead to Qualified (0 days, borrowed, before), and no cycle time from Lead
+    report = json.loads(run("conversion", write("log.csv", log), "-d", write("defs.yml", defs), "-f", "json", "-q").stdout)
+    assert report["tables"]["stages"][0]["median_days"] is None and report["cycle_time"]["leads"] == 0
 
 
 @pytest.mark.parametrize("newest_first", [False, True])
@@ -388,6 +392,17 @@ def test_changes_at_one_time_in_a_log_written_newest_first_are_named(load, newes
     else:
         assert reason not in found
         assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["Closed Lost", "-"]
+
+
+def test_a_newest_first_log_of_one_day_a_lead_is_named_by_its_rows_order(load):
+    # each deal's two changes share a day: their own rows give no direction, the file's order does
+    # (03-12, 03-10, 03-08: newest first); all six rows are named
+    defs = ("version: 1\ndate_format: ['%m/%d/%Y']\ncolumns: {id: Opportunity ID}\nhistory: {stage: To Stage, at: Last Modified}\n"
+            "stages: [{name: Prospecting}, {name: Proposal}]\nexits: [{name: Closed Lost}]\n")
+    log = "Opportunity ID,To Stage,Last Modified\n" + "".join(
+        f"{d},Closed Lost,3/{day}/2025\n{d},Proposal,3/{day}/2025\n" for d, day in (("0063", 12), ("0062", 10), ("0061", 8)))
+    found = by_reason(load(log, defs).notices)
+    assert found["of the log at the same time as another change of their lead, in a log that runs newest first"][0] == 6
 
 
 def test_log_exit_on_the_same_day_as_a_stage_follows_file_order(load):

@@ -840,13 +840,13 @@ def test_a_joined_file_in_another_encoding_names_its_own(write):
     write("contacts.csv", "lead_id,region\n1,NA\n2,EU\n")
     said = run("conversion", leads, "-d", utf16)
     assert_fails(said, "contacts.csv: the file has no byte-order mark and no zero bytes in its start: it is not utf-16 text; "
-                       "give join 'contacts' the file's own encoding in the definitions")
+                       "set the encoding of join 'contacts' to the file's in the definitions (encoding: utf-8 for a UTF-8 file")
     # and --encoding utf-16-le for the export reads this UTF-8 contacts file as no text, not as
     # other letters (its header read as '敬摡...', and a list of missing columns followed)
     export16 = write("leads16.csv", "id,created_at,name\n1,2024-01-01,Zoë\n2,2024-01-02,Ann\n".encode("utf-16-le"))
     garbled = run("conversion", export16, "-d", plain, "--encoding", "utf-16-le")
     assert_fails(garbled, "contacts.csv: the file has no byte-order mark and no zero bytes in its start: it is not utf-16-le "
-                          "text; give join 'contacts' the file's own encoding")
+                          "text; set the encoding of join 'contacts' to the file's")
     wrong = write("wrong.yml", text % (join % ", encoding: klingon"))
     checked = run("validate", wrong)
     assert checked.exit_code == 1

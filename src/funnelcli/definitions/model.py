@@ -42,9 +42,8 @@ ISO_ZONED = ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z")  # and 
 EARLIEST_DAY, LATEST_DAY = "1970-01-01", "2199-12-31"
 # A date format's %Y is a year of four digits, as Python's strptime reads it; pyarrow's and DuckDB's
 # take fewer (3/1/25, Excel's short date, as the year 25). A value that reads as a year before 1000
-# by such a format is a date only when it holds the year written in four digits (0001, a placeholder;
-# 00010101 under %Y%m%d too, so the four digits may run on into others).
-EARLY_YEAR_WRITTEN = r"0[0-9]{3}"
+# by such a format is a date only when it holds that year written in four digits: 0001 (a
+# placeholder; 00010101 under %Y%m%d too), not 3/1/25 0905 (0905 is no 0025).
 
 
 @dataclass(frozen=True)

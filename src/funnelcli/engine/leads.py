@@ -225,12 +225,9 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
                     if left.any():
                         ahead.append((i, left, "an exit"))
             own[:, i] |= column != none
-        entry = i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values)
-        if entry:  # the funnel's entry: every lead (of a log, with a row that counts)
-            own[:, i] = True if evidence.entering is None else evidence.entering
+        if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values):
+            own[:, i] = True if evidence.entering is None else evidence.entering  # the funnel's entry: every lead (of a log, with a row that counts)
         day = evidence.stage_dates.get(i)
-        if entry and evidence.entering_dates is not None:  # a log's first row naming it dates it, else the lead's first row
-            day = evidence.entering_dates if day is None else np.where(np.isnat(day), evidence.entering_dates, day)
         if day is not None:
             day = DayColumns.compact(day)
         if column is not None:
@@ -239,6 +236,15 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
             own_date.days[:, i] = day
             own_date.days[~own[:, i], i] = none
         del column, day
+    first = defs.stages[0]
+    if evidence.entering_dates is not None and not (first.date or first.when is not None or first.flag or first.values):
+        # a log's lead that no later stage dates (only an owner change, or lost at the entry) entered
+        # when it first appears in the log: its replays place it. Where a later stage has a date,
+        # that stage dates the entry, as effective date, and velocity borrows nothing.
+        later = (own_date.days[:, 1:] != none).any(axis=1) if k > 1 else np.zeros(n, dtype=bool)
+        entering = DayColumns.compact(evidence.entering_dates)
+        fill = own[:, 0] & (own_date.days[:, 0] == none) & ~later & (entering != none)
+        own_date.days[fill, 0] = entering[fill]
     return own, own_date
 
 

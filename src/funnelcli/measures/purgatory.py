@@ -288,8 +288,9 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None,
     blank group last, then by name) and each group's leads oldest first.
 
     A lead is listed for each stage where it is stuck past the SLA or touched and dropped. In a
-    replay, a date field's value after the as-of date (a later activity) was not known then: it is
-    left out, and the third value counts those per field.
+    replay (an as-of date before the export's), a last activity after the as-of date was not known
+    then: it is left out, and the third value counts those (a planned date, an open deal's close
+    date, is shown as the export has it).
     """
     picks = [pick for pick in (_listed_at(f, i, min_days) for i in stages) if pick is not None]
     fields = [k for k in LIST_FIRST if k in f.frame.columns]
@@ -308,7 +309,8 @@ def stuck_list(f: Funnel, stages: list[int], min_days: float | None = None,
     for key in fields:
         column = f.column(key).take(leads).reset_index(drop=True)
         if pd.api.types.is_datetime64_any_dtype(column.dtype):
-            after = (column.dt.normalize() > f.as_of).to_numpy() if f.as_of is not None else np.zeros(len(column), bool)
+            replay = key == "last_activity" and f.accounting.replayed_to is not None
+            after = (column.dt.normalize() > f.as_of).to_numpy() if replay else np.zeros(len(column), bool)
             if after.any():
                 later[key] = int(after.sum())
             column = column.dt.strftime("%Y-%m-%d").where(~after, None)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from funnelcli.definitions.model import (
     EARLIEST_DAY,
-    EARLY_YEAR_WRITTEN,
     ISO_NAIVE,
     ISO_NORMALISE,
     ISO_ZONED,
@@ -205,8 +204,8 @@ def _day(cell: str, formats: tuple[str, ...], tz: str) -> str:
            f"WHEN regexp_matches({norm}, {literal(ZONED)}) THEN {zoned} ELSE {naive} END")
     by_format = [f"CAST(timezone({literal(tz)}, try_strptime({cell}, {literal(f)})) AS DATE)" if "%z" in f
                  else f"CAST(try_strptime({cell}, {literal(f)}) AS DATE)" for f in formats]
-    by_format = [f"CASE WHEN year({d}) < 1000 AND NOT regexp_matches({cell}, {literal(EARLY_YEAR_WRITTEN)}) THEN NULL "
-                 f"ELSE {d} END" if "%Y" in f else d for d, f in zip(by_format, formats)]  # %Y is four digits
+    by_format = [f"CASE WHEN year({d}) < 1000 AND NOT contains({cell}, lpad(CAST(year({d}) AS VARCHAR), 4, '0')) THEN NULL "
+                 f"ELSE {d} END" if "%Y" in f else d for d, f in zip(by_format, formats)]  # %Y is four digits (model.EARLIEST_DAY)
     day = f"coalesce({', '.join(by_format + [iso])})" if by_format else iso
     # DuckDB reads 'epoch' and 'infinity' as dates whatever the format: a date has a digit
     return f"CASE WHEN regexp_matches({cell}, '[0-9]') THEN {day} END"

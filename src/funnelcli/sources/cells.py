@@ -17,7 +17,6 @@ from funnelcli.definitions.model import (
     AMBIGUOUS_PATTERN,
     CURRENCY_AND_SPACES,
     DECIMAL_COMMA_PATTERN,
-    EARLY_YEAR_WRITTEN,
     ISO_NAIVE,
     ISO_NORMALISE,
     ISO_ZONED,
@@ -166,11 +165,21 @@ def _parse_format(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
         same = pc.fill_null(pc.equal(canon(check), canon(arr)), False)
     else:  # an offset prints back as UTC: compare the day and month fields only through validity
         same = check.is_valid()
-    if "%Y" in fmt:  # four digits (definitions.model): 3/1/25 is no year 25
-        early = pc.fill_null(pc.less(pc.year(parsed), 1000), False)
-        four = pc.fill_null(pc.match_substring_regex(arr, EARLY_YEAR_WRITTEN), False)
-        same = pc.and_(same, pc.or_(pc.invert(early), four))
+    if "%Y" in fmt:  # four digits (definitions.model, above EARLIEST_DAY): 3/1/25 is no year 25
+        same = pc.and_(same, pa.array(_year_written(arr, parsed)))
     return pc.if_else(same, parsed, _NULL_TIME)
+
+
+def _year_written(text: pa.Array, parsed: pa.Array) -> np.ndarray:
+    """Return, per value, whether a year before 1000 that %Y read is written in four digits in it
+    (0001 in 01/01/0001 or 00010101): a test per distinct early year, of the few values that have one."""
+    years = pc.fill_null(pc.year(parsed), 9999).to_numpy(zero_copy_only=False)
+    ok = np.ones(len(years), dtype=bool)
+    early = np.flatnonzero(years < 1000)
+    for year in np.unique(years[early]):
+        at = early[years[early] == year]
+        ok[at] = pc.fill_null(pc.match_substring(text.take(pa.array(at)), f"{int(year):04d}"), False).to_numpy(zero_copy_only=False)
+    return ok
 
 
 EXCEL_EPOCH = 25569  # Excel's serial day number of 1970-01-01 (serials count from 1899-12-30)

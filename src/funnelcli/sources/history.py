@@ -116,6 +116,8 @@ def _ties_in_a_newest_first_log(lead: np.ndarray, times: np.ndarray, kept: np.nd
     by_lead = where[np.argsort(lead[where], kind="stable")]  # each lead's rows in file order
     same = lead[by_lead][1:] == lead[by_lead][:-1]
     steps = np.sign(np.diff(times[by_lead].astype("int64")))[same]
+    if not steps.any():  # each lead's changes at one time: the order of the file's rows tells
+        steps = np.sign(np.diff(times[where].astype("int64")))
     if int(np.count_nonzero(steps < 0)) <= int(np.count_nonzero(steps > 0)):
         return None
     mine = np.flatnonzero(kept)

@@ -212,7 +212,8 @@ def _refuse_no_zeros(sample: bytes, name: str, codec: str) -> None:
             f"{option('encoding')} applies to every file the run reads, and a file that starts with a byte-order mark is "
             f"read in the encoding it names without it: drop {option('encoding')}{codec}, or give the encoding of the "
             "files that have no mark",
-            "give join {join} the file's own encoding in the definitions (encoding:; none for UTF-8)")
+            "set the encoding of join {join} to the file's in the definitions (encoding: utf-8 for a UTF-8 file: "
+            "without one, a join takes the export's)")
 
 
 def _refuse_binary(head: bytes, name: str) -> None:
