@@ -140,7 +140,7 @@ def sql(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
 
     path = os.fspath(export)
     if not path.casefold().endswith((".parquet", ".pq")) and os.path.isfile(path):
-        marked = sniff.file_encoding(None, path, encoding)  # a byte-order mark names the file's own, as a run reads it
+        marked = sniff.file_encoding(path, encoding)  # a byte-order mark names the file's own, as a run reads it
         if marked == "utf-32":
             raise FunnelError(f"{path}: the file is UTF-32 text (its byte-order mark says so), which DuckDB's reader "
                               "doesn't read: save it as UTF-8, or run funnelcli conversion on it")
@@ -162,7 +162,7 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
     from funnelcli.sources import sniff
 
     raw, name = sniff.open_export(os.fspath(data))
-    header, _ = sniff.read_header(sniff.read_head(raw, os.fspath(data)), name, encoding, delimiter)
+    header, _, _ = sniff.read_header(sniff.read_head(raw, os.fspath(data)), name, encoding, delimiter)
     missing = _definitions.check_headers(defs, [h.strip() for h in header], name)
     missing += _joined_headers(defs, joins, encoding)
     if missing:
@@ -178,7 +178,7 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
 
         bound = {k: os.fspath(v) for k, v in (joins or {}).items()}
         for join in defs.joins:
-            problems += check_joined(join_path(join, bound), join, defs, encoding=join.encoding or encoding)
+            problems += check_joined(join_path(join, bound), join, defs, encoding=encoding)
     if any(p.level == "error" for p in problems):  # the run would refuse the export: these say why, where
         return problems
     if defs.markets or defs.joins:  # the run's own load: a joined file's dates are judged per lead, as the run does
@@ -206,10 +206,8 @@ def _joined_headers(defs: Definitions, joins: dict[str, PathLike] | None, encodi
                                     f"join {join.name!r}: {why}; pass {option('join')}{join.name}=PATH or set its path:"))
             continue
         raw, name = sniff.open_export(path)
-        try:
-            header, _ = sniff.read_header(sniff.read_head(raw, path), name, join.encoding or encoding, None)
-        except sniff.EncodingError as exc:
-            raise exc.of_join(join.name) from None
+        with sniff.reading_join(join.name):
+            header, _, _ = sniff.read_header(sniff.read_head(raw, path), name, join.encoding or encoding, None)
         problems += _definitions.check_headers(defs, [h.strip() for h in header], name, join.name)
     return problems
 
@@ -305,10 +303,9 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
 
     findings = [Finding("excluded", i.describe(), i.count) for i in loaded.excluded]
     findings += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
-    findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]
     # a report footer is the export's form (every Salesforce report has one), not a fault: --strict passes it
-    problems = [Finding("excluded", i.describe(), i.count) for i in loaded.excluded if i.reason != FOOTER]
-    problems += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
+    problems = [f for f, i in zip(findings, loaded.excluded + loaded.notices) if i.reason != FOOTER]
+    findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]
     # a log's or a joined file's excluded rows are in its account line: --strict fails on them too
     problems += [Finding("excluded", i.describe(), i.count) for account in loaded.files for i in account.excluded()]
     # a market rule over a field blank for most leads: about the definitions' fit, not bad rows
@@ -321,9 +318,8 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
                           + "\n".join(f"  {f}" for f in findings))
     # the lead table is this run's alone: the funnel's matrices are made in its own, not beside them
     f = _funnel(loaded, defs, as_of, since, until, markets, cohort_stage, take_over=True)
-    if f.set_aside:
-        given = ", ".join(f"{option(k)} {v:%Y-%m-%d}" for k, v in f.set_aside.items())
-        findings.append(Finding("notice", f"{given} set aside: the export has no dates, so there is no earlier state to "
+    if f.as_of_set_aside is not None:
+        findings.append(Finding("notice", f"{option('as_of')} {f.as_of_set_aside:%Y-%m-%d} set aside: the export has no dates, so there is no earlier state to "
                                           "replay; counted as the export stands", 0))
     if f.after_as_of:
         findings.append(Finding("notice", f"{f.after_as_of:,} lead{' has' if f.after_as_of == 1 else 's have'} dates after the "

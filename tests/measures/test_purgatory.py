@@ -276,25 +276,31 @@ def test_purgatory_rule_without_activity_columns_is_a_validate_error(write):
     assert "stage 'SAL' has a purgatory rule on activity but columns does not map touches (unmapped-field)" in result.stdout
 
 
+DEALS_DEFS = """version: 1
+columns: {id: Id, owner: Owner, stage_now: Stage, stage_since: Since, touches: Touches, last_activity: Last}
+stage_column: stage_now
+stages:
+  - {name: Qualified, date: Created, sla_days: 10}
+  - {name: Contact Made, sla_days: 10, purgatory: {touches_at_most: 2, idle_days: 10}}
+"""
+
+
+def deals(write, *rows: str):
+    """Return (export, definitions) of a status-column deals export with these rows
+    (Id,Owner,Stage,Created,Since,Touches,Last) under DEALS_DEFS."""
+    return (write("deals.csv", "Id,Owner,Stage,Created,Since,Touches,Last\n" + "".join(r + "\n" for r in rows)),
+            write("defs.yml", DEALS_DEFS))
+
+
 def test_the_stuck_list_says_which_leads_the_stage_table_counts_in_progress(write):
     # Contact Made (SLA 10, touched at most 2 and idle 10+ days), as of 06-30:
     #   C: stage since 06-01, 29 days: past the SLA (stuck); 5 touches, so not dropped
     #   B: stage since 06-25, 5 days: within the SLA; 1 touch, idle since 06-01: touched and dropped
     #   A: no stage since: age unknown (in progress); 1 touch, idle since 05-01: touched and dropped
     #   D: no touches or activity recorded: neither
-    defs = write("defs.yml", """version: 1
-columns: {id: Id, stage_now: Stage, stage_since: Since, touches: Touches, last_activity: Last}
-stage_column: stage_now
-stages:
-  - {name: Qualified, date: Created, sla_days: 10}
-  - {name: Contact Made, sla_days: 10, purgatory: {touches_at_most: 2, idle_days: 10}}
-""")
-    export = write("deals.csv", "Id,Stage,Created,Since,Touches,Last\n"
-                                "A,Contact Made,2024-05-01,,1,2024-05-01\n"
-                                "B,Contact Made,2024-05-02,2024-06-25,1,2024-06-01\n"
-                                "C,Contact Made,2024-05-03,2024-06-01,5,2024-06-29\n"
-                                "D,Contact Made,2024-05-04,,,\n"
-                                "E,Qualified,2024-06-30,,,\n")
+    export, defs = deals(write, "A,Ann,Contact Made,2024-05-01,,1,2024-05-01", "B,Ann,Contact Made,2024-05-02,2024-06-25,1,2024-06-01",
+                         "C,Ann,Contact Made,2024-05-03,2024-06-01,5,2024-06-29", "D,Ann,Contact Made,2024-05-04,,,",
+                         "E,Ann,Qualified,2024-06-30,,,")
     listed = run("purgatory", export, "-d", defs, "--list")
     assert listed.exit_code == 0, listed.stderr
     assert ("3 stuck leads, oldest first: 1 past the SLA (Stuck in the stage table), 2 touched and dropped only "
@@ -344,20 +350,10 @@ def test_the_stuck_list_ranks_owners_as_the_stuck_by_table_does(write):
     # 06-01, 29 days), A2 and A3 touched and dropped within the SLA (since 06-25). Bob: B1 and B2
     # stuck (since 06-05 and 06-10). 3 listed each; "Stuck by owner" ranks Bob (2 stuck) before Ann
     # (1): the list's blocks come in that order (they went by listed leads, then by name: Ann first).
-    defs = write("defs.yml", """version: 1
-columns: {id: Id, owner: Owner, stage_now: Stage, stage_since: Since, touches: Touches, last_activity: Last}
-stage_column: stage_now
-stages:
-  - {name: Qualified, date: Created}
-  - {name: Contact Made, sla_days: 10, purgatory: {touches_at_most: 2, idle_days: 10}}
-""")
-    export = write("deals.csv", "Id,Owner,Stage,Created,Since,Touches,Last\n"
-                                "A1,Ann,Contact Made,2024-05-01,2024-06-01,5,2024-06-29\n"
-                                "A2,Ann,Contact Made,2024-05-02,2024-06-25,1,2024-06-01\n"
-                                "A3,Ann,Contact Made,2024-05-03,2024-06-25,1,2024-06-02\n"
-                                "B1,Bob,Contact Made,2024-05-04,2024-06-05,5,2024-06-29\n"
-                                "B2,Bob,Contact Made,2024-05-05,2024-06-10,5,2024-06-29\n"
-                                "Z,Cy,Qualified,2024-06-30,,,\n")
+    export, defs = deals(write, "A1,Ann,Contact Made,2024-05-01,2024-06-01,5,2024-06-29",
+                         "A2,Ann,Contact Made,2024-05-02,2024-06-25,1,2024-06-01", "A3,Ann,Contact Made,2024-05-03,2024-06-25,1,2024-06-02",
+                         "B1,Bob,Contact Made,2024-05-04,2024-06-05,5,2024-06-29", "B2,Bob,Contact Made,2024-05-05,2024-06-10,5,2024-06-29",
+                         "Z,Cy,Qualified,2024-06-30,,,")
     groups = json.loads(run("purgatory", export, "-d", defs, "--by", "owner", "-q", "-f", "json").stdout)["tables"]["groups"]
     assert [(r["group"], r["stuck"]) for r in groups][:2] == [("Bob", 2), ("Ann", 1)]
     listed = json.loads(run("purgatory", export, "-d", defs, "--by", "owner", "--list", "-q", "-f", "json").stdout)
@@ -396,15 +392,8 @@ def test_an_export_with_no_dates_explains_no_days():
 def test_a_replays_stuck_list_leaves_out_what_happened_after_the_as_of_date(write):
     # As of 06-30, B's last activity 07-05 was not known yet: the list shows none (it showed
     # 2024-07-05) and a note says why; A's 06-01 stays. Both stuck (SLA 10, since 06-01 and 06-05).
-    defs = write("defs.yml", """version: 1
-columns: {id: Id, stage_now: Stage, stage_since: Since, last_activity: Last}
-stage_column: stage_now
-stages:
-  - {name: Qualified, date: Created}
-  - {name: Contact Made, sla_days: 10}
-""")
-    export = write("deals.csv", "Id,Stage,Created,Since,Last\nA,Contact Made,2024-05-01,2024-06-01,2024-06-01\n"
-                                "B,Contact Made,2024-05-02,2024-06-05,2024-07-05\n")
+    export, defs = deals(write, "A,Ann,Contact Made,2024-05-01,2024-06-01,5,2024-06-01",
+                         "B,Bob,Contact Made,2024-05-02,2024-06-05,5,2024-07-05")
     result = run("purgatory", export, "-d", defs, "--list", "--as-of", "2024-06-30", "-q", "-f", "json")
     rows = json.loads(result.stdout)["tables"]["stuck_leads"]
     assert [(r["id"], r["last_activity"]) for r in rows] == [("A", "2024-06-01"), ("B", None)]

@@ -96,6 +96,12 @@ class Stage:
     where: Where = field(default=Where(""), compare=False, repr=False)
     marks: dict = field(default_factory=dict, compare=False, repr=False)  # where its 'date', 'purgatory' were written
 
+    @property
+    def has_rule(self) -> bool:
+        """Whether anything says who reached it: a date, a condition, a flag or values (only the
+        first stage may have none: every lead reaches it)."""
+        return bool(self.date or self.when is not None or self.flag or self.values)
+
 
 @dataclass(frozen=True)
 class Exit:

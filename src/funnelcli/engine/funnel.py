@@ -112,7 +112,7 @@ class Funnel:
     option_words: dict | None = None  # set by the command line: findings name its options (--as-of), not keywords
     memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
     selected_only: bool = False  # `frame` holds only the selected leads, in order: `rows` is 0..n-1
-    set_aside: dict = dataclasses.field(default_factory=dict)  # {"as_of": date} given for an export with no dates
+    as_of_set_aside: dt.date | None = None  # an as-of date given for an export with no dates: nothing to replay
 
     def remember(self, key, make):
         """Return make(), computed once per funnel (several tables use the same columns)."""
@@ -290,9 +290,9 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     matrices are cut to the selected leads, each column let go once taken, so that the leads
     outside the report hold no memory while it is made.
     """
-    set_aside = {}
+    set_aside = None
     if loaded.latest_date is None and as_of is not None:  # no dates: nothing to replay (--since/--until say no lead can be placed)
-        set_aside, as_of = {"as_of": as_of}, None
+        set_aside, as_of = as_of, None
     as_of_ts = _as_of_date(loaded, as_of)
     # with no dates at all nothing happens after the as-of date: compare with the last day there is
     limit = np.datetime64(as_of_ts.date(), "D") if as_of_ts is not None else np.datetime64("2199-12-31", "D")
@@ -341,7 +341,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
         defs, as_of_ts, as_of is not None, frame, rows, at_reached, at_date,
         _implied_at(loaded, idx, limit, at_reached, at_implied), exit_codes, exit_codes >= 0, accounting,
         since, until, tuple(markets), loaded.export, int((after & loaded.usable).sum()),
-        cohort_stage=cohort_stage, dated=dated, unplaced=unplaced, selected_only=take_over, set_aside=set_aside,
+        cohort_stage=cohort_stage, dated=dated, unplaced=unplaced, selected_only=take_over, as_of_set_aside=set_aside,
     )
 
 

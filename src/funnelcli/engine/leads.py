@@ -225,7 +225,7 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
                     if left.any():
                         ahead.append((i, left, "an exit"))
             own[:, i] |= column != none
-        if i == 0 and not (stage.date or stage.when is not None or stage.flag or stage.values):
+        if i == 0 and not stage.has_rule:
             own[:, i] = True if evidence.entering is None else evidence.entering  # the funnel's entry: every lead (of a log, with a row that counts)
         day = evidence.stage_dates.get(i)
         if day is not None:
@@ -236,8 +236,7 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
             own_date.days[:, i] = day
             own_date.days[~own[:, i], i] = none
         del column, day
-    first = defs.stages[0]
-    if evidence.entering_dates is not None and not (first.date or first.when is not None or first.flag or first.values):
+    if evidence.entering_dates is not None and not defs.stages[0].has_rule:
         # a log's lead that no later stage dates (only an owner change, or lost at the entry) entered
         # when it first appears in the log: its replays place it. Where a later stage has a date,
         # that stage dates the entry, as effective date, and velocity borrows nothing.

@@ -16,7 +16,6 @@ from funnelcli.errors import InputError, option
 from funnelcli.sources.sniff import (
     FOOTER_MARKS,
     encoding_hint,
-    marked_encoding,
     open_export,
     python_codec,
     read_head,
@@ -50,9 +49,7 @@ def read_sample(path: str, encoding: str | None = None, delimiter: str | None = 
     empty, binary or a workbook, undecodable, one column, no header, no data rows.
     """
     data, name = open_export(path)
-    head = read_head(data, path)
-    encoding = marked_encoding(head, encoding)  # a byte-order mark names the file's own
-    header, delimiter = read_header(head, name, encoding, delimiter)
+    header, delimiter, encoding = read_header(read_head(data, path), name, encoding, delimiter)  # a byte-order mark names the file's own
     codec = python_codec(encoding)
     records, other, truncated = _records(data, path, name, codec, encoding, delimiter, len(header), limit)
     header = [h.strip() for h in header]

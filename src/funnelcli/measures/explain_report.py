@@ -60,9 +60,9 @@ def explain(loaded: LoadedExport, f: Funnel, ids: list[str]) -> Report:
         "accounting": f.accounting.as_dict(),
     }
     notes = [_missing_line(m, loaded.export) + unread + "." for m in missing]
-    if f.set_aside:  # as the other reports' notices say it
-        given = ", ".join(f"{k.replace('_', ' ')} {v:%Y-%m-%d}" for k, v in f.set_aside.items())
-        notes.append(f"The export has no dates: the dates given ({given}) are set aside; there is no earlier state to replay.")
+    if f.as_of_set_aside is not None:  # as the other reports' notices say it
+        notes.append(f"The export has no dates: the as-of date given ({f.as_of_set_aside:%Y-%m-%d}) is set aside; "
+                     "there is no earlier state to replay.")
     notes.append(f"Rows: {f.accounting.sentence()}.")
     notes += [f"File: {account.sentence()}." for account in f.accounting.files]
     return Report("explain", title, _meta(f, asked, missing), [_table(leads, f)], notes, data)

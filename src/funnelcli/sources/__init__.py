@@ -73,6 +73,21 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     return fields
 
 
+def read_joined(path: str, join, needed: list, encoding: str | None = None):
+    """Return a join's file as a RawTable (Parquet or CSV; none of its rows is no error: no
+    opportunities yet), in the join's own encoding, else the export's; an encoding error is worded
+    for the join."""
+    from funnelcli.sources.csvfile import read_csv
+    from funnelcli.sources.parquetfile import is_parquet, read_parquet
+    from funnelcli.sources.sniff import reading_join
+
+    what = f"join {join.name!r}"
+    with reading_join(join.name):
+        if is_parquet(path):
+            return read_parquet(path, needed, what=what, may_be_empty=True)
+        return read_csv(path, needed, join.encoding or encoding, None, what=what, may_be_empty=True)
+
+
 def _read_while_pandas_loads(reader, *args, **kwargs):
     """Return reader(*args, **kwargs), run in a thread while this one imports pandas (pyarrow's
     reader releases the GIL; the import is a fifth of a small export's run)."""

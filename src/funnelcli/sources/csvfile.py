@@ -28,7 +28,6 @@ from funnelcli.sources.sniff import (
     FOOTER_MARKS,
     decode_error_line,
     encoding_hint,
-    marked_encoding,
     open_export,
     python_codec,
     read_head,
@@ -216,9 +215,7 @@ class _Export:
 def _open(data: bytes | None, path: str, name: str, needed: list, encoding: str | None, delimiter: str | None,
           what: str) -> _Export:
     """Return the export's header and footer, raising InputError naming every missing column."""
-    head = read_head(data, path)
-    encoding = marked_encoding(head, encoding)
-    header, delimiter = read_header(head, name, encoding, delimiter)
+    header, delimiter, encoding = read_header(read_head(data, path), name, encoding, delimiter)
     _check_columns(needed, [h.strip() for h in header], name, what)
     written = {h.strip(): h for h in header}
     names = [n if isinstance(n, str) else n[0] for n in needed]

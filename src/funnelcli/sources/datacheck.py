@@ -64,17 +64,10 @@ def check_export(path: str, defs: Definitions, *, encoding: str | None = None, d
 def check_joined(path: str, join, defs: Definitions, *, encoding: str | None = None) -> list[Problem]:
     """Return the blank-column and date problems of a joined file (its header has every column
     already), and a warning when it has no rows: every lead's joined columns are blank then."""
-    from funnelcli.sources.csvfile import read_csv
-    from funnelcli.sources.parquetfile import is_parquet, read_parquet
-    from funnelcli.sources.sniff import EncodingError
+    from funnelcli.sources import read_joined
 
-    needed = defs.headers(join.name)
     what = f"join {join.name!r}"
-    try:
-        raw = (read_parquet(path, needed, what=what, may_be_empty=True) if is_parquet(path)
-               else read_csv(path, needed, encoding, None, what=what, may_be_empty=True))
-    except EncodingError as exc:
-        raise exc.of_join(join.name) from None
+    raw = read_joined(path, join, defs.headers(join.name), encoding)
     if raw.num_rows == 0:
         return [_where(join.where, "warning", "no-rows", f"{what}: {raw.name} has no rows: the columns it brings "
                        f"({', '.join(join.columns)}) are blank for every lead")]

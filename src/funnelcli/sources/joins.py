@@ -22,12 +22,11 @@ import pyarrow.compute as pc
 
 from funnelcli.definitions import Definitions, Join
 from funnelcli.errors import InputError, option
+from funnelcli.sources import read_joined
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import numbers, parse_times
-from funnelcli.sources.csvfile import RawTable, read_csv
+from funnelcli.sources.csvfile import RawTable
 from funnelcli.sources.fields import FileAccount, blank_out
-from funnelcli.sources.parquetfile import is_parquet, read_parquet
-from funnelcli.sources.sniff import EncodingError
 
 
 def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None = None,
@@ -42,12 +41,7 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
         path = join_path(join, bound)
         needed = [(h, sorted({r.role for r in defs.refs if r.file == join.name and r.header == h}) or [f"join {join.name}"])
                   for h in defs.headers(join.name)]
-        # a joined file with no rows yet (no opportunities) leaves every lead unmatched
-        try:
-            raw = (read_parquet(path, needed, what=f"join {join.name!r}", may_be_empty=True) if is_parquet(path)
-                   else read_csv(path, needed, join.encoding or encoding, None, what=f"join {join.name!r}", may_be_empty=True))
-        except EncodingError as exc:
-            raise exc.of_join(join.name) from None
+        raw = read_joined(path, join, needed, encoding)  # a file with no rows yet (no opportunities) leaves every lead unmatched
         raw, blanked = blank_out(raw, defs.blank_values, f"of {raw.name} (join {join.name!r})")
         leads, account, missing, unread = _join_one(leads, raw, join, defs)
         accounts.append(account)

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sys
+from contextlib import contextmanager
 
 from funnelcli.errors import InputError, option
 
@@ -111,6 +112,15 @@ class EncodingError(InputError):
                           "export's: changing it would misread the export instead)")
 
 
+@contextmanager
+def reading_join(join: str):
+    """Read a joined file within: an encoding error is worded for the join (its `encoding:`)."""
+    try:
+        yield
+    except EncodingError as exc:
+        raise exc.of_join(join) from None
+
+
 def encoding_hint(name: str, encoding: str | None, detail: str = "") -> EncodingError:
     return EncodingError(f"{name}: the file is not {encoding or 'UTF-8'} text{detail}",
                          f"pass its encoding, e.g. {option('encoding')}cp1252 (Excel on Windows) or {option('encoding')}latin-1",
@@ -180,10 +190,8 @@ def marked_encoding(head: bytes, encoding: str | None) -> str | None:
     return next((named for mark, named in _MARKS if head.startswith(mark)), encoding)
 
 
-def file_encoding(data: bytes | None, path: str, encoding: str | None) -> str | None:
-    """Return marked_encoding() of the export at `path` (its bytes `data` when read already)."""
-    if data is not None:
-        return marked_encoding(data[:4], encoding)
+def file_encoding(path: str, encoding: str | None) -> str | None:
+    """Return marked_encoding() of the file at `path`."""
     with open(path, "rb") as handle:
         return marked_encoding(handle.read(4), encoding)
 
@@ -234,12 +242,14 @@ def _refuse_binary(head: bytes, name: str) -> None:
         raise InputError(f"{name}: this looks like a binary file, not a CSV export (NUL bytes in its first 4 KiB)")
 
 
-def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | None) -> tuple[list[str], str]:
-    """Return the header's column names and the delimiter (given, or sniffed from the header)."""
+def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | None) -> tuple[list[str], str, str | None]:
+    """Return the header's column names, the delimiter (given, or sniffed from the header) and
+    the file's encoding (the one its byte-order mark names, else `encoding`)."""
     if not head.strip(b"\r\n\t \xef\xbb\xbf"):
         what = "is empty" if not head.strip(b"\xef\xbb\xbf") else "holds only blank lines"
         raise InputError(f"{name}: the file {what}; expected a CSV export with a header row")
-    codec = python_codec(marked_encoding(head, encoding))
+    encoding = marked_encoding(head, encoding)
+    codec = python_codec(encoding)
     if delimiter is not None:
         check_delimiter(delimiter)
     if codec in ("utf-16", "utf-32"):
@@ -274,4 +284,4 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
         header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     except (StopIteration, csv.Error) as exc:
         raise InputError(f"{name}: cannot read the header row: {exc}") from None
-    return header, delimiter  # as written; callers strip the names to compare them
+    return header, delimiter, encoding  # the names as written; callers strip them to compare them
