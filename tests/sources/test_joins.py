@@ -851,3 +851,19 @@ def test_a_joined_file_in_another_encoding_names_its_own(write):
     checked = run("validate", wrong)
     assert checked.exit_code == 1
     assert "join 'contacts': encoding 'klingon' is not a text encoding a file is written in" in checked.stdout
+
+
+def test_a_blank_value_as_a_leads_key_is_no_mismatch(write):
+    # blank_values make '--None--' blank in every column: lead 2's opportunity id (row 3) is no
+    # key, as lead 3's empty one (row 4) is; only lead 4's 'O9' (row 5) matches no row. It had
+    # counted lead 2 too, while the file's own '--none--' (row 3) was a blank key.
+    leads = write("leads.csv", "id,created_at,opp\n1,2024-01-01,O1\n2,2024-01-02,--None--\n3,2024-01-03,\n4,2024-01-04,O9\n")
+    write("opps.csv", "opp_id,amount\nO1,100\n--none--,5\n")
+    defs = write("defs.yml", "version: 1\ncolumns: {id: id, opportunity: opp}\nblank_values: [--None--]\njoins:\n"
+                             "  - {name: opps, path: opps.csv, on: {opportunity: opp_id}, columns: {amount: amount}}\n"
+                             "stages:\n  - {name: Lead, date: created_at}\n")
+    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    (missing,) = [i for i in loaded.notices if "matches no row of join" in i.reason]
+    assert (missing.count, missing.rows) == (1, [5])
+    (account,) = loaded.files
+    assert parts(account)["matched a lead"] == 1 and parts(account)["excluded with a blank key"] == 1 and account.balanced()

@@ -553,12 +553,17 @@ def blank_out(raw: RawTable, blank_values: tuple[str, ...], of: str = "") -> tup
     return raw, found
 
 
+def blank_match(column, blank_values: tuple[str, ...]):
+    """Return which cells of a text column hold one of the definitions' blank values (trimmed, any case)."""
+    wanted = pa.array(sorted({v.strip().casefold() for v in blank_values}))
+    return pc.fill_null(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(column)), value_set=wanted), False)
+
+
 def _blank(raw: RawTable, blank_values: tuple[str, ...]) -> tuple[RawTable, np.ndarray | None, dict[str, str]]:
     """Return the table with the blank values made blank, which rows had any (None: no blank
     values are set), and per column with any, the first as the notice shows it."""
     if not blank_values:
         return raw, None, {}
-    wanted = pa.array(sorted({v.strip().casefold() for v in blank_values}))
     hit = np.zeros(raw.num_rows, dtype=bool)
     columns = []
     firsts: dict[str, str] = {}
@@ -566,7 +571,7 @@ def _blank(raw: RawTable, blank_values: tuple[str, ...]) -> tuple[RawTable, np.n
         column = raw.column(h)
         if pa.types.is_dictionary(column.type):  # a log's coded column: as text, to blank values
             column = column.cast(pa.string())
-        match = pc.fill_null(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(column)), value_set=wanted), False)
+        match = blank_match(column, blank_values)
         mask = match.to_numpy()
         if mask.any():
             firsts[h] = f"{column[int(np.flatnonzero(mask)[0])].as_py()!r} in {h!r}"

@@ -26,7 +26,7 @@ from funnelcli.sources import read_joined
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import numbers, parse_times
 from funnelcli.sources.csvfile import RawTable
-from funnelcli.sources.fields import FileAccount, blank_out
+from funnelcli.sources.fields import FileAccount, blank_match, blank_out
 
 
 def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None = None,
@@ -101,10 +101,14 @@ def join_path(join: Join, bound: dict[str, str] | None) -> str:
     return path
 
 
-def _key_text(column: pa.ChunkedArray) -> pa.Array:
-    """Return a key column as trimmed text (blank as null), for exact matching."""
+def _key_text(column: pa.ChunkedArray, blank_values: tuple[str, ...] = ()) -> pa.Array:
+    """Return a key column as trimmed text (blank, and the definitions' blank values, as null), for
+    exact matching: a lead's '--None--' opportunity id is no key, as a blank one is."""
     text = pc.utf8_trim_whitespace(column.combine_chunks())
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    blank = pc.equal(text, "")
+    if blank_values:
+        blank = pc.or_(blank, blank_match(text, blank_values))
+    return pc.if_else(blank, pa.scalar(None, pa.string()), text)
 
 
 def _order(raw: RawTable, join: Join, defs: Definitions) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +159,7 @@ def _refuse_dates_as_text(raw: RawTable, join: Join, defs: Definitions, column: 
 def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> tuple[RawTable, FileAccount, Unmatched, RowIssue | None]:
     """Return the leads with this join's columns, its file's accounting, the unmatched leads and
     the notice of order_by values that can't be read."""
-    lead_text = _key_text(leads.column(defs.header(join.lead_key)))
+    lead_text = _key_text(leads.column(defs.header(join.lead_key)), defs.blank_values)  # the file's are blanked already
     file_text = _key_text(raw.column(join.file_key))
     # The file's keys coded once (pyarrow, in C++): a lead finds its key's code by a hash of the
     # file's distinct keys, and the file's rows find theirs by code.
