@@ -133,7 +133,8 @@ def test_pipedrive_deal_changes_log(tmp_path):
     data, text = written("pipedrive-deal-changes.csv", tmp_path)
     assert data["columns"] == {"id": "deal_id"}
     assert data["history"] == {"stage": "new_value", "at": "change_time",
-                               "only": {"changed_field_key": {"in": ["stage_id", "status"]}}}
+                               "only": {"changed_field_key": {"in": ["stage_id", "status"]}},
+                               "reopen": ["open"]}  # Pipedrive's status back to open after a loss
     # deal 31 goes 1, 2, 3, 5 and deal 33 goes 1, 3, 4: stage 4 comes before 5 by the deals' order
     assert data["stages"] == [{"name": f"Stage {i}", "values": [str(i)]} for i in range(1, 6)] + \
         [{"name": "Won", "values": ["won"]}]

@@ -294,3 +294,23 @@ def test_flag_values_neither_true_nor_false_are_a_warning_at_the_flag(write):
     assert found[:4] == (*pos(FLAG_DEFS, "flag: ^IsConverted"), "warning", "unreadable-flag")
     assert "1 value of column 'IsConverted' is neither true nor false (such as 'maybe' in row 3): the run excludes those rows" in found[4]
     assert only(validate(write, FLAG_DEFS, "Id,IsConverted\n1,Yes\n2,no\n")[1], "unreadable-flag") == []
+
+
+REOPEN_DEFS = """version: 1
+columns: {id: deal_id}
+history: {stage: new_value, at: change_time, only: {field: {in: [stage_id, status]}}, reopen: [open]}
+stages:
+  - {name: Qualified, values: ["1"]}
+exits:
+  - {name: Lost, values: [lost]}
+"""
+REOPEN_LOG = "deal_id,field,new_value,change_time\n1,stage_id,1,2026-01-01\n1,status,lost,2026-01-02\n1,status,open,2026-01-05\n"
+
+
+def test_a_logs_reopen_values_name_something_to_validate_too(write):
+    # the run counts row 4 ('open') as a reopening: validate says nothing of it; without reopen:
+    # it is a value naming nothing, as the run then reports, and the warning says both ways
+    assert only(validate(write, REOPEN_DEFS, REOPEN_LOG)[1], "unnamed-value") == []
+    (found,) = only(validate(write, REOPEN_DEFS.replace(", reopen: [open]", ""), REOPEN_LOG)[1], "unnamed-value")
+    assert "that names no stage and no exit: 'open' (1)" in found[4]
+    assert "or to history: reopen: when they reopen a lead after an exit" in found[4]

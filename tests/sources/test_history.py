@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -824,29 +825,54 @@ exits:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_repeats_match_a_row_by_row_reading(seed):
-    # history._repeats against the rule read row by row: a kept row repeats when the lead's
-    # previous dated stage-change row (by time, then file order) named the same stage or exit;
-    # logs in time order (its shortcut) and shuffled ones
+    # history._repeats against the rule read row by row, each lead's dated stage-change rows by
+    # time, then file order: a stage row repeats when the lead's latest stage row named it and no
+    # exit is in force (an exit row puts one in force; a stage row or a reopening, history.reopen,
+    # ends it); an exit row repeats when that exit is in force; a row naming nothing forgets both.
+    # Logs in time order (its shortcut) and shuffled ones.
     from funnelcli.sources.history import _repeats
 
     rng = np.random.default_rng(seed)
     n = 400
     lead = rng.integers(0, 40, n)
     stage = rng.integers(-1, 3, n).astype(np.int8)
-    exit_ = np.where((stage == -1) & (rng.random(n) < 0.5), 0, -1).astype(np.int8)
-    kept = (stage >= 0) | (exit_ >= 0)
+    pick = rng.random(n)
+    exit_ = np.where((stage == -1) & (pick < 0.4), rng.integers(0, 2, n), -1).astype(np.int8)
+    reopening = (stage == -1) & (exit_ == -1) & (pick > 0.7)
+    kept = (stage >= 0) | (exit_ >= 0) | reopening
     changes = kept | (rng.random(n) < 0.5)
     for ordered in (True, False):
         days = np.sort(rng.integers(0, 60, n)) if ordered else rng.integers(0, 60, n)
         times = days.astype("datetime64[D]").astype("datetime64[s]")
-        got = _repeats(lead, kept, changes, stage, exit_, times)
+        got = _repeats(lead, kept, changes, stage, exit_, times, reopening)
         want = np.zeros(n, dtype=bool)
-        previous: dict = {}
+        stage_now: dict = {}
+        exit_now: dict = {}
         for r in sorted(np.flatnonzero(changes), key=lambda r: (times[r], r)):
-            named = (int(stage[r]), int(exit_[r])) if kept[r] else None
-            want[r] = named is not None and previous.get(int(lead[r])) == named
-            previous[int(lead[r])] = named
+            who = int(lead[r])
+            if not kept[r]:  # names nothing
+                stage_now[who], exit_now[who] = None, None
+            elif stage[r] >= 0:
+                want[r] = stage_now.get(who) == int(stage[r]) and exit_now.get(who) is None
+                stage_now[who], exit_now[who] = int(stage[r]), None
+            elif exit_[r] >= 0:
+                want[r] = exit_now.get(who) == int(exit_[r])
+                exit_now[who] = int(exit_[r])
+            else:  # a reopening
+                exit_now[who] = None
         assert (got == want).all(), (seed, ordered)
+        if not reopening.any():
+            continue
+        # with no reopening rows it is the rule of old: the lead's previous row named the same
+        no_reopen = kept & ~reopening
+        old = _repeats(lead, no_reopen, changes & ~reopening, stage, exit_, times)
+        want_old = np.zeros(n, dtype=bool)
+        previous: dict = {}
+        for r in sorted(np.flatnonzero(changes & ~reopening), key=lambda r: (times[r], r)):
+            named = (int(stage[r]), int(exit_[r])) if no_reopen[r] else None
+            want_old[r] = named is not None and previous.get(int(lead[r])) == named
+            previous[int(lead[r])] = named
+        assert (old == want_old).all(), (seed, ordered)
 
 
 # The one lead that converted skipped a stage: lead 1 Lead 01-01 -> Proposal 01-20 (Qualified
@@ -860,3 +886,96 @@ def test_log_with_no_days_says_a_skipped_stage_has_no_date(cli):
     text = cli(log, PLAIN_DEFS, "-f", "text", "-q").stdout
     assert ("Days: none: no step has dates of the lead's own at both ends (a stage the lead skipped, reached through "
             "a later one, has no date of its own).") in text
+
+
+# A Pipedrive log with the deal's status changes beside its stage changes: a lost deal reopened
+# is a status change back to 'open', which names no stage. history.reopen says it reopens.
+STATUS_LOG = ("deal_id,field,new_value,change_time\n"
+              "1,stage_id,1,2026-01-01 09:00\n"      # row 2
+              "1,stage_id,2,2026-01-05 09:00\n"      # row 3
+              "1,status,lost,2026-01-10 09:00\n"     # row 4: out ...
+              "1,status,open,2026-01-20 09:00\n"     # row 5: ... and reopened
+              "2,stage_id,1,2026-01-02 09:00\n"      # row 6
+              "2,status,lost,2026-01-06 09:00\n"     # row 7: out, never reopened
+              "3,stage_id,1,2026-01-03 09:00\n"      # row 8
+              "3,status,open,2026-01-04 09:00\n")    # row 9: 'open' while open: no exit to end
+STATUS_DEFS = """version: 1
+columns: {id: deal_id}
+history:
+  stage: new_value
+  at: change_time
+  only: {field: {in: [stage_id, status]}}
+  reopen: [Open]
+stages:
+  - {name: Lead Generation, values: ["1"]}
+  - {name: Qualified, values: ["2"]}
+exits:
+  - {name: Lost, values: [lost]}
+"""
+
+
+def test_a_reopen_value_ends_the_exit_before_it(load, write):
+    # Deal 1 lost on 01-10 and reopened on 01-20: not out (its latest change reopened it); out in
+    # a replay between the two; deal 2 stays out. Rows: 8 = 6 stage changes + 2 reopenings (5, 9).
+    loaded = load(STATUS_LOG, STATUS_DEFS)
+    assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "-"]
+    assert day_list(loaded.exit_until[0]) == ["2026-01-20", "NaT", "NaT"]
+    assert not [i for i in loaded.notices + loaded.excluded if "names no stage" in i.reason]
+    (log,) = loaded.files
+    assert log.balanced() and log.parts[:2] == [(6, "stage changes (of 3 leads)"), (2, "reopenings (history.reopen)")]
+    defs = definitions.load([str(write("defs.yml", STATUS_DEFS))])
+    out = {day: list(api.funnel(loaded, defs, as_of=dt.date(2026, 1, day)).exit_codes) for day in (9, 15, 25)}
+    assert out == {9: [-1, 0, -1], 15: [0, 0, -1], 25: [-1, 0, -1]}
+
+
+def test_without_reopen_the_open_rows_are_excluded_with_the_way_to_count_them(cli):
+    # The same log without history.reopen: rows 5 and 9 name nothing, and deal 1 stays out.
+    result = cli(STATUS_LOG, STATUS_DEFS.replace("  reopen: [Open]\n", ""), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert stage_rows(json.loads(result.stdout))["Qualified"]["exited"] == 1
+    assert "2 rows of the log whose 'new_value' names no stage and no exit (rows 5, 9)" in result.stderr
+    assert "or to history: reopen: when they reopen a lead after an exit" in result.stderr
+
+
+def test_a_reopen_value_that_names_an_exit_is_a_definitions_error(write):
+    defs = write("defs.yml", STATUS_DEFS.replace("reopen: [Open]", "reopen: [Open, LOST]"))
+    result = run("validate", defs)
+    assert result.exit_code == 1
+    assert f"{defs}:7:11: error: history.reopen: the value 'LOST' also names exit 'Lost'" in result.stdout + result.stderr
+
+
+PIPEDRIVE_STATUS_DEFS = """version: 1
+columns: {id: deal_id}
+history:
+  stage: new_value
+  at: change_time
+  only: {changed_field_key: {in: [stage_id, status]}}   # the status changes too: won, lost, open again
+  reopen: [open]
+stages:
+  - {name: Qualified, values: ["1"], sla_days: 14}
+  - {name: Contact Made, values: ["2"], sla_days: 14}
+  - {name: Demo Scheduled, values: ["3"], sla_days: 21}
+  - {name: Proposal Made, values: ["4"], sla_days: 30}
+  - {name: Negotiation, values: ["5"], sla_days: 30}
+  - {name: Won, values: [won]}
+exits:
+  - {name: Lost, values: [lost]}
+"""
+
+
+def test_the_pipedrive_log_alone_gives_what_the_log_with_the_deals_export_gives(write):
+    # The bundled Pipedrive log read with its status rows (won, lost, and open for the 28 deals
+    # reopened after a loss) gives the funnel that definitions/pipedrive-log gives with Won and
+    # Lost from the deals export: the log holds the same story. A reopened deal's next stage row,
+    # when it names the stage the deal was in, is no re-entry: the generator's 65 re-entry rows.
+    root = Path(__file__).resolve().parents[2]
+    log = str(root / "samples" / "pipedrive-deal-changes.csv")
+    manifest = json.loads((root / "samples" / "pipedrive.manifest.json").read_text())
+    alone = run("conversion", log, "-d", write("defs.yml", PIPEDRIVE_STATUS_DEFS), "-f", "json")
+    joined = run("conversion", log, "-d", str(root / "definitions" / "pipedrive-log"), "-f", "json")
+    assert alone.exit_code == 0 and joined.exit_code == 0, alone.stderr + joined.stderr
+    assert json.loads(alone.stdout)["tables"]["stages"] == json.loads(joined.stdout)["tables"]["stages"]
+    reentries = manifest["log_reentry_rows"]  # the rows, in the log's numbering
+    assert (f"{len(reentries)} rows of the log entering a stage the lead had entered before (re-entries) "
+            f"(rows {', '.join(map(str, reentries[:5]))}, ...)") in alone.stderr
+    assert f"+ {len(manifest['reopened_deal_ids'])} reopenings (history.reopen)" in alone.stderr

@@ -202,7 +202,7 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     _check_joins(joins, columns, problems)
     _check_rules(stages, exits, any(f.shape_given for f in frags), problems)
     if any(f.shape_given for f in frags):
-        _check_values(stages, exits, problems)
+        _check_values(stages, exits, problems, history)
 
     # Stages and exits name their date column by export header or by canonical name: keep the header.
     stages = [dataclasses.replace(s, date=_header(columns, s.date), flag=_header(columns, s.flag)) for s in stages]
@@ -394,8 +394,9 @@ def _check_rules(stages: list[Stage], exits: list, has_values: bool, problems: l
             problems.append(Problem(w.path, w.line, w.col, "error", "missing-key", f"exit {ex.name!r} needs a 'when' condition or a 'date' column"))
 
 
-def _check_values(stages: list[Stage], exits: list, problems: list[Problem]) -> None:
-    """Report a status or log value that two stages or exits claim (compared trimmed, any case)."""
+def _check_values(stages: list[Stage], exits: list, problems: list[Problem], history=None) -> None:
+    """Report a status or log value that two stages or exits claim, or that a stage or exit claims
+    and history.reopen lists too (compared trimmed, any case)."""
     seen: dict[str, str] = {}
     for kind, items in (("stage", stages), ("exit", exits)):
         for item in items:
@@ -407,6 +408,13 @@ def _check_values(stages: list[Stage], exits: list, problems: list[Problem]) -> 
                                             f"{kind} {item.name!r}: the value {value!r} also names {seen[folded]}; "
                                             "a status or log value names one stage or exit"))
                 seen.setdefault(folded, f"{kind} {item.name!r}")
+    for value in history.reopen if history else ():
+        folded = value.strip().casefold()
+        if folded in seen:
+            w = history.marks.get("reopen", history.where)
+            problems.append(Problem(w.path, w.line, w.col, "error", "duplicate-value",
+                                    f"history.reopen: the value {value!r} also names {seen[folded]}; a log value reopens a "
+                                    "lead or names a stage or exit, not both"))
 
 
 def _shape_refs(frags: list, columns: dict[str, str], stage_column: str | None, history, joins: list[Join]) -> list[ColumnRef]:

@@ -165,6 +165,7 @@ class History:
     stage: str  # the log's header of the stage entered
     at: str  # the log's header of when
     only: Condition | None = None  # the rows that are stage changes (default: every row)
+    reopen: tuple[str, ...] = ()  # values of `stage` that reopen a lead after an exit (a deal's status back to open)
     where: Where = field(default=Where(""), compare=False, repr=False)
     marks: dict = field(default_factory=dict, compare=False, repr=False)  # where its 'stage' and 'at' were written
 

@@ -65,7 +65,7 @@ TOP_KEYS = ("version", "description", "columns", "timezone", "date_format", "dat
 STAGE_KEYS = ("name", "description", "date", "when", "values", "flag", "sla_days", "window_days", "purgatory")
 PURGATORY_KEYS = ("touches_at_most", "idle_days")
 EXIT_KEYS = ("name", "description", "when", "date", "values")
-HISTORY_KEYS = ("stage", "at", "only")
+HISTORY_KEYS = ("stage", "at", "only", "reopen")
 JOIN_KEYS = ("name", "description", "path", "on", "columns", "many", "order_by", "encoding")
 MANY_RULES = ("first", "last", "error")
 MARKET_KEYS = ("name", "description", "when")
@@ -230,9 +230,10 @@ def _parse_history(doc: Doc, value: Any) -> History | None:
     stage = _text(doc, value, "stage", kp, "history", required=True)
     at = _text(doc, value, "at", kp, "history", required=True)
     only = parse_condition(doc, value["only"], kp + ("only",), "history only") if "only" in value else None
+    reopen = _text_list(doc, value, "reopen", kp, "history")
     if stage is None or at is None or ("only" in value and only is None):
         return None
-    return History(stage, at, only, doc.at(kp, key=True), {k: doc.at(kp + (k,)) for k in ("stage", "at")})
+    return History(stage, at, only, reopen or (), doc.at(kp, key=True), {k: doc.at(kp + (k,)) for k in ("stage", "at", "reopen") if k in value})
 
 
 def _parse_join(doc: Doc, item: Any, kp: tuple) -> Join | None:

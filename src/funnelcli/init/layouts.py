@@ -264,6 +264,8 @@ def _pipedrive_log(columns: list[Column], by: dict[str, Column]) -> Draft:
     only = [stage_key] + ([status_key] if status_key and {"won", "lost"} & set(statuses) else [])
     draft.history += [Entry("stage", value, "the column holding the stage entered"), Entry("at", time, "when"),
                       Entry("only", {field: {"in": only}}, "the rows that are stage (and won/lost) changes")]
+    if len(only) > 1:  # Pipedrive's statuses are open, won and lost: open again after a loss reopens the deal
+        draft.history.append(Entry("reopen", [statuses.get("open", "open")], "a status back to open: the deal is out no more"))
     stages = _log_stage_order([i for i in rows if by[field].cells[i] == stage_key], by[ident], by[value], by[time])
     draft.stages_above.append("Stages: the stage ids the log names, in the order deals entered them. Pipedrive logs ids: "
                               "name each stage as in Pipedrive (Settings > Pipelines) and keep its values.")

@@ -182,7 +182,7 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
         from funnelcli.sources.history import stage_changes
 
         checks.append((defs.history.stage, np.asarray(stage_changes(raw, defs), dtype=bool),
-                       "the run excludes those rows of the log", known))
+                       "the run excludes those rows of the log", known | {v.strip().casefold() for v in defs.history.reopen}))
     problems = []
     for header, rows, then, names in checks:
         if header in blank or header not in roles or header not in raw.table.column_names:
@@ -197,7 +197,8 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
             rows_hold = f"1 row of {raw.name} holds a value" if n == 1 else f"{n:,} rows of {raw.name} hold values"
             problems.append(_where(where, "warning", "unnamed-value",
                                    f"{role}: {rows_hold} of {header!r} that name{'s' if n == 1 else ''} no stage and no exit: "
-                                   f"{shown}{more}; {then}; add them to a stage's or an exit's values: to count them"))
+                                   f"{shown}{more}; {then}; add them to a stage's or an exit's values: to count them"
+                                   + (", or to history: reopen: when they reopen a lead after an exit" if defs.history else "")))
     for header in sorted({s.flag for s in defs.stages if s.flag}):
         if header in blank or header not in roles or header not in raw.table.column_names:
             continue

@@ -59,6 +59,8 @@ class FileAccount:
             rows = self.first_rows.get(what)
             if count == 1 and what.startswith(("stage changes", "other changes")):
                 what = what.replace("changes", "change", 1)
+            elif count == 1 and what.startswith("reopenings"):
+                what = what.replace("reopenings", "reopening", 1)
             elif count == 1 and what.startswith("rows "):
                 what = "row " + what[len("rows "):]
             if not rows:

@@ -55,7 +55,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     usable = ~blank_id
     change &= usable
     undated = change & np.isnat(times)
-    named = (stage >= 0) | (exit_ >= 0)
+    reopening = _reopening(codes, categories, history.reopen)  # a change naming no stage: the lead is out no more
+    named = (stage >= 0) | (exit_ >= 0) | reopening
     unknown = change & ~undated & ~named
     kept = change & ~undated & named
     excluded_masks = {
@@ -72,7 +73,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     used = lead_headers(defs)
     with ThreadPoolExecutor(max_workers=1) as pool:  # numpy releases the GIL: overlap with the rest
-        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times)
+        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times, reopening)
         evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows)
         first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
@@ -82,7 +83,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     changed = np.zeros(leads, dtype=bool)
     for reached in (*evidence.stage_reached.values(), *evidence.exit_met.values()):
         changed |= reached
-    account = _account(raw, kept & ~repeats, other, excluded_masks, leads, int(np.count_nonzero(changed)), repeats)
+    account = _account(raw, kept & ~repeats, other, excluded_masks, leads, int(np.count_nonzero(changed)), repeats,
+                       kept & ~repeats & reopening if history.reopen else None)
     evidence.latest = latest
     counted = (kept | other) & (lead_codes >= 0)
     evidence.entering = np.bincount(lead_codes[counted], minlength=leads).astype(bool)
@@ -160,6 +162,13 @@ def _stage_codes(column: pa.ChunkedArray, defs: Definitions) -> tuple[np.ndarray
     return codes, categories, _lookup(stage_of, codes), _lookup(exit_of, codes)
 
 
+def _reopening(codes: np.ndarray, categories, reopen: tuple[str, ...]) -> np.ndarray:
+    """Return which rows' stage value is one of history.reopen (trimmed, any case)."""
+    wanted = {v.strip().casefold() for v in reopen}
+    table = np.array([str(c).strip().casefold() in wanted for c in categories] + [False], dtype=bool)
+    return table[codes]  # code -1 (blank) picks the appended False
+
+
 def _lookup(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Return table[code] per row as small ints, -1 for a blank cell (code -1)."""
     small = np.append(table, -1).astype(np.int16 if len(table) > 127 else np.int8)
@@ -208,7 +217,8 @@ def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index
     top = np.argsort(-counts, kind="stable")[: int((counts > 0).sum())]
     shown = ", ".join(f"{labels[c]} ({counts[c]:,})" for c in top[:5]) + (f" and {len(top) - 5} more" if len(top) > 5 else "")
     return issue(f"of the log whose {header!r} names no stage and no exit", unknown, rows,
-                 detail=f"the values: {shown}; add them to a stage's or an exit's values: to count them")
+                 detail=f"the values: {shown}; add them to a stage's or an exit's values: to count them, or to history: "
+                        "reopen: when they reopen a lead after an exit (a deal's status back to open)")
 
 
 def _by_lead_and_time(lead: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -279,13 +289,16 @@ def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest
 
 
 def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.ndarray, exit_: np.ndarray,
-             times: np.ndarray) -> np.ndarray:
-    """Return which kept rows name the stage (or exit) the lead is in already: the lead's previous
-    stage-change row, by time then file order, named the same. A snapshot log (Salesforce's
-    OpportunityHistory writes a row when the amount or the close date changes) names the stage
-    again; that is no change and no re-entry. A row naming nothing in between (a stage the
-    definitions leave out) makes the next one a real change. `changes`: the dated stage-change
-    rows, kept or naming nothing."""
+             times: np.ndarray, reopening: np.ndarray | None = None) -> np.ndarray:
+    """Return which kept rows name the stage (or exit) the lead is in already, by time then file
+    order: a stage row naming the stage of the lead's previous stage row, with no exit in force
+    between them (a reopening row ended it); an exit row naming the exit in force. A snapshot log
+    (Salesforce's OpportunityHistory writes a row when the amount or the close date changes) names
+    the stage again; that is no change and no re-entry. A stage row after an exit is a change (it
+    reopens the lead), and a row naming nothing in between (a stage the definitions leave out)
+    makes the next one a real change. `changes`: the dated stage-change rows, kept or naming
+    nothing; `reopening`: the rows of a history.reopen value (Pipedrive's status back to open)."""
+    reopening = np.zeros(len(kept), dtype=bool) if reopening is None else reopening
     where = np.flatnonzero(changes)
     repeats = np.zeros(len(kept), dtype=bool)
     if len(where) < 2:
@@ -313,10 +326,28 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
         order = where[sub[np.argsort(lw[sub], kind="stable")]]  # by lead; each lead's rows stay in time order
     else:
         order = where[_by_lead_and_time(lw, t)]
-    ls, ss, es, ks = lead[order], stage[order], exit_[order], kept[order]
-    same = (ls[1:] == ls[:-1]) & (ss[1:] == ss[:-1]) & (es[1:] == es[:-1]) & ks[1:] & ks[:-1]
-    repeats[order[1:][same]] = True
+    ls, ss, es, ks, rs = lead[order], stage[order], exit_[order], kept[order], reopening[order]
+    # What holds after each row, carried forward over the lead's rows in order: the stage of its
+    # latest stage row (-1 after a row naming nothing: no stage known), and the exit in force
+    # (-1: none; a stage row, a reopening or a row naming nothing ends it).
+    named = ~ks
+    stage_now = _carried(ss, (ss >= 0) | named, ls, np.where(named, -1, ss))
+    exit_now = _carried(es, (es >= 0) | (ss >= 0) | rs | named, ls, np.where(ks & (es >= 0), es, -1))
+    same_lead = ls[1:] == ls[:-1]
+    stage_again = (ss[1:] >= 0) & (stage_now[:-1] == ss[1:]) & (exit_now[:-1] < 0)
+    exit_again = (es[1:] >= 0) & (exit_now[:-1] == es[1:])
+    repeats[order[1:][same_lead & ks[1:] & (stage_again | exit_again)]] = True
     return repeats
+
+
+def _carried(values: np.ndarray, sets: np.ndarray, lead: np.ndarray, set_to: np.ndarray) -> np.ndarray:
+    """Return per row (rows grouped by lead, in order) the `set_to` of the lead's latest row at or
+    before it where `sets` holds, else -2: a forward fill that stops at each lead's first row."""
+    at = np.where(sets, np.arange(len(values)), -1)
+    np.maximum.accumulate(at, out=at)
+    start = np.r_[0, np.flatnonzero(lead[1:] != lead[:-1]) + 1]
+    first = np.repeat(start, np.diff(np.r_[start, len(lead)]))  # each row's lead's first row
+    return np.where(at >= first, set_to[np.maximum(at, 0)], -2)
 
 
 def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, stage: np.ndarray,
@@ -414,13 +445,16 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
 
 
 def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int, changed: int,
-             repeated: np.ndarray) -> FileAccount:
+             repeated: np.ndarray, reopened: np.ndarray | None = None) -> FileAccount:
     """Return where every row of the log went (`changed` of its `leads` have a stage change;
-    `repeated` rows name the stage the lead is in again)."""
+    `repeated` rows name the stage the lead is in again; `reopened`, with history.reopen set, the
+    kept rows that reopen a lead rather than name a stage or exit)."""
     # the labels stay the same whatever the count (JSON's parts[].what); the sentence says '1 stage change'
     whose = _leads_word(leads) if changed == leads else f"{_leads_word(changed)} of the {leads:,} in the log"
-    parts = [(int(kept.sum()), f"stage changes (of {whose})"),
-             (int(other.sum()), "other changes (not selected by history.only)"),
+    parts = [(int((kept & ~reopened).sum() if reopened is not None else kept.sum()), f"stage changes (of {whose})")]
+    if reopened is not None:
+        parts.append((int(reopened.sum()), "reopenings (history.reopen)"))
+    parts += [(int(other.sum()), "other changes (not selected by history.only)"),
              (int(repeated.sum()), "rows naming the stage the lead is in already (not a change)")]
     first_rows = {}
     for reason, mask in excluded.items():
