@@ -533,6 +533,8 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
     if counting == "flow":  # --since/--until bound the periods, not the cohorts
         opts = dataclasses.replace(opts, since=None, until=None)
     f = load_funnel(opts, from_stage)
+    if window_days is not None and window_days.is_integer():
+        window_days = int(window_days)  # --window 10 as window_days: 10 is written: 10 days, not 10.0
     emit(api.trends(f, period, counting, window_days, last, opts.by, since, until), opts)
 
 

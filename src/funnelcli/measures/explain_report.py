@@ -293,10 +293,10 @@ def _bucket(f: Funnel, p: int, i: int) -> tuple[str | None, str, float | None]:
         return "in progress", f"age unknown: the stage has no own date: in progress ({waiting}; {sla})", None
     since = _since_words(f, p, i, age)
     if stage.sla_days is None:
-        return "in progress", f"{since}; no SLA; {waiting}: in progress", age
+        return "in progress", f"{since}; no SLA; {waiting}: in progress", age_days
     if b.stuck[p, i]:
-        return "stuck", f"{since}; {sla}; {waiting}: stuck ({age:g} > {stage.sla_days:g})", age
-    return "in progress", f"{since}; {sla}; {waiting}: in progress ({age:g} <= {stage.sla_days:g})", age
+        return "stuck", f"{since}; {sla}; {waiting}: stuck ({age:g} > {stage.sla_days:g})", age_days
+    return "in progress", f"{since}; {sla}; {waiting}: in progress ({age:g} <= {stage.sla_days:g})", age_days
 
 
 def _not_yet_words(f: Funnel, p: int, i: int, date: str | None) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from funnelcli.errors import FunnelError, option
-from funnelcli.measures.model import EMPTY, MARK, NUMERIC, Column, Report, Table, cell
+from funnelcli.measures.model import EMPTY, MARK, NUMERIC, Column, ColumnNotes, Report, Table, cell
 from funnelcli.output.text import _BEYOND_C0, visible
 
 FORMATS = ("table", "text", "markdown", "csv", "json", "html")
@@ -489,6 +489,8 @@ WHOLE = ("count", "number", "days", "money")  # kinds whose whole values print w
 
 def _raw(value: Any, kind: str = "text") -> Any:
     """Return a value for csv and json: NaN as None, 81.0 as 81 where the column is a count or days."""
+    if not isinstance(value, (str, bytes, int, float)) and hasattr(value, "item"):
+        value = value.item()  # a numpy scalar (days kept as float32 are no Python float): as Python's
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -522,7 +524,7 @@ def render_csv(report: Report, guard: bool = True, table: str | None = None) -> 
     kinds = _kinds(chosen)
     writer.writerow(keys)
     for row in chosen.rows:
-        values = (_raw(row.get(k), kinds.get(k, "text")) for k in keys)
+        values = (_raw(row.get(k), kinds.get(k) or _field_kind(k)) for k in keys)
         # true/false as JSON writes them (the header is JSON's field names), not Python's True/False
         writer.writerow(["" if v is None else ("true" if v else "false") if isinstance(v, bool) else _guarded(v) if guard else v
                          for v in values])
@@ -531,6 +533,17 @@ def render_csv(report: Report, guard: bool = True, table: str | None = None) -> 
 
 def _kinds(table: Table) -> dict[str, str]:
     return {c.key: c.kind for c in table.columns}
+
+
+def _field_kind(key: str) -> str:
+    """Return the kind of a field a table's rows carry without a column of it (the report's tables
+    reuse rows of fuller ones): days and money by their names, as the fuller tables declare them,
+    so that a cell is written alike by every command (729, not 729.0)."""
+    if key.endswith("_days") or "_days_" in key or key.startswith("days_"):
+        return "days"
+    if key in ("amount", "value_at_risk"):
+        return "money"
+    return "text"
 
 
 def _csv_keys(table: Table) -> list[str]:
@@ -574,9 +587,12 @@ def render_json(report: Report) -> str:
         keys = _csv_keys(table)
         kinds = _kinds(table)
         extra = [k for row in table.rows[:1] for k in row if k not in keys]
-        tables[table.name] = [{k: _plain(_raw(row.get(k), kinds.get(k, "text"))) for k in keys + extra} for row in table.rows]
+        tables[table.name] = [{k: _plain(_raw(row.get(k), kinds.get(k) or _field_kind(k))) for k in keys + extra} for row in table.rows]
     document["tables"] = tables
-    document["notes"] = list(report.notes)
+    # a table's own notes (what it can't count: the leads no window checks, say) too; its legend
+    # of the columns (ColumnNotes) is the text's, the fields have names
+    table_notes = [n for t in report.tables if t.machine for n in t.notes if n and not isinstance(n, ColumnNotes)]
+    document["notes"] = list(dict.fromkeys(table_notes + list(report.notes)))
     text = json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False)
     # json escapes C0 controls; escape C1 ones (a terminal may read \x9b as an escape) and the rest
     return _BEYOND_C0.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
