@@ -264,6 +264,9 @@ def test_no_mature_cohort_says_what_to_do():
     assert "give a later --as-of, or a target stage nearer MQL" in result.stderr
     quarterly = _plan("--target", "Won=8", "--as-of", "2026-04-15")  # Q1 ended 15 days before
     assert quarterly.exit_code == 2 and "a shorter --period 'month'" in quarterly.stderr
+    # before any lead had reached MQL: the leads have MQL dates, later ones (it said none had)
+    early = _plan("--target", "Won=8", "--as-of", "2020-01-01")
+    assert early.exit_code == 2 and "and no lead had reached MQL by then;" in early.stderr
 
 
 def test_a_step_with_no_conversion_cannot_be_planned(write):

@@ -115,7 +115,7 @@ def _mature_cohorts(f: Funnel, t: int, period: str, cohorts: int) -> tuple[list[
         first = f.stages[0]
         latest = f"{f.as_of - dt.timedelta(days=maturity):%Y-%m-%d}"
         shorter = f", a shorter {option('period')}'month'" if period != "month" else ""
-        found = f"the {period}s with leads are {rows[0]['period']} to {rows[-1]['period']}" if rows else f"no lead has a {first} date"
+        found = f"the {period}s with leads are {rows[0]['period']} to {rows[-1]['period']}" if rows else f"no lead had reached {first} by then"
         raise FunnelError(
             f"no {period}'s cohort is mature for {keys.step(first, f.stages[t])} yet: a {period} must have ended "
             f"{maturity:g} days before the as-of date {f.as_of:%Y-%m-%d} (by {latest}), and {found}; "
