@@ -1040,3 +1040,26 @@ def test_a_bad_value_from_the_environment_names_the_variable():
     assert "Invalid value for '--smtp-port': 'abc'" in result.stderr and "(from $FUNNELCLI_SMTP_PORT)" in result.stderr
     given = run("report", *PURGATORY, "--email-to", "a@example.com", "--smtp-port", "abc", "-q")
     assert given.exit_code == 2 and "FUNNELCLI_SMTP_PORT" not in given.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# The process exits without the interpreter's teardown once a command is done (cli.main): its
+# output is whole, its exit code the command's
+
+
+def test_a_finished_command_exits_at_once_with_its_output_whole_and_its_code(tmp_path):
+    # the stuck list as CSV is the longest output of the sample: the process's stdout (a pipe)
+    # holds every byte the in-process run gives, and stderr its accounting line
+    args = ("purgatory", str(SAMPLE), "--list", "-f", "csv")
+    done = python("-m", "funnelcli", *args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == run(*args).stdout and done.stdout.count("\n") > 1000
+    assert "excluded 2 rows with a blank id" in done.stderr
+    written = tmp_path / "report.md"
+    assert python("-m", "funnelcli", "report", str(SAMPLE), "-f", "markdown", "-o", str(written), "-q").returncode == 0
+    assert written.read_text(encoding="utf-8") == run("report", str(SAMPLE), "-f", "markdown", "-q").stdout
+    missing = python("-m", "funnelcli", "conversion", str(tmp_path / "none.csv"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    bad = tmp_path / "bad.yml"
+    bad.write_text("version: 1\ncolumns: {}\nstages: []\n")
+    assert python("-m", "funnelcli", "validate", str(bad)).returncode == 1

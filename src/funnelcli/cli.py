@@ -939,16 +939,22 @@ def main() -> None:
     except SystemExit as exc:
         if exc.code == ExitCode.INTERRUPTED:
             _exit_now(ExitCode.INTERRUPTED)
+        if (exc.code is None or isinstance(exc.code, int)) and not os.environ.get("FUNNELCLI_DEBUG"):
+            # The command is done and its files are written: exit without the interpreter's
+            # teardown, which frees a large export's arrays and pandas' modules one by one (a
+            # quarter of a second at 1,000,000 leads). FUNNELCLI_DEBUG keeps it, for profilers.
+            _exit_now(exc.code or 0)
         raise
 
 
 def _exit_now(code: int) -> None:
-    """Exit at once after Ctrl-C (its temporary files are gone already): a reader thread still
-    in pyarrow is not waited for, and the interpreter's shutdown can't turn the exit into a
-    second interruption (a shell then sees 130, not a process killed by SIGINT)."""
+    """Exit at once, the output flushed: after Ctrl-C (its temporary files are gone already) a
+    reader thread still in pyarrow is not waited for, and the interpreter's shutdown can't turn
+    the exit into a second interruption (a shell then sees 130, not a process killed by SIGINT);
+    after a command, nothing is left to free that the system doesn't free faster."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):  # a closed pipe; None when started with the stream closed
             pass
     os._exit(int(code))
