@@ -104,21 +104,11 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
             data, encoding = utf8, None
             export = _open(data, path, name, needed, encoding, export.delimiter, what)
     header, delimiter, cut, footer_lines = export.header, export.delimiter, export.cut, export.footer_lines
-    # The passes over the bytes alone (a NUL byte anywhere, the quotes) run in a thread beside the
-    # reader: numpy's and memchr's passes release the GIL, and pyarrow's reader leaves a core idle
-    # part of the time. A failed read waits for them (a fraction of a second) as it stops.
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        nul_job = beside.submit(_has_nul, data, path)
-        if cut is not None:  # read the data above the footer only, without copying the file
-            data = pa.py_buffer(memoryview(data)[:cut]) if data is not None else _mapped(path).read_buffer(cut)
-        quote_job = None
-        if python_codec(encoding) in _CUTTABLE:
-            from funnelcli.sources.quotes import scan
-
-            quote_job = beside.submit(scan, data if data is not None else _mapped(path).read_buffer())
-        table, ragged = _read_table(data, path, name, export.columns, header, delimiter, encoding,
-                                    {h for h, n in zip(export.columns, export.names) if n in coded})
-        nul_somewhere, scanned = nul_job.result(), quote_job.result() if quote_job else None
+    nul_somewhere = _has_nul(data, path)
+    if cut is not None:  # read the data above the footer only, without copying the file
+        data = pa.py_buffer(memoryview(data)[:cut]) if data is not None else _mapped(path).read_buffer(cut)
+    table, ragged = _read_table(data, path, name, export.columns, header, delimiter, encoding,
+                                {h for h, n in zip(export.columns, export.names) if n in coded})
     table = table.rename_columns([c.strip() for c in table.column_names])
     if table.num_rows == 0 and not ragged and not may_be_empty:
         raise InputError(f"{name}: the export has a header but no data rows")
@@ -134,30 +124,31 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
         table, rows = table.filter(pa.array(~nul)), rows[~nul]
         if table.num_rows == 0:
             raise InputError(f"{name}: every row holds a NUL byte: this looks like a binary file, not a CSV export")
-    notices = _quote_notices(scanned, table, total, needed, export, encoding) if scanned else []
+    notices = []
+    if python_codec(encoding) in _CUTTABLE:
+        block = data if data is not None else _mapped(path).read_buffer()
+        notices = _quote_notices(block, table, total, needed, export, encoding)
     return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason, notices=notices)
 
 
-def _quote_check(scanned: tuple, table: pa.Table, records: int, has_header: bool, needed: list, export: "_Export") -> tuple[bool, list]:
-    """Return quotes.check's answer for a block (`scanned` by quotes.scan): whether its quotes
-    don't pair, and the records whose quoted value holds lines shaped like rows the export lacks
-    (by the id column, if mapped)."""
+def _quote_check(block, table: pa.Table, records: int, has_header: bool, needed: list, export: "_Export") -> tuple[bool, list]:
+    """Return quotes.check's answer for `block`: whether its quotes don't pair, and the records
+    whose quoted value holds lines shaped like rows the export lacks (by the id column, if mapped)."""
     from funnelcli.sources.quotes import check
 
     id_header = next((n[0] for n in needed if not isinstance(n, str) and "columns.id" in n[1]), None)
     id_index = export.header.index(export.columns[export.names.index(id_header)]) if id_header else None
     ids = table.column(id_header) if id_header else None
-    return check(scanned, records, has_header, ids, id_index, len(export.header), export.delimiter)
+    return check(block, records, has_header, ids, id_index, len(export.header), export.delimiter)
 
 
-def _quote_notices(scanned: tuple, table: pa.Table, records: int, needed: list, export: "_Export", encoding: str | None) -> list[RowIssue]:
+def _quote_notices(block, table: pa.Table, records: int, needed: list, export: "_Export", encoding: str | None) -> list[RowIssue]:
     """Return the notices of quotes in `block` that don't pair as a CSV writer writes them, and of
     quoted values holding lines shaped like rows the export lacks (quotes.py): a quote left open
     reads the lines up to the next quote into one value, and the leads on them are lost."""
     from funnelcli.sources.quotes import first_break
 
-    unpaired, holding = _quote_check(scanned, table, records, True, needed, export)
-    block = scanned[0]
+    unpaired, holding = _quote_check(block, table, records, True, needed, export)
     what = ("a quote left open reads the lines up to the next quote into one value, and the leads on them are not counted; "
             "close the quote left open, and run again")
     if unpaired:  # the counts differ: a quote left open, or one inside an unquoted value (27" screen), a character
@@ -323,8 +314,6 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
     # each part tells: it is read as a record of its own only where the part ends outside quotes.
     sentinel = (delimiter.join([SENTINEL] * len(header)) + "\n").encode("ascii")
     first, records, kept, nul_rows, estimated = True, 0, 0, 0, False
-    from funnelcli.sources.quotes import scan
-
     for block in _line_blocks(path, end, sentinel):
         options = (pacsv.ReadOptions(encoding=arrow_codec, block_size=BLOCK_SIZE) if first else
                    pacsv.ReadOptions(encoding=arrow_codec, block_size=BLOCK_SIZE, column_names=header))
@@ -338,7 +327,7 @@ def read_parts(path: str, needed: list, encoding: str | None = None, delimiter: 
         table = table.slice(0, table.num_rows - 1).rename_columns([c.strip() for c in table.column_names])
         rows = row_numbers(name, records + 2, table.num_rows)
         ragged = {}
-        if any(_quote_check(scan(memoryview(block)[:len(block) - len(sentinel)]), table, table.num_rows, has_header, needed, export)):
+        if any(_quote_check(memoryview(block)[:len(block) - len(sentinel)], table, table.num_rows, has_header, needed, export)):
             raise NotInParts(name)  # the whole-file reader says where, with every id of the export known
         records += table.num_rows
         nul = _nul_rows(table) if block.find(b"\x00") >= 0 else None  # the part is in memory: no pass over the file

@@ -30,21 +30,14 @@ import pyarrow.compute as pc
 _STEP = 1 << 22  # bytes compared at a time: the temporaries stay small
 
 
-def scan(block) -> tuple:
-    """Return what `check` needs of `block` (the bytes of whole records of the file, in an encoding
-    where 0x0A is a line break and 0x22 a quote): its bytes, the positions of its line breaks,
-    which of them have an odd number of quotes before them, and whether a quote is open at the end.
-    It needs the bytes alone, and numpy's passes release the GIL: it runs beside the reader."""
+def check(block, records: int, has_header: bool, ids, id_index: int | None, width: int, delimiter: str) -> tuple[bool, list]:
+    """Return whether the quotes of `block` (the bytes of whole records of the file, in an encoding
+    where 0x0A is a line break and 0x22 a quote; the header's line first if `has_header`) don't
+    pair as a CSV writer writes them, given the `records` the reader read; and, when they pair, the
+    records whose quoted value holds lines shaped like rows of the export that it lacks (see
+    rows_inside; none without `ids`)."""
     data = np.frombuffer(block, dtype=np.uint8)
-    return (data, *_inside(data))
-
-
-def check(scanned: tuple, records: int, has_header: bool, ids, id_index: int | None, width: int, delimiter: str) -> tuple[bool, list]:
-    """Return whether the quotes of a block (`scanned` by `scan`; the header's line first if
-    `has_header`) don't pair as a CSV writer writes them, given the `records` the reader read; and,
-    when they pair, the records whose quoted value holds lines shaped like rows of the export that
-    it lacks (see rows_inside; none without `ids`)."""
-    data, breaks, inside, open_at_end = scanned
+    breaks, inside, open_at_end = _inside(data)
     tail = int(bool(len(data)) and data[-1] != 0x0A)  # a last line with no line break after it
     if not inside.any() and not open_at_end:
         return False, []  # no value holds a line break (a ragged record is the reader's to count)
