@@ -736,7 +736,8 @@ def test_importing_the_cli_does_not_import_pandas():
 def test_help_does_not_import_pandas():
     # `funnelcli --help` through the real entry point, then every command's --help, in one process
     script = (
-        "import sys\n"
+        "import os, sys\n"
+        "os.environ['FUNNELCLI_DEBUG'] = '1'\n"  # main() then ends by SystemExit, not at once: the next --help runs
         "from funnelcli.cli import cli, main\n"
         "for name in [None, *cli.commands]:\n"
         "    sys.argv = ['funnelcli'] + ([name] if name else []) + ['--help']\n"
