@@ -417,3 +417,87 @@ def test_definitions_that_do_not_validate_are_never_written_and_the_hint_fits(sh
     assert message.startswith("leads.csv: init wrote definitions that do not validate")
     assert "Missing" in message
     assert ("pass -o - to see them" in message) is not shown
+
+
+# --------------------------------------------------------------------------------------------
+# Status values in funnel order from what the export shows, and flags in any spellings (a QA
+# pass as a new user: custom Salesforce stages came out by row counts, with no 'check')
+
+
+def drafted(tmp_path, text: str) -> tuple[dict, str]:
+    export = tmp_path / "export.csv"
+    export.write_text(text, encoding="utf-8")
+    result = init(export, tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    written_text = (tmp_path / "out" / "funnel.yml").read_text(encoding="utf-8")
+    return yaml.safe_load(written_text), written_text
+
+
+def test_numbered_status_values_are_ordered_by_their_numbers(tmp_path):
+    # by rows: 2 - Working (4), 4 - Proposal (3), 3 - Qualified (2), 1 - New (1); by number: 1 to 4
+    rows = ["1 - New"] + ["2 - Working"] * 4 + ["3 - Qualified"] * 2 + ["4 - Proposal"] * 3
+    text = "Lead ID,Status,Owner\n" + "".join(f"L{i},{s},Ann\n" for i, s in enumerate(rows))
+    data, written_text = drafted(tmp_path, text)
+    assert names(data) == ["1 - New", "2 - Working", "3 - Qualified", "4 - Proposal"]
+    assert "ordered by the number each starts with; check the order" in written_text
+
+
+def test_custom_opportunity_stages_are_ordered_by_their_probability(tmp_path):
+    # Salesforce opportunities with renamed stages: Proposal holds the most rows (4), Discovery
+    # the fewest (1); their Probability (%) orders them Discovery 10, Demo 25, Proposal 60, Negotiation 80
+    stages = [("Discovery", 10)] + [("Demo", 25)] * 2 + [("Proposal", 60)] * 4 + [("Negotiation", 80)] * 3
+    text = ("Opportunity ID,Opportunity Name,Stage,Probability (%),Created Date,Close Date\n"
+            + "".join(f"O{i},Deal {i},{s},{p},2026-01-0{i % 9 + 1},2026-03-01\n" for i, (s, p) in enumerate(stages))
+            + "O90,Deal 90,Closed Won,100,2026-01-02,2026-02-01\nO91,Deal 91,Closed Lost,0,2026-01-03,2026-02-02\n")
+    data, written_text = drafted(tmp_path, text)
+    assert names(data) == ["Discovery", "Demo", "Proposal", "Negotiation", "Won"]
+    assert "ordered by the median 'Probability (%)' of their rows; check the" in written_text  # then wrapped
+
+
+def test_status_values_ordered_by_row_counts_are_marked_to_check(tmp_path):
+    text = "Lead ID,Status\n" + "".join(f"L{i},{s}\n" for i, s in enumerate(["Working"] * 3 + ["Nurture"] + ["Qualified"] * 2))
+    _, written_text = drafted(tmp_path, text)
+    assert "check: ordered by how many rows hold them" in written_text
+
+
+def test_a_flag_in_several_spellings_and_a_stray_value_is_a_flag(tmp_path):
+    # Qualified holds Yes, Y, yes, No, N and one 'Maybe' (row 5): a flag, whose stray value the
+    # run excludes (and validate warns of); Converted is 1/0
+    values = ["Yes", "Y", "yes", "Maybe", "No", "N", "No", "Yes", "N", "Y"]
+    text = "Lead ID,Qualified,Converted\n" + "".join(f"L{i},{v},{int(i in (0, 7))}\n" for i, v in enumerate(values))
+    data, _ = drafted(tmp_path, text)
+    assert {s.get("flag") for s in data["stages"]} >= {"Qualified", "Converted"}
+    export = str(tmp_path / "export.csv")
+    checked = run("validate", str(tmp_path / "out"), "--data", export)
+    assert checked.exit_code == 0 and "'Maybe' in row 5" in checked.stdout
+    report = json.loads(run("conversion", export, "-d", str(tmp_path / "out"), "-f", "json", "-q").stdout)
+    assert report["accounting"]["rows_excluded"] == 1
+    assert {r["stage"]: r["reached"] for r in report["tables"]["stages"]}["Qualified"] == 5  # Yes, Y, yes, Yes, Y
+
+
+def test_a_title_line_above_the_header_is_named(tmp_path):
+    # a report's name on line 1, the header on line 2 (a QA pass: the message blamed the delimiter)
+    export = tmp_path / "titled.csv"
+    export.write_text("Leads export - generated 2024-12-01 by admin\nLead ID,Status,Created\nL1,New,2024-11-02\n")
+    result = init(export, tmp_path / "out")
+    assert result.exit_code == 2
+    assert ("line 1 ('Leads export - generated 2024-12-01 by admin') looks like a title above the header, which line 2 "
+            "holds ('Lead ID', 'Status', 'Created', ...): delete the line above the header") in result.stderr
+    one = tmp_path / "one.csv"  # a file of one column is no title: the delimiter advice stays
+    one.write_text("leads\nL1\nL2\n")
+    assert "--delimiter" in init(one, tmp_path / "out2").stderr
+
+
+def test_the_next_commands_read_the_export_as_init_did(tmp_path):
+    # a cp1252 export (Zoë) read with --encoding cp1252: the commands init prints next carry it,
+    # and they run (without it the run stops at the byte it can't decode)
+    export = tmp_path / "leads.csv"
+    export.write_bytes("Lead ID,Owner,Status,Created\nL1,Zoë,New,2024-11-02\nL2,Ann,Working,2024-11-03\n".encode("cp1252"))
+    result = init(export, tmp_path / "out", "--encoding", "cp1252")
+    assert result.exit_code == 0, result.stderr
+    line = next(x for x in result.stderr.splitlines() if "then: funnelcli validate" in x)
+    validate, conversion = line.split("then: ", 1)[1].split(" && ")
+    assert validate.endswith("--encoding cp1252") and conversion.endswith("--encoding cp1252")
+    for command in (validate, conversion):
+        done = run(*command.split()[1:])
+        assert done.exit_code == 0, done.stdout + done.stderr

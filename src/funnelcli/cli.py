@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import functools
 import os
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass
@@ -922,8 +923,10 @@ def init(export, output, encoding, delimiter, quiet) -> None:
     folder = os.path.dirname(result.path)
     note(quiet, f"{result.path}: definitions for {result.layout} ({len(result.stages)} stages: {', '.join(result.stages)}), "
                 f"from {'its' if result.whole else 'the first'} {result.rows_read:,} rows")
-    note(quiet, f"check the comments in it, then: funnelcli validate {folder} --data {export} && "
-                f"funnelcli conversion {export} -d {folder}")
+    given = (("--encoding", encoding), ("--delimiter", "tab" if delimiter == "\t" else delimiter))
+    reading = "".join(f" {flag} {shlex.quote(value)}" for flag, value in given if value)  # the next commands read it so too
+    note(quiet, f"check the comments in it, then: funnelcli validate {shlex.quote(folder)} --data {shlex.quote(export)}{reading} && "
+                f"funnelcli conversion {shlex.quote(export)} -d {shlex.quote(folder)}{reading}")
 
 
 def main() -> None:

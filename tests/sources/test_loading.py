@@ -1038,3 +1038,16 @@ def test_a_delimiter_given_wrong_names_the_one_that_splits_the_header(cli):
     defs = "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: MQL, date: MQL}\n"
     assert_fails(cli("Id,MQL\n1,2024-01-01\n", "--delimiter", ";", defs=defs),
                  "the header reads as one column ('Id,MQL')", "the delimiter is likely ',': give --delimiter ','")
+
+
+def test_a_title_line_above_the_header_is_named(tmp_path):
+    # the sample with a report's name above its header: the run says where the header is, instead
+    # of listing every column as missing
+    from tests.conftest import DEFINITIONS, SAMPLE, run
+
+    export = tmp_path / "titled.csv"
+    export.write_bytes(b"Leads export - generated 2024-12-01\n" + SAMPLE.read_bytes())
+    result = run("conversion", str(export), "-d", str(DEFINITIONS))
+    assert result.exit_code == 2
+    assert (f"{export}: line 1 ('Leads export - generated 2024-12-01') is no header: the columns the definitions use "
+            "are on line 2; delete the line above the header, and run again") in result.stderr

@@ -84,6 +84,18 @@ def placeholders(sample: Sample) -> list[str]:
     return list(kept.values())
 
 
+def _a_flag(counts: Counter) -> bool:
+    """Return whether a column's values are a flag's: true and false words, in any spellings (Yes,
+    Y, No), and at most two other values in at most 1% of its filled rows, or one row (a stray
+    'Maybe' the run then reports as unparseable, as validate --data does)."""
+    words = set(TRUE_WORDS + FALSE_WORDS)
+    odd = {v: n for v, n in counts.items() if v.casefold() not in words}
+    usual = {v.casefold() for v in counts if v not in odd}
+    if not usual:
+        return False
+    return not odd or (len(usual) >= 2 and len(odd) <= 2 and sum(odd.values()) <= max(1, sum(counts.values()) // 100))
+
+
 def profile(sample: Sample) -> list[Column]:
     """Return a profile of every named column of the sample (the first of a repeated name only)."""
     seen = set()
@@ -95,8 +107,7 @@ def profile(sample: Sample) -> list[Column]:
         cells = ["" if c.casefold() in PLACEHOLDERS else c for c in sample.column(i)]
         counts = Counter(c for c in cells if c)
         column = Column(i, header, cells, counts)
-        words = {v.casefold() for v in counts}
-        column.flag = bool(words) and words <= set(TRUE_WORDS + FALSE_WORDS) and len(words) <= 2
+        column.flag = _a_flag(counts)
         column.numeric = bool(counts) and not column.flag and all(_NUMBER.match(v) for v in list(counts)[:200])
         if not column.flag:
             column.dates = guess_dates(header, cells)

@@ -50,25 +50,53 @@ def split_statuses(values: list[str]) -> tuple[list[str], dict[str, list[str]], 
 
 
 def order_statuses(values: list[str], column: Column, known: tuple[str, ...] = (), created: Column | None = None,
-                   since: Column | None = None) -> tuple[list[str], str]:
+                   since: Column | None = None, columns: list[Column] = ()) -> tuple[list[str], str]:
     """Return the stage values of a status column in funnel order, and how the order was found.
 
     Values of the CRM's default pipeline (`known`) come first in its order; the others follow by
-    the median days from creation to the last stage change of their rows when the export has both
-    dates, else by how many rows hold them (a guess the comment asks the user to check).
+    the number each starts with when every one does ('1 - New', '2 - Working'), else by the
+    median of a probability column of their rows (Salesforce's Probability (%), among `columns`),
+    else by the median days from creation to the last stage change of their rows when the export
+    has both dates, else by how many rows hold them. Every order but the CRM's asks to be checked.
     """
     rank = {k.casefold(): i for i, k in enumerate(known)}
     listed = sorted((v for v in values if v.casefold() in rank), key=lambda v: rank[v.casefold()])
     rest = [v for v in values if v.casefold() not in rank]
     if not rest:
         return listed, "in the CRM's default pipeline order"
+    numbered = {v: _LEADING_NUMBER.match(v) for v in rest}
+    probability = next((c for c in columns if c.numeric and re.search(r"(?i)probab", c.header)), None)
+    odds = _medians(rest, column, probability) if probability is not None else None
     gaps = _median_gaps(rest, column, created, since)
-    if gaps is not None:
+    if all(numbered.values()):
+        rest.sort(key=lambda v: (float(numbered[v].group(1)), v))
+        how = "ordered by the number each starts with; check the order"
+    elif odds is not None:
+        rest.sort(key=lambda v: odds[v])
+        how = f"ordered by the median {probability.header!r} of their rows; check the order"
+    elif gaps is not None:
         rest.sort(key=lambda v: gaps[v])
         how = "ordered by the median days from creation to the last stage change; check the order"
     else:
-        how = "ordered by how many rows hold them, as no dates show their order: put them in funnel order"
+        how = "check: ordered by how many rows hold them, as nothing in the export shows their order: put them in funnel order"
     return listed + rest, ("the CRM's default stages first, then " + how) if listed else how
+
+
+_LEADING_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)(?=[\s.):\-]|$)")  # '1 - New', '2. Working', '10) Won'
+
+
+def _medians(values: list[str], column: Column, numbers: Column) -> dict | None:
+    """Return each value's median of `numbers` over the rows holding it (None when a value has none)."""
+    found: dict[str, list[float]] = {v: [] for v in values}
+    for cell, number in zip(column.cells, numbers.cells):
+        if cell in found and number:
+            try:
+                found[cell].append(float(number.replace(",", "").rstrip("%")))
+            except ValueError:
+                continue
+    if any(not f for f in found.values()):
+        return None
+    return {v: statistics.median(f) for v, f in found.items()}
 
 
 def _median_gaps(values: list[str], column: Column, created: Column | None, since: Column | None) -> dict | None:
@@ -263,7 +291,8 @@ def _exits_from(draft: Draft, columns: list[Column], status: Column | None) -> N
             draft.exits.append(Item(name, [Entry("date", c.header, "out when the date is filled")]))
     if status is None:
         return
-    draft.column("status", status.header, f"{len(status.counts)} values: {', '.join(by_rows(status)[:8])}")
+    more = ", ..." if len(status.counts) > 8 else ""
+    draft.column("status", status.header, f"{len(status.counts)} values: {', '.join(by_rows(status)[:8])}{more}")
     _, exits, _ = split_statuses(by_rows(status))
     for name, values in exits.items():
         if all(x.name != name for x in draft.exits):
@@ -277,7 +306,7 @@ def _status_stages(draft: Draft, status: Column, columns: list[Column], created:
     draft.settings.append(Entry("stage_column", "stage_now", "a lead reached every stage up to the one it names"))
     values, exits, won = split_statuses(by_rows(status))
     since = next((c for c in columns if c.header == _mapped(draft, "stage_since")), None)
-    ordered, how = order_statuses(values, status, (), created, since)
+    ordered, how = order_statuses(values, status, (), created, since, columns)
     draft.stages_above.append(f"Stages: the values of {status.header!r}, {how}.")
     for i, value in enumerate(ordered + won):
         item = value_item(value, draft.stages)

@@ -113,19 +113,19 @@ def _hubspot_deals(columns: list[Column], by: dict[str, Column]) -> Draft:
     map_dimensions(draft, columns, {"created": "Create Date", "owner": "Deal owner", "source": "Original Source Type",
                                     "amount": "Amount", "last_activity": "Last Activity Date", "pipeline": "Pipeline",
                                     "deal_type": "Deal Type"})
-    _status_funnel(draft, by["Deal Stage"], HUBSPOT_DEAL_STAGES, by.get("Create Date"), by.get("Close Date"))
+    _status_funnel(draft, by["Deal Stage"], HUBSPOT_DEAL_STAGES, by.get("Create Date"), by.get("Close Date"), columns=columns)
     _pipelines(draft, by.get("Pipeline"))
     return draft
 
 
 def _status_funnel(draft: Draft, status: Column, known: tuple[str, ...], created: Column | None,
-                   closed: Column | None, since: Column | None = None) -> None:
+                   closed: Column | None, since: Column | None = None, columns: list[Column] = ()) -> None:
     """Add a status-column funnel: the column's stage values in order, the won value last (dated by
     `closed`), and an exit per kind of lost value (dated by `closed` too)."""
     draft.column("stage_now", status.header, "a status column: where each deal is now")
     draft.settings.append(Entry("stage_column", "stage_now", "a deal reached every stage up to the one it names"))
     values, exits, won = split_statuses(by_rows(status))
-    ordered, how = order_statuses(values, status, known, created, since)
+    ordered, how = order_statuses(values, status, known, created, since, columns)
     draft.stages_above.append(f"Stages: the values of {status.header!r}, {how}.")
     for i, value in enumerate(ordered):
         item = value_item(value, draft.stages)
@@ -191,7 +191,7 @@ def _salesforce_opportunities(columns: list[Column], by: dict[str, Column]) -> D
     _id(draft, columns, by, ("Opportunity ID",), "; add Opportunity ID to the report's columns to be sure")
     map_dimensions(draft, columns, {"created": "Created Date", "owner": "Opportunity Owner", "source": "Lead Source",
                                     "amount": "Amount", "type": "Type", "account": "Account Name"})
-    _status_funnel(draft, by["Stage"], SALESFORCE_STAGES, by.get("Created Date"), by.get("Close Date"))
+    _status_funnel(draft, by["Stage"], SALESFORCE_STAGES, by.get("Created Date"), by.get("Close Date"), columns=columns)
     draft.outro.append("An open opportunity's Close Date is its expected close: it dates only won and lost ones here.")
     return draft
 
@@ -213,7 +213,7 @@ def _pipedrive_deals(columns: list[Column], by: dict[str, Column]) -> Draft:
                                     "amount": "Deal - Value", "currency": "Deal - Currency",
                                     "organization": "Organization - Name", "lost_reason": "Deal - Lost reason"})
     created, since = by.get("Deal - Deal created"), by.get("Deal - Last stage change")
-    _status_funnel(draft, by["Deal - Stage"], PIPEDRIVE_STAGES, created, None, since)
+    _status_funnel(draft, by["Deal - Stage"], PIPEDRIVE_STAGES, created, None, since, columns)
     state = by.get("Deal - Status")
     if state is not None and {"won", "lost"} & {v.casefold() for v in state.counts}:
         _state_rules(draft, state, by)
