@@ -671,3 +671,27 @@ def test_a_duplicate_market_name_is_reported_with_its_rules_problem(write):
     first_line, _ = pos(text, "name: Bad")
     assert f"{path}:{line}:{col}: error: market 'Bad' has the same name as the market at {path}:{first_line} (duplicate-name)" in result.stdout
     assert f"{path}:{pos(text, 'abc')[0]}:" in result.stdout and "(wrong-type)" in result.stdout
+
+
+def test_an_export_given_as_definitions_is_named_so_in_one_error(tmp_path):
+    # the export and -d swapped (a QA pass): the CSV read as YAML had given three errors, one of
+    # them quoting the whole file (31 KB); now one, saying what it is and how to call it
+    export = ROOT / "samples" / "hubspot-contacts.csv"
+    result = run("validate", str(export))
+    assert result.exit_code == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{export}:1:1: error: this looks like a CSV export (its first line holds 24 fields: "
+                           "'Record ID', 'First Name', 'Last Name', ...), not definitions")
+    assert line.endswith("(not-definitions)") and len(line) < 500
+    swapped = run("conversion", str(ROOT / "definitions"), "-d", str(export))
+    assert swapped.exit_code == 2 and "funnelcli conversion EXPORT -d DEFINITIONS" in swapped.stderr
+    assert len(swapped.stderr) < 1000
+
+
+def test_a_long_value_is_named_not_quoted_whole(tmp_path):
+    defs = tmp_path / "defs.yml"
+    defs.write_text("just some text " * 100 + "\n")
+    result = run("validate", str(defs))
+    assert result.exit_code == 1
+    assert "a definitions file must be a mapping, got 'just some text just some text just some text just some text '... " \
+           "(1,499 characters)" in result.stdout  # 100 times 15 characters, the last space trimmed by YAML

@@ -59,6 +59,9 @@ def test_a_target_set_on_the_command_line():
     ("stages.MQL.sla_days=soon", "days must be a number above 0 and at most 36500 (or none), got 'soon'"),
     ("stages.MQL.colour=red", "a stage's 'colour' can't be set"),
     ("stages.MQL.purgatory.idle_days=3", "stage 'MQL' has no purgatory: rule to change"),
+    # MQL has no purgatory: rule: what it suggests can be set (it had suggested purgatory.idle_days)
+    ("stages.MQL.purgatory={idle_days: 3}", "a stage's 'purgatory' can't be set; these can: sla_days, window_days; "
+                                            "a purgatory: rule is written in the definitions"),
     ("targets.MQL->XYZ=0.5", "names unknown stage 'XYZ'"),
     ("timezone=Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
     ("timezone=", "give a timezone: an IANA name"),  # was "unknown timezone None"

@@ -29,6 +29,8 @@ def describe_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, str) and len(value) > 80:  # a message names the value, never quotes a whole file
+        return f"{value[:60]!r}... ({len(value):,} characters)"
     return repr(value)
 
 

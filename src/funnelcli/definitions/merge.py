@@ -183,7 +183,7 @@ def parse(paths: list[str]) -> tuple[Definitions | None, list[Problem]]:
     files = _definition_files(paths)
     frags = [f for f in (parse_file(path, problems) for path in files) if f is not None]
     # A file that could not be read may hold the stages or the id: don't also report them missing.
-    unreadable = any(p.rule in ("yaml-syntax", "encoding", "too-many-aliases") for p in problems)
+    unreadable = any(p.rule in ("yaml-syntax", "encoding", "too-many-aliases", "not-definitions") for p in problems)
 
     columns, column_where = _merge_columns(frags)
     stages = _merge_stages(frags, files, unreadable, problems)

@@ -70,10 +70,13 @@ def _set_stage(defs: Definitions, name: str, field: str, value: Any, text: str) 
     i = defs.stage_index(name)
     if i < 0:
         raise _error(text, f"no stage {name!r}{did_you_mean(name, defs.stage_names)}; stages are {', '.join(defs.stage_names)}")
-    if field not in _STAGE_FIELDS:
-        raise _error(text, f"a stage's {field!r} can't be set{did_you_mean(field, list(_STAGE_FIELDS))}; "
-                           f"these can: {', '.join(_STAGE_FIELDS)}")
     stage = defs.stages[i]
+    if field not in _STAGE_FIELDS:
+        # a purgatory: rule's numbers only where the stage has one (they change it; --set writes no new rule)
+        settable = [f for f in _STAGE_FIELDS if stage.purgatory is not None or not f.startswith("purgatory.")]
+        also = "" if stage.purgatory is not None else "; a purgatory: rule is written in the definitions"
+        raise _error(text, f"a stage's {field!r} can't be set{did_you_mean(field, settable)}; "
+                           f"these can: {', '.join(settable)}{also}")
     if field in ("sla_days", "window_days"):
         before = getattr(stage, field)
         new = dataclasses.replace(stage, **{field: _days(value, text, allow_none=True)})

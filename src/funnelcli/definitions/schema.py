@@ -9,6 +9,7 @@ together.
 from __future__ import annotations
 
 import codecs
+import csv
 import datetime as dt
 import os
 import re
@@ -110,6 +111,13 @@ def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
     text = _read_text(path, problems)
     if text is None:
         return None
+    export = _an_export(path, text)
+    if export:
+        problems.append(Problem(path, 1, 1, "error", "not-definitions",
+                                f"this looks like a CSV export ({export}), not definitions, which are YAML: give the export "
+                                "first and the definitions after -d (funnelcli conversion EXPORT -d DEFINITIONS; "
+                                "funnelcli validate DEFINITIONS --data EXPORT); funnelcli init EXPORT writes a first draft"))
+        return None
     doc = Doc(path, text, problems)
     data = doc.data
     if data is None:
@@ -138,6 +146,21 @@ def parse_file(path: str, problems: list[Problem]) -> Fragment | None:
         for key, value in data["targets"].items():
             frag.targets.append((key, value, doc.at(("targets", key), key=True), doc.at(("targets", key))))
     return frag
+
+
+def _an_export(path: str, text: str) -> str | None:
+    """Return what shows a file to be a CSV export rather than definitions (its first line's
+    fields, which the next line repeats), or None: definitions and export swapped on the command
+    line would otherwise read as YAML, with an error that quotes the whole file."""
+    lines = text.lstrip("\ufeff").splitlines()[:2]
+    if len(lines) < 2 or re.search(r":\s|:$", lines[0]) or lines[0].lstrip().startswith(("#", "-", "{", "[")):
+        return None
+    sep = max((",", ";", "\t"), key=lines[0].count)
+    fields = next(csv.reader([lines[0]], delimiter=sep), [])
+    if len(fields) < 3 or lines[1].count(sep) < len(fields) - 1:
+        return None
+    shown = ", ".join(repr(f.strip()) for f in fields[:3])
+    return f"its first line holds {len(fields)} fields: {shown}, ..."
 
 
 def _read_text(path: str, problems: list[Problem]) -> str | None:
