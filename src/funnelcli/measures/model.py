@@ -34,6 +34,11 @@ class Column:
         return self.kind_of.get(row.get("kind"), self.kind) if self.kind_of else self.kind
 
 
+class Uncounted(str):
+    """A table's note of the leads it can't count (no date of the step, in no cohort): JSON, whose
+    tables are rows, carries it in its notes; a table's legends stay the text's."""
+
+
 class ColumnNotes(str):
     """A note of definitions, a sentence per column ("Stuck: past the stage's SLA ..."): as text,
     all of them; under a table shown without some columns, only those of the columns shown."""

@@ -8,7 +8,7 @@ import datetime as dt
 
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
-from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.model import Column, Report, Table, Uncounted
 from funnelcli.measures.report_parts import closing_notes, header, no_days_reason, title_case
 
 _PARTIAL_NOTE = "partial: the period is only partly covered by the data, or cut by the range (--since, --until) or the as-of date."
@@ -119,11 +119,11 @@ def cohort_gap_notes(f: Funnel, window_days: float | None, start: int | None = N
     stage = f.stages[start]
     notes = []
     if no_cohort:
-        notes.append(f"In no cohort: {no_cohort:,} lead{'s' if no_cohort != 1 else ''} reached {stage} with no date, "
-                     "there or at a later stage.")
+        notes.append(Uncounted(f"In no cohort: {no_cohort:,} lead{'s' if no_cohort != 1 else ''} reached {stage} with no date, "
+                               "there or at a later stage."))
     if unchecked:
         parts = ", ".join(f"{step} {n:,}" for step, n in unchecked)
-        notes.append(f"Not counted under the window (a date of the step is unknown or not the lead's own){scope}: {parts}.")
+        notes.append(Uncounted(f"Not counted under the window (a date of the step is unknown or not the lead's own){scope}: {parts}."))
     return notes
 
 

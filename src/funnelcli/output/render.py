@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from funnelcli.errors import FunnelError, option
-from funnelcli.measures.model import EMPTY, MARK, NUMERIC, Column, ColumnNotes, Report, Table, cell
+from funnelcli.measures.model import EMPTY, MARK, NUMERIC, Column, Report, Table, Uncounted, cell
 from funnelcli.output.text import _BEYOND_C0, visible
 
 FORMATS = ("table", "text", "markdown", "csv", "json", "html")
@@ -589,9 +589,9 @@ def render_json(report: Report) -> str:
         extra = [k for row in table.rows[:1] for k in row if k not in keys]
         tables[table.name] = [{k: _plain(_raw(row.get(k), kinds.get(k) or _field_kind(k))) for k in keys + extra} for row in table.rows]
     document["tables"] = tables
-    # a table's own notes (what it can't count: the leads no window checks, say) too; its legend
-    # of the columns (ColumnNotes) is the text's, the fields have names
-    table_notes = [n for t in report.tables if t.machine for n in t.notes if n and not isinstance(n, ColumnNotes)]
+    # a table's notes of the leads it can't count (the leads no window checks, say) too; its
+    # legends are the text's: the fields have names
+    table_notes = [str(n) for t in report.tables if t.machine for n in t.notes if isinstance(n, Uncounted)]
     document["notes"] = list(dict.fromkeys(table_notes + list(report.notes)))
     text = json.dumps(_plain(document), indent=2, allow_nan=False, ensure_ascii=False)
     # json escapes C0 controls; escape C1 ones (a terminal may read \x9b as an escape) and the rest
