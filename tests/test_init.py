@@ -501,3 +501,22 @@ def test_the_next_commands_read_the_export_as_init_did(tmp_path):
     for command in (validate, conversion):
         done = run(*command.split()[1:])
         assert done.exit_code == 0, done.stdout + done.stderr
+
+
+def test_a_probability_tie_is_named_to_check(tmp_path):
+    # Scope and Discover both at 10% (Salesforce's Prospecting and Qualification): the order can't
+    # tell them apart, and the comment names them
+    stages = [("Discover", 10)] * 2 + [("Scope", 10)] * 3 + [("Pitch", 60)] * 2
+    text = ("Opportunity ID,Opportunity Name,Stage,Probability (%),Created Date,Close Date\n"
+            + "".join(f"O{i},Deal {i},{s},{p},2026-01-0{i + 1},2026-03-01\n" for i, (s, p) in enumerate(stages)))
+    data, written_text = drafted(tmp_path, text)
+    assert names(data)[-1] == "Pitch"
+    assert "(check: Scope, Discover have the same 'Probability (%)')" in written_text.replace("\n#   ", " ")
+
+
+def test_a_count_with_a_rare_two_is_no_flag(tmp_path):
+    # touches of 0 and 1 and a single 2 in 200 rows: a count, mapped as touches (a stray number is no stray word)
+    text = "lead_id,created_at,touches\n" + "".join(f"L{i},2026-01-02,{2 if i == 7 else i % 2}\n" for i in range(200))
+    data, _ = drafted(tmp_path, text)
+    assert data["columns"].get("touches") == "touches"
+    assert not [s for s in data.get("stages") or [] if s.get("flag") == "touches"]

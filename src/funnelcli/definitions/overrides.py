@@ -74,7 +74,7 @@ def _set_stage(defs: Definitions, name: str, field: str, value: Any, text: str) 
     if field not in _STAGE_FIELDS:
         # a purgatory: rule's numbers only where the stage has one (they change it; --set writes no new rule)
         settable = [f for f in _STAGE_FIELDS if stage.purgatory is not None or not f.startswith("purgatory.")]
-        also = "" if stage.purgatory is not None else "; a purgatory: rule is written in the definitions"
+        also = "; a purgatory: rule is written in the definitions" if stage.purgatory is None and field.startswith("purgatory") else ""
         raise _error(text, f"a stage's {field!r} can't be set{did_you_mean(field, settable)}; "
                            f"these can: {', '.join(settable)}{also}")
     if field in ("sla_days", "window_days"):

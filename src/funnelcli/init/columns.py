@@ -87,9 +87,12 @@ def placeholders(sample: Sample) -> list[str]:
 def _a_flag(counts: Counter) -> bool:
     """Return whether a column's values are a flag's: true and false words, in any spellings (Yes,
     Y, No), and at most two other values in at most 1% of its filled rows, or one row (a stray
-    'Maybe' the run then reports as unparseable, as validate --data does)."""
+    'Maybe' the run then reports as unparseable, as validate --data does). A stray number makes
+    a count (touches of 0, 1 and one 2), not a flag."""
     words = set(TRUE_WORDS + FALSE_WORDS)
     odd = {v: n for v, n in counts.items() if v.casefold() not in words}
+    if any(_NUMBER.match(v) for v in odd):
+        return False
     usual = {v.casefold() for v in counts if v not in odd}
     if not usual:
         return False

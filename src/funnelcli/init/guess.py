@@ -72,8 +72,13 @@ def order_statuses(values: list[str], column: Column, known: tuple[str, ...] = (
         rest.sort(key=lambda v: (float(numbered[v].group(1)), v))
         how = "ordered by the number each starts with; check the order"
     elif odds is not None:
-        rest.sort(key=lambda v: odds[v])
-        how = f"ordered by the median {probability.header!r} of their rows; check the order"
+        # a tie (Salesforce gives Prospecting and Qualification 10% each) by the dates where they show it
+        rest.sort(key=lambda v: (odds[v], gaps[v] if gaps is not None else 0))
+        tied = [v for v in rest if sum(odds[w] == odds[v] for w in rest) > 1]
+        how = f"ordered by the median {probability.header!r} of their rows; check the order" + (
+            f" (check: {', '.join(tied)} have the same {probability.header!r}"
+            + (", ordered by the median days from creation to the last stage change)" if gaps is not None else ")")
+            if tied else "")
     elif gaps is not None:
         rest.sort(key=lambda v: gaps[v])
         how = "ordered by the median days from creation to the last stage change; check the order"
