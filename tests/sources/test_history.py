@@ -844,7 +844,7 @@ def test_repeats_match_a_row_by_row_reading(seed):
     for ordered in (True, False):
         days = np.sort(rng.integers(0, 60, n)) if ordered else rng.integers(0, 60, n)
         times = days.astype("datetime64[D]").astype("datetime64[s]")
-        got = _repeats(lead, kept, changes, stage, exit_, times, reopening)
+        got = _repeats(lead, kept, changes, stage, exit_, times)
         want = np.zeros(n, dtype=bool)
         stage_now: dict = {}
         exit_now: dict = {}

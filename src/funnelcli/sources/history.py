@@ -73,7 +73,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     used = lead_headers(defs)
     with ThreadPoolExecutor(max_workers=1) as pool:  # numpy releases the GIL: overlap with the rest
-        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times, reopening)
+        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times)
         evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows)
         first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
@@ -289,7 +289,7 @@ def _leads(lead_codes: np.ndarray, usable: np.ndarray, times: np.ndarray, latest
 
 
 def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.ndarray, exit_: np.ndarray,
-             times: np.ndarray, reopening: np.ndarray | None = None) -> np.ndarray:
+             times: np.ndarray) -> np.ndarray:
     """Return which kept rows name the stage (or exit) the lead is in already, by time then file
     order: a stage row naming the stage of the lead's previous stage row, with no exit in force
     between them (a reopening row ended it); an exit row naming the exit in force. A snapshot log
@@ -297,8 +297,8 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     the stage again; that is no change and no re-entry. A stage row after an exit is a change (it
     reopens the lead), and a row naming nothing in between (a stage the definitions leave out)
     makes the next one a real change. `changes`: the dated stage-change rows, kept or naming
-    nothing; `reopening`: the rows of a history.reopen value (Pipedrive's status back to open)."""
-    reopening = np.zeros(len(kept), dtype=bool) if reopening is None else reopening
+    nothing; a kept row naming no stage and no exit reopens (history.reopen: Pipedrive's status
+    back to open)."""
     where = np.flatnonzero(changes)
     repeats = np.zeros(len(kept), dtype=bool)
     if len(where) < 2:
@@ -326,13 +326,13 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
         order = where[sub[np.argsort(lw[sub], kind="stable")]]  # by lead; each lead's rows stay in time order
     else:
         order = where[_by_lead_and_time(lw, t)]
-    ls, ss, es, ks, rs = lead[order], stage[order], exit_[order], kept[order], reopening[order]
+    ls, ss, es, ks = lead[order], stage[order], exit_[order], kept[order]
     # What holds after each row, carried forward over the lead's rows in order: the stage of its
     # latest stage row (-1 after a row naming nothing: no stage known), and the exit in force
     # (-1: none; a stage row, a reopening or a row naming nothing ends it).
-    named = ~ks
-    stage_now = _carried(ss, (ss >= 0) | named, ls, np.where(named, -1, ss))
-    exit_now = _carried(es, (es >= 0) | (ss >= 0) | rs | named, ls, np.where(ks & (es >= 0), es, -1))
+    nothing = ~ks
+    stage_now = _carried((ss >= 0) | nothing, ls, np.where(nothing, -1, ss))
+    exit_now = np.where(ks & (es >= 0), es, -1)  # every row sets it: an exit row its exit, the others none
     same_lead = ls[1:] == ls[:-1]
     stage_again = (ss[1:] >= 0) & (stage_now[:-1] == ss[1:]) & (exit_now[:-1] < 0)
     exit_again = (es[1:] >= 0) & (exit_now[:-1] == es[1:])
@@ -340,10 +340,10 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     return repeats
 
 
-def _carried(values: np.ndarray, sets: np.ndarray, lead: np.ndarray, set_to: np.ndarray) -> np.ndarray:
+def _carried(sets: np.ndarray, lead: np.ndarray, set_to: np.ndarray) -> np.ndarray:
     """Return per row (rows grouped by lead, in order) the `set_to` of the lead's latest row at or
     before it where `sets` holds, else -2: a forward fill that stops at each lead's first row."""
-    at = np.where(sets, np.arange(len(values)), -1)
+    at = np.where(sets, np.arange(len(sets)), -1)
     np.maximum.accumulate(at, out=at)
     start = np.r_[0, np.flatnonzero(lead[1:] != lead[:-1]) + 1]
     first = np.repeat(start, np.diff(np.r_[start, len(lead)]))  # each row's lead's first row
