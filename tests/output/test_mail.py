@@ -265,3 +265,15 @@ def test_html_is_well_formed_and_escaped(write):
     assert checker.tags[:2] == ["html", "head"] and "script" not in checker.tags and "style" not in checker.tags
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Co" in result.stdout
     assert "<script>alert('x')</script> & Co" in "".join(checker.text)  # the reader sees the name
+
+
+def test_the_subject_of_an_export_with_no_dates_says_so(server):
+    # the flag export has no dates: no period, no as-of date (it read "Funnel report:  (as of None)")
+    from tests.conftest import FLAG_SAMPLE, ROOT
+
+    inbox, port = server()
+    result = run("report", str(FLAG_SAMPLE), "-d", str(ROOT / "definitions" / "flag"), "-q",
+                 "--email-to", "sales@example.com", "--email-from", "funnel@example.com", env=mail_env(port))
+    assert result.exit_code == 0, result.stderr
+    [(_, message)] = inbox.messages
+    assert message["Subject"] == "Funnel report (no dates in the export)"

@@ -141,7 +141,9 @@ def default_sender(user: str | None) -> str:
 def subject_of(report) -> str:
     """Return the default subject of a mailed digest: title, period, as-of date, missed targets."""
     missed = report.data.get("missed_targets") or []
-    subject = f"{report.title}: {report.data.get('headline_period') or ''} (as of {report.data['as_of']})"
+    period, as_of = report.data.get("headline_period"), report.data.get("as_of")
+    when = f"as of {as_of}" if as_of else "no dates in the export"
+    subject = f"{report.title}: {period} ({when})" if period else f"{report.title} ({when})"
     if missed:
         subject += f", {len(missed)} target{'s' if len(missed) != 1 else ''} missed"
     return subject
