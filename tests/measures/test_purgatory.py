@@ -402,3 +402,35 @@ def test_a_replays_stuck_list_leaves_out_what_happened_after_the_as_of_date(writ
     # no replay (as of the export's own latest date, 07-05): shown as the export has it
     rows = json.loads(run("purgatory", export, "-d", defs, "--list", "-q", "-f", "json").stdout)["tables"]["stuck_leads"]
     assert [(r["id"], r["last_activity"]) for r in rows] == [("A", "2024-06-01"), ("B", "2024-07-05")]
+
+
+# --------------------------------------------------------------------------------------------
+# Value at risk in several currencies (a QA pass: the Pipedrive sample added USD and EUR)
+
+CURRENCY_DEFS = """version: 1
+columns: {id: id, amount: value, currency: cur, owner: owner}
+stages:
+  - {name: Lead, date: lead_at, sla_days: 5}
+  - {name: Won, date: won_at}
+"""
+# As of 2024-03-01 (Z's won date). Stuck at Lead (over 5 days, not won): A (USD 100, Ann),
+# B (USD 50, Bob), C (EUR 70, Ann), D (no amount, EUR). Not stuck: E (USD 900, in 2 days), Z (won, EUR 5).
+# Stuck at Lead: USD 150 (Ann 100, Bob 50), EUR 70 (Ann 70); no total of 220.
+CURRENCY_CSV = ("id,lead_at,won_at,value,cur,owner\nA,2024-01-01,,100,USD,Ann\nB,2024-01-02,,50,USD,Bob\n"
+                "C,2024-01-03,,70,EUR,Ann\nD,2024-01-04,,,EUR,Bob\nE,2024-02-28,,900,USD,Ann\nZ,2024-01-05,2024-03-01,5,EUR,Bob\n")
+
+
+def test_value_at_risk_in_several_currencies_is_a_total_per_currency(write):
+    defs, export = write("defs.yml", CURRENCY_DEFS), write("deals.csv", CURRENCY_CSV)
+    doc = json.loads(run("purgatory", export, "-d", defs, "-f", "json", "-q", "--by", "owner").stdout)
+    lead = doc["tables"]["stages"][0]
+    assert (lead["stuck"], lead["value_at_risk"], lead["value_at_risk:USD"], lead["value_at_risk:EUR"]) == (4, None, 150, 70)
+    owners = {r["group"]: r for r in doc["tables"]["groups"]}
+    assert (owners["Ann"]["value_at_risk:USD"], owners["Ann"]["value_at_risk:EUR"]) == (100, 70)
+    assert (owners["Bob"]["value_at_risk:USD"], owners["Bob"]["value_at_risk:EUR"]) == (50, 0)
+    text = run("purgatory", export, "-d", defs, "-f", "text", "-q").stdout
+    assert "Value at risk USD" in text and "Value at risk EUR" in text and "a total per currency" in text
+    # one currency only: one total, as before
+    one = json.loads(run("purgatory", write("usd.csv", CURRENCY_CSV.replace("EUR", "USD")), "-d", defs, "-f", "json", "-q").stdout)
+    first = one["tables"]["stages"][0]
+    assert first["value_at_risk"] == 220 and not [k for k in first if k.startswith("value_at_risk:")]

@@ -8,6 +8,7 @@ from funnelcli.engine import funnel
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
 from funnelcli.measures.model import Column, ColumnNotes, Report, Table
+from funnelcli.measures.purgatory_report import risk_columns
 from funnelcli.measures.report_parts import add_targets, closing_notes, header, stage_columns
 from funnelcli.measures.trends_report import cohort_gap_notes, cumulative_column, rate_columns, rate_measures
 
@@ -127,7 +128,7 @@ def _purgatory_tables(f: Funnel) -> list[Table]:
     stuck_cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("stuck", "Stuck", "count"),
                   Column("stuck_share", "Stuck share", "rate"), Column("median_days_stuck", "Median days stuck", "days")]
     if "amount" in f.frame.columns:
-        stuck_cols.append(Column("value_at_risk", "Value at risk", "money"))
+        stuck_cols += risk_columns(f)
     # the last stage without an SLA has no stuck count at all: no row for it
     stuck_rows = [r for r in pm.stage_rows(f, stages) if r["stuck"] is not None]
     notes = [f"{r['purgatory']}: {r['leads']:,} lead{'s' if r['leads'] != 1 else ''} ({r['rule']})." for r in pm.named_purgatories(f, stages)]

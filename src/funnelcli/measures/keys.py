@@ -63,6 +63,11 @@ def share_key(exit_name: str) -> str:
     return f"share:{exit_name}"
 
 
+def risk_key(currency: str) -> str:
+    """Return the key of the value at risk in one currency: 'value_at_risk:USD'."""
+    return f"value_at_risk:{currency}"
+
+
 def stuck_key(stage: str) -> str:
     """Return the key of the leads stuck at a stage: 'stuck:STAGE'."""
     return f"stuck:{stage}"

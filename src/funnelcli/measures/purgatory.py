@@ -49,6 +49,36 @@ def _amount(f: Funnel) -> np.ndarray | None:
     return f.column("amount").to_numpy(dtype="float64", na_value=np.nan)
 
 
+def currencies(f: Funnel) -> list[str] | None:
+    """Return the currencies of the amounts when a currency field is mapped and the leads with an
+    amount hold more than one: value at risk is then a total per currency, as dollars and euros
+    added are no number; None for one total."""
+    return f.remember(("currencies",), lambda: _currencies(f))
+
+
+def _currencies(f: Funnel) -> list[str] | None:
+    amount = _amount(f)
+    if amount is None or "currency" not in f.frame.columns:
+        return None
+    groups = group_by(f, "currency")
+    present = np.unique(groups.codes[~np.isnan(amount)])
+    return [groups.labels[g] for g in present] if len(present) > 1 else None
+
+
+def _at_risk(f: Funnel, amount: np.ndarray | None, mask: np.ndarray | None) -> dict:
+    """Return the value at risk of the leads `mask` (None: not measured there): one total, or with
+    several currencies a total per currency (value_at_risk:USD, ...) and no total."""
+    shown = currencies(f)
+    if shown is None:
+        return {"value_at_risk": None if amount is None or mask is None else _money(np.nansum(amount[mask]))}
+    groups = group_by(f, "currency")
+    out: dict = {"value_at_risk": None}
+    for label in shown:
+        mine = None if mask is None else mask & (groups.codes == groups.labels.index(label))
+        out[keys.risk_key(label)] = None if mine is None else _money(np.nansum(amount[mine]))
+    return out
+
+
 def touched_and_dropped(f: Funnel, i: int) -> np.ndarray | None:
     """Return which leads are in stage i's activity purgatory (see _touched_and_dropped)."""
     return f.remember(("touched_and_dropped", i), lambda: _touched_and_dropped(f, i))
@@ -116,7 +146,7 @@ def stage_rows(f: Funnel, stages: list[int]) -> list[dict]:
             "stuck_share": rate(int(stuck.sum()), reached) if has_sla else None,
             "median_days_stuck": median,
             "max_days_stuck": longest,
-            "value_at_risk": None if amount is None or not (has_sla or not last) else _money(np.nansum(amount[stuck])),
+            **_at_risk(f, amount, stuck if has_sla or not last else None),
         })
         rows.append(row)
     return rows
@@ -160,7 +190,7 @@ def _purgatory_row(f: Funnel, i: int, mask: np.ndarray, amount, name: str, rule:
         "share_of_reached": rate(leads, int(f.reached[:, i].sum())),
         "median_days_in_stage": median,
         "max_days_in_stage": longest,
-        "value_at_risk": None if amount is None else _money(np.nansum(amount[mask])),
+        **_at_risk(f, amount, mask),
     }
 
 
@@ -227,9 +257,14 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
     reached_total = count(f.reached[:, stages].any(axis=1), groups)
     frame = pd.DataFrame({"g": groups.codes[stuck_any], "age": oldest[stuck_any].astype(np.float64)})
     ages = frame.groupby("g")["age"].agg(["median", "max"]) if len(frame) else None
-    risk = None
+    risk = {}  # the value at risk per group: one total, or per currency
     if amount is not None:
-        risk = np.bincount(groups.codes[stuck_any], weights=np.nan_to_num(amount[stuck_any]), minlength=groups.size)
+        shown = currencies(f)
+        by_currency = group_by(f, "currency") if shown else None
+        for label in shown or [None]:
+            mine = stuck_any if label is None else stuck_any & (by_currency.codes == by_currency.labels.index(label))
+            risk["value_at_risk" if label is None else keys.risk_key(label)] = np.bincount(
+                groups.codes[mine], weights=np.nan_to_num(amount[mine]), minlength=groups.size)
     rows = []
     order = sorted(range(groups.size), key=lambda g: (-stuck_total[g], groups.labels[g] == BLANK, groups.labels[g]))
     for g in order:
@@ -243,7 +278,8 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
         has = ages is not None and g in ages.index
         row["median_days_stuck"] = number(ages.loc[g, "median"]) if has else None
         row["max_days_stuck"] = number(ages.loc[g, "max"]) if has else None
-        row["value_at_risk"] = None if risk is None else _money(risk[g])
+        row["value_at_risk"] = None
+        row.update({key: _money(totals[g]) for key, totals in risk.items()})
         rows.append(row)
     return rows
 

@@ -31,7 +31,7 @@ def purgatory(f: Funnel, by: str | None = None, stage: str | None = None, show_l
     tables = [_stuck_by_stage_table(f, stages, exits, has_amount)]
     named = measures.named_purgatories(f, stages)
     if named:
-        tables.append(_purgatories_table(named, has_amount))
+        tables.append(_purgatories_table(f, named, has_amount))
     bands = measures.age_bands(f, stages)
     if bands:
         tables.append(_age_bands_table(bands))
@@ -85,12 +85,14 @@ def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_am
     cols += [Column("stuck", "Stuck", "count"), Column("in_progress", "In progress", "count"),
              Column("stuck_share", "Stuck share", "rate", priority=2), Column("median_days_stuck", "Median days stuck", "days", priority=2),
              Column("max_days_stuck", "Max days stuck", "days", priority=3)]
-    if has_amount:
-        cols.append(Column("value_at_risk", "Value at risk", "money"))
+    risk = risk_columns(f) if has_amount else []
+    cols += risk
+    several = len(risk) > 1
     notes = [ColumnNotes([("stuck", "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA.")]
                          + ([(("median_days_stuck", "max_days_stuck"), "Days stuck: days in the stage at the as-of date.")]
                             if f.as_of is not None else [])  # no dates: no days
-                         + ([("value_at_risk", "Value at risk: the amount of the stuck leads.")] if has_amount else []))]
+                         + ([(tuple(c.key for c in risk), "Value at risk: the amount of the stuck leads"
+                              + (", a total per currency (the amounts are in several)." if several else "."))] if risk else []))]
     last = len(f.stages) - 1
     open_ended = [f.stages[i] for i in stages if i != last and f.defs.stages[i].sla_days is None]
     if open_ended and f.as_of is not None:  # with no dates nothing can be stuck anywhere, and the report says so
@@ -99,13 +101,23 @@ def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_am
     return Table("stages", "Stuck by stage", cols, measures.stage_rows(f, stages), notes)
 
 
-def _purgatories_table(named: list[dict], has_amount: bool) -> Table:
+def risk_columns(f: Funnel) -> list[Column]:
+    """Return the value at risk's column, or with amounts in several currencies one per currency."""
+    from funnelcli.measures import purgatory as measures
+
+    shown = measures.currencies(f)
+    if shown is None:
+        return [Column("value_at_risk", "Value at risk", "money")]
+    return [Column(keys.risk_key(c), f"Value at risk {c}", "money") for c in shown]
+
+
+def _purgatories_table(f: Funnel, named: list[dict], has_amount: bool) -> Table:
     """Return the table of the two named purgatories, each rule in a note."""
     cols = [Column("purgatory", "Purgatory"), Column("stage", "Stage"), Column("leads", "Leads", "count"),
             Column("share_of_reached", "Share of stage", "rate"), Column("median_days_in_stage", "Median days", "days"),
             Column("max_days_in_stage", "Max days", "days")]
     if has_amount:
-        cols.append(Column("value_at_risk", "Value at risk", "money"))
+        cols += risk_columns(f)
     return Table("purgatories", "The two purgatories", cols, named, [f"{r['purgatory']}: {r['rule']}." for r in named])
 
 
@@ -146,6 +158,6 @@ def _stuck_by_group_table(f: Funnel, by: str, stages: list[int], has_amount: boo
     cols += [Column("reached", "Reached", "count"), Column("stuck_share", "Stuck share", "rate"),
              Column("median_days_stuck", "Median days stuck", "days"), Column("max_days_stuck", "Max days stuck", "days")]
     if has_amount:
-        cols.append(Column("value_at_risk", "Value at risk", "money"))
+        cols += risk_columns(f)
     return Table("groups", f"Stuck by {by}", cols, measures.by_group(f, by, stages), [
         "Ranked by stuck leads. A lead stuck at several stages counts once; its days are those of its latest stage."])

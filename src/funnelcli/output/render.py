@@ -541,7 +541,7 @@ def _field_kind(key: str) -> str:
     so that a cell is written alike by every command (729, not 729.0)."""
     if key.endswith("_days") or "_days_" in key or key.startswith("days_"):
         return "days"
-    if key in ("amount", "value_at_risk"):
+    if key == "amount" or key.startswith("value_at_risk"):  # value_at_risk:USD too
         return "money"
     return "text"
 
