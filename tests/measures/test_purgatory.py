@@ -414,9 +414,9 @@ stages:
   - {name: Won, date: won_at}
 """
 # As of 2024-03-01 (Z's won date). Stuck at Lead (over 5 days, not won): A (USD 100, Ann),
-# B (USD 50, Bob), C (EUR 70, Ann), D (no amount, EUR). Not stuck: E (USD 900, in 2 days), Z (won, EUR 5).
-# Stuck at Lead: USD 150 (Ann 100, Bob 50), EUR 70 (Ann 70); no total of 220.
-CURRENCY_CSV = ("id,lead_at,won_at,value,cur,owner\nA,2024-01-01,,100,USD,Ann\nB,2024-01-02,,50,USD,Bob\n"
+# B ('usd ' 50, Bob: the same currency), C (EUR 70, Ann), D (no amount, EUR). Not stuck: E (USD
+# 900, in 2 days), Z (won, EUR 5). Stuck at Lead: USD 150 (Ann 100, Bob 50), EUR 70 (Ann 70); no total of 220.
+CURRENCY_CSV = ("id,lead_at,won_at,value,cur,owner\nA,2024-01-01,,100,USD,Ann\nB,2024-01-02,,50,usd ,Bob\n"
                 "C,2024-01-03,,70,EUR,Ann\nD,2024-01-04,,,EUR,Bob\nE,2024-02-28,,900,USD,Ann\nZ,2024-01-05,2024-03-01,5,EUR,Bob\n")
 
 
@@ -428,9 +428,14 @@ def test_value_at_risk_in_several_currencies_is_a_total_per_currency(write):
     owners = {r["group"]: r for r in doc["tables"]["groups"]}
     assert (owners["Ann"]["value_at_risk:USD"], owners["Ann"]["value_at_risk:EUR"]) == (100, 70)
     assert (owners["Bob"]["value_at_risk:USD"], owners["Bob"]["value_at_risk:EUR"]) == (50, 0)
+    assert [k for k in lead if k.startswith("value_at_risk:")] == ["value_at_risk:EUR", "value_at_risk:USD"]  # by name
     text = run("purgatory", export, "-d", defs, "-f", "text", "-q").stdout
-    assert "Value at risk USD" in text and "Value at risk EUR" in text and "a total per currency" in text
-    # one currency only: one total, as before
+    assert "Value at risk EUR  Value at risk USD" in text and "a total per currency" in text
+    # one currency: its total, named (the keys don't change with the currencies a selection holds)
     one = json.loads(run("purgatory", write("usd.csv", CURRENCY_CSV.replace("EUR", "USD")), "-d", defs, "-f", "json", "-q").stdout)
     first = one["tables"]["stages"][0]
-    assert first["value_at_risk"] == 220 and not [k for k in first if k.startswith("value_at_risk:")]
+    assert (first["value_at_risk"], first["value_at_risk:USD"]) == (None, 220)
+    # no currency field: one total, as before
+    plain = json.loads(run("purgatory", export, "-d", write("plain.yml", CURRENCY_DEFS.replace(", currency: cur", "")),
+                           "-f", "json", "-q").stdout)
+    assert plain["tables"]["stages"][0]["value_at_risk"] == 220

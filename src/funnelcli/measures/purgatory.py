@@ -49,33 +49,41 @@ def _amount(f: Funnel) -> np.ndarray | None:
     return f.column("amount").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def currencies(f: Funnel) -> list[str] | None:
-    """Return the currencies of the amounts when a currency field is mapped and the leads with an
-    amount hold more than one: value at risk is then a total per currency, as dollars and euros
-    added are no number; None for one total."""
+def currencies(f: Funnel) -> tuple[list[str], np.ndarray] | None:
+    """Return, with amounts and a currency field mapped, the currencies of the selected leads'
+    amounts (codes trimmed, in capitals: 'usd ' is USD; blank last) and each lead's index among
+    them (-1: no amount): value at risk is then a total per currency, named even when there is
+    one, as dollars and euros added are no number. None without a currency field: one total."""
     return f.remember(("currencies",), lambda: _currencies(f))
 
 
-def _currencies(f: Funnel) -> list[str] | None:
+def _currencies(f: Funnel) -> tuple[list[str], np.ndarray] | None:
     amount = _amount(f)
     if amount is None or "currency" not in f.frame.columns:
         return None
-    groups = group_by(f, "currency")
-    present = np.unique(groups.codes[~np.isnan(amount)])
-    return [groups.labels[g] for g in present] if len(present) > 1 else None
+    column = f.column("currency")
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, values = column.cat.codes.to_numpy(), list(column.cat.categories)
+    else:  # a currency brought in as numbers (a code like 978), say
+        codes, values = pd.factorize(column, use_na_sentinel=True)
+    written = [str(v).strip().upper() or BLANK for v in values] + [BLANK]  # code -1 (blank) picks the last
+    each = np.array(written, dtype=object)[codes]
+    held = set(np.unique(each[~np.isnan(amount)]))
+    names = sorted(held - {BLANK}) + ([BLANK] if BLANK in held else [])
+    index = np.array([names.index(w) if w in held else -1 for w in written], dtype=np.int32)
+    return names, np.where(np.isnan(amount), -1, index[codes])
 
 
 def _at_risk(f: Funnel, amount: np.ndarray | None, mask: np.ndarray | None) -> dict:
     """Return the value at risk of the leads `mask` (None: not measured there): one total, or with
-    several currencies a total per currency (value_at_risk:USD, ...) and no total."""
+    a currency field a total per currency (value_at_risk:USD, ...) and no total."""
     shown = currencies(f)
     if shown is None:
         return {"value_at_risk": None if amount is None or mask is None else _money(np.nansum(amount[mask]))}
-    groups = group_by(f, "currency")
+    names, codes = shown
     out: dict = {"value_at_risk": None}
-    for label in shown:
-        mine = None if mask is None else mask & (groups.codes == groups.labels.index(label))
-        out[keys.risk_key(label)] = None if mine is None else _money(np.nansum(amount[mine]))
+    for c, name in enumerate(names):
+        out[keys.risk_key(name)] = None if mask is None else _money(np.nansum(amount[mask & (codes == c)]))
     return out
 
 
@@ -260,10 +268,9 @@ def by_group(f: Funnel, by: str, stages: list[int]) -> list[dict]:
     risk = {}  # the value at risk per group: one total, or per currency
     if amount is not None:
         shown = currencies(f)
-        by_currency = group_by(f, "currency") if shown else None
-        for label in shown or [None]:
-            mine = stuck_any if label is None else stuck_any & (by_currency.codes == by_currency.labels.index(label))
-            risk["value_at_risk" if label is None else keys.risk_key(label)] = np.bincount(
+        for c, name in enumerate(shown[0] if shown else [None]):
+            mine = stuck_any if name is None else stuck_any & (shown[1] == c)
+            risk["value_at_risk" if name is None else keys.risk_key(name)] = np.bincount(
                 groups.codes[mine], weights=np.nan_to_num(amount[mine]), minlength=groups.size)
     rows = []
     order = sorted(range(groups.size), key=lambda g: (-stuck_total[g], groups.labels[g] == BLANK, groups.labels[g]))

@@ -87,12 +87,12 @@ def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_am
              Column("max_days_stuck", "Max days stuck", "days", priority=3)]
     risk = risk_columns(f) if has_amount else []
     cols += risk
-    several = len(risk) > 1
+    several = len(risk) > 1 or bool(risk) and risk[0].key != "value_at_risk"
     notes = [ColumnNotes([("stuck", "Stuck: reached the stage, neither moved on nor exited, and older in it than its SLA.")]
                          + ([(("median_days_stuck", "max_days_stuck"), "Days stuck: days in the stage at the as-of date.")]
                             if f.as_of is not None else [])  # no dates: no days
                          + ([(tuple(c.key for c in risk), "Value at risk: the amount of the stuck leads"
-                              + (", a total per currency (the amounts are in several)." if several else "."))] if risk else []))]
+                              + (", a total per currency." if several else "."))] if risk else []))]
     last = len(f.stages) - 1
     open_ended = [f.stages[i] for i in stages if i != last and f.defs.stages[i].sla_days is None]
     if open_ended and f.as_of is not None:  # with no dates nothing can be stuck anywhere, and the report says so
@@ -108,7 +108,7 @@ def risk_columns(f: Funnel) -> list[Column]:
     shown = measures.currencies(f)
     if shown is None:
         return [Column("value_at_risk", "Value at risk", "money")]
-    return [Column(keys.risk_key(c), f"Value at risk {c}", "money") for c in shown]
+    return [Column(keys.risk_key(c), f"Value at risk {c}", "money") for c in shown[0]]
 
 
 def _purgatories_table(f: Funnel, named: list[dict], has_amount: bool) -> Table:
