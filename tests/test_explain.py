@@ -381,3 +381,23 @@ def test_an_id_not_found_points_at_rows_left_out_unread_and_a_blank_id_is_refuse
     assert "(or it is on the row left out unread, whose fields don't match the header: row 3)" in result.stderr
     blank = run("explain", export, "", "1", "-d", defs, "-q")
     assert blank.exit_code == 2 and "an id given is blank" in blank.stderr
+
+
+def test_explain_names_the_row_of_each_joined_file_a_lead_took(write):
+    # opportunities O1 has rows 2 (won, closing 03-01) and 3 (lost, closing 02-01): many: first by
+    # close takes row 3 and passes row 2 over; L2's O9 matches no row; L3 has no opportunity id
+    leads = write("leads.csv", "id,created,opp\nL1,2026-01-10,O1\nL2,2026-01-11,O9\nL3,2026-01-12,\n")
+    write("opps.csv", "opp_id,closed,won\nO1,2026-03-01,true\nO1,2026-02-01,false\n")
+    defs = write("defs.yml", "version: 1\ncolumns: {id: id, opportunity: opp}\njoins:\n  - name: opportunities\n"
+                             "    path: opps.csv\n    on: {opportunity: opp_id}\n    columns: {closed: closed, won: won}\n"
+                             "    many: first\n    order_by: closed\nstages:\n  - {name: Lead, date: created}\n"
+                             "  - {name: Won, flag: won, date: closed}\n")
+    report = json.loads(run("explain", leads, "L1", "L2", "L3", "-d", defs, "-f", "json", "-q").stdout)
+    joins = {lead["id"]: lead["joins"][0] for lead in report["leads"]}
+    assert (joins["L1"]["row"], joins["L1"]["not_used"]) == (3, [2])
+    assert joins["L1"]["why"] == "row 3 of " + str(leads).replace("leads.csv", "opps.csv") + \
+        "; row 2 of the same key not used (many: first)"
+    assert joins["L2"]["row"] is None and joins["L2"]["why"].startswith("its key matches no row of ")
+    assert joins["L3"]["row"] is None and joins["L3"]["why"].startswith("no key to look up")
+    text = run("explain", leads, "L1", "-d", defs, "-q", "-f", "text").stdout
+    assert "Join opportunities" in text and "row 2 of the same key not used (many: first)" in text

@@ -138,6 +138,7 @@ def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray) -> di
         lead.update(in_report=False, status="not in the report", reason=reason)
     else:
         lead.update(in_report=True, status="in the report", reason="reached " + f.defs.stages[0].name)
+    lead["joins"] = [trace.of(r) for trace in loaded.joined]
     lead["stages"] = [_stage(loaded, f, r, p, i) for i in range(len(f.stages))]
     lead["exit"] = _exit(loaded, f, r, p)
     lead["market"] = _market(loaded, f.defs, r)
@@ -610,6 +611,7 @@ def _lead_rows(lead: dict, export: str) -> list[dict]:
     where = f"row {lead['row']} of {export}" + (" (the lead's first row in the log)" if lead["row_of"] == "log" else "")
     out = [row("row", "Row", str(lead["row"]), f"{where}; {lead['status']}: {lead['reason']}")]
     out += [row("row", "Row", str(o["row"]), f"also row {o['row']}: excluded, {o['excluded']}") for o in lead["other_rows"]]
+    out += [row("join", f"Join {j['join']}", str(j["row"]) if j["row"] else NONE, j["why"]) for j in lead.get("joins", [])]
     for s in lead["stages"]:
         value = s["short"] if s["reached"] else "not reached"
         out.append(row("stage", s["stage"], value, s["why"], own_date=s["own_date"], date=s["date"], bucket=s["bucket"],

@@ -70,6 +70,7 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     fields = typed_fields(raw, defs, evidence, files, unit)
     # once the usable rows are known: each join's unmatched leads, and its rows that matched only excluded ones
     fields.notices += notices + [n for n in (u.settle(fields.usable, fields.rows) for u in unmatched) if n]
+    fields.joined = [u.trace for u in unmatched]
     return fields
 
 

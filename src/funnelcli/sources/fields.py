@@ -92,6 +92,7 @@ class Fields:
     evidence: Evidence = dataclass_field(default_factory=Evidence)  # what the shape says about stages and exits
     files: list[FileAccount] = dataclass_field(default_factory=list)  # a log's or joined files' rows
     unit: str = "rows"  # what rows_read counts: "rows" of the export, or "leads" (of a log)
+    joined: list = dataclass_field(default_factory=list)  # per join, which row each record took (joins.JoinTrace)
 
     @property
     def rows(self) -> np.ndarray:

@@ -33,7 +33,8 @@ def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None 
                encoding: str | None = None) -> tuple[RawTable, list[FileAccount], list[RowIssue], list[Unmatched]]:
     """Return the lead table with every join's columns added, where each file's rows went,
     notices about the files, and per join the lead rows no row of its file matches (`Unmatched`:
-    settled, and a notice, once the rows that are leads are known)."""
+    settled, and a notice, once the rows that are leads are known; it traces which row each
+    lead took, for explain)."""
     accounts: list[FileAccount] = []
     notices: list[RowIssue] = []
     unmatched: list[Unmatched] = []
@@ -60,6 +61,8 @@ class Unmatched:
     position: np.ndarray  # per row of the lead table: the file's row (position) it takes, -1: none
     account: FileAccount  # the file's account, whose "matched a lead" this settles
     file_rows: np.ndarray  # the file's row numbers, by position
+    trace: JoinTrace | None = None  # which row each lead took, kept for explain
+
 
     def settle(self, usable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
         """Count apart, in the file's account, its rows that only excluded rows of the export (an
@@ -79,6 +82,32 @@ class Unmatched:
             parts.insert(at + 1, (n, ONLY_EXCLUDED))
             self.account.first_rows[ONLY_EXCLUDED] = [int(r) for r in self.file_rows[np.flatnonzero(only)[:SHOW_ROWS]]]
         return issue(self.reason, self.rows & usable, rows, detail="the columns the join brings are blank for those leads")
+
+
+@dataclass
+class JoinTrace:
+    """Which row of a join's file each lead took, for `explain`: a few bytes a lead."""
+
+    name: str
+    file: str
+    many: str
+    taken: np.ndarray  # int32 per row of the lead table: the file's row number it took, 0 for none
+    keyed: np.ndarray  # bool per row of the lead table: it has a key to look up
+    passed_over: tuple  # (row taken, a row of the same key not used), row numbers, sorted by the first
+
+    def of(self, r: int) -> dict:
+        """Return what row r of the lead table took: the file's row, the rows passed over, and why."""
+        row = int(self.taken[r])
+        if row:
+            at = slice(*np.searchsorted(self.passed_over[0], [row, row + 1]))
+            others = [int(x) for x in self.passed_over[1][at]]
+            why = f"row {row} of {self.file}" + (f"; row{'s' if len(others) != 1 else ''} {', '.join(map(str, others))} "
+                                                 f"of the same key not used (many: {self.many})" if others else "")
+        elif self.keyed[r]:
+            others, why = [], f"its key matches no row of {self.file}: the columns the join brings are blank"
+        else:
+            others, why = [], "no key to look up: the columns the join brings are blank"
+        return {"join": self.name, "file": self.file, "row": row or None, "not_used": others, "why": why}
 
 
 MATCHED = "matched a lead"
@@ -186,8 +215,13 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
         arrays[canonical] = pc.take(raw.column(header), take) if raw.num_rows else pa.nulls(len(position), pa.string())
     table = pa.table({h: (a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a])) for h, a in arrays.items()})
     account = _account(raw, join, blank, matches, chosen)
+    beaten = np.flatnonzero(matches & ~chosen)
+    by_winner = np.argsort(winner[file_code[beaten]], kind="stable")
+    passed_over = (raw.rows[winner[file_code[beaten]]][by_winner], raw.rows[beaten][by_winner])
+    trace = JoinTrace(join.name, raw.name, join.many, np.where(found, raw.rows[np.maximum(position, 0)], 0).astype(np.int32)
+                      if len(raw.rows) else np.zeros(len(position), dtype=np.int32), lead_has_key, passed_over)
     missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key,
-                        position, account, raw.rows)
+                        position, account, raw.rows, trace)
     # the lead file's own rows left out (ragged, a footer) and notices go on with it
     return dataclasses.replace(leads, table=table), account, missing, unread
 
