@@ -401,3 +401,18 @@ def test_explain_names_the_row_of_each_joined_file_a_lead_took(write):
     assert joins["L3"]["row"] is None and joins["L3"]["why"].startswith("no key to look up")
     text = run("explain", leads, "L1", "-d", defs, "-q", "-f", "text").stdout
     assert "Join opportunities" in text and "row 2 of the same key not used (many: first)" in text
+
+
+def test_explain_tells_a_log_leads_moves_back_and_re_entries(write):
+    # deal 7: Lead 01-01 (row 2), Proposal 01-05 (row 3), back to Lead 01-09 (row 4: a move back
+    # and a re-entry), Proposal again 01-20 (row 5: a re-entry). Replayed at 01-10, only row 4 is known.
+    log = write("log.csv", "id,stage,at\n7,Lead,2026-01-01\n7,Proposal,2026-01-05\n7,Lead,2026-01-09\n7,Proposal,2026-01-20\n")
+    defs = write("defs.yml", "version: 1\ncolumns: {id: id}\nhistory: {stage: stage, at: at}\nstages:\n"
+                             "  - {name: Lead}\n  - {name: Proposal}\n")
+    report = json.loads(run("explain", log, "7", "-d", defs, "-f", "json", "-q").stdout)
+    moves = [(m["row"], m["stage"], m["back"], m["date"]) for m in report["leads"][0]["moves"]]
+    assert moves == [(4, "Lead", True, "2026-01-09"), (5, "Proposal", False, "2026-01-20")]
+    assert report["leads"][0]["moves"][0]["why"] == ("moved back to Lead on 2026-01-09 (row 4 of the log); "
+                                                      "the waterfall keeps the furthest stage reached")
+    replay = json.loads(run("explain", log, "7", "-d", defs, "-f", "json", "-q", "--as-of", "2026-01-10").stdout)
+    assert [m["row"] for m in replay["leads"][0]["moves"]] == [4]

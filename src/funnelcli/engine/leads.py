@@ -87,6 +87,7 @@ class LoadedExport:
     unit: str = "rows"  # what rows_read counts: rows of the export, or leads (of a log)
     latest_where: str | None = None  # where the latest date is: "'Last Activity Date', row 17"
     joined: list = dataclass_field(default_factory=list)  # per join, which row of its file each row took (for explain)
+    moves: tuple | None = None  # a log's re-entries and moves back: (leads, rows, days, stages, back), for explain
 
     @property
     def rows_excluded(self) -> int:
@@ -130,7 +131,7 @@ def lead_table(fields: Fields, defs: Definitions) -> LoadedExport:
         leads=frame, usable=usable, reached=reached, date=date, implied=implied, late=late,
         exit_met=exit_met, exit_dates=exit_dates, export=fields.export, rows_read=fields.rows_read,
         excluded=list(fields.excluded), notices=notices, latest_date=latest, latest_where=where,
-        dated=dated, files=list(fields.files), unit=fields.unit, joined=list(fields.joined),
+        dated=dated, files=list(fields.files), unit=fields.unit, joined=list(fields.joined), moves=fields.evidence.moves,
         exit_until=dict(fields.evidence.exit_until), exit_spans=dict(fields.evidence.exit_spans), market_gaps=gaps,
     )
 

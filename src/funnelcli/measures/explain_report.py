@@ -139,11 +139,31 @@ def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray) -> di
     else:
         lead.update(in_report=True, status="in the report", reason="reached " + f.defs.stages[0].name)
     lead["joins"] = [trace.of(r) for trace in loaded.joined]
+    lead["moves"] = _moves(loaded, f, r)
     lead["stages"] = [_stage(loaded, f, r, p, i) for i in range(len(f.stages))]
     lead["exit"] = _exit(loaded, f, r, p)
     lead["market"] = _market(loaded, f.defs, r)
     lead["cohort"] = _cohort(f, p)
     return lead
+
+
+def _moves(loaded: LoadedExport, f: Funnel, r: int) -> list[dict]:
+    """Return a log lead's re-entries and moves back by the as-of date (its first entries date its
+    stages; the waterfall keeps the furthest stage), each with its day and row of the log."""
+    if loaded.moves is None:
+        return []
+    defs, (leads, rows, days, stages, back) = f.defs, loaded.moves
+    at = slice(*np.searchsorted(leads, [r, r + 1]))
+    if f.as_of is not None:  # a replay leaves out what came after
+        keep = days[at] <= np.datetime64(f.as_of.date(), "D")
+        rows, days, stages, back = (a[at][keep] for a in (rows, days, stages, back))
+        at = slice(None)
+    return [{"row": int(row), "date": _day(day), "stage": defs.stages[int(s)].name, "back": bool(b),
+             "why": (f"moved back to {defs.stages[int(s)].name} on {_day(day)} (row {int(row)} of the log); "
+                     "the waterfall keeps the furthest stage reached") if b else
+                    (f"entered {defs.stages[int(s)].name} again on {_day(day)} (row {int(row)} of the log); "
+                     "its first entry dates the stage")}
+            for row, day, s, b in zip(rows[at], days[at], stages[at], back[at])]
 
 
 def _exited(loaded: LoadedExport, r: int) -> bool:
@@ -612,6 +632,8 @@ def _lead_rows(lead: dict, export: str) -> list[dict]:
     out = [row("row", "Row", str(lead["row"]), f"{where}; {lead['status']}: {lead['reason']}")]
     out += [row("row", "Row", str(o["row"]), f"also row {o['row']}: excluded, {o['excluded']}") for o in lead["other_rows"]]
     out += [row("join", f"Join {j['join']}", str(j["row"]) if j["row"] else NONE, j["why"]) for j in lead.get("joins", [])]
+    out += [row("move", "Moved back" if m["back"] else "Re-entered", m["stage"], m["why"], date=m["date"])
+            for m in lead.get("moves", [])]
     for s in lead["stages"]:
         value = s["short"] if s["reached"] else "not reached"
         out.append(row("stage", s["stage"], value, s["why"], own_date=s["own_date"], date=s["date"], bucket=s["bucket"],

@@ -379,7 +379,8 @@ def _evidence(defs: Definitions, n: int, lead_of: np.ndarray, kept: np.ndarray, 
         evidence.stage_dates[i] = np.where(reached, day[np.maximum(at, 0)], nat) if len(lead) else np.full(n, nat, "datetime64[D]")
         evidence.add_stage(i, reached, "log")
     _exits(evidence, len(defs.exits), n, lead, e, day)
-    return evidence, _moves(lead, s, first_entry, out_of_order, rows[where])
+    notices, evidence.moves = _moves(lead, s, first_entry, out_of_order, rows[where], day)
+    return evidence, notices
 
 
 def _exits(evidence: Evidence, exits: int, n: int, lead: np.ndarray, e: np.ndarray, day: np.ndarray) -> None:
@@ -422,11 +423,12 @@ def _earlier_exits(evidence: Evidence, n: int, lead: np.ndarray, e: np.ndarray, 
 
 
 def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_order: np.ndarray,
-           rows: np.ndarray) -> list[RowIssue | None]:
+           rows: np.ndarray, day: np.ndarray) -> tuple[list[RowIssue | None], tuple]:
     """Return notices for re-entries (a stage entered again: its first entry counts) and backward
-    moves (a change to an earlier stage than the lead's previous change). Each lead's changes are
-    in time order; only leads with a re-entry or with stages entered out of order can have
-    backward moves, and only their stage changes are grouped by lead to find them."""
+    moves (a change to an earlier stage than the lead's previous change), and those rows for
+    explain: (leads, rows, days, stages, moved back), by lead. Each lead's changes are in time
+    order; only leads with a re-entry or with stages entered out of order can have backward
+    moves, and only their stage changes are grouped by lead to find them."""
     is_stage = stage >= 0
     repeat = is_stage & ~first_entry
     suspect = out_of_order.copy()
@@ -436,12 +438,15 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
     lead_s, stage_s = lead[where], stage[where]
     backward = np.zeros(len(lead), dtype=bool)
     backward[where[1:]] = (lead_s[1:] == lead_s[:-1]) & (stage_s[1:] < stage_s[:-1])
+    moved = np.flatnonzero(repeat | backward)
+    moved = moved[np.argsort(lead[moved], kind="stable")]  # by lead, each lead's in time order
+    trace = (lead[moved], rows[moved], day[moved], stage[moved], backward[moved])
     return [
         issue("of the log entering a stage the lead had entered before (re-entries)", repeat, rows,
               detail="a stage's date is the first time the lead entered it"),
         issue("of the log moving a lead back to an earlier stage", backward, rows,
               detail=f"{_leads_word(len(np.unique(lead[backward])))} moved back; the waterfall counts the furthest stage reached"),
-    ]
+    ], trace
 
 
 def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int, changed: int,
