@@ -262,6 +262,25 @@ def _cache_key(path: str, defs: Definitions, bound: dict[str, str], encoding: st
         return None
 
 
+def _replayed_moves(findings: list, loaded, as_of) -> list:
+    """Return the findings with the log's re-entries and moves back counted by the as-of date."""
+    import numpy as np
+
+    from funnelcli.sources.history import MOVES_BACK, REENTRIES, moves_notices
+
+    cut = {i.reason: i for i in moves_notices(loaded.moves, np.datetime64(as_of.date(), "D")) if i}
+    out = list(findings)
+    for k in reversed(range(len(loaded.notices))):  # the notices follow the excluded rows' findings, in order
+        reason = loaded.notices[k].reason
+        if reason in (REENTRIES, MOVES_BACK):
+            at = len(loaded.excluded) + k
+            if reason in cut:
+                out[at] = Finding("notice", cut[reason].describe(), cut[reason].count)
+            else:
+                del out[at]
+    return out
+
+
 def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: dt.date | None = None,
            since: dt.date | None = None, until: dt.date | None = None, markets: Sequence[str] = (),
            cohort_stage: str | None = None):
@@ -318,6 +337,8 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
                           + "\n".join(f"  {f}" for f in findings))
     # the lead table is this run's alone: the funnel's matrices are made in its own, not beside them
     f = _funnel(loaded, defs, as_of, since, until, markets, cohort_stage, take_over=True)
+    if f.accounting.replayed_to and loaded.moves is not None:  # a replay tells the moves of the log as cut then
+        findings = _replayed_moves(findings, loaded, f.as_of)
     if f.as_of_set_aside is not None:
         findings.append(Finding("notice", f"{option('as_of')} {f.as_of_set_aside:%Y-%m-%d} set aside: the export has no dates, so there is no earlier state to "
                                           "replay; counted as the export stands", 0))

@@ -979,3 +979,18 @@ def test_the_pipedrive_log_alone_gives_what_the_log_with_the_deals_export_gives(
     assert (f"{len(reentries)} rows of the log entering a stage the lead had entered before (re-entries) "
             f"(rows {', '.join(map(str, reentries[:5]))}, ...)") in alone.stderr
     assert f"+ {len(manifest['reopened_deal_ids'])} reopenings (history.reopen)" in alone.stderr
+
+
+def test_a_replay_tells_the_moves_of_the_log_as_cut_then(cli):
+    # deal 1 moves back on 01-05 (row 4), deal 2 on 02-01 (row 7): replayed at 01-15, the log as cut
+    # then has one move back, and says what the cut log itself says
+    log = ("id,stage,at\n1,Lead,2024-01-01\n1,Proposal,2024-01-03\n1,Lead,2024-01-05\n"
+           "2,Lead,2024-01-02\n2,Proposal,2024-01-10\n2,Lead,2024-02-01\n")
+    defs = "version: 1\ncolumns: {id: id}\nhistory: {stage: stage, at: at}\nstages:\n  - {name: Lead}\n  - {name: Proposal}\n"
+    whole = cli(log, defs).stderr
+    assert "2 rows of the log moving a lead back to an earlier stage (rows 4, 7); 2 leads moved back" in whole
+    replay = cli(log, defs, "--as-of", "2024-01-15").stderr
+    cut = cli("\n".join(log.splitlines()[:6]) + "\n", defs).stderr  # rows 2-6: by 01-15
+    moved = "1 row of the log moving a lead back to an earlier stage (row 4); 1 lead moved back"
+    assert moved in replay and moved in cut
+    assert [x for x in replay.splitlines() if "re-entries" in x] == [x for x in cut.splitlines() if "re-entries" in x]

@@ -152,7 +152,7 @@ def _moves(loaded: LoadedExport, f: Funnel, r: int) -> list[dict]:
     stages; the waterfall keeps the furthest stage), each with its day and row of the log."""
     if loaded.moves is None:
         return []
-    defs, (leads, rows, days, stages, back) = f.defs, loaded.moves
+    defs, (leads, rows, days, stages, back, _) = f.defs, loaded.moves
     at = slice(*np.searchsorted(leads, [r, r + 1]))
     if f.as_of is not None:  # a replay leaves out what came after
         keep = days[at] <= np.datetime64(f.as_of.date(), "D")

@@ -422,13 +422,29 @@ def _earlier_exits(evidence: Evidence, n: int, lead: np.ndarray, e: np.ndarray, 
         evidence.exit_spans[int(j)] = (lead[rows[mine]], day[rows[mine]], day[rows[mine + 1]])
 
 
+REENTRIES = "of the log entering a stage the lead had entered before (re-entries)"
+MOVES_BACK = "of the log moving a lead back to an earlier stage"
+
+
+def moves_notices(trace: tuple, until: np.datetime64 | None = None) -> list[RowIssue | None]:
+    """Return the notices of a log's re-entries and moves back (`trace`, as _moves keeps them): of
+    the whole log, or (`until`, a replay's as-of day) of the log as cut then."""
+    leads, rows, days, _, back, again = trace
+    known = np.ones(len(rows), dtype=bool) if until is None else days <= until
+    return [
+        issue(REENTRIES, again & known, rows, detail="a stage's date is the first time the lead entered it"),
+        issue(MOVES_BACK, back & known, rows,
+              detail=f"{_leads_word(len(np.unique(leads[back & known])))} moved back; the waterfall counts the furthest stage reached"),
+    ]
+
+
 def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_order: np.ndarray,
            rows: np.ndarray, day: np.ndarray) -> tuple[list[RowIssue | None], tuple]:
     """Return notices for re-entries (a stage entered again: its first entry counts) and backward
     moves (a change to an earlier stage than the lead's previous change), and those rows for
-    explain: (leads, rows, days, stages, moved back), by lead. Each lead's changes are in time
-    order; only leads with a re-entry or with stages entered out of order can have backward
-    moves, and only their stage changes are grouped by lead to find them."""
+    explain and replays: (leads, rows, days, stages, moved back, entered again), by lead. Each
+    lead's changes are in time order; only leads with a re-entry or with stages entered out of
+    order can have backward moves, and only their stage changes are grouped by lead to find them."""
     is_stage = stage >= 0
     repeat = is_stage & ~first_entry
     suspect = out_of_order.copy()
@@ -440,13 +456,8 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
     backward[where[1:]] = (lead_s[1:] == lead_s[:-1]) & (stage_s[1:] < stage_s[:-1])
     moved = np.flatnonzero(repeat | backward)
     moved = moved[np.argsort(lead[moved], kind="stable")]  # by lead, each lead's in time order
-    trace = (lead[moved], rows[moved], day[moved], stage[moved], backward[moved])
-    return [
-        issue("of the log entering a stage the lead had entered before (re-entries)", repeat, rows,
-              detail="a stage's date is the first time the lead entered it"),
-        issue("of the log moving a lead back to an earlier stage", backward, rows,
-              detail=f"{_leads_word(len(np.unique(lead[backward])))} moved back; the waterfall counts the furthest stage reached"),
-    ], trace
+    trace = (lead[moved], rows[moved], day[moved], stage[moved], backward[moved], repeat[moved])
+    return moves_notices(trace), trace
 
 
 def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int, changed: int,
