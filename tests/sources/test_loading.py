@@ -1049,5 +1049,5 @@ def test_a_title_line_above_the_header_is_named(tmp_path):
     export.write_bytes(b"Leads export - generated 2024-12-01\n" + SAMPLE.read_bytes())
     result = run("conversion", str(export), "-d", str(DEFINITIONS))
     assert result.exit_code == 2
-    assert (f"{export}: line 1 ('Leads export - generated 2024-12-01') is no header: the columns the definitions use "
-            "are on line 2; delete the line above the header, and run again") in result.stderr
+    assert (f"{export}: line 1 ('Leads export - generated 2024-12-01') looks like a title above the header, which line 2 "
+            "holds ('Record ID', 'First Name', 'Last Name', ...): delete the line above the header, and run again") in result.stderr

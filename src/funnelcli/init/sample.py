@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import sys
 from dataclasses import dataclass
 
 from funnelcli.errors import InputError, option
 from funnelcli.sources.sniff import (
     FOOTER_MARKS,
+    VALUE_LIKE,
     encoding_hint,
     open_export,
     python_codec,
@@ -49,11 +49,8 @@ def read_sample(path: str, encoding: str | None = None, delimiter: str | None = 
     empty, binary or a workbook, undecodable, one column, no header, no data rows.
     """
     data, name = open_export(path)
-    head = read_head(data, path)
-    header, delimiter, encoding = read_header(head, name, encoding, delimiter)  # a byte-order mark names the file's own
+    header, delimiter, encoding = read_header(read_head(data, path), name, encoding, delimiter)  # a byte-order mark names the file's own
     codec = python_codec(encoding)
-    if len(header) == 1:
-        _refuse_a_title_line(head, header[0], name, codec)
     records, other, truncated = _records(data, path, name, codec, encoding, delimiter, len(header), limit)
     header = [h.strip() for h in header]
     _check_shape(name, header, records, other, delimiter)
@@ -93,25 +90,6 @@ def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str
     return rows, other, False
 
 
-_VALUE_LIKE = re.compile(r"^([-+$€£]?\s?\d[\d.,:/ -]*%?|\S+@\S+\.\w+|(true|false|yes|no))$", re.IGNORECASE)
-
-
-def _refuse_a_title_line(head: bytes, first: str, name: str, codec: str) -> None:
-    """Raise when line 1 is a title above the header (a report's name, 'Leads export - generated
-    ...'): one column, and line 2 holds names split by a delimiter, none of them like a value."""
-    lines = head.decode(codec, errors="replace").lstrip("\ufeff").splitlines()
-    if len(lines) < 3:
-        return
-    sep = max((",", ";", "\t", "|"), key=lines[1].count)
-    fields = [f.strip().lstrip("\ufeff") for f in next(csv.reader([lines[1]], delimiter=sep), [])]
-    named = [f for f in fields if f]
-    # not a header read with the wrong delimiter: a title holds no field that line 2's delimiter splits
-    if len(named) > 2 and sep not in first and not any(_VALUE_LIKE.match(f) for f in named):
-        raise InputError(f"{name}: line 1 ({first.strip()[:60]!r}) looks like a title above the header, which line 2 "
-                         f"holds ({', '.join(repr(f[:30]) for f in named[:3])}, ...): delete the line above the header, "
-                         "and run again")
-
-
 def _check_shape(name: str, header: list[str], rows: list[list[str]], other: int, delimiter: str) -> None:
     shown = {",": "a comma", ";": "a semicolon", "\t": "a tab"}.get(delimiter, repr(delimiter))
     if len(header) < 2:
@@ -120,7 +98,7 @@ def _check_shape(name: str, header: list[str], rows: list[list[str]], other: int
             f"init needs an id column and at least one more. If the export uses another delimiter, pass it "
             f"with {option('delimiter')}CHAR")
     named = [h for h in header if h]
-    if len(named) < 2 or sum(bool(_VALUE_LIKE.match(h)) for h in named) * 2 >= len(named):
+    if len(named) < 2 or sum(bool(VALUE_LIKE.match(h)) for h in named) * 2 >= len(named):
         raise InputError(
             f"{name}: the first line looks like data, not a header ({', '.join(repr(h[:30]) for h in header[:4])}...); "
             "init reads column names from the first line: export the file with its header row")

@@ -215,10 +215,7 @@ class _Export:
 def _open(data: bytes | None, path: str, name: str, needed: list, encoding: str | None, delimiter: str | None,
           what: str) -> _Export:
     """Return the export's header and footer, raising InputError naming every missing column."""
-    head = read_head(data, path)
-    header, delimiter, encoding = read_header(head, name, encoding, delimiter)
-    if len(header) == 1:
-        _refuse_a_title_line(head, header[0], needed, name, encoding)
+    header, delimiter, encoding = read_header(read_head(data, path), name, encoding, delimiter)
     _check_columns(needed, [h.strip() for h in header], name, what)
     written = {h.strip(): h for h in header}
     names = [n if isinstance(n, str) else n[0] for n in needed]
@@ -528,19 +525,6 @@ def _report_footer(data, path: str, codec: str, delimiter: str, width: int) -> t
     footer_text = "".join(lines[len(lines) - footer:])
     cut = size - len(footer_text.encode(codec if codec != "utf-8-sig" else "utf-8", errors="replace"))
     return cut, footer
-
-
-def _refuse_a_title_line(head: bytes, first: str, needed: list, name: str, encoding: str | None) -> None:
-    """Raise when line 1 is a title above the header (a report's name, 'Leads export - generated
-    ...'): one column, and line 2 holds the columns the definitions use."""
-    names = {n if isinstance(n, str) else n[0] for n in needed}
-    lines = head.decode(python_codec(encoding) if encoding else "utf-8-sig", errors="replace").lstrip("\ufeff").splitlines()
-    for number, line in enumerate(lines[1:6], start=2):
-        sep = max((",", ";", "\t", "|"), key=line.count)
-        fields = next(csv.reader([line], delimiter=sep), [])
-        if sep not in first and len(fields) > 1 and names and len(names & {f.strip() for f in fields}) * 2 >= len(names):
-            raise InputError(f"{name}: line 1 ({first.strip()[:60]!r}) is no header: the columns the definitions use are "
-                             f"on line {number}; delete the line{'s' if number > 2 else ''} above the header, and run again")
 
 
 def _check_columns(needed: list, header: list[str], name: str, what: str) -> None:

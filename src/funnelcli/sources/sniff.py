@@ -242,6 +242,25 @@ def _refuse_binary(head: bytes, name: str) -> None:
         raise InputError(f"{name}: this looks like a binary file, not a CSV export (NUL bytes in its first 4 KiB)")
 
 
+# a cell that is a value, not a column's name: a number, a date, an email, a yes or no
+VALUE_LIKE = re.compile(r"^([-+$€£]?\s?\d[\d.,:/ -]*%?|\S+@\S+\.\w+|(true|false|yes|no))$", re.IGNORECASE)
+
+
+def _refuse_a_title_line(text: str, first: str, name: str) -> None:
+    """Raise when line 1 is a title above the header (a report's name, 'Leads export - generated
+    ...'), as Excel's sep= line is: one column, and line 2 holds names split at a delimiter that
+    line 1 lacks (else it is a header read with the wrong delimiter), none of them like a value."""
+    lines = text.lstrip("\ufeff").splitlines()
+    if len(lines) < 2:
+        return
+    sep = max((",", ";", "\t", "|"), key=lines[1].count)
+    named = [f.strip().lstrip("\ufeff") for f in next(csv.reader([lines[1]], delimiter=sep), []) if f.strip()]
+    if len(named) > 2 and sep not in first and not any(VALUE_LIKE.match(f) for f in named):
+        raise InputError(f"{name}: line 1 ({first.strip()[:60]!r}) looks like a title above the header, which line 2 "
+                         f"holds ({', '.join(repr(f[:30]) for f in named[:3])}, ...): delete the line above the header, "
+                         "and run again")
+
+
 def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | None) -> tuple[list[str], str, str | None]:
     """Return the header's column names, the delimiter (given, or sniffed from the header) and
     the file's encoding (the one its byte-order mark names, else `encoding`)."""
@@ -284,4 +303,6 @@ def read_header(head: bytes, name: str, encoding: str | None, delimiter: str | N
         header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     except (StopIteration, csv.Error) as exc:
         raise InputError(f"{name}: cannot read the header row: {exc}") from None
+    if len(header) == 1:
+        _refuse_a_title_line(text, header[0], name)
     return header, delimiter, encoding  # the names as written; callers strip them to compare them
