@@ -262,23 +262,30 @@ def _cache_key(path: str, defs: Definitions, bound: dict[str, str], encoding: st
         return None
 
 
-def _replayed_moves(findings: list, loaded, as_of) -> list:
-    """Return the findings with the log's re-entries and moves back counted by the as-of date."""
+def _replayed_moves(notices: list, moves, as_of) -> list:
+    """Return the notices with a log's re-entries and moves back counted by the as-of date, as the
+    log cut then tells them."""
     import numpy as np
 
-    from funnelcli.sources.history import MOVES_BACK, REENTRIES, moves_notices
+    from funnelcli.sources.history import MOVES_BACK, REENTRIES
 
-    cut = {i.reason: i for i in moves_notices(loaded.moves, np.datetime64(as_of.date(), "D")) if i}
-    out = list(findings)
-    for k in reversed(range(len(loaded.notices))):  # the notices follow the excluded rows' findings, in order
-        reason = loaded.notices[k].reason
-        if reason in (REENTRIES, MOVES_BACK):
-            at = len(loaded.excluded) + k
-            if reason in cut:
-                out[at] = Finding("notice", cut[reason].describe(), cut[reason].count)
-            else:
-                del out[at]
+    cut = {i.reason: i for i in moves.until(np.datetime64(as_of.date(), "D")).notices() if i}
+    out = []
+    for notice in notices:
+        if notice.reason in (REENTRIES, MOVES_BACK):
+            notice = cut.get(notice.reason)  # none of them by then: no notice
+        if notice is not None:
+            out.append(notice)
     return out
+
+
+def _findings(loaded, notices: list) -> list:
+    """Return the findings of a load: its excluded rows, its notices, each file's account line and
+    the market rules over fields blank for most leads (about the definitions' fit, not bad rows)."""
+    findings = [Finding("excluded", i.describe(), i.count) for i in loaded.excluded]
+    findings += [Finding("notice", i.describe(), i.count) for i in notices]
+    findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]
+    return findings + [Finding("warning", i.describe(), i.count) for i in loaded.market_gaps]
 
 
 def funnel(export, defs: Definitions | PathLike | Sequence[PathLike], *, as_of: dt.date | None = None,
@@ -320,15 +327,11 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, content=content, joins=joins, cache=cache)
     from funnelcli.sources.csvfile import FOOTER
 
-    findings = [Finding("excluded", i.describe(), i.count) for i in loaded.excluded]
-    findings += [Finding("notice", i.describe(), i.count) for i in loaded.notices]
+    findings = _findings(loaded, loaded.notices)
     # a report footer is the export's form (every Salesforce report has one), not a fault: --strict passes it
     problems = [f for f, i in zip(findings, loaded.excluded + loaded.notices) if i.reason != FOOTER]
-    findings += [Finding("accounting", account.sentence(), account.rows_read) for account in loaded.files]
     # a log's or a joined file's excluded rows are in its account line: --strict fails on them too
     problems += [Finding("excluded", i.describe(), i.count) for account in loaded.files for i in account.excluded()]
-    # a market rule over a field blank for most leads: about the definitions' fit, not bad rows
-    findings += [Finding("warning", i.describe(), i.count) for i in loaded.market_gaps]
     if strict and problems:
         raise FunnelError(f"{option('strict')}: {loaded.export} has data-quality problems:\n"
                           + "\n".join(f"  {f}" for f in problems))
@@ -338,7 +341,7 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     # the lead table is this run's alone: the funnel's matrices are made in its own, not beside them
     f = _funnel(loaded, defs, as_of, since, until, markets, cohort_stage, take_over=True)
     if f.accounting.replayed_to and loaded.moves is not None:  # a replay tells the moves of the log as cut then
-        findings = _replayed_moves(findings, loaded, f.as_of)
+        findings = _findings(loaded, _replayed_moves(loaded.notices, loaded.moves, f.as_of))
     if f.as_of_set_aside is not None:
         findings.append(Finding("notice", f"{option('as_of')} {f.as_of_set_aside:%Y-%m-%d} set aside: the export has no dates, so there is no earlier state to "
                                           "replay; counted as the export stands", 0))

@@ -87,7 +87,7 @@ class LoadedExport:
     unit: str = "rows"  # what rows_read counts: rows of the export, or leads (of a log)
     latest_where: str | None = None  # where the latest date is: "'Last Activity Date', row 17"
     joined: list = dataclass_field(default_factory=list)  # per join, which row of its file each row took (for explain)
-    moves: tuple | None = None  # a log's re-entries and moves back (history._moves), for explain and replays
+    moves: object | None = None  # a log's re-entries and moves back (sources.history.Moves), for explain and replays
 
     @property
     def rows_excluded(self) -> int:

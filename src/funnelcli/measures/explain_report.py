@@ -152,18 +152,16 @@ def _moves(loaded: LoadedExport, f: Funnel, r: int) -> list[dict]:
     stages; the waterfall keeps the furthest stage), each with its day and row of the log."""
     if loaded.moves is None:
         return []
-    defs, (leads, rows, days, stages, back, _) = f.defs, loaded.moves
-    at = slice(*np.searchsorted(leads, [r, r + 1]))
+    moves = loaded.moves.of(r)
     if f.as_of is not None:  # a replay leaves out what came after
-        keep = days[at] <= np.datetime64(f.as_of.date(), "D")
-        rows, days, stages, back = (a[at][keep] for a in (rows, days, stages, back))
-        at = slice(None)
-    return [{"row": int(row), "date": _day(day), "stage": defs.stages[int(s)].name, "back": bool(b),
-             "why": (f"moved back to {defs.stages[int(s)].name} on {_day(day)} (row {int(row)} of the log); "
-                     "the waterfall keeps the furthest stage reached") if b else
-                    (f"entered {defs.stages[int(s)].name} again on {_day(day)} (row {int(row)} of the log); "
-                     "its first entry dates the stage")}
-            for row, day, s, b in zip(rows[at], days[at], stages[at], back[at])]
+        moves = moves.until(np.datetime64(f.as_of.date(), "D"))
+    out = []
+    for row, day, s, back in zip(moves.rows, moves.days, moves.stages, moves.back):
+        stage = f.defs.stages[int(s)].name
+        why = (f"moved back to {stage} on {_day(day)} (row {int(row)} of the log); the waterfall keeps the furthest stage "
+               "reached") if back else f"entered {stage} again on {_day(day)} (row {int(row)} of the log); its first entry dates the stage"
+        out.append({"row": int(row), "date": _day(day), "stage": stage, "back": bool(back), "why": why})
+    return out
 
 
 def _exited(loaded: LoadedExport, r: int) -> bool:

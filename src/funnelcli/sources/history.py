@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -426,24 +427,38 @@ REENTRIES = "of the log entering a stage the lead had entered before (re-entries
 MOVES_BACK = "of the log moving a lead back to an earlier stage"
 
 
-def moves_notices(trace: tuple, until: np.datetime64 | None = None) -> list[RowIssue | None]:
-    """Return the notices of a log's re-entries and moves back (`trace`, as _moves keeps them): of
-    the whole log, or (`until`, a replay's as-of day) of the log as cut then."""
-    leads, rows, days, _, back, again = trace
-    known = np.ones(len(rows), dtype=bool) if until is None else days <= until
-    return [
-        issue(REENTRIES, again & known, rows, detail="a stage's date is the first time the lead entered it"),
-        issue(MOVES_BACK, back & known, rows,
-              detail=f"{_leads_word(len(np.unique(leads[back & known])))} moved back; the waterfall counts the furthest stage reached"),
-    ]
+class Moves(NamedTuple):
+    """A log's re-entries and moves back (a few rows), by lead, each lead's in time order: for
+    their notices, explain, and replays (which tell them as the log cut then)."""
+
+    leads: np.ndarray  # the lead (its row of the lead table)
+    rows: np.ndarray  # the row of the log
+    days: np.ndarray  # datetime64[D]
+    stages: np.ndarray  # the stage entered
+    back: np.ndarray  # bool: a move back to an earlier stage
+    again: np.ndarray  # bool: a stage entered before
+
+    def of(self, lead: int) -> Moves:
+        at = slice(*np.searchsorted(self.leads, [lead, lead + 1]))
+        return Moves(*(a[at] for a in self))
+
+    def until(self, day: np.datetime64) -> Moves:
+        known = self.days <= day
+        return Moves(*(a[known] for a in self))
+
+    def notices(self) -> list[RowIssue | None]:
+        return [
+            issue(REENTRIES, self.again, self.rows, detail="a stage's date is the first time the lead entered it"),
+            issue(MOVES_BACK, self.back, self.rows, detail=f"{_leads_word(len(np.unique(self.leads[self.back])))} moved "
+                                                           "back; the waterfall counts the furthest stage reached"),
+        ]
 
 
 def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_order: np.ndarray,
-           rows: np.ndarray, day: np.ndarray) -> tuple[list[RowIssue | None], tuple]:
+           rows: np.ndarray, day: np.ndarray) -> tuple[list[RowIssue | None], Moves]:
     """Return notices for re-entries (a stage entered again: its first entry counts) and backward
-    moves (a change to an earlier stage than the lead's previous change), and those rows for
-    explain and replays: (leads, rows, days, stages, moved back, entered again), by lead. Each
-    lead's changes are in time order; only leads with a re-entry or with stages entered out of
+    moves (a change to an earlier stage than the lead's previous change), and those rows (Moves)
+    for explain and replays. Each lead's changes are in time order; only leads with a re-entry or with stages entered out of
     order can have backward moves, and only their stage changes are grouped by lead to find them."""
     is_stage = stage >= 0
     repeat = is_stage & ~first_entry
@@ -456,8 +471,8 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
     backward[where[1:]] = (lead_s[1:] == lead_s[:-1]) & (stage_s[1:] < stage_s[:-1])
     moved = np.flatnonzero(repeat | backward)
     moved = moved[np.argsort(lead[moved], kind="stable")]  # by lead, each lead's in time order
-    trace = (lead[moved], rows[moved], day[moved], stage[moved], backward[moved], repeat[moved])
-    return moves_notices(trace), trace
+    found = Moves(lead[moved], rows[moved], day[moved], stage[moved], backward[moved], repeat[moved])
+    return found.notices(), found
 
 
 def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int, changed: int,

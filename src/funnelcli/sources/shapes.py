@@ -35,9 +35,7 @@ class Evidence:
     # that counts (a change, or another change such as the owner's); not those whose rows are all excluded
     entering: np.ndarray | None = None
     entering_dates: np.ndarray | None = None  # datetime64[D]: when each of them entered (a log's first row that counts)
-    # a log's re-entries and moves back, for explain and replays: (leads, rows of the log, days,
-    # stages, moved back, entered again), by lead
-    moves: tuple | None = None
+    moves: object | None = None  # a log's re-entries and moves back (history.Moves), for explain and replays
 
     def add_stage(self, i: int, reached: np.ndarray, how: str) -> None:
         self.stage_reached[i] = reached if i not in self.stage_reached else self.stage_reached[i] | reached
