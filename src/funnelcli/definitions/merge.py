@@ -12,7 +12,17 @@ import stat
 from typing import Any
 
 from funnelcli.definitions.checks import describe_value, is_number
-from funnelcli.definitions.model import RESERVED_FIELDS, ColumnRef, Definitions, Join, Stage, Target, did_you_mean, walk_leaves
+from funnelcli.definitions.model import (
+    RESERVED_FIELDS,
+    ColumnRef,
+    Definitions,
+    History,
+    Join,
+    Stage,
+    Target,
+    did_you_mean,
+    walk_leaves,
+)
 from funnelcli.definitions.schema import parse_file
 from funnelcli.definitions.yamldoc import Where
 from funnelcli.errors import InputError, Problem
@@ -394,7 +404,7 @@ def _check_rules(stages: list[Stage], exits: list, has_values: bool, problems: l
             problems.append(Problem(w.path, w.line, w.col, "error", "missing-key", f"exit {ex.name!r} needs a 'when' condition or a 'date' column"))
 
 
-def _check_values(stages: list[Stage], exits: list, problems: list[Problem], history=None) -> None:
+def _check_values(stages: list[Stage], exits: list, problems: list[Problem], history: History | None) -> None:
     """Report a status or log value that two stages or exits claim, or that a stage or exit claims
     and history.reopen lists too (compared trimmed, any case)."""
     seen: dict[str, str] = {}

@@ -61,8 +61,7 @@ class Unmatched:
     position: np.ndarray  # per row of the lead table: the file's row (position) it takes, -1: none
     account: FileAccount  # the file's account, whose "matched a lead" this settles
     file_rows: np.ndarray  # the file's row numbers, by position
-    trace: JoinTrace | None = None  # which row each lead took, kept for explain
-
+    trace: JoinTrace  # which row each lead took, kept for explain
 
     def settle(self, usable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
         """Count apart, in the file's account, its rows that only excluded rows of the export (an
