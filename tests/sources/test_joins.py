@@ -377,16 +377,23 @@ def test_a_ragged_row_of_a_joined_file_is_accounted_for(write):
     assert column(loaded, "region") == ["NA", "-", "APAC"]
 
 
+def with_opps(write, leads: str, opps: str, columns: str, on: str, brought: str):
+    """Return leads.csv joined to opps.csv (`on`, bringing `brought`), as read under blank_values: [--None--]."""
+    export = write("leads.csv", leads)
+    write("opps.csv", opps)
+    defs = write("defs.yml", f"version: 1\ncolumns: {{{columns}}}\nblank_values: [--None--]\njoins:\n"
+                             f"  - {{name: opps, path: opps.csv, on: {{{on}}}, columns: {{{brought}}}}}\n"
+                             "stages:\n  - {name: Lead, date: created_at}\n")
+    return api.read_export(str(export), definitions.load([str(defs)]))
+
+
 def test_a_joined_files_left_out_rows_are_accounted_for_with_blank_values(write):
     # blank_values (set by every reference definition) remade the joined file's table and dropped
     # what it had left out: its short row 3, long row 4 and footer (rows 6 and 7, after a blank line)
     # went unsaid ("2 rows read = 2 matched a lead" of 6). Leads 1 and 4 match rows 2 and 5.
-    leads = write("leads.csv", "id,created_at\n1,2024-01-01\n2,2024-01-02\n3,2024-01-03\n4,2024-01-04\n")
-    write("opps.csv", 'lead_id,stage\n1,Won\n2\n3,Lost,x\n4,--None--\n\n"Grand Totals (4 records)"\n')
-    defs = write("defs.yml", "version: 1\ncolumns: {id: id}\nblank_values: [--None--]\njoins:\n"
-                             "  - {name: opps, path: opps.csv, on: {id: lead_id}, columns: {stage: stage}}\n"
-                             "stages:\n  - {name: Lead, date: created_at}\n")
-    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    loaded = with_opps(write, "id,created_at\n1,2024-01-01\n2,2024-01-02\n3,2024-01-03\n4,2024-01-04\n",
+                       'lead_id,stage\n1,Won\n2\n3,Lost,x\n4,--None--\n\n"Grand Totals (4 records)"\n',
+                       "id: id", "id: lead_id", "stage: stage")
     (account,) = loaded.files
     assert account.rows_read == 6 and account.balanced()
     assert parts(account) == {"matched a lead": 2, "not used (another row of the same key won, many: error)": 0,
@@ -857,12 +864,8 @@ def test_a_blank_value_as_a_leads_key_is_no_mismatch(write):
     # blank_values make '--None--' blank in every column: lead 2's opportunity id (row 3) is no
     # key, as lead 3's empty one (row 4) is; only lead 4's 'O9' (row 5) matches no row. It had
     # counted lead 2 too, while the file's own '--none--' (row 3) was a blank key.
-    leads = write("leads.csv", "id,created_at,opp\n1,2024-01-01,O1\n2,2024-01-02,--None--\n3,2024-01-03,\n4,2024-01-04,O9\n")
-    write("opps.csv", "opp_id,amount\nO1,100\n--none--,5\n")
-    defs = write("defs.yml", "version: 1\ncolumns: {id: id, opportunity: opp}\nblank_values: [--None--]\njoins:\n"
-                             "  - {name: opps, path: opps.csv, on: {opportunity: opp_id}, columns: {amount: amount}}\n"
-                             "stages:\n  - {name: Lead, date: created_at}\n")
-    loaded = api.read_export(str(leads), definitions.load([str(defs)]))
+    loaded = with_opps(write, "id,created_at,opp\n1,2024-01-01,O1\n2,2024-01-02,--None--\n3,2024-01-03,\n4,2024-01-04,O9\n",
+                       "opp_id,amount\nO1,100\n--none--,5\n", "id: id, opportunity: opp", "opportunity: opp_id", "amount: amount")
     (missing,) = [i for i in loaded.notices if "matches no row of join" in i.reason]
     assert (missing.count, missing.rows) == (1, [5])
     (account,) = loaded.files
