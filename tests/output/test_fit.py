@@ -261,3 +261,17 @@ def test_a_table_whose_buckets_do_not_fit_together_is_a_list(tmp_path):
     values = dict(line.split(None, 1) if not line.strip().startswith("In progress") else ("In progress", line.split()[-1])
                   for line in block.splitlines())
     assert [values[k].strip() for k in ("Reached", "Converted", "Exited", "Stuck", "In progress")] == ["4", "2", "0", "1", "1"]
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_the_currencies_of_a_value_at_risk_are_shown_together_or_not_at_all(columns):
+    # at 80 columns the table kept "Value at risk EUR" and left USD out: 111,800 alone read as the
+    # whole value at risk of Qualified, which is 111,800 EUR and 580,400 USD
+    lines = on_terminal(["purgatory", "samples/pipedrive-deals.csv", "-d", "definitions/pipedrive"], columns).splitlines()
+    start = lines.index("Stuck by stage")
+    table = lines[start:lines.index("", start)]
+    heading = " ".join(" ".join(table[:next(i for i, line in enumerate(table) if line.startswith("───"))]).split())
+    shown = " ".join(" ".join(table).split())
+    assert heading.count("EUR") == heading.count("USD")
+    if "EUR" not in heading:
+        assert "Value at risk EUR, Value at risk USD" in shown

@@ -29,6 +29,7 @@ class Column:
     priority: int = 1  # to fit a narrow terminal, the columns of the highest priority go first (rightmost first)
     prose: bool = False  # sentences of funnelcli's own (explain's why): wrapped, never cut to a length
     whole: bool = False  # one of columns that add up (the four buckets): never left out alone to fit a width
+    together: str = ""  # columns of one name are left out together to fit a width (one currency alone reads as the whole)
 
     def kind_for(self, row: dict) -> str:
         return self.kind_of.get(row.get("kind"), self.kind) if self.kind_of else self.kind

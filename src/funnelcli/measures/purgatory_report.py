@@ -108,7 +108,7 @@ def risk_columns(f: Funnel) -> list[Column]:
     shown = measures.currencies(f)
     if shown is None:
         return [Column("value_at_risk", "Value at risk", "money")]
-    return [Column(keys.risk_key(c), f"Value at risk {c}", "money") for c in shown[0]]
+    return [Column(keys.risk_key(c), f"Value at risk {c}", "money", together="value_at_risk") for c in shown[0]]
 
 
 def _purgatories_table(f: Funnel, named: list[dict], has_amount: bool) -> Table:

@@ -194,13 +194,17 @@ def _layout(table: Table, choice: tuple[str, ...] | None, width: int | None, asc
         victim = max(values, key=lambda c: (c.priority, id(c) in empty, kept.index(c)))
         if victim.whole:  # columns that add up (the four buckets) go together or not at all: list the rows
             return Layout(cols, every, [], stacked=True)
-        kept.remove(victim)
-        left_out.insert(0, victim)
+        going = [c for c in kept if c is victim or (victim.together and c.together == victim.together)]
+        kept = [c for c in kept if not any(c is g for g in going)]
+        left_out[:0] = going
     for c in sorted(left_out, key=lambda c: (c.priority, id(c) in empty, cols.index(c))):  # a narrow one may fit again
-        trial = [x for x in cols if any(x is k for k in kept) or x is c]
+        if not any(x is c for x in left_out):  # came back with its fellows
+            continue
+        back = [x for x in left_out if x is c or (c.together and x.together == c.together)]
+        trial = [x for x in cols if any(x is k for k in kept) or any(x is b for b in back)]
         if needed(trial) <= width:
             kept = trial
-            left_out = [x for x in left_out if x is not c]
+            left_out = [x for x in left_out if not any(x is b for b in back)]
     shown = [i for i, c in enumerate(cols) if any(c is k for k in kept)]  # once, not per row
     body = [[r[i] for i in shown] for r in every]
     left_out.sort(key=lambda c: next(i for i, x in enumerate(cols) if x is c))  # named in the table's order
