@@ -730,6 +730,22 @@ def test_strict_fails_on_the_logs_excluded_rows(cli):
     assert cli(clean, QA_DEFS, "--strict").exit_code == 0
 
 
+def test_strict_passes_a_logs_moves_back_and_re_entries_and_still_tells_them(cli):
+    # a deal moved back to Qualified and on again is how it went, not a fault in the export: every
+    # Pipedrive log has some, and --strict failed on them, so a cron job could never use it on a log
+    log = ("deal_id,changed_field_key,new_value,change_time,user_id\n"
+           "1,stage_id,1,2025-01-01 10:00:00,11\n"
+           "1,stage_id,2,2025-01-03 10:00:00,11\n"
+           "1,stage_id,1,2025-01-05 10:00:00,11\n"
+           "1,stage_id,2,2025-01-07 10:00:00,11\n")
+    result = cli(log, QA_DEFS, "--strict")
+    assert result.exit_code == 0, result.stderr
+    assert "1 row of the log moving a lead back to an earlier stage (row 4); 1 lead moved back" in result.stderr
+    assert "2 rows of the log entering a stage the lead had entered before (re-entries) (rows 4, 5)" in result.stderr
+    # a fault beside them still fails it
+    assert cli(log + ",stage_id,1,2025-01-08 10:00:00,11\n", QA_DEFS, "--strict").exit_code == 2
+
+
 def test_an_excluded_row_of_the_log_does_not_set_the_as_of_date(cli):
     # row 3 names no stage: excluded, so its date (03-01) is no event; as of 01-01 the lead
     # entered Qualified that day (in progress, not stuck for 59 days)
