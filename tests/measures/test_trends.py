@@ -449,3 +449,66 @@ def test_the_reports_headline_with_since_says_it_counts_the_cohorts_leads(write)
     flow = run("trends", export, "-d", defs, "--as-of", "2026-03-23", "--since", "2026-03-16", "--counting", "flow",
                "--period", "week", "-q", "-f", "csv").stdout
     assert "2026-W12,false,4,4," in flow  # whoever they are: a's SAL too
+
+
+# A first stage with no rule (every lead) and dated later stages: leads 1-3 have MQL dates (in
+# January and February), 2 of them won; leads 4-7 have no date at all. Lead's cohort date is
+# borrowed from MQL (domain.md), so the January and February cohorts hold leads 1-3 only, all of
+# which reached MQL: Lead->MQL would read 100% where it is 3 of 7. MQL->Won is known: every lead
+# that reached MQL has a date there (1 of 2 in January, 1 of 1 in February).
+UNDATED_FIRST = "id,mql,won\n1,2025-01-05,2025-03-01\n2,2025-01-20,\n3,2025-02-10,2025-03-10\n4,,\n5,,\n6,,\n7,,\n"
+UNDATED_FIRST_DEFS = ("version: 1\ncolumns: {id: id}\nstages:\n  - name: Lead\n  - {name: MQL, date: mql}\n  - {name: Won, date: won}\n"
+                      "targets:\n  Lead->MQL: 0.5\n  MQL->Won: 0.4\n")
+
+
+def test_rates_from_a_stage_its_leads_reach_with_no_date_are_unknown_not_100_percent(write):
+    export, defs = write("l.csv", UNDATED_FIRST), write("d.yml", UNDATED_FIRST_DEFS)
+    result = run("trends", export, "-d", defs, "-f", "json", "-q")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    rows = {r["period"]: r for r in data["tables"]["cohorts"]}
+    assert [rows["2025-01"][k] for k in ("cohort", "reached:MQL", "reached:Won")] == [2, 2, 1]
+    assert [rows["2025-02"][k] for k in ("cohort", "reached:MQL", "reached:Won")] == [1, 1, 1]
+    for period in ("2025-01", "2025-02"):
+        assert rows[period]["rate:Lead->MQL"] is None and rows[period]["cumulative_rate"] is None
+    assert rows["2025-01"]["rate:MQL->Won"] == 0.5 and rows["2025-02"]["rate:MQL->Won"] == 1.0
+    notes = " ".join(data["notes"])
+    assert "In no cohort: 4 leads reached Lead with no date" in notes
+    assert "Rates from Lead are not shown (-)" in notes and "--from-stage 'MQL'" in notes
+    text = run("trends", export, "-d", defs, "-f", "text", "-q").stdout
+    january = next(line for line in text.splitlines() if line.startswith("2025-01"))
+    assert january.split()[-3:] == ["-", "50.0%*", "-"]  # immature: 2025-03-10 is too soon for MQL->Won
+
+
+def test_a_target_from_such_a_stage_is_unknown_and_plan_refuses_it(write):
+    export, defs = write("l.csv", UNDATED_FIRST), write("d.yml", UNDATED_FIRST_DEFS)
+    # conversion: every lead old enough, 2 of the 3 that reached MQL won; report: the latest mature
+    # cohort, February's, whose one lead won
+    for command, mql_won in (("conversion", 2 / 3), ("report", 1.0)):
+        data = json.loads(run(command, export, "-d", defs, "-f", "json", "-q", "--as-of", "2026-06-30").stdout)
+        targets = {t["target"]: t for t in data["tables"]["targets"]}
+        assert targets["Lead->MQL"]["actual"] is None and targets["Lead->MQL"]["status"] == "no data"
+        assert "unknown: 4 leads reached Lead with no date" in targets["Lead->MQL"]["basis"]
+        assert targets["MQL->Won"]["actual"] == pytest.approx(mql_won)
+    result = run("plan", export, "-d", defs, "--target", "Won=10", "--as-of", "2026-06-30")
+    assert result.exit_code == 2
+    assert "4 leads reached Lead with no date" in result.stderr and "Lead->MQL would read 100%" in result.stderr
+
+
+def test_cohorts_from_a_status_stage_show_no_rates_from_it(write):
+    # Pipedrive's status shape: Contact Made has no date of its own; of 4 deals there, only the won
+    # one is in a cohort (by its Won time), so Contact Made->Proposal would be 1 of 1 where it is 1 of 4
+    export = write("deals.csv", "id,stage,status,created,won_at\n1,Contact Made,open,2026-01-02,\n2,Contact Made,open,2026-01-03,\n"
+                                "3,Contact Made,won,2026-01-04,2026-02-01\n4,Contact Made,lost,2026-01-05,\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: id, stage_now: stage, state: status}\nstage_column: stage_now\nstages:\n"
+                          "  - {name: Qualified, date: created}\n  - name: Contact Made\n  - name: Proposal\n"
+                          "  - {name: Won, when: {state: {in: [won]}}, date: won_at}\nexits:\n  - {name: Lost, when: {state: {in: [lost]}}}\n")
+    data = json.loads(run("trends", export, "-d", defs, "--from-stage", "Contact Made", "-f", "json", "-q").stdout)
+    (row,) = [r for r in data["tables"]["cohorts"] if r["cohort"]]
+    assert row["period"] == "2026-02" and row["rate:Contact Made->Proposal"] is None and row["cumulative_rate"] is None
+    assert row["rate:Proposal->Won"] == 1.0  # every deal that reached Proposal is in a cohort
+    assert "--from-stage 'Qualified'" in " ".join(data["notes"])
+    # from Qualified, dated for every deal, the rates are there: 1 of 4 reached Proposal
+    data = json.loads(run("trends", export, "-d", defs, "-f", "json", "-q").stdout)
+    (row,) = [r for r in data["tables"]["cohorts"] if r["cohort"]]
+    assert row["rate:Qualified->Contact Made"] == 1.0 and row["rate:Contact Made->Proposal"] == 0.25

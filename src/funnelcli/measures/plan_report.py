@@ -87,6 +87,14 @@ def plan(f: Funnel, target: str, leads: int, period: str = DEFAULT_PERIOD, cohor
     goal = _goal(f, t, leads, period)
     if t == 0:
         return _report(f, goal, [], [], None, confidence)
+    undated = trends.unknown_rates(f, 0)[0]
+    if undated:  # the rates from the first stage would count only the leads that moved on (100%)
+        first = f.stages[0]
+        raise FunnelError(
+            f"{option('target')}{target}={leads}: can't be planned from data: {undated:,} lead{'s' if undated != 1 else ''} "
+            f"reached {first} with no date, there or at a later stage, so a cohort by entry into {first} holds only the "
+            f"leads a later stage dates, those that moved on, and {keys.step(first, f.stages[1])} would read 100%; "
+            f"give {first} a date column in the definitions")
     chosen, maturity = _mature_cohorts(f, t, period, cohorts)
     reached = _pooled(f.stages[: t + 1], chosen)
     steps = _step_rows(f.stages, reached, chosen, confidence, goal)

@@ -158,10 +158,10 @@ def _targets_count(rows: list[dict]) -> str:
     if len(rows) == 1:
         return {MISSED: "The target is missed.", MET: "The target is met."}.get(rows[0]["status"], "The target has no data yet.")
     if missed:
-        return f"{missed} of {len(rows)} targets missed." + (f" {no_data} without data yet." if no_data else "")
+        return f"{missed} of {len(rows)} targets missed." + (f" {no_data} without data." if no_data else "")
     if not met:
         return f"None of the {len(rows)} targets has data yet."
-    return f"None missed: {met} met, {no_data} without data yet." if no_data else f"All {len(rows)} targets met."
+    return f"None missed: {met} met, {no_data} without data." if no_data else f"All {len(rows)} targets met."
 
 
 def targets_table(rows: list[dict]) -> Table:

@@ -48,6 +48,13 @@ def _row(target: Target, actual: float | None, basis: str, numerator: int | None
     }
 
 
+def _unknown_row(f: Funnel, target: Target, undated: int) -> dict:
+    """Return a rate target that can't be checked: some leads reached its first stage with no date
+    to tell their age (trends.unknown_rates), and only those that moved on have one."""
+    leads = f"{undated:,} lead{'s' if undated != 1 else ''}"
+    return _row(target, None, f"unknown: {leads} reached {target.stage} with no date to tell their age", None, None)
+
+
 def stuck_row(f: Funnel, target: Target) -> dict:
     """Return a stuck target checked on the leads in the report at the as-of date."""
     i = f.defs.stage_index(target.stage)
@@ -65,16 +72,20 @@ def evaluate(f: Funnel) -> list[dict]:
     converting, and counting them would miss a target that is being met. A step with a
     conversion window counts only the conversions within it, as trends and report count them.
     """
-    from funnelcli.measures.trends import counted_chain, path_maturity
+    from funnelcli.measures.trends import counted_chain, path_maturity, unknown_rates
 
     rows = []
     first = f.date[:, 0]
     counted = counted_chain(f, 0, None)  # per stage, the leads that count as reaching it: within each step's window
+    unknown = unknown_rates(f, 0)
     for target in f.defs.targets:
         if target.kind == "stuck":
             rows.append(stuck_row(f, target))
             continue
         a, b = f.defs.stage_index(target.stage), f.defs.stage_index(target.to_stage)
+        if unknown[a]:
+            rows.append(_unknown_row(f, target, unknown[a]))
+            continue
         if f.as_of is None:  # no dates: no maturity to wait for, every lead counts
             reached_a, reached_b = int(f.reached[:, a].sum()), int(f.reached[:, b].sum())
             rows.append(_row(target, rate(reached_b, reached_a), "every lead (the export has no dates)", reached_b, reached_a))
@@ -92,17 +103,21 @@ def evaluate_latest_mature(f: Funnel, cohort_rows: list[dict]) -> list[dict]:
 
     `cohort_rows` is trends.cohort_rows(f, period) (no grouping).
     """
-    from funnelcli.measures.trends import path_maturity
+    from funnelcli.measures.trends import path_maturity, unknown_rates
 
     if f.as_of is None:
         return evaluate(f)
     rows = []
     as_of = f.as_of.date()
+    unknown = unknown_rates(f, 0)
     for target in f.defs.targets:
         if target.kind == "stuck":
             rows.append(stuck_row(f, target))
             continue
         a, b = f.defs.stage_index(target.stage), f.defs.stage_index(target.to_stage)
+        if unknown[a]:
+            rows.append(_unknown_row(f, target, unknown[a]))
+            continue
         needed = path_maturity(f, 0, b, None)  # the cohorts are formed at the first stage
         first, last = f.stages[a], f.stages[b]
         key_a = keys.COHORT if a == 0 else keys.reached_key(first)

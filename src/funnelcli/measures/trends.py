@@ -180,6 +180,7 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
     if rng is None:
         return [], None
     counted = counted_chain(f, start, window_override)
+    unknown = unknown_rates(f, start)
     inside, codes = _codes(cohort_days, counted[0], rng)
     groups = group_by(f, by)
     size = rng.last - rng.first + 1
@@ -204,7 +205,7 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
             row = {"group": groups.labels[g]} if by else {}
             row.update(rng.row_start(number_))
             age = (as_of - period_bounds(number_, period)[1]).days
-            row.update(_cohort_counts(stages, [int(r[g, p]) for r in reached], age, maturity))
+            row.update(_cohort_counts(stages, [int(r[g, p]) for r in reached], age, maturity, unknown))
             for j, median in enumerate(medians):
                 row[keys.median_days_key(stages[j], stages[j + 1])] = number(median[g, p])
             rows.append(row)
@@ -213,23 +214,37 @@ def cohort_rows(f: Funnel, period: str, start: int = 0, window_override: float |
     return rows, rng
 
 
-def _cohort_counts(stages: tuple[str, ...], reached: list[int], age: int, maturity: list[float]) -> dict:
+def _cohort_counts(stages: tuple[str, ...], reached: list[int], age: int, maturity: list[float],
+                   unknown: list[int]) -> dict:
     """Return one cohort's size, reached, rates and immature flags, in the table's column order.
 
     `reached` counts the cohort's leads at each stage, `age` is the cohort's days since its last
-    day and `maturity` the days each step's rate needs to be final.
+    day and `maturity` the days each step's rate needs to be final. A rate from a stage some
+    leads reached with no date to place them (`unknown`, per stage) is unknown: None.
     """
     row = {keys.COHORT: reached[0]}
     for stage, n in zip(stages[1:], reached[1:]):
         row[keys.reached_key(stage)] = n
     for j, (a, b) in enumerate(zip(stages, stages[1:])):
         key = keys.rate_key(a, b)
-        row[key] = rate(reached[j + 1], reached[j])
+        row[key] = None if unknown[j] else rate(reached[j + 1], reached[j])
         row[keys.immature_key(key)] = age < maturity[j]
     if len(stages) > 1:
-        row[keys.CUMULATIVE_RATE] = rate(reached[-1], reached[0])
+        row[keys.CUMULATIVE_RATE] = None if unknown[0] else rate(reached[-1], reached[0])
         row[keys.IMMATURE_CUMULATIVE] = age < maturity[-1]
     return row
+
+
+def unknown_rates(f: Funnel, start: int) -> list[int]:
+    """Return, per stage from `start`, the leads that reached it with no date to place them in a
+    cohort formed at `start` (none there nor at a later stage): where there are some, the
+    stage's cohort rates are unknown. Those a later stage dates are in a cohort, those it doesn't
+    in none, so its cohorts would hold only leads that moved on: a rate of 100% by construction
+    (a first stage with no rule, a status stage as the cohort stage)."""
+    if f.as_of is None:
+        return [0] * (len(f.stages) - start)
+    placed = ~np.isnat(f.date[:, start])
+    return [int(np.count_nonzero(f.reached[:, i] & ~placed)) for i in range(start, len(f.stages))]
 
 
 def _group_medians(codes: np.ndarray, values: np.ndarray, total: int) -> np.ndarray:
