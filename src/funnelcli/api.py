@@ -338,7 +338,7 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
         raise FunnelError(f"{option('strict')}: {loaded.export} has data-quality problems:\n"
                           + "\n".join(f"  {f}" for f in problems))
     if not loaded.usable.any():
-        raise FunnelError(f"{loaded.export}: all {loaded.rows_read:,} rows were excluded:\n"
+        raise FunnelError(f"{loaded.export}: all {loaded.rows_read:,} {loaded.unit} were excluded:\n"
                           + "\n".join(f"  {f}" for f in findings))
     # the lead table is this run's alone: the funnel's matrices are made in its own, not beside them
     f = _funnel(loaded, defs, as_of, since, until, markets, cohort_stage, take_over=True)

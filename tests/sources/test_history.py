@@ -104,7 +104,8 @@ exits:
 # Rows: 16 = 11 stage changes (2, 3, 5, 6, 7, 8, 9, 10, 11, 15, 16) + 1 other (4) + 1 blank id (12)
 #       + 2 undated (13, 17) + 1 naming nothing (14).
 # Leads, in order of first appearance, at their first row: 10 (row 2), 11 (7), 12 (9), 13 (13), 14 (15).
-# Lead 13 has no usable stage change: it never reached the first stage.
+# Lead 13 has no usable stage change (one row has no date, the other names no stage): excluded,
+# as nothing is known of it (its undated row says it entered stage 1, when is unknown).
 #         reached  implied  own dates LG / Q / P            effective LG / Q / P          exit
 #   10    110      000      01-01 / 01-05 / -               01-01 / 01-05 / -             - (latest: Q)
 #   11    110      100      -     / 01-02 / -               01-02 / 01-02 / -             Lost, 01-10
@@ -139,7 +140,9 @@ def test_log_is_pivoted_to_a_lead_per_id(load):
     assert list(loaded.leads["_row"]) == [2, 7, 9, 13, 15]
     assert list(loaded.leads["owner"]) == ["Bob", "Cy", "Dee", "X", "Eve"]
     assert loaded.rows_read == 5 and loaded.unit == "leads"
-    assert loaded.usable.all() and loaded.excluded == []
+    assert loaded.usable.tolist() == [True, True, True, False, True]
+    (gone,) = loaded.excluded
+    assert (gone.reason, gone.count, gone.rows, gone.unit) == ("whose every row of the log is excluded", 1, [13], "lead")
 
 
 def test_log_reached_and_implied(load):
@@ -232,9 +235,10 @@ def test_log_end_to_end_conversion(cli):
     assert rows["Lead Generation"]["median_days"] == 4
     assert rows["Qualified"]["median_days"] is None
     assert (report["cycle_time"]["leads"], report["cycle_time"]["median_days"]) == (1, 1)
-    # the lead table: 5 leads = 4 in the report + 1 (lead 13) that never reached the first stage
+    # the lead table: 5 leads = 4 in the report + 1 (lead 13) excluded, every row of its excluded
     acc = report["accounting"]
-    assert (acc["rows_read"], acc["leads_in_report"], acc["never_reached_first_stage"]) == (5, 4, 1)
+    assert (acc["rows_read"], acc["leads_in_report"], acc["never_reached_first_stage"]) == (5, 4, 0)
+    assert acc["excluded"] == [{"reason": "whose every row of the log is excluded", "count": 1, "first_rows": [13]}]
 
 
 def test_log_cli_states_the_log_account_on_stderr(cli):
@@ -1010,3 +1014,14 @@ def test_a_replay_tells_the_moves_of_the_log_as_cut_then(cli):
     moved = "1 row of the log moving a lead back to an earlier stage (row 4); 1 lead moved back"
     assert moved in replay and moved in cut
     assert [x for x in replay.splitlines() if "re-entries" in x] == [x for x in cut.splitlines() if "re-entries" in x]
+
+
+def test_a_log_whose_every_row_is_excluded_stops_as_a_wide_export_does(cli):
+    # two stage changes with no readable date: it read as an empty report, exit 0, "the export has
+    # no dates", and "2 never reached Prospecting" though a row said each entered a stage
+    log = "deal_id,changed_field_key,new_value,change_time,user_id\n1,stage_id,1,n/a,11\n2,stage_id,2,n/a,11\n"
+    result = cli(log, QA_DEFS)
+    assert result.exit_code == 2
+    assert "all 2 leads were excluded" in result.stderr
+    assert "excluded 2 leads whose every row of the log is excluded (rows 2, 3)" in result.stderr
+    assert "2 excluded with no date or an unparseable date in 'change_time' (rows 2, 3)" in result.stderr

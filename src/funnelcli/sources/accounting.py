@@ -22,6 +22,7 @@ class RowIssue:
     rows: list[int]
     examples: list[str] = field(default_factory=list)
     detail: str = ""  # what funnelcli did about it, for the notice on stderr
+    unit: str = "row"  # what is counted: a log's leads are ("2 leads whose every row ... (rows 2, 3)")
 
     def describe(self) -> str:
         rows = ", ".join(str(r) for r in self.rows)
@@ -29,7 +30,7 @@ class RowIssue:
         examples = f" such as {', '.join(str(e) for e in self.examples)}" if self.examples else ""
         detail = f"; {self.detail}" if self.detail else ""
         plural = "s" if self.count != 1 else ""
-        return f"{self.count:,} row{plural} {self.reason}{examples} (row{plural} {rows}{more}){detail}"
+        return f"{self.count:,} {self.unit}{plural} {self.reason}{examples} (row{plural} {rows}{more}){detail}"
 
 
 def issue(reason: str, mask: np.ndarray, rows: np.ndarray, detail: str = "", examples: list[str] | None = None) -> RowIssue | None:

@@ -430,6 +430,9 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     excluded.append(issue("with an unparseable flag", bad_flag, rows, examples=examples,
                           detail="a flag is true (1, true, yes, y, x, checked) or false (0, false, no, n, blank)"))
     unusable |= bad_flag
+    if evidence is not None and evidence.entering is not None:
+        excluded.append(_bare_leads(evidence.entering, unusable, rows))
+        unusable |= ~evidence.entering
     # An id's lead is its first row that is otherwise usable: a later row repeating it is left out.
     duplicate = repeats(id_keys, ~unusable)
     del id_keys  # 8 bytes a record, needed no more
@@ -454,6 +457,15 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
         notices.append(status_evidence(evidence, defs, frame, usable, rows))
     return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, store.n + left_out,
                   evidence, list(files or []), unit)
+
+
+def _bare_leads(entering: np.ndarray, unusable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
+    """Return the exclusion of a log's leads with no row that counts: every row of theirs was
+    excluded (no date, a stage named nowhere), so nothing is known of them, not even that they
+    never reached the first stage (a row naming it may have had no date)."""
+    gone = issue("whose every row of the log is excluded", ~entering & ~unusable, rows,
+                 detail="see the log's account: a row with no date, or naming no stage")
+    return gone and replace(gone, unit="lead")
 
 
 def no_date_parses(name: str, header: str, example: str, defs: Definitions, failing: list[str] | None = None) -> InputError:
