@@ -182,7 +182,13 @@ def _data_problems(defs: Definitions, data: PathLike, encoding: str | None, deli
     if any(p.level == "error" for p in problems):  # the run would refuse the export: these say why, where
         return problems
     if defs.markets or defs.joins:  # the run's own load: a joined file's dates are judged per lead, as the run does
-        loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw, joins=joins)
+        from funnelcli.sources.joins import SeveralRows
+
+        try:
+            loaded = read_export(data, defs, encoding=encoding, delimiter=delimiter, content=raw, joins=joins)
+        except SeveralRows as exc:  # the definitions' choice to make: a finding at the join, not a run that failed
+            w = next(j.where for j in defs.joins if j.name == exc.join)
+            return problems + [Problem(w.path, w.line, w.col, "error", "several-rows", str(exc))]
         if defs.markets:
             from funnelcli.measures.markets import coverage_problems
 

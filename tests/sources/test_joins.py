@@ -288,6 +288,26 @@ def test_many_error_only_when_the_repeated_key_matches_a_lead(files, write):
     assert column(loaded, "is_won")[:3] == ["TRUE", "TRUE", "FALSE"]
 
 
+def test_many_error_not_when_only_rows_the_export_excludes_hold_the_repeated_key(files, write):
+    # A (opportunities rows 2, 3) is held by leads 1 and 2 only, through their contacts; with both
+    # excluded (an unparseable created date), no lead holds a key of several rows: the run goes on,
+    # and A's two rows matched only excluded rows. It stopped there, for leads that are no leads.
+    write("leads.csv", LEADS.replace("1,2024-01-01", "1,2024-01-41").replace("2,2024-01-02", "2,2024-01-42"))
+    loaded = read(files, defs_text(many=""))
+    assert [(i.count, i.rows) for i in loaded.excluded if "unparseable date" in i.reason] == [(2, [2, 3])]
+    account = account_of(loaded, "join opportunities")
+    assert parts(account) == {"matched a lead": 1, "matched only rows of the export that are excluded": 2,
+                              "not used (another row of the same key won, many: error)": 0,
+                              "matched no lead": 2, "excluded with a blank key": 0}
+    assert account.first_rows["matched only rows of the export that are excluded"] == [2, 3]
+    assert account.balanced()
+    assert column(loaded, "is_won")[2] == "FALSE"  # lead 3: B's row 4
+    # one of them a lead again: the error, counting the keys leads hold
+    write("leads.csv", LEADS.replace("1,2024-01-01", "1,2024-01-41"))
+    with pytest.raises(FunnelError, match=r"several rows for one lead \(1 key repeats, such as 'A' in rows 2, 3\)"):
+        read(files, defs_text(many=""))
+
+
 # --------------------------------------------------------------------------------------------
 # 2. Every row of every file accounted for
 
@@ -584,6 +604,17 @@ def test_validate_data_reports_a_missing_column_of_a_joined_file(files, write):
     assert "'employees'" in problem["message"] and "accounts.csv" in problem["message"]
     assert "join accounts columns.employees" in problem["message"]
     assert (problem["path"], problem["line"], problem["col"]) == (str(files["defs.yml"]), 8, 5)
+
+
+def test_validate_data_reports_several_rows_for_a_lead_as_an_error_at_the_join(files):
+    # many: error (the default) with A twice for leads 1 and 2: the definitions' choice to make,
+    # so an error at the join (opportunities, line 12, col 5), exit 1; it stopped validate (exit 2)
+    files["defs.yml"].write_text(defs_text(many=""))
+    code, problems = validate_json(str(files["defs.yml"]), "--data", str(files["leads.csv"]))
+    assert code == 1
+    (problem,) = problems
+    assert (problem["rule"], problem["level"], problem["line"], problem["col"]) == ("several-rows", "error", 12, 5)
+    assert "1 key repeats, such as 'A' in rows 2, 3" in problem["message"] and "many: first" in problem["message"]
 
 
 def test_validate_data_reports_a_join_with_no_file(files):

@@ -62,25 +62,69 @@ class Unmatched:
     account: FileAccount  # the file's account, whose "matched a lead" this settles
     file_rows: np.ndarray  # the file's row numbers, by position
     trace: JoinTrace  # which row each lead took, kept for explain
+    repeats: Repeats | None = None  # many: error's keys of several rows, refused once a lead is known to hold one
 
     def settle(self, usable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
         """Count apart, in the file's account, its rows that only excluded rows of the export (an
         unparseable date, a duplicate id) matched: they gave no lead its values. Return the notice
-        of the unmatched rows that are leads (an excluded row is counted once, for its exclusion)."""
+        of the unmatched rows that are leads (an excluded row is counted once, for its exclusion).
+        Raise for a key of several rows that a lead holds, under many: error."""
         taken = self.position >= 0
         matched = np.zeros(len(self.file_rows), dtype=bool)
         matched[self.position[taken]] = True
         used = np.zeros(len(self.file_rows), dtype=bool)
         used[self.position[taken & usable]] = True
         only = matched & ~used
+        parts = self.account.parts
+        at = next(i for i, (_, what) in enumerate(parts) if what == MATCHED)
+        parts[at] = (parts[at][0] - int(np.count_nonzero(only)), MATCHED)
+        if self.repeats is not None:  # its keys' rows, none chosen, matched only excluded rows too (else an error)
+            self.repeats.refuse(usable)
+            only |= self.repeats.rows
+            out = next(i for i, (_, what) in enumerate(parts) if what.startswith(NOT_USED))
+            parts[out] = (parts[out][0] - int(np.count_nonzero(self.repeats.rows)), parts[out][1])
+            self.account.first_rows.pop(parts[out][1], None)
         n = int(np.count_nonzero(only))
         if n:
-            parts = self.account.parts
-            at = next(i for i, (_, what) in enumerate(parts) if what == MATCHED)
-            parts[at] = (parts[at][0] - n, MATCHED)
             parts.insert(at + 1, (n, ONLY_EXCLUDED))
             self.account.first_rows[ONLY_EXCLUDED] = [int(r) for r in self.file_rows[np.flatnonzero(only)[:SHOW_ROWS]]]
         return issue(self.reason, self.rows & usable, rows, detail="the columns the join brings are blank for those leads")
+
+
+class SeveralRows(InputError):
+    """A lead holds a key of several rows of a join's file under many: error (`validate --data`
+    makes it a finding at the join)."""
+
+    def __init__(self, message: str, join: str):
+        super().__init__(message)
+        self.join = join
+
+
+@dataclass
+class Repeats:
+    """Under many: error, the keys of several rows that lead rows hold: an error once one of those
+    is a lead (not a row the export excludes: an unparseable date, a duplicate id)."""
+
+    join: str
+    file: str
+    keys: pa.Array  # the file's distinct keys, by code
+    lead_code: np.ndarray  # per row of the lead table: its key's code if that key repeats, else -1
+    file_code: np.ndarray  # per row of the file: its key's code
+    file_rows: np.ndarray  # the file's row numbers, by position
+    rows: np.ndarray  # bool per row of the file: a row of a repeated key that no chosen row stands for
+
+    def refuse(self, usable: np.ndarray) -> None:
+        held = self.lead_code[usable & (self.lead_code >= 0)]
+        if not len(held):
+            return
+        codes = np.unique(held)
+        first = self.file_code[np.flatnonzero(np.isin(self.file_code, codes))[0]]  # the one the file names first
+        rows = self.file_rows[self.file_code == first][:SHOW_ROWS]
+        raise SeveralRows(
+            f"join {self.join!r}: {self.file} has several rows for one lead ({len(codes):,} key{'s repeat' if len(codes) != 1 else ' repeats'}, "
+            f"such as {self.keys[int(first)].as_py()!r} in rows {', '.join(map(str, rows))}); choose one in the "
+            f"definitions: many: first or many: last, with order_by: a column of {self.file} (a date, say) to order them",
+            self.join)
 
 
 @dataclass
@@ -110,6 +154,7 @@ class JoinTrace:
 
 
 MATCHED = "matched a lead"
+NOT_USED = "not used (another row of the same key won"
 ONLY_EXCLUDED = "matched only rows of the export that are excluded"
 
 
@@ -220,9 +265,20 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
     trace = JoinTrace(join.name, raw.name, join.many, np.where(found, raw.rows[np.maximum(position, 0)], 0).astype(np.int32)
                       if len(raw.rows) else np.zeros(len(position), dtype=np.int32), lead_has_key, passed_over)
     missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key,
-                        position, account, raw.rows, trace)
+                        position, account, raw.rows, trace, _repeats(raw, join, keys, lead_code, file_code, matches, chosen))
     # the lead file's own rows left out (ragged, a footer) and notices go on with it
     return dataclasses.replace(leads, table=table), account, missing, unread
+
+
+def _repeats(raw: RawTable, join: Join, keys: pa.Array, lead_code: np.ndarray, file_code: np.ndarray,
+             matches: np.ndarray, chosen: np.ndarray) -> Repeats | None:
+    """Return, under many: error, the keys of several rows that lead rows hold (None if none)."""
+    rows = matches & ~chosen
+    if join.many != "error" or not rows.any():
+        return None
+    repeated = np.zeros(len(keys) + 1, dtype=bool)  # the last slot: a lead row with no key (code -1)
+    repeated[file_code[rows]] = True
+    return Repeats(join.name, raw.name, keys, np.where(repeated[lead_code], lead_code, -1), file_code, raw.rows, rows)
 
 
 def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray, keys: pa.Array,
@@ -233,18 +289,9 @@ def _resolve(raw: RawTable, join: Join, defs: Definitions, file_code: np.ndarray
     where = np.flatnonzero(matches)
     codes = file_code[where]
     repeated = np.bincount(codes, minlength=len(keys))[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
-    if repeated.any() and join.many == "error":
-        code = codes[repeated][0]
-        rows = raw.rows[where[codes == code]][:SHOW_ROWS]
-        count = len(np.unique(codes[repeated]))
-        raise InputError(
-            f"join {join.name!r}: {raw.name} has several rows for one lead ({count:,} key{'s' if count != 1 else ''} repeat, "
-            f"such as {keys[int(code)].as_py()!r} in rows {', '.join(map(str, rows))}); choose one in the definitions: many: first or many: last, "
-            f"with order_by: a column of {raw.name} (a date, say) to order them"
-        )
-    if not repeated.any():
+    if not repeated.any() or join.many == "error":  # error: no row of a repeated key is chosen (settled once leads are known)
         chosen = np.zeros(raw.num_rows, dtype=bool)
-        chosen[where] = True
+        chosen[where[~repeated]] = True
         return chosen, None
     sort, bad = _order(raw, join, defs)
     sort = sort[where]
@@ -268,7 +315,7 @@ def _account(raw: RawTable, join: Join, blank: np.ndarray, matches: np.ndarray, 
     """Return where the join file's rows went: used, not used, unmatched, blank key."""
     parts = {
         MATCHED: chosen,
-        f"not used (another row of the same key won, many: {join.many})": matches & ~chosen,
+        f"{NOT_USED}, many: {join.many})": matches & ~chosen,
         "matched no lead": ~matches & ~blank,
         "excluded with a blank key": blank,
     }
