@@ -40,6 +40,15 @@ ISO_ZONED = ("%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H%z")  # and 
 # CRMs write 9999-12-31, 1900-01-01 or 1970-01-01 (zero dates) for "never" or "unknown": days on
 # or before EARLIEST_DAY or after LATEST_DAY are placeholders, read as no date.
 EARLIEST_DAY, LATEST_DAY = "1970-01-01", "2199-12-31"
+# Date formats that are no strptime format: Excel's serial day numbers, and Unix time (instants in
+# UTC) in seconds or milliseconds, as HubSpot's API-based exports write it (1709251200000).
+EXCEL = "excel"
+EPOCH_UNITS = {"epoch": 1, "epoch_ms": 1000}  # the format -> its units in a second
+# Unix time from 1971-01-01 to 2200-01-01 (seconds): a number outside it is no date. Seconds read
+# as milliseconds fall in 1970, milliseconds read as seconds after 2200: the two never both read a
+# value. 0, the zero date, reads as 1970-01-01 (a placeholder, as EARLIEST_DAY says).
+EPOCH_RANGE = (31_536_000, 7_258_118_400)
+NUMBER_FORMATS = (EXCEL, *EPOCH_UNITS)
 # A date format's %Y is a year of four digits, as Python's strptime reads it; pyarrow's and DuckDB's
 # take fewer (3/1/25, Excel's short date, as the year 25). A value that reads as a year before 1000
 # by such a format is a date only when it holds that year written in four digits: 0001 (a
@@ -238,7 +247,8 @@ class Definitions:
 
     def formats(self, header: str) -> tuple[str, ...]:
         """Return the date formats to try, in order, for a column: its own (`date_formats:`), else
-        `date_format`. A format is a strptime format or 'excel' (serial day numbers)."""
+        `date_format`. A format is a strptime format, 'excel' (serial day numbers), or 'epoch' or
+        'epoch_ms' (Unix time in seconds or milliseconds)."""
         for name, formats in self.column_formats:
             if name == header:
                 return formats

@@ -19,6 +19,7 @@ from typing import Any
 from funnelcli.definitions.checks import check_keys, describe_value, expect_list, expect_mapping, is_number
 from funnelcli.definitions.conditions import parse_condition
 from funnelcli.definitions.model import (
+    NUMBER_FORMATS,
     OUT_OF_MARKET,
     RESERVED_FIELDS,
     Exit,
@@ -221,7 +222,7 @@ def _parse_column_formats(doc: Doc, mapping: dict) -> dict:
         for i, fmt in enumerate(formats or ()):
             _check_date_format(doc, fmt, kp + ((column, i) if isinstance(value, list) else (column,)))
         if formats:
-            out[column.strip()] = (tuple(f.strip() if f.strip().casefold() == EXCEL else f for f in formats),
+            out[column.strip()] = (tuple(f.strip() if f.strip().casefold() in NUMBER_FORMATS else f for f in formats),
                                    doc.at(kp + (column,), key=True))
     return out
 
@@ -357,11 +358,8 @@ def _check_timezone(doc: Doc, name: str) -> None:
         doc.add(doc.at(("timezone",)), "invalid-timezone", f"unknown timezone {name!r}; use an IANA name such as UTC or America/New_York")
 
 
-EXCEL = "excel"  # a date format: Excel's serial day numbers (45292 is 2024-01-01; 45292.5 its noon)
-
-
 def _check_date_format(doc: Doc, fmt: str, kp: tuple = ("date_format",)) -> None:
-    if fmt.strip().casefold() == EXCEL:
+    if fmt.strip().casefold() in NUMBER_FORMATS:  # excel (45292 is 2024-01-01), epoch, epoch_ms (model.EPOCH_UNITS)
         return
     sample = dt.datetime(2024, 3, 15, 14, 5, 6, tzinfo=dt.timezone.utc)  # %z needs an offset to print
     try:
@@ -375,7 +373,7 @@ def _check_date_format(doc: Doc, fmt: str, kp: tuple = ("date_format",)) -> None
         doc.add(
             doc.at(kp),
             "invalid-date-format",
-            f"date_format {fmt!r} is not a strptime format such as '%m/%d/%Y %I:%M %p' (or 'excel' for serial day numbers)",
+            f"date_format {fmt!r} is not a strptime format such as '%m/%d/%Y %I:%M %p' (or 'excel' for serial day numbers, 'epoch' or 'epoch_ms' for Unix time in seconds or milliseconds)",
         )
 
 

@@ -13,6 +13,8 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
+from funnelcli.definitions.model import EPOCH_RANGE, EPOCH_UNITS
+
 # (format, order of day and month): "md" month first, "dm" day first, "" neither
 FORMATS = (
     ("%m/%d/%Y %I:%M %p", "md"), ("%m/%d/%Y %I:%M:%S %p", "md"), ("%m/%d/%Y %H:%M", "md"),
@@ -28,6 +30,7 @@ _DATEISH = re.compile(r"^(\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}[ -][A-Za-z]{3,
 _ISO = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[T ](\d{1,2})(?::(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?)?"
                   r"\s*(?:Z|[+-]\d{2}:?\d{2})?$")
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
+_UNIX = re.compile(r"^\d{8,13}(\.\d+)?$")  # Unix time: 1709251200 (seconds) or 1709251200000 (ms)
 _DATE_NAME = re.compile(r"date|time|(^|[_ ])(at|on|day)$|created|closed|won|lost", re.IGNORECASE)
 
 
@@ -81,6 +84,8 @@ def guess_dates(header: str, cells: list[str], day_first: bool | None = None) ->
     probe = list(dict.fromkeys(filled))[:50]
     if sum(bool(_SERIAL.match(v)) for v in probe) == len(probe) and _DATE_NAME.search(header):
         return _excel(cells)
+    if all(_UNIX.match(v) or v == "0" for v in probe) and _DATE_NAME.search(header):
+        return _epoch(cells)
     if sum(bool(_DATEISH.match(v)) for v in probe) < 0.8 * len(probe):
         return None
     chosen: dict[str, str | None] = {}  # shape -> format (None: ISO)
@@ -150,6 +155,21 @@ def _excel(cells: list[str]) -> DateColumn | None:
             return None
         days.append(dt.date(1899, 12, 30) + dt.timedelta(days=int(serial)))
     return DateColumn((EXCEL,), days)
+
+
+def _epoch(cells: list[str]) -> DateColumn | None:
+    """Return a column of Unix times as dates (UTC days), or None unless one unit, seconds or
+    milliseconds, reads every filled cell within the range the run reads (0, the zero date, is a
+    placeholder: no day). Ids and phone numbers are numbers too: the header must name a date."""
+    filled = [float(c) for c in cells if c and c != "0"]
+    low, high = EPOCH_RANGE
+    for fmt, per_second in sorted(EPOCH_UNITS.items(), key=lambda f: -f[1]):  # milliseconds first
+        if filled and all(low <= v // per_second < high for v in filled):
+            epoch = dt.datetime(1970, 1, 1)
+            days = [None if not c or c == "0" else (epoch + dt.timedelta(seconds=float(c) // per_second)).date()
+                    for c in cells]
+            return DateColumn((fmt,), days)
+    return None
 
 
 def typical(days: list[dt.date | None]) -> dt.date | None:

@@ -9,8 +9,9 @@ import datetime as dt
 import re
 import statistics
 
+from funnelcli.definitions.model import NUMBER_FORMATS
 from funnelcli.init.columns import NOT_A_STAGE_DATE, Column, by_rows, find, id_column, placeholders
-from funnelcli.init.dates import EXCEL, typical
+from funnelcli.init.dates import typical
 from funnelcli.init.draft import Draft, Entry, Item, value_item
 from funnelcli.init.sample import Sample
 
@@ -144,10 +145,10 @@ def date_settings(draft: Draft, columns: list[Column], headers: list[str]) -> No
             draft.intro.append("The dates are ISO (2024-06-03 14:05): no date_format needed.")
         return
     orders = set().union(*(c.dates.orders for c in needing))
-    excel = [c for c in needing if EXCEL in c.dates.formats]
-    if len(orders) > 1 or excel:
+    numbers = [c for c in needing if set(c.dates.formats) & set(NUMBER_FORMATS)]  # excel, epoch, epoch_ms
+    if len(orders) > 1 or numbers:
         per = {c.header: list(c.dates.formats) for c in needing}
-        draft.settings.append(Entry("date_formats", per, "each column's own formats (they differ)"))
+        draft.settings.append(Entry("date_formats", per, _per_column_note(needing, len(orders) > 1)))
     else:
         formats = list(dict.fromkeys(f for c in needing for f in c.dates.formats))
         examples = "; ".join(f"{c.header}: {_example(c)!r}" for c in needing[:3])
@@ -157,6 +158,20 @@ def date_settings(draft: Draft, columns: list[Column], headers: list[str]) -> No
         if c.dates.ambiguous:
             draft.intro.append(f"check: {c.header!r} has no day above 12 in the rows read, so day/month order "
                                "is a guess (3/4/2024 read as March 4): swap %d and %m if it is wrong.")
+
+
+NUMBER_FORMAT_NOTES = {"excel": "Excel serial day numbers (45292 = 2024-01-01)",
+                       "epoch_ms": "Unix time in milliseconds (1709251200000 = 2024-03-01 UTC)",
+                       "epoch": "Unix time in seconds (1709251200 = 2024-03-01 UTC)"}
+
+
+def _per_column_note(needing: list[Column], differ: bool) -> str:
+    """Return the comment on `date_formats:`: why each column has its own, and what a number format reads."""
+    found = list(dict.fromkeys(f for c in needing for f in c.dates.formats if f in NUMBER_FORMAT_NOTES))
+    notes = "; ".join(f"{f}: {NUMBER_FORMAT_NOTES[f]}" for f in found)
+    if differ or not notes:
+        return "each column's own formats (they differ)" + (f"; {notes}" if notes else "")
+    return f"each column's own formats; {notes}"
 
 
 def _example(column: Column) -> str:

@@ -17,6 +17,9 @@ from funnelcli.definitions.model import (
     AMBIGUOUS_PATTERN,
     CURRENCY_AND_SPACES,
     DECIMAL_COMMA_PATTERN,
+    EPOCH_RANGE,
+    EPOCH_UNITS,
+    EXCEL,
     ISO_NAIVE,
     ISO_NORMALISE,
     ISO_ZONED,
@@ -198,6 +201,31 @@ def _parse_excel(arr: pa.Array) -> pa.Array:
     return pc.cast(pc.cast(seconds, pa.int64()), pa.timestamp("s"))
 
 
+def _parse_epoch(arr: pa.Array, per_second: int, tz: str) -> pa.Array:
+    """Return Unix times (1709251200 seconds, or 1709251200000 milliseconds, since 1970-01-01 UTC)
+    as wall-clock timestamps in `tz`; null where a value is not one (definitions.model.EPOCH_RANGE)."""
+    text = pc.utf8_trim_whitespace(arr)
+    number = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]{1,16}([.][0-9]+)?$"), False)
+    value = pc.cast(pc.if_else(number, text, _NULL_TEXT), pa.float64())
+    # whole seconds, as an ISO time's fraction is dropped: 1709251200999 is 1709251200
+    seconds = pc.floor(pc.divide(value, float(per_second)))
+    low, high = EPOCH_RANGE
+    plausible = pc.or_(pc.and_(pc.greater_equal(seconds, low), pc.less(seconds, high)), pc.equal(value, 0.0))
+    seconds = pc.if_else(plausible, seconds, pa.scalar(None, pa.float64()))
+    instants = pc.cast(pc.cast(seconds, pa.int64()), pa.timestamp("s", "UTC"))
+    return pc.local_timestamp(instants.cast(pa.timestamp("s", tz)))  # an instant, moved to the definitions' timezone
+
+
+def _parse_with(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
+    """Return the values one date format reads as timestamps (wall time in `tz`), null elsewhere."""
+    name = fmt.strip().casefold()
+    if name == EXCEL:
+        return _parse_excel(arr)
+    if name in EPOCH_UNITS:
+        return _parse_epoch(arr, EPOCH_UNITS[name], tz)
+    return _parse_format(arr, fmt, tz)
+
+
 def _seconds(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Return timestamps as datetime64[s] (NaT for nulls), writable."""
     out = arr.to_numpy() if isinstance(arr, pa.ChunkedArray) else arr.to_numpy(zero_copy_only=False)
@@ -234,8 +262,8 @@ def parse_times(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | No
     """Return (each cell as datetime64[s], wall time in `tz`; which cells failed to parse; the text).
 
     ISO dates and datetimes always parse; naive ones are wall-clock times in `tz`, ones with an
-    offset or Z are moved to `tz`. The `date_format` formats (strptime) are tried first, in
-    order, per value. Each pass handles only what the previous one left, so a few odd cells
+    offset or Z are moved to `tz`. The `date_format` formats (strptime, excel, epoch, epoch_ms)
+    are tried first, in order, per value. Each pass handles only what the previous one left, so a few odd cells
     don't slow a whole column.
     """
     formats = (date_format,) if isinstance(date_format, str) else tuple(date_format or ())
@@ -243,7 +271,7 @@ def parse_times(column: pa.ChunkedArray, date_format: str | tuple[str, ...] | No
     for chunk in column.chunks:
         found = None
         for fmt in formats:
-            got = _parse_excel(chunk) if fmt.strip().casefold() == "excel" else _parse_format(chunk, fmt, tz)
+            got = _parse_with(chunk, fmt, tz)
             found = got if found is None else pc.coalesce(found, got)
             chunk = _only(chunk, got.is_null().to_numpy(zero_copy_only=False))
         known.append(found)

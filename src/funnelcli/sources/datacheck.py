@@ -35,8 +35,9 @@ SHOWN = 5  # values named in a drift warning
 COMMON_FORMATS = (
     "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y",
     "%Y-%m-%d %H:%M:%S", "%m/%d/%y %I:%M %p", "%m/%d/%y %H:%M", "%m/%d/%y", "%d/%m/%y %H:%M", "%d/%m/%y", "%d-%b-%Y",
-    "%b %d, %Y", "%Y/%m/%d", "excel",
-)  # the short years (%y) are Excel's short date, when it saves a report again
+    "%b %d, %Y", "%Y/%m/%d", "excel", "epoch_ms", "epoch",
+)  # the short years (%y) are Excel's short date, when it saves a report again; the number formats
+# read disjoint ranges of numbers (definitions.model.EPOCH_RANGE), so one number fits one of them
 
 
 def check_export(path: str, defs: Definitions, *, encoding: str | None = None, delimiter: str | None = None,
