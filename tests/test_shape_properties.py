@@ -572,7 +572,7 @@ def check_invariants(report: dict, shape: str, ages_known: bool = True) -> None:
     acc = report["accounting"]
     assert acc["rows_excluded"] == sum(item["count"] for item in acc["excluded"]), (shape, acc)
     assert acc["rows_read"] == (acc["rows_excluded"] + acc["never_reached_first_stage"] + acc["outside_cohort_range"]
-                                + acc["other_markets"] + acc["leads_in_report"]), (shape, acc)
+                                + acc["no_date_for_cohort_range"] + acc["other_markets"] + acc["leads_in_report"]), (shape, acc)
     for account in acc["files"]:
         assert account["rows_read"] == sum(part["rows"] for part in account["parts"]), (shape, account)
 

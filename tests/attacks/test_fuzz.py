@@ -86,8 +86,8 @@ def no_crash(result) -> None:
 
 def balanced(report: dict) -> None:
     a = report["accounting"]
-    parts = (a["rows_excluded"] + a["never_reached_first_stage"] + a["outside_cohort_range"] + a["other_markets"]
-             + a["leads_in_report"])
+    parts = (a["rows_excluded"] + a["never_reached_first_stage"] + a["outside_cohort_range"]
+             + a["no_date_for_cohort_range"] + a["other_markets"] + a["leads_in_report"])
     assert a["rows_read"] == parts, a
 
 

@@ -241,3 +241,22 @@ def test_an_own_date_after_as_of_hidden_by_an_earlier_later_stage_counts_as_an_e
     assert f.after_as_of == 1
     assert [x.message for x in f.findings if "after the as-of date" in x.message] == [
         "1 lead has dates after the as-of date 2024-01-20; those events are ignored"]
+
+
+def test_a_range_counts_apart_the_leads_with_no_date_to_place_in_it(tmp_path):
+    # a status export: deal 3 is at Contact Made with no created date, so no date for Qualified
+    # (none at a later stage either): neither inside --since nor outside it, and it was counted
+    # "outside the cohort range" of --since 2025-06-01 and of --until 2025-06-01 at once
+    export = tmp_path / "deals.csv"
+    export.write_text("id,stage,created\n1,Qualified,2026-02-01\n2,Qualified,2025-01-01\n3,Contact Made,\n", encoding="utf-8")
+    defs = tmp_path / "d.yml"
+    defs.write_text("version: 1\ncolumns: {id: id, stage_now: stage}\nstage_column: stage_now\nstages:\n"
+                    "  - {name: Qualified, date: created}\n  - name: Contact Made\n", encoding="utf-8")
+    loaded = api.read_export(export, defs)
+    for since, until, kept in ((dt.date(2025, 6, 1), None, "1"), (None, dt.date(2025, 6, 1), "2")):
+        f = api.funnel(loaded, defs, since=since, until=until)
+        acc = f.accounting
+        assert (acc.in_report, acc.outside_range, acc.undated_range) == (1, 1, 1)
+        assert list(f.frame["id"].iloc[f.rows]) == [kept] and acc.balanced()
+        assert acc.sentence() == ("3 rows read = 1 lead in the report + 1 outside the cohort range "
+                                  "+ 1 with no date to place in the cohort range + 0 excluded")

@@ -774,8 +774,8 @@ def test_cli_reports_exclusions_on_stderr(cli):
 def test_cli_accounting_json_balances(cli):
     acc = accounting_json(cli(ACCOUNTING_CSV, "-f", "json", "-q"))
     assert acc["rows_read"] == 10
-    assert acc["rows_read"] == (acc["leads_in_report"] + acc["never_reached_first_stage"]
-                                + acc["outside_cohort_range"] + acc["other_markets"] + acc["rows_excluded"])
+    assert acc["rows_read"] == (acc["leads_in_report"] + acc["never_reached_first_stage"] + acc["outside_cohort_range"]
+                                + acc["no_date_for_cohort_range"] + acc["other_markets"] + acc["rows_excluded"])
     assert [(e["reason"], e["count"], e["first_rows"]) for e in acc["excluded"]] == [
         ("with a blank id", 2, [5, 6]), ("with an unparseable date", 1, [8]), ("with a duplicate id", 2, [4, 7])]
 

@@ -33,7 +33,8 @@ class Accounting:
     excluded: list[RowIssue]
     not_reached: int  # never reached the first stage by the as-of date
     first_stage: str
-    outside_range: int = 0  # first-stage date outside --since/--until (or none, with a range)
+    outside_range: int = 0  # first-stage date outside --since/--until
+    undated_range: int = 0  # with a range: reached the cohort stage with no date to place it in the range
     other_markets: int = 0  # not in the --market markets
     in_report: int = 0
     unit: str = "rows"  # what rows_read counts: the export's rows, or the leads of a log
@@ -45,7 +46,8 @@ class Accounting:
         return sum(issue.count for issue in self.excluded)
 
     def balanced(self) -> bool:
-        return self.rows_read == self.rows_excluded + self.not_reached + self.outside_range + self.other_markets + self.in_report
+        return self.rows_read == (self.rows_excluded + self.not_reached + self.outside_range + self.undated_range
+                                  + self.other_markets + self.in_report)
 
     def as_dict(self) -> dict:
         return {
@@ -56,6 +58,7 @@ class Accounting:
             ],
             "never_reached_first_stage": self.not_reached,
             "outside_cohort_range": self.outside_range,
+            "no_date_for_cohort_range": self.undated_range,
             "other_markets": self.other_markets,
             "leads_in_report": self.in_report,
             "read_as": self.unit,
@@ -69,6 +72,8 @@ class Accounting:
                          else f"{self.not_reached:,} never reached {self.first_stage}")
         if self.outside_range:
             parts.append(f"{self.outside_range:,} outside the cohort range")
+        if self.undated_range:
+            parts.append(f"{self.undated_range:,} with no date to place in the cohort range")
         if self.other_markets:
             parts.append(f"{self.other_markets:,} in other markets")
         if self.excluded:
@@ -304,9 +309,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
     if since is not None or until is not None:
-        inside = _in_range(loaded, cohort_stage, limit, since, until)
-        accounting.outside_range = int((keep & ~inside).sum())
-        keep &= inside
+        keep &= _in_range_counted(loaded, cohort_stage, limit, since, until, keep, accounting)
     if markets:
         markets = _chosen_markets(loaded, defs, markets)
         in_market = loaded.leads["market"].isin(markets).to_numpy()
@@ -416,6 +419,17 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
         in_funnel |= reached[:, i] & undated & ~future
         later.append(bool(beyond.any()) or (moving is not None and bool(moving.any())))
     return in_funnel, after, later
+
+
+def _in_range_counted(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None,
+                      keep: np.ndarray, accounting: Accounting) -> np.ndarray:
+    """Return _in_range; count the leads of `keep` outside it, and apart those that reached `stage`
+    with no date to place them in the range."""
+    inside = _in_range(loaded, stage, limit, since, until)
+    undated = loaded.reached[:, stage] & (loaded.date.days[:, stage] == StageDays.NONE)
+    accounting.outside_range = int((keep & ~inside & ~undated).sum())
+    accounting.undated_range = int((keep & ~inside & undated).sum())
+    return inside
 
 
 def _in_range(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None) -> np.ndarray:
