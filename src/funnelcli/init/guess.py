@@ -218,13 +218,33 @@ def finish(draft: Draft, sample: Sample, columns: list[Column]) -> Draft:
                            "is left out by the run; other such lines are reported)")
     if draft.stages and not any(e.key == "sla_days" for s in draft.stages for e in s.entries):
         draft.stages_above = SLA_HINT + draft.stages_above
-    used = {e.value for e in draft.columns} | set(headers)
+    used = {e.value for e in draft.columns} | set(headers) | _history_columns(draft)
     used |= {e.value for s in draft.stages for e in s.entries if e.key == "flag"}
     rest = [c.header for c in columns if c.header not in used]
     if rest:
         shown = ", ".join(repr(h) for h in rest[:12]) + (f" and {len(rest) - 12} more" if len(rest) > 12 else "")  # quoted: a name may hold spaces
         draft.outro.append(f"Columns not used yet (map one under columns: to break down by it, --by NAME): {shown}")
     return draft
+
+
+def _history_columns(draft: Draft) -> set[str]:
+    """Return the headers a log's `history:` reads: its stage and time columns, and the fields its
+    `only:` condition tests."""
+    used = {e.value for e in draft.history if e.key in ("stage", "at")}
+
+    def fields(condition) -> None:
+        if isinstance(condition, dict):
+            for key, test in condition.items():
+                if key in ("all", "any", "not"):
+                    for part in test if isinstance(test, list) else [test]:
+                        fields(part)
+                else:
+                    used.add(key)
+
+    for e in draft.history:
+        if e.key == "only":
+            fields(e.value)
+    return used
 
 
 # --------------------------------------------------------------------------------------------
