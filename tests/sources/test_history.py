@@ -848,7 +848,8 @@ def test_repeats_match_a_row_by_row_reading(seed):
     # history._repeats against the rule read row by row, each lead's dated stage-change rows by
     # time, then file order: a stage row repeats when the lead's latest stage row named it and no
     # exit is in force (an exit row puts one in force; a stage row or a reopening, history.reopen,
-    # ends it); an exit row repeats when that exit is in force; a row naming nothing forgets both.
+    # ends it); an exit row repeats when that exit is in force; a reopening repeats when no exit
+    # is (nothing to reopen); a row naming nothing forgets both.
     # Logs in time order (its shortcut) and shuffled ones.
     from funnelcli.sources.history import _repeats
 
@@ -878,7 +879,8 @@ def test_repeats_match_a_row_by_row_reading(seed):
             elif exit_[r] >= 0:
                 want[r] = exit_now.get(who) == int(exit_[r])
                 exit_now[who] = int(exit_[r])
-            else:  # a reopening
+            else:  # a reopening: a repeat with no exit in force (nothing to reopen)
+                want[r] = exit_now.get(who) is None
                 exit_now[who] = None
         assert (got == want).all(), (seed, ordered)
         if not reopening.any():
@@ -936,13 +938,15 @@ exits:
 
 def test_a_reopen_value_ends_the_exit_before_it(load, write):
     # Deal 1 lost on 01-10 and reopened on 01-20: not out (its latest change reopened it); out in
-    # a replay between the two; deal 2 stays out. Rows: 8 = 6 stage changes + 2 reopenings (5, 9).
+    # a replay between the two; deal 2 stays out. Rows: 8 = 6 stage changes + 1 reopening (5) + 1
+    # row naming the state deal 3 is in already (9: 'open' while open, nothing to reopen).
     loaded = load(STATUS_LOG, STATUS_DEFS)
     assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "-"]
     assert day_list(loaded.exit_until[0]) == ["2026-01-20", "NaT", "NaT"]
     assert not [i for i in loaded.notices + loaded.excluded if "names no stage" in i.reason]
     (log,) = loaded.files
-    assert log.balanced() and log.parts[:2] == [(6, "stage changes (of 3 leads)"), (2, "reopenings (history.reopen)")]
+    assert log.balanced() and log.parts[:2] == [(6, "stage changes (of 3 leads)"), (1, "reopenings (history.reopen)")]
+    assert (1, "rows naming the stage the lead is in already (not a change)") in log.parts
     defs = definitions.load([str(write("defs.yml", STATUS_DEFS))])
     out = {day: list(api.funnel(loaded, defs, as_of=dt.date(2026, 1, day)).exit_codes) for day in (9, 15, 25)}
     assert out == {9: [-1, 0, -1], 15: [0, 0, -1], 25: [-1, 0, -1]}

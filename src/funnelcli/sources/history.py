@@ -299,7 +299,8 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     reopens the lead), and a row naming nothing in between (a stage the definitions leave out)
     makes the next one a real change. `changes`: the dated stage-change rows, kept or naming
     nothing; a kept row naming no stage and no exit reopens (history.reopen: Pipedrive's status
-    back to open)."""
+    back to open), and repeats when no exit is in force (nothing to reopen: a deal's status 'open'
+    when it is made, the same reopening written twice)."""
     where = np.flatnonzero(changes)
     repeats = np.zeros(len(kept), dtype=bool)
     if len(where) < 2:
@@ -319,6 +320,7 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
             first[lw[mine][::-1]] = mine[::-1]  # each lead's first row naming c: assigned last
             again[mine] = True
             again[first[first >= 0]] = False
+        again |= kept[where] & (code == -1)  # a reopening: it may have nothing to reopen
         if not again.any():
             return repeats
         grouped = np.zeros(leads, dtype=bool)
@@ -338,6 +340,9 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     stage_again = (ss[1:] >= 0) & (stage_now[:-1] == ss[1:]) & (exit_now[:-1] < 0)
     exit_again = (es[1:] >= 0) & (exit_now[:-1] == es[1:])
     repeats[order[1:][same_lead & ks[1:] & (stage_again | exit_again)]] = True
+    reopening = ks & (ss < 0) & (es < 0)
+    out = np.r_[False, same_lead & (exit_now[:-1] >= 0)]  # an exit in force before the row
+    repeats[order[reopening & ~out]] = True
     return repeats
 
 
