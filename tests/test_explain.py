@@ -411,9 +411,13 @@ def test_explain_tells_a_log_leads_moves_back_and_re_entries(write):
     defs = write("defs.yml", "version: 1\ncolumns: {id: id}\nhistory: {stage: stage, at: at}\nstages:\n"
                              "  - {name: Lead}\n  - {name: Proposal}\n")
     report = json.loads(run("explain", log, "7", "-d", defs, "-f", "json", "-q").stdout)
-    moves = [(m["row"], m["stage"], m["back"], m["date"]) for m in report["leads"][0]["moves"]]
-    assert moves == [(4, "Lead", True, "2026-01-09"), (5, "Proposal", False, "2026-01-20")]
-    assert report["leads"][0]["moves"][0]["why"] == ("moved back to Lead on 2026-01-09 (row 4 of the log); "
-                                                      "the waterfall keeps the furthest stage reached")
+    moves = [(m["row"], m["stage"], m["back"], m["again"], m["date"]) for m in report["leads"][0]["moves"]]
+    assert moves == [(4, "Lead", True, True, "2026-01-09"), (5, "Proposal", False, True, "2026-01-20")]
+    # row 4 is both: it said only "moved back", while the notice counted it among the re-entries
+    assert report["leads"][0]["moves"][0]["why"] == ("moved back to Lead on 2026-01-09 (row 4 of the log), a stage it had "
+                                                      "entered before; the waterfall keeps the furthest stage reached, and "
+                                                      "the first entry dates the stage")
+    text = run("explain", log, "7", "-d", defs, "-f", "text", "-q").stdout
+    assert "Moved back, re-entered" in text and "Re-entered" in text
     replay = json.loads(run("explain", log, "7", "-d", defs, "-f", "json", "-q", "--as-of", "2026-01-10").stdout)
     assert [m["row"] for m in replay["leads"][0]["moves"]] == [4]

@@ -156,11 +156,15 @@ def _moves(loaded: LoadedExport, f: Funnel, r: int) -> list[dict]:
     if f.as_of is not None:  # a replay leaves out what came after
         moves = moves.until(np.datetime64(f.as_of.date(), "D"))
     out = []
-    for row, day, s, back in zip(moves.rows, moves.days, moves.stages, moves.back):
+    for row, day, s, back, again in zip(moves.rows, moves.days, moves.stages, moves.back, moves.again):
         stage = f.defs.stages[int(s)].name
-        why = (f"moved back to {stage} on {_day(day)} (row {int(row)} of the log); the waterfall keeps the furthest stage "
-               "reached") if back else f"entered {stage} again on {_day(day)} (row {int(row)} of the log); its first entry dates the stage"
-        out.append({"row": int(row), "date": _day(day), "stage": stage, "back": bool(back), "why": why})
+        where = f"on {_day(day)} (row {int(row)} of the log)"
+        if back:
+            why = (f"moved back to {stage} {where}" + (", a stage it had entered before" if again else "")
+                   + "; the waterfall keeps the furthest stage reached" + (", and the first entry dates the stage" if again else ""))
+        else:
+            why = f"entered {stage} again {where}; its first entry dates the stage"
+        out.append({"row": int(row), "date": _day(day), "stage": stage, "back": bool(back), "again": bool(again), "why": why})
     return out
 
 
@@ -630,7 +634,8 @@ def _lead_rows(lead: dict, export: str) -> list[dict]:
     out = [row("row", "Row", str(lead["row"]), f"{where}; {lead['status']}: {lead['reason']}")]
     out += [row("row", "Row", str(o["row"]), f"also row {o['row']}: excluded, {o['excluded']}") for o in lead["other_rows"]]
     out += [row("join", f"Join {j['join']}", str(j["row"]) if j["row"] else NONE, j["why"]) for j in lead.get("joins", [])]
-    out += [row("move", "Moved back" if m["back"] else "Re-entered", m["stage"], m["why"], date=m["date"])
+    out += [row("move", "Moved back, re-entered" if m["back"] and m["again"] else "Moved back" if m["back"] else "Re-entered",
+                m["stage"], m["why"], date=m["date"])
             for m in lead.get("moves", [])]
     for s in lead["stages"]:
         value = s["short"] if s["reached"] else "not reached"
