@@ -22,6 +22,7 @@ All dates are 2024; the default as-of date is the latest, 2024-03-10.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,21 @@ def test_a_range_counts_apart_the_leads_with_no_date_to_place_in_it(tmp_path):
         assert list(f.frame["id"].iloc[f.rows]) == [kept] and acc.balanced()
         assert acc.sentence() == ("3 rows read = 1 lead in the report + 1 outside the cohort range "
                                   "+ 1 with no date to place in the cohort range + 0 excluded")
+
+
+def test_a_replay_says_where_it_counts_the_leads_it_cannot_place(tmp_path):
+    # deal 1 is at Proposal now, moved there on 01-26 (stage_since): replayed at 01-01 it is at the
+    # stage before, Contact Made, which has no date. The note said "counted as the export has
+    # them", which the export's Proposal contradicts.
+    from tests.conftest import run
+
+    export = tmp_path / "deals.csv"
+    export.write_text("id,stage,created,since\n1,Proposal,2025-12-15,2026-01-26\n2,Qualified,2025-12-01,\n", encoding="utf-8")
+    defs = tmp_path / "d.yml"
+    defs.write_text("version: 1\ncolumns: {id: id, stage_now: stage, stage_since: since}\nstage_column: stage_now\nstages:\n"
+                    "  - {name: Qualified, date: created}\n  - name: Contact Made\n  - name: Proposal\n", encoding="utf-8")
+    data = json.loads(run("conversion", export, "-d", defs, "--as-of", "2026-01-01", "-f", "json", "-q").stdout)
+    assert [r["reached"] for r in data["tables"]["stages"]] == [2, 1, 0]  # deal 1 at Contact Made, not Proposal
+    (note,) = [n for n in data["notes"] if n.startswith("Replay:")]
+    assert note == ("Replay: 1 lead reached a stage with no date, which a replay can't place in time: counted where the "
+                    "export puts them (a status whose stage_since is after the as-of date, at the stage before it).")

@@ -104,8 +104,10 @@ def closing_notes(f: Funnel) -> list[str]:
     if f.as_of is None:
         notes.append("The export has no dates: nothing can be stuck, and velocity and trends need dates.")
     if f.unplaced:
+        moved = " (a status whose stage_since is after the as-of date, at the stage before it)" \
+            if f.defs.stage_column and "stage_since" in f.defs.columns else ""
         notes.append(f"Replay: {f.unplaced:,} lead{'s' if f.unplaced != 1 else ''} reached a stage with no date, which a "
-                     "replay can't place in time: counted as the export has them.")
+                     f"replay can't place in time: counted where the export puts them{moved}.")
     # what stderr says about the data, for a report read without it (a mailed one, -q): excluded
     # rows are in the Rows line and each file's in its File line
     cli = f.option_words is not None
