@@ -50,6 +50,11 @@ class Draft:
     exits_above: list[str] = field(default_factory=list)
     outro: list[str] = field(default_factory=list)  # comment lines at the end
 
+    def recognised(self, why: str) -> None:
+        """Say at the top which export init took this for, and why."""
+        self.intro += [f"funnelcli init took this for {self.layout} ({why}).",
+                       "A first draft: check each comment marked 'check', then run funnelcli validate with --data."]
+
     def column(self, canonical: str, header: str, comment: str = "") -> None:
         if all(e.key != canonical and e.value != header for e in self.columns):
             self.columns.append(Entry(canonical, header, comment))

@@ -5,7 +5,8 @@
     Salesforce leads        dates and a flag: Created Date, Converted (Date), exits from Lead Status
     Salesforce opportunities status: "Stage", won and lost dated by Close Date
     Pipedrive deals         status: "Deal - Stage", won and lost from "Deal - Status"
-    Pipedrive deal changes  a stage-history log: a row per change of a deal
+    stage-history logs      Pipedrive deal changes, Salesforce field history, HubSpot property
+                            history: a row per change of a record (`logs`)
 
 Anything else goes to `guess.generic`.
 """
@@ -13,11 +14,19 @@ Anything else goes to `guess.generic`.
 from __future__ import annotations
 
 import re
-import statistics
 
 from funnelcli.init.columns import Column, by_rows, id_column, id_note, profile
 from funnelcli.init.draft import Draft, Entry, Item, value_item
 from funnelcli.init.guess import exit_of, finish, generic, is_won, map_dimensions, order_statuses, split_statuses
+from funnelcli.init.logs import (
+    SALESFORCE_STAGES,
+    hubspot_history,
+    is_hubspot_history,
+    is_pipedrive_log,
+    is_salesforce_history,
+    pipedrive_log,
+    salesforce_history,
+)
 from funnelcli.init.sample import Sample
 
 HUBSPOT_LIFECYCLE = {  # "Became a X Date" -> the stage's name, in HubSpot's lifecycle order
@@ -26,8 +35,6 @@ HUBSPOT_LIFECYCLE = {  # "Became a X Date" -> the stage's name, in HubSpot's lif
 }
 HUBSPOT_DEAL_STAGES = ("Appointment Scheduled", "Qualified To Buy", "Presentation Scheduled",
                        "Decision Maker Bought-In", "Contract Sent")
-SALESFORCE_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
-                     "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review")
 PIPEDRIVE_STAGES = ("Qualified", "Contact Made", "Demo Scheduled", "Needs Defined", "Proposal Made", "Negotiations Started")
 BECAME = re.compile(r"^Became an? (.+) Date$", re.IGNORECASE)
 
@@ -41,11 +48,6 @@ def build(sample: Sample) -> Draft:
             draft = preset(columns, {c.header: c for c in columns})
             return finish(draft, sample, columns)
     return generic(sample, columns)
-
-
-def _intro(draft: Draft, why: str) -> None:
-    draft.intro += [f"funnelcli init took this for {draft.layout} ({why}).",
-                    "A first draft: check each comment marked 'check', then run funnelcli validate with --data."]
 
 
 def _id(draft: Draft, columns: list[Column], by: dict[str, Column], names: tuple[str, ...], hint: str = "") -> None:
@@ -81,7 +83,7 @@ def _is_hubspot_contacts(headers: set[str]) -> bool:
 
 def _hubspot_contacts(columns: list[Column], by: dict[str, Column]) -> Draft:
     draft = Draft("a HubSpot contacts export")
-    _intro(draft, "its 'Became a ... Date' lifecycle columns")
+    draft.recognised("its 'Became a ... Date' lifecycle columns")
     _id(draft, columns, by, ("Record ID", "Contact ID", "Contact id"))
     map_dimensions(draft, columns, {"created": "Create Date", "owner": "Contact owner", "source": "Original Source",
                                     "industry": "Industry", "employees": "Number of Employees", "country": "Country/Region",
@@ -108,7 +110,7 @@ def _is_hubspot_deals(headers: set[str]) -> bool:
 
 def _hubspot_deals(columns: list[Column], by: dict[str, Column]) -> Draft:
     draft = Draft("a HubSpot deals export")
-    _intro(draft, "its Deal Stage, Create Date and Close Date columns")
+    draft.recognised("its Deal Stage, Create Date and Close Date columns")
     _id(draft, columns, by, ("Record ID", "Deal ID"))
     map_dimensions(draft, columns, {"created": "Create Date", "owner": "Deal owner", "source": "Original Source Type",
                                     "amount": "Amount", "last_activity": "Last Activity Date", "pipeline": "Pipeline",
@@ -160,7 +162,7 @@ def _is_salesforce_leads(headers: set[str]) -> bool:
 
 def _salesforce_leads(columns: list[Column], by: dict[str, Column]) -> Draft:
     draft = Draft("a Salesforce leads report")
-    _intro(draft, "its Lead Status, Lead Owner and Created Date columns")
+    draft.recognised("its Lead Status, Lead Owner and Created Date columns")
     _id(draft, columns, by, ("Lead ID",), "; add Lead ID to the report's columns to be sure")
     map_dimensions(draft, columns, {"created": "Created Date", "owner": "Lead Owner", "source": "Lead Source",
                                     "industry": "Industry", "employees": "Employees", "country": "Country",
@@ -187,7 +189,7 @@ def _is_salesforce_opportunities(headers: set[str]) -> bool:
 
 def _salesforce_opportunities(columns: list[Column], by: dict[str, Column]) -> Draft:
     draft = Draft("a Salesforce opportunities report")
-    _intro(draft, "its Stage, Close Date and Opportunity columns")
+    draft.recognised("its Stage, Close Date and Opportunity columns")
     _id(draft, columns, by, ("Opportunity ID",), "; add Opportunity ID to the report's columns to be sure")
     map_dimensions(draft, columns, {"created": "Created Date", "owner": "Opportunity Owner", "source": "Lead Source",
                                     "amount": "Amount", "type": "Type", "account": "Account Name"})
@@ -206,7 +208,7 @@ def _is_pipedrive_deals(headers: set[str]) -> bool:
 
 def _pipedrive_deals(columns: list[Column], by: dict[str, Column]) -> Draft:
     draft = Draft("a Pipedrive deals export")
-    _intro(draft, "its 'Deal - ...' columns")
+    draft.recognised("its 'Deal - ...' columns")
     _id(draft, columns, by, ("Deal - ID",))
     map_dimensions(draft, columns, {"state": "Deal - Status", "stage_since": "Deal - Last stage change",
                                     "created": "Deal - Deal created", "owner": "Deal - Owner", "source": "Deal - Source",
@@ -237,72 +239,10 @@ def _state_rules(draft: Draft, state: Column, by: dict[str, Column]) -> None:
         draft.exits = [e for e in draft.exits if e.name != "Lost"] + [lost]
 
 
-LOG_ID = ("deal_id", "Deal ID", "item_id")
-LOG_FIELD = ("changed_field_key", "field_key", "Field")
-LOG_VALUE = ("new_value", "New value")
-LOG_TIME = ("change_time", "log_time", "Time", "Update time", "timestamp")
-
-
-def _pick(headers, names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in headers), None)
-
-
-def _is_pipedrive_log(headers: set[str]) -> bool:
-    return all(_pick(headers, names) for names in (LOG_ID, LOG_FIELD, LOG_VALUE, LOG_TIME))
-
-
-def _pipedrive_log(columns: list[Column], by: dict[str, Column]) -> Draft:
-    draft = Draft("a Pipedrive deal changes log")
-    _intro(draft, "its deal id, field key, new value and change time columns")
-    ident, field, value, time = (_pick(by, names) for names in (LOG_ID, LOG_FIELD, LOG_VALUE, LOG_TIME))
-    draft.column("id", ident, "the deal each change belongs to (a deal has many rows)")
-    keys = {k.casefold(): k for k in by[field].counts}
-    stage_key = keys.get("stage_id") or keys.get("stage") or next(iter(keys), "stage_id")
-    status_key = keys.get("status")
-    rows = [i for i, k in enumerate(by[field].cells) if k in (stage_key, status_key)]
-    statuses = {by[value].cells[i].casefold(): by[value].cells[i] for i in rows if by[field].cells[i] == status_key}
-    only = [stage_key] + ([status_key] if status_key and {"won", "lost"} & set(statuses) else [])
-    draft.history += [Entry("stage", value, "the column holding the stage entered"), Entry("at", time, "when"),
-                      Entry("only", {field: {"in": only}}, "the rows that are stage (and won/lost) changes")]
-    if len(only) > 1:  # Pipedrive's statuses are open, won and lost: open again after a loss reopens the deal
-        draft.history.append(Entry("reopen", [statuses.get("open", "open")], "a status back to open: the deal is out no more"))
-    stages = _log_stage_order([i for i in rows if by[field].cells[i] == stage_key], by[ident], by[value], by[time])
-    draft.stages_above.append("Stages: the stage ids the log names, in the order deals entered them. Pipedrive logs ids: "
-                              "name each stage as in Pipedrive (Settings > Pipelines) and keep its values.")
-    for stage_id in stages:
-        draft.stages.append(Item(f"Stage {stage_id}", [Entry("values", [stage_id])], comment="check: rename it"))
-    if len(only) > 1 and "won" in statuses:
-        draft.stages.append(Item("Won", [Entry("values", [statuses["won"]])], comment="status changed to won"))
-    if len(only) > 1 and "lost" in statuses:
-        draft.exits.append(Item("Lost", [Entry("values", [statuses["lost"]])], comment="status changed to lost"))
-    draft.outro.append("Owners, amounts and won/lost times are in the deals export: join it by deal id for --by owner "
-                       "(joins:, see definitions/pipedrive-log/).")
-    return draft
-
-
-def _log_stage_order(rows: list[int], ident: Column, value: Column, time: Column) -> list[str]:
-    """Return the stage values of a log's stage rows ordered by where they come in each deal's changes."""
-    days = time.dates.days if time.dates else [None] * len(time.cells)
-    by_deal: dict[str, list[tuple]] = {}
-    for i in rows:
-        by_deal.setdefault(ident.cells[i], []).append((days[i] or 0, time.cells[i], i, value.cells[i]))
-    positions: dict[str, list[int]] = {}
-    for changes in by_deal.values():
-        seen: list[str] = []
-        for *_, v in sorted(changes, key=lambda c: (str(c[0]), c[1], c[2])):
-            if v and v not in seen:
-                seen.append(v)
-        for p, v in enumerate(seen):
-            positions.setdefault(v, []).append(p)
-    return sorted(positions, key=lambda v: (statistics.mean(positions[v]), _numeric(v)))
-
-
-def _numeric(value: str) -> tuple:
-    return (0, int(value), "") if value.isdigit() else (1, 0, value)
-
-
 PRESETS = (
-    (_is_pipedrive_log, _pipedrive_log),
+    (is_pipedrive_log, pipedrive_log),
+    (is_salesforce_history, salesforce_history),
+    (is_hubspot_history, hubspot_history),
     (_is_pipedrive_deals, _pipedrive_deals),
     (_is_hubspot_contacts, _hubspot_contacts),
     (_is_hubspot_deals, _hubspot_deals),
