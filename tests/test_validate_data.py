@@ -296,6 +296,20 @@ def test_flag_values_neither_true_nor_false_are_a_warning_at_the_flag(write):
     assert only(validate(write, FLAG_DEFS, "Id,IsConverted\n1,Yes\n2,no\n")[1], "unreadable-flag") == []
 
 
+def test_a_flag_by_its_canonical_name_and_a_joined_flag_are_checked_too(write):
+    # the run excludes 'maybe' in both; validate checked only a flag written as the export's header
+    mapped = FLAG_DEFS.replace("columns: {id: Id}", "columns: {id: Id, converted: IsConverted}").replace("flag: IsConverted", "flag: converted")
+    (found,) = only(validate(write, mapped, "Id,IsConverted\n1,Yes\n2,maybe\n")[1], "unreadable-flag")
+    assert "1 value of column 'IsConverted' is neither true nor false (such as 'maybe' in row 3)" in found[4]
+    opps = write("opps.csv", "opp_id,IsWon\nK1,true\nK2,maybe\n")
+    joined = ("version: 1\ncolumns: {id: Id}\njoins:\n  - name: opps\n    path: " + str(opps) + "\n    on: {Id: opp_id}\n"
+              "    columns: {won: IsWon}\nstages:\n  - {name: Lead}\n  - {name: Won, flag: won}\n")
+    (found,) = only(validate(write, joined, "Id\nK1\nK2\n")[1], "unreadable-flag")
+    assert (f"1 value of column 'IsWon' of {opps} is neither true nor false (such as 'maybe' in row 3): the run excludes "
+            "the leads they join to") in found[4]
+    assert found[:2] == (4, 5)  # at the join
+
+
 REOPEN_DEFS = """version: 1
 columns: {id: deal_id}
 history: {stage: new_value, at: change_time, only: {field: {in: [stage_id, status]}}, reopen: [open]}

@@ -75,7 +75,7 @@ def check_joined(path: str, join, defs: Definitions, *, encoding: str | None = N
     raw, blank, roles, problems = _blank_columns(raw, defs, join.name, "the file")
     date_keys = defs.date_headers()
     headers = sorted({h for c, h in join.columns.items() if c in date_keys})
-    return problems + dates(raw, defs, blank, roles, headers)
+    return problems + dates(raw, defs, blank, roles, headers) + flags(raw, defs, blank, roles, join)
 
 
 def _blank_columns(raw, defs: Definitions, file: str | None, holder: str):
@@ -171,7 +171,7 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
     """Return a warning for each status or log column with values that name no stage and no exit,
     and each flag column with values neither true nor false: what the run reports (a status it
     counts at no stage, a log row it excludes, a row it excludes for its flag)."""
-    from funnelcli.sources.shapes import listed_values, read_flags
+    from funnelcli.sources.shapes import listed_values
 
     known = set(defs.stage_values())
     checks = []  # (header, rows counted or None for all, what the run does)
@@ -200,7 +200,21 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
                                    f"{role}: {rows_hold} of {header!r} that name{'s' if n == 1 else ''} no stage and no exit: "
                                    f"{shown}{more}; {then}; add them to a stage's or an exit's values: to count them"
                                    + (", or to history: reopen: when they reopen a lead after an exit" if defs.history else "")))
-    for header in sorted({s.flag for s in defs.stages if s.flag}):
+    return problems + flags(raw, defs, blank, roles)
+
+
+def flags(raw, defs: Definitions, blank: set[str], roles: dict, join=None) -> list[Problem]:
+    """Return a warning for each flag column of `raw` (the export's, or the file of `join`) with
+    values neither true nor false: the run excludes those rows."""
+    from funnelcli.sources.shapes import read_flags
+
+    problems = []
+    joined = defs.joined_fields()
+    if join is None:
+        headers = {defs.header(s.flag) for s in defs.stages if s.flag and s.flag not in joined}
+    else:
+        headers = {join.columns[s.flag] for s in defs.stages if s.flag in join.columns}
+    for header in sorted(headers):
         if header in blank or header not in roles or header not in raw.table.column_names:
             continue
         _, bad = read_flags(raw.column(header))
@@ -208,10 +222,11 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
             first = int(np.flatnonzero(bad)[0])
             role, where = roles[header]
             problems.append(_where(where, "warning", "unreadable-flag",
-                                   f"{role}: {int(bad.sum()):,} value{'s' if bad.sum() != 1 else ''} of column {header!r} "
-                                   f"{'is' if bad.sum() == 1 else 'are'} neither true nor false (such as "
-                                   f"{raw.column(header)[first].as_py()!r} in row {int(raw.rows[first])}): the run excludes "
-                                   "those rows; true is 1, true, yes, y, x or checked, false 0, false, no, n or blank"))
+                                   f"{role}: {int(bad.sum()):,} value{'s' if bad.sum() != 1 else ''} of column {header!r}"
+                                   f"{f' of {raw.name}' if join else ''} {'is' if bad.sum() == 1 else 'are'} neither true nor "
+                                   f"false (such as {raw.column(header)[first].as_py()!r} in row {int(raw.rows[first])}): the run "
+                                   f"excludes {'the leads they join to' if join else 'those rows'}; true is 1, true, yes, y, x or "
+                                   "checked, false 0, false, no, n or blank"))
     return problems
 
 
