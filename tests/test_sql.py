@@ -182,6 +182,16 @@ def test_what_the_query_would_read_otherwise_is_refused(write, tmp_path):
     assert result.exit_code == 2 and "as a pattern of names" in result.stderr
 
 
+def test_dates_read_as_numbers_are_refused(write):
+    # Excel serials and Unix times are no strptime format: written into the query as one, every
+    # such date would read NULL and the funnel would be another
+    for fmt, what in (("excel", "Excel serial numbers"), ("epoch_ms", "Unix times in milliseconds"), ("Epoch", "Unix times in seconds")):
+        defs = write("defs.yml", f"version: 1\ncolumns: {{id: Id}}\ndate_formats: {{MQL: [{fmt}]}}\nstages:\n  - {{name: MQL, date: MQL}}\n")
+        result = run("sql", write("e.csv", "Id,MQL\n1,1709251200000\n"), "-d", defs)
+        assert result.exit_code == 2
+        assert f"a date column is read as {what} (date_format: {fmt.lower()})" in result.stderr
+
+
 def test_a_missing_export_is_a_usage_error(tmp_path):
     result = run("sql", tmp_path / "nope.csv", "-d", ROOT / "definitions")
     assert result.exit_code == 2 and "no such file" in result.stderr

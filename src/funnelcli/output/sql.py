@@ -94,8 +94,10 @@ def refusals(defs: Definitions) -> list[str]:
                            "as text (only present and missing are written for it)")
             elif not all(isinstance(v, str) for v in values):
                 why.append(f"exit {e.name!r} tests {leaf.field!r} against a number, date or true/false (only text tests are written)")
-    if any(f.strip().casefold() == "excel" for fs in [defs.date_format] + [fs for _, fs in defs.column_formats] for f in fs):
-        why.append("a date column is read as Excel serial numbers (date_format: excel)")
+    named = {f.strip().casefold() for fs in [defs.date_format] + [fs for _, fs in defs.column_formats] for f in fs}
+    for number, what in (("excel", "Excel serial numbers"), ("epoch", "Unix times in seconds"), ("epoch_ms", "Unix times in milliseconds")):
+        if number in named:
+            why.append(f"a date column is read as {what} (date_format: {number})")
     return why
 
 
