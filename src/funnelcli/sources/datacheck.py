@@ -189,9 +189,13 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
         if header in blank or header not in roles or header not in raw.table.column_names:
             continue
         found = _counts(raw.column(header), rows)
-        odd = {v: n for v, n in found.items() if v.strip() and v.strip().casefold() not in names}
+        odd = {repr(v): n for v, n in found.items() if v.strip() and v.strip().casefold() not in names}
+        if rows is not None:  # a log's stage change with a blank stage names nothing either: the run excludes it
+            blanks = len(rows) and int(np.count_nonzero(rows)) - sum(found.values())
+            if blanks:
+                odd["blank"] = blanks
         if odd:
-            shown = ", ".join(f"{v!r} ({n:,})" for v, n in sorted(odd.items(), key=lambda x: (-x[1], x[0]))[:SHOWN])
+            shown = ", ".join(f"{v} ({n:,})" for v, n in sorted(odd.items(), key=lambda x: (-x[1], x[0]))[:SHOWN])
             more = f" and {len(odd) - SHOWN} more" if len(odd) > SHOWN else ""
             role, where = roles[header]
             n = sum(odd.values())
