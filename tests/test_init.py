@@ -326,6 +326,24 @@ def test_dates_excel_serials_in_a_date_column():
     assert guess_dates("Employees", ["45292", "45300"]) is None  # a number column, not named a date
 
 
+def test_dates_excel_serials_among_us_dates_read_both_and_the_draft_runs(write):
+    # a column Excel saved in part as numbers: 3/4/2024 (no day above 12) beside 3/25/2024 settles
+    # month first; the serials were "not dates" to leave out as blank values, the stages they date lost
+    found = guess_dates("Create Date", ["3/4/2024 9:05 AM", "45292", "3/25/2024", "45300.5", "", "3/26/2024 1:00 PM"])
+    assert set(found.formats) == {"%m/%d/%Y %I:%M %p", "%m/%d/%Y", "excel"} and found.failed == 0
+    assert [d.isoformat() if d else None for d in found.days] == [
+        "2024-03-04", "2024-01-01", "2024-03-25", "2024-01-09", None, "2024-03-26"]
+    assert guess_dates("Notes", ["3/4/2024", "45292", "3/25/2024", "45300"]) is None  # numbers in a column not named a date
+    export = write("leads.csv", "Record ID,Create Date,Became a Marketing Qualified Lead Date\n"
+                                "1,3/4/2024 9:05 AM,45356\n2,45292,3/25/2024\n3,3/25/2024,45376.25\n")
+    out = export.parent / "defs"
+    assert run("init", export, "-o", out).exit_code == 0
+    assert run("validate", out, "--data", export).exit_code == 0
+    data = json.loads(run("conversion", export, "-d", out, "-f", "json", "-q").stdout)
+    assert data["accounting"]["rows_read"] == data["accounting"]["leads_in_report"] == 3
+    assert data["tables"]["stages"][0]["reached"] == 3  # MQL: 2024-03-05, 03-25 and 03-25, by both kinds of dates
+
+
 def test_one_unreadable_value_is_noted_not_fatal(write):
     export = write("leads.csv", "id,created,mql_date\n1,2024-01-01,2024-01-03\n2,2024-01-02,TBD\n"
                    "3,2024-01-03,2024-01-05\n4,2024-01-04,2024-01-06\n5,2024-01-05,2024-01-09\n")

@@ -339,3 +339,14 @@ def test_a_logs_stage_changes_with_a_blank_stage_are_counted_as_the_run_excludes
     assert "3 rows of " in found[4] and "that name no stage and no exit: blank (2), 'open' (1);" in found[4]
     run_notice = run("conversion", write("log.csv", log), "-d", write("d.yml", defs), "-f", "json").stderr
     assert "3 excluded whose stage names no stage and no exit (rows 4, 5, 6)" in run_notice
+
+
+def test_a_column_of_two_date_forms_is_told_the_formats_that_read_all_of_it(write):
+    # US dates and Excel serials: one format read half, and the hint named that one ('excel reads
+    # 2 of 4'); following it left the other half unparseable
+    defs = "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: MQL, date: MQL}\n"
+    _, problems = validate(write, defs, "Id,MQL\n1,3/4/2024\n2,45292\n3,3/25/2024\n4,45300\n")
+    (found,) = only(problems, "unparseable-date")
+    assert found[4].startswith("stage MQL date: 4 of 4 values of column 'MQL' don't parse as dates")
+    assert ("the formats '%m/%d/%Y' and 'excel' read all of them: date_formats: {MQL: ['%m/%d/%Y', 'excel']}" in found[4]
+            or "the formats 'excel' and '%m/%d/%Y' read all of them: date_formats: {MQL: ['excel', '%m/%d/%Y']}" in found[4])

@@ -86,22 +86,25 @@ def guess_dates(header: str, cells: list[str], day_first: bool | None = None) ->
         return _excel(cells)
     if all(_UNIX.match(v) or v == "0" for v in probe) and _DATE_NAME.search(header):
         return _epoch(cells)
-    if sum(bool(_DATEISH.match(v)) for v in probe) < 0.8 * len(probe):
+    # Excel serials among dates written out (a column Excel saved in part as numbers), in a column named as a date
+    serials = bool(_DATE_NAME.search(header))
+    if sum(bool(_DATEISH.match(v) or serials and _serial_day(v)) for v in probe) < 0.8 * len(probe):
         return None
     chosen: dict[str, str | None] = {}  # shape -> format (None: ISO)
     result = DateColumn((), [])
     groups = _by_shape(filled)
+    excel = {shape for shape, values in groups.items() if serials and all(_serial_day(v) for v in values)}
     for shape, values in groups.items():
-        chosen[shape] = _shape_format(values, day_first, result)
+        chosen[shape] = EXCEL if shape in excel else _shape_format(values, day_first, result)
     if result.ambiguous and result.orders:  # 12/4/2024 reads as the column's 3/25/2024 does
         for shape, values in groups.items():
-            chosen[shape] = _shape_format(values, result.orders == {"dm"}, result)
+            chosen[shape] = EXCEL if shape in excel else _shape_format(values, result.orders == {"dm"}, result)
         result.ambiguous = False
     days = []
     used: Counter = Counter()
     for cell in cells:
         fmt = chosen.get(_shape(cell), None) if cell else None
-        day = None if not cell else iso_day(cell) if fmt is None else _parse(cell, fmt)
+        day = None if not cell else iso_day(cell) if fmt is None else _serial_day(cell) if fmt == EXCEL else _parse(cell, fmt)
         if cell and day is None:
             result.failed += 1
             result.example_failed = result.example_failed or cell
@@ -143,17 +146,19 @@ def _shape_format(values: list[str], day_first: bool | None, result: DateColumn)
     return candidates[0][0]
 
 
+def _serial_day(value: str) -> dt.date | None:
+    """Return the day an Excel serial day number names (45292 is 2024-01-01), or None: 20,000 to
+    80,000 (1954 to 2119), other numbers are not dates."""
+    if not _SERIAL.match(value) or not 20_000 <= float(value) <= 80_000:
+        return None
+    return dt.date(1899, 12, 30) + dt.timedelta(days=int(float(value)))
+
+
 def _excel(cells: list[str]) -> DateColumn | None:
-    """Return a column of Excel serial day numbers (45292 is 2024-01-01) as dates, or None."""
-    days: list[dt.date | None] = []
-    for cell in cells:
-        if not cell:
-            days.append(None)
-            continue
-        serial = float(cell)
-        if not 20_000 <= serial <= 80_000:  # 1954 to 2119: other numbers are not dates
-            return None
-        days.append(dt.date(1899, 12, 30) + dt.timedelta(days=int(serial)))
+    """Return a column of Excel serial day numbers as dates, or None."""
+    days = [_serial_day(cell) if cell else None for cell in cells]
+    if any(cell and day is None for cell, day in zip(cells, days)):
+        return None
     return DateColumn((EXCEL,), days)
 
 

@@ -63,7 +63,7 @@ def _exit_conditions(draft: Draft, status: Column | None, key: str = "status") -
     """Add exits for the status values that look like ways out, as conditions on that column."""
     if status is None:
         return
-    draft.column(key, status.header, f"{len(status.counts)} values in the rows read")
+    draft.column(key, status.header, f"{len(status.counts)} value{'s' if len(status.counts) != 1 else ''} in the rows read")
     _, exits, _ = split_statuses(by_rows(status))
     for name, values in exits.items():
         draft.exits.append(Item(name, [Entry("when", {key: {"in": values}})], comment="check the values"))

@@ -355,6 +355,24 @@ def common_format(values: pa.ChunkedArray, defs: Definitions) -> tuple[str | Non
     return best, most
 
 
+def _covering(values: pa.ChunkedArray, defs: Definitions, best: str, read: int, most: int = 3) -> tuple[list[str], int]:
+    """Return the common formats that together read the most of `values`, `best` (which reads
+    `read`) first, then the one that reads most of what is left, up to `most` formats: a column
+    of US dates and Excel serials needs both, and one of them alone leaves the rest unparseable."""
+    from funnelcli.sources.cells import parse_times
+
+    chosen = [best]
+    left = values.filter(pa.array(np.isnat(parse_times(values, (best,), defs.timezone)[0])))
+    while len(left) and len(chosen) < most:
+        fmt, n = common_format(left, defs)
+        if fmt is None:
+            break
+        chosen.append(fmt)
+        read += n
+        left = left.filter(pa.array(np.isnat(parse_times(left, (fmt,), defs.timezone)[0])))
+    return chosen, read
+
+
 def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: Definitions, typo: bool = False,
                   only_a_format: bool = False, found: tuple[str | None, int] | None = None) -> str | None:
     """Return advice naming the common format that reads most of the failing values (`typo`: the
@@ -370,6 +388,9 @@ def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: D
     if best is None:
         given = f"its formats {list(formats)!r}" if formats else "ISO dates"
         return f"they fit neither {given} nor a common format: give the column its format with date_formats: {{{header}: '...'}}"
+    chosen, most = _covering(failing, defs, best, most)
     fitted = f"{most:,} of {len(failing):,}" if most < len(failing) else "all of them"
-    listed = ", ".join(repr(f) for f in (*formats, best))
-    return f"the format {best!r} reads {fitted}: date_formats: {{{header}: [{listed}]}}"
+    listed = ", ".join(repr(f) for f in (*formats, *chosen))
+    named = f"the format {best!r} reads" if len(chosen) == 1 else \
+        f"the formats {', '.join(repr(f) for f in chosen[:-1])} and {chosen[-1]!r} read"
+    return f"{named} {fitted}: date_formats: {{{header}: [{listed}]}}"
