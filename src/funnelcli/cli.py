@@ -215,7 +215,8 @@ def report_options(f=None, *, by: bool = True):
         click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched)."),
         click.option("--encoding", metavar="ENC", help="The text encoding of a file without a byte-order mark (default UTF-8); a mark names its file's own."),
         click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab)."),
-        click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice (dates out of order, a non-number)."),
+        click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice (dates out of order, a non-number); "
+                     "a report footer and a log's re-entries and moves back pass."),
         click.option("-q", "--quiet", is_flag=True, help="No notices on stderr; errors only."),
         click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @), for pipelines, not spreadsheets."),
         click.option("--table", metavar="NAME", help="With -f csv: write this table (default: the command's main one); --table list lists them."),

@@ -23,6 +23,11 @@ def test_init_reads_unix_times_in_a_date_column_and_not_in_others():
     assert guess_dates("Phone", ["4155550123", "4155550199"]) is None  # ten digits, but no date by name
     assert guess_dates("Timestamp", [str(T0), "1717200000"]) is None  # milliseconds and seconds: no one unit
     assert guess_dates("Timestamp", ["99999999999999"]) is None  # after 2200 in milliseconds too
+    # numbers a guess should not take for moments: compact yyyyMMddHHmm (202403011200 read as
+    # milliseconds is 1976, before 2000), and lengths of time however they are named
+    assert guess_dates("Created Date", ["202403011200", "202403021330"]) is None
+    assert guess_dates("Time in Lead Stage (ms)", ["1500000000", "1600000000"]) is None  # 17 and 18 days, not 2017
+    assert guess_dates("Days to close time", ["1500000000"]) is None
 
 
 def test_init_writes_the_format_of_a_column_of_epoch_milliseconds(write, tmp_path):

@@ -849,7 +849,8 @@ def test_repeats_match_a_row_by_row_reading(seed):
     # time, then file order: a stage row repeats when the lead's latest stage row named it and no
     # exit is in force (an exit row puts one in force; a stage row or a reopening, history.reopen,
     # ends it); an exit row repeats when that exit is in force; a reopening repeats when no exit
-    # is (nothing to reopen); a row naming nothing forgets both.
+    # is by the kept rows (nothing to reopen; a row naming nothing is no evidence, so an exit before
+    # it is still in force); a row naming nothing forgets both for the stage and exit rows.
     # Logs in time order (its shortcut) and shuffled ones.
     from funnelcli.sources.history import _repeats
 
@@ -869,19 +870,20 @@ def test_repeats_match_a_row_by_row_reading(seed):
         want = np.zeros(n, dtype=bool)
         stage_now: dict = {}
         exit_now: dict = {}
+        kept_exit: dict = {}  # the exit in force by the kept rows alone, as the evidence sees them
         for r in sorted(np.flatnonzero(changes), key=lambda r: (times[r], r)):
             who = int(lead[r])
             if not kept[r]:  # names nothing
                 stage_now[who], exit_now[who] = None, None
             elif stage[r] >= 0:
                 want[r] = stage_now.get(who) == int(stage[r]) and exit_now.get(who) is None
-                stage_now[who], exit_now[who] = int(stage[r]), None
+                stage_now[who], exit_now[who], kept_exit[who] = int(stage[r]), None, None
             elif exit_[r] >= 0:
                 want[r] = exit_now.get(who) == int(exit_[r])
-                exit_now[who] = int(exit_[r])
-            else:  # a reopening: a repeat with no exit in force (nothing to reopen)
-                want[r] = exit_now.get(who) is None
-                exit_now[who] = None
+                exit_now[who] = kept_exit[who] = int(exit_[r])
+            else:  # a reopening: a repeat with no exit in force by the kept rows (nothing to reopen)
+                want[r] = kept_exit.get(who) is None
+                exit_now[who] = kept_exit[who] = None
         assert (got == want).all(), (seed, ordered)
         if not reopening.any():
             continue
@@ -950,6 +952,18 @@ def test_a_reopen_value_ends_the_exit_before_it(load, write):
     defs = definitions.load([str(write("defs.yml", STATUS_DEFS))])
     out = {day: list(api.funnel(loaded, defs, as_of=dt.date(2026, 1, day)).exit_codes) for day in (9, 15, 25)}
     assert out == {9: [-1, 0, -1], 15: [0, 0, -1], 25: [-1, 0, -1]}
+
+
+def test_a_reopening_after_a_row_naming_nothing_still_ends_the_exit(load):
+    # deal 2: lost (row 3), then a stage the definitions leave out (9, row 4: excluded, no
+    # evidence), then open (row 5): the exit before the unnamed row is still in force, and the
+    # reopening ends it. Read as a repeat, it left the deal lost.
+    log = ("deal_id,field,new_value,change_time\n2,stage_id,1,2026-01-02\n2,status,lost,2026-01-03\n"
+           "2,stage_id,9,2026-01-04\n2,status,open,2026-01-05\n")
+    loaded = load(log, STATUS_DEFS)
+    assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-"]
+    (account,) = loaded.files
+    assert (1, "reopenings (history.reopen)") in account.parts
 
 
 def test_without_reopen_the_open_rows_are_excluded_with_the_way_to_count_them(cli):

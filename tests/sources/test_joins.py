@@ -302,6 +302,10 @@ def test_many_error_not_when_only_rows_the_export_excludes_hold_the_repeated_key
     assert account.first_rows["matched only rows of the export that are excluded"] == [2, 3]
     assert account.balanced()
     assert column(loaded, "is_won")[2] == "FALSE"  # lead 3: B's row 4
+    # explain says why lead 1 took no row: not "its key matches no row", which the account contradicts
+    trace = next(t for t in loaded.joined if t.name == "opportunities").of(0)
+    assert trace["row"] is None and trace["not_used"] == [2, 3]
+    assert trace["why"].startswith("its key has several rows of ") and "many: error takes none" in trace["why"]
     # one of them a lead again: the error, counting the keys leads hold
     write("leads.csv", LEADS.replace("1,2024-01-01", "1,2024-01-41"))
     with pytest.raises(FunnelError, match=r"several rows for one lead \(1 key repeats, such as 'A' in rows 2, 3\)"):

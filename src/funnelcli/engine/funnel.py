@@ -33,7 +33,7 @@ class Accounting:
     excluded: list[RowIssue]
     not_reached: int  # never reached the first stage by the as-of date
     first_stage: str
-    outside_range: int = 0  # first-stage date outside --since/--until
+    outside_range: int = 0  # --since/--until: entered the cohort stage outside the range, or never reached it
     undated_range: int = 0  # with a range: reached the cohort stage with no date to place it in the range
     other_markets: int = 0  # not in the --market markets
     in_report: int = 0
@@ -118,6 +118,9 @@ class Funnel:
     memo: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # results reused by reports
     selected_only: bool = False  # `frame` holds only the selected leads, in order: `rows` is 0..n-1
     as_of_set_aside: dt.date | None = None  # an as-of date given for an export with no dates: nothing to replay
+    # per stage, the leads a cohort range left out for want of a date at the cohort stage that reached
+    # the stage: no cohort can hold them, so the cohort rates from it are unknown (trends.unknown_rates)
+    undated_out_of_range: np.ndarray | None = None
 
     def remember(self, key, make):
         """Return make(), computed once per funnel (several tables use the same columns)."""
@@ -308,8 +311,10 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
                             replayed_to=f"{as_of_ts:%Y-%m-%d}" if replay else None)
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
+    undated_out = None
     if since is not None or until is not None:
-        keep &= _in_range_counted(loaded, cohort_stage, limit, since, until, keep, accounting)
+        inside, undated_out = _in_range_counted(loaded, cohort_stage, limit, since, until, keep, accounting)
+        keep &= inside
     if markets:
         markets = _chosen_markets(loaded, defs, markets)
         in_market = loaded.leads["market"].isin(markets).to_numpy()
@@ -345,6 +350,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
         _implied_at(loaded, idx, limit, at_reached, at_implied), exit_codes, exit_codes >= 0, accounting,
         since, until, tuple(markets), loaded.export, int((after & loaded.usable).sum()),
         cohort_stage=cohort_stage, dated=dated, unplaced=unplaced, selected_only=take_over, as_of_set_aside=set_aside,
+        undated_out_of_range=undated_out,
     )
 
 
@@ -422,14 +428,15 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
 
 
 def _in_range_counted(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None,
-                      keep: np.ndarray, accounting: Accounting) -> np.ndarray:
-    """Return _in_range; count the leads of `keep` outside it, and apart those that reached `stage`
-    with no date to place them in the range."""
+                      keep: np.ndarray, accounting: Accounting) -> tuple[np.ndarray, np.ndarray]:
+    """Return _in_range and, per stage, how many of the leads of `keep` left out for want of a
+    date at `stage` reached it; count in `accounting` the leads outside the range, and apart those
+    with no date to place in it."""
     inside = _in_range(loaded, stage, limit, since, until)
-    undated = loaded.reached[:, stage] & (loaded.date.days[:, stage] == StageDays.NONE)
+    undated = keep & ~inside & loaded.reached[:, stage] & (loaded.date.days[:, stage] == StageDays.NONE)
     accounting.outside_range = int((keep & ~inside & ~undated).sum())
-    accounting.undated_range = int((keep & ~inside & undated).sum())
-    return inside
+    accounting.undated_range = int(undated.sum())
+    return inside, loaded.reached[undated].sum(axis=0)
 
 
 def _in_range(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None) -> np.ndarray:

@@ -32,6 +32,9 @@ _ISO = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[T ](\d{1,2})(?::(\d{2}
 _SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
 _UNIX = re.compile(r"^\d{8,13}(\.\d+)?$")  # Unix time: 1709251200 (seconds) or 1709251200000 (ms)
 _DATE_NAME = re.compile(r"date|time|(^|[_ ])(at|on|day)$|created|closed|won|lost", re.IGNORECASE)
+# a length of time, not a moment: HubSpot's 'Time in Lead (ms)', 'Days to close'
+_DURATION = re.compile(r"time in|duration|elapsed|\(ms\)|millis|seconds|minutes|hours|days|\bage\b", re.IGNORECASE)
+_GUESS_SECONDS = (946_684_800, 4_102_444_800)  # init takes numbers for Unix times from 2000 to 2100 only
 
 
 @dataclass
@@ -84,7 +87,7 @@ def guess_dates(header: str, cells: list[str], day_first: bool | None = None) ->
     probe = list(dict.fromkeys(filled))[:50]
     if sum(bool(_SERIAL.match(v)) for v in probe) == len(probe) and _DATE_NAME.search(header):
         return _excel(cells)
-    if all(_UNIX.match(v) or v == "0" for v in probe) and _DATE_NAME.search(header):
+    if all(_UNIX.match(v) or v == "0" for v in probe) and _DATE_NAME.search(header) and not _DURATION.search(header):
         return _epoch(cells)
     # Excel serials among dates written out (a column Excel saved in part as numbers), in a column named as a date
     serials = bool(_DATE_NAME.search(header))
@@ -165,9 +168,10 @@ def _excel(cells: list[str]) -> DateColumn | None:
 def _epoch(cells: list[str]) -> DateColumn | None:
     """Return a column of Unix times as dates (UTC days), or None unless one unit, seconds or
     milliseconds, reads every filled cell within the range the run reads (0, the zero date, is a
-    placeholder: no day). Ids and phone numbers are numbers too: the header must name a date."""
+    placeholder: no day), and a guess only from 2000 to 2100 (a compact 202403011200 read as
+    milliseconds is 1976). Ids and phone numbers are numbers too: the header must name a date."""
     filled = [float(c) for c in cells if c and c != "0"]
-    low, high = EPOCH_RANGE
+    low, high = max(EPOCH_RANGE[0], _GUESS_SECONDS[0]), min(EPOCH_RANGE[1], _GUESS_SECONDS[1])
     for fmt, per_second in sorted(EPOCH_UNITS.items(), key=lambda f: -f[1]):  # milliseconds first
         if filled and all(low <= v // per_second < high for v in filled):
             epoch = dt.datetime(1970, 1, 1)

@@ -158,7 +158,7 @@ def _targets_count(rows: list[dict]) -> str:
     missed, no_data = (sum(r["status"] == status for r in rows) for status in (MISSED, NO_DATA))
     met = len(rows) - missed - no_data
     if len(rows) == 1:
-        return {MISSED: "The target is missed.", MET: "The target is met."}.get(rows[0]["status"], "The target has no data yet.")
+        return {MISSED: "The target is missed.", MET: "The target is met."}.get(rows[0]["status"], "The target has no data.")
     if missed:
         return f"{missed} of {len(rows)} targets missed." + (f" {no_data} without data." if no_data else "")
     if not met:

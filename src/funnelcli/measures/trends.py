@@ -237,14 +237,17 @@ def _cohort_counts(stages: tuple[str, ...], reached: list[int], age: int, maturi
 
 def unknown_rates(f: Funnel, start: int) -> list[int]:
     """Return, per stage from `start`, the leads that reached it with no date to place them in a
-    cohort formed at `start` (none there nor at a later stage): where there are some, the
+    cohort formed at `start` (none there nor at a later stage; a cohort range has left them out
+    of the report already, so they are counted from `f.undated_out_of_range`): where there are some, the
     stage's cohort rates are unknown. Those a later stage dates are in a cohort, those it doesn't
     in none, so its cohorts would hold only leads that moved on: a rate of 100% by construction
     (a first stage with no rule, a status stage as the cohort stage)."""
     if f.as_of is None:
         return [0] * (len(f.stages) - start)
     placed = ~np.isnat(f.date[:, start])
-    return [int(np.count_nonzero(f.reached[:, i] & ~placed)) for i in range(start, len(f.stages))]
+    left_out = f.undated_out_of_range if start == f.cohort_stage and f.undated_out_of_range is not None else None
+    return [int(np.count_nonzero(f.reached[:, i] & ~placed)) + (int(left_out[i]) if left_out is not None else 0)
+            for i in range(start, len(f.stages))]
 
 
 def _group_medians(codes: np.ndarray, values: np.ndarray, total: int) -> np.ndarray:

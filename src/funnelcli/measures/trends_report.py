@@ -121,25 +121,32 @@ def cohort_gap_notes(f: Funnel, window_days: float | None, start: int | None = N
     if no_cohort:
         notes.append(Uncounted(f"In no cohort: {no_cohort:,} lead{'s' if no_cohort != 1 else ''} reached {stage} with no date, "
                                "there or at a later stage."))
-        notes.append(unknown_rates_note(f, start))
+    unknown = unknown_rates_note(f, start)
+    if unknown:
+        notes.append(unknown)
     if unchecked:
         parts = ", ".join(f"{step} {n:,}" for step, n in unchecked)
         notes.append(Uncounted(f"Not counted under the window (a date of the step is unknown or not the lead's own){scope}: {parts}."))
     return notes
 
 
-def unknown_rates_note(f: Funnel, start: int) -> str:
-    """Return the note of the cohort rates not shown: those from a stage some leads reached with
-    no date to place them in a cohort (trends.unknown_rates)."""
+def unknown_rates_note(f: Funnel, start: int) -> str | None:
+    """Return the note of the cohort rates not shown (None when all are): those from a stage some
+    leads reached with no date to place them in a cohort (trends.unknown_rates), and the trends
+    command whose cohorts have them."""
     from funnelcli.measures import trends as measures
 
-    unknown = [s for s, n in zip(f.stages[start:-1], measures.unknown_rates(f, start)) if n]
+    unknown = [s for s, n in zip(f.stages[start:-1], measures.unknown_rates(f, start)) if n]  # the last stage has no rate
+    if not unknown:
+        return None
     named = ", ".join(unknown[:-1]) + (" and " if len(unknown) > 1 else "") + unknown[-1]
     later = [i for i in reversed(range(start)) if f.defs.stages[i].date] + [i for i in range(start + 1, len(f.stages) - 1)]
-    dated = next((f.stages[i] for i in later if not measures.unknown_rates(f, i)[0]), None)
+    dated = next((i for i in later if not measures.unknown_rates(f, i)[0]), None)
+    advice = "" if dated is None else f"; trends counts cohorts by {f.stages[dated]}, a stage with dates, " + (
+        "without --from-stage." if dated == 0 else f"with --from-stage {f.stages[dated]!r}.")
     return Uncounted(f"Rates from {named} are not shown (-): a lead that reached {'them' if len(unknown) > 1 else 'it'} "
                      "is in a cohort only when a later stage dates it, that is when it moved on, so the rate would count "
-                     "the leads that moved on only" + (f"; cohorts by a stage with dates: --from-stage {dated!r}." if dated else "."))
+                     "the leads that moved on only" + (advice or "."))
 
 
 def _cohort_tables(stages: tuple[str, ...], rows: list[dict], lead_cols: list[Column], no_days: str) -> list[Table]:

@@ -299,8 +299,8 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     reopens the lead), and a row naming nothing in between (a stage the definitions leave out)
     makes the next one a real change. `changes`: the dated stage-change rows, kept or naming
     nothing; a kept row naming no stage and no exit reopens (history.reopen: Pipedrive's status
-    back to open), and repeats when no exit is in force (nothing to reopen: a deal's status 'open'
-    when it is made, the same reopening written twice)."""
+    back to open), and repeats when no exit is in force by the kept rows before it (nothing to
+    reopen: a deal's status 'open' when it is made, the same reopening written twice)."""
     where = np.flatnonzero(changes)
     repeats = np.zeros(len(kept), dtype=bool)
     if len(where) < 2:
@@ -340,8 +340,11 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     stage_again = (ss[1:] >= 0) & (stage_now[:-1] == ss[1:]) & (exit_now[:-1] < 0)
     exit_again = (es[1:] >= 0) & (exit_now[:-1] == es[1:])
     repeats[order[1:][same_lead & ks[1:] & (stage_again | exit_again)]] = True
+    # a reopening with no exit in force, by the kept rows only (a row naming nothing is left out of
+    # the evidence, so an exit before it is still in force there): nothing to reopen
     reopening = ks & (ss < 0) & (es < 0)
-    out = np.r_[False, same_lead & (exit_now[:-1] >= 0)]  # an exit in force before the row
+    kept_exit = _carried(ks, ls, np.where(es >= 0, es, -1))  # the exit the lead's latest kept row left in force
+    out = np.r_[False, same_lead & (kept_exit[:-1] >= 0)]
     repeats[order[reopening & ~out]] = True
     return repeats
 

@@ -137,6 +137,7 @@ class JoinTrace:
     taken: np.ndarray  # int32 per row of the lead table: the file's row number it took, 0 for none
     keyed: np.ndarray  # bool per row of the lead table: it has a key to look up
     passed_over: tuple  # (row taken, a row of the same key not used), row numbers, sorted by the first
+    repeats: Repeats | None = None  # many: error's keys of several rows (only rows the export excludes hold them)
 
     def of(self, r: int) -> dict:
         """Return what row r of the lead table took: the file's row, the rows passed over, and why."""
@@ -146,6 +147,10 @@ class JoinTrace:
             others = [int(x) for x in self.passed_over[1][at]]
             why = f"row {row} of {self.file}" + (f"; row{'s' if len(others) != 1 else ''} {', '.join(map(str, others))} "
                                                  f"of the same key not used (many: {self.many})" if others else "")
+        elif self.repeats is not None and self.repeats.lead_code[r] >= 0:
+            others = [int(x) for x in self.repeats.file_rows[self.repeats.file_code == self.repeats.lead_code[r]]]
+            why = (f"its key has several rows of {self.file} (rows {', '.join(map(str, others[:5]))}), and many: error takes "
+                   "none: the columns the join brings are blank")
         elif self.keyed[r]:
             others, why = [], f"its key matches no row of {self.file}: the columns the join brings are blank"
         else:
@@ -262,10 +267,11 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
     beaten = np.flatnonzero(matches & ~chosen)
     by_winner = np.argsort(winner[file_code[beaten]], kind="stable")
     passed_over = (raw.rows[winner[file_code[beaten]]][by_winner], raw.rows[beaten][by_winner])
+    repeats = _repeats(raw, join, keys, lead_code, file_code, matches, chosen)
     trace = JoinTrace(join.name, raw.name, join.many, np.where(found, raw.rows[np.maximum(position, 0)], 0).astype(np.int32)
-                      if len(raw.rows) else np.zeros(len(position), dtype=np.int32), lead_has_key, passed_over)
+                      if len(raw.rows) else np.zeros(len(position), dtype=np.int32), lead_has_key, passed_over, repeats)
     missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key,
-                        position, account, raw.rows, trace, _repeats(raw, join, keys, lead_code, file_code, matches, chosen))
+                        position, account, raw.rows, trace, repeats)
     # the lead file's own rows left out (ragged, a footer) and notices go on with it
     return dataclasses.replace(leads, table=table), account, missing, unread
 
