@@ -191,7 +191,7 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
         found = _counts(raw.column(header), rows)
         odd = {repr(v): n for v, n in found.items() if v.strip() and v.strip().casefold() not in names}
         if rows is not None:  # a log's stage change with a blank stage names nothing either: the run excludes it
-            blanks = len(rows) and int(np.count_nonzero(rows)) - sum(found.values())
+            blanks = int(np.count_nonzero(rows)) - sum(found.values())  # the selected rows with no value
             if blanks:
                 odd["blank"] = blanks
         if odd:
