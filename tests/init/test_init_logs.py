@@ -224,3 +224,22 @@ def test_hubspot_deal_stage_history(write, tmp_path):
     # 9003's contract sent implies the two stages before it; 9001 won passed all
     assert reached(export, tmp_path / "d") == [("Appointment Scheduled", 3), ("Qualified To Buy", 2),
                                                ("Contract Sent", 2), ("Won", 1)]
+
+
+def test_a_custom_stage_takes_the_place_the_records_holding_it_give_it(write, tmp_path):
+    # 201 starts at SQL and enters HubSpot's custom stage 91735412 after it; 202-204 start at
+    # lead and go on to MQL and SQL, never to the custom stage. By mean position in each
+    # record's changes the custom stage (position 1 of 201's) came before SQL (positions 0, 2, 2,
+    # 2), and the run counted 201's move into it as a move back. Its name is its id: to rename.
+    rows = [(201, "salesqualifiedlead", T0), (201, "91735412", T0 + DAY)]
+    rows += [(r, v, T0 + k * DAY) for r in (202, 203, 204) for k, v in enumerate(("lead", "marketingqualifiedlead",
+                                                                                  "salesqualifiedlead"))]
+    content = "Record ID,Property,Value,Timestamp\n" + "".join(f"{i},lifecyclestage,{v},{t}\n" for i, v, t in rows)
+    data, text, export = drafted(write, tmp_path, "custom.csv", content)
+    names = [s["name"] for s in data["stages"]]
+    assert names.index("Stage 91735412") == names.index("SQL") + 1
+    assert {"name": "Stage 91735412", "values": ["91735412"]} in data["stages"]
+    assert "check: a stage named by its id; rename it" in text
+    result = run("conversion", str(export), "-d", str(tmp_path / "d"), "-q", "-f", "json")
+    assert "moving a lead back" not in result.stderr
+    assert dict(reached(export, tmp_path / "d"))["Stage 91735412"] == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections import Counter
 
 from funnelcli.init.columns import Column
 from funnelcli.init.draft import Draft, Entry, Item, value_item
@@ -62,6 +63,7 @@ def log_stage_order(rows: list[int], ident: Column, value: Column, time: Column,
             by_record.setdefault(ident.cells[i], []).append((days[i] or 0, time.cells[i], i - 0.5, old.cells[i]))
         by_record.setdefault(ident.cells[i], []).append((days[i] or 0, time.cells[i], i, value.cells[i]))
     positions: dict[str, list[int]] = {}
+    before: Counter = Counter()  # (a, b): the records that entered a before b
     for changes in by_record.values():
         seen: list[str] = []
         for *_, v in sorted(changes, key=lambda c: (str(c[0]), _numeric(c[1]), c[2])):
@@ -69,7 +71,17 @@ def log_stage_order(rows: list[int], ident: Column, value: Column, time: Column,
                 seen.append(v)
         for p, v in enumerate(seen):
             positions.setdefault(v, []).append(p)
-    return sorted(positions, key=lambda v: (statistics.mean(positions[v]), _numeric(v)))
+            before.update((v, w) for w in seen[p + 1:])
+
+    # by the pairs the records hold both of (one that starts mid-funnel says nothing of the stages
+    # before it, where a mean position would pull its first value forward): each next value one no
+    # other left comes before in most records holding both, the earliest by mean position
+    left, order = set(positions), []
+    while left:
+        free = [v for v in left if not any(before[w, v] > before[v, w] for w in left if w != v)]
+        order.append(min(free or left, key=lambda v: (statistics.mean(positions[v]), _numeric(v))))
+        left.remove(order[-1])
+    return order
 
 
 def _numeric(value: str) -> tuple:
@@ -102,6 +114,10 @@ def _stage_items(draft: Draft, ordered: list[str], names: dict[str, str], record
             item = value_item(value, draft.stages)
             if item is None:
                 continue
+            if value.strip().isdigit():  # a custom stage the CRM names by its id (HubSpot: 91735412)
+                item.comment = "check: a stage named by its id; rename it (its values: keep the id)"
+                item.entries = item.entries or [Entry("values", [value.strip()])]
+                item.name = f"Stage {value.strip()}"
         elif any(s.name == name for s in draft.stages):
             continue
         else:
