@@ -109,3 +109,18 @@ def test_a_chunk_with_no_text_at_all():
     values, bad = numbers(column)
     assert list(values[:2]) == [1.0, 2.5] and not bad.any()
     assert not any(mask.any() for mask in quantities(column)[1].values())
+
+
+def test_ne_holds_for_a_value_that_is_no_number_or_date_as_not_in_does(write):
+    # 'abc', the ambiguous '1.200' and a blank are missing numbers: they equal nothing, so ne 1200
+    # holds for them (docs/metrics.md), as not_in [1200] and not: {eq: 1200} do; ne put only the 50
+    # in the market. The same for a date that doesn't parse, and a blank one.
+    export = write("e.csv", "Id,Employees,Signed\n1,1200,2024-01-02\n2,abc,soon\n3,1.200,\n4,50,2024-01-03\n5,,2024-01-02\n")
+    markets = {}
+    for rule in ("{employees: {ne: 1200}}", "{employees: {not_in: [1200]}}", "{not: {employees: {eq: 1200}}}",
+                 "{signed: {ne: 2024-01-02}}", "{not: {signed: {eq: 2024-01-02}}}"):
+        defs = write("d.yml", "version: 1\ncolumns: {id: Id, employees: Employees, signed: Signed}\nstages:\n  - name: Lead\n"
+                              f"markets:\n  - name: M\n    when: {rule}\n")
+        data = json.loads(run("markets", export, "-d", defs, "-f", "json", "-q").stdout)
+        markets[rule] = next(r["reached:Lead"] for r in data["tables"]["markets"] if r["market"] == "M")
+    assert list(markets.values()) == [4, 4, 4, 3, 3]  # leads 2, 3, 4, 5; then 2, 3, 4

@@ -172,15 +172,15 @@ def _days(values: pd.Series, reading: Reading) -> np.ndarray:
 
 def _compare(values: pd.Series, op: str, arg, case_sensitive: bool, reading: Reading) -> np.ndarray:
     kind = _kind(arg)
+    # a missing value (blank, or not read as a number or a date) equals nothing: ne holds for it
+    # (NaN and NaT compare unequal to everything), as not_in and not: {eq: ...} do; the others don't
     if kind == "number":
         numbers = _numbers(values)
         with np.errstate(invalid="ignore"):
-            result = _OPS[op](numbers, float(arg))
-        return result & ~np.isnan(numbers) if op == "ne" else result
+            return _OPS[op](numbers, float(arg))
     if kind == "date":
         days = _days(values, reading)
-        result = _OPS[op](days, np.datetime64(arg, "D"))
-        return result & ~np.isnat(days)
+        return _OPS[op](days, np.datetime64(arg, "D"))
     if kind == "bool":
         text = _as_text(values).str.strip().str.casefold()
         truthy = text.isin(["true", "yes", "1", "y"]).to_numpy(dtype=bool)
