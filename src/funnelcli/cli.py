@@ -48,6 +48,9 @@ class FunnelGroup(click.Group):
     """A Click group that turns funnelcli's errors into messages and exit codes."""
 
     def invoke(self, ctx: click.Context):
+        from funnelcli.sources import READ_FILES
+
+        READ_FILES.clear()  # this command's joined files only (one process may run several: tests, api users)
         try:
             return super().invoke(ctx)
         except FunnelError as exc:
@@ -363,6 +366,10 @@ def write_output(text: str, path: str | None, pager: bool = False) -> None:
     elif path is None or path == "-":
         echo_out(text)
     else:
+        from funnelcli.output.files import check_output
+        from funnelcli.sources import READ_FILES
+
+        check_output(path, READ_FILES)  # a joined file the definitions name by its path: (the run's own check was before loading them)
         write_atomic(text, path)
 
 

@@ -88,6 +88,14 @@ def test_o_naming_a_joined_file_is_refused(tmp_path):
                     "stages:\n  - {name: Lead, date: created_at}\n", encoding="utf-8")
     refused(run("conversion", leads, "-d", defs, "--join", f"contacts={contacts}", "-o", contacts, "-q"), "an input of this run")
     assert contacts.read_text(encoding="utf-8") == "lead_id,region\n1,EU\n"
+    # the same file named by the join's default path: in the definitions, not on the command line;
+    # the report replaced it (exit 0), and every later run failed on its header
+    defs.write_text(defs.read_text(encoding="utf-8").replace("{name: contacts,", "{name: contacts, path: contacts.csv,"),
+                    encoding="utf-8")
+    for command in ("conversion", "report", "explain"):
+        args = [command, leads, *(["1"] if command == "explain" else []), "-d", defs, "-o", contacts, "-q"]
+        refused(run(*args), "an input of this run")
+        assert contacts.read_text(encoding="utf-8") == "lead_id,region\n1,EU\n"
 
 
 @pytest.mark.parametrize("target, kind", [("/dev/null", "a device"), ("fifo", "a FIFO")])
