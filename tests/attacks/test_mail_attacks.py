@@ -8,13 +8,17 @@ never exit 0 for a report some recipients did not get, never an internal error, 
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from tests.conftest import FIXTURES, run
+from tests.conftest import FIXTURES, ROOT, run
 
 CSV = str(FIXTURES / "purgatory.csv")
 DEFS = str(FIXTURES / "purgatory.yml")
@@ -201,6 +205,10 @@ def test_the_deadline_must_be_positive():
     # the email package reads U+2028 as a line break: it was an internal error after the run
     ("--subject", "Weekly\u2028Bcc: attacker@evil.example", "a line separator (U+2028)"),
     ("--subject", "Weekly\u2029funnel", "a line separator (U+2029)"),
+    # in an encoded word, which the email package decodes when the header is set: it wrote
+    # 'Subject: Weekly x' and 'Bcc: attacker@evil.example' on the wire
+    ("--subject", "Weekly =?utf-8?q?x=0D=0ABcc:_attacker@evil.example?=", "a line break (CR or LF)"),
+    ("--subject", "Weekly =?utf-8?q?=1B[31mRED?=", "a control character (U+001B)"),
     ("--email-from", "f@example.com\r\nBcc: attacker@evil.example", "Invalid value for --email-from: not an email address"),
     ("--email-from", "f@example.com, g@example.com", "give one sender address"),
     ("--email-from", "funnel", "--email-from: not an email address: 'funnel'"),
@@ -259,7 +267,8 @@ def test_the_python_api_refuses_a_forged_header_too(picky):
 
 class Failing(ScriptedServer):
     """A scripted SMTP server that fails one way: 'busy' greets with 421 and hangs up; 'spam'
-    answers the message with 554; 'drop' hangs up once the message is in."""
+    answers the message with 554; 'drop' hangs up once the message is in; 'odd-goodbye' takes the
+    message and answers QUIT with 250, not 221."""
 
     def __init__(self, mode: str):
         self.mode = mode
@@ -278,12 +287,51 @@ class Failing(ScriptedServer):
                     pass
                 if self.mode == "drop":
                     return
+                if self.mode == "odd-goodbye":
+                    conn.sendall(b"250 2.0.0 queued\r\n")
+                    continue
                 conn.sendall(b"554 5.7.1 rejected as spam\r\n")
             elif verb == "QUIT":
-                conn.sendall(b"221 bye\r\n")
+                conn.sendall(b"250 2.0.0 Bye\r\n" if self.mode == "odd-goodbye" else b"221 bye\r\n")
                 return
             else:
                 conn.sendall(b"250 ok\r\n")
+
+
+def test_a_report_the_server_took_is_sent_however_it_answers_the_goodbye():
+    # 250 to the message, then 250 (not 221) to QUIT: smtplib raised, and the run said "the report
+    # was not sent" (exit 2) of a report the server had; a cron job's retry mailed it twice
+    server = Failing("odd-goodbye")
+    try:
+        result = mail("--email-to", "sales@example.com", "--smtp-timeout", "5", port=server.port)
+        assert result.exit_code == 0, result.stderr
+    finally:
+        server.listener.close()
+
+
+def test_ctrl_c_while_the_server_takes_the_report_exits_130_at_once(dribbler, tmp_path):
+    # Ctrl-C while the server answers the message a byte at a time: smtplib's `with` sent QUIT and
+    # waited out the whole --smtp-timeout for an answer, then said the report was not sent
+    server = dribbler("DATA")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FUNNELCLI_SMTP_HOST": "127.0.0.1",
+           "FUNNELCLI_SMTP_PORT": str(server.port), "FUNNELCLI_SMTP_TLS": "none"}
+    proc = subprocess.Popen([sys.executable, "-m", "funnelcli", "report", CSV, "-d", DEFS, "--period", "month", "-q",
+                             "--email-to", "sales@example.com", "--smtp-timeout", "60"], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(400):
+            if server.got_data:
+                break
+            time.sleep(0.05)
+        assert server.got_data
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        assert proc.wait(timeout=15) == 130
+        assert time.monotonic() - start < 5
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.parametrize("mode, said, sent", [

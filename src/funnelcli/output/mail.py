@@ -50,8 +50,16 @@ def parse_sender(text: str) -> str:
 
 def check_subject(text: str) -> str:
     """Return the subject; raise ValueError when it holds a line break or another control character
-    (a header that could forge further headers)."""
-    bad = next((c for c in text if _breaks_a_header(c) and c != "\t"), None)
+    (a header that could forge further headers), written out or in an encoded word (=?utf-8?q?=0D=0A?=),
+    which the email package decodes when the header is set."""
+    from email.errors import HeaderParseError
+    from email.header import decode_header, make_header
+
+    try:
+        decoded = str(make_header(decode_header(text)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):  # not an encoded word after all
+        decoded = ""
+    bad = next((c for c in text + decoded if _breaks_a_header(c) and c != "\t"), None)
     if bad is not None:
         kind = ("a line break (CR or LF)" if bad in "\r\n" else f"a line separator ({_codepoint(bad)})"
                 if unicodedata.category(bad) in ("Zl", "Zp") else f"a control character ({_codepoint(bad)})")
@@ -263,7 +271,8 @@ def send(message: EmailMessage, settings: SmtpSettings) -> None:
 
 def _deliver(message: EmailMessage, settings: SmtpSettings, port: int, where: str, deadline: _Deadline) -> None:
     context = ssl.create_default_context()
-    with _client(settings, port, deadline, context) as client:
+    client = _client(settings, port, deadline, context)
+    try:
         client.ehlo()
         if settings.tls == "starttls":
             if not client.has_extn("starttls"):
@@ -274,6 +283,15 @@ def _deliver(message: EmailMessage, settings: SmtpSettings, port: int, where: st
         if settings.user:
             client.login(settings.user, settings.password or "")
         refused = client.send_message(message)
+    except BaseException:  # Ctrl-C too: no goodbye to wait for (smtplib's `with` sends QUIT and waits, then says it failed)
+        client.close()
+        raise
+    try:  # the server took the report: how it answers the goodbye changes nothing
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass
+    finally:
+        client.close()
     if refused:  # some recipients refused, the others accepted: they have the report
         accepted = [a.addr_spec for a in message["To"].addresses if a.addr_spec not in refused]
         shown = ", ".join(f"{addr} ({_reply(reply)})" for addr, reply in refused.items())
