@@ -149,6 +149,7 @@ def test_a_stage_name_with_markup_renders(tmp_path):
     ("a|b", "a\\|b"),
     ("AT&amp;T &lt;b&gt;", "AT\\&amp;T \\&lt;b\\&gt;"),  # an entity would show as & and <b>
     ("@octocat", "\\@octocat"),  # a mention in a GitHub step summary
+    ("$\\color{red}{APPROVED}$", "\\$\\\\color{red}{APPROVED}\\$"),  # GitHub renders $...$ as LaTeX math
 ])
 def test_markdown_shows_values_as_written(tmp_path, owner, shown):
     export = export_with_owner(tmp_path, owner)
@@ -203,8 +204,10 @@ def test_html_text_cells_wrap_and_numbers_do_not(tmp_path):
     numbers = [style for style, text in cells if re.fullmatch(r"[\d,.%]+", text)]
     short = [style for style, text in cells if text == "Ann"]
     assert owner and all("nowrap" not in style for style in owner)  # wraps at its spaces
-    # and only there: 'anywhere' let a browser squeeze a text column to a letter a line ("touc/hed")
-    assert all("overflow-wrap:break-word" in style and "min-width" in style for style in owner)
+    # a word longer than the column breaks too ('break-word' kept a 223-character URL whole, and
+    # its column pushed every number off the page); min-width keeps a browser from squeezing the
+    # column to a letter a line ("touc/hed"), which 'anywhere' alone allowed
+    assert all("overflow-wrap:anywhere" in style and "min-width:16em" in style for style in owner)
     assert numbers and short and all("white-space:nowrap" in style for style in numbers + short)
 
 

@@ -447,7 +447,7 @@ def _rich_grid(table: Table, layout: Layout, ascii_only: bool):
 # markdown: GitHub-flavoured, for chat and $GITHUB_STEP_SUMMARY
 
 
-_MD_ACTIVE = re.compile(r"([\\`*_\[\]<|~&@])")  # emphasis, code, links, raw HTML, table cells, strikethrough, entities, mentions
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<|~&@$])")  # emphasis, code, links, raw HTML, cells, strikethrough, entities, mentions, math
 
 
 _MD_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)")  # GitHub links 'www.x.com' and 'http://x' in plain text
@@ -649,7 +649,7 @@ def render_html(report: Report, ascii_only: bool = False, columns: tuple[str, ..
                     # a number, a date, a name never breaks; a long text wraps at its spaces (a word
                     # longer than the page, within it)
                     style = ("text-align:right;white-space:nowrap;" if col.kind in NUMERIC else "text-align:left;white-space:nowrap;"
-                             if col.kind in ("spark", "flag") or len(value) <= SHORT_CELL else "text-align:left;overflow-wrap:break-word;min-width:16em;")
+                             if col.kind in ("spark", "flag") or len(value) <= SHORT_CELL else "text-align:left;overflow-wrap:anywhere;word-break:break-word;min-width:16em;")
                     out.append(f'<td style="{_CELL}{style}">{e(value)}</td>')
                 out.append("</tr>")
             out.append("</tbody></table></div>")
