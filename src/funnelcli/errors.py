@@ -35,8 +35,10 @@ def option(name: str) -> str:
 # paragraph separators, and the bidirectional overrides and isolates that reorder what is shown
 # controls, line and paragraph separators, bidirectional controls and marks, and the characters
 # that show nothing at all (zero-width space, word joiner, invisible operators, BOM): a value
-# that looks like another is told apart (zero-width joiners of emoji and scripts stay)
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# that looks like another is told apart (zero-width joiners of emoji and scripts stay), and the
+# tag characters and interlinear annotations, which carry text no one sees ("ASCII smuggling")
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069"
+                        "\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
 
 
 def visible(text: str) -> str:
@@ -44,7 +46,11 @@ def visible(text: str) -> str:
     value never moves the cursor, colours the terminal or starts a line of its own."""
     if not _INVISIBLE.search(text):
         return text
-    return _INVISIBLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+    def written(char: str) -> str:
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+    return _INVISIBLE.sub(lambda m: written(m.group()), text)
 
 
 def words(text: str, cli: bool = False, flags: dict[str, str] | None = None) -> str:
