@@ -107,6 +107,14 @@ def test_o_naming_a_device_or_fifo_is_refused(inputs, tmp_path, target, kind):
     refused(run("conversion", export, "-d", folder, "-o", target, "-q"), f"is {kind}, not a file")
 
 
+def test_o_naming_dev_stdout_on_a_pipe_says_it_is_no_file(inputs):
+    # it said "/proc/1960/fd/pipe:[331579]: the folder '/proc/1960/fd' does not exist"
+    export, folder = inputs
+    out = subprocess.run([sys.executable, "-m", "funnelcli", "conversion", str(export), "-d", str(folder), "-o", "/dev/stdout", "-q"],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert out.returncode == 2 and "--output /dev/stdout: is a FIFO, not a file" in out.stderr, out.stderr
+
+
 def test_o_through_a_symlink_replaces_the_file_it_points_to(inputs, tmp_path):
     export, folder = inputs
     real = tmp_path / "reports" / "weekly.txt"

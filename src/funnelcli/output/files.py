@@ -19,7 +19,7 @@ def check_output(path: str, inputs: list[str]) -> None:
         raise FunnelError(f"{option('output')}: the name is empty; name a file to write the report to (or leave out -o to print it)")
     target = os.path.realpath(path)
     try:
-        info = os.stat(target)
+        info = os.stat(path)  # through its links (realpath names /dev/stdout's pipe 'pipe:[331579]', which is no file)
     except FileNotFoundError:
         return
     except OSError as exc:
