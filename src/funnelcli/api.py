@@ -146,6 +146,8 @@ def sql(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
                               "doesn't read: save it as UTF-8, or run funnelcli conversion on it")
         # the mark decides, over --encoding: UTF-16 is passed on, UTF-8 is DuckDB's own (with its mark)
         encoding = "utf-16" if marked == "utf-16" else None if marked == "utf-8" else encoding
+        if delimiter is None:  # the one a run reads by: DuckDB's own sniffer read a small ';' export with a footer as one column
+            _, delimiter, _ = sniff.read_header(sniff.read_head(None, path), path, encoding, None)
     return query(_as_definitions(defs), path, encoding, delimiter)
 
 
