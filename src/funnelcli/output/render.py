@@ -247,7 +247,9 @@ def _stacked(table: Table, layout: Layout, columns: int | None = None) -> list[s
         label = [row[i] for i in keys if row[i]]
         if len(keys) > 1 and row[keys[0]]:
             group = row[keys[0]]
-        out += ([""] if out else []) + [" / ".join(([group] if len(keys) > 1 and group and not row[keys[0]] else []) + label)]
+        heading = " / ".join(([group] if len(keys) > 1 and group and not row[keys[0]] else []) + label)
+        out += ([""] if out else []) + ((textwrap.wrap(heading, columns, break_long_words=False, break_on_hyphens=False) or [heading])
+                                        if columns else [heading])
         for i in values:
             label_text = visible(layout.cols[i].label)
             if room is None or len(row[i]) <= room:
@@ -256,7 +258,8 @@ def _stacked(table: Table, layout: Layout, columns: int | None = None) -> list[s
                 lines = textwrap.wrap(row[i], room, break_long_words=False, break_on_hyphens=False) or [""]
                 out += [f"  {label_text.ljust(width)}  {lines[0]}"] + [" " * (width + 4) + more for more in lines[1:]]
             else:  # labels too wide to wrap beside: the value under its label
-                out += [f"  {label_text}"] + ["    " + more for more in textwrap.wrap(row[i], max(columns - 4, 20), break_long_words=False,
+                out += textwrap.wrap(label_text, max(columns, 20), initial_indent="  ", subsequent_indent="  ",
+                                     break_long_words=False, break_on_hyphens=False) + ["    " + more for more in textwrap.wrap(row[i], max(columns - 4, 20), break_long_words=False,
                                                                                        break_on_hyphens=False)]
     return out
 
