@@ -334,15 +334,12 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
         defs.require_stage(cohort_stage, "cohort_stage")
     loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, content=content, joins=joins, cache=cache)
     from funnelcli.sources.csvfile import FOOTER
-    from funnelcli.sources.fields import TRAILING_BLANK
     from funnelcli.sources.history import MOVES_BACK, REENTRIES
 
     findings = _findings(loaded, loaded.notices)
-    # a report footer and blank rows after the last lead are the export's form (every Salesforce
-    # report has a footer), and a log's re-entries and moves back are how its deals moved (counted,
-    # not faults): --strict passes them
-    passed = (FOOTER, TRAILING_BLANK, REENTRIES, MOVES_BACK)
-    problems = [f for f, i in zip(findings, loaded.excluded + loaded.notices) if i.reason not in passed]
+    # a report footer is the export's form (every Salesforce report has one), and a log's re-entries
+    # and moves back are how its deals moved (counted, not faults): --strict passes them
+    problems = [f for f, i in zip(findings, loaded.excluded + loaded.notices) if i.reason not in (FOOTER, REENTRIES, MOVES_BACK)]
     # a log's or a joined file's excluded rows are in its account line: --strict fails on them too
     problems += [Finding("excluded", i.describe(), i.count) for account in loaded.files for i in account.excluded()]
     if strict and problems:

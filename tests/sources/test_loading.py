@@ -258,20 +258,6 @@ def test_empty_line_keeps_later_row_numbers(load):
     assert excluded(loaded) == {"blank in every column the definitions use": (1, [3]), "with a blank id": (1, [4])}
 
 
-def test_blank_rows_after_the_last_lead_are_the_files_form_and_pass_strict(load, write):
-    # a spreadsheet leaves empty lines and rows of commas at the end: not leads, and no fault in
-    # the data (--strict failed on them every run); a blank row between leads still is one
-    loaded = load("Id,Owner,MQL,SAL\n1,Ann,2024-01-02,\n2,Bob,2024-01-03,\n\n,,,\n")
-    assert loaded.rows_read == 4
-    assert excluded(loaded) == {"blank at the end of the file, after the last lead": (2, [4, 5])}
-    defs = write("d.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: MQL, date: MQL}\n")
-    tail = write("tail.csv", "Id,MQL\r\n1,2024-01-02\r\n2,2024-01-03\r\n\r\n\r\n")
-    assert run("conversion", tail, "-d", defs, "--strict", "-q").exit_code == 0
-    middle = write("middle.csv", "Id,MQL\n1,2024-01-02\n\n2,2024-01-03\n")
-    result = run("conversion", middle, "-d", defs, "--strict", "-q")
-    assert result.exit_code == 2 and "1 row blank in every column the definitions use (row 3)" in result.stderr
-
-
 # --------------------------------------------------------------------------------------------
 # 2. Bad input: exit 2, a message naming the file and what to do, no traceback
 

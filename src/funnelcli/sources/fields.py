@@ -405,7 +405,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     if empty.all():
         raise InputError(f"{name}: the export has a header but no data rows")
     ids, blank, id_keys = _joined_ids(parts, store)
-    excluded = _empty_rows(empty, rows) + [issue("with a blank id", blank & ~empty, rows)]
+    excluded = [issue("blank in every column the definitions use", empty, rows), issue("with a blank id", blank & ~empty, rows)]
     for why, left in ragged.items():  # counted among the rows read, as a spreadsheet shows them
         excluded.append(RowIssue(why, len(left), left[:SHOW_ROWS], detail=RawTable.detail(why)))
     if footer_rows:
@@ -457,20 +457,6 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
         notices.append(status_evidence(evidence, defs, frame, usable, rows))
     return Fields(frame, dates, usable, [i for i in excluded if i], [i for i in notices if i], name, store.n + left_out,
                   evidence, list(files or []), unit)
-
-
-TRAILING_BLANK = "blank at the end of the file, after the last lead"
-
-
-def _empty_rows(empty: np.ndarray, rows: np.ndarray) -> list[RowIssue | None]:
-    """Return the exclusions of rows blank in every column read: apart, those after the last row
-    that is not (empty lines or rows of commas a spreadsheet leaves at the end: the file's form, as
-    a report footer is, which --strict passes)."""
-    last = int(np.flatnonzero(~empty)[-1])  # _finish has refused a file of blank rows only
-    trailing = np.zeros(len(empty), dtype=bool)
-    trailing[last + 1:] = True
-    return [issue("blank in every column the definitions use", empty & ~trailing, rows),
-            issue(TRAILING_BLANK, empty & trailing, rows, detail="empty lines or rows of commas after the data are not leads")]
 
 
 def _bare_leads(entering: np.ndarray, unusable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
