@@ -52,13 +52,12 @@ def check_subject(text: str) -> str:
     """Return the subject; raise ValueError when it holds a line break or another control character
     (a header that could forge further headers), written out or in an encoded word (=?utf-8?q?=0D=0A?=),
     which the email package decodes when the header is set."""
-    from email.errors import HeaderParseError
-    from email.header import decode_header, make_header
+    from email import policy
 
-    try:
-        decoded = str(make_header(decode_header(text)))
-    except (HeaderParseError, LookupError, UnicodeError, ValueError):  # not an encoded word after all
-        decoded = ""
+    try:  # decoded as the message will decode it when the header is set (leniently: an unknown charset too)
+        decoded = str(policy.default.header_factory("Subject", text))
+    except Exception:  # noqa: BLE001 - what the email package can't read, it must not be asked to send
+        raise ValueError("the subject holds an encoded word (=?...?=) the email package cannot read; give plain text") from None
     bad = next((c for c in text + decoded if _breaks_a_header(c) and c != "\t"), None)
     if bad is not None:
         kind = ("a line break (CR or LF)" if bad in "\r\n" else f"a line separator ({_codepoint(bad)})"
