@@ -48,9 +48,6 @@ class FunnelGroup(click.Group):
     """A Click group that turns funnelcli's errors into messages and exit codes."""
 
     def invoke(self, ctx: click.Context):
-        from funnelcli.sources import READ_FILES
-
-        READ_FILES.clear()  # this command's joined files only (one process may run several: tests, api users)
         try:
             return super().invoke(ctx)
         except FunnelError as exc:
@@ -341,9 +338,10 @@ def _discard_stdout() -> None:
         sys.stdout = None
 
 
-def check_output(opts: RunOptions) -> None:
+def check_output(opts: RunOptions, definition_sets: list | None = None) -> None:
     """Refuse an -o that is an input of the run (the export, a definitions file, a joined file)
-    or not a regular file."""
+    or not a regular file. `definition_sets`: each set of definitions the run loads apart (diff's
+    two), else one of every -d."""
     from funnelcli.output.files import check_output as check
 
     inputs = [opts.export, *opts.joins.values()]
@@ -352,7 +350,24 @@ def check_output(opts: RunOptions) -> None:
             inputs += [os.path.join(path, name) for name in os.listdir(path)] if os.path.isdir(path) else [path]
         except OSError:  # an unreadable folder: the run says so when it loads the definitions
             continue
+    if opts.output not in (None, "-"):
+        inputs += _joined_files(opts, definition_sets or [opts.definitions])
     check(opts.output, inputs)
+
+
+def _joined_files(opts: RunOptions, definition_sets: list) -> list[str]:
+    """Return the files the definitions' joins read (a join's default path: too, which the command
+    line doesn't name): none of them may be replaced by -o, whether the run reads them or its cache."""
+    from funnelcli import api
+
+    files = []
+    for paths in definition_sets:
+        try:
+            defs = api.load_definitions(paths, opts.overrides)
+        except FunnelError:  # the run says what is wrong with them
+            continue
+        files += [(opts.joins or {}).get(join.name) or join.path for join in defs.joins]
+    return [f for f in files if f]
 
 
 def write_output(text: str, path: str | None, pager: bool = False) -> None:
@@ -366,10 +381,6 @@ def write_output(text: str, path: str | None, pager: bool = False) -> None:
     elif path is None or path == "-":
         echo_out(text)
     else:
-        from funnelcli.output.files import check_output
-        from funnelcli.sources import READ_FILES
-
-        check_output(path, READ_FILES)  # a joined file the definitions name by its path: (the run's own check was before loading them)
         write_atomic(text, path)
 
 
@@ -761,7 +772,7 @@ def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimi
 
     opts = RunOptions(export, (old, new), as_of, None, None, None, (), fmt, output, encoding, delimiter, strict, quiet, joins,
                       raw_csv, table, columns)
-    check_output(opts)
+    check_output(opts, [old, new])
     before, after = api.run_both(export, old, new, as_of=as_of, encoding=encoding, delimiter=delimiter,
                                  strict=strict, joins=joins)
     before.option_words = after.option_words = FLAGS  # the report's Data: lines name options as stderr does

@@ -96,6 +96,12 @@ def test_o_naming_a_joined_file_is_refused(tmp_path):
         args = [command, leads, *(["1"] if command == "explain" else []), "-d", defs, "-o", contacts, "-q"]
         refused(run(*args), "an input of this run")
         assert contacts.read_text(encoding="utf-8") == "lead_id,region\n1,EU\n"
+    # a run from the cache reads no joined file, and must not replace one either
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert run("conversion", leads, "-d", defs, "--cache", "-q", env=cache).exit_code == 0
+    refused(run("conversion", leads, "-d", defs, "--cache", "-o", contacts, "-q", env=cache), "an input of this run")
+    refused(run("diff", leads, defs, defs, "-o", contacts, "-q"), "an input of this run")
+    assert contacts.read_text(encoding="utf-8") == "lead_id,region\n1,EU\n"
 
 
 @pytest.mark.parametrize("target, kind", [("/dev/null", "a device"), ("fifo", "a FIFO")])

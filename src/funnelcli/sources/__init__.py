@@ -74,9 +74,6 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     return fields
 
 
-READ_FILES: list[str] = []  # every joined file a run read (a default path: too): -o may replace none of them
-
-
 def read_joined(path: str, join, needed: list, encoding: str | None = None):
     """Return a join's file as a RawTable (Parquet or CSV; none of its rows is no error: no
     opportunities yet), in the join's own encoding, else the export's; an encoding error is worded
@@ -86,7 +83,6 @@ def read_joined(path: str, join, needed: list, encoding: str | None = None):
     from funnelcli.sources.sniff import reading_join
 
     what = f"join {join.name!r}"
-    READ_FILES.append(path)
     with reading_join(join.name):
         if is_parquet(path):
             return read_parquet(path, needed, what=what, may_be_empty=True)
