@@ -213,3 +213,14 @@ def test_the_reports_purgatory_says_why_a_stage_without_an_sla_has_no_stuck_shar
     text = run("report", flag, "-d", defs, "-f", "text", "-q").stdout
     assert "No SLA: Lead: no lead can be stuck there, so no stuck share." in text
     assert text.startswith("Funnel report\n")  # not "weekly": an export with no dates has no periods
+
+
+def test_a_subdivision_flag_stays_an_emoji_and_a_lone_tag_is_written_out():
+    # tag characters carry text no one sees, and are written out; the ones a flag is made of
+    # (Scotland: a black flag, g b s c t, a cancel tag) are an emoji, and printed as they are
+    from funnelcli.errors import visible
+
+    scotland = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    assert visible(f"Team {scotland}") == f"Team {scotland}"
+    assert visible("Ann\U000e0041") == "Ann\\U000e0041"
+    assert visible(f"{scotland}\U000e0041") == f"{scotland}\\U000e0041"

@@ -41,16 +41,25 @@ _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b\u200e\u200f\u2028
                         "\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
 
 
+_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+
+
 def visible(text: str) -> str:
-    """Return text with its control characters written out (ESC as \\x1b, a newline as \\x0a): a
-    value never moves the cursor, colours the terminal or starts a line of its own."""
+    """Return text with its control and invisible characters written out (ESC as \\x1b, a newline as
+    \\x0a, a tag character as \\U000e0041): a value never moves the cursor, colours the terminal,
+    starts a line of its own or carries text no one sees."""
     if not _INVISIBLE.search(text):
         return text
-    def written(char: str) -> str:
-        code = ord(char)
+    def written(match: re.Match) -> str:
+        code = ord(match.group())
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
-    return _INVISIBLE.sub(lambda m: written(m.group()), text)
+    # a subdivision flag (Scotland: a black flag, its tags, a cancel tag) is an emoji, not hidden text
+    parts, last = [], 0
+    for flag in _FLAG.finditer(text):
+        parts += [_INVISIBLE.sub(written, text[last:flag.start()]), flag.group()]
+        last = flag.end()
+    return "".join(parts) + _INVISIBLE.sub(written, text[last:])
 
 
 def words(text: str, cli: bool = False, flags: dict[str, str] | None = None) -> str:
