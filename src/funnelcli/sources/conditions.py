@@ -172,8 +172,9 @@ def _days(values: pd.Series, reading: Reading) -> np.ndarray:
 
 def _compare(values: pd.Series, op: str, arg, case_sensitive: bool, reading: Reading) -> np.ndarray:
     kind = _kind(arg)
-    # a missing value (blank, or not read as a number or a date) equals nothing: ne holds for it
-    # (NaN and NaT compare unequal to everything), as not_in and not: {eq: ...} do; the others don't
+    # a filled value not read as a number or a date is missing, and equals nothing: ne holds for it
+    # (NaN and NaT compare unequal to everything), as not_in and not: {eq: ...} do; the others
+    # don't (a blank one never gets here: _leaf answers for it)
     if kind == "number":
         numbers = _numbers(values)
         with np.errstate(invalid="ignore"):
