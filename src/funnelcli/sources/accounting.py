@@ -33,7 +33,8 @@ class RowIssue:
         return f"{self.count:,} {self.unit}{plural} {self.reason}{examples} (row{plural} {rows}{more}){detail}"
 
 
-def issue(reason: str, mask: np.ndarray, rows: np.ndarray, detail: str = "", examples: list[str] | None = None) -> RowIssue | None:
+def issue(reason: str, mask: np.ndarray, rows: np.ndarray, detail: str = "", examples: list[str] | None = None,
+          unit: str = "row") -> RowIssue | None:
     """Return the rows where mask is set as one issue (None if there are none)."""
     where = np.flatnonzero(mask)
     if len(where) == 0:
@@ -41,4 +42,4 @@ def issue(reason: str, mask: np.ndarray, rows: np.ndarray, detail: str = "", exa
     chosen = rows[where]
     if len(chosen) > 1 and (np.diff(chosen) < 0).any():  # a log's rows come in lead order: name the first in the file
         chosen = np.sort(np.partition(chosen, min(SHOW_ROWS, len(chosen)) - 1)[:SHOW_ROWS])
-    return RowIssue(reason, int(len(where)), [int(r) for r in chosen[:SHOW_ROWS]], list(examples or []), detail)
+    return RowIssue(reason, int(len(where)), [int(r) for r in chosen[:SHOW_ROWS]], list(examples or []), detail, unit)

@@ -463,9 +463,8 @@ def _bare_leads(entering: np.ndarray, unusable: np.ndarray, rows: np.ndarray) ->
     """Return the exclusion of a log's leads with no row that counts: every row of theirs was
     excluded (no date, a stage named nowhere), so nothing is known of them, not even that they
     never reached the first stage (a row naming it may have had no date)."""
-    gone = issue("whose every row of the log is excluded", ~entering & ~unusable, rows,
-                 detail="see the log's account: a row with no date, or naming no stage")
-    return gone and replace(gone, unit="lead")
+    return issue("whose every row of the log is excluded", ~entering & ~unusable, rows,
+                 detail="see the log's account: a row with no date, or naming no stage", unit="lead")
 
 
 def no_date_parses(name: str, header: str, example: str, defs: Definitions, failing: list[str] | None = None) -> InputError:

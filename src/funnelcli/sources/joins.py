@@ -62,7 +62,6 @@ class Unmatched:
     account: FileAccount  # the file's account, whose "matched a lead" this settles
     file_rows: np.ndarray  # the file's row numbers, by position
     trace: JoinTrace  # which row each lead took, kept for explain
-    repeats: Repeats | None = None  # many: error's keys of several rows, refused once a lead is known to hold one
 
     def settle(self, usable: np.ndarray, rows: np.ndarray) -> RowIssue | None:
         """Count apart, in the file's account, its rows that only excluded rows of the export (an
@@ -78,11 +77,12 @@ class Unmatched:
         parts = self.account.parts
         at = next(i for i, (_, what) in enumerate(parts) if what == MATCHED)
         parts[at] = (parts[at][0] - int(np.count_nonzero(only)), MATCHED)
-        if self.repeats is not None:  # its keys' rows, none chosen, matched only excluded rows too (else an error)
-            self.repeats.refuse(usable)
-            only |= self.repeats.rows
+        repeats = self.trace.repeats  # refused once a lead is known to hold one of its keys
+        if repeats is not None:  # its keys' rows, none chosen, matched only excluded rows too (else an error)
+            repeats.refuse(usable)
+            only |= repeats.rows
             out = next(i for i, (_, what) in enumerate(parts) if what.startswith(NOT_USED))
-            parts[out] = (parts[out][0] - int(np.count_nonzero(self.repeats.rows)), parts[out][1])
+            parts[out] = (parts[out][0] - int(np.count_nonzero(repeats.rows)), parts[out][1])
             self.account.first_rows.pop(parts[out][1], None)
         n = int(np.count_nonzero(only))
         if n:
@@ -271,7 +271,7 @@ def _join_one(leads: RawTable, raw: RawTable, join: Join, defs: Definitions) -> 
     trace = JoinTrace(join.name, raw.name, join.many, np.where(found, raw.rows[np.maximum(position, 0)], 0).astype(np.int32)
                       if len(raw.rows) else np.zeros(len(position), dtype=np.int32), lead_has_key, passed_over, repeats)
     missing = Unmatched(f"whose lead matches no row of join {join.name!r} ({raw.name})", ~found & lead_has_key,
-                        position, account, raw.rows, trace, repeats)
+                        position, account, raw.rows, trace)
     # the lead file's own rows left out (ragged, a footer) and notices go on with it
     return dataclasses.replace(leads, table=table), account, missing, unread
 
