@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.conftest import run
 
 from funnelcli import api, definitions
 from funnelcli.engine import funnel
@@ -244,15 +245,13 @@ def test_an_own_date_after_as_of_hidden_by_an_earlier_later_stage_counts_as_an_e
         "1 lead has dates after the as-of date 2024-01-20; those events are ignored"]
 
 
-def test_a_range_counts_apart_the_leads_with_no_date_to_place_in_it(tmp_path):
+def test_a_range_counts_apart_the_leads_with_no_date_to_place_in_it(write):
     # a status export: deal 3 is at Contact Made with no created date, so no date for Qualified
     # (none at a later stage either): neither inside --since nor outside it, and it was counted
     # "outside the cohort range" of --since 2025-06-01 and of --until 2025-06-01 at once
-    export = tmp_path / "deals.csv"
-    export.write_text("id,stage,created\n1,Qualified,2026-02-01\n2,Qualified,2025-01-01\n3,Contact Made,\n", encoding="utf-8")
-    defs = tmp_path / "d.yml"
-    defs.write_text("version: 1\ncolumns: {id: id, stage_now: stage}\nstage_column: stage_now\nstages:\n"
-                    "  - {name: Qualified, date: created}\n  - name: Contact Made\n", encoding="utf-8")
+    export = write("deals.csv", "id,stage,created\n1,Qualified,2026-02-01\n2,Qualified,2025-01-01\n3,Contact Made,\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: id, stage_now: stage}\nstage_column: stage_now\nstages:\n"
+                          "  - {name: Qualified, date: created}\n  - name: Contact Made\n")
     loaded = api.read_export(export, defs)
     for since, until, kept in ((dt.date(2025, 6, 1), None, "1"), (None, dt.date(2025, 6, 1), "2")):
         f = api.funnel(loaded, defs, since=since, until=until)
@@ -263,17 +262,13 @@ def test_a_range_counts_apart_the_leads_with_no_date_to_place_in_it(tmp_path):
                                   "+ 1 with no date to place in the cohort range + 0 excluded")
 
 
-def test_a_replay_says_where_it_counts_the_leads_it_cannot_place(tmp_path):
+def test_a_replay_says_where_it_counts_the_leads_it_cannot_place(write):
     # deal 1 is at Proposal now, moved there on 01-26 (stage_since): replayed at 01-01 it is at the
     # stage before, Contact Made, which has no date. The note said "counted as the export has
     # them", which the export's Proposal contradicts.
-    from tests.conftest import run
-
-    export = tmp_path / "deals.csv"
-    export.write_text("id,stage,created,since\n1,Proposal,2025-12-15,2026-01-26\n2,Qualified,2025-12-01,\n", encoding="utf-8")
-    defs = tmp_path / "d.yml"
-    defs.write_text("version: 1\ncolumns: {id: id, stage_now: stage, stage_since: since}\nstage_column: stage_now\nstages:\n"
-                    "  - {name: Qualified, date: created}\n  - name: Contact Made\n  - name: Proposal\n", encoding="utf-8")
+    export = write("deals.csv", "id,stage,created,since\n1,Proposal,2025-12-15,2026-01-26\n2,Qualified,2025-12-01,\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: id, stage_now: stage, stage_since: since}\nstage_column: stage_now\n"
+                          "stages:\n  - {name: Qualified, date: created}\n  - name: Contact Made\n  - name: Proposal\n")
     data = json.loads(run("conversion", export, "-d", defs, "--as-of", "2026-01-01", "-f", "json", "-q").stdout)
     assert [r["reached"] for r in data["tables"]["stages"]] == [2, 1, 0]  # deal 1 at Contact Made, not Proposal
     (note,) = [n for n in data["notes"] if n.startswith("Replay:")]

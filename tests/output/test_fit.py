@@ -277,15 +277,12 @@ def test_the_currencies_of_a_value_at_risk_are_shown_together_or_not_at_all(colu
         assert "Value at risk EUR, Value at risk USD" in shown
 
 
-def test_a_list_wraps_its_long_headings_to_the_terminal(tmp_path):
+def test_a_list_wraps_its_long_headings_to_the_terminal(write):
     # shown as a list at 40 columns, each entry's heading was printed whole:
     # 'Marketing Qualified Lead->Sales Accepted Lead' is 45 columns
-    export = tmp_path / "e.csv"
-    export.write_text("id,inquiry,sal,opp\n1,2024-01-02,2024-01-03,2024-01-04\n2,2024-02-02,2024-02-03,\n", encoding="utf-8")
-    defs = tmp_path / "d.yml"
-    defs.write_text("version: 1\ncolumns: {id: id}\nstages:\n  - {name: Marketing Qualified Lead, date: inquiry}\n"
-                    "  - {name: Sales Accepted Lead, date: sal}\n  - {name: Closed Won, date: opp}\n", encoding="utf-8")
+    export = write("e.csv", "id,inquiry,sal,opp\n1,2024-01-02,2024-01-03,2024-01-04\n2,2024-02-02,2024-02-03,\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: id}\nstages:\n  - {name: Marketing Qualified Lead, date: inquiry}\n"
+                          "  - {name: Sales Accepted Lead, date: sal}\n  - {name: Closed Won, date: opp}\n")
     lines = on_terminal(["trends", str(export), "-d", str(defs)], 40).splitlines()
     assert not [line for line in lines if len(line) > 40]
-    joined = " ".join(lines)
-    assert "Marketing Qualified Lead->Sales Accepted Lead" in " ".join(joined.split())  # all of it, over two lines
+    assert "Marketing Qualified Lead->Sales Accepted Lead" in " ".join(" ".join(lines).split())  # all of it, over two lines
