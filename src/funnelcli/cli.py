@@ -275,6 +275,7 @@ def load_funnel(opts: RunOptions, cohort_stage: str | None = None):
     from funnelcli.output.progress import progress
 
     defs = api.load_definitions(opts.definitions, opts.overrides)
+    check_joined_output(opts, defs)
     with progress(f"funnelcli: reading {'stdin' if opts.export == '-' else opts.export}", sys.stderr, opts.quiet):
         f = api.run(opts.export, defs, as_of=opts.as_of, since=opts.since, until=opts.until, markets=opts.markets,
                     cohort_stage=cohort_stage, encoding=opts.encoding, delimiter=opts.delimiter, strict=opts.strict,
@@ -338,10 +339,9 @@ def _discard_stdout() -> None:
         sys.stdout = None
 
 
-def check_output(opts: RunOptions, definition_sets: list | None = None) -> None:
-    """Refuse an -o that is an input of the run (the export, a definitions file, a joined file)
-    or not a regular file. `definition_sets`: each set of definitions the run loads apart (diff's
-    two), else one of every -d."""
+def check_output(opts: RunOptions) -> None:
+    """Refuse an -o that is an input of the run (the export, a definitions file, a joined file
+    named on the command line) or not a regular file."""
     from funnelcli.output.files import check_output as check
 
     inputs = [opts.export, *opts.joins.values()]
@@ -350,24 +350,16 @@ def check_output(opts: RunOptions, definition_sets: list | None = None) -> None:
             inputs += [os.path.join(path, name) for name in os.listdir(path)] if os.path.isdir(path) else [path]
         except OSError:  # an unreadable folder: the run says so when it loads the definitions
             continue
-    if opts.output not in (None, "-"):
-        inputs += _joined_files(opts, definition_sets or [opts.definitions])
     check(opts.output, inputs)
 
 
-def _joined_files(opts: RunOptions, definition_sets: list) -> list[str]:
-    """Return the files the definitions' joins read (a join's default path: too, which the command
-    line doesn't name): none of them may be replaced by -o, whether the run reads them or its cache."""
-    from funnelcli import api
+def check_joined_output(opts: RunOptions, *loaded) -> None:
+    """Refuse an -o that is a file the loaded definitions' joins read (a join's default path: too,
+    which the command line doesn't name), before the run: whether it reads them or its cache."""
+    from funnelcli.output.files import check_output as check
 
-    files = []
-    for paths in definition_sets:
-        try:
-            defs = api.load_definitions(paths, opts.overrides)
-        except FunnelError:  # the run says what is wrong with them
-            continue
-        files += [(opts.joins or {}).get(join.name) or join.path for join in defs.joins]
-    return [f for f in files if f]
+    if opts.output not in (None, "-"):
+        check(opts.output, [(opts.joins or {}).get(j.name) or j.path for defs in loaded for j in defs.joins])
 
 
 def write_output(text: str, path: str | None, pager: bool = False) -> None:
@@ -725,6 +717,7 @@ def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, enco
     output_format(opts)  # -o report.xlsx is refused before the run
     check_output(opts)
     defs = api.load_definitions(opts.definitions, opts.overrides)
+    check_joined_output(opts, defs)
     report = api.explain(export, ids, defs, as_of=as_of, encoding=encoding, delimiter=delimiter, joins=joins, cache=cache)
     emit(report, opts)
     missing = api.missing_ids(report)
@@ -772,8 +765,10 @@ def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimi
 
     opts = RunOptions(export, (old, new), as_of, None, None, None, (), fmt, output, encoding, delimiter, strict, quiet, joins,
                       raw_csv, table, columns)
-    check_output(opts, [old, new])
-    before, after = api.run_both(export, old, new, as_of=as_of, encoding=encoding, delimiter=delimiter,
+    check_output(opts)
+    old_defs, new_defs = api.load_definitions(old), api.load_definitions(new)
+    check_joined_output(opts, old_defs, new_defs)
+    before, after = api.run_both(export, old_defs, new_defs, as_of=as_of, encoding=encoding, delimiter=delimiter,
                                  strict=strict, joins=joins)
     before.option_words = after.option_words = FLAGS  # the report's Data: lines name options as stderr does
     _diff_findings(before, after, quiet)
