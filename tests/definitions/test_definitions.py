@@ -302,6 +302,14 @@ def test_conflict_different_scalar_settings(write, key, first, second):
     assert where(problem) == (str(b), *pos(text, second))
 
 
+def test_a_number_format_in_two_spellings_is_the_same_format(write):
+    # 'Epoch' and ' epoch' read alike (any case, blanks around): merging called them a conflict
+    for first, second in (("date_format: Epoch\n", "date_format: [' epoch']\n"), ("date_formats: {MQL Date: EXCEL}\n",
+                                                                                  "date_formats: {MQL Date: [excel]}\n")):
+        folder, _, _ = _two_files(write, MINIMAL + first, second)
+        assert problems_of(folder) == []
+
+
 def test_same_timezone_in_two_files_is_fine(write):
     """The same timezone in two files is no conflict, and is the merged timezone."""
     folder, _, _ = _two_files(write, MINIMAL + "timezone: Europe/Paris\n", "timezone: Europe/Paris\n")

@@ -22,7 +22,10 @@ def test_init_reads_unix_times_in_a_date_column_and_not_in_others():
     assert guess_dates("Timestamp", [str(T0), str(T0 + DAY)]).formats == ("epoch_ms",)
     assert guess_dates("Phone", ["4155550123", "4155550199"]) is None  # ten digits, but no date by name
     assert guess_dates("Timestamp", [str(T0), "1717200000"]) is None  # milliseconds and seconds: no one unit
-    assert guess_dates("Timestamp", ["99999999999999"]) is None  # after 2200 in milliseconds too
+    assert guess_dates("Timestamp", ["9999999999999"]) is None  # 2286 in milliseconds, 318,857 in seconds: neither
+    # a value that is no number, past the first 50 looked at: counted as failed, not an internal error
+    later = guess_dates("Created at", [str(1_717_200_000 + i * 86_400) for i in range(60)] + ["soon"])
+    assert later.formats == ("epoch",) and (later.failed, later.example_failed, later.read) == (1, "soon", 60)
     # numbers a guess should not take for moments: compact yyyyMMddHHmm (202403011200 read as
     # milliseconds is 1976, before 2000), and lengths of time however they are named
     assert guess_dates("Created Date", ["202403011200", "202403021330"]) is None

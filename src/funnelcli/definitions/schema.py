@@ -195,6 +195,8 @@ def _parse_settings(doc: Doc, data: dict, frag: Fragment) -> None:
     if frag.timezone:
         _check_timezone(doc, frag.timezone)
     frag.date_format = _text_list(doc, data, "date_format", (), "the definitions")
+    if frag.date_format:
+        frag.date_format = tuple(map(_format_name, frag.date_format))
     for i, fmt in enumerate(frag.date_format or ()):
         _check_date_format(doc, fmt, ("date_format", i) if isinstance(data["date_format"], list) else ("date_format",))
     if "date_formats" in data and expect_mapping(doc, data["date_formats"], ("date_formats",), "date_formats"):
@@ -222,7 +224,7 @@ def _parse_column_formats(doc: Doc, mapping: dict) -> dict:
         for i, fmt in enumerate(formats or ()):
             _check_date_format(doc, fmt, kp + ((column, i) if isinstance(value, list) else (column,)))
         if formats:
-            out[column.strip()] = (tuple(f.strip() if f.strip().casefold() in NUMBER_FORMATS else f for f in formats),
+            out[column.strip()] = (tuple(map(_format_name, formats)),
                                    doc.at(kp + (column,), key=True))
     return out
 
@@ -356,6 +358,13 @@ def _check_timezone(doc: Doc, name: str) -> None:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # 'America' is a folder of zones
         doc.add(doc.at(("timezone",)), "invalid-timezone", f"unknown timezone {name!r}; use an IANA name such as UTC or America/New_York")
+
+
+def _format_name(fmt: str) -> str:
+    """Return a date format as merging compares it: excel, epoch, epoch_ms in one spelling (they are
+    read in any case, with blanks around), a strptime format as written."""
+    name = fmt.strip().casefold()
+    return name if name in NUMBER_FORMATS else fmt
 
 
 def _check_date_format(doc: Doc, fmt: str, kp: tuple = ("date_format",)) -> None:

@@ -13,7 +13,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from funnelcli.definitions.model import EPOCH_RANGE, EPOCH_UNITS
+from funnelcli.definitions.model import EPOCH_UNITS, EXCEL
 
 # (format, order of day and month): "md" month first, "dm" day first, "" neither
 FORMATS = (
@@ -25,7 +25,6 @@ FORMATS = (
     ("%d %b %Y", ""), ("%d %b %Y %H:%M", ""), ("%b %d, %Y", ""), ("%b %d, %Y %I:%M %p", ""),
     ("%d-%b-%Y", ""), ("%d-%b-%y", ""), ("%B %d, %Y", ""), ("%d %B %Y", ""),
 )
-EXCEL = "excel"
 _DATEISH = re.compile(r"^(\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,2}[ -][A-Za-z]{3,9}[ -]\d{2,4}|[A-Za-z]{3,9} \d{1,2}, \d{4})")
 _ISO = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[T ](\d{1,2})(?::(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?)?"
                   r"\s*(?:Z|[+-]\d{2}:?\d{2})?$")
@@ -170,14 +169,15 @@ def _epoch(cells: list[str]) -> DateColumn | None:
     milliseconds, reads every filled cell within the range the run reads (0, the zero date, is a
     placeholder: no day), and a guess only from 2000 to 2100 (a compact 202403011200 read as
     milliseconds is 1976). Ids and phone numbers are numbers too: the header must name a date."""
-    filled = [float(c) for c in cells if c and c != "0"]
-    low, high = max(EPOCH_RANGE[0], _GUESS_SECONDS[0]), min(EPOCH_RANGE[1], _GUESS_SECONDS[1])
-    for fmt, per_second in sorted(EPOCH_UNITS.items(), key=lambda f: -f[1]):  # milliseconds first
+    low, high = _GUESS_SECONDS
+    numbers = [float(c) if _UNIX.match(c) else None for c in cells]  # only the first 50 values were looked at
+    filled = [v for v in numbers if v]
+    odd = [c for c, v in zip(cells, numbers) if c and c != "0" and v is None]
+    epoch = dt.datetime(1970, 1, 1)
+    for fmt, per_second in EPOCH_UNITS.items():  # the two units' ranges don't overlap: one at most reads them all
         if filled and all(low <= v // per_second < high for v in filled):
-            epoch = dt.datetime(1970, 1, 1)
-            days = [None if not c or c == "0" else (epoch + dt.timedelta(seconds=float(c) // per_second)).date()
-                    for c in cells]
-            return DateColumn((fmt,), days)
+            days = [(epoch + dt.timedelta(seconds=v // per_second)).date() if v else None for v in numbers]
+            return DateColumn((fmt,), days, failed=len(odd), example_failed=odd[0] if odd else None)
     return None
 
 
