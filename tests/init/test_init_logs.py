@@ -243,3 +243,15 @@ def test_a_custom_stage_takes_the_place_the_records_holding_it_give_it(write, tm
     result = run("conversion", str(export), "-d", str(tmp_path / "d"), "-f", "json")  # no -q: its notices are the point
     assert result.exit_code == 0 and "moving a lead back" not in result.stderr
     assert {r["stage"]: r["reached"] for r in json.loads(result.stdout)["tables"]["stages"]}["Stage 91735412"] == 1
+
+
+def test_the_stage_field_is_the_spelling_most_rows_have():
+    # StageName on 5 rows, Stage_Name on 1: both match loosely; 'only:' selects by the exact value,
+    # and the draft took the rarer one (the last written of the two won)
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from funnelcli.init.logs import _field_key
+
+    field = SimpleNamespace(counts=Counter({"StageName": 5, "Stage_Name": 1, "Amount": 3}))
+    assert _field_key(field, ("StageName",))[0] == "StageName"

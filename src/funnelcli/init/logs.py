@@ -19,7 +19,7 @@ from collections import Counter
 
 from funnelcli.init.columns import Column
 from funnelcli.init.draft import Draft, Entry, Item, value_item
-from funnelcli.init.guess import exit_of, is_won
+from funnelcli.init.guess import split_statuses
 
 # --------------------------------------------------------------------------------------------
 # Shared
@@ -45,8 +45,7 @@ def _loose(headers, names: tuple[str, ...]) -> str | None:
 def _field_key(field: Column, wanted: tuple[str, ...]) -> tuple[str, str]:
     """Return the value of the log's field column that marks a stage change (the first of `wanted`
     it holds, compared loosely), and a comment: a check when none of them is there."""
-    keys = {_key(k): k for k in sorted(field.counts, key=lambda k: -field.counts[k])}
-    found = next((keys[_key(w)] for w in wanted if _key(w) in keys), None)
+    found = _loose([k for k, _ in field.counts.most_common()], wanted)  # of two spellings, the one most rows have
     if found is not None:
         return found, "the rows that are stage changes"
     common = max(field.counts, key=lambda k: field.counts[k], default=wanted[0])
@@ -223,17 +222,11 @@ def salesforce_history(columns: list[Column], by: dict[str, Column]) -> Draft:
     draft.history += [Entry("stage", value, "the column holding the stage entered"), Entry("at", time, "when"),
                       Entry("only", {field: {"in": [stage_key]}}, why)]
     rows = [i for i, k in enumerate(by[field].cells) if k == stage_key]
-    values = _values_in(rows, by[value])
-    exits: dict[str, list[str]] = {}
-    for v in values:
-        if exit_of(v):
-            exits.setdefault(exit_of(v), []).append(v)
-    won = [v for v in values if is_won(v) and not exit_of(v)]
+    _, exits, won = split_statuses(_values_in(rows, by[value]))
     known = SALESFORCE_LEAD_STATUSES if leads else SALESFORCE_STAGES
     # the stage a record was created in shows only as the old value of its first change
-    old = by.get(_pick(by, SF_OLD)) if _pick(by, SF_OLD) else None
-    ordered = log_stage_order(rows, by[ident], by[value], by[time], old)
-    stages = [v for v in ordered if v not in won and not exit_of(v) and not is_won(v)]
+    old = by.get(_pick(by, SF_OLD))
+    stages, _, _ = split_statuses(log_stage_order(rows, by[ident], by[value], by[time], old))
     stages = _in_crm_order(stages, known)
     how = _order_note(known, stages, "Salesforce's default order", record)
     draft.stages_above.append(f"Stages: the {stage_key} values of the log, {how}; "
@@ -291,10 +284,7 @@ def hubspot_history(columns: list[Column], by: dict[str, Column]) -> Draft:
     rows = [i for i, k in enumerate(by[prop].cells) if k == stage_key]
     values = _values_in(rows, by[value])
     others = [v for v in values if _key(v) == "other"] if lifecycle else []
-    exits: dict[str, list[str]] = {}
-    for v in values:
-        if exit_of(v) and v not in others:
-            exits.setdefault(exit_of(v), []).append(v)
+    _, exits, _ = split_statuses(values)  # exit_of('other') is None: HubSpot's 'other' is apart
     out = {v for vs in exits.values() for v in vs} | set(others)
     stages = _in_crm_order([v for v in log_stage_order(rows, by[ident], by[value], by[time]) if v not in out], tuple(names))
     how = _order_note(tuple(names), stages, order, record) if names else \
