@@ -12,8 +12,6 @@ from __future__ import annotations
 import pytest
 from tests.conftest import run
 
-from funnelcli import api, definitions
-
 SALESFORCE_CSV = (
     "Lead ID,Lead Owner,Created Date,Converted Date\n"
     "00Q1,Ann Lee,6/3/2024 1:39 AM,11/6/2024\n"
@@ -31,15 +29,6 @@ stages:
   - {name: Lead, date: created}
   - {name: Converted, date: Converted Date}
 """
-
-
-@pytest.fixture
-def load(write):
-    def _load(content: str, defs_text: str):
-        defs = definitions.load([str(write("defs.yml", defs_text))])
-        return api.read_export(str(write("export.csv", content)), defs)
-
-    return _load
 
 
 def days(loaded, stage: int) -> list[str]:

@@ -14,8 +14,6 @@ import json
 import pytest
 from tests.conftest import run
 
-from funnelcli import api, definitions
-
 MIDNIGHT = 1_709_251_200  # 2024-03-01 00:00:00 UTC
 DAY = 86_400
 
@@ -27,15 +25,6 @@ stages:
   - {name: Lead}
   - {name: Won, date: d}
 """
-
-
-@pytest.fixture
-def load(write):
-    def _load(content: str, defs_text: str):
-        defs = definitions.load([str(write("defs.yml", defs_text))])
-        return api.read_export(str(write("export.csv", content)), defs)
-
-    return _load
 
 
 def won_days(loaded) -> list[str]:

@@ -10,6 +10,7 @@ numbers are the log's spreadsheet rows (header = row 1). Stage columns in matric
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 
@@ -18,21 +19,15 @@ import pytest
 from tests.conftest import pos, run
 
 from funnelcli import api, definitions
-from funnelcli.engine.leads import LoadedExport
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 
 
 @pytest.fixture
-def load(write):
-    """Return a loader: (log text, definitions text) -> LoadedExport."""
-
-    def _load(content: str, defs_text: str) -> LoadedExport:
-        defs = definitions.load([str(write("defs.yml", defs_text))])
-        return api.read_export(str(write("log.csv", content)), defs)
-
-    return _load
+def load(load):
+    """Return the source tests' loader, the export written as log.csv (messages name it)."""
+    return functools.partial(load, name="log.csv")
 
 
 @pytest.fixture

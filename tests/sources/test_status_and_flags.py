@@ -19,22 +19,10 @@ import pytest
 from tests.conftest import run
 from tests.reference_definitions import REFERENCE_STATUS
 
-from funnelcli import api, definitions
 from funnelcli.engine.leads import LoadedExport
 
 # --------------------------------------------------------------------------------------------
-# Helpers
-
-
-@pytest.fixture
-def load(write):
-    """Return a loader: (csv text, definitions text) -> LoadedExport."""
-
-    def _load(content: str, defs_text: str) -> LoadedExport:
-        defs = definitions.load([str(write("defs.yml", defs_text))])
-        return api.read_export(str(write("export.csv", content)), defs)
-
-    return _load
+# Helpers (the loader, `load`, is tests/sources/conftest.py's)
 
 
 @pytest.fixture
