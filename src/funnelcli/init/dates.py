@@ -84,12 +84,13 @@ def guess_dates(header: str, cells: list[str], day_first: bool | None = None) ->
     if not filled:
         return None
     probe = list(dict.fromkeys(filled))[:50]
-    if sum(bool(_SERIAL.match(v)) for v in probe) == len(probe) and _DATE_NAME.search(header):
+    named = bool(_DATE_NAME.search(header))  # numbers are dates only in a column named as one
+    if named and all(_SERIAL.match(v) for v in probe):
         return _excel(cells)
-    if all(_UNIX.match(v) or v == "0" for v in probe) and _DATE_NAME.search(header) and not _DURATION.search(header):
+    if named and not _DURATION.search(header) and all(_UNIX.match(v) or v == "0" for v in probe):
         return _epoch(cells)
-    # Excel serials among dates written out (a column Excel saved in part as numbers), in a column named as a date
-    serials = bool(_DATE_NAME.search(header))
+    # Excel serials among dates written out (a column Excel saved in part as numbers)
+    serials = named
     if sum(bool(_DATEISH.match(v) or serials and _serial_day(v)) for v in probe) < 0.8 * len(probe):
         return None
     chosen: dict[str, str | None] = {}  # shape -> format (None: ISO)

@@ -124,6 +124,11 @@ def _parse_common(arr: pa.StringArray, slow: bool = True) -> pa.Array | None:
     return pc.if_else(_same_day(normal, parsed), parsed, _NULL_TIME)
 
 
+def _wall_time(instants: pa.Array, tz: str) -> pa.Array:
+    """Return instants (UTC timestamps) as the wall time they are in `tz`, naive."""
+    return pc.local_timestamp(instants.cast(pa.timestamp("s", tz)))
+
+
 def _parse_unusual(arr: pa.Array, tz: str) -> pa.Array:
     """Return the rarer ISO forms (offsets, Z, fractions, blanks around) as naive times in `tz`."""
     norm = arr
@@ -143,7 +148,7 @@ def _parse_unusual(arr: pa.Array, tz: str) -> pa.Array:
         # The day written must exist; the instant then moves to the definitions' timezone.
         written = pc.strptime(pc.utf8_slice_codeunits(zoned_part, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
         instants = pc.if_else(_same_day(zoned_part, written), instants, pa.scalar(None, pa.timestamp("s", "UTC")))
-        parsed = pc.coalesce(parsed, pc.local_timestamp(instants.cast(pa.timestamp("s", tz))))
+        parsed = pc.coalesce(parsed, _wall_time(instants, tz))
     return parsed
 
 
@@ -154,7 +159,7 @@ def _parse_format(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
     parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
     if parsed.type.tz is not None:  # %z: an instant, moved to the definitions' timezone
         instants = parsed
-        parsed = pc.local_timestamp(instants.cast(pa.timestamp("s", tz)))
+        parsed = _wall_time(instants, tz)
         check = pc.strftime(instants, format=fmt)  # printed back in UTC, as strptime read it
     else:
         check = None
@@ -213,7 +218,7 @@ def _parse_epoch(arr: pa.Array, per_second: int, tz: str) -> pa.Array:
     plausible = pc.or_(pc.and_(pc.greater_equal(seconds, low), pc.less(seconds, high)), pc.equal(value, 0.0))
     seconds = pc.if_else(plausible, seconds, pa.scalar(None, pa.float64()))
     instants = pc.cast(pc.cast(seconds, pa.int64()), pa.timestamp("s", "UTC"))
-    return pc.local_timestamp(instants.cast(pa.timestamp("s", tz)))  # an instant, moved to the definitions' timezone
+    return _wall_time(instants, tz)  # an instant, moved to the definitions' timezone
 
 
 def _parse_with(arr: pa.Array, fmt: str, tz: str) -> pa.Array:
