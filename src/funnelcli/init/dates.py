@@ -90,13 +90,12 @@ def guess_dates(header: str, cells: list[str], day_first: bool | None = None) ->
     if named and not _DURATION.search(header) and all(_UNIX.match(v) or v == "0" for v in probe):
         return _epoch(cells)
     # Excel serials among dates written out (a column Excel saved in part as numbers)
-    serials = named
-    if sum(bool(_DATEISH.match(v) or serials and _serial_day(v)) for v in probe) < 0.8 * len(probe):
+    if sum(bool(_DATEISH.match(v) or named and _serial_day(v)) for v in probe) < 0.8 * len(probe):
         return None
     chosen: dict[str, str | None] = {}  # shape -> format (None: ISO)
     result = DateColumn((), [])
     groups = _by_shape(filled)
-    excel = {shape for shape, values in groups.items() if serials and all(_serial_day(v) for v in values)}
+    excel = {shape for shape, values in groups.items() if named and all(_serial_day(v) for v in values)}
     for shape, values in groups.items():
         chosen[shape] = EXCEL if shape in excel else _shape_format(values, day_first, result)
     if result.ambiguous and result.orders:  # 12/4/2024 reads as the column's 3/25/2024 does
