@@ -142,6 +142,14 @@ def _columns(ctx, param, value):
     return names
 
 
+def _output(ctx, param, value):
+    """-o /dev/stdout (and its other names) -> '-': the report printed, as without -o (writing it
+    through a rename could only replace the file a shell redirected stdout to, or fail on a pipe)."""
+    return "-" if value in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1") else value
+
+
+output_option = click.option("-o", "--output", callback=_output, metavar="FILE",
+                             help="Write to FILE (atomically: a failed run leaves it untouched); - or /dev/stdout prints it.")
 columns_option = click.option("--columns", callback=_columns, metavar="LIST",
                               help="The columns tables show: comma-separated names (stuck,median_days) or 'all' "
                                    "(default: a compact set; csv and json have all).")
@@ -212,7 +220,7 @@ def report_options(f=None, *, by: bool = True):
                         help="Break down by a field: owner, source, market, any mapped column.")] if by else []),
         click.option("--market", "markets", multiple=True, metavar="NAME", help="Only leads in this market (repeatable; 'out of market' too)."),
         click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension)."),
-        click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched)."),
+        output_option,
         click.option("--encoding", metavar="ENC", help="The text encoding of a file without a byte-order mark (default UTF-8); a mark names its file's own."),
         click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab)."),
         click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice (dates out of order, a non-number); "
@@ -685,7 +693,7 @@ def plan(opts: RunOptions, target, period, cohorts, confidence) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="What-if: change a value of the definitions for this run (repeatable), e.g. stages.MQL.sla_days=5.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension).")
-@click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched).")
+@output_option
 @click.option("--encoding", metavar="ENC", help="The text encoding of a file without a byte-order mark (default UTF-8); a mark names its file's own.")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
 @click.option("--raw-csv", is_flag=True, help="With -f csv: text cells as they are (no apostrophe before =, +, -, @).")
@@ -736,7 +744,7 @@ def explain(export, ids, definitions, joins, as_of, overrides, fmt, output, enco
 @click.option("--as-of", callback=_date, metavar="DATE", help="Both runs as of this date (default: the latest date in the export, by the old definitions).")
 @click.option("--examples", type=click.IntRange(min=0), default=3, show_default=True, metavar="N", help="Example ids per kind of change.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format (default: table on a terminal, else text; or from -o's extension).")
-@click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically: a failed run leaves it untouched).")
+@output_option
 @click.option("--encoding", metavar="ENC", help="The text encoding of a file without a byte-order mark (default UTF-8); a mark names its file's own.")
 @click.option("--delimiter", callback=_delimiter, metavar="CHAR", help="Field delimiter (default: sniffed from , ; or tab).")
 @click.option("--strict", is_flag=True, help="Exit 2 if any row is excluded or has a data-quality notice, under either definitions.")
