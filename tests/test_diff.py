@@ -193,6 +193,9 @@ def test_identical_definitions_change_nothing(tmp_path):
     assert report.table("lead_changes").rows == []
     assert all(r["change"] == 0 and not r["changed"] for r in report.table("stages").rows)
     assert report.meta[0][1].startswith("No change:")
+    # the sample's three targets, each the same on both sides
+    assert [(r["target"], r["changed"]) for r in report.table("targets").rows] == [
+        ("MQL->SAL", False), ("MQL->SQL", False), ("MQL stuck", False)]
     result = run("diff", SAMPLE, DEFINITIONS, copy, "--fail-on-change", "-q")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
@@ -259,6 +262,50 @@ def test_a_log_has_its_file_line_on_each_side(write):
     assert [n.split(":", 1)[0] for n in same] == ["Rows (old and new)", "File (old and new)"]
 
 
+def _with_targets(tmp_path, name, funnel, targets):
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(funnel / "funnel.yml", folder / "funnel.yml")
+    (folder / "targets.yml").write_text(f"targets:\n{targets}", encoding="utf-8")
+    return folder
+
+
+def test_a_new_goal_alone_is_a_change_that_fails_on_change(tmp_path):
+    # the same funnel (old/): MQL stuck 5 of 13 (L02 L03 L04 L06 L14) = 38.5%, over a 30% maximum
+    # (missed) and within a 40% one (met). No lead and no number moves, but the target does: a
+    # pull request that only lowers a goal must not pass a --fail-on-change check unseen
+    strict = _with_targets(tmp_path, "strict", OLD, "  MQL stuck: {max: 0.30}\n")
+    loose = _with_targets(tmp_path, "loose", OLD, "  MQL stuck: {max: 0.40}\n")
+    report = _report(strict, loose)
+    (row,) = report.table("targets").rows
+    assert (row["goal_old"], row["goal_new"], row["status_old"], row["status_new"], row["changed"]) == (
+        "<= 30%", "<= 40%", "missed", "met", True)
+    assert row["actual_old"] == row["actual_new"] == pytest.approx(5 / 13)
+    assert report.data["changed_numbers"] == 0 and report.data["changed_leads"]["any"] == 0
+    assert report.data["changed"] is True and report.data["changed_targets"] == 1
+    assert report.meta[0][1] == ("No lead and no number changes; the targets do (goals: MQL stuck <= 30% -> <= 40%). "
+                                 "Target MQL stuck: missed -> met.")
+    result = run("diff", LEADS, strict, loose, "--fail-on-change")
+    assert result.exit_code == 1
+    assert result.stderr == "funnelcli: the new definitions change 0 leads, 0 numbers and 1 target\n"
+
+
+def test_a_target_met_under_the_new_definitions_is_named_in_the_headline(tmp_path):
+    # one goal, two funnels: MQL stuck 5/13 = 38.5% under old/ (missed), 1/13 = 7.7% under new/
+    # (only L04, 6 days > 5: met); a target only one side has is a change too
+    old = _with_targets(tmp_path, "old", OLD, "  MQL stuck: {max: 0.30}\n")
+    new = _with_targets(tmp_path, "new", NEW, "  MQL stuck: {max: 0.30}\n  MQL->SAL: 0.40\n")
+    report = _report(old, new)
+    rows = {r["target"]: r for r in report.table("targets").rows}
+    stuck = rows["MQL stuck"]
+    assert (stuck["actual_old"], stuck["actual_new"]) == (pytest.approx(5 / 13), pytest.approx(1 / 13))
+    assert (stuck["status_old"], stuck["status_new"], stuck["changed"]) == ("missed", "met", True)
+    added = rows["MQL->SAL"]
+    assert (added["goal_old"], added["status_old"], added["goal_new"], added["changed"]) == (None, None, ">= 40%", True)
+    assert report.data["changed_targets"] == 2
+    assert report.meta[0][1].endswith(" Target MQL stuck: missed -> met. Target MQL->SAL: none -> " + added["status_new"] + ".")
+
+
 # --------------------------------------------------------------------------------------------
 # The command line
 
@@ -266,7 +313,7 @@ def test_a_log_has_its_file_line_on_each_side(write):
 def test_cli_exit_codes_and_fail_on_change():
     result = run("diff", LEADS, OLD, NEW)
     assert result.exit_code == 0
-    assert result.stderr == "funnelcli: the new definitions change 8 leads and 12 numbers\n"
+    assert result.stderr == "funnelcli: the new definitions change 8 leads, 12 numbers and 0 targets\n"
     assert result.stdout.startswith("Impact of the definitions change\n")
     failing = run("diff", LEADS, OLD, NEW, "--fail-on-change", "-q")
     assert failing.exit_code == 1

@@ -461,7 +461,7 @@ def diff(old, new, examples: int = 3):
 
 
 def changed(report) -> bool:
-    """Return whether a `diff` report found any change (a number, a lead, the stages)."""
+    """Return whether a `diff` report found any change (a number, a lead, the stages, a target)."""
     return bool(report.data.get("changed"))
 
 

@@ -759,8 +759,8 @@ def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimi
 
     Runs the export under OLD_DEFINITIONS and NEW_DEFINITIONS (each a file or a folder) at one
     as-of date and compares them: per stage, reached, converted, exited, stuck, in progress and
-    the rates, old and new; and the leads that changed furthest stage, bucket, exit or market,
-    with example ids. Stages are matched by name ('-' where one side lacks a stage). The first
+    the rates, old and new; each target's goal, actual and status; and the leads that changed
+    furthest stage, bucket, exit or market, with example ids. Stages are matched by name ('-' where one side lacks a stage). The first
     line says what changed; -f markdown fits a pull-request comment.
 
     \b
@@ -784,9 +784,9 @@ def diff(export, old, new, joins, as_of, examples, fmt, output, encoding, delimi
     emit(report, opts)
     if api.changed(report):
         leads = report.data["changed_leads"]["any"]
-        numbers = report.data["changed_numbers"]
-        note(quiet, f"the new definitions change {leads:,} lead{'s' if leads != 1 else ''} and "
-                    f"{numbers:,} number{'s' if numbers != 1 else ''}")
+        numbers, goals = report.data["changed_numbers"], report.data["changed_targets"]
+        note(quiet, f"the new definitions change {leads:,} lead{'s' if leads != 1 else ''}, "
+                    f"{numbers:,} number{'s' if numbers != 1 else ''} and {goals:,} target{'s' if goals != 1 else ''}")
         if fail_on_change:
             sys.exit(ExitCode.PROBLEMS)
 

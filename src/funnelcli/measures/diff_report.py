@@ -46,12 +46,15 @@ def diff(old: Funnel, new: Funnel, examples: int = 3) -> Report:
     change_rows = change_table_rows(leads, examples)
     counts = changed_counts(leads)
     numbers = sum(r["changed"] for r in stage_rows)
-    changed = bool(numbers or counts["any"] or old.stages != new.stages)
+    goals = target_rows(old, new)
+    moved_targets = [r for r in goals if r["changed"]]
+    changed = bool(numbers or counts["any"] or old.stages != new.stages or moved_targets)
     title = "Impact of the definitions change"
     only_old = [s for s in old.stages if s not in new.stages]
     only_new = [s for s in new.stages if s not in old.stages]
     markets = market_rows(old, new, leads) if old.defs.markets or new.defs.markets else []
-    meta = [("Summary", headline(counts, len(leads), stage_rows, numbers, only_old, only_new, markets))] + _meta(old, new)
+    meta = [("Summary", headline(counts, len(leads), stage_rows, numbers, only_old, only_new, markets, moved_targets))]
+    meta += _meta(old, new)
     data = {
         "title": title,
         "version": __version__,
@@ -65,12 +68,15 @@ def diff(old: Funnel, new: Funnel, examples: int = 3) -> Report:
         "changed": changed,
         "changed_numbers": numbers,
         "changed_leads": counts,
+        "changed_targets": len(moved_targets),
         "examples": examples,
         "accounting": {"old": old.accounting.as_dict(), "new": new.accounting.as_dict()},
     }
     tables = [_stages_table(stage_rows)]
     if markets:
         tables.append(_markets_table(markets))
+    if goals:
+        tables.append(_targets_table(goals))
     tables.append(_changes_table(change_rows, examples))
     return Report("diff", title, meta, tables, _notes(old, new), data)
 
@@ -153,6 +159,36 @@ def _markets_table(rows: list[dict]) -> Table:
     cols = [Column("market", "Market"), Column("old", "Old", "count"), Column("new", "New", "count"), Column("change", "Change", "delta")]
     return Table("markets", "Leads by market", cols, rows, [
         "Leads of the report in each market: the first market whose rule a lead meets, else out of market."])
+
+
+def target_rows(old: Funnel, new: Funnel) -> list[dict]:
+    """Return a row per target (by key, from either side): its goal, actual and status under the
+    old and the new definitions, checked as `conversion` checks them; changed when a side lacks
+    it or its goal, status or actual as shown (0.1 of a percent) differs (a new goal alone can
+    turn a met target missed)."""
+    from funnelcli.measures.targets import evaluate
+
+    before, after = ({r["target"]: r for r in evaluate(f)} for f in (old, new))
+    rows = []
+    for key in dict.fromkeys([*before, *after]):
+        a, b = before.get(key, {}), after.get(key, {})
+        row = {"target": key}
+        for field in ("goal", "actual", "status"):
+            row[f"{field}_old"], row[f"{field}_new"] = a.get(field), b.get(field)
+        moved = rate_change(b["actual"], a["actual"]) if a and b else None
+        row["changed"] = not a or not b or a["goal"] != b["goal"] or a["status"] != b["status"] or bool(moved) or (
+            (a["actual"] is None) != (b["actual"] is None))
+        rows.append(row)
+    return rows
+
+
+def _targets_table(rows: list[dict]) -> Table:
+    cols = [Column("target", "Target"), Column("goal_old", "Goal (old)", priority=2), Column("goal_new", "Goal (new)"),
+            Column("actual_old", "Actual (old)", "rate", priority=2), Column("actual_new", "Actual (new)", "rate"),
+            Column("status_old", "Status (old)"), Column("status_new", "Status (new)"),
+            Column("changed", "Changed", "flag", flag="yes", priority=3)]
+    return Table("targets", "Targets", cols, rows, [
+        "Each target checked as conversion checks it, under the old and the new definitions; '-': that side has no such target."])
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,10 +277,17 @@ def _changes_table(rows: list[dict], examples: int) -> Table:
 
 
 def headline(counts: dict[str, int], leads: int, stage_rows: list[dict], numbers: int,
-             only_old: list[str], only_new: list[str], markets: list[dict] = ()) -> str:
+             only_old: list[str], only_new: list[str], markets: list[dict] = (), targets: list[dict] = ()) -> str:
     """Return what changed in one or two sentences: the leads that moved, the stages only one side
-    has, and the biggest moves of the counts (a stage's, an exit's, a market's)."""
+    has, the biggest moves of the counts (a stage's, an exit's, a market's), and the targets whose
+    status changed."""
+    flips = "".join(f" Target {r['target']}: {r['status_old'] or 'none'} -> {r['status_new'] or 'none'}."
+                    for r in targets if r["status_old"] != r["status_new"])
     if not counts["any"] and not numbers:
+        if targets:
+            goals = "; ".join(f"{r['target']} {r['goal_old'] or 'none'} -> {r['goal_new'] or 'none'}"
+                              for r in targets if r["goal_old"] != r["goal_new"])
+            return ("No lead and no number changes; the targets do" + (f" (goals: {goals})." if goals else ".") + flips)
         return "No change: no lead changes furthest stage, bucket, exit or market, and every number is the same."
     kinds = [k for k in KINDS if counts[k]]
     parts = ", ".join(f"{counts[k]:,} {'furthest stage' if k == 'stage' else k}" for k in kinds)
@@ -264,7 +307,7 @@ def headline(counts: dict[str, int], leads: int, stage_rows: list[dict], numbers
     moves += [(abs(r["change"]), f"market {r['market']} {cell(r['old'], 'count')} -> {cell(r['new'], 'count')} "
                                  f"({cell(r['change'], 'delta')})") for r in markets if r["change"]]
     shown = [words for _, words in sorted(moves, key=lambda m: -m[0])[:3]]
-    return text + (f" Biggest moves: {'; '.join(shown)}." if shown else "")
+    return text + (f" Biggest moves: {'; '.join(shown)}." if shown else "") + flips
 
 
 def _date(value) -> str | None:
