@@ -138,3 +138,21 @@ def test_rows_with_only_an_id_at_the_end_are_data_not_a_footer(load):
     loaded = load(csv_text(DATA + ['"00Q4",,,', '"00Q5",,,']))
     assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3", "00Q4", "00Q5"]
     assert not [i for i in loaded.excluded if i.reason == "in the report footer"]
+
+
+@pytest.mark.parametrize("label", ["Total", "Totals", "Grand Total", "TOTAL:"])
+def test_a_totals_line_named_only_total_is_footer_not_a_lead(load, label):
+    # a report's totals line without the record count ("Total", a sum under the last column), a
+    # blank line on each side, then Salesforce's lines: rows 5-11 are the footer, 3 leads remain.
+    # It was read as a lead named 'Total' and its blank line before as a damaged row
+    footer = ["", f'"{label}","","","3"', ""] + FOOTER[1:]
+    loaded = load(csv_text(DATA + footer))
+    assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3"]
+    assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"in the report footer": (7, [5, 6, 7, 8, 9])}
+
+
+def test_a_totals_line_alone_after_the_data_is_footer(load):
+    # a spreadsheet's sum row under the data, with nothing after it: not a lead
+    loaded = load(csv_text(DATA + ['"Total","","","2"']))
+    assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3"]
+    assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"in the report footer": (1, [5])}
