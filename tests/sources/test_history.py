@@ -759,6 +759,38 @@ def test_an_excluded_row_of_the_log_does_not_set_the_as_of_date(cli):
     assert json.loads(cli(owner, QA_DEFS, "-f", "json").stdout)["as_of"] == "2025-01-20"
 
 
+PLACEHOLDER_DEFS = """\
+version: 1
+columns: {id: id}
+history: {stage: value, at: at, only: {field: stage}}
+stages:
+  - {name: A, values: [A], sla_days: 5}
+  - {name: B, values: [B]}
+"""
+
+
+@pytest.mark.parametrize("far", ["9999-12-31", "1900-01-01", "1970-01-01"])
+def test_a_placeholder_date_in_the_log_is_no_date_as_in_a_wide_export(cli, far):
+    # P3's A change and P4's B change carry a placeholder: excluded (a change with no date), never
+    # the as-of date (9999-12-31 was) nor a cohort's start (1900-01-01 was). By hand: P1 A 01-02
+    # B 01-04; P2 A 01-03; P3 B 01-05 (A implied); P4 A 01-04; as of 01-05. A reached 4, entered 3
+    # (P3 skipped it), converted 2 (P1 P3), in progress 2 (P2 2 days, P4 1 day: SLA 5); B 2;
+    # A->B 2 days (P1 only: P3 has no own A date). P4's owner change at the placeholder: a notice
+    log = ("id,field,value,at\nP1,stage,A,2024-01-02\nP1,stage,B,2024-01-04\nP2,stage,A,2024-01-03\n"
+           f"P3,stage,A,{far}\nP3,stage,B,2024-01-05\nP4,stage,A,2024-01-04\nP4,stage,B,{far}\nP4,owner,x,{far}\n")
+    result = cli(log, PLACEHOLDER_DEFS, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["as_of"] == "2024-01-05"
+    a, b = stage_rows(report)["A"], stage_rows(report)["B"]
+    assert (a["reached"], a["entered"], a["converted"], a["stuck"], a["in_progress"]) == (4, 3, 2, 0, 2)
+    assert (b["reached"], b["entered"]) == (2, 2)
+    assert a["median_days"] == 2
+    assert ("2 excluded with a placeholder date in 'at' (on or before 1970-01-01, or after 2199-12-31) (rows 5, 8)"
+            in result.stderr)
+    assert "1 row with a placeholder date in 'at' (on or before 1970-01-01, or after 2199-12-31) where no stage changes" in result.stderr
+
+
 def test_a_missing_history_column_points_to_history(cli):
     log = "deal_id,changed_field_key,new_value,changed_at,user_id\n1,stage_id,1,2025-01-01,11\n"
     result = cli(log, QA_DEFS)

@@ -26,7 +26,7 @@ from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import categorical, numeric_keys, parse_times, plain_digits
 from funnelcli.sources.cells import ids as read_ids
 from funnelcli.sources.csvfile import RawTable
-from funnelcli.sources.fields import FileAccount, blank_out, no_date_parses
+from funnelcli.sources.fields import EARLIEST, LATEST, FileAccount, blank_out, no_date_parses
 from funnelcli.sources.shapes import Evidence, value_codes
 
 
@@ -55,26 +55,33 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     empty = _empty_rows(raw, blank_id)
     usable = ~blank_id
     change &= usable
-    undated = change & np.isnat(times)
+    times, placeholder = _without_placeholders(times)
+    timed = ~np.isnat(times)
+    undated = change & ~timed & ~placeholder
     reopening = _reopening(codes, categories, history.reopen)  # a change naming no stage: the lead is out no more
     named = (stage >= 0) | (exit_ >= 0) | reopening
-    unknown = change & ~undated & ~named
-    kept = change & ~undated & named
+    unknown = change & timed & ~named
+    kept = change & timed & named
+    far = f"(on or before {EARLIEST}, or after {LATEST})"
     excluded_masks = {
         "blank in every column the definitions use": empty,
         "with a blank id": blank_id & ~empty,
         f"with no date or an unparseable date in {history.at!r}": undated,
         "whose stage names no stage and no exit": unknown,
     }
+    if (change & placeholder).any():  # a part of its own only when it has rows: the log's parts stay as they were
+        excluded_masks[f"with a placeholder date in {history.at!r} {far}"] = change & placeholder
     other = ~change & usable  # owner changes and the like: not stage changes
 
-    notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage)]
+    notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage),
+               issue(f"with a placeholder date in {history.at!r} {far} where no stage changes (an owner change, say)",
+                     other & placeholder, rows, detail="read as no date")]
     leads = int(lead_codes.max(initial=-1)) + 1  # codes run from 0, in order of first appearance
     if leads == 0:
         raise InputError(f"{raw.name}: no row of the log has an id in {defs.columns['id']!r}; check columns: id")
     used = lead_headers(defs)
     with ThreadPoolExecutor(max_workers=1) as pool:  # numpy releases the GIL: overlap with the rest
-        repeats = _repeats(lead_codes, kept, change & ~undated, stage, exit_, times)
+        repeats = _repeats(lead_codes, kept, change & timed, stage, exit_, times)
         evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows)
         first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
@@ -90,8 +97,18 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     counted = (kept | other) & (lead_codes >= 0)
     evidence.entering = np.bincount(lead_codes[counted], minlength=leads).astype(bool)
     evidence.entering_dates = _first_days(lead_codes, times, counted, leads)
-    notices.append(_ties_in_a_newest_first_log(lead_codes, times, kept & ~repeats, change & ~undated, rows))
+    notices.append(_ties_in_a_newest_first_log(lead_codes, times, kept & ~repeats, change & timed, rows))
     return lead_table, evidence, account, [n for n in notices + moves if n]
+
+
+def _without_placeholders(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the times with placeholder dates (1900-01-01, 9999-12-31, a zero Unix time: on or
+    before EARLIEST or after LATEST, as a wide export's dates) made NaT, and which they were."""
+    days = times.astype("datetime64[D]")
+    placeholder = ~np.isnat(times) & ((days <= EARLIEST) | (days > LATEST))
+    if placeholder.any():
+        times = np.where(placeholder, np.datetime64("NaT", "s"), times)
+    return times, placeholder
 
 
 def _first_days(lead: np.ndarray, times: np.ndarray, counted: np.ndarray, n: int) -> np.ndarray:
