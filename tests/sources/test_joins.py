@@ -211,6 +211,21 @@ def test_order_by_blank_never_wins(files, write):
     assert parts(account_of(loaded, "join opportunities"))["not used (another row of the same key won, many: last)"] == 2
 
 
+@pytest.mark.parametrize("many, placeholder", [("last", "9999-12-31"), ("first", "1900-01-01")])
+def test_order_by_a_placeholder_date_never_wins(write, many, placeholder):
+    # D's opportunity K4: a lost row at the placeholder (row 2) and a won one on 2026-02-01 (row 3).
+    # A placeholder is no date (as the stage's own date reads it): it ranks as a blank, so both
+    # first and last take row 3 and D is won (24 days after 01-08). The placeholder won before
+    leads = write("leads.csv", "Id,Created,OppId\nD,2026-01-08,K4\n")
+    write("opps.csv", f"OppId,CloseDate,Won\nK4,{placeholder},false\nK4,2026-02-01,true\n")
+    defs = write("defs.yml", "version: 1\ncolumns: {id: Id, created: Created}\njoins:\n  - {name: opps, path: opps.csv, "
+                             f"on: OppId, columns: {{close: CloseDate, won: Won}}, many: {many}, order_by: CloseDate}}\n"
+                             "stages:\n  - {name: Lead, date: Created}\n  - {name: Won, flag: won, date: close}\n")
+    result = run("conversion", leads, "-d", defs, "--as-of", "2026-03-31", "-f", "json", "-q")
+    rows = stage_rows(report_of(result))
+    assert (rows["Lead"]["reached"], rows["Won"]["reached"], rows["Lead"]["median_days"]) == (1, 1, 24)
+
+
 def test_order_by_one_unreadable_date_elsewhere_keeps_the_date_order(files, write):
     # US dates: A's rows 10/15/2024 (row 2, won) and 9/30/2024 (row 3, lost); Z's row 4 reads 'TBD'
     # and matches no lead. As dates 10/15 is the latest: many: last takes row 2 for leads 1 and 2.

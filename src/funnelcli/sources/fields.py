@@ -33,6 +33,16 @@ EARLIEST = np.datetime64(EARLIEST_DAY, "D")
 LATEST = np.datetime64(LATEST_DAY, "D")
 
 
+def without_placeholders(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return times (datetime64) with the placeholder dates (1900-01-01, 9999-12-31, a zero Unix
+    time: on or before EARLIEST or after LATEST) made NaT, and which they were."""
+    days = times.astype("datetime64[D]")
+    placeholder = ~np.isnat(times) & ((days <= EARLIEST) | (days > LATEST))
+    if placeholder.any():
+        times = np.where(placeholder, np.array("NaT", dtype=times.dtype), times)
+    return times, placeholder
+
+
 @dataclass
 class FileAccount:
     """Where the rows of one file went besides the lead table's own rows: a log, a joined file.

@@ -26,7 +26,7 @@ from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import categorical, numeric_keys, parse_times, plain_digits
 from funnelcli.sources.cells import ids as read_ids
 from funnelcli.sources.csvfile import RawTable
-from funnelcli.sources.fields import EARLIEST, LATEST, FileAccount, blank_out, no_date_parses
+from funnelcli.sources.fields import EARLIEST, LATEST, FileAccount, blank_out, no_date_parses, without_placeholders
 from funnelcli.sources.shapes import Evidence, value_codes
 
 
@@ -55,7 +55,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     empty = _empty_rows(raw, blank_id)
     usable = ~blank_id
     change &= usable
-    times, placeholder = _without_placeholders(times)
+    times, placeholder = without_placeholders(times)
     timed = ~np.isnat(times)
     undated = change & ~timed & ~placeholder
     reopening = _reopening(codes, categories, history.reopen)  # a change naming no stage: the lead is out no more
@@ -99,16 +99,6 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     evidence.entering_dates = _first_days(lead_codes, times, counted, leads)
     notices.append(_ties_in_a_newest_first_log(lead_codes, times, kept & ~repeats, change & timed, rows))
     return lead_table, evidence, account, [n for n in notices + moves if n]
-
-
-def _without_placeholders(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the times with placeholder dates (1900-01-01, 9999-12-31, a zero Unix time: on or
-    before EARLIEST or after LATEST, as a wide export's dates) made NaT, and which they were."""
-    days = times.astype("datetime64[D]")
-    placeholder = ~np.isnat(times) & ((days <= EARLIEST) | (days > LATEST))
-    if placeholder.any():
-        times = np.where(placeholder, np.datetime64("NaT", "s"), times)
-    return times, placeholder
 
 
 def _first_days(lead: np.ndarray, times: np.ndarray, counted: np.ndarray, n: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from funnelcli.sources import read_joined
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import numbers, parse_times
 from funnelcli.sources.csvfile import RawTable
-from funnelcli.sources.fields import FileAccount, blank_match, blank_out
+from funnelcli.sources.fields import FileAccount, blank_match, blank_out, without_placeholders
 
 
 def join_files(leads: RawTable, defs: Definitions, bound: dict[str, str] | None = None,
@@ -193,8 +193,8 @@ def _order(raw: RawTable, join: Join, defs: Definitions) -> tuple[np.ndarray, np
     """Return the rows' sort keys for `many: first | last` and which values could not be read.
 
     The order_by column is read as dates when some of its values are dates (and no more are plain
-    numbers), else as numbers when some are, else as text; file order without order_by. A blank,
-    or a value the column's type can't read, sorts last and never wins: one mistyped date in a
+    numbers), else as numbers when some are, else as text; file order without order_by. A blank, a
+    placeholder date (9999-12-31) or a value the column's type can't read, sorts last and never wins: one mistyped date in a
     row of another lead must not turn every lead's order into text order ('9/30' after '10/15').
     """
     if not join.order_by:
@@ -202,6 +202,7 @@ def _order(raw: RawTable, join: Join, defs: Definitions) -> tuple[np.ndarray, np
     column = raw.column(join.order_by)
     # by the time of day too: two closes on one day are in order
     times, bad_times, _ = parse_times(column, defs.formats(join.order_by), defs.timezone)
+    times, _ = without_placeholders(times)  # 9999-12-31 is no date: a blank, which never wins
     dated = int(np.count_nonzero(~np.isnat(times)))
     if dated and not bad_times.any():  # every value a date or blank: no need to try numbers
         return np.where(np.isnat(times), np.inf, times.astype("int64").astype(np.float64)), bad_times
