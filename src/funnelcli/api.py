@@ -337,9 +337,11 @@ def run(export: PathLike, defs: Definitions | PathLike | Sequence[PathLike] = "d
     from funnelcli.sources.history import MOVES_BACK, REENTRIES
 
     findings = _findings(loaded, loaded.notices)
-    # a report footer is the export's form (every Salesforce report has one), and a log's re-entries
-    # and moves back are how its deals moved (counted, not faults): --strict passes them
-    problems = [f for f, i in zip(findings, loaded.excluded + loaded.notices) if i.reason not in (FOOTER, REENTRIES, MOVES_BACK)]
+    # a report footer is the export's form (every Salesforce report has one), a log's re-entries
+    # and moves back are how its deals moved (counted, not faults), and a column a join's name
+    # hides is about the definitions (validate warns of it), not the data: --strict passes them
+    problems = [f for f, i in zip(findings, loaded.excluded + loaded.notices)
+                if i.reason not in (FOOTER, REENTRIES, MOVES_BACK) and i.unit != "column"]
     # a log's or a joined file's excluded rows are in its account line: --strict fails on them too
     problems += [Finding("excluded", i.describe(), i.count) for account in loaded.files for i in account.excluded()]
     if strict and problems:

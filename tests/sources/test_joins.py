@@ -211,6 +211,32 @@ def test_order_by_blank_never_wins(files, write):
     assert parts(account_of(loaded, "join opportunities"))["not used (another row of the same key won, many: last)"] == 2
 
 
+def test_a_joined_name_that_hides_a_column_of_the_export_is_told_by_validate_and_the_run(write):
+    # the join brings in 'Created' (the opportunity's CloseDate) and the export has a 'Created' of
+    # its own: Lead's date reads the joined one (02-01 for A; none for B, which has no opportunity,
+    # so B's Lead is implied by Converted 01-06). Nothing said it; validate said the definitions
+    # were valid. Now validate warns at the join and the run says so
+    leads = write("leads.csv", "Id,Created,Converted,OppId\nA,2026-01-01,2026-01-05,K1\nB,2026-01-02,2026-01-06,\n")
+    write("opps.csv", "OppId,CloseDate,Won\nK1,2026-02-01,true\n")
+    defs = write("f.yml", "version: 1\ncolumns: {id: Id}\njoins:\n  - {name: opps, path: opps.csv, on: OppId, "
+                          "columns: {Created: CloseDate, won: Won}}\nstages:\n  - {name: Lead, date: Created}\n"
+                          "  - {name: Converted, date: Converted}\n")
+    checked = run("validate", defs, "--data", leads)
+    assert checked.exit_code == 0, checked.output
+    assert f"{defs}:4:5: warning: join 'opps' brings in 'Created' (its file's column 'CloseDate'), and {leads} has a column " \
+           "'Created' too" in checked.stdout and "(hidden-column)" in checked.stdout
+    result = run("conversion", leads, "-d", defs, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "1 column of the header, 'Created', hidden by join 'opps' (row 1); every use of 'Created' reads the joined " \
+           "file's column 'CloseDate', never the export's" in result.stderr
+    # renamed as the message says, the export's Created is read: both leads dated by it, 4 days each
+    write("f.yml", defs.read_text().replace("Created: CloseDate", "opps_Created: CloseDate"))
+    renamed = run("conversion", leads, "-d", defs, "-f", "json")
+    assert "hidden by join" not in renamed.stderr
+    lead = stage_rows(report_of(renamed))["Lead"]
+    assert (lead["reached"], lead["entered"], lead["median_days"]) == (2, 2, 4)
+
+
 @pytest.mark.parametrize("many, placeholder", [("last", "9999-12-31"), ("first", "1900-01-01")])
 def test_order_by_a_placeholder_date_never_wins(write, many, placeholder):
     # D's opportunity K4: a lost row at the placeholder (row 2) and a won one on 2026-02-01 (row 3).

@@ -385,11 +385,26 @@ def walk_leaves(cond: Condition | None):
         yield from walk_leaves(cond.item)
 
 
+def hidden_by_joins(defs: Definitions, headers: list[str]) -> list[tuple[str, Join]]:
+    """Return (name, join) for each name a join brings in that is also a column of the export:
+    every use of the name reads the joined file's column, and the export's is never read."""
+    present = set(headers)
+    return [(name, j) for j in defs.joins for name in j.columns if name in present and name not in defs.columns]
+
+
+def hidden_message(name: str, join: Join, export: str) -> str:
+    return (f"join {join.name!r} brings in {name!r} (its file's column {join.columns[name]!r}), and {export} has a column "
+            f"{name!r} too: every use of {name!r} reads the joined one, never the export's; if the export's is meant, "
+            f"give the joined column another name in the join's columns: (say {join.name}_{name}: {join.columns[name]})")
+
+
 def check_headers(defs: Definitions, headers: list[str], export: str, file: str = "") -> list[Problem]:
     """Return a problem for every column the definitions use that the export's header lacks (or,
-    with `file`, the header of the joined file of that name)."""
+    with `file`, the header of the joined file of that name), and, for the export, every name a
+    join brings in that hides one of its columns."""
     present = set(headers)
-    problems = []
+    problems = [] if file else [Problem(j.where.path, j.where.line, j.where.col, "warning", "hidden-column",
+                                        hidden_message(n, j, export)) for n, j in hidden_by_joins(defs, headers)]
     reported: set[tuple] = set()
     for ref in defs.refs:
         if ref.file != file or ref.header in present:

@@ -62,8 +62,9 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
         raw, evidence, account, notices = pivot_log(raw, defs)
         files, unit = [account], "leads"
     if defs.joins:
-        from funnelcli.sources.joins import join_files
+        from funnelcli.sources.joins import hidden_columns, join_files
 
+        notices += hidden_columns(raw, defs)
         raw, accounts, join_notices, unmatched = join_files(raw, defs, joins, encoding)
         files += accounts
         notices += join_notices

@@ -54,6 +54,7 @@ class RawTable:
     ragged: dict = field(default_factory=dict)  # reason -> row numbers of records left out: their field count, a NUL byte
     expected_records: int = 0  # a first part's estimate of the records in the whole export (0: this is all)
     notices: list = field(default_factory=list)  # RowIssues about the text: quotes that don't pair
+    header: list = field(default_factory=list)  # the whole header, trimmed (the columns a join's names may hide)
 
     @property
     def left_out(self) -> int:
@@ -128,7 +129,8 @@ def read_csv(path: str, needed: list, encoding: str | None = None, delimiter: st
     if python_codec(encoding) in _CUTTABLE:
         block = data if data is not None else _mapped(path).read_buffer()
         notices = _quote_notices(block, table, total, needed, export, encoding)
-    return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason, notices=notices)
+    return RawTable(name, table, rows, list(range(total + 2, total + 2 + footer_lines)), by_reason, notices=notices,
+                    header=[h.strip() for h in header])
 
 
 def _quote_check(block, table: pa.Table, records: int, has_header: bool, needed: list, export: "_Export") -> tuple[bool, list]:

@@ -163,6 +163,18 @@ NOT_USED = "not used (another row of the same key won"
 ONLY_EXCLUDED = "matched only rows of the export that are excluded"
 
 
+def hidden_columns(raw: RawTable, defs: Definitions) -> list[RowIssue]:
+    """Return a notice per column of the export a join's name hides (validate warns of it too):
+    every use of the name reads the joined file's column."""
+    from funnelcli.definitions.model import hidden_by_joins
+
+    return [RowIssue(f"of the header, {name!r}, hidden by join {join.name!r}", 1, [1], unit="column",
+                     detail=f"every use of {name!r} reads the joined file's column {join.columns[name]!r}, never the export's; "
+                            f"if the export's is meant, give the joined column another name in the join's columns: "
+                            f"(say {join.name}_{name}: {join.columns[name]})")
+            for name, join in hidden_by_joins(defs, raw.header)]
+
+
 def join_path(join: Join, bound: dict[str, str] | None) -> str:
     """Return the file of a join: bound on the command line, else its default path."""
     path = (bound or {}).get(join.name) or join.path

@@ -27,7 +27,7 @@ def read_parquet(path: str, needed: list, what: str = "the definitions", may_be_
     table = _as_text_table(source.read(columns=columns))
     if table.num_rows == 0 and not may_be_empty:
         raise InputError(f"{path}: the export has no rows")
-    return RawTable(path, table, row_numbers(path, 2, table.num_rows))
+    return RawTable(path, table, row_numbers(path, 2, table.num_rows), header=[h.strip() for h in source.schema_arrow.names])
 
 
 PARTS_ABOVE_ROWS = 1_000_000  # a Parquet export of more rows is read a batch of PART_ROWS at a time
