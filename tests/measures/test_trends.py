@@ -537,3 +537,11 @@ def test_cohorts_from_the_last_stage_with_undated_leads_have_no_rate_to_hide(wri
     result = run("trends", export, "-d", defs, "--from-stage", "Converted", "-f", "json", "-q")
     assert result.exit_code == 0, result.stderr
     assert not any("not shown" in n for n in json.loads(result.stdout)["notes"])
+
+
+@pytest.mark.parametrize("window, shown", [("1", "1 day"), ("2", "2 days"), ("0.5", "0.5 days")])
+def test_the_windows_line_counts_a_day_in_the_singular(window, shown):
+    # "MQL->SAL 1 days;  (--window)" read so: one day is a day, one space before the option
+    result = run("trends", SAMPLE, "-d", DEFINITIONS, "--window", window, "-q", "-f", "text")
+    line = next(x for x in result.stdout.splitlines() if x.startswith("Windows"))
+    assert f"MQL->SAL {shown}; SAL->SQL {shown}; SQL->Opportunity {shown}; Opportunity->Won {shown} (--window). " in line

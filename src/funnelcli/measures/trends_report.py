@@ -98,10 +98,10 @@ def _windows_and_maturity(f: Funnel, window_days: float | None) -> list[tuple[st
     windows = []
     for j, (a, b) in steps:
         w = measures.window(f, start + j, window_days)
-        windows.append(f"{keys.step(a, b)} " + (f"{w:g} days" if w is not None else "none"))
+        windows.append(f"{keys.step(a, b)} " + (f"{w:g} day{'' if w == 1 else 's'}" if w is not None else "none"))
     maturity = [f"{keys.step(a, b)} {measures.path_maturity(f, start, start + j + 1, window_days):g}" for j, (a, b) in steps]
     return [
-        ("Windows", "; ".join(windows) + ("  (--window)" if window_days is not None else "")
+        ("Windows", "; ".join(windows) + (" (--window)" if window_days is not None else "")
          + ". A conversion after its window does not count."),
         ("Maturity", "days a cohort needs after its last day, for each rate to be final: " + "; ".join(maturity)
          + " (each step's window, else its SLA, else 90 days, added up from the cohort's stage)"),
