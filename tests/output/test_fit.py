@@ -286,3 +286,18 @@ def test_a_list_wraps_its_long_headings_to_the_terminal(write):
     lines = on_terminal(["trends", str(export), "-d", str(defs)], 40).splitlines()
     assert not [line for line in lines if len(line) > 40]
     assert "Marketing Qualified Lead->Sales Accepted Lead" in " ".join(" ".join(lines).split())  # all of it, over two lines
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_columns_all_leaves_out_the_upper_percentiles_before_the_median_and_the_exits_together(columns):
+    # --columns all at 100 kept p75 (its header 'days') and left out Median days: the only days
+    # column read as the median. The median and the cumulative rate go last; the exits together
+    shown = on_terminal(["conversion", SAMPLE, "--columns", "all"], columns)
+    left = " ".join(shown.split()).split("Left out to fit ")[1].split(". Choose")[0]
+    dropped = left.split(": ", 1)[1].split(", ")
+    if "Median days" in dropped:
+        assert {"p75 days", "p90 days"} <= set(dropped), left
+    exits = {"Disqualified", "Recycled", "Lost"}
+    assert exits <= set(dropped) or not exits & set(dropped), left
+    if columns == 100:
+        assert "Median days" not in dropped and "Cumulative" not in dropped, left

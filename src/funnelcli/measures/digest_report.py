@@ -52,7 +52,7 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
         tables[-1].notes += cohort_gap_notes(f, None, start=0, scope=", in all cohorts")
     # Stage by stage, all cohorts in the report.
     conv_cols = [c for c in stage_columns(f, None) if c.key in (
-        "stage", "reached", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]
+        "stage", "reached", "entered", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]
     tables.append(Table("stages", "Stage-by-stage conversion", conv_cols, funnel.conversion(f),
                         [ColumnNotes([(None, "All cohorts in the report, by cohort counting."),
                                       ("median_days", "Days: median from a stage to the next.")])]))

@@ -132,22 +132,24 @@ def title_case(name: str) -> str:
 def stage_columns(f: Funnel, by: str | None) -> list[Column]:
     """Return the columns of the stage-by-stage table (the engine's conversion rows)."""
     cols = [Column("group", title_case(by), "group")] if by else []
+    cols += [Column("stage", "Stage"), Column("reached", "Reached", "count")]
+    if f.defs.stage_column or f.defs.history:  # shapes where entered (own evidence) and reached differ
+        cols.append(Column("entered", "Entered", "count", priority=2))
     cols += [
-        Column("stage", "Stage"),
-        Column("reached", "Reached", "count"),
         Column("converted", "Converted", "count", whole=True),
         Column("step_rate", "Step rate", "rate"),
         Column("cumulative_rate", "Cumulative", "rate", priority=2),
         Column("exited", "Exited", "count", whole=True),  # the four buckets add up to reached: shown together
     ]
-    # the compact set fits 100 columns; per exit and the upper percentiles on request (--columns)
-    cols += [Column(keys.exited_key(e.name), e.name, "count", extra=True) for e in f.defs.exits]
+    # the compact set fits 100 columns; per exit and the upper percentiles on request (--columns),
+    # and left out before the median and the cumulative rate to fit a width
+    cols += [Column(keys.exited_key(e.name), e.name, "count", extra=True, priority=3, together="exits") for e in f.defs.exits]
     cols += [
         Column("stuck", "Stuck", "count", whole=True),
         Column("in_progress", "In progress", "count", whole=True),
         Column("median_days", "Median days", "days", priority=2),
-        Column("p75_days", "p75 days", "days", extra=True),
-        Column("p90_days", "p90 days", "days", extra=True),
+        Column("p75_days", "p75 days", "days", extra=True, priority=3),
+        Column("p90_days", "p90 days", "days", extra=True, priority=3),
     ]
     return cols
 

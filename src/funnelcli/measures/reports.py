@@ -45,10 +45,7 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
         notes.append(ColumnNotes([(("median_days", "p75_days", "p90_days"), f"Days: none: {no_days_reason(f)}.")]))
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
-    columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count", extra=True))
-    if f.defs.stage_column or f.defs.history:  # shapes where entered (own evidence) and reached differ
-        at = next(i for i, c in enumerate(columns) if c.key == "reached") + 1
-        columns.insert(at, Column("entered", "Entered", "count", priority=2))
+    columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count", extra=True, priority=3))
     table = Table("stages", None, columns, rows, notes)
     report = Report("conversion", title, meta, [table], closing_notes(f), data)
     from funnelcli.measures import targets
