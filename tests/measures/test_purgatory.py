@@ -439,3 +439,27 @@ def test_value_at_risk_in_several_currencies_is_a_total_per_currency(write):
     plain = json.loads(run("purgatory", export, "-d", write("plain.yml", CURRENCY_DEFS.replace(", currency: cur", "")),
                            "-f", "json", "-q").stdout)
     assert plain["tables"]["stages"][0]["value_at_risk"] == 220
+
+
+def test_the_shipped_log_definitions_keep_each_currencys_value_at_risk_apart():
+    # definitions/pipedrive-log brought Deal - Value without Deal - Currency: euros and dollars
+    # were added into one Value at risk (92,500 EUR + 476,400 USD read 568,900 at Qualified).
+    # Each stage's value at risk per currency is the sum of its stuck deals' amounts in that
+    # currency, summed here from the stuck list itself
+    from collections import Counter
+
+    from tests.conftest import ROOT
+
+    args = ["purgatory", str(ROOT / "samples" / "pipedrive-deal-changes.csv"), "-d", str(ROOT / "definitions" / "pipedrive-log"),
+            "-q", "-f", "json"]
+    stages = json.loads(run(*args).stdout)["tables"]["stages"]
+    listed = json.loads(run(*args, "--list", "--min-days", "0").stdout)["tables"]["stuck_leads"]
+    sums = Counter()
+    for lead in listed:
+        if "past SLA" in (lead["why"] or ""):
+            sums[lead["stage"], lead["currency"]] += lead["amount"] or 0
+    assert {c for _, c in sums} == {"EUR", "USD"}
+    for row in stages[:-1]:  # Won has no SLA: nothing stuck, no value at risk
+        assert row["value_at_risk"] is None, row  # dollars and euros added are no number
+        for currency in ("EUR", "USD"):
+            assert row.get(f"value_at_risk:{currency}", 0) == sums[row["stage"], currency], (row["stage"], currency)
