@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from tests.conftest import FIXTURES, SAMPLE, run
@@ -421,3 +422,22 @@ def test_explain_tells_a_log_leads_moves_back_and_re_entries(write):
     assert "Moved back, re-entered" in text and "Re-entered" in text
     replay = json.loads(run("explain", log, "7", "-d", defs, "-f", "json", "-q", "--as-of", "2026-01-10").stdout)
     assert [m["row"] for m in replay["leads"][0]["moves"]] == [4]
+
+
+def test_a_row_excluded_for_an_unparseable_date_names_the_cell_and_the_stage(write):
+    # row 3 (B): SAL's cell '31/04/2026' is no ISO date (nor a day April has): the row is excluded.
+    # explain said "with an unparseable date" without the cell, and SAL "not reached" though its
+    # date is there. C's 'N/A' is a blank value (blank_values): no date, not a bad one
+    defs = write("defs.yml", "version: 1\ncolumns: {id: Id}\nblank_values: [N/A]\nstages:\n"
+                             "  - {name: MQL, date: MQL}\n  - {name: SAL, date: SAL}\n")
+    export = write("leads.csv", "Id,MQL,SAL\nA,2026-01-02,2026-01-03\nB,2026-01-05,31/04/2026\nC,2026-01-06,N/A\n")
+    found = _leads("B", "C", export=export, defs=defs)
+    b = found["B"]
+    assert (b["status"], b["unreadable_dates"]) == ("excluded", [{"column": "SAL", "value": "31/04/2026"}])
+    assert b["reason"].startswith("with an unparseable date: '31/04/2026' in 'SAL' (dates are ISO")
+    sal = {s["stage"]: s for s in b["stages"]}["SAL"]
+    assert (sal["reached"], sal["short"]) == (False, "unreadable date")
+    assert sal["why"] == "'31/04/2026' in 'SAL' is no date the definitions read; the row is excluded"
+    assert found["C"]["status"] == "in the report" and found["C"]["unreadable_dates"] == []
+    text = run("explain", export, "B", "-d", defs, "-q", "-f", "text").stdout
+    assert re.search(r"^ +SAL +unreadable date +- +- +- +'31/04/2026' in 'SAL' is no date", text, re.M), text

@@ -27,14 +27,17 @@ from funnelcli.measures.purgatory import touched_and_dropped
 from funnelcli.measures.report_parts import export_line
 from funnelcli.sources import conditions
 from funnelcli.sources.csvfile import left_out_unread
+from funnelcli.sources.fields import BAD_DATE
 
 SUGGESTIONS = 3  # near ids offered for an id not found
 NONE = "none"
 
 
-def explain(loaded: LoadedExport, f: Funnel, ids: list[str]) -> Report:
+def explain(loaded: LoadedExport, f: Funnel, ids: list[str], unread_dates: dict | None = None) -> Report:
     """Return the explanation of each lead asked for, found by id as the run compares ids
-    (trimmed text); raise FunnelError, with near ids, when none of them is in the export."""
+    (trimmed text); raise FunnelError, with near ids, when none of them is in the export.
+    `unread_dates` gives the cells no format reads of each row excluded for them ({row: [(header,
+    text)]}): the lead table keeps no text."""
     asked = list(dict.fromkeys(str(i).strip() for i in ids))
     if "" in asked:  # a blank id names no lead: the rows with one are excluded, and the Rows line counts them
         raise FunnelError("an id given is blank: give each lead's id (rows with a blank id are excluded, and a run's "
@@ -45,7 +48,7 @@ def explain(loaded: LoadedExport, f: Funnel, ids: list[str]) -> Report:
     unread = _unread(loaded)
     if not found:
         raise FunnelError("; ".join(_missing_line(m, loaded.export) for m in missing) + unread)
-    leads = [_lead(loaded, f, i, found[i]) for i in asked if i in found]
+    leads = [_lead(loaded, f, i, found[i], unread_dates or {}) for i in asked if i in found]
     title = "Why each lead is counted where it is"
     data = {
         "title": title,
@@ -115,7 +118,7 @@ def _missing_line(missing: dict, export: str) -> str:
 # One lead
 
 
-def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray) -> dict:
+def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray, unread_dates: dict) -> dict:
     """Return everything about one id: its rows, whether it is in the report, and why."""
     usable = rows[loaded.usable[rows]]
     r = int(usable[0]) if len(usable) else int(rows[0])
@@ -124,8 +127,10 @@ def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray) -> di
     lead = {"id": lead_id, "row": _row(loaded, r), "row_of": "log" if loaded.unit != "rows" else "export"}
     lead["other_rows"] = [{"row": _row(loaded, int(x)), "excluded": _excluded_reason(loaded, int(x), r if len(usable) else None)}
                           for x in rows if int(x) != r]
+    cells = unread_dates.get(lead["row"], []) if not loaded.usable[r] else []
+    lead["unreadable_dates"] = [{"column": h, "value": text} for h, text in cells]
     if not loaded.usable[r]:
-        lead.update(in_report=False, status="excluded", reason=_excluded_reason(loaded, r, None))
+        lead.update(in_report=False, status="excluded", reason=_excluded_reason(loaded, r, None, cells))
     elif p is None:
         first = f.defs.stages[0].name
         if loaded.reached[r, 0] and f.as_of is not None:
@@ -141,6 +146,11 @@ def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray) -> di
     lead["joins"] = [trace.of(r) for trace in loaded.joined]
     lead["moves"] = _moves(loaded, f, r)
     lead["stages"] = [_stage(loaded, f, r, p, i) for i in range(len(f.stages))]
+    for s, stage in zip(lead["stages"], f.defs.stages):
+        text = dict(cells).get(stage.date) if stage.date else None
+        if text is not None:  # "not reached" would be wrong: its date is there, but no date the definitions read
+            s["short"], s["unreadable"] = "unreadable date", text
+            s["why"] = f"{text!r} in {stage.date!r} is no date the definitions read; the row is excluded"
     lead["exit"] = _exit(loaded, f, r, p)
     lead["market"] = _market(loaded, f.defs, r)
     lead["cohort"] = _cohort(f, p)
@@ -176,10 +186,14 @@ def _row(loaded: LoadedExport, r: int) -> int:
     return int(loaded.leads["_row"].iat[r])
 
 
-def _excluded_reason(loaded: LoadedExport, r: int, lead: int | None) -> str:
+def _excluded_reason(loaded: LoadedExport, r: int, lead: int | None, cells: list | tuple = ()) -> str:
     """Return why record r is not a lead, from the accounting: the issue that names its row, else
-    the one reason that can apply to it."""
+    the one reason that can apply to it; with the `cells` no date format reads, those."""
     row = _row(loaded, r)
+    if cells:
+        bad = next(i for i in loaded.excluded if i.reason == BAD_DATE)
+        shown = "; ".join(f"{text!r} in {h!r}" for h, text in cells)
+        return f"{bad.reason}: {shown}" + (f" ({bad.detail})" if bad.detail else "")
     named = [i for i in loaded.excluded if row in i.rows]
     if named:
         return _reason(named[0])
@@ -638,7 +652,7 @@ def _lead_rows(lead: dict, export: str) -> list[dict]:
                 m["stage"], m["why"], date=m["date"])
             for m in lead.get("moves", [])]
     for s in lead["stages"]:
-        value = s["short"] if s["reached"] else "not reached"
+        value = s["short"] if s["reached"] or s.get("unreadable") else "not reached"
         out.append(row("stage", s["stage"], value, s["why"], own_date=s["own_date"], date=s["date"], bucket=s["bucket"],
                        how=s["how"], age_days=s["age_days"], sla_days=s["sla_days"]))
     ex = lead["exit"]

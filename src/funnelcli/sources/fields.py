@@ -33,6 +33,9 @@ EARLIEST = np.datetime64(EARLIEST_DAY, "D")
 LATEST = np.datetime64(LATEST_DAY, "D")
 
 
+BAD_DATE = "with an unparseable date"  # the reason a row is excluded for a date cell no format reads
+
+
 def without_placeholders(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return times (datetime64) with the placeholder dates (1900-01-01, 9999-12-31, a zero Unix
     time: on or before EARLIEST or after LATEST) made NaT, and which they were."""
@@ -425,7 +428,7 @@ def _finish(parts: list[_Part], store: _Store, defs: Definitions, keys: dict[str
     dates = store.take_dates(parts[0].bad_counts)  # the date columns, in the export's order
     examples = _date_examples(parts, dates, name, defs)
     bad_date = store.take("bad_date")
-    excluded.append(issue("with an unparseable date", bad_date, rows, examples=examples,
+    excluded.append(issue(BAD_DATE, bad_date, rows, examples=examples,
                           detail="dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) or in the formats the definitions give "
                                  "(date_format, date_formats)" if defs.date_format or defs.column_formats else
                                  "dates are ISO (2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format"))
