@@ -463,3 +463,23 @@ def test_the_shipped_log_definitions_keep_each_currencys_value_at_risk_apart():
         assert row["value_at_risk"] is None, row  # dollars and euros added are no number
         for currency in ("EUR", "USD"):
             assert row.get(f"value_at_risk:{currency}", 0) == sums[row["stage"], currency], (row["stage"], currency)
+
+
+def test_one_exits_columns_repeat_exited_and_are_left_to_csv_and_json():
+    # the Pipedrive funnel has one exit (Lost): its columns equal Exited and Exited share. At 80
+    # columns the repeat was kept while Stuck share, purgatory's headline, was left out. The
+    # tables show them on request (--columns); JSON keeps them
+    from tests.conftest import ROOT
+
+    args = ["purgatory", str(ROOT / "samples" / "pipedrive-deal-changes.csv"), "-d", str(ROOT / "definitions" / "pipedrive-log"), "-q"]
+    text = run(*args, "-f", "text").stdout
+    heads = [line.split() for line in text.splitlines() if line.startswith("Stage ")]
+    assert heads[0][:7] == ["Stage", "SLA", "days", "Reached", "Converted", "Exited", "Stuck"]  # stuck by stage
+    leakage = next(h for h in heads if "share" in h and "Exited" in h and "SLA" not in h)
+    assert leakage == ["Stage", "Reached", "Exited", "Exited", "share"]
+    rows = json.loads(run(*args, "-f", "json").stdout)["tables"]
+    for table in ("stages", "leakage"):
+        assert all(r["exited:Lost"] == r["exited"] for r in rows[table] if r["exited"] is not None)
+    # several exits (the HubSpot sample's three): each its own column
+    hubspot = run("purgatory", str(ROOT / "samples" / "hubspot-contacts.csv"), "-q", "-f", "text").stdout
+    assert "Disqualified" in next(line for line in hubspot.splitlines() if line.startswith("Stage "))

@@ -81,7 +81,8 @@ def _stuck_by_stage_table(f: Funnel, stages: list[int], exits: list[str], has_am
 
     cols = [Column("stage", "Stage"), Column("sla_days", "SLA days", "number"), Column("reached", "Reached", "count"),
             Column("converted", "Converted", "count"), Column("exited", "Exited", "count")]
-    cols += [Column(keys.exited_key(e), e, "count", priority=3) for e in exits]
+    alone = len(exits) == 1  # the one exit's column repeats Exited: csv and json have it, tables on request
+    cols += [Column(keys.exited_key(e), e, "count", priority=3, extra=alone) for e in exits]
     cols += [Column("stuck", "Stuck", "count"), Column("in_progress", "In progress", "count"),
              Column("stuck_share", "Stuck share", "rate", priority=2), Column("median_days_stuck", "Median days stuck", "days", priority=2),
              Column("max_days_stuck", "Max days stuck", "days", priority=3)]
@@ -139,8 +140,9 @@ def _leakage_table(f: Funnel, stages: list[int], exits: list[str]) -> Table:
 
     cols = [Column("stage", "Stage"), Column("reached", "Reached", "count"), Column("exited", "Exited", "count"),
             Column("exited_share", "Exited share", "rate")]
+    alone = len(exits) == 1  # the one exit's columns repeat Exited and its share: csv and json have them
     for e in exits:
-        cols += [Column(keys.exited_key(e), e, "count"), Column(keys.share_key(e), f"{e} share", "rate")]
+        cols += [Column(keys.exited_key(e), e, "count", extra=alone), Column(keys.share_key(e), f"{e} share", "rate", extra=alone)]
     return Table("leakage", "Leakage", cols, measures.leakage(f, stages), [
         "Exited: left through an exit at this stage, without reaching the next; shares of the stage's leads."])
 
