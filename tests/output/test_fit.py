@@ -301,3 +301,15 @@ def test_columns_all_leaves_out_the_upper_percentiles_before_the_median_and_the_
     assert exits <= set(dropped) or not exits & set(dropped), left
     if columns == 100:
         assert "Median days" not in dropped and "Cumulative" not in dropped, left
+
+
+@pytest.mark.parametrize("args, left, sentence", [
+    (["trends", SAMPLE], "Trend", "Trend: every period in the table"),
+    (["conversion", "samples/salesforce-leads.csv", "-d", "definitions/salesforce"], "Basis", "Basis: a rate counts the leads"),
+])
+def test_a_note_of_a_column_left_out_goes_with_it(args, left, sentence):
+    # at 80 columns the trends' Trend and the targets' Basis were left out while their notes
+    # went on defining them; at 200 both are there
+    narrow = " ".join(on_terminal(args, 80).split())
+    assert f"Left out to fit 80 columns: {left}." in narrow and sentence not in narrow
+    assert sentence in " ".join(on_terminal(args, 200).split())

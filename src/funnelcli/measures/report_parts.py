@@ -12,7 +12,7 @@ from funnelcli import __version__
 from funnelcli.engine import funnel
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
-from funnelcli.measures.model import Column, Report, Table
+from funnelcli.measures.model import Column, ColumnNotes, Report, Table
 from funnelcli.measures.targets import MET, MISSED, NO_DATA
 
 
@@ -175,8 +175,8 @@ def targets_table(rows: list[dict]) -> Table:
             Column("basis", "Basis", priority=3), Column("status", "Status")]
     notes = [_targets_count(rows)]
     if any(r["basis"].startswith("entered ") for r in rows):
-        notes.append("Basis: a rate counts the leads that entered by that date, whose conversion windows have all "
-                     "passed (a mature rate); report and trends count the latest mature cohort of their period instead.")
+        notes.append(ColumnNotes([("basis", "Basis: a rate counts the leads that entered by that date, whose conversion windows have all "
+                     "passed (a mature rate); report and trends count the latest mature cohort of their period instead.")]))
     return Table("targets", "Targets", cols, rows, notes)
 
 

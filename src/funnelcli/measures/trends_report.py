@@ -8,7 +8,7 @@ import datetime as dt
 
 from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
-from funnelcli.measures.model import Column, Report, Table, Uncounted
+from funnelcli.measures.model import Column, ColumnNotes, Report, Table, Uncounted
 from funnelcli.measures.report_parts import closing_notes, header, no_days_reason, title_case
 
 _PARTIAL_NOTE = "partial: the period is only partly covered by the data, or cut by the range (--since, --until) or the as-of date."
@@ -212,6 +212,7 @@ def _latest_change_table(latest: list[dict], group_col: list[Column], counting: 
         Column("change", "Change", "delta", kind_of={"rate": "pp"}),
         Column("series", "Trend", "spark"),
     ]
-    return Table("latest", "Latest change", cols, latest, [
-        "Latest: the last " + ("mature cohort" if counting == "cohort" else "whole period") + " of each measure, "
-        "against the one before it. Trend: every period in the table, gaps where a value isn't usable yet."])
+    return Table("latest", "Latest change", cols, latest, [ColumnNotes([
+        (None, "Latest: the last " + ("mature cohort" if counting == "cohort" else "whole period") + " of each measure, "
+               "against the one before it."),
+        ("series", "Trend: every period in the table, gaps where a value isn't usable yet.")])])
