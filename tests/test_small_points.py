@@ -224,3 +224,27 @@ def test_a_subdivision_flag_stays_an_emoji_and_a_lone_tag_is_written_out():
     assert visible(f"Team {scotland}") == f"Team {scotland}"
     assert visible("Ann\U000e0041") == "Ann\\U000e0041"
     assert visible(f"{scotland}\U000e0041") == f"{scotland}\\U000e0041"
+
+
+def test_a_cycle_time_no_lead_has_says_so(write):
+    # Lead has no rule (every lead, no date of its own): no lead has its own dates at both ends,
+    # and the cycle-time line was left out without a word while Converted was reached by 2
+    export = write("e.csv", "Id,Converted\n1,2024-01-01\n2,2024-01-03\n3,\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: Lead}\n  - {name: Converted, date: Converted}\n")
+    text = run("conversion", export, "-d", defs, "-f", "text", "-q").stdout
+    assert ("Cycle time Lead to Converted: none: no lead that reached Converted has dates of its own at both Lead "
+            "and Converted.") in text
+
+
+def test_the_reports_stage_table_says_why_no_step_has_days():
+    # the Pipedrive status funnel: every Median days of report's stage table was '-', its note
+    # "Days: median from a stage to the next"; conversion said why, and so does report now
+    from tests.conftest import ROOT
+
+    args = [str(ROOT / "samples" / "pipedrive-deals.csv"), "-d", str(ROOT / "definitions" / "pipedrive"), "-q", "-f", "text"]
+    why = ("Days: none: no step has dates of the lead's own at both ends (a stage skipped, or reached by a status, a flag or "
+           "an undated condition, has no date of its own).")
+    assert why in run("conversion", *args).stdout
+    report = run("report", *args).stdout
+    table = report.split("Stage-by-stage conversion\n")[1].split("\n\n")[0]
+    assert why in table and "Days: median from a stage to the next" not in table

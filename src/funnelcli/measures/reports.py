@@ -34,13 +34,16 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
         (("median_days", "p75_days", "p90_days"), "Days: from a stage to the next, among the leads that converted."),
     ])]
     cycle = funnel.cycle_time(f)
+    first, last = f.defs.stages[0].name, f.defs.stages[-1].name
     if cycle["leads"]:
-        first, last = f.defs.stages[0].name, f.defs.stages[-1].name
         days = {k: cell(cycle[k], "days") for k in ("median_days", "p75_days", "p90_days")}
         notes.append(
             f"Cycle time {first} to {last}, per lead ({cycle['leads']:,} lead{'s' if cycle['leads'] != 1 else ''}): "
             f"median {days['median_days']} day{'' if days['median_days'] == '1' else 's'}, p75 {days['p75_days']}, p90 {days['p90_days']}."
         )
+    elif f.as_of is not None and len(f.stages) > 1 and f.reached[:, -1].any():  # said, not left out without a word
+        notes.append(f"Cycle time {first} to {last}: none: no lead that reached {last} has dates of its own at both "
+                     f"{first} and {last}.")
     if f.as_of is not None and not any(r["median_days"] is not None for r in rows) and any(r["converted"] for r in rows):
         notes.append(ColumnNotes([(("median_days", "p75_days", "p90_days"), f"Days: none: {no_days_reason(f)}.")]))
     data["cycle_time"] = cycle
