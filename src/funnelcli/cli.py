@@ -531,7 +531,7 @@ def markets(opts: RunOptions) -> None:
 @click.option("--window", "window_days", type=click.FloatRange(min=0, min_open=True, max=36_500), metavar="DAYS",
               help="Conversion window for every transition, overriding window_days in the definitions.")
 def trends(opts: RunOptions, period, last, counting, from_stage, window_days) -> None:
-    """Monthly trends: cohorts by period with immature months marked, or flow per period.
+    """Trends by month (or week, quarter): cohorts by period with immature ones marked, or flow per period.
 
     Cohort counting (default): a row per period of entering the first stage (or --from-stage):
     cohort size, how many reached each later stage so far, step and cumulative rates (marked *
@@ -566,7 +566,7 @@ def trends(opts: RunOptions, period, last, counting, from_stage, window_days) ->
               help="Compare with the previous period.")
 @fail_on_miss_option
 @click.option("--email-to", metavar="ADDR[,ADDR]", help="Mail the report (text and HTML) to these addresses instead of printing it.")
-@click.option("--email-from", metavar="ADDR", envvar="FUNNELCLI_EMAIL_FROM", help="Sender (default: $FUNNELCLI_EMAIL_FROM, else the SMTP user).")
+@click.option("--email-from", metavar="ADDR", envvar="FUNNELCLI_EMAIL_FROM", help="Sender (default: $FUNNELCLI_EMAIL_FROM, else the SMTP user if it is an address, else funnelcli@ this machine's name).")
 @click.option("--subject", metavar="TEXT", help="Mail subject (default: the report's title, period and as-of date).")
 @click.option("--smtp-host", metavar="HOST", envvar="FUNNELCLI_SMTP_HOST", default="localhost", show_default=True,
               help="SMTP server ($FUNNELCLI_SMTP_HOST).")

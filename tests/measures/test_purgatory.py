@@ -483,3 +483,20 @@ def test_one_exits_columns_repeat_exited_and_are_left_to_csv_and_json():
     # several exits (the HubSpot sample's three): each its own column
     hubspot = run("purgatory", str(ROOT / "samples" / "hubspot-contacts.csv"), "-q", "-f", "text").stdout
     assert "Disqualified" in next(line for line in hubspot.splitlines() if line.startswith("Stage "))
+
+
+def test_purgatory_words_fit_a_funnel_without_an_activity_rule():
+    # the Pipedrive funnel has no stage with an activity rule: its one purgatory (never accepted)
+    # was headed "The two purgatories", and the stuck list defined "Touched and dropped"
+    from tests.conftest import ROOT
+
+    args = [str(ROOT / "samples" / "pipedrive-deals.csv"), "-d", str(ROOT / "definitions" / "pipedrive"), "-q", "-f", "text"]
+    text = run("purgatory", *args).stdout
+    assert "\nPurgatory\n---------\n" in text and "two purgatories" not in text
+    listed = run("purgatory", *args, "--list").stdout
+    assert "Past SLA: older in the stage than its SLA" in listed and "Touched and dropped" not in listed
+    # the HubSpot funnel has both (SAL's activity rule)
+    hubspot = run("purgatory", str(ROOT / "samples" / "hubspot-contacts.csv"), "-q", "-f", "text").stdout
+    assert "\nThe two purgatories\n" in hubspot
+    assert "Touched and dropped: the stage's activity rule." in run(
+        "purgatory", str(ROOT / "samples" / "hubspot-contacts.csv"), "-q", "-f", "text", "--list").stdout
