@@ -331,14 +331,14 @@ def test_a_logs_reopen_values_name_something_to_validate_too(write):
 
 
 def test_a_logs_stage_changes_with_a_blank_stage_are_counted_as_the_run_excludes_them(write):
-    # rows 4 and 5 are stage changes with no stage (a property cleared): the run excludes them with
-    # 'open' (row 6) among the rows naming nothing, 3 in all; validate said 1
+    # rows 4 and 5 are stage changes with no stage (a property cleared): the run excludes them,
+    # blank, beside 'open' (row 6) naming nothing, 3 in all; validate said 1
     log = REOPEN_LOG.replace("1,status,open,2026-01-05\n", "1,stage_id,,2026-01-03\n1,stage_id, ,2026-01-04\n1,status,open,2026-01-05\n")
     defs = REOPEN_DEFS.replace(", reopen: [open]", "")
     (found,) = only(validate(write, defs, log)[1], "unnamed-value")
     assert "3 rows of " in found[4] and "that name no stage and no exit: blank (2), 'open' (1);" in found[4]
     run_notice = run("conversion", write("log.csv", log), "-d", write("d.yml", defs), "-f", "json").stderr
-    assert "3 excluded whose stage names no stage and no exit (rows 4, 5, 6)" in run_notice
+    assert "1 excluded whose stage names no stage and no exit (row 6) + 2 excluded whose 'new_value' is blank (rows 4, 5)" in run_notice
 
 
 def test_a_column_of_two_date_forms_is_told_the_formats_that_read_all_of_it(write):

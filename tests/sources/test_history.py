@@ -518,15 +518,19 @@ def test_a_logs_footer_and_short_rows_are_accounted_for_with_blank_values(load):
 @pytest.mark.parametrize("value, blank_values", [("", ""), ("N/A", "blank_values: [N/A]\n")], ids=["empty", "blank-value"])
 def test_log_stage_change_with_a_blank_stage_is_excluded_and_reported(load, value, blank_values):
     # Row 3 is a stage change (every row is, without only:) whose stage is blank: it names no stage.
-    # Expected like any value naming nothing: excluded from the log's account, the lead kept with
-    # its other rows (Lead 01-01, Qualified 01-03).
+    # Excluded from the log's account for its own reason (a blank is no value to add to values:, as
+    # the notice of values naming nothing told), the lead kept with its other rows (Lead 01-01,
+    # Qualified 01-03).
     text = f"id,stage,at,owner\n1,Lead,2024-01-01,A\n1,{value},2024-01-02,A\n1,Qualified,2024-01-03,A\n"
     loaded = load(text, PLAIN_DEFS.replace("history:", blank_values + "history:"))
     assert matrix(loaded.reached) == ["110"]
     assert day_list(loaded.date[0]) == ["2024-01-01", "2024-01-03", "NaT"]
     (account,) = loaded.files
     assert account.balanced()
-    assert {what: count for count, what in account.parts}["excluded whose stage names no stage and no exit"] == 1
+    parts = {what: count for count, what in account.parts}
+    assert (parts["excluded whose 'stage' is blank"], parts["excluded whose stage names no stage and no exit"]) == (1, 0)
+    assert account.first_rows["excluded whose 'stage' is blank"] == [3]
+    assert not [n for n in loaded.notices if "names no stage" in n.reason]
 
 
 def test_log_with_no_id_at_all_is_an_error(cli):

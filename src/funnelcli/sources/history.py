@@ -60,7 +60,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     undated = change & ~timed & ~placeholder
     reopening = _reopening(codes, categories, history.reopen)  # a change naming no stage: the lead is out no more
     named = (stage >= 0) | (exit_ >= 0) | reopening
-    unknown = change & timed & ~named
+    blank_stage = change & timed & (codes < 0)  # a change naming nothing at all: no value to add to values:
+    unknown = change & timed & ~named & ~blank_stage
     kept = change & timed & named
     far = f"(on or before {EARLIEST}, or after {LATEST})"
     excluded_masks = {
@@ -69,8 +70,11 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         f"with no date or an unparseable date in {history.at!r}": undated,
         "whose stage names no stage and no exit": unknown,
     }
-    if (change & placeholder).any():  # a part of its own only when it has rows: the log's parts stay as they were
+    # parts of their own only when they have rows: the log's parts (JSON's labels) stay as they were
+    if (change & placeholder).any():
         excluded_masks[f"with a placeholder date in {history.at!r} {far}"] = change & placeholder
+    if blank_stage.any():
+        excluded_masks[f"whose {history.stage!r} is blank"] = blank_stage
     other = ~change & usable  # owner changes and the like: not stage changes
 
     notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage),
@@ -85,7 +89,7 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         evidence_job = pool.submit(_evidence, defs, leads, lead_codes, kept & ~repeats, stage, exit_, times, rows)
         first_row, last_row = _leads(lead_codes, usable, times, latest=bool(used))
         lead_table = _lead_columns(raw, defs, ids, first_row, last_row, used)
-        latest = _latest_day(times, usable & ~unknown)  # an excluded row is no event (undated ones have no time)
+        latest = _latest_day(times, usable & ~unknown & ~blank_stage)  # an excluded row is no event (undated ones have no time)
         evidence, moves = evidence_job.result()
     # the leads with a kept change: each names a stage or an exit (a byte a lead, not the rows' codes)
     changed = np.zeros(leads, dtype=bool)
@@ -217,11 +221,12 @@ def stage_changes(raw: RawTable, defs: Definitions) -> np.ndarray:
 
 
 def _unknown_values(unknown: np.ndarray, codes: np.ndarray, categories: pd.Index, rows: np.ndarray, header: str) -> RowIssue | None:
-    """Return the stage-change rows whose value names no stage and no exit, with the values and counts."""
+    """Return the stage-change rows whose value (never blank: a part of its own) names no stage and
+    no exit, with the values and counts."""
     if not unknown.any():
         return None
-    labels = [repr(str(c)) for c in categories] + ["blank"]
-    counts = np.bincount(np.where(codes[unknown] < 0, len(categories), codes[unknown]), minlength=len(labels))
+    labels = [repr(str(c)) for c in categories]
+    counts = np.bincount(codes[unknown], minlength=len(labels))
     top = np.argsort(-counts, kind="stable")[: int((counts > 0).sum())]
     shown = ", ".join(f"{labels[c]} ({counts[c]:,})" for c in top[:5]) + (f" and {len(top) - 5} more" if len(top) > 5 else "")
     return issue(f"of the log whose {header!r} names no stage and no exit", unknown, rows,
