@@ -985,14 +985,16 @@ exits:
 def test_a_reopen_value_ends_the_exit_before_it(load, write):
     # Deal 1 lost on 01-10 and reopened on 01-20: not out (its latest change reopened it); out in
     # a replay between the two; deal 2 stays out. Rows: 8 = 6 stage changes + 1 reopening (5) + 1
-    # row naming the state deal 3 is in already (9: 'open' while open, nothing to reopen).
+    # reopening with nothing to reopen (9: 'open' while open), which was called a row naming the
+    # stage the lead is in already, though it names none.
     loaded = load(STATUS_LOG, STATUS_DEFS)
     assert list(loaded.leads["exit"].astype(object).fillna("-")) == ["-", "Lost", "-"]
     assert day_list(loaded.exit_until[0]) == ["2026-01-20", "NaT", "NaT"]
     assert not [i for i in loaded.notices + loaded.excluded if "names no stage" in i.reason]
     (log,) = loaded.files
     assert log.balanced() and log.parts[:2] == [(6, "stage changes (of 3 leads)"), (1, "reopenings (history.reopen)")]
-    assert (1, "rows naming the stage the lead is in already (not a change)") in log.parts
+    assert (1, "reopenings with no exit in force (nothing to reopen)") in log.parts
+    assert (0, "rows naming the stage the lead is in already (not a change)") in log.parts
     defs = definitions.load([str(write("defs.yml", STATUS_DEFS))])
     out = {day: list(api.funnel(loaded, defs, as_of=dt.date(2026, 1, day)).exit_codes) for day in (9, 15, 25)}
     assert out == {9: [-1, 0, -1], 15: [0, 0, -1], 25: [-1, 0, -1]}

@@ -95,8 +95,8 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     changed = np.zeros(leads, dtype=bool)
     for reached in (*evidence.stage_reached.values(), *evidence.exit_met.values()):
         changed |= reached
-    account = _account(raw, kept & ~repeats, other, excluded_masks, leads, int(np.count_nonzero(changed)), repeats,
-                       kept & ~repeats & reopening if history.reopen else None)
+    account = _account(raw, kept & ~repeats, other, excluded_masks, leads, int(np.count_nonzero(changed)), repeats & ~reopening,
+                       kept & ~repeats & reopening if history.reopen else None, repeats & reopening)
     evidence.latest = latest
     counted = (kept | other) & (lead_codes >= 0)
     evidence.entering = np.bincount(lead_codes[counted], minlength=leads).astype(bool)
@@ -496,15 +496,17 @@ def _moves(lead: np.ndarray, stage: np.ndarray, first_entry: np.ndarray, out_of_
 
 
 def _account(raw: RawTable, kept: np.ndarray, other: np.ndarray, excluded: dict, leads: int, changed: int,
-             repeated: np.ndarray, reopened: np.ndarray | None = None) -> FileAccount:
+             repeated: np.ndarray, reopened: np.ndarray | None = None, idle: np.ndarray | None = None) -> FileAccount:
     """Return where every row of the log went (`changed` of its `leads` have a stage change;
     `repeated` rows name the stage the lead is in again; `reopened`, with history.reopen set, the
-    kept rows that reopen a lead rather than name a stage or exit)."""
+    kept rows that reopen a lead rather than name a stage or exit, and `idle` those with no exit
+    in force to end: nothing to reopen)."""
     # the labels stay the same whatever the count (JSON's parts[].what); the sentence says '1 stage change'
     whose = _leads_word(leads) if changed == leads else f"{_leads_word(changed)} of the {leads:,} in the log"
     parts = [(int((kept & ~reopened).sum() if reopened is not None else kept.sum()), f"stage changes (of {whose})")]
     if reopened is not None:
         parts.append((int(reopened.sum()), "reopenings (history.reopen)"))
+        parts.append((int(idle.sum()) if idle is not None else 0, "reopenings with no exit in force (nothing to reopen)"))
     parts += [(int(other.sum()), "other changes (not selected by history.only)"),
              (int(repeated.sum()), "rows naming the stage the lead is in already (not a change)")]
     first_rows = {}
