@@ -350,3 +350,20 @@ def test_a_column_of_two_date_forms_is_told_the_formats_that_read_all_of_it(writ
     assert found[4].startswith("stage MQL date: 4 of 4 values of column 'MQL' don't parse as dates")
     assert ("the formats '%m/%d/%Y' and 'excel' read all of them: date_formats: {MQL: ['%m/%d/%Y', 'excel']}" in found[4]
             or "the formats 'excel' and '%m/%d/%Y' read all of them: date_formats: {MQL: ['excel', '%m/%d/%Y']}" in found[4])
+
+
+def test_a_joined_status_column_and_a_market_on_a_joined_column_are_checked_as_the_exports_are(write):
+    # the status column and the market's field come from the join: validate checked only the
+    # export's columns, so 'Closed - Dead' (which the run reports as naming no stage) and a market
+    # value no row has ('Mars') passed unseen
+    write("opps.csv", "OppId,Stage\nK1,Proposal\nK2,Closed - Dead\n")
+    defs = ("version: 1\ncolumns: {id: Id}\njoins:\n  - {name: opps, path: opps.csv, on: OppId, "
+            "columns: {opp_stage: Stage, opp_region: Stage}}\nstage_column: opp_stage\nstages:\n"
+            "  - {name: Lead, date: Created}\n  - {name: Proposal}\nmarkets:\n  - {name: X, when: {opp_region: {in: [Mars]}}}\n")
+    code, problems = validate(write, defs, "Id,Created,OppId\nA,2026-01-01,K1\nB,2026-01-02,K2\n")
+    assert code == 0  # warnings
+    (unnamed,) = only(problems, "unnamed-value")
+    assert "1 row of " in unnamed[4] and "'opp_stage' that names no stage and no exit: 'Closed - Dead' (1)" in unnamed[4]
+    (drifted,) = only(problems, "drift-value")
+    assert drifted[0] == 10 and "'Mars' is in no row of " in drifted[4] and "'opp_region'" in drifted[4]  # line 10: the market
+    assert "'Proposal' (1), 'Closed - Dead' (1)" in drifted[4]

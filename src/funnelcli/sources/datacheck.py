@@ -20,6 +20,7 @@ date checks, and a joined file with no rows is warned of (no-rows).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 
 import numpy as np
@@ -75,7 +76,13 @@ def check_joined(path: str, join, defs: Definitions, *, encoding: str | None = N
     raw, blank, roles, problems = _blank_columns(raw, defs, join.name, "the file")
     date_keys = defs.date_headers()
     headers = sorted({h for c, h in join.columns.items() if c in date_keys})
-    return problems + dates(raw, defs, blank, roles, headers) + flags(raw, defs, blank, roles, join)
+    problems += dates(raw, defs, blank, roles, headers) + flags(raw, defs, blank, roles, join)
+    # the values the definitions list, and a status column's, looked up by the names the join gives
+    # its columns (the lead table's): drift and unnamed values, as the export's columns are checked
+    named = dataclasses.replace(raw, table=pa.table({c: raw.column(h) for c, h in join.columns.items()}))
+    named_blank = {c for c, h in join.columns.items() if h in blank}
+    named_roles = {c: roles[h] for c, h in join.columns.items() if h in roles}
+    return problems + drift(named, defs, named_blank) + unnamed(named, defs, named_blank, named_roles, with_flags=False)
 
 
 def _blank_columns(raw, defs: Definitions, file: str | None, holder: str):
@@ -167,7 +174,7 @@ def drift(raw, defs: Definitions, blank: set[str]) -> list[Problem]:
     return problems
 
 
-def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Problem]:
+def unnamed(raw, defs: Definitions, blank: set[str], roles: dict, with_flags: bool = True) -> list[Problem]:
     """Return a warning for each status or log column with values that name no stage and no exit,
     and each flag column with values neither true nor false: what the run reports (a status it
     counts at no stage, a log row it excludes, a row it excludes for its flag)."""
@@ -204,7 +211,7 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict) -> list[Proble
                                    f"{role}: {rows_hold} of {header!r} that name{'s' if n == 1 else ''} no stage and no exit: "
                                    f"{shown}{more}; {then}; add them to a stage's or an exit's values: to count them"
                                    + (", or to history: reopen: when they reopen a lead after an exit" if defs.history else "")))
-    return problems + flags(raw, defs, blank, roles)
+    return problems + (flags(raw, defs, blank, roles) if with_flags else [])
 
 
 def flags(raw, defs: Definitions, blank: set[str], roles: dict, join=None) -> list[Problem]:
