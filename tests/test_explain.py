@@ -441,3 +441,13 @@ def test_a_row_excluded_for_an_unparseable_date_names_the_cell_and_the_stage(wri
     assert found["C"]["status"] == "in the report" and found["C"]["unreadable_dates"] == []
     text = run("explain", export, "B", "-d", defs, "-q", "-f", "text").stdout
     assert re.search(r"^ +SAL +unreadable date +- +- +- +'31/04/2026' in 'SAL' is no date", text, re.M), text
+
+
+def test_the_header_names_the_joined_files_as_the_other_reports_do(write):
+    export = write("leads.csv", "Id,Created,OppId\nA,2026-01-01,K1\nB,2026-01-02,K2\n")
+    opps = write("opps.csv", "OppId,Won\nK1,true\nK2,false\nK3,true\n")
+    defs = write("f.yml", "version: 1\ncolumns: {id: Id}\njoins:\n  - {name: opps, path: opps.csv, on: OppId, columns: {won: Won}}\n"
+                          "stages:\n  - {name: Lead, date: Created}\n  - {name: Won, flag: won}\n")
+    text = run("explain", export, "A", "-d", defs, "-q", "-f", "text").stdout
+    assert f"\nJoined       {opps} (3 rows)\n" in text
+    assert "\nJoined " in run("conversion", export, "-d", defs, "-q", "-f", "text").stdout

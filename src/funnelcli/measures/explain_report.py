@@ -24,7 +24,7 @@ from funnelcli.engine.leads import LoadedExport
 from funnelcli.errors import FunnelError
 from funnelcli.measures.model import Column, Report, Table
 from funnelcli.measures.purgatory import touched_and_dropped
-from funnelcli.measures.report_parts import export_line
+from funnelcli.measures.report_parts import export_line, joined_line
 from funnelcli.sources import conditions
 from funnelcli.sources.csvfile import left_out_unread
 from funnelcli.sources.fields import BAD_DATE
@@ -601,6 +601,8 @@ def _meta(f: Funnel, asked: list[str], missing: list[dict]) -> list[tuple[str, s
     ]
     if f.defs.overrides:
         meta.insert(2, ("Set", "; ".join(f.defs.overrides)))
+    if joined_line(f.accounting):  # as the other reports' headers name them
+        meta.insert(1, ("Joined", joined_line(f.accounting)))
     found = len(asked) - len(missing)
     text = f"{len(asked)} asked, {found} found"
     if missing:

@@ -48,9 +48,9 @@ def header(f: Funnel, counting: str = "cohort", by: str | None = None) -> tuple[
     ]
     if defs.overrides:  # what-if: the values --set changed, and what they were
         meta.insert(2, ("Set", "; ".join(defs.overrides)))
-    joined = [a for a in acc.files if a.role.startswith("join")]
+    joined = joined_line(acc)
     if joined:
-        meta.insert(1, ("Joined", ", ".join(f"{a.name} ({a.rows_read:,} row{'s' if a.rows_read != 1 else ''})" for a in joined)))
+        meta.insert(1, ("Joined", joined))
     if counting == "cohort":
         by_when = f" by {as_of}" if as_of else ""
         meta.append(("Counting", f"by cohort: each stage counts the cohort's leads that reached it{by_when}"))
@@ -115,6 +115,12 @@ def closing_notes(f: Funnel) -> list[str]:
     notes.append(f"Rows: {f.accounting.sentence()}.")
     notes += [f"File: {account.sentence()}." for account in f.accounting.files]
     return notes
+
+
+def joined_line(accounting) -> str:
+    """Return the header's Joined line: each joined file and its rows ('' with no join)."""
+    return ", ".join(f"{a.name} ({a.rows_read:,} row{'s' if a.rows_read != 1 else ''})"
+                     for a in accounting.files if a.role.startswith("join"))
 
 
 def no_days_reason(f: Funnel) -> str:
