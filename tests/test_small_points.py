@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from tests.conftest import DEFINITIONS, FIXTURES, FLAG_DEFINITIONS, FLAG_SAMPLE, SAMPLE, run
 
 DEFS = """\
@@ -248,3 +249,26 @@ def test_the_reports_stage_table_says_why_no_step_has_days():
     report = run("report", *args).stdout
     table = report.split("Stage-by-stage conversion\n")[1].split("\n\n")[0]
     assert why in table and "Days: median from a stage to the next" not in table
+
+
+@pytest.mark.parametrize("numerator, denominator, shown", [(41, 80, "51.3%"), (29, 400, "7.3%"), (407, 2000, "20.4%"),
+                                                             (21, 400, "5.3%"), (1, 3, "33.3%"), (2, 3, "66.7%")])
+def test_a_rate_on_a_half_rounds_up_as_metrics_md_says(numerator, denominator, shown):
+    # 41/80 = 51.25% showed 51.2%: 0.5125 * 100 is 51.24999999999999 in floats, and half up of that
+    # rounds down. Scaled as a decimal it is 51.25, which rounds up; so do rate changes in pp
+    from funnelcli.measures.model import cell, rate_change
+
+    assert cell(numerator / denominator, "rate") == shown
+    assert cell(rate_change(numerator / denominator, 0.0), "pp") == "+" + shown[:-1] + " pp"
+
+
+@pytest.mark.parametrize("goal, shown", [("0.515", ">= 51.5%"), ("0.125", ">= 12.5%"), ("0.8", ">= 80%"), ("0.8125", ">= 81.25%")])
+def test_a_goal_is_shown_as_the_definitions_give_it(write, goal, shown):
+    # goals were rounded to a whole percent, half to even: 51.5% read '>= 52%' beside an actual of
+    # 51.3% that missed it, and 12.5% read '>= 12%'. 41 of 80 MQLs accepted: 51.25%
+    export = write("e.csv", "id,mql,sal\n" + "".join(f"L{i},2025-01-10,{'2025-01-11' if i < 41 else ''}\n" for i in range(80)))
+    defs = write("d.yml", f"version: 1\ncolumns: {{id: id}}\nstages:\n  - {{name: MQL, date: mql}}\n  - {{name: SAL, date: sal}}\n"
+                          f"targets:\n  MQL->SAL: {goal}\n")
+    result = run("conversion", export, "-d", defs, "--as-of", "2025-06-01", "-q", "-f", "json")
+    (target,) = json.loads(result.stdout)["tables"]["targets"]
+    assert (target["goal"], target["actual"], target["status"]) == (shown, 41 / 80, "missed" if float(goal) > 41 / 80 else "met")

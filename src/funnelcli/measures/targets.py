@@ -8,6 +8,7 @@ stages the step rate, otherwise the rate across the stages between). A stuck tar
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import numpy as np
 
@@ -30,7 +31,11 @@ def _status(target: Target, actual: float | None) -> str:
 
 
 def _goal(target: Target) -> str:
-    return f">= {target.minimum:.0%}" if target.minimum is not None else f"<= {target.maximum:.0%}"
+    """Return the goal as the definitions give it, in percent (0.515 -> '>= 51.5%', 0.8 -> '>= 80%'):
+    rounded to a whole percent, 51.5% read '>= 52%' beside an actual of 51.3%, missed."""
+    value = target.minimum if target.minimum is not None else target.maximum
+    shown = f"{Decimal(repr(value)).scaleb(2).normalize():f}"
+    return f"{'>=' if target.minimum is not None else '<='} {shown}%"
 
 
 def _row(target: Target, actual: float | None, basis: str, numerator: int | None, denominator: int | None) -> dict:
