@@ -451,3 +451,19 @@ def test_the_header_names_the_joined_files_as_the_other_reports_do(write):
     text = run("explain", export, "A", "-d", defs, "-q", "-f", "text").stdout
     assert f"\nJoined       {opps} (3 rows)\n" in text
     assert "\nJoined " in run("conversion", export, "-d", defs, "-q", "-f", "text").stdout
+
+
+def test_a_replay_leaves_stages_after_the_as_of_date_unreached_for_a_lead_not_yet_in_the_report(write):
+    # as of 01-03, B (MQL 01-10) is not in the report: it had reached nothing yet. Its MQL showed
+    # 'own date 2025-01-10' and reached true; A's SAL (01-05) already read as not reached by then
+    export = write("leads.csv", "id,mql,sal\nA,2025-01-01,2025-01-05\nB,2025-01-10,\n")
+    defs = write("funnel.yml", "version: 1\ncolumns: {id: id}\nstages:\n  - {name: MQL, date: mql, sla_days: 3}\n"
+                               "  - {name: SAL, date: sal}\n")
+    found = _leads("A", "B", export=export, defs=defs, as_of=dt.date(2025, 1, 3))
+    b = {s["stage"]: s for s in found["B"]["stages"]}
+    assert found["B"]["reason"] == "never reached MQL by the as-of date 2025-01-03"
+    assert (b["MQL"]["reached"], b["MQL"]["why"]) == (False, "not reached by the as-of date: 2025-01-10 is after it")
+    a = {s["stage"]: s for s in found["A"]["stages"]}
+    assert (a["SAL"]["reached"], a["SAL"]["why"]) == (False, "not reached by the as-of date: 2025-01-05 is after it")
+    # at the export's own date B is in the report, its MQL its own
+    assert {s["stage"]: s for s in _leads("B", export=export, defs=defs)["B"]["stages"]}["MQL"]["how"] == "date"

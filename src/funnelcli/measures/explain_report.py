@@ -224,7 +224,11 @@ def _stage(loaded: LoadedExport, f: Funnel, r: int, p: int | None, i: int) -> di
     if loaded.reached[r, i]:
         out["how"], out["evidence"], out["short"] = _evidence(loaded, f.defs, r, i)
     if p is None:
-        out["why"] = "not reached" if not loaded.reached[r, i] else "the lead is not in the report"
+        later = f.as_of is not None and out["date"] is not None and np.datetime64(out["date"]) > np.datetime64(f.as_of.date())
+        if loaded.reached[r, i] and later:  # a replay: reached after the as-of date, as for a lead in the report
+            out.update(reached=False, how=None, evidence=None, short=None, why=f"not reached by the as-of date: {out['date']} is after it")
+        else:
+            out["why"] = "not reached" if not loaded.reached[r, i] else "the lead is not in the report"
         return out
     if not f.reached[p, i]:
         out["why"] = "not reached" if not loaded.reached[r, i] else _not_yet_words(f, p, i, out["date"])
