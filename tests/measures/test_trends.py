@@ -545,3 +545,20 @@ def test_the_windows_line_counts_a_day_in_the_singular(window, shown):
     result = run("trends", SAMPLE, "-d", DEFINITIONS, "--window", window, "-q", "-f", "text")
     line = next(x for x in result.stdout.splitlines() if x.startswith("Windows"))
     assert f"MQL->SAL {shown}; SAL->SQL {shown}; SQL->Opportunity {shown}; Opportunity->Won {shown} (--window). " in line
+
+
+@pytest.mark.parametrize("since", [(), ("--since", "2025-01-01")])
+def test_trends_from_a_later_stage_accounts_for_the_leads_of_its_table(write, since):
+    # A reached SAL on 01-05, B never did. With --from-stage SAL the table holds A alone, but the
+    # Rows line said "2 leads in the report"; with a --since that excludes nothing, B was
+    # "outside the cohort range". Both now: 1 in the report + 1 never reached SAL
+    export = write("leads.csv", "id,mql,sal\nA,2025-01-01,2025-01-05\nB,2025-01-10,\n")
+    defs = write("funnel.yml", "version: 1\ncolumns: {id: id}\nstages:\n  - {name: MQL, date: mql, sla_days: 3}\n"
+                               "  - {name: SAL, date: sal}\n")
+    result = run("trends", export, "-d", defs, "--from-stage", "SAL", *since, "-q", "-f", "json")
+    report = json.loads(result.stdout)
+    acc = report["accounting"]
+    assert (acc["leads_in_report"], acc["never_reached_first_stage"], acc["outside_cohort_range"]) == (1, 1, 0)
+    assert sum(r["cohort"] for r in report["tables"]["cohorts"]) == 1
+    text = run("trends", export, "-d", defs, "--from-stage", "SAL", *since, "-q", "-f", "text").stdout
+    assert "Rows: 2 rows read = 1 lead in the report + 1 never reached SAL + 0 excluded." in text

@@ -31,9 +31,9 @@ class Accounting:
 
     rows_read: int
     excluded: list[RowIssue]
-    not_reached: int  # never reached the first stage by the as-of date
-    first_stage: str
-    outside_range: int = 0  # --since/--until: entered the cohort stage outside the range, or never reached it
+    not_reached: int  # never reached the first stage (trends --from-stage: the cohort stage) by the as-of date
+    first_stage: str  # that stage's name
+    outside_range: int = 0  # --since/--until: entered the cohort stage outside the range
     undated_range: int = 0  # with a range: reached the cohort stage with no date to place it in the range
     other_markets: int = 0  # not in the --market markets
     in_report: int = 0
@@ -293,7 +293,8 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     """Return the funnel as it stood at `as_of` (default: the export's latest date), selected.
 
     `since` and `until` select cohorts by the date they entered `cohort_stage` (the first stage
-    unless trends asks for another); leads that never reached that stage are outside the range.
+    unless trends asks for another); the leads are those that reached that stage by the as-of
+    date (with a date there or none), the others counted as never reaching it.
     With `take_over`, the lead table is the funnel's and can't be used again: its frame and stage
     matrices are cut to the selected leads, each column let go once taken, so that the leads
     outside the report hold no memory while it is made.
@@ -307,8 +308,11 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     moved, settled = _status_moves(loaded, defs, limit)
     in_funnel, after, later = _in_funnel(loaded, limit, moved)
     replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
-    accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[0].name,
+    accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[cohort_stage].name,
                             replayed_to=f"{as_of_ts:%Y-%m-%d}" if replay else None)
+    if cohort_stage:  # trends --from-stage: the report's leads are those that reached that stage by the as-of date
+        entry = loaded.date.days[:, cohort_stage]
+        in_funnel = in_funnel & loaded.reached[:, cohort_stage] & ((entry == StageDays.NONE) | (entry <= _day_number(limit)))
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
     undated_out = None
