@@ -197,10 +197,13 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict, with_flags: bo
             continue
         found = _counts(raw.column(header), rows)
         odd = {repr(v): n for v, n in found.items() if v.strip() and v.strip().casefold() not in names}
-        if rows is not None:  # a log's stage change with a blank stage names nothing either: the run excludes it
+        if rows is not None:  # a log's stage change with a blank stage: the run excludes it, for that reason
             blanks = int(np.count_nonzero(rows)) - sum(found.values())  # the selected rows with no value
             if blanks:
-                odd["blank"] = blanks
+                role, where = roles[header]
+                problems.append(_where(where, "warning", "unnamed-value",
+                                       f"{role}: {_rows_of(blanks, raw.name)} a blank {header!r} in a stage change: "
+                                       "the run excludes those rows of the log (a change that names no stage)"))
         if odd:
             shown = ", ".join(f"{v} ({n:,})" for v, n in sorted(odd.items(), key=lambda x: (-x[1], x[0]))[:SHOWN])
             more = f" and {len(odd) - SHOWN} more" if len(odd) > SHOWN else ""
@@ -212,6 +215,10 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict, with_flags: bo
                                    f"{shown}{more}; {then}; add them to a stage's or an exit's values: to count them"
                                    + (", or to history: reopen: when they reopen a lead after an exit" if defs.history else "")))
     return problems + (flags(raw, defs, blank, roles) if with_flags else [])
+
+
+def _rows_of(n: int, name: str) -> str:
+    return f"1 row of {name} has" if n == 1 else f"{n:,} rows of {name} have"
 
 
 def flags(raw, defs: Definitions, blank: set[str], roles: dict, join=None) -> list[Problem]:
