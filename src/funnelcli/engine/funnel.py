@@ -292,16 +292,14 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
              markets: tuple[str, ...] = (), cohort_stage: int = 0, take_over: bool = False) -> Funnel:
     """Return the funnel as it stood at `as_of` (default: the export's latest date), selected.
 
-    `since` and `until` select cohorts by the date they entered `cohort_stage` (the first stage
-    unless trends asks for another); the leads are those that reached that stage by the as-of
-    date (with a date there or none), the others counted as never reaching it.
+    `since` and `until` select cohorts by the date they entered `cohort_stage` (the first stage unless
+    trends asks for another), whose leads by the as-of date are the report's (the others never reached it).
     With `take_over`, the lead table is the funnel's and can't be used again: its frame and stage
     matrices are cut to the selected leads, each column let go once taken, so that the leads
     outside the report hold no memory while it is made.
     """
-    set_aside = None
-    if loaded.latest_date is None and as_of is not None:  # no dates: nothing to replay (--since/--until say no lead can be placed)
-        set_aside, as_of = as_of, None
+    set_aside = as_of if loaded.latest_date is None else None  # no dates: nothing to replay (--since/--until say no lead can be placed)
+    as_of = None if set_aside is not None else as_of
     as_of_ts = _as_of_date(loaded, as_of)
     # with no dates at all nothing happens after the as-of date: compare with the last day there is
     limit = np.datetime64(as_of_ts.date(), "D") if as_of_ts is not None else np.datetime64("2199-12-31", "D")
@@ -310,9 +308,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
     accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[cohort_stage].name,
                             replayed_to=f"{as_of_ts:%Y-%m-%d}" if replay else None)
-    if cohort_stage:  # trends --from-stage: the report's leads are those that reached that stage by the as-of date
-        entry = loaded.date.days[:, cohort_stage]
-        in_funnel = in_funnel & loaded.reached[:, cohort_stage] & ((entry == StageDays.NONE) | (entry <= _day_number(limit)))
+    in_funnel = in_funnel & _reached_by(loaded, cohort_stage, limit) if cohort_stage else in_funnel  # trends --from-stage
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
     undated_out = None
@@ -429,6 +425,12 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
         in_funnel |= reached[:, i] & undated & ~future
         later.append(bool(beyond.any()) or (moving is not None and bool(moving.any())))
     return in_funnel, after, later
+
+
+def _reached_by(loaded: LoadedExport, stage: int, limit: np.datetime64) -> np.ndarray:
+    """Return the leads that reached `stage` by the as-of date: on a date by then, or with no date there."""
+    entry = loaded.date.days[:, stage]
+    return loaded.reached[:, stage] & ((entry == StageDays.NONE) | (entry <= _day_number(limit)))
 
 
 def _in_range_counted(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None,
