@@ -808,6 +808,41 @@ def test_a_placeholder_date_in_the_log_is_no_date_as_in_a_wide_export(cli, far):
     assert "1 row with a placeholder date in 'at' (on or before 1970-01-01, or after 2199-12-31) where no stage changes" in result.stderr
 
 
+SF_HISTORY_DEFS = """\
+version: 1
+columns: {id: OpportunityId}
+history: {stage: NewValue, at: CreatedDate, only: {Field: {in: [StageName]}}}
+stages:
+  - name: Prospecting
+  - name: Qualification
+  - name: Won
+    values: [Closed Won]
+"""
+
+
+def test_a_first_stage_with_no_rule_is_dated_by_the_leads_first_row_whatever_follows(write):
+    # Salesforce OpportunityFieldHistory: a 'created' row (not a stage change: another change)
+    # opens each opportunity. 006B has only it: Prospecting 01-02. 006A's Prospecting was dated by
+    # its Qualification (01-10), not its creation (01-01), and 006C's (created 02-20, won 03-05) by
+    # the win, in the March cohort. By hand now: Prospecting 01-01, 01-02, 02-20 (cohorts Jan 2,
+    # Feb 1, Mar 0); Prospecting->Qualification 9 days (006A; 006C's Qualification is implied)
+    log = write("log.csv", "Id,OpportunityId,Field,OldValue,NewValue,CreatedDate\n"
+                           "1,006A,created,,,2024-01-01T09:00:00.000Z\n2,006A,StageName,Prospecting,Qualification,2024-01-10T09:00:00.000Z\n"
+                           "3,006B,created,,,2024-01-02T09:00:00.000Z\n4,006C,created,,,2024-02-20T09:00:00.000Z\n"
+                           "5,006C,StageName,Prospecting,Closed Won,2024-03-05T09:00:00.000Z\n")
+    defs = write("defs.yml", SF_HISTORY_DEFS)
+    rows = stage_rows(json.loads(run("conversion", log, "-d", defs, "-f", "json", "-q").stdout))
+    assert [rows[s]["reached"] for s in rows] == [3, 2, 1]
+    assert rows["Prospecting"]["median_days"] == 9
+    cohorts = json.loads(run("trends", log, "-d", defs, "-f", "json", "-q").stdout)["tables"]["cohorts"]
+    assert [(r["period"], r["cohort"]) for r in cohorts] == [("2024-01", 2), ("2024-02", 1), ("2024-03", 0)]
+    # a lead whose first row is its later stage's entry (the same day) borrows that date: no days counted
+    same = write("same.csv", "Id,OpportunityId,Field,OldValue,NewValue,CreatedDate\n"
+                             "1,006D,StageName,Prospecting,Qualification,2024-01-10T09:00:00.000Z\n")
+    rows = stage_rows(json.loads(run("conversion", same, "-d", defs, "-f", "json", "-q").stdout))
+    assert (rows["Prospecting"]["reached"], rows["Prospecting"]["median_days"]) == (1, None)
+
+
 def test_a_missing_history_column_points_to_history(cli):
     log = "deal_id,changed_field_key,new_value,changed_at,user_id\n1,stage_id,1,2025-01-01,11\n"
     result = cli(log, QA_DEFS)

@@ -239,12 +239,14 @@ def _own_evidence(frame: pd.DataFrame, defs: Definitions, dates: DayColumns, evi
             own_date.days[~own[:, i], i] = none
         del column, day
     if evidence.entering_dates is not None and not defs.stages[0].has_rule:
-        # a log's lead that no later stage dates (only an owner change, or lost at the entry) entered
-        # when it first appears in the log: its replays place it. Where a later stage has a date,
-        # that stage dates the entry, as effective date, and velocity borrows nothing.
-        later = (own_date.days[:, 1:] != none).any(axis=1) if k > 1 else np.zeros(n, dtype=bool)
+        # a log's lead enters a first stage with no rule when it first appears in the log (a
+        # Salesforce opportunity's 'created' row, an owner change): that day dates the stage, so
+        # its cohort is its creation's. Where that first row is a later stage's entry itself (the
+        # same day), the later stage dates the entry as effective date and velocity borrows nothing.
         entering = DayColumns.compact(evidence.entering_dates)
-        fill = own[:, 0] & (own_date.days[:, 0] == none) & ~later & (entering != none)
+        first_later = np.where(own_date.days[:, 1:] == none, np.iinfo(np.int32).max, own_date.days[:, 1:]).min(axis=1) \
+            if k > 1 else np.full(n, np.iinfo(np.int32).max)
+        fill = own[:, 0] & (own_date.days[:, 0] == none) & (entering != none) & (entering < first_later)
         own_date.days[fill, 0] = entering[fill]
     return own, own_date
 
