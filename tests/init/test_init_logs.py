@@ -120,6 +120,21 @@ def test_salesforce_opportunity_field_history(write, tmp_path):
                                                ("Negotiation/Review", 2), ("Won", 1)]
 
 
+def test_salesforce_field_history_with_data_loaders_upper_case_headers(write, tmp_path):
+    # Data Loader writes ID,OPPORTUNITYID,...: init took it for an unknown export of leads keyed
+    # by the change's own ID (482 'leads' for 87 opportunities, say). It is the same log, and the
+    # same funnel as the camel-case headers give
+    upper = SALESFORCE.replace("Id,OpportunityId,CreatedById,CreatedDate,Field,OldValue,NewValue",
+                               "ID,OPPORTUNITYID,CREATEDBYID,CREATEDDATE,FIELD,OLDVALUE,NEWVALUE")
+    data, text, export = drafted(write, tmp_path, "upper.csv", upper)
+    assert data["columns"] == {"id": "OPPORTUNITYID"}
+    assert data["history"] == {"stage": "NEWVALUE", "at": "CREATEDDATE", "only": {"FIELD": {"in": ["StageName"]}}}
+    assert "ID is the change's own" in text
+    assert reached(export, tmp_path / "d") == [("Prospecting", 6), ("Qualification", 4), ("Needs Analysis", 4),
+                                               ("Proposal/Price Quote", 3), ("Security Review", 3),
+                                               ("Negotiation/Review", 2), ("Won", 1)]
+
+
 def test_a_salesforce_field_history_report_with_us_dates(write, tmp_path):
     # The field history report (Reports > Opportunity History) labels its columns and the field:
     # 'Stage', dates as the user's locale writes them. 0061: Prospecting, Qualification, won; 0062:

@@ -26,7 +26,9 @@ from funnelcli.init.guess import split_statuses
 
 
 def _pick(headers, names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in headers), None)
+    """Return the header that is one of `names`, in any case and spacing (Data Loader writes
+    Salesforce's OPPORTUNITYID, NEWVALUE), or None."""
+    return _loose(headers, names)
 
 
 def _key(text: str) -> str:
@@ -216,7 +218,8 @@ def salesforce_history(columns: list[Column], by: dict[str, Column]) -> Draft:
     record = "lead" if leads else "opportunity"
     draft = Draft(f"a Salesforce {'lead' if leads else 'opportunity'} field history")
     draft.recognised(f"its {ident}, {field}, {value} and {time} columns")
-    own = "; Id is the change's own" if "Id" in by else ""
+    own_id = _pick(by, ("Id",))
+    own = f"; {own_id} is the change's own" if own_id else ""
     draft.column("id", ident, f"the {record} each change belongs to (one has many rows{own})")
     stage_key, why = _field_key(by[field], SF_STAGE_FIELDS[2:] if leads else SF_STAGE_FIELDS)
     draft.history += [Entry("stage", value, "the column holding the stage entered"), Entry("at", time, "when"),
