@@ -104,7 +104,11 @@ def test_salesforce_leads_report_with_footer_and_us_dates(tmp_path):
         {"name": "Converted", "flag": "Converted", "date": "Converted Date"},
     ]
     assert data["exits"] == [{"name": "Disqualified", "when": {"status": {"in": ["Closed - Not Converted"]}}}]
-    assert "4 lines of the rows read are a report footer or have another number of fields" in text  # the footer, noted
+    # the footer, noted: its blank line and four lines, as the run counts them (5 rows in the report footer)
+    assert "5 lines of the rows read are a report footer or have another number of fields" in text
+    run_says = run("conversion", str(INIT / "salesforce-leads.csv"), "-d", str(tmp_path / "out"), "-f", "json", "-q")
+    footer = [e for e in json.loads(run_says.stdout)["accounting"]["excluded"] if e["reason"] == "in the report footer"]
+    assert [(e["count"], e["first_rows"]) for e in footer] == [(5, [9, 10, 11, 12, 13])]
     assert "Converted Opportunity ID" in text  # how to join the opportunities report
 
 

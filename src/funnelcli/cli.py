@@ -943,7 +943,7 @@ def init(export, output, encoding, delimiter, quiet) -> None:
         echo_out(result.text)
         return
     folder = os.path.dirname(result.path)
-    note(quiet, f"{result.path}: definitions for {result.layout} ({len(result.stages)} stages: {', '.join(result.stages)}), "
+    note(quiet, f"{result.path}: definitions for {result.layout} ({len(result.stages)} stage{'s' if len(result.stages) != 1 else ''}: {', '.join(result.stages)}), "
                 f"from {'its' if result.whole else 'the first'} {result.rows_read:,} rows")
     given = (("--encoding", encoding), ("--delimiter", "tab" if delimiter == "\t" else delimiter))
     reading = "".join(f" {flag} {shlex.quote(value)}" for flag, value in given if value)  # the next commands read it so too

@@ -63,7 +63,7 @@ def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str
     handle = io.TextIOWrapper(io.BytesIO(data), codec, newline="") if data is not None \
         else open(path, encoding=codec, newline="")
     rows: list[list[str]] = []
-    other, footer = 0, False
+    other, footer, blanks = 0, False, 0  # blank lines before a report footer, and in it, are the footer's (as the run counts them)
     old_limit = csv.field_size_limit()
     csv.field_size_limit(min(sys.maxsize, 1 << 30))
     try:
@@ -75,12 +75,14 @@ def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str
                     return rows, other, True
                 filled = next((cell for cell in record if cell.strip()), None)
                 if filled is None:  # a blank line, or one of delimiters only (Excel pads blank lines)
+                    other, blanks = (other + 1, 0) if footer else (other, blanks + 1)
                     continue
                 footer = footer or bool(FOOTER_MARKS.match(filled))  # a report footer, padded or not: the end
                 if len(record) == width and not footer:
                     rows.append(record)
                 else:
-                    other += 1
+                    other += 1 + (blanks if footer else 0)
+                blanks = 0
     except UnicodeDecodeError:
         raise encoding_hint(name, encoding, " (within the first rows)") from None
     except csv.Error as exc:
