@@ -92,6 +92,42 @@ def test_hubspot_deals(tmp_path):
     assert "in the CRM's default pipeline order" in text
 
 
+# A HubSpot deals export with its 'Date entered "<stage> (<pipeline>)"' columns (and one of another
+# pipeline). A: entered Appointment Scheduled, Qualified To Buy, Contract Sent, then lost (its Deal
+# Stage says only Closed Lost); B: the same, then won; C: Appointment Scheduled, Qualified To Buy.
+ENTERED_DEALS = (
+    'Record ID,Deal Name,Pipeline,Deal Stage,Amount,Create Date,Close Date,Deal owner,'
+    '"Date entered ""Appointment Scheduled (Sales Pipeline)""","Date entered ""Qualified To Buy (Sales Pipeline)""",'
+    '"Date entered ""Contract Sent (Sales Pipeline)""","Date entered ""Closed Won (Sales Pipeline)""",'
+    '"Date entered ""Closed Lost (Sales Pipeline)""","Date entered ""New (Renewals)"""\n'
+    "1,A,Sales Pipeline,Closed Lost,1000,2024-01-02 10:00,2024-02-01 10:00,Priya,2024-01-02 10:00,2024-01-05 10:00,2024-01-20 10:00,,2024-02-01 10:00,\n"
+    "2,B,Sales Pipeline,Closed Won,2000,2024-01-03 10:00,2024-02-03 10:00,Priya,2024-01-03 10:00,2024-01-06 10:00,2024-01-21 10:00,2024-02-03 10:00,,\n"
+    "3,C,Sales Pipeline,Qualified To Buy,3000,2024-01-04 10:00,2024-04-01 00:00,Dana,2024-01-04 10:00,2024-01-08 10:00,,,,2024-01-09 10:00\n"
+)
+
+
+def test_hubspot_deals_with_the_dates_each_stage_was_entered(write, tmp_path):
+    # the draft read the Deal Stage alone: A, lost after Contract Sent, counted as lost at the first
+    # stage, and stages no deal sits in now (Contract Sent for A and B) were left out. The dates
+    # give every stage passed: by hand, reached 3, 3, 2, 1; A exits at Contract Sent
+    export = write("deals.csv", ENTERED_DEALS)
+    assert init(export, tmp_path / "out").exit_code == 0
+    text = (tmp_path / "out" / "funnel.yml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    entered = 'Date entered "{} (Sales Pipeline)"'.format
+    assert data["stages"] == [{"name": "Appointment Scheduled", "date": entered("Appointment Scheduled")},
+                              {"name": "Qualified To Buy", "date": entered("Qualified To Buy")},
+                              {"name": "Contract Sent", "date": entered("Contract Sent")},
+                              {"name": "Won", "date": entered("Closed Won")}]
+    assert data["exits"] == [{"name": "Lost", "date": entered("Closed Lost")}]
+    assert "stage_column" not in data
+    assert "other pipelines too (Renewals)" in text
+    result = run("conversion", str(export), "-d", str(tmp_path / "out"), "-f", "json", "-q")
+    rows = {r["stage"]: r for r in json.loads(result.stdout)["tables"]["stages"]}
+    assert [rows[s]["reached"] for s in rows] == [3, 3, 2, 1]
+    assert (rows["Contract Sent"]["exited"], rows["Appointment Scheduled"]["exited"]) == (1, 0)
+
+
 def test_salesforce_leads_report_with_footer_and_us_dates(tmp_path):
     data, text = written("salesforce-leads.csv", tmp_path)
     assert data["columns"] == {"id": "Lead ID", "created": "Created Date", "owner": "Lead Owner",

@@ -1,7 +1,8 @@
 """The CRM exports init recognises by their headers, each written in the shape domain.md gives it.
 
     HubSpot contacts        wide: a "Became a ... Date" column per lifecycle stage
-    HubSpot deals           status: "Deal Stage", with Create Date and Close Date
+    HubSpot deals           status: "Deal Stage", with Create Date and Close Date; or wide, by its
+                            'Date entered "<stage> (<pipeline>)"' columns where it has them
     Salesforce leads        dates and a flag: Created Date, Converted (Date), exits from Lead Status
     Salesforce opportunities status: "Stage", won and lost dated by Close Date
     Pipedrive deals         status: "Deal - Stage", won and lost from "Deal - Status"
@@ -37,6 +38,8 @@ HUBSPOT_DEAL_STAGES = ("Appointment Scheduled", "Qualified To Buy", "Presentatio
                        "Decision Maker Bought-In", "Contract Sent")
 PIPEDRIVE_STAGES = ("Qualified", "Contact Made", "Demo Scheduled", "Needs Defined", "Proposal Made", "Negotiations Started")
 BECAME = re.compile(r"^Became an? (.+) Date$", re.IGNORECASE)
+# a HubSpot deals export's date a deal entered each stage: 'Date entered "Contract Sent (Sales Pipeline)"'
+ENTERED = re.compile(r'^Date entered "(.+?)(?: \((.+)\))?"$', re.IGNORECASE)
 
 
 def build(sample: Sample) -> Draft:
@@ -110,14 +113,51 @@ def _is_hubspot_deals(headers: set[str]) -> bool:
 
 def _hubspot_deals(columns: list[Column], by: dict[str, Column]) -> Draft:
     draft = Draft("a HubSpot deals export")
-    draft.recognised("its Deal Stage, Create Date and Close Date columns")
+    entered = any(ENTERED.match(c.header) for c in columns)
+    draft.recognised("its Deal Stage and 'Date entered \"<stage> (<pipeline>)\"' columns" if entered
+                     else "its Deal Stage, Create Date and Close Date columns")
     _id(draft, columns, by, ("Record ID", "Deal ID"))
     map_dimensions(draft, columns, {"created": "Create Date", "owner": "Deal owner", "source": "Original Source Type",
                                     "amount": "Amount", "last_activity": "Last Activity Date", "pipeline": "Pipeline",
                                     "deal_type": "Deal Type"})
+    if entered:
+        _entered_dates(draft, columns)
+        return draft
     _status_funnel(draft, by["Deal Stage"], HUBSPOT_DEAL_STAGES, by.get("Create Date"), by.get("Close Date"), columns=columns)
     _pipelines(draft, by.get("Pipeline"))
     return draft
+
+
+def _entered_dates(draft: Draft, columns: list[Column]) -> None:
+    """Add a wide funnel from a HubSpot deals export's 'Date entered "<stage> (<pipeline>)"'
+    columns: a stage per column of the pipeline most deals have dates in, in the export's order
+    (HubSpot's pipeline order), Won and an exit per lost kind dated by their own columns. The
+    status column names only where a deal is now (a lost deal's 'Closed Lost'), the dates every
+    stage it passed."""
+    entered = [(ENTERED.match(c.header), c) for c in columns if ENTERED.match(c.header)]
+    filled: dict[str, int] = {}
+    for m, c in entered:
+        filled[m.group(2) or ""] = filled.get(m.group(2) or "", 0) + sum(c.counts.values())
+    pipeline = max(filled, key=lambda p: filled[p])  # the first of the busiest, in the export's order
+    draft.stages_above.append("Stages: the 'Date entered' columns of " + (f"the {pipeline} pipeline" if pipeline else "the pipeline")
+                              + ", in the export's order (HubSpot's pipeline order): a deal reached each stage it has a date "
+                              "in, and the earlier ones.")
+    for m, column in entered:
+        if (m.group(2) or "") != pipeline:
+            continue
+        name, blank = m.group(1), "" if column.counts else f"; check: blank in the {len(column.cells):,} rows read"
+        if exit_of(name):
+            draft.exits.append(Item(exit_of(name), [Entry("date", column.header, f"the day it was lost{blank}")]))
+        elif is_won(name):
+            draft.stages.append(Item("Won", [Entry("date", column.header, f"the day it was won{blank}")]))
+        else:
+            draft.stages.append(Item(name, [Entry("date", column.header, f"reached when the date is filled{blank}")]))
+    won = [s for s in draft.stages if s.name == "Won"]
+    draft.stages = [s for s in draft.stages if s.name != "Won"] + won[:1]  # the last stage, whatever the column order
+    others = [p for p in filled if p != pipeline]
+    if others:
+        draft.outro.append(f"check: the export holds the stage dates of other pipelines too ({', '.join(others)}), whose "
+                           "stages differ: export one pipeline per file, with definitions each")
 
 
 def _status_funnel(draft: Draft, status: Column, known: tuple[str, ...], created: Column | None,
