@@ -562,3 +562,17 @@ def test_trends_from_a_later_stage_accounts_for_the_leads_of_its_table(write, si
     assert sum(r["cohort"] for r in report["tables"]["cohorts"]) == 1
     text = run("trends", export, "-d", defs, "--from-stage", "SAL", *since, "-q", "-f", "text").stdout
     assert "Rows: 2 rows read = 1 lead in the report + 1 never reached SAL + 0 excluded." in text
+
+
+def test_trends_from_a_later_stage_in_a_replay_counts_only_the_leads_that_had_reached_it(write):
+    # as of 02-01: X's SAL is dated 03-10 (after), so its SQL (a flag, undated) was not reached
+    # then either; Y reached SQL through SAL 01-05; Z never. conversion: SQL reached 1 (Y);
+    # trends --from-stage SQL said 2 leads in the report (X's undated SQL let through)
+    export = write("l.csv", "id,mql,sal,sqlf\nX,2025-01-01,2025-03-10,1\nY,2025-01-02,2025-01-05,1\nZ,2025-01-03,,0\n")
+    defs = write("d.yml", "version: 1\ncolumns: {id: id}\nstages:\n  - {name: MQL, date: mql}\n  - {name: SAL, date: sal}\n"
+                          "  - {name: SQL, flag: sqlf}\n")
+    args = ["-d", defs, "--as-of", "2025-02-01", "-q", "-f", "json"]
+    sql = {r["stage"]: r for r in json.loads(run("conversion", export, *args).stdout)["tables"]["stages"]}["SQL"]
+    acc = json.loads(run("trends", export, "--from-stage", "SQL", *args).stdout)["accounting"]
+    assert sql["reached"] == acc["leads_in_report"] == 1
+    assert acc["never_reached_first_stage"] == 2

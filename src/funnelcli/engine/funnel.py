@@ -304,11 +304,11 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     # with no dates at all nothing happens after the as-of date: compare with the last day there is
     limit = np.datetime64(as_of_ts.date(), "D") if as_of_ts is not None else np.datetime64("2199-12-31", "D")
     moved, settled = _status_moves(loaded, defs, limit)
-    in_funnel, after, later = _in_funnel(loaded, limit, moved)
+    in_funnel, after, later, at_stage = _in_funnel(loaded, limit, moved, cohort_stage)
     replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
     accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[cohort_stage].name,
                             replayed_to=f"{as_of_ts:%Y-%m-%d}" if replay else None)
-    in_funnel = in_funnel & _reached_by(loaded, cohort_stage, limit) if cohort_stage else in_funnel  # trends --from-stage
+    in_funnel = in_funnel & at_stage  # trends --from-stage: the leads that had reached that stage
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
     undated_out = None
@@ -391,9 +391,11 @@ def _status_moves(loaded: LoadedExport, defs: Definitions, limit: np.datetime64)
     return np.where(later, status, -1).astype(np.int16), np.where(by_then, status, -1).astype(np.int16)
 
 
-def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[bool]]:
-    """Return who is in the funnel at the as-of date, who has an event after it, and which stages
-    have a date after it.
+def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | None = None,
+               stage: int = 0) -> tuple[np.ndarray, np.ndarray, list[bool], np.ndarray]:
+    """Return who is in the funnel at the as-of date, who has an event after it, which stages
+    have a date after it, and who had reached `stage` by then (by the same rules: the funnel's
+    own for the first stage).
 
     In the funnel: a lead that reached some stage by then (dated at or before it, or undated).
     Effective dates never decrease along the stages, so the first stage's date tells, but for
@@ -414,6 +416,7 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
         after |= loaded.leads["stage_since"].to_numpy() >= np.datetime64(limit, "D") + DAY
     later = []
     future = np.zeros(len(loaded.leads), dtype=bool)  # a stage up to this one is dated after as-of (not an exit)
+    at_stage = None
     for i in range(reached.shape[1]):
         beyond = date[:, i] > last  # none is below every day
         after |= beyond
@@ -423,14 +426,10 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
         if moving is not None:
             future |= moving & undated
         in_funnel |= reached[:, i] & undated & ~future
+        if i == stage and stage:
+            at_stage = reached[:, i] & ((~undated & ~beyond) | (undated & ~future))
         later.append(bool(beyond.any()) or (moving is not None and bool(moving.any())))
-    return in_funnel, after, later
-
-
-def _reached_by(loaded: LoadedExport, stage: int, limit: np.datetime64) -> np.ndarray:
-    """Return the leads that reached `stage` by the as-of date: on a date by then, or with no date there."""
-    entry = loaded.date.days[:, stage]
-    return loaded.reached[:, stage] & ((entry == StageDays.NONE) | (entry <= _day_number(limit)))
+    return in_funnel, after, later, in_funnel if at_stage is None else at_stage
 
 
 def _in_range_counted(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None,
