@@ -156,3 +156,11 @@ def test_a_totals_line_alone_after_the_data_is_footer(load):
     loaded = load(csv_text(DATA + ['"Total","","","2"']))
     assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3"]
     assert {i.reason: (i.count, i.rows) for i in loaded.excluded} == {"in the report footer": (1, [5])}
+
+
+def test_a_last_lead_named_total_is_a_lead_not_a_footer(load):
+    # a company called Total (its id, its dates) ends the export: the totals rule took it for a
+    # report footer and --strict passed its loss. A totals line's other cells are sums or blank
+    loaded = load(csv_text(DATA + ['"Total","Ann","7/2/2024 8:00 AM","7/9/2024"']))
+    assert list(loaded.leads["id"]) == ["00Q1", "00Q2", "00Q3", "Total"]
+    assert not [i for i in loaded.excluded if i.reason == "in the report footer"]

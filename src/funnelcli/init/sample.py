@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from funnelcli.errors import InputError, option
 from funnelcli.sources.sniff import (
-    FOOTER_MARKS,
     VALUE_LIKE,
     encoding_hint,
+    footer_mark,
     open_export,
     python_codec,
     read_head,
@@ -77,7 +77,7 @@ def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str
                 if filled is None:  # a blank line, or one of delimiters only (Excel pads blank lines)
                     other, blanks = (other + 1, 0) if footer else (other, blanks + 1)
                     continue
-                footer = footer or bool(FOOTER_MARKS.match(filled))  # a report footer, padded or not: the end
+                footer = footer or footer_mark([c for c in record if c.strip()])  # a report footer, padded or not: the end
                 if len(record) == width and not footer:
                     rows.append(record)
                 else:

@@ -25,9 +25,9 @@ from funnelcli.definitions import nearest_header
 from funnelcli.errors import InputError, option
 from funnelcli.sources.accounting import RowIssue
 from funnelcli.sources.sniff import (
-    FOOTER_MARKS,
     decode_error_line,
     encoding_hint,
+    footer_mark,
     open_export,
     python_codec,
     read_head,
@@ -512,13 +512,13 @@ def _report_footer(data, path: str, codec: str, delimiter: str, width: int) -> t
             fields = next(csv.reader([stripped], delimiter=delimiter), [])
             filled = [f for f in fields if f.strip()]
             if len(fields) > 1 and filled:  # padded by Excel, or a row of data
-                if len(filled) > 1 and not FOOTER_MARKS.match(filled[0]):
+                if len(filled) > 1 and not footer_mark(filled):
                     break
                 if strict is None:
                     strict = (footer, words)
             if filled:
                 words += 1
-                marked |= bool(FOOTER_MARKS.match(filled[0]))
+                marked |= footer_mark(filled)
         footer += 1
     if strict is not None and not marked:
         footer, words = strict
