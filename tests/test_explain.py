@@ -467,3 +467,30 @@ def test_a_replay_leaves_stages_after_the_as_of_date_unreached_for_a_lead_not_ye
     assert (a["SAL"]["reached"], a["SAL"]["why"]) == (False, "not reached by the as-of date: 2025-01-05 is after it")
     # at the export's own date B is in the report, its MQL its own
     assert {s["stage"]: s for s in _leads("B", export=export, defs=defs)["B"]["stages"]}["MQL"]["how"] == "date"
+
+
+def test_an_unparseable_date_on_another_row_of_the_id_is_named_and_a_pipe_is_read_once(write, tmp_path):
+    # A's row 4 (a repeat of its id) has '31/04/2026': named as the first row's cells are. From
+    # a pipe (read once) the cells can't be read again: the reason stands without them, no error
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    defs = write("defs.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: MQL, date: MQL}\n  - {name: SAL, date: SAL}\n")
+    text = "Id,MQL,SAL\nA,2026-01-02,2026-01-03\nB,2026-01-05,31/04/2026\nA,2026-01-06,31/04/2026\n"
+    a = _leads("A", export=write("leads.csv", text), defs=defs)["A"]
+    assert a["other_rows"] == [{"row": 4, "excluded": "with an unparseable date: '31/04/2026' in 'SAL' (dates are ISO "
+                                "(2026-03-31, 2026-03-31T14:05:00Z) unless the definitions set date_format)"}]
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    child = subprocess.Popen([sys.executable, "-m", "funnelcli", "explain", str(fifo), "B", "-d", str(defs), "-q", "-f", "json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    with open(fifo, "w", encoding="utf-8") as pipe:
+        pipe.write(text)
+    out, err = child.communicate(timeout=60)  # a second read of the FIFO waited for ever
+    assert child.returncode == 0, err
+    (b,) = json.loads(out)["leads"]
+    assert (b["status"], b["unreadable_dates"]) == ("excluded", [])
+    assert b["reason"].startswith("with an unparseable date (dates are ISO")

@@ -486,10 +486,11 @@ def explain(export: PathLike, ids: Sequence[str], defs: Definitions | PathLike |
 def _unreadable_dates(path: str, defs: Definitions, loaded, encoding: str | None, delimiter: str | None) -> dict:
     """Return, for explain, each row of the export excluded for an unparseable date with the cells
     that are no date ({row: [(header, text)]}), read again from the file: the lead table keeps
-    no text. Empty for stdin (read once) and a log (its rows are changes, not leads)."""
+    no text. Empty for stdin, a pipe or a FIFO (read once: a second read finds nothing, or waits)
+    and a log (its rows are changes, not leads)."""
     from funnelcli.sources.fields import BAD_DATE
 
-    if path == "-" or defs.history is not None or not any(i.reason == BAD_DATE for i in loaded.excluded):
+    if not os.path.isfile(path) or defs.history is not None or not any(i.reason == BAD_DATE for i in loaded.excluded):
         return {}
     import numpy as np
 

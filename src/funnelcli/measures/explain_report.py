@@ -125,7 +125,8 @@ def _lead(loaded: LoadedExport, f: Funnel, lead_id: str, rows: np.ndarray, unrea
     at = np.searchsorted(f.rows, r)
     p = int(at) if at < f.n and f.rows[at] == r else None
     lead = {"id": lead_id, "row": _row(loaded, r), "row_of": "log" if loaded.unit != "rows" else "export"}
-    lead["other_rows"] = [{"row": _row(loaded, int(x)), "excluded": _excluded_reason(loaded, int(x), r if len(usable) else None)}
+    lead["other_rows"] = [{"row": _row(loaded, int(x)), "excluded": _excluded_reason(
+                              loaded, int(x), r if len(usable) else None, unread_dates.get(_row(loaded, int(x)), []))}
                           for x in rows if int(x) != r]
     cells = unread_dates.get(lead["row"], []) if not loaded.usable[r] else []
     lead["unreadable_dates"] = [{"column": h, "value": text} for h, text in cells]
