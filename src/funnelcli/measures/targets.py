@@ -31,10 +31,10 @@ def _status(target: Target, actual: float | None) -> str:
 
 
 def _goal(target: Target) -> str:
-    """Return the goal as the definitions give it, in percent (0.515 -> '>= 51.5%', 0.8 -> '>= 80%'):
-    rounded to a whole percent, 51.5% read '>= 52%' beside an actual of 51.3%, missed."""
+    """Return the goal as the definitions give it, in percent (0.515 -> '>= 51.5%', 0.8 -> '>= 80%';
+    '57.1%' in the definitions, 0.5710000000000001 as a float, -> '>= 57.1%')."""
     value = target.minimum if target.minimum is not None else target.maximum
-    shown = f"{Decimal(repr(value)).scaleb(2).normalize():f}"
+    shown = f"{Decimal(repr(value)).scaleb(2).quantize(Decimal('1e-4')).normalize():f}"
     return f"{'>=' if target.minimum is not None else '<='} {shown}%"
 
 
