@@ -51,19 +51,20 @@ def read_sample(path: str, encoding: str | None = None, delimiter: str | None = 
     data, name = open_export(path)
     header, delimiter, encoding = read_header(read_head(data, path), name, encoding, delimiter)  # a byte-order mark names the file's own
     codec = python_codec(encoding)
-    records, other, truncated = _records(data, path, name, codec, encoding, delimiter, len(header), limit)
+    records, other, footer, truncated = _records(data, path, name, codec, encoding, delimiter, len(header), limit)
     header = [h.strip() for h in header]
     _check_shape(name, header, records, other, delimiter)
-    return Sample(name, header, delimiter, records, other, truncated)
+    return Sample(name, header, delimiter, records, other + footer, truncated)
 
 
 def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str | None, delimiter: str,
-             width: int, limit: int) -> tuple[list[list[str]], int, bool]:
-    """Return (the first `limit` rows as long as the header, the rows of another length, more rows follow)."""
+             width: int, limit: int) -> tuple[list[list[str]], int, int, bool]:
+    """Return (the first `limit` rows as long as the header, the other rows of another length, the
+    lines of a report footer, more rows follow)."""
     handle = io.TextIOWrapper(io.BytesIO(data), codec, newline="") if data is not None \
         else open(path, encoding=codec, newline="")
     rows: list[list[str]] = []
-    other, footer, blanks = 0, False, 0  # blank lines before a report footer, and in it, are the footer's (as the run counts them)
+    other, footer, blanks, lines = 0, False, 0, 0  # blank lines before a report footer, and in it, are the footer's (as the run counts them)
     old_limit = csv.field_size_limit()
     csv.field_size_limit(min(sys.maxsize, 1 << 30))
     try:
@@ -72,16 +73,18 @@ def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str
             next(reader, None)  # the header, read already
             for record in reader:
                 if len(rows) >= limit:
-                    return rows, other, True
+                    return rows, other, lines, True
                 filled = next((cell for cell in record if cell.strip()), None)
                 if filled is None:  # a blank line, or one of delimiters only (Excel pads blank lines)
-                    other, blanks = (other + 1, 0) if footer else (other, blanks + 1)
+                    lines, blanks = (lines + 1, 0) if footer else (lines, blanks + 1)
                     continue
                 footer = footer or footer_mark([c for c in record if c.strip()])  # a report footer, padded or not: the end
-                if len(record) == width and not footer:
+                if footer:
+                    lines += 1 + blanks
+                elif len(record) == width:
                     rows.append(record)
                 else:
-                    other += 1 + (blanks if footer else 0)
+                    other += 1
                 blanks = 0
     except UnicodeDecodeError:
         raise encoding_hint(name, encoding, " (within the first rows)") from None
@@ -89,7 +92,7 @@ def _records(data: bytes | None, path: str, name: str, codec: str, encoding: str
         raise InputError(f"{name}: cannot read the rows: {exc}") from None
     finally:
         csv.field_size_limit(old_limit)
-    return rows, other, False
+    return rows, other, lines, False
 
 
 def _check_shape(name: str, header: list[str], rows: list[list[str]], other: int, delimiter: str) -> None:
