@@ -227,7 +227,7 @@ def test_a_joined_name_that_hides_a_column_of_the_export_is_told_by_validate_and
            "'Created' too" in checked.stdout and "(hidden-column)" in checked.stdout
     result = run("conversion", leads, "-d", defs, "-f", "json")
     assert result.exit_code == 0, result.stderr
-    assert "1 column of the header, 'Created', hidden by join 'opps' (row 1); every use of 'Created' reads the joined " \
+    assert "1 column of the export, 'Created', hidden by join 'opps'; every use of 'Created' reads the joined " \
            "file's column 'CloseDate', never the export's" in result.stderr
     # renamed as the message says, the export's Created is read: both leads dated by it, 4 days each
     write("f.yml", defs.read_text().replace("Created: CloseDate", "opps_Created: CloseDate"))
@@ -946,3 +946,18 @@ def test_a_blank_value_as_a_leads_key_is_no_mismatch(write):
     assert (missing.count, missing.rows) == (1, [5])
     (account,) = loaded.files
     assert parts(account)["matched a lead"] == 1 and parts(account)["excluded with a blank key"] == 1 and account.balanced()
+
+
+def test_a_joined_name_that_hides_a_column_of_a_log_is_told_too(write):
+    # a log with its own 'state' column, joined to deals that bring 'state' from their 'status':
+    # Won reads the deals' state; validate warned, the run said nothing (the log's header was lost
+    # when it was pivoted to a row per lead)
+    log = write("log.csv", "deal_id,new_value,change_time,state\n1,A,2026-01-01,open\n1,B,2026-01-05,open\n2,A,2026-01-02,open\n")
+    write("deals.csv", "id,status\n1,won\n2,lost\n")
+    defs = write("f.yml", "version: 1\ncolumns: {id: deal_id}\nhistory: {stage: new_value, at: change_time}\njoins:\n"
+                          "  - {name: deals, path: deals.csv, on: {deal_id: id}, columns: {state: status}}\n"
+                          "stages:\n  - {name: A}\n  - {name: B}\n  - {name: Won, when: {state: {in: [won]}}}\n")
+    result = run("conversion", log, "-d", defs, "-f", "json")
+    assert "1 column of the export, 'state', hidden by join 'deals'; every use of 'state' reads the joined" in result.stderr
+    rows = stage_rows(report_of(result))
+    assert (rows["A"]["reached"], rows["Won"]["reached"]) == (2, 1)

@@ -56,15 +56,18 @@ def read(path: str, defs: Definitions, encoding: str | None = None, delimiter: s
     from funnelcli.sources.fields import typed_fields
 
     evidence, files, notices, unit, unmatched = None, [], [], "rows", []
+    if defs.joins:  # by the file's own header (a log's too, before it is pivoted to a row per lead)
+        from funnelcli.sources.joins import hidden_columns
+
+        notices += hidden_columns(raw, defs)
     if defs.history is not None:
         from funnelcli.sources.history import pivot_log
 
-        raw, evidence, account, notices = pivot_log(raw, defs)
-        files, unit = [account], "leads"
+        raw, evidence, account, log_notices = pivot_log(raw, defs)
+        files, unit, notices = [account], "leads", notices + log_notices
     if defs.joins:
-        from funnelcli.sources.joins import hidden_columns, join_files
+        from funnelcli.sources.joins import join_files
 
-        notices += hidden_columns(raw, defs)
         raw, accounts, join_notices, unmatched = join_files(raw, defs, joins, encoding)
         files += accounts
         notices += join_notices

@@ -30,7 +30,8 @@ class RowIssue:
         examples = f" such as {', '.join(str(e) for e in self.examples)}" if self.examples else ""
         detail = f"; {self.detail}" if self.detail else ""
         plural = "s" if self.count != 1 else ""
-        return f"{self.count:,} {self.unit}{plural} {self.reason}{examples} (row{plural} {rows}{more}){detail}"
+        where = f" (row{plural} {rows}{more})" if self.rows else ""  # no rows to name: a column of the header, say
+        return f"{self.count:,} {self.unit}{plural} {self.reason}{examples}{where}{detail}"
 
 
 def issue(reason: str, mask: np.ndarray, rows: np.ndarray, detail: str = "", examples: list[str] | None = None,

@@ -168,7 +168,7 @@ def hidden_columns(raw: RawTable, defs: Definitions) -> list[RowIssue]:
     every use of the name reads the joined file's column."""
     from funnelcli.definitions.model import hidden_by_joins
 
-    return [RowIssue(f"of the header, {name!r}, hidden by join {join.name!r}", 1, [1], unit="column",
+    return [RowIssue(f"of the export, {name!r}, hidden by join {join.name!r}", 1, [], unit="column",
                      detail=f"every use of {name!r} reads the joined file's column {join.columns[name]!r}, never the export's; "
                             f"if the export's is meant, give the joined column another name in the join's columns: "
                             f"(say {join.name}_{name}: {join.columns[name]})")
