@@ -1124,3 +1124,14 @@ def test_a_log_whose_every_row_is_excluded_stops_as_a_wide_export_does(cli):
     assert "all 2 leads were excluded" in result.stderr
     assert "excluded 2 leads whose every row of the log is excluded (rows 2, 3)" in result.stderr
     assert "2 excluded with no date or an unparseable date in 'change_time' (rows 2, 3)" in result.stderr
+
+
+def test_a_log_of_one_reopening_row_has_nothing_to_reopen(cli):
+    # the one row of the log is a reopen value: no exit before it to end. With a second row it
+    # was counted so; alone it was a reopening
+    defs = ("version: 1\ncolumns: {id: id}\nhistory: {stage: stage, at: at, reopen: [open]}\nstages:\n"
+            "  - {name: A}\n  - {name: B}\nexits:\n  - {name: Lost, values: [lost]}\n")
+    result = cli("id,stage,at\n1,open,2026-01-01\n", defs, "-f", "json")
+    (log,) = json.loads(result.stdout)["accounting"]["files"]
+    parts = {p["what"]: p["rows"] for p in log["parts"]}
+    assert (parts["reopenings with no exit in force (nothing to reopen)"], parts["reopenings (history.reopen)"]) == (1, 0)

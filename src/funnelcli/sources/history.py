@@ -315,7 +315,8 @@ def _repeats(lead: np.ndarray, kept: np.ndarray, changes: np.ndarray, stage: np.
     reopen: a deal's status 'open' when it is made, the same reopening written twice)."""
     where = np.flatnonzero(changes)
     repeats = np.zeros(len(kept), dtype=bool)
-    if len(where) < 2:
+    if len(where) < 2:  # one row: a reopening of it has no exit before it to end
+        repeats[where] = kept[where] & (stage[where] < 0) & (exit_[where] < 0)
         return repeats
     lw, t = lead[where], times[where]
     if (t[1:] >= t[:-1]).all():
