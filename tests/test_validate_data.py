@@ -341,7 +341,7 @@ def test_a_logs_stage_changes_with_a_blank_stage_are_counted_as_the_run_excludes
     assert "2 rows of " in blank[4] and "have a blank 'new_value' in a stage change: the run excludes those rows" in blank[4]
     assert "1 row of " in named[4] and "that names no stage and no exit: 'open' (1);" in named[4]
     run_notice = run("conversion", write("log.csv", log), "-d", write("d.yml", defs), "-f", "json").stderr
-    assert "1 excluded whose stage names no stage and no exit (row 6) + 2 excluded whose 'new_value' is blank (rows 4, 5)" in run_notice
+    assert "2 excluded whose 'new_value' is blank (rows 4, 5) + 1 excluded whose stage names no stage and no exit (row 6)" in run_notice
 
 
 def test_a_column_of_two_date_forms_is_told_the_formats_that_read_all_of_it(write):

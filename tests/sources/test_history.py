@@ -198,6 +198,8 @@ def test_log_file_account_balances_and_matches_the_hand_count(load):
         (0, "excluded blank in every column the definitions use"),
         (1, "excluded with a blank id"),
         (2, "excluded with no date or an unparseable date in 'change_time'"),
+        (0, "excluded with a placeholder date in 'change_time' (on or before 1970-01-01, or after 2199-12-31)"),
+        (0, "excluded whose 'new_value' is blank"),
         (1, "excluded whose stage names no stage and no exit"),
     ]
     assert account.first_rows == {

@@ -68,13 +68,10 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
         "blank in every column the definitions use": empty,
         "with a blank id": blank_id & ~empty,
         f"with no date or an unparseable date in {history.at!r}": undated,
+        f"with a placeholder date in {history.at!r} {far}": change & placeholder,
+        f"whose {history.stage!r} is blank": blank_stage,
         "whose stage names no stage and no exit": unknown,
     }
-    # parts of their own only when they have rows: the log's parts (JSON's labels) stay as they were
-    if (change & placeholder).any():
-        excluded_masks[f"with a placeholder date in {history.at!r} {far}"] = change & placeholder
-    if blank_stage.any():
-        excluded_masks[f"whose {history.stage!r} is blank"] = blank_stage
     other = ~change & usable  # owner changes and the like: not stage changes
 
     notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage),
