@@ -9,7 +9,7 @@ from funnelcli.engine.funnel import Funnel
 from funnelcli.measures import keys
 from funnelcli.measures.model import Column, ColumnNotes, Report, Table
 from funnelcli.measures.purgatory_report import risk_columns
-from funnelcli.measures.report_parts import add_targets, closing_notes, header, no_days_reason, stage_columns
+from funnelcli.measures.report_parts import add_targets, closing_notes, header, no_days_note, stage_columns
 from funnelcli.measures.trends_report import cohort_gap_notes, cumulative_column, rate_columns, rate_measures
 
 
@@ -54,8 +54,7 @@ def digest(f: Funnel, period: str = "week", compare: str = "previous") -> Report
     conv_cols = [c for c in stage_columns(f, None) if c.key in (
         "stage", "reached", "entered", "converted", "step_rate", "cumulative_rate", "exited", "stuck", "in_progress", "median_days")]
     rows = funnel.conversion(f)
-    days = ("Days: median from a stage to the next." if f.as_of is None or any(r["median_days"] is not None for r in rows)
-            or not any(r["converted"] for r in rows) else f"Days: none: {no_days_reason(f)}.")
+    days = no_days_note(f, rows) or "Days: median from a stage to the next."
     tables.append(Table("stages", "Stage-by-stage conversion", conv_cols, rows,
                         [ColumnNotes([(None, "All cohorts in the report, by cohort counting."), ("median_days", days)])]))
     tables += _purgatory_tables(f)

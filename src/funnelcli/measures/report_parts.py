@@ -123,6 +123,13 @@ def joined_line(accounting) -> str:
                      for a in accounting.files if a.role.startswith("join"))
 
 
+def no_days_note(f: Funnel, rows: list[dict]) -> str | None:
+    """Return 'Days: none: why' when a stage table's leads converted and no step has days, else None."""
+    if f.as_of is None or any(r["median_days"] is not None for r in rows) or not any(r["converted"] for r in rows):
+        return None
+    return f"Days: none: {no_days_reason(f)}."
+
+
 def no_days_reason(f: Funnel) -> str:
     """Say why no step has days: no step has dates of the leads' own at both ends, and what has none."""
     why = ("a stage the lead skipped, reached through a later one, has no date of its own" if f.defs.history

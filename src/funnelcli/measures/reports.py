@@ -14,7 +14,7 @@ from funnelcli.measures import keys
 from funnelcli.measures.digest_report import digest
 from funnelcli.measures.model import Column, ColumnNotes, Report, Table, cell
 from funnelcli.measures.purgatory_report import purgatory
-from funnelcli.measures.report_parts import add_targets, closing_notes, header, no_days_reason, stage_columns, targets_table
+from funnelcli.measures.report_parts import add_targets, closing_notes, header, no_days_note, stage_columns, targets_table
 from funnelcli.measures.trends_report import trends
 
 __all__ = ["add_targets", "closing_notes", "conversion", "digest", "header", "markets", "purgatory", "stage_columns",
@@ -44,8 +44,8 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
     elif f.as_of is not None and len(f.stages) > 1 and f.reached[:, -1].any():  # said, not left out without a word
         notes.append(f"Cycle time {first} to {last}: none: no lead that reached {last} has dates of its own at both "
                      f"{first} and {last}.")
-    if f.as_of is not None and not any(r["median_days"] is not None for r in rows) and any(r["converted"] for r in rows):
-        notes.append(ColumnNotes([(("median_days", "p75_days", "p90_days"), f"Days: none: {no_days_reason(f)}.")]))
+    if no_days_note(f, rows):
+        notes.append(ColumnNotes([(("median_days", "p75_days", "p90_days"), no_days_note(f, rows))]))
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count", extra=True, priority=3))
