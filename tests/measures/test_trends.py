@@ -559,6 +559,7 @@ def test_trends_from_a_later_stage_accounts_for_the_leads_of_its_table(write, si
     report = json.loads(result.stdout)
     acc = report["accounting"]
     assert (acc["leads_in_report"], acc["never_reached_first_stage"], acc["outside_cohort_range"]) == (1, 1, 0)
+    assert acc["first_stage"] == "SAL"  # the stage never_reached_first_stage counts at
     assert sum(r["cohort"] for r in report["tables"]["cohorts"]) == 1
     text = run("trends", export, "-d", defs, "--from-stage", "SAL", *since, "-q", "-f", "text").stdout
     assert "Rows: 2 rows read = 1 lead in the report + 1 never reached SAL + 0 excluded." in text

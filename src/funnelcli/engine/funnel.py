@@ -57,6 +57,7 @@ class Accounting:
                 {"reason": i.reason, "count": i.count, "first_rows": i.rows} for i in self.excluded
             ],
             "never_reached_first_stage": self.not_reached,
+            "first_stage": self.first_stage,  # which: the funnel's first, or trends --from-stage's
             "outside_cohort_range": self.outside_range,
             "no_date_for_cohort_range": self.undated_range,
             "other_markets": self.other_markets,
