@@ -281,13 +281,11 @@ def headline(counts: dict[str, int], leads: int, stage_rows: list[dict], numbers
     """Return what changed in one or two sentences: the leads that moved, the stages only one side
     has, the biggest moves of the counts (a stage's, an exit's, a market's), and the targets whose
     status changed."""
-    flips = "".join(f" Target {r['target']}: {r['status_old'] or 'none'} -> {r['status_new'] or 'none'}."
-                    for r in targets if r["status_old"] != r["status_new"])
+    moved = "; ".join(_target_move(r) for r in targets)
+    flips = f" Target{'s' if len(targets) != 1 else ''}: {moved}." if targets else ""
     if not counts["any"] and not numbers:
         if targets:
-            goals = "; ".join(f"{r['target']} {r['goal_old'] or 'none'} -> {r['goal_new'] or 'none'}"
-                              for r in targets if r["goal_old"] != r["goal_new"])
-            return ("No lead and no number changes; the targets do" + (f" (goals: {goals})." if goals else ".") + flips)
+            return f"No lead or number changed; {len(targets)} target{'s' if len(targets) != 1 else ''} did: {moved}."
         return "No change: no lead changes furthest stage, bucket, exit or market, and every number is the same."
     kinds = [k for k in KINDS if counts[k]]
     parts = ", ".join(f"{counts[k]:,} {'furthest stage' if k == 'stage' else k}" for k in kinds)
@@ -308,6 +306,16 @@ def headline(counts: dict[str, int], leads: int, stage_rows: list[dict], numbers
                                  f"({cell(r['change'], 'delta')})") for r in markets if r["change"]]
     shown = [words for _, words in sorted(moves, key=lambda m: -m[0])[:3]]
     return text + (f" Biggest moves: {'; '.join(shown)}." if shown else "") + flips
+
+
+def _target_move(row: dict) -> str:
+    """Return how a target changed: its goal, its status and its actual, each where it moved."""
+    parts = [f"goal {row['goal_old'] or 'none'} -> {row['goal_new'] or 'none'}"] if row["goal_old"] != row["goal_new"] else []
+    if row["status_old"] != row["status_new"]:
+        parts.append(f"{row['status_old'] or 'none'} -> {row['status_new'] or 'none'}")
+    if rate_change(row["actual_new"], row["actual_old"]):
+        parts.append(f"actual {cell(row['actual_old'], 'rate')} -> {cell(row['actual_new'], 'rate')}")
+    return f"{row['target']} " + ", ".join(parts)
 
 
 def _date(value) -> str | None:
