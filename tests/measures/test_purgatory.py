@@ -500,3 +500,14 @@ def test_purgatory_words_fit_a_funnel_without_an_activity_rule():
     assert "\nThe two purgatories\n" in hubspot
     assert "Touched and dropped: the stage's activity rule." in run(
         "purgatory", str(ROOT / "samples" / "hubspot-contacts.csv"), "-q", "-f", "text", "--list").stdout
+
+
+def test_the_stuck_list_of_a_stage_without_an_activity_rule_defines_no_touched_and_dropped():
+    # the sample's SAL has an activity rule, MQL none: `--list --stage MQL` defined "Touched and
+    # dropped" all the same; the whole list (SAL's leads among them) does define it
+    from tests.conftest import ROOT
+
+    export = str(ROOT / "samples" / "hubspot-contacts.csv")
+    mql = run("purgatory", export, "--list", "--stage", "MQL", "-q", "-f", "text").stdout
+    assert "Past SLA: older in the stage than its SLA" in mql and "Touched and dropped" not in mql
+    assert "Touched and dropped: the stage's activity rule." in run("purgatory", export, "--list", "-q", "-f", "text").stdout

@@ -67,7 +67,7 @@ def _stuck_list_report(f: Funnel, stages: list[int], min_days: float | None, met
     if dropped:
         count += (f": {past:,} past the SLA (Stuck in the stage table), {dropped:,} touched and dropped only "
                   "(In progress there: within the SLA, or of unknown age)")
-    ruled = any(s.purgatory is not None for s in f.defs.stages)  # the activity rule's words only where a stage has one
+    ruled = any(f.defs.stages[i].purgatory is not None for i in stages)  # the activity rule's words only where a listed stage has one
     notes = [ColumnNotes([(None, f"{count}."), ("why", "Past SLA: older in the stage than its SLA with no next stage or exit."
                                                          + (" Touched and dropped: the stage's activity rule." if ruled else ""))])]
     for key, n in later.items():  # a replay: what happened after the as-of date was not known then
@@ -120,7 +120,8 @@ def _purgatories_table(f: Funnel, named: list[dict], has_amount: bool) -> Table:
             Column("max_days_in_stage", "Max days", "days")]
     if has_amount:
         cols += risk_columns(f)
-    title = "The two purgatories" if len(named) == 2 else "Purgatory"  # one, where no stage has an activity rule
+    kinds = {r["purgatory"] for r in named}  # never accepted, and touched and dropped where a stage has an activity rule
+    title = "The two purgatories" if len(kinds) > 1 else "Purgatory"
     return Table("purgatories", title, cols, named, [f"{r['purgatory']}: {r['rule']}." for r in named])
 
 
