@@ -444,8 +444,9 @@ def test_value_at_risk_in_several_currencies_is_a_total_per_currency(write):
 def test_the_shipped_log_definitions_keep_each_currencys_value_at_risk_apart():
     # definitions/pipedrive-log brought Deal - Value without Deal - Currency: euros and dollars
     # were added into one Value at risk (92,500 EUR + 476,400 USD read 568,900 at Qualified).
-    # Each stage's value at risk per currency is the sum of its stuck deals' amounts in that
-    # currency, summed here from the stuck list itself
+    # Each stage's value at risk per currency is the sum of its stuck deals' values in that
+    # currency, each deal's value and currency read here from the deals file itself (csv module)
+    import csv
     from collections import Counter
 
     from tests.conftest import ROOT
@@ -454,10 +455,13 @@ def test_the_shipped_log_definitions_keep_each_currencys_value_at_risk_apart():
             "-q", "-f", "json"]
     stages = json.loads(run(*args).stdout)["tables"]["stages"]
     listed = json.loads(run(*args, "--list", "--min-days", "0").stdout)["tables"]["stuck_leads"]
+    with open(ROOT / "samples" / "pipedrive-deals.csv", encoding="utf-8", newline="") as handle:
+        deals = {row["Deal - ID"]: row for row in csv.DictReader(handle)}
     sums = Counter()
     for lead in listed:
         if "past SLA" in (lead["why"] or ""):
-            sums[lead["stage"], lead["currency"]] += lead["amount"] or 0
+            deal = deals[lead["id"]]
+            sums[lead["stage"], deal["Deal - Currency"]] += float(deal["Deal - Value"] or 0)
     assert {c for _, c in sums} == {"EUR", "USD"}
     for row in stages[:-1]:  # Won has no SLA: nothing stuck, no value at risk
         assert row["value_at_risk"] is None, row  # dollars and euros added are no number
