@@ -577,3 +577,21 @@ def test_trends_from_a_later_stage_in_a_replay_counts_only_the_leads_that_had_re
     acc = json.loads(run("trends", export, "--from-stage", "SQL", *args).stdout)["accounting"]
     assert sql["reached"] == acc["leads_in_report"] == 1
     assert acc["never_reached_first_stage"] == 2
+
+
+def test_trends_from_a_later_stage_in_a_replay_of_a_status_column_counts_what_conversion_counts(write):
+    # a status column with a stage-since date: as of 02-10 A had moved to Proposal (since 01-20)
+    # though its Proposal borrows the win's date (02-25, after); B is at Contact Made since 01-05.
+    # conversion: Contact Made 2 (A B), Proposal 1 (A). trends --from-stage took Proposal's date
+    # alone and found 0 (and 1 at Contact Made)
+    export = write("st.csv", "id,created,stage,since,state,won_at\nA,2025-01-01,Proposal,2025-01-20,won,2025-02-25\n"
+                             "B,2025-01-02,Contact Made,2025-01-05,open,\nC,2025-01-03,Qualified,,open,\n")
+    defs = write("st.yml", "version: 1\ncolumns: {id: id, stage_now: stage, state: state, stage_since: since}\n"
+                           "stage_column: stage_now\nstages:\n  - {name: Qualified, date: created}\n  - {name: Contact Made}\n"
+                           "  - {name: Proposal}\n  - {name: Won, when: {state: {in: [won]}}, date: won_at}\n")
+    args = ["-d", defs, "--as-of", "2025-02-10", "-q", "-f", "json"]
+    reached = {r["stage"]: r["reached"] for r in json.loads(run("conversion", export, *args).stdout)["tables"]["stages"]}
+    assert (reached["Contact Made"], reached["Proposal"]) == (2, 1)
+    for stage in ("Contact Made", "Proposal"):
+        acc = json.loads(run("trends", export, "--from-stage", stage, *args).stdout)["accounting"]
+        assert acc["leads_in_report"] == reached[stage], (stage, acc)

@@ -305,11 +305,12 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     # with no dates at all nothing happens after the as-of date: compare with the last day there is
     limit = np.datetime64(as_of_ts.date(), "D") if as_of_ts is not None else np.datetime64("2199-12-31", "D")
     moved, settled = _status_moves(loaded, defs, limit)
-    in_funnel, after, later, at_stage = _in_funnel(loaded, limit, moved, cohort_stage)
+    in_funnel, after, later = _in_funnel(loaded, limit, moved)
     replay = as_of_ts is not None and loaded.latest_date is not None and as_of_ts < loaded.latest_date.normalize()
     accounting = Accounting(loaded.rows_read, list(loaded.excluded), 0, defs.stages[cohort_stage].name,
                             replayed_to=f"{as_of_ts:%Y-%m-%d}" if replay else None)
-    in_funnel = in_funnel & at_stage  # trends --from-stage: the leads that had reached that stage
+    if cohort_stage:  # trends --from-stage: the leads that had reached that stage by then
+        in_funnel = _reached_then(loaded, loaded.usable & in_funnel, cohort_stage, limit, later, moved, settled)
     keep = loaded.usable & in_funnel
     accounting.not_reached = int((loaded.usable & ~in_funnel).sum())
     undated_out = None
@@ -336,10 +337,7 @@ def at_as_of(loaded: LoadedExport, defs: Definitions, as_of: dt.date | None = No
     at_date = _replay_stages(at_reached, at_date, limit, later, None if moved is None else _gather(moved, idx), settled, dated)
     exit_codes = _exits_at(loaded, defs, idx, limit)
     accounting.unit, accounting.files = loaded.unit, list(loaded.files)
-    if dated is not None:
-        dated &= ~at_date.missing()
-    else:
-        dated = ~at_date.missing()
+    dated = ~at_date.missing() if dated is None else np.logical_and(dated, ~at_date.missing(), out=dated)  # in place: no copy
     unplaced = 0
     if replay:  # a stage with no date is placed when its lead was at a later one (or at it) by a stage since
         undated = at_reached & at_date.missing()
@@ -392,11 +390,9 @@ def _status_moves(loaded: LoadedExport, defs: Definitions, limit: np.datetime64)
     return np.where(later, status, -1).astype(np.int16), np.where(by_then, status, -1).astype(np.int16)
 
 
-def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | None = None,
-               stage: int = 0) -> tuple[np.ndarray, np.ndarray, list[bool], np.ndarray]:
-    """Return who is in the funnel at the as-of date, who has an event after it, which stages
-    have a date after it, and who had reached `stage` by then (by the same rules: the funnel's
-    own for the first stage).
+def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """Return who is in the funnel at the as-of date, who has an event after it, and which stages
+    have a date after it.
 
     In the funnel: a lead that reached some stage by then (dated at or before it, or undated).
     Effective dates never decrease along the stages, so the first stage's date tells, but for
@@ -417,7 +413,6 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
         after |= loaded.leads["stage_since"].to_numpy() >= np.datetime64(limit, "D") + DAY
     later = []
     future = np.zeros(len(loaded.leads), dtype=bool)  # a stage up to this one is dated after as-of (not an exit)
-    at_stage = None
     for i in range(reached.shape[1]):
         beyond = date[:, i] > last  # none is below every day
         after |= beyond
@@ -427,10 +422,21 @@ def _in_funnel(loaded: LoadedExport, limit: np.datetime64, moved: np.ndarray | N
         if moving is not None:
             future |= moving & undated
         in_funnel |= reached[:, i] & undated & ~future
-        if i == stage and stage:
-            at_stage = reached[:, i] & ((~undated & ~beyond) | (undated & ~future))
         later.append(bool(beyond.any()) or (moving is not None and bool(moving.any())))
-    return in_funnel, after, later, in_funnel if at_stage is None else at_stage
+    return in_funnel, after, later
+
+
+def _reached_then(loaded: LoadedExport, keep: np.ndarray, stage: int, limit: np.datetime64, later: list[bool],
+                  moved: np.ndarray | None, settled: np.ndarray | None) -> np.ndarray:
+    """Return which leads of `keep` had reached `stage` by the as-of date: the replay of their
+    stages (_replay_stages, on copies) says, so that the report's leads are those its tables count there."""
+    idx = _positions(keep)
+    reached, dated = _taken(loaded, "reached", idx, False), _taken(loaded, "dated", idx, False) if loaded.dated is not None else None
+    _replay_stages(reached, _taken(loaded, "date", idx, False), limit, later, None if moved is None else _gather(moved, idx),
+                   None if settled is None else _gather(settled, idx), dated)
+    out = np.zeros(len(keep), dtype=bool)
+    out[idx] = reached[:, stage]
+    return out
 
 
 def _in_range_counted(loaded: LoadedExport, stage: int, limit: np.datetime64, since: dt.date | None, until: dt.date | None,
