@@ -494,3 +494,16 @@ def test_an_unparseable_date_on_another_row_of_the_id_is_named_and_a_pipe_is_rea
     (b,) = json.loads(out)["leads"]
     assert (b["status"], b["unreadable_dates"]) == ("excluded", [])
     assert b["reason"].startswith("with an unparseable date (dates are ISO")
+
+
+def test_stdin_is_stdin_even_beside_a_file_named_dash(write, tmp_path, monkeypatch):
+    # a file named '-' in the working folder: explain's second read of the date cells took it for
+    # the export ('the file is empty', exit 2); '-' is stdin, read once
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_text("not the export\n", encoding="utf-8")
+    defs = write("d.yml", "version: 1\ncolumns: {id: Id}\nstages:\n  - {name: MQL, date: MQL}\n  - {name: SAL, date: SAL}\n")
+    result = run("explain", "-", "B", "-d", defs, "-q", "-f", "json",
+                 input="Id,MQL,SAL\nA,2026-01-02,2026-01-03\nB,2026-01-05,31/04/2026\n")
+    assert result.exit_code == 0, result.stderr
+    (b,) = json.loads(result.stdout)["leads"]
+    assert (b["status"], b["unreadable_dates"]) == ("excluded", [])

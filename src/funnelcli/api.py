@@ -238,7 +238,7 @@ def read_export(path: PathLike, defs: Definitions | PathLike | Sequence[PathLike
                           f"(their joins: {names})")
     path = os.fspath(path)
     # only a regular file has a fingerprint: hashing a pipe's first bytes would consume them
-    name = _cache_key(path, defs, bound, encoding, delimiter) if cache and content is None and os.path.isfile(path) else None
+    name = _cache_key(path, defs, bound, encoding, delimiter) if cache and content is None and path != "-" and os.path.isfile(path) else None
     if name is not None:
         from funnelcli.engine import cache as store
         from funnelcli.engine.leads import LoadedExport
@@ -490,7 +490,7 @@ def _unreadable_dates(path: str, defs: Definitions, loaded, encoding: str | None
     and a log (its rows are changes, not leads)."""
     from funnelcli.sources.fields import BAD_DATE
 
-    if not os.path.isfile(path) or defs.history is not None or not any(i.reason == BAD_DATE for i in loaded.excluded):
+    if path == "-" or not os.path.isfile(path) or defs.history is not None or not any(i.reason == BAD_DATE for i in loaded.excluded):
         return {}
     import numpy as np
 
