@@ -122,6 +122,7 @@ def _hubspot_deals(columns: list[Column], by: dict[str, Column]) -> Draft:
                                     "deal_type": "Deal Type"})
     if entered:
         _entered_dates(draft, columns)
+        _pipelines(draft, by.get("Pipeline"))
         return draft
     _status_funnel(draft, by["Deal Stage"], HUBSPOT_DEAL_STAGES, by.get("Create Date"), by.get("Close Date"), columns=columns)
     _pipelines(draft, by.get("Pipeline"))
@@ -130,21 +131,24 @@ def _hubspot_deals(columns: list[Column], by: dict[str, Column]) -> Draft:
 
 def _entered_dates(draft: Draft, columns: list[Column]) -> None:
     """Add a wide funnel from a HubSpot deals export's 'Date entered "<stage> (<pipeline>)"'
-    columns: a stage per column of the pipeline most deals have dates in, in the export's order
-    (HubSpot's pipeline order), Won and an exit per lost kind dated by their own columns. The
-    status column names only where a deal is now (a lost deal's 'Closed Lost'), the dates every
-    stage it passed."""
+    columns: a stage per column of the pipeline most deals have dates in, HubSpot's default stages
+    in its order and others by how many deals entered them (a funnel narrows; an export of every
+    property lists its columns alphabetically), Won and an exit per lost kind dated by their own
+    columns. The status column names only where a deal is now (a lost deal's 'Closed Lost'), the
+    dates every stage it passed."""
     entered = [(ENTERED.match(c.header), c) for c in columns if ENTERED.match(c.header)]
     filled: dict[str, int] = {}
     for m, c in entered:
         filled[m.group(2) or ""] = filled.get(m.group(2) or "", 0) + sum(c.counts.values())
     pipeline = max(filled, key=lambda p: filled[p])  # the first of the busiest, in the export's order
+    mine = [(m, c) for m, c in entered if (m.group(2) or "") == pipeline]
+    rank = {s.casefold(): i for i, s in enumerate(HUBSPOT_DEAL_STAGES)}
+    known = all(m.group(1).casefold() in rank or exit_of(m.group(1)) or is_won(m.group(1)) for m, _ in mine)
+    mine.sort(key=(lambda mc: rank.get(mc[0].group(1).casefold(), -1)) if known else (lambda mc: -mc[1].filled))
+    how = "in HubSpot's default pipeline order" if known else "in the order of how many deals entered each (a funnel narrows): check"
     draft.stages_above.append("Stages: the 'Date entered' columns of " + (f"the {pipeline} pipeline" if pipeline else "the pipeline")
-                              + ", in the export's order (HubSpot's pipeline order): a deal reached each stage it has a date "
-                              "in, and the earlier ones.")
-    for m, column in entered:
-        if (m.group(2) or "") != pipeline:
-            continue
+                              + f", {how}; a deal reached each stage it has a date in, and the earlier ones.")
+    for m, column in mine:
         name, blank = m.group(1), "" if column.counts else f"; check: blank in the {len(column.cells):,} rows read"
         if exit_of(name):
             draft.exits.append(Item(exit_of(name), [Entry("date", column.header, f"the day it was lost{blank}")]))
