@@ -515,3 +515,26 @@ def test_the_stuck_list_of_a_stage_without_an_activity_rule_defines_no_touched_a
     mql = run("purgatory", export, "--list", "--stage", "MQL", "-q", "-f", "text").stdout
     assert "Past SLA: older in the stage than its SLA" in mql and "Touched and dropped" not in mql
     assert "Touched and dropped: the stage's activity rule." in run("purgatory", export, "--list", "-q", "-f", "text").stdout
+
+
+def test_the_purgatories_heading_counts_kinds_not_rows(tmp_path):
+    # with SQL given SAL's activity rule too, the sample's named purgatories are never accepted
+    # (MQL) and touched and dropped twice (SAL, SQL): three rows, two kinds, "The two purgatories"
+    # (it said "Purgatory", counting rows); SAL and SQL alone, one kind: "Purgatory"
+    import shutil
+
+    from tests.conftest import ROOT
+
+    folder = tmp_path / "defs"
+    shutil.copytree(ROOT / "definitions", folder)
+    funnel = folder / "funnel.yml"
+    funnel.write_text(funnel.read_text(encoding="utf-8").replace(
+        "    sla_days: 30\n  - name: Opportunity", "    sla_days: 30\n    purgatory: {touches_at_most: 2, idle_days: 10}\n  - name: Opportunity"),
+        encoding="utf-8")
+    export = str(ROOT / "samples" / "hubspot-contacts.csv")
+    report = json.loads(run("purgatory", export, "-d", folder, "-q", "-f", "json").stdout)
+    assert [(r["purgatory"], r["stage"]) for r in report["tables"]["purgatories"]] == [
+        ("Never accepted", "MQL"), ("Touched and dropped", "SAL"), ("Touched and dropped", "SQL")]
+    assert "\nThe two purgatories\n" in run("purgatory", export, "-d", folder, "-q", "-f", "text").stdout
+    only = run("purgatory", export, "-d", folder, "--stage", "SAL", "-q", "-f", "text").stdout
+    assert "\nPurgatory\n---------\n" in only
