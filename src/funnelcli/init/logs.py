@@ -25,12 +25,6 @@ from funnelcli.init.guess import split_statuses
 # Shared
 
 
-def _pick(headers, names: tuple[str, ...]) -> str | None:
-    """Return the header that is one of `names`, in any case and spacing (Data Loader writes
-    Salesforce's OPPORTUNITYID, NEWVALUE), or None."""
-    return _loose(headers, names)
-
-
 def _key(text: str) -> str:
     """Return a header or value compared loosely: 'Property name', 'property_name' -> 'propertyname'."""
     return re.sub(r"[\s_\-/.]+", "", text).casefold()
@@ -162,13 +156,13 @@ LOG_TIME = ("change_time", "log_time", "Time", "Update time", "timestamp")
 
 
 def is_pipedrive_log(headers: set[str]) -> bool:
-    return all(_pick(headers, names) for names in (LOG_ID, LOG_FIELD, LOG_VALUE, LOG_TIME))
+    return all(_loose(headers, names) for names in (LOG_ID, LOG_FIELD, LOG_VALUE, LOG_TIME))
 
 
 def pipedrive_log(columns: list[Column], by: dict[str, Column]) -> Draft:
     draft = Draft("a Pipedrive deal changes log")
     draft.recognised("its deal id, field key, new value and change time columns")
-    ident, field, value, time = (_pick(by, names) for names in (LOG_ID, LOG_FIELD, LOG_VALUE, LOG_TIME))
+    ident, field, value, time = (_loose(by, names) for names in (LOG_ID, LOG_FIELD, LOG_VALUE, LOG_TIME))
     draft.column("id", ident, "the deal each change belongs to (a deal has many rows)")
     keys = {k.casefold(): k for k in by[field].counts}
     stage_key = keys.get("stage_id") or keys.get("stage") or next(iter(keys), "stage_id")
@@ -209,16 +203,16 @@ SF_STAGE_FIELDS = ("StageName", "Stage", "Status", "Lead Status")  # the API's n
 
 
 def is_salesforce_history(headers: set[str]) -> bool:
-    return all(_pick(headers, names) for names in (SF_ID, SF_FIELD, SF_VALUE, SF_TIME))
+    return all(_loose(headers, names) for names in (SF_ID, SF_FIELD, SF_VALUE, SF_TIME))
 
 
 def salesforce_history(columns: list[Column], by: dict[str, Column]) -> Draft:
-    ident, field, value, time = (_pick(by, names) for names in (SF_ID, SF_FIELD, SF_VALUE, SF_TIME))
+    ident, field, value, time = (_loose(by, names) for names in (SF_ID, SF_FIELD, SF_VALUE, SF_TIME))
     leads = ident.casefold().startswith("lead")
     record = "lead" if leads else "opportunity"
     draft = Draft(f"a Salesforce {'lead' if leads else 'opportunity'} field history")
     draft.recognised(f"its {ident}, {field}, {value} and {time} columns")
-    own_id = _pick(by, ("Id",))
+    own_id = _loose(by, ("Id",))
     own = f"; {own_id} is the change's own" if own_id else ""
     draft.column("id", ident, f"the {record} each change belongs to (one has many rows{own})")
     stage_key, why = _field_key(by[field], SF_STAGE_FIELDS[2:] if leads else SF_STAGE_FIELDS)
@@ -228,7 +222,7 @@ def salesforce_history(columns: list[Column], by: dict[str, Column]) -> Draft:
     _, exits, won = split_statuses(_values_in(rows, by[value]))
     known = SALESFORCE_LEAD_STATUSES if leads else SALESFORCE_STAGES
     # the stage a record was created in shows only as the old value of its first change
-    old = by.get(_pick(by, SF_OLD))
+    old = by.get(_loose(by, SF_OLD))
     stages, _, _ = split_statuses(log_stage_order(rows, by[ident], by[value], by[time], old))
     stages = _in_crm_order(stages, known)
     how = _order_note(known, stages, "Salesforce's default order", record)

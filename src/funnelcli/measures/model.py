@@ -122,7 +122,7 @@ MARK = "*"
 _WIDE = Context(prec=400)  # enough digits for any float: 1e28 needs 29 at 0 decimals, the default context 28
 
 
-def _half_up(value: float, places: int = 1, scale: int = 0) -> Decimal:
+def half_up(value: float, places: int = 1, scale: int = 0) -> Decimal:
     """Return value times 10^scale rounded half up at `places` decimals, as people round (5.25 ->
     5.3). Scaled as a decimal: 0.5125 * 100 in floats is 51.24999999999999, which rounds down."""
     return Decimal(repr(value)).scaleb(scale).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_WIDE)
@@ -133,7 +133,7 @@ def rate_change(new: float | None, old: float | None) -> float | None:
     they are shown (0.1 of a percent), so that 68.4% against 56.8% reads +11.6 pp, never +11.7."""
     if new is None or old is None:
         return None
-    return float((_half_up(new, scale=2) - _half_up(old, scale=2)) / 100)  # divided as decimals: 0.011, not 0.011000000000000001
+    return float((half_up(new, scale=2) - half_up(old, scale=2)) / 100)  # divided as decimals: 0.011, not 0.011000000000000001
 
 
 def cell(value: Any, kind: str) -> str:
@@ -143,15 +143,15 @@ def cell(value: Any, kind: str) -> str:
     if kind == "count":
         return f"{value:,}"
     if kind == "rate":
-        return f"{_half_up(value, scale=2)}%"
+        return f"{half_up(value, scale=2)}%"
     if kind == "days":
-        return f"{_half_up(value).normalize():,f}"
+        return f"{half_up(value).normalize():,f}"
     if kind == "number":  # an amount or a count from the export, whole: 1,234,567 (never 1.23457e+06), 12,345.67
-        return f"{_half_up(value, 2).normalize():,f}"
+        return f"{half_up(value, 2).normalize():,f}"
     if kind == "money":
-        return f"{_half_up(value, 0):,f}"
+        return f"{half_up(value, 0):,f}"
     if kind == "pp":
-        return f"{_half_up(value, scale=2):+} pp"
+        return f"{half_up(value, scale=2):+} pp"
     if kind == "delta":
         return f"{value:+,}"
     return str(value)

@@ -44,8 +44,9 @@ def conversion(f: Funnel, by: str | None = None) -> Report:
     elif f.as_of is not None and len(f.stages) > 1 and f.reached[:, -1].any():  # said, not left out without a word
         notes.append(f"Cycle time {first} to {last}: none: no lead that reached {last} has dates of its own at both "
                      f"{first} and {last}.")
-    if no_days_note(f, rows):
-        notes.append(ColumnNotes([(("median_days", "p75_days", "p90_days"), no_days_note(f, rows))]))
+    none = no_days_note(f, rows)
+    if none:
+        notes.append(ColumnNotes([(("median_days", "p75_days", "p90_days"), none)]))
     data["cycle_time"] = cycle
     columns = stage_columns(f, by)
     columns.insert(len(columns) - 3, Column("skipped", "Skipped", "count", extra=True, priority=3))

@@ -8,7 +8,6 @@ stages the step rate, otherwise the rate across the stages between). A stuck tar
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import numpy as np
 
@@ -16,6 +15,7 @@ from funnelcli.definitions import Target
 from funnelcli.engine.funnel import Funnel
 from funnelcli.engine.groups import rate
 from funnelcli.measures import keys
+from funnelcli.measures.model import half_up
 
 MET, MISSED, NO_DATA = "met", "missed", "no data"
 
@@ -34,7 +34,7 @@ def _goal(target: Target) -> str:
     """Return the goal as the definitions give it, in percent (0.515 -> '>= 51.5%', 0.8 -> '>= 80%';
     '57.1%' in the definitions, 0.5710000000000001 as a float, -> '>= 57.1%')."""
     value = target.minimum if target.minimum is not None else target.maximum
-    shown = f"{Decimal(repr(value)).scaleb(2).quantize(Decimal('1e-4')).normalize():f}"
+    shown = f"{half_up(value, 4, scale=2).normalize():f}"
     return f"{'>=' if target.minimum is not None else '<='} {shown}%"
 
 
