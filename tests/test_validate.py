@@ -695,3 +695,13 @@ def test_a_long_value_is_named_not_quoted_whole(tmp_path):
     assert result.exit_code == 1
     assert "a definitions file must be a mapping, got 'just some text just some text just some text just some text '... " \
            "(1,499 characters)" in result.stdout  # 100 times 15 characters, the last space trimmed by YAML
+
+
+def test_format_problems_github_writes_control_characters_out():
+    # an export's header with ESC c (a terminal reset) or an OSC title in a path reached the CI log
+    # raw: they are written out as the text lines write them; line breaks stay GitHub's %0A
+    problem = Problem("e\x1b]0;PWNED\x07.yml", 3, 4, "warning", "hidden-column", "say j_amount: Amt\x1b[2J\x1bc\nnext")
+    line = format_problems([problem], "github")
+    assert "\x1b" not in line and "\x07" not in line
+    assert line == ("::warning file=e\\x1b]0;PWNED\\x07.yml,line=3,col=4,title=funnelcli hidden-column::"
+                    "say j_amount: Amt\\x1b[2J\\x1bc%0Anext\n")

@@ -961,3 +961,21 @@ def test_a_joined_name_that_hides_a_column_of_a_log_is_told_too(write):
     assert "1 column of the export, 'state', hidden by join 'deals'; every use of 'state' reads the joined" in result.stderr
     rows = stage_rows(report_of(result))
     assert (rows["A"]["reached"], rows["Won"]["reached"]) == (2, 1)
+
+
+def test_a_line_break_in_a_joined_header_or_path_starts_no_line_of_its_own_on_stderr(write, tmp_path):
+    # stderr's messages are written a line at a time, each line's controls written out: a value put
+    # in unquoted ('(say j_amount: HEADER)', a join's path in its account line) started a line of
+    # its own, 'funnelcli: error: forged'
+    export = write("e.csv", "id,created,amount\n1,2025-01-01,5\n2,2025-01-02,6\n")
+    forged = "Amt\nfunnelcli: error: forged"
+    (tmp_path / "k\nfunnelcli: error: forged2.csv").write_text(f'id,"{forged}"\n1,7\n2,8\n', encoding="utf-8")
+    defs = write("f.yml", "version: 1\ncolumns: {id: id, created: created}\njoins:\n  - name: j\n"
+                          '    path: "k\\nfunnelcli: error: forged2.csv"\n    on: id\n'
+                          '    columns: {amount: "Amt\\nfunnelcli: error: forged"}\nstages:\n  - {name: Lead, date: created}\n')
+    result = run("conversion", export, "-d", defs, "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and not any(line.startswith("funnelcli: error") for line in lines), result.stderr
+    assert "(say j_amount: Amt\\x0afunnelcli: error: forged)" in result.stderr
+    assert "k\\x0afunnelcli: error: forged2.csv (join j): 2 rows read" in result.stderr

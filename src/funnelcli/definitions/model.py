@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from funnelcli.definitions.yamldoc import Where
-from funnelcli.errors import FunnelError, Problem, option
+from funnelcli.errors import FunnelError, Problem, option, visible
 
 # --------------------------------------------------------------------------------------------
 # The model
@@ -395,7 +395,8 @@ def hidden_by_joins(defs: Definitions, headers: list[str]) -> list[tuple[str, Jo
 def hidden_message(name: str, join: Join, export: str) -> str:
     return (f"join {join.name!r} brings in {name!r} (its file's column {join.columns[name]!r}), and {export} has a column "
             f"{name!r} too: every use of {name!r} reads the joined one, never the export's; if the export's is meant, "
-            f"give the joined column another name in the join's columns: (say {join.name}_{name}: {join.columns[name]})")
+            f"give the joined column another name in the join's columns: (say {visible(join.name)}_{visible(name)}: "
+            f"{visible(join.columns[name])})")
 
 
 def check_headers(defs: Definitions, headers: list[str], export: str, file: str = "") -> list[Problem]:

@@ -2,24 +2,32 @@
 
 A GitHub annotation is a workflow command, `::error file=F,line=L,col=C,title=T::message`: the
 rule goes in its title (the bold line the pull request shows), and GitHub's escaping applies:
-`%`, CR and LF in the message; those and `:` and `,` in a property.
+`%`, CR and LF in the message; those and `:` and `,` in a property. Other control characters
+are written out first (ESC as \\x1b), as the text lines write them: a value never resets or
+retitles the terminal a CI log is shown in.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
-from funnelcli.errors import Problem
+from funnelcli.errors import Problem, visible
 
 PROBLEM_FORMATS = ("text", "github", "json")
 
 
+def _shown(value: str) -> str:
+    """Return value with its control characters written out, line breaks aside (GitHub's %0A)."""
+    return re.sub(r"[^\r\n]+", lambda part: visible(part.group()), value)
+
+
 def _property(value: str) -> str:
-    return str(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(":", "%3A").replace(",", "%2C")
+    return _shown(str(value)).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A").replace(":", "%3A").replace(",", "%2C")
 
 
 def _message(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return _shown(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def format_problems(problems: list[Problem], fmt: str, cli: bool = True) -> str:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from funnelcli.definitions import Definitions, walk_leaves
 from funnelcli.definitions.yamldoc import Doc, Where
-from funnelcli.errors import InputError, Problem
+from funnelcli.errors import InputError, Problem, visible
 
 HEAD_ROWS, TAIL_ROWS = 10_000, 1_000  # the rows whose dates are parsed when the export is longer
 SHOWN = 5  # values named in a drift warning
@@ -402,10 +402,10 @@ def format_advice(failing: pa.ChunkedArray, header: str, formats: tuple, defs: D
         return "no common format reads them either: correct them in the CRM, or leave them out knowingly"
     if best is None:
         given = f"its formats {list(formats)!r}" if formats else "ISO dates"
-        return f"they fit neither {given} nor a common format: give the column its format with date_formats: {{{header}: '...'}}"
+        return f"they fit neither {given} nor a common format: give the column its format with date_formats: {{{visible(header)}: '...'}}"
     chosen, most = _covering(failing, defs, best, most)
     fitted = f"{most:,} of {len(failing):,}" if most < len(failing) else "all of them"
     listed = ", ".join(repr(f) for f in (*formats, *chosen))
     named = f"the format {best!r} reads" if len(chosen) == 1 else \
         f"the formats {', '.join(repr(f) for f in chosen[:-1])} and {chosen[-1]!r} read"
-    return f"{named} {fitted}: date_formats: {{{header}: [{listed}]}}"
+    return f"{named} {fitted}: date_formats: {{{visible(header)}: [{listed}]}}"

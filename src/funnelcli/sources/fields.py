@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from funnelcli.definitions import NUMBER_FIELDS, Definitions
 from funnelcli.definitions.model import EARLIEST_DAY, LATEST_DAY
-from funnelcli.errors import InputError
+from funnelcli.errors import InputError, visible
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import categorical, id_keys, parse_dates, quantities, repeats
 from funnelcli.sources.csvfile import FOOTER, RawTable
@@ -82,9 +82,9 @@ class FileAccount:
             return f"{count:,} {what} (row{'s' if count != 1 else ''} {', '.join(map(str, rows))}{more})"
 
         if self.rows_read == 0:
-            return f"{self.name} ({self.role}): 0 rows read (the file has a header only)"
+            return f"{visible(self.name)} ({self.role}): 0 rows read (the file has a header only)"
         shown = " + ".join(part(count, what) for count, what in self.parts if count)
-        return f"{self.name} ({self.role}): {self.rows_read:,} row{'s' if self.rows_read != 1 else ''} read = {shown}"
+        return f"{visible(self.name)} ({self.role}): {self.rows_read:,} row{'s' if self.rows_read != 1 else ''} read = {shown}"
 
     def as_dict(self) -> dict:
         return {"file": self.name, "role": self.role, "rows_read": self.rows_read,
@@ -492,7 +492,7 @@ def no_date_parses(name: str, header: str, example: str, defs: Definitions, fail
                            header, formats, defs, only_a_format=True)
     if not formats:
         hint = (f"set date_format in the definitions; {advice} (or date_format: for every column)" if advice else
-                f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{header}: ...}} "
+                f"set date_format in the definitions (e.g. date_format: '%m/%d/%Y %I:%M %p'), or date_formats: {{{visible(header)}: ...}} "
                 "for this column alone")
     else:
         hint = f"they don't fit {'its date_formats' if formats != defs.date_format else 'date_format'} {list(formats)!r}"

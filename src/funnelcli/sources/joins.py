@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from funnelcli.definitions import Definitions, Join
-from funnelcli.errors import InputError, option
+from funnelcli.errors import InputError, option, visible
 from funnelcli.sources import read_joined
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import numbers, parse_times
@@ -171,7 +171,7 @@ def hidden_columns(raw: RawTable, defs: Definitions) -> list[RowIssue]:
     return [RowIssue(f"of the export, {name!r}, hidden by join {join.name!r}", 1, [], unit="column",
                      detail=f"every use of {name!r} reads the joined file's column {join.columns[name]!r}, never the export's; "
                             f"if the export's is meant, give the joined column another name in the join's columns: "
-                            f"(say {join.name}_{name}: {join.columns[name]})")
+                            f"(say {visible(join.name)}_{visible(name)}: {visible(join.columns[name])})")
             for name, join in hidden_by_joins(defs, raw.header)]
 
 
