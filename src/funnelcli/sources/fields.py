@@ -31,6 +31,7 @@ from funnelcli.sources.shapes import Evidence, flag_evidence, read_flags, status
 # placeholder dates (definitions.model): on or before EARLIEST, or after LATEST, no date
 EARLIEST = np.datetime64(EARLIEST_DAY, "D")
 LATEST = np.datetime64(LATEST_DAY, "D")
+PLACEHOLDER_DAYS = f"(on or before {EARLIEST}, or after {LATEST})"  # as the notices and reasons name them
 
 
 BAD_DATE = "with an unparseable date"  # the reason a row is excluded for a date cell no format reads
@@ -39,7 +40,7 @@ BAD_DATE = "with an unparseable date"  # the reason a row is excluded for a date
 def without_placeholders(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return times (datetime64) with the placeholder dates (1900-01-01, 9999-12-31, a zero Unix
     time: on or before EARLIEST or after LATEST) made NaT, and which they were."""
-    days = times.astype("datetime64[D]")
+    days = times.astype("datetime64[D]", copy=False)  # days already (a wide export's): no copy
     placeholder = ~np.isnat(times) & ((days <= EARLIEST) | (days > LATEST))
     if placeholder.any():
         times = np.where(placeholder, np.array("NaT", dtype=times.dtype), times)
@@ -364,13 +365,13 @@ def _reduce(raw: RawTable, defs: Definitions, keys: dict[str, str], offset: int)
     unusable = blank | empty
     placeholder = np.zeros(n, dtype=bool)
     placeholder_examples: dict[str, str] = {}
-    for h, (days, _, column) in parsed.items():
-        far = ~np.isnat(days) & ((days <= EARLIEST) | (days > LATEST))
+    for h, (days, bad, column) in list(parsed.items()):
+        days, far = without_placeholders(days)
         if far.any():
             first = np.flatnonzero(far & ~placeholder)[:1]
             if len(first):
                 placeholder_examples[h] = repr(column[int(first[0])].as_py())
-            days[far] = np.datetime64("NaT")
+            parsed[h] = (days, bad, column)
             placeholder |= far
     bad_date = np.zeros(n, dtype=bool)
     bad_counts, bad_date_texts = {}, {}
@@ -539,7 +540,7 @@ def _part_notices(parts: list[_Part], store: _Store, dates: dict, rows: np.ndarr
                  for h in parts[0].headers if any(h in p.blanked_examples for p in parts)][:3]
         blanked = issue("with a value the definitions read as blank (blank_values)", hit, rows, examples=shown, detail="read as blank")
     placeholder = store.take("placeholder")
-    return [blanked, issue(f"with a placeholder date (on or before {EARLIEST}, or after {LATEST})", placeholder & usable, rows,
+    return [blanked, issue(f"with a placeholder date {PLACEHOLDER_DAYS}", placeholder & usable, rows,
                            detail="read as no date", examples=placeholder_examples)]
 
 

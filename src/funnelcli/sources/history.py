@@ -26,7 +26,7 @@ from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import categorical, numeric_keys, parse_times, plain_digits
 from funnelcli.sources.cells import ids as read_ids
 from funnelcli.sources.csvfile import RawTable
-from funnelcli.sources.fields import EARLIEST, LATEST, FileAccount, blank_out, no_date_parses, without_placeholders
+from funnelcli.sources.fields import PLACEHOLDER_DAYS, FileAccount, blank_out, no_date_parses, without_placeholders
 from funnelcli.sources.shapes import Evidence, value_codes
 
 
@@ -63,19 +63,18 @@ def pivot_log(raw: RawTable, defs: Definitions) -> tuple[RawTable, Evidence, Fil
     blank_stage = change & timed & (codes < 0)  # a change naming nothing at all: no value to add to values:
     unknown = change & timed & ~named & ~blank_stage
     kept = change & timed & named
-    far = f"(on or before {EARLIEST}, or after {LATEST})"
     excluded_masks = {
         "blank in every column the definitions use": empty,
         "with a blank id": blank_id & ~empty,
         f"with no date or an unparseable date in {history.at!r}": undated,
-        f"with a placeholder date in {history.at!r} {far}": change & placeholder,
+        f"with a placeholder date in {history.at!r} {PLACEHOLDER_DAYS}": change & placeholder,
         f"whose {history.stage!r} is blank": blank_stage,
         "whose stage names no stage and no exit": unknown,
     }
     other = ~change & usable  # owner changes and the like: not stage changes
 
     notices = [blanked, _unknown_values(unknown, codes, categories, rows, history.stage),
-               issue(f"with a placeholder date in {history.at!r} {far} where no stage changes (an owner change, say)",
+               issue(f"with a placeholder date in {history.at!r} {PLACEHOLDER_DAYS} where no stage changes (an owner change, say)",
                      other & placeholder, rows, detail="read as no date")]
     leads = int(lead_codes.max(initial=-1)) + 1  # codes run from 0, in order of first appearance
     if leads == 0:
