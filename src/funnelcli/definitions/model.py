@@ -393,10 +393,16 @@ def hidden_by_joins(defs: Definitions, headers: list[str]) -> list[tuple[str, Jo
 
 
 def hidden_message(name: str, join: Join, export: str) -> str:
+    """Return validate's warning of a name `join` brings in that hides a column of `export`."""
     return (f"join {join.name!r} brings in {name!r} (its file's column {join.columns[name]!r}), and {export} has a column "
-            f"{name!r} too: every use of {name!r} reads the joined one, never the export's; if the export's is meant, "
-            f"give the joined column another name in the join's columns: (say {visible(join.name)}_{visible(name)}: "
-            f"{visible(join.columns[name])})")
+            f"{name!r} too: {hidden_advice(name, join)}")
+
+
+def hidden_advice(name: str, join: Join) -> str:
+    """Return what a hidden column means and what to do (validate's warning and the run's notice)."""
+    return (f"every use of {name!r} reads the joined file's column {join.columns[name]!r}, never the export's; if the "
+            f"export's is meant, give the joined column another name in the join's columns: (say {visible(join.name)}_"
+            f"{visible(name)}: {visible(join.columns[name])})")
 
 
 def check_headers(defs: Definitions, headers: list[str], export: str, file: str = "") -> list[Problem]:

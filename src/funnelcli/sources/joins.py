@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from funnelcli.definitions import Definitions, Join
-from funnelcli.errors import InputError, option, visible
+from funnelcli.errors import InputError, option
 from funnelcli.sources import read_joined
 from funnelcli.sources.accounting import SHOW_ROWS, RowIssue, issue
 from funnelcli.sources.cells import numbers, parse_times
@@ -166,13 +166,10 @@ ONLY_EXCLUDED = "matched only rows of the export that are excluded"
 def hidden_columns(raw: RawTable, defs: Definitions) -> list[RowIssue]:
     """Return a notice per column of the export a join's name hides (validate warns of it too):
     every use of the name reads the joined file's column."""
-    from funnelcli.definitions.model import hidden_by_joins
+    from funnelcli.definitions.model import hidden_advice, hidden_by_joins
 
     return [RowIssue(f"of the export, {name!r}, hidden by join {join.name!r}", 1, [], unit="column",
-                     detail=f"every use of {name!r} reads the joined file's column {join.columns[name]!r}, never the export's; "
-                            f"if the export's is meant, give the joined column another name in the join's columns: "
-                            f"(say {visible(join.name)}_{visible(name)}: {visible(join.columns[name])})")
-            for name, join in hidden_by_joins(defs, raw.header)]
+                     detail=hidden_advice(name, join)) for name, join in hidden_by_joins(defs, raw.header)]
 
 
 def join_path(join: Join, bound: dict[str, str] | None) -> str:
