@@ -15,6 +15,7 @@ Anything else goes to `guess.generic`.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from funnelcli.init.columns import Column, by_rows, id_column, id_note, profile
 from funnelcli.init.draft import Draft, Entry, Item, value_item
@@ -122,9 +123,8 @@ def _hubspot_deals(columns: list[Column], by: dict[str, Column]) -> Draft:
                                     "deal_type": "Deal Type"})
     if entered:
         _entered_dates(draft, columns)
-        _pipelines(draft, by.get("Pipeline"))
-        return draft
-    _status_funnel(draft, by["Deal Stage"], HUBSPOT_DEAL_STAGES, by.get("Create Date"), by.get("Close Date"), columns=columns)
+    else:
+        _status_funnel(draft, by["Deal Stage"], HUBSPOT_DEAL_STAGES, by.get("Create Date"), by.get("Close Date"), columns=columns)
     _pipelines(draft, by.get("Pipeline"))
     return draft
 
@@ -137,27 +137,26 @@ def _entered_dates(draft: Draft, columns: list[Column]) -> None:
     columns. The status column names only where a deal is now (a lost deal's 'Closed Lost'), the
     dates every stage it passed."""
     entered = [(ENTERED.match(c.header), c) for c in columns if ENTERED.match(c.header)]
-    filled: dict[str, int] = {}
+    filled: Counter = Counter()
     for m, c in entered:
-        filled[m.group(2) or ""] = filled.get(m.group(2) or "", 0) + sum(c.counts.values())
+        filled[m.group(2) or ""] += c.filled
     pipeline = max(filled, key=lambda p: filled[p])  # the first of the busiest, in the export's order
-    mine = [(m, c) for m, c in entered if (m.group(2) or "") == pipeline]
+    dated = {m.group(1): c for m, c in entered if (m.group(2) or "") == pipeline}
+    stages, exits, won = split_statuses(list(dated))
     rank = {s.casefold(): i for i, s in enumerate(HUBSPOT_DEAL_STAGES)}
-    known = all(m.group(1).casefold() in rank or exit_of(m.group(1)) or is_won(m.group(1)) for m, _ in mine)
-    mine.sort(key=(lambda mc: rank.get(mc[0].group(1).casefold(), -1)) if known else (lambda mc: -mc[1].filled))
+    known = all(s.casefold() in rank for s in stages)
+    stages.sort(key=(lambda s: rank[s.casefold()]) if known else (lambda s: -dated[s].filled))
     how = "in HubSpot's default pipeline order" if known else "in the order of how many deals entered each (a funnel narrows): check"
     draft.stages_above.append("Stages: the 'Date entered' columns of " + (f"the {pipeline} pipeline" if pipeline else "the pipeline")
                               + f", {how}; a deal reached each stage it has a date in, and the earlier ones.")
-    for m, column in mine:
-        name, blank = m.group(1), "" if column.counts else f"; check: blank in the {len(column.cells):,} rows read"
-        if exit_of(name):
-            draft.exits.append(Item(exit_of(name), [Entry("date", column.header, f"the day it was lost{blank}")]))
-        elif is_won(name):
-            draft.stages.append(Item("Won", [Entry("date", column.header, f"the day it was won{blank}")]))
-        else:
-            draft.stages.append(Item(name, [Entry("date", column.header, f"reached when the date is filled{blank}")]))
-    won = [s for s in draft.stages if s.name == "Won"]
-    draft.stages = [s for s in draft.stages if s.name != "Won"] + won[:1]  # the last stage, whatever the column order
+
+    def date(name: str, what: str) -> list[Entry]:
+        blank = "" if dated[name].counts else f"; check: blank in the {len(dated[name].cells):,} rows read"
+        return [Entry("date", dated[name].header, f"{what}{blank}")]
+
+    draft.stages += [Item(s, date(s, "reached when the date is filled")) for s in stages]
+    draft.stages += [Item("Won", date(won[0], "the day it was won"))] if won else []
+    draft.exits += [Item(name, date(values[0], "the day it was lost")) for name, values in exits.items()]
     others = [p for p in filled if p != pipeline]
     if others:
         draft.outro.append(f"check: the export holds the stage dates of other pipelines too ({', '.join(others)}), whose "
