@@ -606,8 +606,9 @@ def _meta(f: Funnel, asked: list[str], missing: list[dict]) -> list[tuple[str, s
     ]
     if f.defs.overrides:
         meta.insert(2, ("Set", "; ".join(f.defs.overrides)))
-    if joined_line(f.accounting):  # as the other reports' headers name them
-        meta.insert(1, ("Joined", joined_line(f.accounting)))
+    joined = joined_line(f.accounting)
+    if joined:  # as the other reports' headers name them
+        meta.insert(1, ("Joined", joined))
     found = len(asked) - len(missing)
     text = f"{len(asked)} asked, {found} found"
     if missing:

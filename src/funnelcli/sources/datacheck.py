@@ -82,7 +82,7 @@ def check_joined(path: str, join, defs: Definitions, *, encoding: str | None = N
     named = dataclasses.replace(raw, table=pa.table({c: raw.column(h) for c, h in join.columns.items()}))
     named_blank = {c for c, h in join.columns.items() if h in blank}
     named_roles = {c: roles[h] for c, h in join.columns.items() if h in roles}
-    return problems + drift(named, defs, named_blank, log=False) + unnamed(named, defs, named_blank, named_roles, log=False)
+    return problems + drift(named, defs, named_blank, export=False) + unnamed(named, defs, named_blank, named_roles, export=False)
 
 
 def _blank_columns(raw, defs: Definitions, file: str | None, holder: str):
@@ -150,10 +150,10 @@ def _counts(column: pa.ChunkedArray, rows: np.ndarray | None) -> dict[str, int]:
             if v is not None and v != ""}
 
 
-def drift(raw, defs: Definitions, blank: set[str], log: bool = True) -> list[Problem]:
-    """Return a drift-value warning for each listed value that no row has (see the module); `log`
-    False for a joined file, which holds none of a log's stage changes."""
-    listed = [x for x in _listed(defs) if x[0] in raw.table.column_names and x[0] not in blank and (log or x[5] != "log")]
+def drift(raw, defs: Definitions, blank: set[str], export: bool = True) -> list[Problem]:
+    """Return a drift-value warning for each listed value that no row has (see the module); `export`
+    False for a joined file (its columns by the join's names), which holds none of a log's stage changes."""
+    listed = [x for x in _listed(defs) if x[0] in raw.table.column_names and x[0] not in blank and (export or x[5] != "log")]
     if not listed:
         return []
     log_rows = None
@@ -175,10 +175,11 @@ def drift(raw, defs: Definitions, blank: set[str], log: bool = True) -> list[Pro
     return problems
 
 
-def unnamed(raw, defs: Definitions, blank: set[str], roles: dict, log: bool = True) -> list[Problem]:
+def unnamed(raw, defs: Definitions, blank: set[str], roles: dict, export: bool = True) -> list[Problem]:
     """Return a warning for each status or log column with values that name no stage and no exit,
     and each flag column with values neither true nor false: what the run reports (a status it
-    counts at no stage, a log row it excludes, a row it excludes for its flag)."""
+    counts at no stage, a log row it excludes, a row it excludes for its flag). `export` False for
+    a joined file's columns by the join's names: no log's rows, and its flags are check_joined's."""
     from funnelcli.sources.shapes import listed_values
 
     known = set(defs.stage_values())
@@ -187,7 +188,7 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict, log: bool = Tr
         header = defs.header(defs.stage_column)
         listed = listed_values(defs, defs.field_key(defs.stage_column))
         checks.append((header, None, "the run counts those leads by their dates and rules only", known | listed))
-    if defs.history is not None and log:  # a joined file's (log False) columns are checked by their names, never as the log
+    if defs.history is not None and export:
         from funnelcli.sources.history import stage_changes
 
         checks.append((defs.history.stage, np.asarray(stage_changes(raw, defs), dtype=bool),
@@ -215,7 +216,7 @@ def unnamed(raw, defs: Definitions, blank: set[str], roles: dict, log: bool = Tr
                                    f"{role}: {rows_hold} of {header!r} that name{'s' if n == 1 else ''} no stage and no exit: "
                                    f"{shown}{more}; {then}; add them to a stage's or an exit's values: to count them"
                                    + (", or to history: reopen: when they reopen a lead after an exit" if defs.history else "")))
-    return problems + (flags(raw, defs, blank, roles) if log else [])  # a joined file's flags: check_joined
+    return problems + (flags(raw, defs, blank, roles) if export else [])
 
 
 def _rows_of(n: int, name: str) -> str:
