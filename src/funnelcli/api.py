@@ -479,38 +479,12 @@ def explain(export: PathLike, ids: Sequence[str], defs: Definitions | PathLike |
 
     defs = _as_definitions(defs)
     loaded = read_export(export, defs, encoding=encoding, delimiter=delimiter, joins=joins, cache=cache)
-    unread = _unreadable_dates(os.fspath(export), defs, loaded, encoding, delimiter)
-    return explain_report.explain(loaded, funnel(loaded, defs, as_of=as_of), list(ids), unread)
-
-
-def _unreadable_dates(path: str, defs: Definitions, loaded, encoding: str | None, delimiter: str | None) -> dict:
-    """Return, for explain, each row of the export excluded for an unparseable date with the cells
-    that are no date ({row: [(header, text)]}), read again from the file: the lead table keeps
-    no text. Empty for stdin, a pipe or a FIFO (read once: a second read finds nothing, or waits)
-    and a log (its rows are changes, not leads)."""
+    from funnelcli.sources import unreadable_dates
     from funnelcli.sources.fields import BAD_DATE
 
-    if path == "-" or not os.path.isfile(path) or defs.history is not None or not any(i.reason == BAD_DATE for i in loaded.excluded):
-        return {}
-    import numpy as np
-
-    from funnelcli.sources.cells import parse_dates
-    from funnelcli.sources.csvfile import read_csv
-    from funnelcli.sources.fields import blank_out
-    from funnelcli.sources.parquetfile import is_parquet, read_parquet
-
-    joined = {c for j in defs.joins for c in j.columns}
-    headers = sorted(h for h in defs.headers() if h in defs.date_headers() and h not in joined)
-    if not headers:
-        return {}
-    raw = read_parquet(path, headers) if is_parquet(path) else read_csv(path, headers, encoding, delimiter)
-    raw, _ = blank_out(raw, defs.blank_values, "")  # as the run reads them: a blank value is no date, not a bad one
-    out: dict[int, list] = {}
-    for h in headers:
-        _, bad, text = parse_dates(raw.column(h), defs.formats(h), defs.timezone)
-        for at in np.flatnonzero(bad)[:10_000]:  # a few rows are explained; a column of them stopped the run
-            out.setdefault(int(raw.rows[at]), []).append((h, text[int(at)].as_py()))
-    return out
+    # the lead table keeps no text: the cells that excluded rows for their dates are read again
+    unread = unreadable_dates(os.fspath(export), defs, encoding, delimiter) if any(i.reason == BAD_DATE for i in loaded.excluded) else {}
+    return explain_report.explain(loaded, funnel(loaded, defs, as_of=as_of), list(ids), unread)
 
 
 def missing_ids(report) -> list[str]:

@@ -13,6 +13,7 @@ code) over typed fields: here, not in the engine, because a source needs them to
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from funnelcli.definitions import Definitions
@@ -91,6 +92,33 @@ def read_joined(path: str, join, needed: list, encoding: str | None = None):
         if is_parquet(path):
             return read_parquet(path, needed, what=what, may_be_empty=True)
         return read_csv(path, needed, join.encoding or encoding, None, what=what, may_be_empty=True)
+
+
+def unreadable_dates(path: str, defs: Definitions, encoding: str | None = None, delimiter: str | None = None) -> dict[int, list]:
+    """Return the export's date cells no format reads, by row ({row: [(header, text)]}), read again
+    from the file (for explain: the lead table keeps no text). Empty for stdin, a pipe or a FIFO
+    (read once: a second read finds nothing, or waits) and a log (its rows are changes, not leads)."""
+    if path == "-" or not os.path.isfile(path) or defs.history is not None:
+        return {}
+    import numpy as np
+
+    from funnelcli.sources.cells import parse_dates
+    from funnelcli.sources.csvfile import read_csv
+    from funnelcli.sources.fields import blank_out
+    from funnelcli.sources.parquetfile import is_parquet, read_parquet
+
+    joined = {c for j in defs.joins for c in j.columns}
+    headers = sorted(h for h in defs.headers() if h in defs.date_headers() and h not in joined)
+    if not headers:
+        return {}
+    raw = read_parquet(path, headers) if is_parquet(path) else read_csv(path, headers, encoding, delimiter)
+    raw, _ = blank_out(raw, defs.blank_values)  # as the run reads them: a blank value is no date, not a bad one
+    out: dict[int, list] = {}
+    for h in headers:
+        _, bad, text = parse_dates(raw.column(h), defs.formats(h), defs.timezone)
+        for at in np.flatnonzero(bad)[:10_000]:  # a few rows are explained; a column of them stopped the run
+            out.setdefault(int(raw.rows[at]), []).append((h, text[int(at)].as_py()))
+    return out
 
 
 def _read_while_pandas_loads(reader, *args, **kwargs):
